@@ -1,0 +1,37 @@
+# carecoin — every target creates .venv when it is missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+
+.PHONY: test test-slow demo fuzz-consensus bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+demo: $(STAMP)
+	$(BIN)/python -m cli.demo
+
+fuzz-consensus: $(STAMP)
+	$(BIN)/python -m consensus.sim --validators 4,5,7,10 --seeds 10000 --start-seed 0 --faults all --json
+
+bench: $(STAMP)
+	$(BIN)/python bench/merkle.py
+	$(BIN)/python bench/receipt.py
+	$(BIN)/python bench/consensus.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
