@@ -1,0 +1,75 @@
+"""A small synchronous HTTP client for a node's API, shared by every CLI command that talks to a node."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import click
+
+DEFAULT_NODE = "http://127.0.0.1:7000"
+
+
+class NodeClient:
+    """JSON over HTTP to one node; every failure becomes a ``click.ClickException`` naming the node and cause."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _request(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise click.ClickException(_error_text(exc)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise click.ClickException(f"cannot reach node at {self.url}: {reason}") from None
+        if raw:
+            return payload
+        try:
+            return json.loads(payload)
+        except json.JSONDecodeError:
+            raise click.ClickException(f"node at {self.url} answered {path} with non-JSON content") from None
+
+    def get(self, path: str, raw: bool = False) -> Any:
+        return self._request("GET", path, raw=raw)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._request("POST", path, body)
+
+    def wait_committed(self, tx_hash: str, timeout_s: float = 30.0) -> dict:
+        """Poll the tx status until it leaves 'pending' (bounded by ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.05
+        while True:
+            try:
+                status = self.get(f"/v1/tx/{tx_hash}")
+            except click.ClickException:
+                status = {"status": "unknown"}
+            if status.get("status") not in ("pending", "unknown"):
+                return status
+            if time.monotonic() >= deadline:
+                raise click.ClickException(
+                    f"tx {tx_hash} still {status.get('status')} after {timeout_s:.0f} s; check `carecoin tx status`")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        doc = json.loads(exc.read())
+        err = doc["error"]
+        text = f"{err['code']}: {err['message']}"
+    except Exception:  # noqa: BLE001 - any non-conforming body still gets a readable message
+        text = exc.reason
+    retry = exc.headers.get("Retry-After") if exc.headers else None
+    suffix = f" (retry after {retry} s)" if retry else ""
+    return f"node answered {exc.code}: {text}{suffix}"
