@@ -1,0 +1,77 @@
+"""`carecoin receipt`: check a transaction receipt offline with nothing but the network's genesis file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from cli.errors import CliError, cli_errors
+from ledger.errors import GenesisError, ReceiptError
+from ledger.genesis import Genesis, load_genesis
+from ledger.receipt import VerifiedReceipt, load_receipt, verify
+
+
+@click.group("receipt")
+def receipt() -> None:
+    """Verify transaction receipts offline."""
+
+
+def _fail(as_json: bool, check: str, message: str, prefix: str) -> None:
+    if as_json:
+        click.echo(json.dumps({"valid": False, "check": check, "message": message}))
+        sys.exit(1)
+    raise CliError(f"{prefix}{check}: {message}" if check not in ("genesis", "file") else f"{prefix}{message}")
+
+
+def _short(raw: bytes) -> str:
+    return raw.hex()[:16] + "…"
+
+
+def summary(v: VerifiedReceipt, genesis: Genesis) -> str:
+    """A short human summary of a verified receipt."""
+    names = {val.public_key: val.name for val in genesis.validators}
+    when = datetime.fromtimestamp(v.timestamp_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    outcome = "applied" if v.applied else f"FAILED with status {v.status} ({v.reason})"
+    lines = [
+        f"valid receipt: tx {v.tx_hash.hex()} was committed and {outcome}",
+        f"  chain {v.chain_id}, block {v.height} ({_short(v.block_hash)}) at {when}, "
+        f"tx {v.leaf_index + 1} of {v.tx_count}",
+        f"  {v.kind} by {v.sender.hex()} (nonce {v.nonce})",
+    ]
+    for event in v.events:
+        lines.append("  event: " + " ".join(x.hex() if isinstance(x, bytes) else str(x) for x in event))
+    signers = ", ".join(names.get(s, _short(s)) for s in v.signers)
+    lines.append(f"  sealed by {len(v.signers)} of {len(genesis.validators)} validators "
+                 f"(quorum {genesis.quorum}): {signers}")
+    return "\n".join(lines)
+
+
+@receipt.command("verify", epilog="Example: carecoin receipt verify receipt.json --genesis genesis.json")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The network's genesis.json (its chain id and validator set are all that is trusted).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@cli_errors
+def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
+    """Verify a receipt (JSON or compact) offline; exit 0 if valid, 1 with the failing check if not."""
+    try:
+        genesis = load_genesis(genesis_path)
+    except GenesisError as exc:
+        _fail(as_json, "genesis", f"cannot use genesis: {exc.message}", "")
+        return
+    if not file.is_file():
+        _fail(as_json, "file", f"receipt file {file} does not exist or is not a file", "")
+        return
+    try:
+        verified = verify(load_receipt(file), genesis)
+    except ReceiptError as exc:
+        _fail(as_json, exc.check, exc.message.removeprefix(f"{exc.check}: "), "invalid receipt: ")
+        return
+    if as_json:
+        click.echo(json.dumps(verified.to_json()))
+    else:
+        click.echo(summary(verified, genesis))

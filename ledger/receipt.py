@@ -1,0 +1,464 @@
+"""Receipts: a committed transaction's offline proof, built by a node and checked by anyone with the genesis.
+
+Theory of operation
+-------------------
+A receipt carries the canonical bytes of everything on the path from a transaction to a quorum of validator
+signatures (DESIGN "Wire formats" -> "Receipt JSON"):
+
+    tx --H--> tx_hash --in--> leaf = [tx_hash, status, reason, events_hash]
+    leaf --audit_path at leaf_index, tree size tx_count--> results_root --in--> header --H--> block_hash
+    block_hash --seal_message--> Ed25519 seals by >= ceil(2n/3) distinct genesis validators
+
+``verify`` first parses every field strictly (any wrong type, bad hex or wrong length is a "format" error,
+never a Python exception), then walks that path, one named check per link. The set of accepted receipts is
+exactly DESIGN's conjunction of conditions; the order only decides which check is *named* when several fail,
+and it is chosen so the name points at the field that was altered:
+
+    version, chain_id (the receipt's declared chain vs the genesis: the clearest answer for a receipt of
+    another network), tx_hash, tx_signature, result, events, block_hash (header bytes vs block_hash, before
+    the audit path so an edited header is reported as such rather than as a path that misses its root),
+    leaf_index, audit_path, commit_unknown_validator / commit_duplicate_validator / commit_signature,
+    commit_quorum, and last chain_id again for the chain ids inside the tx and the header.
+
+Signers are checked against the validator set in force at the block's height; today that is always the
+genesis set (``validators_at``), the one place to extend when validator-set changes arrive.
+
+The compact form is the canonical msgpack array of the same fields, bytes as ``bin``:
+``[version, chain_id, tx, tx_hash, [status, reason], events, leaf, leaf_index, [path...], header,
+block_hash, [[validator, signature], ...]]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ledger import codec
+from ledger.block import Block, CommitSeal, Header, quorum, seal_message
+from ledger.errors import LedgerError, ReceiptError
+from ledger.genesis import Genesis
+from ledger.hashing import TAG_EVENTS, H
+from ledger.keys import verify as verify_signature
+from ledger.merkle import inclusion_proof, verify_inclusion
+from ledger.results import TxResult, decode_leaf
+from ledger.tx import MAX_TX_BYTES, SignedTx, decode_tx
+
+RECEIPT_VERSION = 1
+KEYS = ("version", "chain_id", "tx", "tx_hash", "result", "events", "leaf", "leaf_index", "audit_path",
+        "header", "block_hash", "commit")
+MAX_RECEIPT_FILE = 1024 * 1024  # a receipt is ~1-3 KB; refuse to read anything absurd
+MAX_PATH_LEN = 64  # a proof for tx_count < 2**64 never has more siblings
+MAX_SEALS = 1024
+MAX_EVENTS_BYTES = 256 * 1024
+LEAF_INDEX_HINT_LIMIT = 4096  # bound on the diagnostic search for the index a path really proves
+
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """What a valid receipt proves, taken from the verified bytes (never from decoded copies in the file)."""
+
+    tx_hash: bytes
+    height: int
+    block_hash: bytes
+    status: int
+    reason: str
+    kind: str
+    sender: bytes
+    events: tuple
+    timestamp_ms: int
+    signers: tuple[bytes, ...]
+    chain_id: str
+    nonce: int
+    payload: tuple
+    leaf_index: int
+    tx_count: int
+
+    @property
+    def applied(self) -> bool:
+        return self.status == 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly form (bytes as lowercase hex)."""
+        return {
+            "valid": True, "chain_id": self.chain_id, "tx_hash": self.tx_hash.hex(), "height": self.height,
+            "block_hash": self.block_hash.hex(), "timestamp_ms": self.timestamp_ms, "status": self.status,
+            "reason": self.reason, "kind": self.kind, "sender": self.sender.hex(), "nonce": self.nonce,
+            "payload": _render(list(self.payload)), "events": _render([list(e) for e in self.events]),
+            "leaf_index": self.leaf_index, "tx_count": self.tx_count,
+            "signers": [s.hex() for s in self.signers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A receipt whose fields have the right types and sizes (nothing is verified yet)."""
+
+    chain_id: str
+    tx: SignedTx
+    tx_hash: bytes
+    status: int
+    reason: str
+    events: bytes
+    leaf: tuple[bytes, int, str, bytes]
+    leaf_raw: bytes
+    leaf_index: int
+    audit_path: tuple[bytes, ...]
+    header: Header
+    header_raw: bytes
+    block_hash: bytes
+    commit: tuple[CommitSeal, ...]
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+
+def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: Sequence[CommitSeal]) -> dict:
+    """Return the receipt JSON dict of ``block.txs[index]`` given the block's results and commit seals."""
+    count = block.header.tx_count
+    if len(block.txs) != count or len(results) != count:
+        raise ReceiptError("build", f"block has {len(block.txs)} txs and {len(results)} results; "
+                                    f"header says {count}")
+    if not isinstance(index, int) or not 0 <= index < count:
+        raise ReceiptError("build", f"index {index!r} outside the block's {count} transactions")
+    tx = decode_tx(block.txs[index])
+    result = results[index]
+    if result.tx_hash != tx.tx_hash:
+        raise ReceiptError("build", f"result {index} is for tx {result.tx_hash.hex()[:16]}…; "
+                                    f"the block's tx hashes to {tx.tx_hash.hex()[:16]}…")
+    leaves = [r.leaf() for r in results]
+    receipt = {
+        "version": RECEIPT_VERSION,
+        "chain_id": block.header.chain_id,
+        "tx": tx.raw.hex(),
+        "tx_hash": tx.tx_hash.hex(),
+        "result": {"status": result.status, "reason": result.reason},
+        "events": result.events_bytes.hex(),
+        "leaf": leaves[index].hex(),
+        "leaf_index": index,
+        "audit_path": [p.hex() for p in inclusion_proof(leaves, index)],
+        "header": block.header.encode().hex(),
+        "block_hash": block.hash.hex(),
+        "commit": [{"validator": s.validator.hex(), "signature": s.signature.hex()} for s in seals],
+    }
+    receipt["decoded"] = describe(tx, result.events, block.header)
+    return receipt
+
+
+def describe(tx: SignedTx, events: Sequence, header: Header) -> dict[str, Any]:
+    """Human-readable copies of the tx, events and header; informative only, never trusted by ``verify``."""
+    return {
+        "height": header.height, "timestamp_ms": header.timestamp_ms, "kind": tx.body.kind,
+        "sender": tx.body.sender.hex(), "nonce": tx.body.nonce, "payload": _render(list(tx.body.payload)),
+        "events": _render([list(e) for e in events]), "tx_count": header.tx_count,
+        "proposer": header.proposer.hex(),
+    }
+
+
+def _render(value: Any) -> Any:
+    """Canonical values as JSON: bytes become hex strings, arrays lists."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_render(v) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- parsing
+
+
+def _format(message: str) -> ReceiptError:
+    return ReceiptError("format", message)
+
+
+def _hex(value: Any, name: str, size: int | None = None, limit: int = MAX_RECEIPT_FILE) -> bytes:
+    if not isinstance(value, str):
+        raise _format(f"{name} must be a lowercase hex string, got {type(value).__name__}")
+    if len(value) > 2 * limit:
+        raise _format(f"{name} is {len(value) // 2} bytes; the limit is {limit}")
+    if not _HEX.fullmatch(value):
+        raise _format(f"{name} is not lowercase hex with an even number of digits: {value[:24]!r}")
+    raw = bytes.fromhex(value)
+    if size is not None and len(raw) != size:
+        raise _format(f"{name} is {len(raw)} bytes; expected {size}")
+    return raw
+
+
+def _int(value: Any, name: str) -> int:
+    if type(value) is not int or value < 0:
+        raise _format(f"{name} must be a non-negative integer, got {value!r}"[:160])
+    return value
+
+
+def _parse(receipt: Any) -> _Parsed:
+    if not isinstance(receipt, dict):
+        raise _format(f"receipt must be a JSON object, got {type(receipt).__name__}")
+    missing = [k for k in KEYS if k not in receipt]
+    if missing:
+        raise _format(f"missing key(s) {', '.join(missing)}; a receipt has {', '.join(KEYS)}")
+    version = receipt["version"]
+    if type(version) is not int:
+        raise _format(f"version must be an integer, got {version!r}"[:160])
+    if version != RECEIPT_VERSION:
+        raise ReceiptError("version", f"receipt version {version}; this verifier reads version {RECEIPT_VERSION}")
+    chain_id = receipt["chain_id"]
+    if not isinstance(chain_id, str) or not chain_id:
+        raise _format(f"chain_id must be a non-empty string, got {chain_id!r}"[:160])
+    tx_raw = _hex(receipt["tx"], "tx", limit=MAX_TX_BYTES)
+    try:
+        tx = decode_tx(tx_raw)
+    except LedgerError as exc:
+        raise _format(f"tx is not a canonical transaction envelope: {exc.message}") from None
+    tx_hash = _hex(receipt["tx_hash"], "tx_hash", 32)
+    result = receipt["result"]
+    if not isinstance(result, dict) or set(result) != {"status", "reason"}:
+        raise _format("result must be an object with exactly status and reason")
+    status = _int(result["status"], "result.status")
+    reason = result["reason"]
+    if not isinstance(reason, str):
+        raise _format(f"result.reason must be a string, got {type(reason).__name__}")
+    events = _hex(receipt["events"], "events", limit=MAX_EVENTS_BYTES)
+    leaf_raw = _hex(receipt["leaf"], "leaf", limit=MAX_EVENTS_BYTES)
+    try:
+        leaf = decode_leaf(leaf_raw)
+    except LedgerError as exc:
+        raise _format(f"leaf is not a canonical result leaf: {exc.message}") from None
+    leaf_index = _int(receipt["leaf_index"], "leaf_index")
+    path = receipt["audit_path"]
+    if not isinstance(path, list) or len(path) > MAX_PATH_LEN:
+        raise _format(f"audit_path must be a list of at most {MAX_PATH_LEN} hashes")
+    audit_path = tuple(_hex(p, f"audit_path[{i}]", 32) for i, p in enumerate(path))
+    header_raw = _hex(receipt["header"], "header", limit=4096)
+    try:
+        header = Header.decode(header_raw)
+    except LedgerError as exc:
+        raise _format(f"header is not a canonical block header: {exc.message}") from None
+    block_hash = _hex(receipt["block_hash"], "block_hash", 32)
+    commit = receipt["commit"]
+    if not isinstance(commit, list) or len(commit) > MAX_SEALS:
+        raise _format(f"commit must be a list of at most {MAX_SEALS} seals")
+    seals = []
+    for i, item in enumerate(commit):
+        if not isinstance(item, dict) or set(item) != {"validator", "signature"}:
+            raise _format(f"commit[{i}] must be an object with exactly validator and signature")
+        seals.append(CommitSeal(_hex(item["validator"], f"commit[{i}].validator", 32),
+                                _hex(item["signature"], f"commit[{i}].signature", 64)))
+    return _Parsed(chain_id, tx, tx_hash, status, reason, events, leaf, leaf_raw, leaf_index, audit_path,
+                   header, header_raw, block_hash, tuple(seals))
+
+
+# ---------------------------------------------------------------------------------------------- checking
+
+
+def validators_at(genesis: Genesis, height: int) -> tuple[bytes, ...]:
+    """The validator set in force at ``height``: the genesis set until validator-set changes exist.
+
+    When governance changes the set (effective at H+2), receipts will carry the changes since genesis and
+    this function will replay them; every commit check below already asks it rather than the genesis.
+    """
+    return genesis.validator_keys
+
+
+def _verify_tx(p: _Parsed) -> None:
+    """The leaf commits to this tx (tx_hash) and every tx signature is valid, the sender's first."""
+    actual = p.tx.tx_hash
+    if p.tx_hash != actual:
+        raise ReceiptError("tx_hash", f"tx_hash field is {p.tx_hash.hex()}; the tx body hashes to {actual.hex()}")
+    if p.leaf[0] != actual:
+        raise ReceiptError("tx_hash", f"leaf names tx {p.leaf[0].hex()}; the tx body hashes to {actual.hex()}")
+    try:
+        p.tx.verify_signatures()
+    except LedgerError as exc:
+        raise ReceiptError("tx_signature", exc.message) from None
+
+
+def _verify_result(p: _Parsed) -> None:
+    """The leaf's status and reason equal the receipt's ``result``."""
+    _, status, reason, _ = p.leaf
+    if (status, reason) != (p.status, p.reason):
+        raise ReceiptError("result", f"result says status {p.status} reason {p.reason!r}; "
+                                     f"the leaf says status {status} reason {reason!r}")
+
+
+def _verify_events(p: _Parsed) -> tuple:
+    """H(events) equals the leaf's events_hash; return the decoded events."""
+    actual = H(TAG_EVENTS, p.events)
+    if actual != p.leaf[3]:
+        raise ReceiptError("events", f"events hash to {actual.hex()}; the leaf's events_hash is {p.leaf[3].hex()}")
+    try:
+        events = codec.decode(p.events)
+    except LedgerError as exc:
+        raise ReceiptError("events", f"events are not canonical msgpack: {exc.message}") from None
+    if not isinstance(events, list) or not all(isinstance(e, list) and e and isinstance(e[0], str)
+                                               for e in events):
+        raise ReceiptError("events", "events must be an array of [kind: str, ...fields]")
+    return tuple(events)
+
+
+def _verify_block_hash(p: _Parsed) -> None:
+    """The header bytes hash to ``block_hash``."""
+    actual = p.header.hash()
+    if actual != p.block_hash:
+        raise ReceiptError("block_hash", f"block_hash field is {p.block_hash.hex()}; "
+                                         f"the header hashes to {actual.hex()}")
+
+
+def _verify_leaf_inclusion(p: _Parsed) -> None:
+    """The leaf sits at ``leaf_index`` under ``results_root`` for tree size ``tx_count`` (exact path length)."""
+    size = p.header.tx_count
+    if p.leaf_index >= size:
+        raise ReceiptError("leaf_index", f"leaf_index {p.leaf_index} is outside the block's {size} transactions")
+    root = p.header.results_root
+    try:
+        verify_inclusion(p.leaf_raw, p.leaf_index, size, list(p.audit_path), root)
+        return
+    except LedgerError as exc:
+        failure = exc.message
+    # Diagnostic only (the receipt is invalid either way): if the same path proves the leaf at another
+    # index, the index is what was altered.
+    if size <= LEAF_INDEX_HINT_LIMIT:
+        for other in range(size):
+            if other == p.leaf_index:
+                continue
+            try:
+                verify_inclusion(p.leaf_raw, other, size, list(p.audit_path), root)
+            except LedgerError:
+                continue
+            raise ReceiptError("leaf_index", f"leaf_index is {p.leaf_index}; the audit path proves the leaf "
+                                             f"at index {other} of {size}")
+    raise ReceiptError("audit_path", f"leaf at index {p.leaf_index} of {size} does not reach results_root "
+                                     f"{root.hex()[:16]}… with a {len(p.audit_path)}-hash path: {failure}")
+
+
+def _verify_commit(p: _Parsed, validators: Sequence[bytes]) -> tuple[bytes, ...]:
+    """At least ceil(2n/3) distinct members of ``validators`` sealed the block; every seal must verify."""
+    members = set(validators)
+    message = seal_message(p.header.chain_id, p.header.height, p.block_hash)
+    seen: list[bytes] = []
+    for i, seal in enumerate(p.commit):
+        if seal.validator not in members:
+            raise ReceiptError("commit_unknown_validator",
+                               f"commit[{i}] is by {seal.validator.hex()}, not a validator at height "
+                               f"{p.header.height}")
+        if seal.validator in seen:
+            raise ReceiptError("commit_duplicate_validator",
+                               f"commit[{i}]: validator {seal.validator.hex()} sealed twice")
+        if not verify_signature(seal.validator, message, seal.signature):
+            raise ReceiptError("commit_signature",
+                               f"commit[{i}] by {seal.validator.hex()} does not verify for block "
+                               f"{p.block_hash.hex()} at height {p.header.height}")
+        seen.append(seal.validator)
+    need = quorum(len(validators))
+    if len(seen) < need:
+        raise ReceiptError("commit_quorum", f"{len(seen)} distinct validator seals; {len(validators)} "
+                                            f"validators need {need}")
+    return tuple(seen)
+
+
+def _verify_chain_ids(p: _Parsed, genesis: Genesis) -> None:
+    """The tx's and the header's chain ids are the genesis chain id."""
+    for what, value in (("tx", p.tx.body.chain_id), ("header", p.header.chain_id)):
+        if value != genesis.chain_id:
+            raise ReceiptError("chain_id", f"{what} is for chain {value!r}; the genesis is {genesis.chain_id!r}")
+
+
+def verify(receipt: dict, genesis: Genesis) -> VerifiedReceipt:
+    """Check a receipt (JSON form) against the genesis; return what it proves or raise ``ReceiptError``."""
+    p = _parse(receipt)
+    if p.chain_id != genesis.chain_id:
+        raise ReceiptError("chain_id", f"receipt is for chain {p.chain_id!r}; the genesis is {genesis.chain_id!r}")
+    _verify_tx(p)
+    _verify_result(p)
+    events = _verify_events(p)
+    _verify_block_hash(p)
+    _verify_leaf_inclusion(p)
+    signers = _verify_commit(p, validators_at(genesis, p.header.height))
+    _verify_chain_ids(p, genesis)
+    body = p.tx.body
+    return VerifiedReceipt(
+        tx_hash=p.tx_hash, height=p.header.height, block_hash=p.block_hash, status=p.status, reason=p.reason,
+        kind=body.kind, sender=body.sender, events=events, timestamp_ms=p.header.timestamp_ms, signers=signers,
+        chain_id=p.chain_id, nonce=body.nonce, payload=body.payload, leaf_index=p.leaf_index,
+        tx_count=p.header.tx_count,
+    )
+
+
+# ------------------------------------------------------------------------------------ compact form, files
+
+
+def encode_compact(receipt: dict) -> bytes:
+    """Canonical msgpack of the receipt's fields in KEYS order, bytes as ``bin`` (shape-checked first)."""
+    p = _parse(receipt)
+    return codec.encode([
+        RECEIPT_VERSION, p.chain_id, p.tx.raw, p.tx_hash, [p.status, p.reason], p.events, p.leaf_raw,
+        p.leaf_index, list(p.audit_path), p.header_raw, p.block_hash,
+        [[s.validator, s.signature] for s in p.commit],
+    ])
+
+
+def decode_compact(raw: bytes) -> dict:
+    """Turn compact bytes back into the receipt JSON dict; any malformed input is a "format" error."""
+    try:
+        obj = codec.decode(raw)
+    except LedgerError as exc:
+        raise _format(f"compact receipt is not canonical msgpack: {exc.message}") from None
+    if not (isinstance(obj, list) and len(obj) == len(KEYS)):
+        raise _format(f"compact receipt must be an array of {len(KEYS)} fields")
+    version, chain_id, tx, tx_hash, result, events, leaf, leaf_index, path, header, block_hash, commit = obj
+    if not (isinstance(result, list) and len(result) == 2):
+        raise _format("compact receipt: result must be [status, reason]")
+    if not isinstance(path, list) or not isinstance(commit, list):
+        raise _format("compact receipt: audit_path and commit must be arrays")
+    if not all(isinstance(s, list) and len(s) == 2 for s in commit):
+        raise _format("compact receipt: each seal must be [validator, signature]")
+
+    def hx(value: Any, name: str) -> str:
+        if not isinstance(value, bytes):
+            raise _format(f"compact receipt: {name} must be bytes, got {type(value).__name__}")
+        return value.hex()
+
+    receipt = {
+        "version": version, "chain_id": chain_id, "tx": hx(tx, "tx"), "tx_hash": hx(tx_hash, "tx_hash"),
+        "result": {"status": result[0], "reason": result[1]}, "events": hx(events, "events"),
+        "leaf": hx(leaf, "leaf"), "leaf_index": leaf_index,
+        "audit_path": [hx(h, "audit_path") for h in path], "header": hx(header, "header"),
+        "block_hash": hx(block_hash, "block_hash"),
+        "commit": [{"validator": hx(v, "validator"), "signature": hx(s, "signature")} for v, s in commit],
+    }
+    _parse(receipt)  # the same shape rules as the JSON form
+    return receipt
+
+
+def load_receipt(path: str | Path) -> dict:
+    """Read a receipt file in either form (JSON or compact msgpack, detected from the first byte)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_RECEIPT_FILE + 1)
+    except FileNotFoundError:
+        raise _format(f"receipt file {path} does not exist") from None
+    except OSError as exc:
+        raise _format(f"cannot read receipt file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RECEIPT_FILE:
+        raise _format(f"receipt file {path} is larger than {MAX_RECEIPT_FILE} bytes")
+    if not raw.strip():
+        raise _format(f"receipt file {path} is empty")
+    if raw.lstrip()[:1] == b"{":
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _format(f"receipt file {path} is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise _format(f"receipt file {path} must hold a JSON object")
+        return doc
+    return decode_compact(raw)
+
+
+def save_receipt(path: str | Path, receipt: dict, compact: bool = False) -> None:
+    """Write a receipt as indented JSON, or as compact msgpack when ``compact``."""
+    data = encode_compact(receipt) if compact else (json.dumps(receipt, indent=2) + "\n").encode()
+    Path(path).write_bytes(data)
