@@ -1,0 +1,271 @@
+"""Blocks as state transitions: the genesis block, and building, executing and validating a block.
+
+Theory of operation
+-------------------
+A block is executed before anyone votes on it (execute-then-vote), so its header commits to the results
+and the state of its own transactions. Execution is pure: it reads a ``StateReader`` (the parent's state)
+and an SMT node reader, and returns a ``BlockExecution`` holding the header, per-tx results, the net state
+writes and the new SMT nodes; the node commits all of them in one storage batch once the block is decided.
+
+Each transaction goes through two gates:
+
+1. **Admission** (``check_admission``): right chain, known kind, well-formed payload, nonce exactly the
+   sender's state nonce + 1, valid signatures. A tx that fails admission can never enter a block: the
+   proposer (``build_block``) skips it and reports why; a validator (``validate_block``) refuses a block
+   that contains one. The mempool runs the same gate with ``check_admissible`` (later nonces allowed).
+2. **Rules** (``ledger.process``): the kind's ``process_*`` step. A broken rule is *committed* as a failed
+   ``TxResult`` (status + reason, no events) with the sender's nonce advanced: the nonce is bumped before
+   the per-tx checkpoint, every other write of the tx is rolled back.
+
+Signatures are checked at most once per tx per call (``build_block`` may skip them when the mempool has
+already checked them at admission). Time comes only from the block's ``timestamp_ms``, never a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ledger import codec, merkle, reasons
+from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash
+from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, LedgerError, SignatureError
+from ledger.genesis import Genesis
+from ledger.process import KindSpec, get_kind
+from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
+from ledger.reasons import TxFailure, invalid_tx
+from ledger.results import TxResult
+from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree
+from ledger.state import Overlay, StateReader, get_nonce, policy_key, role_key
+from ledger.tx import SignedTx, decode_tx
+from ledger.types import ZERO_HASH
+
+_INT_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlockExecution:
+    """The outcome of executing a block: what the node stores when the block is decided."""
+
+    header: Header
+    results: list[TxResult]
+    state_writes: dict[bytes, bytes | None]  # net changes against the parent state; None deletes
+    smt_nodes: dict[bytes, bytes]  # new sparse-Merkle nodes (hash -> node bytes)
+    block: Block
+
+
+def _bad_block(check: str, message: str) -> InvalidBlock:
+    err = InvalidBlock(f"{check}: {message}")
+    err.check = check  # type: ignore[attr-defined]  # names the failed check for callers and tests
+    return err
+
+
+# --- genesis ---------------------------------------------------------------------------------------------
+
+
+def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
+    """Return the state at height 0: the genesis roles and the policy (code defaults, then genesis values)."""
+    state: dict[bytes, bytes] = {}
+    for role, keys in genesis.roles.items():
+        for key in keys:
+            state[role_key(role, key)] = codec.encode(1)
+    policy: dict[str, Any] = dict(DEFAULT_POLICY)
+    policy.update(genesis.policy)
+    for name, value in policy.items():
+        # Every parameter is written explicitly, so a later change of a code default never forks a chain.
+        if isinstance(value, int) and not 0 <= value <= _INT_MAX:
+            raise GenesisError(f"genesis: policy.{name} is {value}; expected 0..{_INT_MAX}")
+        default = DEFAULT_POLICY.get(name)
+        if default is not None and type(value) is not type(default):
+            raise GenesisError(f"genesis: policy.{name} is {value!r}; expected a {type(default).__name__}")
+        try:
+            state[policy_key(name)] = codec.encode(value)
+        except LedgerError as exc:
+            raise GenesisError(f"genesis: policy.{name}: {exc.message}") from None
+    return dict(sorted(state.items()))
+
+
+def genesis_block(genesis: Genesis) -> tuple[Block, BlockExecution]:
+    """Return the height-0 block of ``genesis`` and its execution (the genesis state and its SMT nodes)."""
+    state = genesis_state(genesis)
+    nodes = MemoryNodes()
+    root, new_nodes = SparseMerkleTree(nodes).update(EMPTY_ROOT, state)
+    header = Header(
+        chain_id=genesis.chain_id, height=0, prev_hash=ZERO_HASH, timestamp_ms=genesis.genesis_time_ms,
+        proposer=ZERO_HASH, tx_count=0, results_root=merkle.root([]), state_root=root,
+        validator_set_hash=genesis.validator_set_hash,
+    )
+    block = Block(header, ())
+    return block, BlockExecution(header, [], dict(state), dict(new_nodes), block)
+
+
+# --- admission -------------------------------------------------------------------------------------------
+
+
+def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_nonce: bool,
+                    verify_signatures: bool = True) -> tuple[KindSpec, Any]:
+    """Raise ``InvalidTransaction`` (code = admission code) unless ``tx`` may enter a block on ``state``.
+
+    Returns the kind's spec and the typed payload. ``exact_nonce`` demands nonce == state nonce + 1 (block
+    execution); without it any later nonce passes (the mempool holds it until the gap fills).
+    """
+    body = tx.body
+    # The tx is for this chain (signatures include the chain id, so this is also replay protection)
+    if body.chain_id != chain_id:
+        raise invalid_tx(reasons.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}; this is {chain_id!r}")
+    # The kind is known and the payload has its shape
+    spec = get_kind(body.kind)
+    payload = spec.compute_payload(body.payload)
+    # The nonce is the sender's next one
+    current = get_nonce(state, body.sender)
+    if body.nonce <= current:
+        raise invalid_tx(reasons.NONCE_TOO_LOW, f"nonce {body.nonce} is already used; the next is {current + 1}")
+    if exact_nonce and body.nonce != current + 1:
+        raise invalid_tx(reasons.NONCE_GAP, f"nonce {body.nonce} leaves a gap; expected {current + 1}")
+    # The sender signed first and every signature verifies (last: the most expensive check)
+    if verify_signatures:
+        try:
+            tx.verify_signatures()
+        except SignatureError as exc:
+            raise invalid_tx(reasons.BAD_SIGNATURE, exc.message) from None
+    return spec, payload
+
+
+def check_admissible(state: StateReader, tx: SignedTx, chain_id: str) -> None:
+    """Mempool gate: raise ``InvalidTransaction`` unless ``tx`` could enter a block now or after its gap fills."""
+    check_admission(state, tx, chain_id, exact_nonce=False)
+
+
+# --- execution -------------------------------------------------------------------------------------------
+
+
+def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, height: int,
+               timestamp_ms: int) -> TxResult:
+    """Apply an admitted tx: bump the nonce, run its step, and roll back all but the nonce on a rule failure."""
+    process_nonce(state, tx.body.sender)
+    mark = state.checkpoint()
+    ctx = TxContext(state, tx.body.sender, tx.signers, tx.tx_hash, height, timestamp_ms)
+    try:
+        events = spec.process(ctx, payload)
+    except TxFailure as failure:
+        state.rollback(mark)
+        return TxResult(tx.tx_hash, failure.reason.status, failure.reason.name, ())
+    return TxResult(tx.tx_hash, reasons.APPLIED_STATUS, reasons.APPLIED_REASON, tuple(events))
+
+
+def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
+             proposer: bytes, chain_id: str, validator_set_hash: bytes, *, verify_signatures: bool,
+             skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS,
+             ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
+    """Shared core of build/execute/validate: admit, process, and compute the roots and header."""
+    # A block's time moves forward (rules such as expiry read it)
+    if timestamp_ms <= parent.timestamp_ms:
+        raise _bad_block("timestamp", f"timestamp {timestamp_ms} is not above the parent's {parent.timestamp_ms}")
+    height = parent.height + 1
+    overlay = Overlay(state)
+    included: list[SignedTx] = []
+    results: list[TxResult] = []
+    rejected: list[tuple[SignedTx, InvalidTransaction]] = []
+    seen: set[bytes] = set()
+    for index, tx in enumerate(txs):
+        if len(included) >= max_txs:
+            break
+        try:
+            # The same tx twice would be applied twice (were the nonce not to catch it, e.g. a failed one)
+            if tx.tx_hash in seen:
+                raise invalid_tx(reasons.DUPLICATE_TX, f"tx {tx.tx_hash.hex()[:16]}… appears twice")
+            spec, payload = check_admission(overlay, tx, chain_id, exact_nonce=True,
+                                            verify_signatures=verify_signatures)
+        except InvalidTransaction as exc:
+            if not skip_invalid:
+                exc.tx_index = index  # type: ignore[attr-defined]  # position in the block, for the message
+                raise
+            rejected.append((tx, exc))
+            continue
+        seen.add(tx.tx_hash)
+        included.append(tx)
+        results.append(process_tx(overlay, tx, spec, payload, height, timestamp_ms))
+    writes = overlay.get_changes()
+    state_root, new_nodes = SparseMerkleTree(nodes).update(parent.state_root, writes)
+    header = Header(
+        chain_id=chain_id, height=height, prev_hash=parent.hash(), timestamp_ms=timestamp_ms, proposer=proposer,
+        tx_count=len(included), results_root=merkle.root([r.leaf() for r in results]), state_root=state_root,
+        validator_set_hash=validator_set_hash,
+    )
+    block = Block(header, tuple(tx.raw for tx in included))
+    return BlockExecution(header, results, writes, dict(new_nodes), block), rejected
+
+
+def execute_block(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
+                  proposer: bytes, chain_id: str, validator_set_hash: bytes) -> BlockExecution:
+    """Execute ``txs`` on top of ``parent``; raise ``InvalidTransaction`` if any of them cannot enter a block."""
+    execution, _ = _execute(state, nodes, parent, txs, timestamp_ms, proposer, chain_id, validator_set_hash,
+                            verify_signatures=True, skip_invalid=False)
+    return execution
+
+
+def build_block(state: StateReader, nodes: Any, parent: Header, candidates: Sequence[SignedTx],
+                timestamp_ms: int, proposer: bytes, validator_set_hash: bytes | None = None, *,
+                chain_id: str | None = None, max_txs: int = MAX_BLOCK_TXS, signatures_checked: bool = False,
+                ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
+    """Proposer's path: execute the admissible candidates in order, skipping (and reporting) the rest.
+
+    ``chain_id`` and ``validator_set_hash`` default to the parent's. ``signatures_checked=True`` trusts
+    that the mempool verified every candidate's signatures at admission (a bad one gets the block refused).
+    """
+    if not 0 <= max_txs <= MAX_BLOCK_TXS:
+        raise ValueError(f"max_txs {max_txs} outside 0..{MAX_BLOCK_TXS}")
+    return _execute(state, nodes, parent, candidates, timestamp_ms, proposer,
+                    parent.chain_id if chain_id is None else chain_id,
+                    parent.validator_set_hash if validator_set_hash is None else validator_set_hash,
+                    verify_signatures=not signatures_checked, skip_invalid=True, max_txs=max_txs)
+
+
+def _expect(check: str, seen: Any, expected: Any, what: str = "") -> None:
+    if seen != expected:
+        def show(v: Any) -> str:
+            return v.hex() if isinstance(v, bytes) else repr(v)
+        raise _bad_block(check, f"{what or check} is {show(seen)}; expected {show(expected)}")
+
+
+def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block, now_ms: int,
+                   max_future_ms: int, validator_set_hash: bytes) -> BlockExecution:
+    """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch."""
+    h = block.header
+    # The block's hash is the hash of its header
+    _expect("block_hash", block.hash, h.hash(), "block hash")
+    # It extends the parent on the same chain
+    _expect("chain_id", h.chain_id, parent.chain_id, "chain id")
+    _expect("height", h.height, parent.height + 1)
+    _expect("prev_hash", h.prev_hash, parent.hash(), "prev_hash")
+    # Its time is after the parent's and not too far ahead of ours
+    if h.timestamp_ms <= parent.timestamp_ms:
+        raise _bad_block("timestamp", f"timestamp {h.timestamp_ms} is not above the parent's {parent.timestamp_ms}")
+    if h.timestamp_ms > now_ms + max_future_ms:
+        raise _bad_block("timestamp", f"timestamp {h.timestamp_ms} is {h.timestamp_ms - now_ms} ms ahead of "
+                                      f"our clock {now_ms}; at most {max_future_ms} ms are allowed")
+    # It names the validator set in force
+    _expect("validator_set_hash", h.validator_set_hash, validator_set_hash, "validator set hash")
+    # The header counts the transactions it carries
+    _expect("tx_count", h.tx_count, len(block.txs), "header tx_count vs txs carried")
+    if len(block.txs) > MAX_BLOCK_TXS:
+        raise _bad_block("tx_count", f"{len(block.txs)} txs; at most {MAX_BLOCK_TXS} per block")
+    # Every tx decodes, and (below) is admissible in order and appears once
+    txs = []
+    for i, raw in enumerate(block.txs):
+        try:
+            txs.append(decode_tx(raw))
+        except LedgerError as exc:
+            raise _bad_block("tx_decode", f"tx {i} does not decode: {exc.message}") from None
+    try:
+        execution, _ = _execute(state, nodes, parent, txs, h.timestamp_ms, h.proposer, h.chain_id,
+                                h.validator_set_hash, verify_signatures=True, skip_invalid=False)
+    except InvalidTransaction as exc:
+        check = "duplicate_tx" if exc.code == reasons.DUPLICATE_TX else "tx_admission"
+        index = getattr(exc, "tx_index", "?")
+        raise _bad_block(check, f"tx {index} cannot enter a block: {exc.message}") from None
+    # Re-execution reproduces exactly what the header commits to
+    mine = execution.header
+    _expect("results_root", h.results_root, mine.results_root, "results_root")
+    _expect("state_root", h.state_root, mine.state_root, "state_root")
+    _expect("header", h, mine, "header")  # every field is covered above; this guards future fields
+    return BlockExecution(h, execution.results, execution.state_writes, execution.smt_nodes, block)

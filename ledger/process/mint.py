@@ -1,0 +1,46 @@
+"""``mint``: an issuer creates coins in an account, within the policy's cap on total supply.
+
+payload = [to: bin32, amount: int]; event = ["minted", to, amount].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import reasons
+from ledger.process.common import (
+    TxContext, expect_account, expect_int, expect_payload, get_policy_value, process_credit, verify_positive_amount,
+    verify_role, verify_rule,
+)
+from ledger.state import get_supply, set_supply
+
+KIND = "mint"
+
+
+@dataclass(frozen=True, slots=True)
+class Mint:
+    to: bytes
+    amount: int
+
+
+def compute_mint(payload: Any) -> Mint:
+    """Check the payload's shape and return a ``Mint``; raise ``InvalidTransaction(bad_payload)``."""
+    to, amount = expect_payload(KIND, payload, "[to: bin32, amount: int]", 2)
+    return Mint(expect_account(KIND, "to", to), expect_int(KIND, "amount", amount))
+
+
+def process_mint(ctx: TxContext, tx: Mint) -> list[list]:
+    """Credit ``tx.amount`` new coins to ``tx.to``; raise ``TxFailure`` if a rule forbids it."""
+    # Only an issuer may create coins
+    verify_role(ctx, "issuer")
+    # The amount must be positive
+    verify_positive_amount(tx.amount)
+    # The total supply must stay within the policy's mint cap
+    supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
+    verify_rule(supply + tx.amount <= cap, reasons.MINT_CAP_EXCEEDED,
+                f"supply {supply} + {tx.amount} = {supply + tx.amount}; the mint cap is {cap}")
+
+    process_credit(ctx.state, tx.to, tx.amount)
+    set_supply(ctx.state, supply + tx.amount)
+    return [["minted", tx.to, tx.amount]]

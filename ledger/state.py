@@ -1,0 +1,255 @@
+"""Ledger state: a key -> value map, its key layout, and a write overlay with per-transaction rollback.
+
+Theory of operation
+-------------------
+State is a flat map of byte keys to canonical msgpack values (``ledger.codec``). The ``state_root`` in a
+header is the sparse-Merkle root over this map, so every key and value here is part of consensus: the
+layout below is a wire format — change it only with a new chain.
+
+Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix scans stay cheap):
+
+    b"a" + account(32)            -> P([balance, nonce])       an account (absent = balance 0, nonce 0)
+    b"r" + role_code(1) + acct(32) -> P(1)                     ``acct`` holds the role (absent = does not)
+    b"s"                          -> P(total_supply)           coins in existence (absent = 0)
+    b"p" + name(utf-8)            -> P(int | str)              a policy parameter (absent = code default)
+
+Reserved for later kinds: b"c" customers, b"t" tickets, b"o" orders, b"k" coupons, b"l" coin lots,
+b"f" freezes, b"g" governance. Every key starts with a prefix from ``PREFIXES`` (a test checks this).
+
+Execution reads through an ``Overlay`` over any ``StateReader`` (the node's store, or a ``MemoryState``) and
+collects writes in memory; nothing touches the base until the node commits the whole block. A transaction
+takes a ``checkpoint()`` after its nonce bump and ``rollback()``s to it when a rule fails, so a failed
+transaction leaves exactly one trace: its advanced nonce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Protocol
+
+from ledger import codec
+from ledger.errors import SchemaError
+from ledger.genesis import ROLES
+
+PREFIX_ACCOUNT = b"a"
+PREFIX_ROLE = b"r"
+PREFIX_SUPPLY = b"s"
+PREFIX_POLICY = b"p"
+PREFIXES: tuple[bytes, ...] = (PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY)
+
+KEY_SUPPLY = PREFIX_SUPPLY
+
+# Role codes are part of the key layout: append only.
+ROLE_CODES: dict[str, int] = {"branch-admin": 1, "staff": 2, "issuer": 3, "compliance": 4}
+if set(ROLE_CODES) != set(ROLES):  # keep genesis.ROLES and the key layout in step
+    raise RuntimeError(f"role codes {sorted(ROLE_CODES)} do not match genesis roles {sorted(ROLES)}")
+
+_ROLE_PRESENT = codec.encode(1)
+
+
+class StateReader(Protocol):
+    """Anything that can read a state value: a ``Store``, a ``MemoryState``, an ``Overlay``."""
+
+    def get_state(self, key: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    balance: int = 0
+    nonce: int = 0
+
+
+# --- keys ----------------------------------------------------------------------------------------------
+
+
+def account_key(account: bytes) -> bytes:
+    """State key of an account's [balance, nonce]."""
+    _check_account(account)
+    return PREFIX_ACCOUNT + account
+
+
+def role_key(role: str, account: bytes) -> bytes:
+    """State key recording that ``account`` holds ``role``."""
+    code = ROLE_CODES.get(role)
+    if code is None:
+        raise SchemaError(f"unknown role {role!r}; expected one of {', '.join(ROLE_CODES)}")
+    _check_account(account)
+    return PREFIX_ROLE + bytes([code]) + account
+
+
+def policy_key(name: str) -> bytes:
+    """State key of the policy parameter ``name``."""
+    if not name or len(name) > 64:
+        raise SchemaError(f"policy name {name!r}: expected 1..64 chars")
+    return PREFIX_POLICY + name.encode()
+
+
+def _check_account(account: bytes) -> None:
+    if not isinstance(account, bytes) or len(account) != 32:
+        raise SchemaError(f"account id must be 32 bytes, got {account!r:.40}")
+
+
+# --- readers -------------------------------------------------------------------------------------------
+
+
+class MemoryState:
+    """A dict-backed ``StateReader`` for tests and tools; ``apply`` takes a block's state writes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Mapping[bytes, bytes] | None = None) -> None:
+        self.data: dict[bytes, bytes] = dict(data or {})
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """Apply state writes (None deletes), as the store does when it commits a block."""
+        for key, value in writes.items():
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(sorted(self.data.items()))
+
+
+_MISSING = object()
+
+
+class Overlay:
+    """Reads through to ``base``, keeps writes in memory, and rolls back to a checkpoint in O(writes since)."""
+
+    __slots__ = ("_base", "_writes", "_cache", "_journal")
+
+    def __init__(self, base: StateReader) -> None:
+        self._base = base
+        self._writes: dict[bytes, bytes | None] = {}
+        self._cache: dict[bytes, bytes | None] = {}  # base values already read (the base never changes under us)
+        self._journal: list[tuple[bytes, object]] = []  # (key, previous write or _MISSING), for rollback
+
+    def get_state(self, key: bytes) -> bytes | None:
+        """Return the value of ``key`` as seen after the writes so far (None if absent)."""
+        if key in self._writes:
+            return self._writes[key]
+        return self._get_base(key)
+
+    def _get_base(self, key: bytes) -> bytes | None:
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = self._base.get_state(key)
+            return value
+
+    def set_state(self, key: bytes, value: bytes | None) -> None:
+        """Write ``value`` (canonical msgpack bytes) at ``key``; None deletes the key."""
+        if value is not None and not isinstance(value, bytes):
+            raise SchemaError(f"state value must be bytes or None, got {type(value).__name__}")
+        self._journal.append((key, self._writes.get(key, _MISSING)))
+        self._writes[key] = value
+
+    def checkpoint(self) -> int:
+        """Mark the current writes; ``rollback`` to the mark undoes everything written after it."""
+        return len(self._journal)
+
+    def rollback(self, mark: int) -> None:
+        """Undo every write made since ``checkpoint()`` returned ``mark``."""
+        if not 0 <= mark <= len(self._journal):
+            raise ValueError(f"checkpoint {mark} is outside 0..{len(self._journal)}")
+        journal, writes = self._journal, self._writes
+        while len(journal) > mark:
+            key, previous = journal.pop()
+            if previous is _MISSING:
+                del writes[key]
+            else:
+                writes[key] = previous  # type: ignore[assignment]
+
+    def get_changes(self) -> dict[bytes, bytes | None]:
+        """Return the net writes against the base: keys whose value differs, None for deletions."""
+        return {k: v for k, v in sorted(self._writes.items()) if v != self._get_base(k)}
+
+
+# --- typed getters and setters -------------------------------------------------------------------------
+
+
+def _decode_int(raw: bytes, what: str) -> int:
+    value = codec.decode(raw)
+    if type(value) is not int or value < 0:
+        raise SchemaError(f"state {what}: expected a non-negative int, got {value!r:.40}")
+    return value
+
+
+def get_account(state: StateReader, account: bytes) -> Account:
+    """Return the account's balance and nonce (zeroes for an account never seen)."""
+    raw = state.get_state(account_key(account))
+    if raw is None:
+        return Account()
+    value = codec.decode(raw)
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+        raise SchemaError(f"state account {account.hex()[:16]}…: expected [balance, nonce], got {value!r:.60}")
+    return Account(value[0], value[1])
+
+
+def set_account(state: Overlay, account: bytes, value: Account) -> None:
+    """Store the account; an all-zero account is deleted so the state has one form for 'never seen'."""
+    if value.balance < 0 or value.nonce < 0:
+        raise SchemaError(f"account {account.hex()[:16]}…: balance {value.balance} and nonce {value.nonce} "
+                          "must be non-negative")
+    key = account_key(account)
+    if value.balance == 0 and value.nonce == 0:
+        state.set_state(key, None)
+    else:
+        state.set_state(key, codec.encode([value.balance, value.nonce]))
+
+
+def get_balance(state: StateReader, account: bytes) -> int:
+    """Return the account's balance in the smallest coin unit."""
+    return get_account(state, account).balance
+
+
+def get_nonce(state: StateReader, account: bytes) -> int:
+    """Return the nonce of the account's last committed transaction (0 if none)."""
+    return get_account(state, account).nonce
+
+
+def has_role(state: StateReader, role: str, account: bytes) -> bool:
+    """True iff ``account`` holds ``role``."""
+    return state.get_state(role_key(role, account)) is not None
+
+
+def set_role(state: Overlay, role: str, account: bytes, present: bool) -> None:
+    """Grant (``present=True``) or revoke ``role`` for ``account``."""
+    state.set_state(role_key(role, account), _ROLE_PRESENT if present else None)
+
+
+def get_supply(state: StateReader) -> int:
+    """Return the total coin supply."""
+    raw = state.get_state(KEY_SUPPLY)
+    return 0 if raw is None else _decode_int(raw, "supply")
+
+
+def set_supply(state: Overlay, supply: int) -> None:
+    """Store the total coin supply."""
+    if supply < 0:
+        raise SchemaError(f"total supply {supply} must be non-negative")
+    state.set_state(KEY_SUPPLY, codec.encode(supply))
+
+
+def get_policy(state: StateReader, name: str, default: int | str) -> int | str:
+    """Return the policy parameter ``name`` (``default`` when the chain never set it)."""
+    raw = state.get_state(policy_key(name))
+    if raw is None:
+        return default
+    value = codec.decode(raw)
+    if type(value) not in (int, str):
+        raise SchemaError(f"state policy {name}: expected an int or str, got {value!r:.40}")
+    return value
+
+
+def get_policy_int(state: StateReader, name: str, default: int) -> int:
+    """Return the integer policy parameter ``name``; raise ``SchemaError`` if the chain stored a str."""
+    value = get_policy(state, name, default)
+    if type(value) is not int:
+        raise SchemaError(f"state policy {name}: expected an int, got {value!r:.40}")
+    return value
