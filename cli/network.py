@@ -1,0 +1,206 @@
+"""`carecoin network ...`: create the files of a new network.
+
+`carecoin network init --branches 4 --dir DIR` writes, per branch, a node key, client keys for the branch's
+admin, issuer and staff, and a node.toml; plus one DIR/genesis.json shared by all. ``init_network`` is the
+same thing as a function, for the demo, benchmarks and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import tomli_w
+
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis, Validator, save_genesis
+from ledger.keys import KeyPair, save_key
+from node.config import (
+    ListenAddress,
+    NodeConfig,
+    PeerEntry,
+    Preset,
+    compute_peer_url,
+    config_to_dict,
+    is_local_or_any_host,
+    load_config,
+    load_preset,
+)
+from node.errors import ConfigError, NodeError
+
+CLIENT_ROLES = ("admin", "issuer", "staff")
+_GENESIS_ROLE = {"admin": "branch-admin", "issuer": "issuer", "staff": "staff"}
+MAX_BRANCHES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class BranchFiles:
+    name: str
+    node_key: bytes
+    client_keys: dict[str, bytes]
+    config_path: Path
+    api: ListenAddress
+    peer: ListenAddress
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSummary:
+    dir: Path
+    chain_id: str
+    genesis_path: Path
+    branches: tuple[BranchFiles, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "dir": str(self.dir),
+            "chain_id": self.chain_id,
+            "genesis": str(self.genesis_path),
+            "branches": [{
+                "name": b.name,
+                "node_key": b.node_key.hex(),
+                "client_keys": {r: k.hex() for r, k in b.client_keys.items()},
+                "config": str(b.config_path),
+                "api": f"http://{b.api.host}:{b.api.port}",
+                "peer": compute_peer_url(b.peer.host, b.peer.port),
+            } for b in self.branches],
+        }
+
+
+def compute_branch_names(preset: Preset, count: int) -> list[str]:
+    """The preset's names for the first ``count`` branches, then ``branch-<i>`` for the rest."""
+    names = list(preset.branches[:count])
+    i = len(names) + 1
+    while len(names) < count:
+        name = f"branch-{i}"
+        if name not in names:
+            names.append(name)
+        i += 1
+    return names
+
+
+def init_network(out_dir: str | Path, branches: int | None = None, *, base_port: int | None = None,
+                 host: str | None = None, chain_id: str | None = None, force: bool = False,
+                 preset_path: str | Path | None = None, now_ms: int | None = None) -> NetworkSummary:
+    """Write keys, genesis.json and one node.toml per branch into ``out_dir``; raise ``ConfigError``."""
+    preset = load_preset(preset_path)
+    count = branches if branches is not None else (len(preset.branches) or 4)
+    if not 1 <= count <= MAX_BRANCHES:
+        raise ConfigError(f"--branches must be 1..{MAX_BRANCHES}, got {count}")
+    host = host if host is not None else preset.host
+    if not is_local_or_any_host(host):
+        raise ConfigError(f"--host must be a loopback address or 0.0.0.0/::, got {host!r}")
+    base = base_port if base_port is not None else preset.base_port
+    if not 1 <= base or base + 2 * count - 1 > 65535:
+        raise ConfigError(f"--base-port {base} with {count} branches needs ports up to "
+                          f"{base + 2 * count - 1}; expected all within 1..65535")
+    chain = chain_id if chain_id is not None else preset.chain_id
+    if not chain or len(chain) > 64:
+        raise ConfigError(f"--chain-id must be 1..64 characters, got {chain!r}")
+    out = Path(out_dir)
+    names = compute_branch_names(preset, count)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ConfigError(f"{out} already holds files (a network?); refusing to overwrite without --force")
+        # Only what init itself writes is removed: never a whole directory the user pointed at.
+        for name in names:
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / "genesis.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+
+    node_keys = [KeyPair.generate() for _ in names]
+    clients = [{r: KeyPair.generate() for r in CLIENT_ROLES} for _ in names]
+    apis = [ListenAddress(host, base + 2 * i) for i in range(count)]
+    peer_addrs = [ListenAddress(host, base + 2 * i + 1) for i in range(count)]
+    genesis_path = out / "genesis.json"
+    roles: dict[str, tuple[bytes, ...]] = {
+        _GENESIS_ROLE[r]: tuple(c[r].public_key for c in clients) for r in CLIENT_ROLES}
+    genesis = Genesis(
+        chain_id=chain,
+        genesis_time_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        validators=tuple(Validator(n, k.public_key) for n, k in zip(names, node_keys)),
+        roles=roles,
+        policy=dict(preset.policy),
+    )
+    save_genesis(genesis_path, genesis)
+
+    files = []
+    for i, name in enumerate(names):
+        bdir = out / name
+        save_key(bdir / "node.key", node_keys[i], overwrite=True)
+        for role, key in clients[i].items():
+            save_key(bdir / "keys" / f"{role}.key", key, overwrite=True)
+        cfg = NodeConfig(
+            path=bdir / "node.toml", name=name, key_file=bdir / "node.key", genesis_file=genesis_path,
+            data_dir=bdir / "data", api=apis[i], peer=peer_addrs[i], max_frame_bytes=preset.max_frame_bytes,
+            peers=tuple(PeerEntry(names[j], node_keys[j].public_key,
+                                  compute_peer_url(peer_addrs[j].host, peer_addrs[j].port))
+                        for j in range(count) if j != i),
+            consensus=preset.consensus, mempool=preset.mempool, block=preset.block, log=preset.log,
+        )
+        (bdir / "node.toml").write_text(
+            f"# carecoin node config for {name} (written by `carecoin network init`)\n"
+            + tomli_w.dumps(config_to_dict(cfg)))
+        load_config(bdir / "node.toml")  # what we wrote must load: catches a drift between writer and reader
+        files.append(BranchFiles(name, node_keys[i].public_key,
+                                 {r: k.public_key for r, k in clients[i].items()},
+                                 bdir / "node.toml", apis[i], peer_addrs[i]))
+    return NetworkSummary(out, chain, genesis_path, tuple(files))
+
+
+def _print_table(summary: NetworkSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"carecoin network {summary.chain_id} in {summary.dir}")
+    for col in ("branch", "node key", "API", "peer", "config"):
+        table.add_column(col)
+    for b in summary.branches:
+        table.add_row(b.name, b.node_key.hex()[:16] + "…", f"http://{b.api.host}:{b.api.port}",
+                      compute_peer_url(b.peer.host, b.peer.port),
+                      str(b.config_path.relative_to(summary.dir)))
+    console = Console(width=160)
+    console.print(table)
+    console.print(f"genesis: {summary.genesis_path}")
+    console.print(f"start a node: carecoin node start --config {summary.branches[0].config_path}")
+
+
+@click.group("network")
+def network() -> None:
+    """Create and inspect carecoin networks."""
+
+
+@network.command("init")
+@click.option("--branches", type=int, default=None, help="Number of branches (default: the preset's, 4).")
+@click.option("--dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write the network into.")
+@click.option("--base-port", type=int, default=None, help="API port of the first branch (peer = +1, next = +2).")
+@click.option("--host", default=None, help="Listen host: a loopback address or 0.0.0.0 (default 127.0.0.1).")
+@click.option("--chain-id", default=None, help="Chain id written into genesis.json.")
+@click.option("--preset", "preset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Preset TOML (default: configs/local-4.toml).")
+@click.option("--force", is_flag=True, help="Replace the files of an existing network in --dir.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def init(branches: int | None, out_dir: Path, base_port: int | None, host: str | None, chain_id: str | None,
+         preset_path: Path | None, force: bool, as_json: bool) -> None:
+    """Write node keys, client keys, genesis.json and one node.toml per branch.
+
+    \b
+    Example:
+      carecoin network init --branches 4 --dir ./net --base-port 27100
+    """
+    try:
+        summary = init_network(out_dir, branches, base_port=base_port, host=host, chain_id=chain_id,
+                               force=force, preset_path=preset_path)
+    except (NodeError, LedgerError) as exc:
+        raise click.ClickException(exc.message) from None
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_table(summary)
