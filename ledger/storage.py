@@ -1,0 +1,331 @@
+"""The node's store: one LevelDB database (through plyvel) per node.
+
+Theory of operation
+-------------------
+Everything a committed block changes is written in **one** ``WriteBatch(sync=True)``: the block, its header,
+the hash index, the commit certificate, the results, the tx index, the state writes, the new sparse-Merkle
+nodes and the head marker. LevelDB applies a batch atomically and the sync makes it durable before
+``commit_block`` returns, so after a crash the store holds the previous block or the new one, never half of
+it. The head marker is the last complete block; readers trust nothing above it.
+
+This is the only module in the project that imports plyvel.
+
+Key layout (one prefix byte, then the fields; heights are 8-byte big-endian so iteration is ordered):
+
+====================================  ========================================================
+key                                   value
+====================================  ========================================================
+``b"V"``                              format version, ``P([1])`` (written at creation)
+``b"h"``                              head marker ``P([height, block_hash, state_root])``
+``b"B" + height8``                    block ``P([header, [tx, ...]])``
+``b"D" + height8``                    header ``P(header)`` (so reading a header skips the txs)
+``b"K" + block_hash32``               ``height8`` (block-by-hash index)
+``b"C" + height8``                    certificate ``P([[validator, signature], ...])``
+``b"R" + height8 + index4``           result ``P([tx_hash, status, reason, events])``
+``b"T" + tx_hash32``                  ``P([height, index])`` (tx index)
+``b"S" + state_key``                  state value (current state only; history is in the SMT)
+``b"N" + node_hash32``                sparse-Merkle node (see ``ledger.smt``)
+``b"M" + name (utf-8)``               node metadata (``put_meta``/``get_meta``)
+``b"W"``                              consensus write-ahead record (``put_wal``/``get_wal``)
+====================================  ========================================================
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import plyvel
+
+from ledger import codec
+from ledger.block import Block, CommitSeal, Header, decode_certificate, encode_certificate
+from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, StorageError
+from ledger.results import TxResult
+
+FORMAT_VERSION = 1
+
+P_VERSION = b"V"
+P_HEAD = b"h"
+P_BLOCK = b"B"
+P_HEADER = b"D"
+P_HASH = b"K"
+P_CERT = b"C"
+P_RESULT = b"R"
+P_TX = b"T"
+P_STATE = b"S"
+P_NODE = b"N"
+P_META = b"M"
+P_WAL = b"W"
+
+
+def _h8(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last complete block: its height, hash and state root."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+
+    def encode(self) -> bytes:
+        return codec.encode([self.height, self.block_hash, self.state_root])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "ChainHead":
+        obj = codec.decode(raw)
+        if not (isinstance(obj, list) and len(obj) == 3 and isinstance(obj[0], int) and obj[0] >= 0
+                and isinstance(obj[1], bytes) and len(obj[1]) == 32
+                and isinstance(obj[2], bytes) and len(obj[2]) == 32):
+            raise SchemaError("head marker: expected [height, block_hash: bin32, state_root: bin32]")
+        return cls(obj[0], obj[1], obj[2])
+
+
+class Store:
+    """A node's LevelDB store: blocks, certificates, results, tx index, state, SMT nodes, metadata, WAL."""
+
+    def __init__(self, db: "plyvel.DB", path: Path) -> None:
+        self._db = db
+        self.path = path
+        self._lock = threading.Lock()
+        self._closed = False
+        raw = db.get(P_HEAD)
+        try:
+            self._head = ChainHead.decode(raw) if raw is not None else None
+        except LedgerError as exc:
+            db.close()
+            raise StorageError(f"data dir {path} is corrupt: head marker unreadable ({exc.message})") from None
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> "Store":
+        """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt."""
+        path = Path(path)
+        try:
+            if create:
+                path.mkdir(parents=True, exist_ok=True)
+            db = plyvel.DB(str(path), create_if_missing=create, paranoid_checks=True)
+        except plyvel.IOError as exc:
+            text = _text(exc)
+            if "lock" in text.lower():
+                raise StorageError(f"data dir {path} is in use by another node (LevelDB lock held): {text}") from None
+            raise StorageError(f"data dir {path} cannot be opened: {text}") from None
+        except plyvel.CorruptionError as exc:
+            raise StorageError(f"data dir {path} is corrupt: {_text(exc)}") from None
+        except plyvel.Error as exc:
+            text = _text(exc)
+            if "does not exist" in text:
+                raise StorageError(f"data dir {path} holds no store (and create=False)") from None
+            raise StorageError(f"data dir {path} cannot be opened: {text}") from None
+        except OSError as exc:
+            raise StorageError(f"data dir {path} cannot be created: {exc}") from None
+        version = db.get(P_VERSION)
+        if version is None:
+            if db.get(P_HEAD) is not None:
+                db.close()
+                raise StorageError(f"data dir {path} is corrupt: blocks present but no format version")
+            db.put(P_VERSION, codec.encode([FORMAT_VERSION]), sync=True)
+        elif version != codec.encode([FORMAT_VERSION]):
+            db.close()
+            raise StorageError(f"data dir {path} has store format {version.hex()}; "
+                               f"expected {codec.encode([FORMAT_VERSION]).hex()} (version {FORMAT_VERSION})")
+        return cls(db, path)
+
+    def close(self) -> None:
+        """Close the database (idempotent); the directory lock is released."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ---- chain ---------------------------------------------------------------------------------------
+
+    def head(self) -> ChainHead | None:
+        """The last complete block, or None for an empty store."""
+        return self._head
+
+    def commit_block(self, block: Block, seals: Sequence[CommitSeal], results: Sequence[TxResult],
+                     state_writes: Mapping[bytes, bytes | None], smt_nodes: Mapping[bytes, bytes]) -> None:
+        """Write ``block`` and everything it changes in one synced batch and make it the head.
+
+        Refuses (``StorageError``) a block that is not ``head + 1`` on top of the head's hash (height 0 only
+        on an empty store), or whose results do not match its transactions one for one.
+        """
+        header = block.header
+        if len(results) != len(block.txs) or header.tx_count != len(block.txs):
+            raise StorageError(f"block {header.height} has {len(block.txs)} txs, header tx_count "
+                               f"{header.tx_count} and {len(results)} results; expected all equal")
+        with self._lock:
+            self._check_open()
+            head = self._head
+            if head is None:
+                if header.height != 0:
+                    raise StorageError(f"block height {header.height} on an empty store; expected 0 (genesis)")
+            else:
+                if header.height != head.height + 1:
+                    raise StorageError(f"block height {header.height}; expected {head.height + 1} (head + 1)")
+                if header.prev_hash != head.block_hash:
+                    raise StorageError(f"block {header.height} has prev_hash {header.prev_hash.hex()[:16]}…; "
+                                       f"expected the head's hash {head.block_hash.hex()[:16]}…")
+            h8 = _h8(header.height)
+            new_head = ChainHead(header.height, block.hash, header.state_root)
+            try:
+                with self._db.write_batch(transaction=True, sync=True) as wb:
+                    wb.put(P_BLOCK + h8, block.encode())
+                    wb.put(P_HEADER + h8, header.encode())
+                    wb.put(P_HASH + block.hash, h8)
+                    wb.put(P_CERT + h8, encode_certificate(tuple(seals)))
+                    for index, result in enumerate(results):
+                        wb.put(P_RESULT + h8 + index.to_bytes(4, "big"), result.encode())
+                        wb.put(P_TX + result.tx_hash, codec.encode([header.height, index]))
+                    for key, value in state_writes.items():
+                        if value is None:
+                            wb.delete(P_STATE + key)
+                        else:
+                            wb.put(P_STATE + key, value)
+                    for node_hash, node in smt_nodes.items():
+                        wb.put(P_NODE + node_hash, node)
+                    wb.put(P_HEAD, new_head.encode())
+            except plyvel.Error as exc:
+                raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
+            self._head = new_head
+
+    def get_height(self, block_hash: bytes) -> int:
+        """The height of the block with ``block_hash``; ``NotFound`` if the store has no such block."""
+        raw = self._get(P_HASH + block_hash)
+        if raw is None:
+            raise NotFound(f"no block with hash {block_hash.hex()}")
+        return int.from_bytes(raw, "big")
+
+    def get_block(self, height: int) -> Block:
+        """The block at ``height``; ``NotFound`` above the head."""
+        return self._decode(Block.decode, self._need(P_BLOCK + _h8(height), f"no block at height {height}"),
+                            f"block {height}")
+
+    def get_block_by_hash(self, block_hash: bytes) -> Block:
+        """The block with ``block_hash``; ``NotFound`` if absent."""
+        return self.get_block(self.get_height(block_hash))
+
+    def get_header(self, height: int) -> Header:
+        """The header at ``height``; ``NotFound`` above the head."""
+        return self._decode(Header.decode, self._need(P_HEADER + _h8(height), f"no block at height {height}"),
+                            f"header {height}")
+
+    def get_certificate(self, height: int) -> tuple[CommitSeal, ...]:
+        """The commit seals stored with the block at ``height``."""
+        return self._decode(decode_certificate,
+                            self._need(P_CERT + _h8(height), f"no certificate at height {height}"),
+                            f"certificate {height}")
+
+    def get_results(self, height: int) -> list[TxResult]:
+        """The results of the block at ``height``, in transaction order."""
+        self._need(P_HEADER + _h8(height), f"no block at height {height}")
+        prefix = P_RESULT + _h8(height)
+        self._check_open()
+        return [self._decode(TxResult.decode, raw, f"result {height}/{int.from_bytes(key[-4:], 'big')}")
+                for key, raw in self._db.iterator(prefix=prefix)]
+
+    def get_result(self, height: int, index: int) -> TxResult:
+        """The result of transaction ``index`` of the block at ``height``."""
+        if not 0 <= index < 2**32:
+            raise NotFound(f"no result {index} at height {height}")
+        raw = self._need(P_RESULT + _h8(height) + index.to_bytes(4, "big"), f"no result {index} at height {height}")
+        return self._decode(TxResult.decode, raw, f"result {height}/{index}")
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """``(height, index)`` of a committed transaction, or None if it was never committed."""
+        raw = self._get(P_TX + tx_hash)
+        if raw is None:
+            return None
+        obj = self._decode(codec.decode, raw, f"tx index {tx_hash.hex()[:16]}…")
+        if not (isinstance(obj, list) and len(obj) == 2 and all(isinstance(x, int) for x in obj)):
+            raise StorageError(f"tx index entry for {tx_hash.hex()[:16]}… is corrupt")
+        return obj[0], obj[1]
+
+    # ---- state and SMT nodes -------------------------------------------------------------------------
+
+    def get_state(self, key: bytes) -> bytes | None:
+        """The current value of state ``key``, or None."""
+        return self._get(P_STATE + key)
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` of the current state whose key starts with ``prefix``, in key order."""
+        self._check_open()
+        cut = len(P_STATE)
+        for key, value in self._db.iterator(prefix=P_STATE + prefix):
+            yield key[cut:], value
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``)."""
+        return self._get(P_NODE + node_hash)
+
+    # ---- metadata and consensus WAL ------------------------------------------------------------------
+
+    def get_meta(self, name: str) -> bytes | None:
+        """The metadata value ``name``, or None."""
+        return self._get(P_META + name.encode())
+
+    def put_meta(self, name: str, value: bytes) -> None:
+        """Set metadata ``name`` (synced to disk before returning)."""
+        self._put(P_META + name.encode(), value)
+
+    def put_wal(self, record: bytes) -> None:
+        """Replace the consensus write-ahead record; durable (fsync) before returning."""
+        self._put(P_WAL, record)
+
+    def get_wal(self) -> bytes | None:
+        """The last consensus write-ahead record, or None."""
+        return self._get(P_WAL)
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"store {self.path} is closed")
+
+    def _get(self, key: bytes) -> bytes | None:
+        self._check_open()
+        try:
+            return self._db.get(key)
+        except plyvel.Error as exc:
+            raise StorageError(f"reading {self.path} failed: {_text(exc)}") from None
+
+    def _put(self, key: bytes, value: bytes) -> None:
+        if not isinstance(value, bytes):
+            raise StorageError(f"value must be bytes, got {type(value).__name__}")
+        with self._lock:
+            self._check_open()
+            try:
+                self._db.put(key, value, sync=True)
+            except plyvel.Error as exc:
+                raise StorageError(f"writing {self.path} failed: {_text(exc)}") from None
+
+    def _need(self, key: bytes, missing: str) -> bytes:
+        raw = self._get(key)
+        if raw is None:
+            raise NotFound(missing)
+        return raw
+
+    def _decode(self, fn, raw: bytes, what: str):
+        try:
+            return fn(raw)
+        except (DecodeError, SchemaError) as exc:
+            raise StorageError(f"{what} in {self.path} is corrupt: {exc.message}") from None
+
+
+def _text(exc: Exception) -> str:
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
