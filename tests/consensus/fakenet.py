@@ -1,0 +1,111 @@
+"""A tiny fake link joining replicas with no sockets: a FIFO of deliveries, manual timers, no randomness.
+
+``FakeNet.run()`` delivers queued events until the queue is empty (bounded). ``Broadcast`` reaches every
+other *connected* replica; ``RequestBlock``/``ValidateBlock`` are answered at once (blocks in ``invalid``
+are refused); ``Persist`` keeps the last WAL record per replica; ``StartTimer`` is remembered, and the test
+fires timers explicitly with ``fire_round_timers`` / ``fire_propose``. ``Decide`` appends to ``decided``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockProposalReady, BlockValidated, Broadcast, Decide,
+                              MessageReceived, Persist, RequestBlock, RequestSync, Restarted, SendTo,
+                              StartTimer, TimerExpired, ValidateBlock)
+from consensus.replica import Replica, ReplicaConfig
+from ledger.block import Block, Header, validator_set_hash
+from ledger.keys import KeyPair
+
+CHAIN = "carecoin-test"
+GENESIS_HASH = b"\x00" * 32
+
+
+def make_keys(n: int) -> list[KeyPair]:
+    """n deterministic validator keys."""
+    return [KeyPair.from_seed(bytes([i + 1]) * 32) for i in range(n)]
+
+
+def make_block(height: int, prev_hash: bytes, proposer: bytes, validators: tuple[bytes, ...], salt: int = 0,
+               chain_id: str = CHAIN) -> Block:
+    """An empty block; ``salt`` (in the timestamp) makes different blocks for the same height."""
+    header = Header(chain_id, height, prev_hash, 1_000 * height + salt, proposer, 0, b"\x11" * 32, b"\x22" * 32,
+                    validator_set_hash(validators))
+    return Block(header, ())
+
+
+class FakeNet:
+    def __init__(self, n: int, *, base_timeout_ms: int = 1000, start_height: int = 1, **cfg) -> None:
+        self.keys = make_keys(n)
+        self.validators = tuple(k.public_key for k in self.keys)
+        self.config = ReplicaConfig(CHAIN, self.validators, base_timeout_ms=base_timeout_ms, **cfg)
+        self.replicas = [Replica(self.config, k, start_height, GENESIS_HASH) for k in self.keys]
+        self.queue: deque[tuple[int, object]] = deque()
+        self.connected = [True] * n
+        self.invalid: set[bytes] = set()
+        self.wal: dict[int, object] = {}
+        self.timers: dict[int, dict[str, StartTimer]] = {i: {} for i in range(n)}
+        self.decided: dict[int, list[Decide]] = {i: [] for i in range(n)}
+        self.sync_requests: dict[int, list[int]] = {i: [] for i in range(n)}
+        self.sent: list[tuple[int, object]] = []
+        self.salt = [0] * n  # per-replica block salt, to make proposers build different blocks
+
+    def start(self) -> None:
+        for i in range(len(self.replicas)):
+            self.deliver(i, Restarted(None))
+
+    def deliver(self, i: int, event) -> None:
+        actions = self.replicas[i].handle(event)
+        self.apply(i, actions)
+
+    def apply(self, i: int, actions) -> None:
+        for a in actions:
+            self.sent.append((i, a))
+            if isinstance(a, Broadcast):
+                if self.connected[i]:
+                    for j in range(len(self.replicas)):
+                        if j != i and self.connected[j]:
+                            self.queue.append((j, MessageReceived(a.message)))
+            elif isinstance(a, SendTo):
+                j = self.validators.index(a.validator)
+                if self.connected[i] and self.connected[j]:
+                    self.queue.append((j, MessageReceived(a.message)))
+            elif isinstance(a, Persist):
+                self.wal[i] = a.record
+            elif isinstance(a, StartTimer):
+                self.timers[i][a.kind] = a
+            elif isinstance(a, RequestBlock):
+                r = self.replicas[i]
+                block = make_block(a.height, r._prev_hash, self.validators[i], self.validators, self.salt[i])
+                self.queue.append((i, BlockProposalReady(a.height, a.round, block)))
+            elif isinstance(a, ValidateBlock):
+                ok = a.block.hash not in self.invalid
+                self.queue.append((i, BlockValidated(a.height, a.block.hash, ok)))
+            elif isinstance(a, Decide):
+                self.decided[i].append(a)
+            elif isinstance(a, RequestSync):
+                self.sync_requests[i].append(a.height)
+
+    def run(self, max_steps: int = 100_000) -> int:
+        steps = 0
+        while self.queue and steps < max_steps:
+            i, ev = self.queue.popleft()
+            self.deliver(i, ev)
+            steps += 1
+        return steps
+
+    def fire(self, i: int, kind: str) -> None:
+        t = self.timers[i].get(kind)
+        if t is not None:
+            self.deliver(i, TimerExpired(t.height, t.round, t.kind))
+
+    def fire_propose(self, only: list[int] | None = None) -> None:
+        for i in (only if only is not None else range(len(self.replicas))):
+            self.fire(i, TIMER_PROPOSE)
+
+    def fire_round_timers(self, only: list[int] | None = None) -> None:
+        for i in (only if only is not None else range(len(self.replicas))):
+            self.fire(i, TIMER_ROUND)
+
+    def heights(self) -> list[int]:
+        return [r.height for r in self.replicas]
