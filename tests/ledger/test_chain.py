@@ -1,0 +1,356 @@
+"""Genesis, build/execute/validate of blocks, admission, and the state overlay."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ledger import codec, merkle
+from ledger.block import Block, Header
+from ledger.chain import (
+    BlockExecution, build_block, check_admissible, execute_block, genesis_block, genesis_state, validate_block,
+)
+from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction
+from ledger.genesis import Genesis
+from ledger.hashing import sha256
+from ledger.smt import MemoryNodes, compute_root
+from ledger.state import (
+    PREFIXES, Account, MemoryState, Overlay, get_account, get_policy, get_supply, has_role, policy_key,
+    set_account,
+)
+from ledger.tx import SignedTx, TxBody, make_tx, sign_tx
+from tests.strategies import ALICE, BOB, CHAIN_ID, GENESIS_TIME_MS, ISSUER, VALIDATORS, make_genesis
+
+MAX_FUTURE_MS = 5_000
+
+
+class Chain:
+    """A genesis state plus the blocks committed on it, held in memory."""
+
+    def __init__(self, genesis: Genesis | None = None) -> None:
+        self.genesis = genesis or make_genesis()
+        block, execution = genesis_block(self.genesis)
+        self.state = MemoryState(execution.state_writes)
+        self.nodes = MemoryNodes(execution.smt_nodes)
+        self.head: Header = block.header
+
+    def build(self, txs, ts: int | None = None, **kw) -> tuple[BlockExecution, list]:
+        ts = self.head.timestamp_ms + 1000 if ts is None else ts
+        return build_block(self.state, self.nodes, self.head, txs, ts, VALIDATORS[1].public_key, **kw)
+
+    def validate(self, block: Block, now_ms: int | None = None) -> BlockExecution:
+        now = block.header.timestamp_ms if now_ms is None else now_ms
+        return validate_block(self.state, self.nodes, self.head, block, now, MAX_FUTURE_MS,
+                              self.genesis.validator_set_hash)
+
+    def commit(self, execution: BlockExecution) -> None:
+        self.state.apply(execution.state_writes)
+        self.nodes.put_many(execution.smt_nodes)
+        self.head = execution.header
+
+
+def mint(nonce: int, to=ALICE, amount: int = 100) -> SignedTx:
+    return make_tx(CHAIN_ID, "mint", ISSUER, nonce, [to.public_key, amount])
+
+
+def transfer(nonce: int, sender=ALICE, to=BOB, amount: int = 10, memo: str = "") -> SignedTx:
+    return make_tx(CHAIN_ID, "transfer", sender, nonce, [to.public_key, amount, memo])
+
+
+def bad_signature(tx: SignedTx) -> SignedTx:
+    """The same body with the sender's signature over a different message."""
+    sig = ALICE.sign(b"something else") if tx.body.sender == ALICE.public_key else ISSUER.sign(b"else")
+    sigs = ((tx.body.sender, sig),)
+    raw = codec.encode([tx.body.to_list(), [list(s) for s in sigs]])
+    return SignedTx(tx.body, sigs, raw, tx.tx_hash)
+
+
+def check_of(exc_info) -> str:
+    return exc_info.value.check
+
+
+# --- genesis -----------------------------------------------------------------------------------------------
+
+
+def test_genesis_block_is_deterministic_and_follows_the_header_contract():
+    b1, e1 = genesis_block(make_genesis())
+    b2, e2 = genesis_block(make_genesis())
+    h = b1.header
+    assert b1.hash == b2.hash and e1.state_writes == e2.state_writes
+    assert (h.height, h.prev_hash, h.proposer, h.tx_count) == (0, b"\x00" * 32, b"\x00" * 32, 0)
+    assert h.timestamp_ms == GENESIS_TIME_MS and h.chain_id == CHAIN_ID
+    assert h.results_root == sha256(b"") == merkle.root([])
+    assert h.state_root == compute_root(e1.state_writes)
+    assert h.validator_set_hash == make_genesis().validator_set_hash
+    assert b1.txs == () and e1.results == []
+
+
+def test_genesis_block_hash_changes_with_the_roles():
+    assert genesis_block(make_genesis())[0].hash != genesis_block(make_genesis(issuers=(BOB,)))[0].hash
+
+
+def test_genesis_state_holds_roles_and_policy_with_defaults_written_out():
+    state = MemoryState(genesis_state(make_genesis(policy={"earn_rate": 5})))
+    assert has_role(state, "issuer", ISSUER.public_key)
+    assert not has_role(state, "issuer", ALICE.public_key)
+    assert get_policy(state, "earn_rate", 0) == 5
+    assert state.get_state(policy_key("mint_cap")) is not None  # default stored on chain, not implied
+    assert get_supply(state) == 0
+    assert all(k[:1] in PREFIXES for k in state.data)
+
+
+@pytest.mark.parametrize("policy", [{"mint_cap": "lots"}, {"mint_cap": -1}, {"mint_cap": 2**64}])
+def test_genesis_with_an_unusable_mint_cap_is_refused(policy):
+    with pytest.raises(GenesisError, match="mint_cap"):
+        genesis_state(make_genesis(policy=policy))
+
+
+# --- build then validate -----------------------------------------------------------------------------------
+
+
+def test_built_block_validates_and_commits_to_its_own_results():
+    chain = Chain()
+    execution, rejected = chain.build([mint(1), transfer(1)])
+    assert rejected == []
+    mine = chain.validate(execution.block)
+    assert mine.header == execution.header and mine.state_writes == execution.state_writes
+    assert [r.status for r in mine.results] == [0, 0]
+    assert execution.header.results_root == merkle.root([r.leaf() for r in execution.results])
+    chain.commit(mine)
+    assert get_account(chain.state, ALICE.public_key) == Account(90, 1)
+    assert chain.head.state_root == compute_root(chain.state.data)
+
+
+def test_block_decoded_from_its_bytes_validates():
+    chain = Chain()
+    execution, _ = chain.build([mint(1)])
+    assert chain.validate(Block.decode(execution.block.encode())).header == execution.header
+
+
+def test_empty_block_keeps_the_state_root_and_has_the_empty_results_root():
+    chain = Chain()
+    execution, _ = chain.build([])
+    assert execution.header.state_root == chain.head.state_root
+    assert execution.header.results_root == sha256(b"")
+    assert execution.state_writes == {}
+    chain.validate(execution.block)
+
+
+def test_failed_txs_are_committed_and_advance_the_nonce():
+    chain = Chain()
+    execution, rejected = chain.build([mint(1), transfer(1, amount=1_000), transfer(2, to=ALICE)])
+    assert rejected == []
+    assert [(r.status, r.reason) for r in execution.results] == [
+        (0, ""), (2, "insufficient_balance"), (5, "self_transfer")]
+    chain.commit(chain.validate(execution.block))
+    assert get_account(chain.state, ALICE.public_key) == Account(100, 2)
+    nxt, _ = chain.build([transfer(2)])  # nonce 2 is used now: refused
+    assert nxt.header.tx_count == 0
+
+
+def test_second_block_builds_on_the_first():
+    chain = Chain()
+    first, _ = chain.build([mint(1, amount=50)])
+    chain.commit(chain.validate(first.block))
+    second, _ = chain.build([transfer(1, amount=20), mint(2, to=BOB, amount=5)])
+    chain.commit(chain.validate(second.block))
+    assert chain.head.height == 2 and chain.head.prev_hash == first.block.hash
+    assert get_account(chain.state, BOB.public_key) == Account(25, 0)
+    assert get_supply(chain.state) == 55
+    assert chain.head.state_root == compute_root(chain.state.data)
+
+
+def test_execute_block_refuses_a_tx_that_cannot_enter():
+    chain = Chain()
+    with pytest.raises(InvalidTransaction) as exc:
+        execute_block(chain.state, chain.nodes, chain.head, [mint(2)], GENESIS_TIME_MS + 1,
+                      VALIDATORS[0].public_key, CHAIN_ID, chain.genesis.validator_set_hash)
+    assert exc.value.code == "nonce_gap"
+
+
+# --- the proposer skips what cannot enter ------------------------------------------------------------------
+
+
+def test_build_skips_and_reports_inadmissible_candidates():
+    chain = Chain()
+    other_chain = make_tx("other-chain", "mint", ISSUER, 1, [ALICE.public_key, 1])
+    unknown = make_tx(CHAIN_ID, "teleport", ISSUER, 1, [])
+    bad_shape = make_tx(CHAIN_ID, "mint", ISSUER, 1, [ALICE.public_key])
+    gap = mint(3)
+    forged = bad_signature(mint(1))
+    good = mint(1)
+    execution, rejected = chain.build([other_chain, unknown, bad_shape, gap, forged, good, good])
+    assert execution.block.txs == (good.raw,)
+    assert execution.header.tx_count == 1
+    assert [(tx.tx_hash, e.code) for tx, e in rejected] == [
+        (other_chain.tx_hash, "wrong_chain"), (unknown.tx_hash, "unknown_kind"), (bad_shape.tx_hash, "bad_payload"),
+        (gap.tx_hash, "nonce_gap"), (forged.tx_hash, "bad_signature"), (good.tx_hash, "duplicate_tx")]
+    assert all(isinstance(e, InvalidTransaction) for _, e in rejected)
+
+
+def test_build_respects_max_txs():
+    chain = Chain()
+    execution, _ = chain.build([mint(1), mint(2), mint(3)], max_txs=2)
+    assert execution.header.tx_count == 2
+
+
+def test_build_verifies_each_signature_exactly_once(monkeypatch):
+    calls = []
+    original = SignedTx.verify_signatures
+
+    def counting(self):
+        calls.append(self.tx_hash)
+        return original(self)
+
+    monkeypatch.setattr(SignedTx, "verify_signatures", counting)
+    chain = Chain()
+    txs = [mint(1), transfer(1), mint(2)]
+    execution, _ = chain.build(txs)
+    assert sorted(calls) == sorted(tx.tx_hash for tx in txs)
+    calls.clear()
+    chain.validate(execution.block)
+    assert sorted(calls) == sorted(tx.tx_hash for tx in txs)
+    calls.clear()
+    chain.build(txs, signatures_checked=True)
+    assert calls == []
+
+
+# --- the validator refuses tampered blocks -----------------------------------------------------------------
+
+
+def tampered(block: Block, **fields) -> Block:
+    return Block(dataclasses.replace(block.header, **fields), block.txs)
+
+
+@pytest.mark.parametrize("field,value,check", [
+    ("results_root", b"\x01" * 32, "results_root"),
+    ("state_root", b"\x02" * 32, "state_root"),
+    ("tx_count", 3, "tx_count"),
+    ("chain_id", "other-chain", "chain_id"),
+    ("height", 2, "height"),
+    ("prev_hash", b"\x03" * 32, "prev_hash"),
+    ("validator_set_hash", b"\x04" * 32, "validator_set_hash"),
+    ("timestamp_ms", GENESIS_TIME_MS, "timestamp"),
+    ("timestamp_ms", GENESIS_TIME_MS - 1, "timestamp"),
+])
+def test_tampered_header_field_is_refused_by_the_named_check(field, value, check):
+    chain = Chain()
+    execution, _ = chain.build([mint(1), transfer(1)])
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(tampered(execution.block, **{field: value}), now_ms=GENESIS_TIME_MS + 1000)
+    assert check_of(exc) == check
+    assert "expected" in exc.value.message or "above the parent" in exc.value.message
+
+
+def test_proposer_cannot_build_a_block_not_after_its_parent():
+    chain = Chain()
+    with pytest.raises(InvalidBlock) as exc:
+        chain.build([mint(1)], ts=GENESIS_TIME_MS)
+    assert check_of(exc) == "timestamp"
+
+
+def test_timestamp_too_far_in_the_future_is_refused():
+    chain = Chain()
+    execution, _ = chain.build([mint(1)], ts=GENESIS_TIME_MS + 60_000)
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(execution.block, now_ms=GENESIS_TIME_MS + 60_000 - MAX_FUTURE_MS - 1)
+    assert check_of(exc) == "timestamp" and "ahead of our clock" in exc.value.message
+    chain.validate(execution.block, now_ms=GENESIS_TIME_MS + 60_000 - MAX_FUTURE_MS)  # at the bound: fine
+
+
+def test_block_built_on_another_parent_is_refused():
+    chain = Chain()
+    first, _ = chain.build([mint(1)])
+    chain.commit(first)
+    stale, _ = Chain().build([mint(1)], ts=first.header.timestamp_ms + 1)  # also height 1, genesis parent
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(stale.block)
+    assert check_of(exc) == "height"
+
+
+def block_with(chain: Chain, txs: list[SignedTx]) -> Block:
+    """A block carrying ``txs`` as-is, with a header a careless proposer would write."""
+    execution, _ = chain.build([])
+    header = dataclasses.replace(execution.header, tx_count=len(txs))
+    return Block(header, tuple(tx.raw for tx in txs))
+
+
+@pytest.mark.parametrize("txs,check,code", [
+    (lambda: [mint(2)], "tx_admission", "nonce_gap"),
+    (lambda: [mint(1), mint(1)], "duplicate_tx", "duplicate_tx"),
+    (lambda: [bad_signature(mint(1))], "tx_admission", "bad_signature"),
+    (lambda: [make_tx("other-chain", "mint", ISSUER, 1, [ALICE.public_key, 1])], "tx_admission", "wrong_chain"),
+])
+def test_block_with_an_inadmissible_tx_is_refused(txs, check, code):
+    chain = Chain()
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(block_with(chain, txs()))
+    assert check_of(exc) == check and code in exc.value.message
+
+
+def test_block_with_undecodable_tx_bytes_is_refused():
+    chain = Chain()
+    execution, _ = chain.build([])
+    block = Block(dataclasses.replace(execution.header, tx_count=1), (b"\xc1",))
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(block)
+    assert check_of(exc) == "tx_decode"
+
+
+# --- mempool admission -------------------------------------------------------------------------------------
+
+
+def test_check_admissible_accepts_the_next_and_later_nonces():
+    chain = Chain()
+    check_admissible(chain.state, mint(1), CHAIN_ID)
+    check_admissible(chain.state, mint(5), CHAIN_ID)
+
+
+@pytest.mark.parametrize("make,code", [
+    (lambda: make_tx("other-chain", "mint", ISSUER, 1, [ALICE.public_key, 1]), "wrong_chain"),
+    (lambda: make_tx(CHAIN_ID, "teleport", ISSUER, 1, []), "unknown_kind"),
+    (lambda: make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 1]), "bad_payload"),
+    (lambda: bad_signature(mint(1)), "bad_signature"),
+    (lambda: sign_tx(TxBody(CHAIN_ID, "mint", ISSUER.public_key, 1, (ALICE.public_key, 1)), ALICE),
+     "bad_signature"),
+])
+def test_check_admissible_refuses_with_a_stable_code(make, code):
+    with pytest.raises(InvalidTransaction) as exc:
+        check_admissible(Chain().state, make(), CHAIN_ID)
+    assert exc.value.code == code and exc.value.to_dict()["code"] == code
+
+
+def test_check_admissible_refuses_a_used_nonce():
+    chain = Chain()
+    execution, _ = chain.build([mint(1)])
+    chain.commit(execution)
+    with pytest.raises(InvalidTransaction) as exc:
+        check_admissible(chain.state, mint(1, amount=7), CHAIN_ID)
+    assert exc.value.code == "nonce_too_low"
+
+
+# --- the overlay -------------------------------------------------------------------------------------------
+
+
+def test_overlay_rollback_restores_writes_after_the_checkpoint_only():
+    base = MemoryState({b"s": codec.encode(5)})
+    overlay = Overlay(base)
+    set_account(overlay, ALICE.public_key, Account(1, 1))
+    mark = overlay.checkpoint()
+    set_account(overlay, ALICE.public_key, Account(9, 1))
+    overlay.set_state(b"s", None)
+    overlay.rollback(mark)
+    assert get_account(overlay, ALICE.public_key) == Account(1, 1)
+    assert get_supply(overlay) == 5
+    assert base.data == {b"s": codec.encode(5)}  # the base is never written
+
+
+def test_overlay_changes_drop_writes_that_restore_the_base_value():
+    base = MemoryState({b"s": codec.encode(5)})
+    overlay = Overlay(base)
+    overlay.set_state(b"s", codec.encode(6))
+    overlay.set_state(b"s", codec.encode(5))
+    set_account(overlay, ALICE.public_key, Account(0, 0))  # all-zero account: absent
+    set_account(overlay, BOB.public_key, Account(3, 0))
+    assert overlay.get_changes() == {b"a" + BOB.public_key: codec.encode([3, 0])}

@@ -1,0 +1,110 @@
+"""process_transfer: valid/invalid pairs; every refusal asserts its exact reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import reasons
+from ledger.chain import process_tx
+from ledger.errors import InvalidTransaction
+from ledger.process import get_kind
+from ledger.process.common import MAX_MEMO_CHARS, TxContext
+from ledger.process.transfer import Transfer, compute_transfer, process_transfer
+from ledger.reasons import TxFailure
+from ledger.state import Account, MemoryState, Overlay, get_account, get_balance, set_account
+from ledger.tx import make_tx
+from tests.strategies import ALICE, BOB, CHAIN_ID
+
+
+def funded(balance: int = 100) -> Overlay:
+    state = Overlay(MemoryState())
+    set_account(state, ALICE.public_key, Account(balance, 0))
+    return state
+
+
+def ctx(state: Overlay, sender=ALICE) -> TxContext:
+    return TxContext(state, sender.public_key, (sender.public_key,), b"\x00" * 32, 1, 1)
+
+
+def fail_reason(state: Overlay, tx: Transfer, sender=ALICE) -> reasons.Reason:
+    with pytest.raises(TxFailure) as exc:
+        process_transfer(ctx(state, sender), tx)
+    return exc.value.reason
+
+
+def test_transfer_moves_coins_and_emits_event():
+    state = funded(100)
+    events = process_transfer(ctx(state), Transfer(BOB.public_key, 40, "lunch"))
+    assert events == [["transferred", ALICE.public_key, BOB.public_key, 40]]
+    assert get_balance(state, ALICE.public_key) == 60
+    assert get_balance(state, BOB.public_key) == 40
+
+
+def test_transfer_of_the_whole_balance_is_applied():
+    state = funded(100)
+    process_transfer(ctx(state), Transfer(BOB.public_key, 100, ""))
+    assert get_balance(state, ALICE.public_key) == 0
+
+
+def test_transfer_above_the_balance_is_insufficient_balance():
+    assert fail_reason(funded(100), Transfer(BOB.public_key, 101, "")) is reasons.INSUFFICIENT_BALANCE
+
+
+def test_transfer_from_an_unknown_account_is_insufficient_balance():
+    assert fail_reason(Overlay(MemoryState()), Transfer(ALICE.public_key, 1, ""), sender=BOB) \
+        is reasons.INSUFFICIENT_BALANCE
+
+
+@pytest.mark.parametrize("amount", [0, -7])
+def test_transfer_of_non_positive_amount_is_invalid_amount(amount):
+    assert fail_reason(funded(), Transfer(BOB.public_key, amount, "")) is reasons.INVALID_AMOUNT
+
+
+def test_transfer_to_oneself_is_self_transfer():
+    assert fail_reason(funded(), Transfer(ALICE.public_key, 1, "")) is reasons.SELF_TRANSFER
+
+
+def test_memo_of_exactly_the_limit_is_applied():
+    state = funded()
+    process_transfer(ctx(state), Transfer(BOB.public_key, 1, "é" * MAX_MEMO_CHARS))
+    assert get_balance(state, BOB.public_key) == 1
+
+
+def test_memo_one_char_over_the_limit_is_memo_too_long():
+    assert fail_reason(funded(), Transfer(BOB.public_key, 1, "x" * (MAX_MEMO_CHARS + 1))) is reasons.MEMO_TOO_LONG
+
+
+def test_failed_transfer_keeps_balances_and_advances_the_sender_nonce():
+    state = funded(10)
+    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 11, ""])
+    result = process_tx(state, tx, get_kind("transfer"), compute_transfer(list(tx.body.payload)), 1, 1)
+    assert (result.status, result.reason, result.events) == (2, "insufficient_balance", ())
+    assert get_account(state, ALICE.public_key) == Account(10, 1)
+    assert get_balance(state, BOB.public_key) == 0
+
+
+def test_applied_transfer_result_carries_the_event():
+    state = funded(10)
+    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 3, "hi"])
+    result = process_tx(state, tx, get_kind("transfer"), compute_transfer(list(tx.body.payload)), 1, 1)
+    assert (result.status, result.reason) == (0, "")
+    assert result.events == (["transferred", ALICE.public_key, BOB.public_key, 3],)
+    assert get_account(state, ALICE.public_key) == Account(7, 1)
+
+
+def test_well_formed_payload_parses_to_transfer():
+    assert compute_transfer([BOB.public_key, 5, "m"]) == Transfer(BOB.public_key, 5, "m")
+
+
+@pytest.mark.parametrize("payload", [
+    [BOB.public_key, 5],
+    [BOB.public_key, 5, "m", "extra"],
+    [BOB.public_key + b"\x00", 5, "m"],
+    [BOB.public_key, "5", "m"],
+    [BOB.public_key, 5, b"m"],
+    [BOB.public_key, 5, 7],
+])
+def test_malformed_transfer_payload_is_an_invalid_transaction_not_a_failure(payload):
+    with pytest.raises(InvalidTransaction) as exc:
+        compute_transfer(payload)
+    assert exc.value.code == "bad_payload"
