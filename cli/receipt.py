@@ -51,8 +51,8 @@ def summary(v: VerifiedReceipt, genesis: Genesis) -> str:
 
 
 @receipt.command("verify", epilog="Example: carecoin receipt verify receipt.json --genesis genesis.json")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--genesis", "genesis_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--genesis", "genesis_path", required=True, type=click.Path(path_type=Path),
               help="The network's genesis.json (its chain id and validator set are all that is trusted).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @cli_errors

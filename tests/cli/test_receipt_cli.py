@@ -1,0 +1,130 @@
+"""`carecoin receipt verify`: exit 0 with a summary for a valid receipt, exit 1 naming the failing check."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from ledger.genesis import save_genesis
+from ledger.receipt import build_receipt, save_receipt
+from tests.receipt_fixtures import make_block, make_genesis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def receipt():
+    sb = make_block(4, 5, signers=3)
+    return build_receipt(sb.block, sb.results, 1, sb.seals)
+
+
+@pytest.fixture
+def files(tmp_path, receipt):
+    genesis = tmp_path / "genesis.json"
+    save_genesis(genesis, make_genesis())
+    path = tmp_path / "receipt.json"
+    save_receipt(path, receipt)
+    return path, genesis
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_a_valid_receipt_exits_0_with_a_short_summary(files, receipt):
+    path, genesis = files
+    result = run("receipt", "verify", path, "--genesis", genesis)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("valid receipt: tx " + receipt["tx_hash"])
+    assert "block 4" in result.output and "sealed by 3 of 4 validators" in result.output
+    assert "branch-0" in result.output and "transfer" in result.output
+
+
+def test_a_valid_compact_receipt_verifies_with_json_output(tmp_path, files, receipt):
+    _, genesis = files
+    path = tmp_path / "receipt.bin"
+    save_receipt(path, receipt, compact=True)
+    result = run("receipt", "verify", path, "--genesis", genesis, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["valid"] is True and doc["tx_hash"] == receipt["tx_hash"] and doc["height"] == 4
+    assert len(doc["signers"]) == 3
+
+
+def test_a_tampered_receipt_exits_1_naming_the_check(tmp_path, files, receipt):
+    _, genesis = files
+    bad = copy.deepcopy(receipt)
+    bad["commit"].pop()
+    path = tmp_path / "bad.json"
+    save_receipt(path, bad)
+    text = run("receipt", "verify", path, "--genesis", genesis)
+    assert text.exit_code == 1
+    assert text.output.startswith("Error: invalid receipt: commit_quorum: 2 distinct validator seals")
+    as_json = run("receipt", "verify", path, "--genesis", genesis, "--json")
+    assert as_json.exit_code == 1
+    doc = json.loads(as_json.output)
+    assert doc["valid"] is False and doc["check"] == "commit_quorum" and "need 3" in doc["message"]
+
+
+def test_non_hex_content_exits_1_with_a_format_message(tmp_path, files, receipt):
+    _, genesis = files
+    bad = copy.deepcopy(receipt)
+    bad["block_hash"] = "not hex at all"
+    path = tmp_path / "bad.json"
+    save_receipt(path, bad)
+    result = run("receipt", "verify", path, "--genesis", genesis)
+    assert result.exit_code == 1
+    assert "invalid receipt: format: block_hash is not lowercase hex" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_another_networks_genesis_exits_1_with_chain_id(tmp_path, files):
+    path, _ = files
+    other = tmp_path / "other.json"
+    save_genesis(other, make_genesis(chain_id="carecoin-elsewhere"))
+    result = run("receipt", "verify", path, "--genesis", other)
+    assert result.exit_code == 1 and "invalid receipt: chain_id:" in result.output
+
+
+@pytest.mark.parametrize("problem", ["missing receipt", "missing genesis", "bad genesis", "garbage receipt",
+                                     "receipt is a directory"])
+def test_unusable_files_exit_1_with_one_clear_line(problem, tmp_path, files):
+    path, genesis = files
+    if problem == "missing receipt":
+        path, expect = tmp_path / "nope.json", "nope.json does not exist"
+    elif problem == "missing genesis":
+        genesis, expect = tmp_path / "nope-genesis.json", "nope-genesis.json does not exist"
+    elif problem == "bad genesis":
+        genesis.write_text('{"chain_id": "x", "genesis_time_ms": 0, "validators": []}')
+        expect = "validators must be a non-empty list"
+    elif problem == "garbage receipt":
+        path.write_bytes(b"\x00\x01garbage")
+        expect = "invalid receipt: format:"
+    else:
+        path, expect = tmp_path, "is not a file"
+    text = run("receipt", "verify", path, "--genesis", genesis)
+    assert text.exit_code == 1, text.output
+    assert expect in text.output and "Traceback" not in text.output
+    assert len(text.output.strip().splitlines()) == 1
+    as_json = run("receipt", "verify", path, "--genesis", genesis, "--json")
+    assert as_json.exit_code == 1, as_json.output
+    doc = json.loads(as_json.output)
+    assert doc["valid"] is False and expect.removeprefix("invalid receipt: format:") in doc["message"]
+
+
+def test_the_console_script_verifies_a_receipt_in_a_real_process(files):
+    path, genesis = files
+    script = Path(sys.executable).parent / "carecoin"
+    if not script.exists():
+        pytest.skip("console script not installed (pip install -e .)")
+    proc = subprocess.run([str(script), "receipt", "verify", str(path), "--genesis", str(genesis)],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("valid receipt: tx ")
