@@ -109,3 +109,80 @@ class FakeNet:
 
     def heights(self) -> list[int]:
         return [r.height for r in self.replicas]
+
+
+# ---- single-replica harness for unit tests ---------------------------------------------------------------
+
+from consensus.messages import (NO_ROUND, sign_commit, sign_prepare, sign_proposal,  # noqa: E402
+                                sign_round_change)
+
+
+class Solo:
+    """One replica under test (validator ``me``) plus the other validators' keys to build its inbox."""
+
+    def __init__(self, n: int, me: int = 0, height: int = 1, prev_hash: bytes = GENESIS_HASH, **cfg) -> None:
+        self.keys = make_keys(n)
+        self.validators = tuple(k.public_key for k in self.keys)
+        self.config = ReplicaConfig(CHAIN, self.validators, **cfg)
+        self.me = me
+        self.height = height
+        self.prev_hash = prev_hash
+        self.r = Replica(self.config, self.keys[me], height, prev_hash)
+
+    def start(self, record=None) -> list:
+        return self.r.handle(Restarted(record))
+
+    def handle(self, event) -> list:
+        return self.r.handle(event)
+
+    def recv(self, msg) -> list:
+        return self.r.handle(MessageReceived(msg))
+
+    def proposer_index(self, round_: int, height: int | None = None) -> int:
+        return self.validators.index(self.r.proposer(self.height if height is None else height, round_))
+
+    def block(self, salt: int = 0, height: int | None = None, prev_hash: bytes | None = None) -> Block:
+        return make_block(self.height if height is None else height,
+                          self.prev_hash if prev_hash is None else prev_hash, self.validators[0], self.validators,
+                          salt)
+
+    def proposal(self, round_: int, block: Block | None = None, signer: int | None = None, rcs=(), prepares=(),
+                 height: int | None = None):
+        h = self.height if height is None else height
+        i = self.proposer_index(round_, h) if signer is None else signer
+        return sign_proposal(self.keys[i], CHAIN, h, round_, block or self.block(height=h), tuple(rcs),
+                             tuple(prepares))
+
+    def prepare(self, i: int, round_: int, block_hash: bytes, height: int | None = None):
+        return sign_prepare(self.keys[i], CHAIN, self.height if height is None else height, round_, block_hash)
+
+    def commit(self, i: int, round_: int, block_hash: bytes, height: int | None = None):
+        return sign_commit(self.keys[i], CHAIN, self.height if height is None else height, round_, block_hash)
+
+    def rc(self, i: int, round_: int, block: Block | None = None, prepared_round: int = NO_ROUND,
+           prepares=(), height: int | None = None):
+        return sign_round_change(self.keys[i], CHAIN, self.height if height is None else height, round_,
+                                 prepared_round, block, tuple(prepares))
+
+    def prepared_rc(self, i: int, round_: int, block: Block, prepared_round: int, signers):
+        """A ROUND-CHANGE by ``i`` carrying ``block`` prepared at ``prepared_round`` by ``signers``."""
+        proof = tuple(self.prepare(j, prepared_round, block.hash) for j in signers)
+        return self.rc(i, round_, block, prepared_round, proof)
+
+    def accept(self, prop) -> list:
+        """Deliver a proposal and answer its ValidateBlock with valid=True; return all actions."""
+        out = self.recv(prop)
+        for a in list(out):
+            if isinstance(a, ValidateBlock):
+                out += self.handle(BlockValidated(a.block.height, a.block.hash, True))
+        return out
+
+
+def of(actions, cls) -> list:
+    """The actions of one type, in order."""
+    return [a for a in actions if isinstance(a, cls)]
+
+
+def broadcasts(actions, msg_cls) -> list:
+    """The messages of one type broadcast by these actions, in order."""
+    return [a.message for a in actions if isinstance(a, Broadcast) and isinstance(a.message, msg_cls)]
