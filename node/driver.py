@@ -1,0 +1,215 @@
+"""Carries out the replica's actions: the only place consensus decisions touch disk, network and clock.
+
+Theory of operation. ``Replica.handle(event)`` returns a list of actions that must be carried out **in
+order**. ``Driver.execute(actions)`` walks that list on the service's single consensus task:
+
+- ``Persist``   -> ``store.put_wal`` (a synced LevelDB write) *before* the next action runs, so a vote never
+  leaves the node ahead of its write-ahead record (QBFT.md "What is persisted").
+- ``Broadcast`` / ``SendTo`` -> the peer network, channel ``consensus`` (wire-encoded, signed messages).
+  Broadcast messages of the current height are also kept (bounded) and re-sent every ``retransmit_ms``
+  while the height does not move, so a peer that reconnects, or one that restarted, still hears the
+  round-changes it missed (the replica treats duplicates as no-ops).
+- ``StartTimer`` -> ``loop.call_later``; the expiry is posted back to the consensus queue. The replica
+  drops stale expiries itself; the driver only cancels a superseded timer of the same kind to keep the
+  loop's timer heap small.
+- ``RequestBlock`` -> pick txs from the mempool, execute them on top of the head (``ledger.chain.build_block``)
+  and answer ``BlockProposalReady``. ``ValidateBlock`` -> ``ledger.chain.validate_block`` and answer
+  ``BlockValidated``. Executions are cached by block hash so ``Decide`` commits without re-executing.
+- ``Decide`` -> ``store.commit_block`` (one synced batch), then ``mempool.on_block_committed``.
+- ``RequestSync`` -> hand the target height to the catch-up task (``node.sync``).
+
+Follow-up events (``BlockProposalReady``, ``BlockValidated``) are returned to the caller, which feeds them
+to the replica before it takes the next event from the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from consensus.events import (
+    BlockProposalReady, BlockValidated, Broadcast, Decide, Persist, ReportEvidence, RequestBlock,
+    RequestSync, SendTo, StartTimer, TimerExpired, ValidateBlock,
+)
+from consensus.messages import RoundChange
+from consensus.wal import encode_record
+from consensus.wire import encode_message
+from ledger import chain
+from ledger.block import Block
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from node.service import NodeService
+
+log = logging.getLogger("carecoin.driver")
+
+CHANNEL_CONSENSUS = "consensus"
+MAX_EXEC_CACHE = 32
+MAX_RETRANSMIT = 16
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (block timestamps and the future-timestamp bound use it)."""
+    return int(time.time() * 1000)
+
+
+class Driver:
+    """Executes a replica's action lists for one ``NodeService`` (called only from its consensus task)."""
+
+    def __init__(self, service: "NodeService") -> None:
+        self.service = service
+        self._executions: OrderedDict[bytes, chain.BlockExecution] = OrderedDict()
+        self._timers: dict[str, object] = {}
+        self._recent: list[tuple[bool, bytes]] = []  # (is round-change, encoded) broadcast at this height
+        self._recent_height = -1
+
+    # ---- the action walk -------------------------------------------------------------------------
+
+    async def execute(self, actions: list) -> list:
+        """Carry out ``actions`` in order; return the follow-up events for the replica."""
+        follow: list = []
+        for action in actions:
+            if isinstance(action, Persist):
+                self.process_persist(action)
+            elif isinstance(action, Broadcast):
+                await self.process_broadcast(action)
+            elif isinstance(action, SendTo):
+                await self.process_send(action)
+            elif isinstance(action, StartTimer):
+                self.process_start_timer(action)
+            elif isinstance(action, RequestBlock):
+                event = self.process_request_block(action)
+                if event is not None:
+                    follow.append(event)
+            elif isinstance(action, ValidateBlock):
+                follow.append(self.process_validate_block(action))
+            elif isinstance(action, Decide):
+                self.process_decide(action)
+            elif isinstance(action, RequestSync):
+                self.service.request_sync(action.height)
+            elif isinstance(action, ReportEvidence):
+                log.warning("equivocation by %s at height %d round %d", action.first.signer.hex()[:16],
+                            action.first.height, action.first.round)
+                self.service.metrics.remote_faults.labels("equivocation").inc()
+            else:  # a new action type the driver does not know: a bug, say so loudly
+                log.error("unknown consensus action %r dropped", type(action).__name__)
+        return follow
+
+    def process_persist(self, action: Persist) -> None:
+        """Write the WAL record durably; the store's put_wal is a synced write."""
+        self.service.store.put_wal(encode_record(action.record))
+
+    async def process_broadcast(self, action: Broadcast) -> None:
+        """Send a signed message to every other validator and keep it for retransmission."""
+        raw = encode_message(action.message)
+        msg = action.message
+        if msg.height != self._recent_height:
+            self._recent, self._recent_height = [], msg.height
+        if isinstance(msg, RoundChange):
+            # Only the latest round-change matters to a peer; older ones are superseded.
+            self._recent = [(rc, r) for rc, r in self._recent if not rc]
+        self._recent.append((isinstance(msg, RoundChange), raw))
+        if len(self._recent) > MAX_RETRANSMIT:
+            del self._recent[: len(self._recent) - MAX_RETRANSMIT]
+        await self.service.broadcast(CHANNEL_CONSENSUS, raw)
+
+    async def process_send(self, action: SendTo) -> None:
+        """Send a signed message to one validator."""
+        await self.service.send(action.validator, CHANNEL_CONSENSUS, encode_message(action.message))
+
+    async def retransmit(self, height: int) -> int:
+        """Re-send this height's broadcast messages (no-op after the height moved); return how many."""
+        if self._recent_height != height:
+            return 0
+        for _, raw in list(self._recent):
+            await self.service.broadcast(CHANNEL_CONSENSUS, raw)
+        return len(self._recent)
+
+    def process_start_timer(self, action: StartTimer) -> None:
+        """Arm a timer whose expiry is posted to the consensus queue."""
+        old = self._timers.pop(action.kind, None)
+        if old is not None:
+            old.cancel()
+        event = TimerExpired(action.height, action.round, action.kind)
+        loop = self.service.loop
+        self._timers[action.kind] = loop.call_later(max(action.delay_ms, 0) / 1000.0, self.service.post, event)
+
+    def cancel_timers(self) -> None:
+        """Cancel every armed timer (on stop)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    # ---- blocks ----------------------------------------------------------------------------------
+
+    def _remember(self, execution: "chain.BlockExecution") -> None:
+        self._executions[execution.block.hash] = execution
+        while len(self._executions) > MAX_EXEC_CACHE:
+            self._executions.popitem(last=False)
+
+    def process_request_block(self, action: RequestBlock) -> BlockProposalReady | None:
+        """Build a block for (height, round) from the mempool on top of the head; None if not at that height."""
+        svc = self.service
+        parent = svc.head_header()
+        if parent.height + 1 != action.height:
+            log.warning("asked to build height %d while the head is %d; skipped", action.height, parent.height)
+            return None
+        t0 = time.perf_counter()
+        candidates = svc.mempool_select()
+        timestamp = max(now_ms(), parent.timestamp_ms + 1)
+        # The mempool verified every candidate's signatures at admission: not again here.
+        execution, rejected = chain.build_block(
+            svc.store, svc.store, parent, candidates, timestamp, svc.key.public_key,
+            svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=svc.options.block_max_txs,
+            signatures_checked=True)
+        svc.metrics.block_execution.observe(time.perf_counter() - t0)
+        if rejected:
+            svc.evict_rejected(rejected)
+        self._remember(execution)
+        return BlockProposalReady(action.height, action.round, execution.block)
+
+    def process_validate_block(self, action: ValidateBlock) -> BlockValidated:
+        """Re-execute a proposed block against the head; answer whether it matches its header."""
+        block = action.block
+        if block.hash in self._executions:
+            return BlockValidated(action.height, block.hash, True)
+        svc = self.service
+        parent = svc.head_header()
+        if parent.height + 1 != block.height:
+            return BlockValidated(action.height, block.hash, False,
+                                  f"block height {block.height}; the next height here is {parent.height + 1}")
+        t0 = time.perf_counter()
+        try:
+            execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(),
+                                             svc.options.max_future_ms, svc.genesis.validator_set_hash)
+        except LedgerError as exc:
+            svc.metrics.remote_faults.labels("invalid_block").inc()
+            log.warning("invalid block %s at height %d: %s", block.hash.hex()[:16], block.height, exc)
+            return BlockValidated(action.height, block.hash, False, f"{exc.code}: {exc}")
+        svc.metrics.block_execution.observe(time.perf_counter() - t0)
+        self._remember(execution)
+        return BlockValidated(action.height, block.hash, True)
+
+    def process_decide(self, action: Decide) -> None:
+        """Commit the decided block with its certificate, then let the mempool drop what it carried."""
+        block: Block = action.block
+        execution = self._executions.get(block.hash)
+        svc = self.service
+        if execution is None:
+            # Decided without our own validation (possible when we joined late): execute it now. A block
+            # with a quorum certificate that does not execute here is a local fault: we cannot follow.
+            parent = svc.head_header()
+            execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(), 10**12,
+                                             svc.genesis.validator_set_hash)
+        svc.commit(block, action.seals, execution, source="consensus")
+        self._executions.clear()
+        self._recent, self._recent_height = [], block.height + 1
+
+    def forget_height(self, height: int) -> None:
+        """Drop cached executions and retransmit state below ``height`` (after a catch-up)."""
+        self._executions.clear()
+        if self._recent_height < height:
+            self._recent, self._recent_height = [], height
+

@@ -1,0 +1,55 @@
+"""Prometheus metrics of one node, on a registry of its own.
+
+Each ``NodeMetrics`` owns a ``CollectorRegistry`` (never the process-global default), so several nodes or
+test apps in one process never collide on metric names. The service updates the counters; ``/metrics``
+renders ``render()``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Submit -> commit latency of transactions first seen by this node, in seconds.
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+
+
+class NodeMetrics:
+    """The node's metrics: height, round changes, committed txs, mempool size, peers, commit latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.height = Gauge("carecoin_height", "Height of the last committed block", registry=r)
+        self.round = Gauge("carecoin_round", "Consensus round at the current height", registry=r)
+        self.round_changes = Counter("carecoin_round_changes", "Rounds entered above round 0", registry=r)
+        self.committed_txs = Counter("carecoin_committed_txs", "Transactions committed (applied or failed)",
+                                     registry=r)
+        self.committed_blocks = Counter("carecoin_committed_blocks", "Blocks committed (consensus or sync)",
+                                        registry=r)
+        self.synced_blocks = Counter("carecoin_synced_blocks", "Blocks committed through catch-up", registry=r)
+        self.submitted_txs = Counter("carecoin_submitted_txs", "Transactions accepted by POST /v1/tx", registry=r)
+        self.rejected_txs = Counter("carecoin_rejected_txs", "Transactions refused at admission", ["code"],
+                                    registry=r)
+        self.mempool_size = Gauge("carecoin_mempool_size", "Transactions pending in the mempool", registry=r)
+        self.peers = Gauge("carecoin_peers_connected", "Authenticated peer links", registry=r)
+        self.remote_faults = Counter("carecoin_remote_faults", "Bad input from peers, dropped", ["kind"],
+                                     registry=r)
+        self.commit_latency = Histogram("carecoin_commit_latency_seconds",
+                                        "Submit to commit latency of transactions first seen here",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.block_execution = Histogram("carecoin_block_execution_seconds",
+                                         "Time to build or validate one block", registry=r)
+
+    def bind(self, mempool_size: Callable[[], float], peers: Callable[[], float]) -> None:
+        """Read the live mempool size and peer count at scrape time."""
+        self.mempool_size.set_function(mempool_size)
+        self.peers.set_function(peers)
+
+    def render(self) -> bytes:
+        """Return the Prometheus text exposition of every metric of this node."""
+        return generate_latest(self.registry)

@@ -1,0 +1,180 @@
+"""Catch-up: fetch committed blocks with their commit certificates from peers and commit them (QBFT R3b).
+
+Theory of operation. When the replica reports that peers are ahead (``RequestSync``), when the node
+starts, or when no block committed for a while, ``Syncer.request(height)`` wakes one background task. The
+task asks each peer's listener for its head (``GET /v1/blocks/latest``), then pulls the missing blocks in
+batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON). Each block's
+certificate is checked here, off the consensus task: a quorum of distinct genesis validators must have
+sealed exactly that (chain id, height, block hash). The verified batch is then handed to the consensus
+task as one job (``NodeService.apply_synced``), which re-executes every block on its parent with
+``ledger.chain.validate_block`` — the state root must come out identical — commits it, and finally feeds
+``SyncedTo`` to the replica. A peer that serves a bad block or certificate is a remote fault: counted,
+logged, and the next peer is tried. Every wait is bounded; the task exits when nobody is ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+import aiohttp
+
+from ledger.block import Block, decode_certificate, verify_certificate
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from node.service import NodeService
+
+log = logging.getLogger("carecoin.sync")
+
+BATCH = 32
+REQUEST_TIMEOUT_S = 5.0
+MAX_ROUNDS = 10_000  # bound on fetch rounds per task run (each round commits >= 1 block or stops)
+
+
+class SyncFault(Exception):
+    """A peer served something that is not a certified block of this chain (a remote fault)."""
+
+
+def decode_raw_block(doc: Any, height: int) -> tuple[Block, tuple]:
+    """Decode a ``?format=raw`` answer into (block, seals); raise SyncFault when it is malformed."""
+    try:
+        block = Block.decode(bytes.fromhex(doc["block"]))
+        seals = decode_certificate(bytes.fromhex(doc["certificate"]))
+    except (KeyError, TypeError, ValueError, LedgerError) as exc:
+        raise SyncFault(f"block {height}: malformed raw block answer: {exc}") from None
+    if block.height != height:
+        raise SyncFault(f"asked for block {height}, got block {block.height}")
+    return block, seals
+
+
+def verify_synced_block(chain_id: str, validators: Sequence[bytes], block: Block, seals) -> None:
+    """Raise SyncFault unless ``seals`` are a valid quorum certificate for ``block``."""
+    if block.header.chain_id != chain_id:
+        raise SyncFault(f"block {block.height} is for chain {block.header.chain_id!r}; expected {chain_id!r}")
+    try:
+        verify_certificate(chain_id, block.height, block.hash, seals, validators)
+    except LedgerError as exc:
+        raise SyncFault(f"block {block.height}: certificate refused: {exc}") from None
+
+
+class Syncer:
+    """One background catch-up task per node, woken by ``request``."""
+
+    def __init__(self, service: "NodeService", sources: Sequence[tuple[bytes, str]], *, batch: int = BATCH) -> None:
+        self.service = service
+        self.sources = list(sources)  # (peer key, http base URL)
+        self.batch = batch
+        self._target = -1
+        self._task: asyncio.Task | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.faults = 0
+
+    def request(self, height: int) -> None:
+        """Make sure the node reaches at least ``height`` if some peer has it (starts the task if idle)."""
+        self._target = max(self._target, height)
+        if not self.sources or not self.service.started:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sync")
+
+    async def stop(self) -> None:
+        """Cancel the task and close the HTTP session."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+        return self._session
+
+    async def _get_json(self, url: str) -> Any:
+        async with self._get_session().get(url) as resp:
+            if resp.status != 200:
+                raise SyncFault(f"{url} answered {resp.status}")
+            return await resp.json()
+
+    async def _peer_height(self, base: str) -> int:
+        try:
+            doc = await self._get_json(f"{base}/v1/blocks/latest")
+            return int(doc["height"])
+        except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault, KeyError, TypeError, ValueError):
+            return -1
+
+    async def _run(self) -> None:
+        try:
+            for _ in range(MAX_ROUNDS):
+                if not await self._sync_round():
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not kill the node; the next request retries
+            log.exception("catch-up failed")
+
+    async def _sync_round(self) -> bool:
+        """Fetch and commit one batch from the best peer; return True when more may follow."""
+        svc = self.service
+        head = svc.store.head().height
+        heights = await asyncio.gather(*(self._peer_height(base) for _, base in self.sources))
+        ranked = sorted(zip(heights, self.sources), key=lambda x: -x[0])
+        for peer_height, (key, base) in ranked:
+            if peer_height <= head:
+                return False
+            upto = min(peer_height, head + self.batch)
+            try:
+                blocks = await self._fetch(base, head + 1, upto)
+            except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
+                self.faults += 1
+                svc.metrics.remote_faults.labels("sync").inc()
+                log.warning("catch-up from %s failed: %s", base, exc)
+                continue
+            new_head = await self._apply(blocks)
+            if new_head > head:
+                log.info("caught up to %d from %s (peer at %d)", new_head, base, peer_height)
+                return True
+        return False
+
+    async def _fetch(self, base: str, first: int, last: int) -> list[tuple[Block, tuple]]:
+        svc = self.service
+        validators = svc.genesis.validator_keys
+        out = []
+        for h in range(first, last + 1):
+            doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
+            block, seals = decode_raw_block(doc, h)
+            verify_synced_block(svc.chain_id, validators, block, seals)
+            if out and block.header.prev_hash != out[-1][0].hash:
+                raise SyncFault(f"block {h} does not extend block {h - 1} served by the same peer")
+            out.append((block, seals))
+        return out
+
+    async def _apply(self, blocks: list[tuple[Block, tuple]]) -> int:
+        """Run ``apply_synced`` on the consensus task and wait (bounded) for the new head height."""
+        svc = self.service
+        fut = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            try:
+                fut.set_result(await svc.apply_synced(blocks))
+            except LedgerError as exc:
+                fut.set_exception(SyncFault(f"re-execution refused a certified block: {exc}"))
+            except BaseException as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                raise
+
+        svc.post(job)
+        try:
+            return await asyncio.wait_for(fut, timeout=60)
+        except SyncFault as exc:
+            # A quorum-certified block that does not re-execute here means our state differs from the
+            # network's: loud, but not a vote, so the node keeps serving reads.
+            log.error("%s", exc)
+            return svc.store.head().height
