@@ -381,11 +381,14 @@ def verify(receipt: dict, genesis: Genesis) -> VerifiedReceipt:
 def encode_compact(receipt: dict) -> bytes:
     """Canonical msgpack of the receipt's fields in KEYS order, bytes as ``bin`` (shape-checked first)."""
     p = _parse(receipt)
-    return codec.encode([
-        RECEIPT_VERSION, p.chain_id, p.tx.raw, p.tx_hash, [p.status, p.reason], p.events, p.leaf_raw,
-        p.leaf_index, list(p.audit_path), p.header_raw, p.block_hash,
-        [[s.validator, s.signature] for s in p.commit],
-    ])
+    try:
+        return codec.encode([
+            RECEIPT_VERSION, p.chain_id, p.tx.raw, p.tx_hash, [p.status, p.reason], p.events, p.leaf_raw,
+            p.leaf_index, list(p.audit_path), p.header_raw, p.block_hash,
+            [[s.validator, s.signature] for s in p.commit],
+        ])
+    except LedgerError as exc:  # an integer beyond 64 bits has no canonical encoding
+        raise _format(f"receipt has no compact encoding: {exc.message}") from None
 
 
 def decode_compact(raw: bytes) -> dict:
@@ -433,6 +436,8 @@ def load_receipt(path: str | Path) -> dict:
         raise _format(f"cannot read receipt file {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_RECEIPT_FILE:
         raise _format(f"receipt file {path} is larger than {MAX_RECEIPT_FILE} bytes")
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark some editors add to JSON files
+        raw = raw[3:]
     if not raw.strip():
         raise _format(f"receipt file {path} is empty")
     if raw.lstrip()[:1] == b"{":

@@ -82,3 +82,12 @@ def test_version_and_help_list_the_command_groups():
     assert version.exit_code == 0 and "carecoin" in version.output
     help_ = run("--help")
     assert help_.exit_code == 0 and "keys" in help_.output and "receipt" in help_.output
+
+
+def test_an_unwritable_key_path_fails_in_one_line_without_a_traceback(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run("keys", "new", "--out", str(blocker / "sub" / "alice.key"))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -364,3 +364,17 @@ def test_a_compact_receipt_for_a_block_of_1000_txs_fits_in_1500_bytes(genesis):
     receipt = build_receipt(sb.block, sb.results, 777, sb.seals)
     assert verify(receipt, genesis).tx_count == 1000
     assert len(encode_compact(receipt)) <= 1500
+
+
+def test_a_json_receipt_file_with_a_byte_order_mark_still_loads(base, genesis, tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(base).encode())
+    assert verify(load_receipt(path), genesis).leaf_index == 4
+
+
+def test_an_integer_too_large_for_msgpack_is_a_format_error_in_the_compact_form(base):
+    receipt = copy.deepcopy(base)
+    receipt["leaf_index"] = 2**70
+    with pytest.raises(ReceiptError) as info:
+        encode_compact(receipt)
+    assert info.value.check == "format"
