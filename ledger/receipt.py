@@ -42,7 +42,7 @@ from ledger.errors import LedgerError, ReceiptError
 from ledger.genesis import Genesis
 from ledger.hashing import TAG_EVENTS, H
 from ledger.keys import verify as verify_signature
-from ledger.merkle import inclusion_proof, verify_inclusion
+from ledger.merkle import MerkleTree, verify_inclusion
 from ledger.results import TxResult, decode_leaf
 from ledger.tx import MAX_TX_BYTES, SignedTx, decode_tx
 
@@ -130,6 +130,10 @@ def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: 
         raise ReceiptError("build", f"result {index} is for tx {result.tx_hash.hex()[:16]}…; "
                                     f"the block's tx hashes to {tx.tx_hash.hex()[:16]}…")
     leaves = [r.leaf() for r in results]
+    tree = MerkleTree.from_leaves(leaves)
+    if tree.root() != block.header.results_root:  # never hand out a receipt that cannot verify
+        raise ReceiptError("build", f"results hash to root {tree.root().hex()[:16]}…; the header's "
+                                    f"results_root is {block.header.results_root.hex()[:16]}…")
     receipt = {
         "version": RECEIPT_VERSION,
         "chain_id": block.header.chain_id,
@@ -139,7 +143,7 @@ def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: 
         "events": result.events_bytes.hex(),
         "leaf": leaves[index].hex(),
         "leaf_index": index,
-        "audit_path": [p.hex() for p in inclusion_proof(leaves, index)],
+        "audit_path": [p.hex() for p in tree.inclusion_proof(index)],
         "header": block.header.encode().hex(),
         "block_hash": block.hash.hex(),
         "commit": [{"validator": s.validator.hex(), "signature": s.signature.hex()} for s in seals],

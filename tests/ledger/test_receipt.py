@@ -14,6 +14,7 @@ from ledger.errors import ReceiptError
 from ledger.hashing import TAG_EVENTS, H
 from ledger.keys import KeyPair
 from ledger.merkle import inclusion_proof
+from ledger.results import TxResult
 from ledger.receipt import (KEYS, build_receipt, decode_compact, encode_compact, load_receipt, save_receipt,
                             verify)
 from ledger.tx import make_tx
@@ -158,7 +159,7 @@ def test_quorum_is_ceil_two_thirds_of_the_genesis_validators(n, signers, ok):
         assert check_of(receipt, genesis) == "commit_quorum"
 
 
-def test_build_refuses_an_index_outside_the_block_or_results_of_another_block(chain):
+def test_build_refuses_an_index_outside_the_block_or_results_that_do_not_match_the_header(chain):
     sb = chain[2]
     with pytest.raises(ReceiptError) as info:
         build_receipt(sb.block, sb.results, 3, sb.seals)
@@ -166,6 +167,11 @@ def test_build_refuses_an_index_outside_the_block_or_results_of_another_block(ch
     with pytest.raises(ReceiptError) as info:
         build_receipt(sb.block, chain[3].results[:3], 0, sb.seals)
     assert info.value.check == "build"
+    altered = list(sb.results)
+    altered[1] = TxResult(altered[1].tx_hash, 4, "frozen", ())
+    with pytest.raises(ReceiptError) as info:
+        build_receipt(sb.block, altered, 0, sb.seals)
+    assert info.value.check == "build" and "results_root" in info.value.message
 
 
 # -------------------------------------------------------------------------------------------- tampering
