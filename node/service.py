@@ -122,10 +122,12 @@ class NodeService:
         self.driver = Driver(self)
         self.peers = None  # node.peers.PeerNetwork when this node has peers
         if self.peer_entries:
-            from node.peers import PeerNetwork  # imported lazily: a single-validator node needs no transport
+            # Imported lazily: a single-validator node needs no transport.
+            from node.peers import PeerAddress, PeerNetwork
             names = {v.public_key: v.name for v in genesis.validators}
-            self.peers = PeerNetwork(self.chain_id, key, names, self.peer_entries, self._on_peer_frame,
-                                     max_frame_bytes=opts.max_frame_bytes)
+            addresses = [PeerAddress(p.name, p.public_key, p.url) for p in self.peer_entries]
+            self.peers = PeerNetwork(self.chain_id, key, names, addresses, self._on_peer_frame,
+                                     max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link)
         self.syncer = Syncer(self, [(p.public_key, compute_http_url(p.url)) for p in self.peer_entries])
         self.metrics.bind(lambda: len(self.mempool), lambda: len(self.get_connected_peers()))
         head = self.store.head()
@@ -398,6 +400,11 @@ class NodeService:
                 # Duplicates are normal (every node gossips to every node); anything else is counted.
                 if getattr(exc, "code", "") != "duplicate_tx":
                     self.metrics.rejected_txs.labels(getattr(exc, "code", "error")).inc()
+
+    async def _on_link(self, peer: bytes, up: bool) -> None:
+        """A link came up: re-send this height's votes so a restarted peer hears them at once."""
+        if up and self.started:
+            self.post(lambda h=self.replica.height: self.driver.retransmit(h))
 
     async def broadcast(self, channel: str, payload: bytes) -> None:
         """Send to every connected peer (no-op for a single-validator node)."""

@@ -1,0 +1,137 @@
+"""`carecoin node start`: run one validator node until SIGTERM/SIGINT.
+
+    carecoin node start --config net/branch-1/node.toml
+    python -m cli.node start --config net/branch-1/node.toml
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+
+import click
+from aiohttp import web
+
+from cli.errors import CliError, cli_errors
+from node.config import NodeConfig, load_config
+from node.errors import NodeError
+
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+STOP_POLL_S = 0.5
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line: ts, level, logger, msg."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+               "msg": record.getMessage()}
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(cfg: NodeConfig) -> None:
+    """Log to stderr in the node.toml's format and level."""
+    handler = logging.StreamHandler(sys.stderr)
+    if cfg.log.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {cfg.name} %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LOG_LEVELS[cfg.log.level])
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def run_node(cfg: NodeConfig, service, ready: "callable | None" = None) -> int:
+    """Serve the peer listener and the client API, start the service, and wait for a stop signal."""
+    from node.api import add_sync_routes, create_app
+
+    log = logging.getLogger("carecoin.node")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    peer_app = web.Application()
+    if service.peers is not None:
+        service.peers.add_routes(peer_app)
+    add_sync_routes(peer_app, service)
+    api_app = create_app(service, manage_service=False)
+    runners = [web.AppRunner(peer_app, access_log=None), web.AppRunner(api_app, access_log=None)]
+    code = 0
+    try:
+        for runner, addr in zip(runners, (cfg.peer, cfg.api)):
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, addr.host, addr.port, shutdown_timeout=1.0).start()
+            except OSError as exc:
+                raise CliError(f"cannot listen on {addr.host}:{addr.port}: {exc.strerror or exc}") from None
+        await service.start()
+        head = service.store.head()
+        log.info("node %s ready: api http://%s:%d, peers %s:%d, height %d", cfg.name, cfg.api.host, cfg.api.port,
+                 cfg.peer.host, cfg.peer.port, head.height)
+        if ready is not None:
+            ready()
+        while not stop.is_set():
+            if service.fatal is not None:
+                log.critical("stopping after a local fault: %s", service.fatal)
+                code = 2
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), STOP_POLL_S)
+            except asyncio.TimeoutError:
+                pass
+        log.info("node %s stopping", cfg.name)
+    finally:
+        t0 = time.monotonic()
+        await service.stop()
+        for runner in reversed(runners):
+            await runner.cleanup()
+        log.info("node %s stopped in %.2f s", cfg.name, time.monotonic() - t0)
+    return code
+
+
+@click.group("node")
+def node() -> None:
+    """Run a validator node."""
+
+
+@node.command("start")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The branch's node.toml (written by `carecoin network init`).")
+@cli_errors
+def start(config_path: str) -> None:
+    """Run the node of CONFIG until SIGTERM or SIGINT, then stop cleanly (peers, tasks, LevelDB).
+
+    \b
+    Example:
+      carecoin node start --config net/branch-1/node.toml
+    """
+    from node.service import NodeService
+
+    try:
+        cfg = load_config(config_path)
+    except NodeError as exc:
+        raise CliError(exc.message) from None
+    setup_logging(cfg)
+    try:
+        service = NodeService.open(cfg)
+    except NodeError as exc:
+        raise CliError(exc.message) from None
+    try:
+        code = asyncio.run(run_node(cfg, service))
+    except NodeError as exc:
+        raise CliError(exc.message) from None
+    finally:
+        service.close()
+    if code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    node()
