@@ -11,7 +11,10 @@ from importlib import metadata
 import click
 
 from cli.keys import keys
+from cli.network import network
+from cli.query import account_group, block_group
 from cli.receipt import receipt
+from cli.tx import tx_group
 
 
 def _version() -> str:
@@ -27,12 +30,16 @@ def main() -> None:
     """carecoin: a permissioned customer-service ledger and loyalty coin."""
 
 
-# Command groups. Later groups are added here, one line each, e.g.:
-#   from cli.network import network; main.add_command(network)
-#   from cli.node import node;       main.add_command(node)
-#   from cli.tx import tx;           main.add_command(tx)
-#   from cli.query import query;     main.add_command(query)
-COMMAND_GROUPS = [keys, receipt]
+# Command groups: one module per group; add a new group to this list (and its import above).
+# Still to come: cli.node (`node`) once it lands.
+COMMAND_GROUPS = [
+    network,        # carecoin network init ...
+    keys,           # carecoin keys new/show
+    tx_group,       # carecoin tx <kind> ...
+    account_group,  # carecoin account show ...
+    block_group,    # carecoin block show ...
+    receipt,        # carecoin receipt verify
+]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)
 
