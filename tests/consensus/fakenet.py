@@ -49,6 +49,9 @@ class FakeNet:
         self.sync_requests: dict[int, list[int]] = {i: [] for i in range(n)}
         self.sent: list[tuple[int, object]] = []
         self.salt = [0] * n  # per-replica block salt, to make proposers build different blocks
+        self.now = 0  # virtual clock (ms) for ``advance``
+        self.deadlines: dict[int, dict[str, tuple[int, StartTimer]]] = {i: {} for i in range(n)}
+        self.silent: set[int] = set()  # crashed replicas: receive nothing, fire nothing
 
     def start(self) -> None:
         for i in range(len(self.replicas)):
@@ -74,6 +77,7 @@ class FakeNet:
                 self.wal[i] = a.record
             elif isinstance(a, StartTimer):
                 self.timers[i][a.kind] = a
+                self.deadlines[i][a.kind] = (self.now + a.delay_ms, a)
             elif isinstance(a, RequestBlock):
                 r = self.replicas[i]
                 block = make_block(a.height, r._prev_hash, self.validators[i], self.validators, self.salt[i])
@@ -90,9 +94,35 @@ class FakeNet:
         steps = 0
         while self.queue and steps < max_steps:
             i, ev = self.queue.popleft()
-            self.deliver(i, ev)
+            if i not in self.silent:
+                self.deliver(i, ev)
             steps += 1
         return steps
+
+    def advance(self) -> bool:
+        """Move the virtual clock to the earliest pending timer of a live replica, fire it, run the queue."""
+        pending = [(d, i, k) for i, ts in self.deadlines.items() if i not in self.silent
+                   for k, (d, _) in ts.items()]
+        if not pending:
+            return False
+        d, i, k = min(pending)
+        _, t = self.deadlines[i].pop(k)
+        self.now = max(self.now, d)
+        self.deliver(i, TimerExpired(t.height, t.round, t.kind))
+        self.run()
+        return True
+
+    def run_until_height(self, height: int, max_timer_fires: int = 200) -> int:
+        """Advance until every live replica reaches ``height``; return the timer fires used."""
+        self.run()
+        for fires in range(max_timer_fires):
+            if all(r.height >= height for i, r in enumerate(self.replicas) if i not in self.silent):
+                return fires
+            if not self.advance():
+                break
+        live = [r.height for i, r in enumerate(self.replicas) if i not in self.silent]
+        raise AssertionError(f"live replicas at heights {live} after {max_timer_fires} timer fires; "
+                             f"expected all at {height}")
 
     def fire(self, i: int, kind: str) -> None:
         t = self.timers[i].get(kind)

@@ -1,0 +1,107 @@
+"""Restart from the write-ahead record: never a conflicting vote, never a lower round."""
+
+import pytest
+
+from consensus.errors import ConsensusSafetyError, ReplicaMisuse
+from consensus.events import TIMER_PROPOSE, TIMER_ROUND, Persist, Restarted, StartTimer, TimerExpired
+from consensus.messages import Commit, Prepare, RoundChange
+from consensus.replica import Replica
+from consensus.wal import decode_record, encode_record
+from tests.consensus.fakenet import Solo, broadcasts, of
+
+
+def _last_record(actions):
+    return of(actions, Persist)[-1].record
+
+
+def _restarted(s, record):
+    """A fresh replica with the same key, restarted from ``record`` after a round trip through the WAL codec."""
+    s.r = Replica(s.config, s.keys[s.me], s.height, s.prev_hash)
+    return s.start(decode_record(encode_record(record)))
+
+
+def test_restart_after_prepare_refuses_a_conflicting_proposal_in_the_same_round():
+    s = Solo(4)
+    s.start()
+    a = s.proposal(0, block=s.block(salt=1))
+    record = _last_record(s.accept(a))
+    out = _restarted(s, record)
+    assert out == [StartTimer(1, 0, TIMER_ROUND, 1000)]
+    b = s.proposal(0, block=s.block(salt=2))  # the proposer equivocates after our restart
+    assert broadcasts(s.accept(b), Prepare) == []
+
+
+def test_restart_after_prepare_repeats_the_same_vote_for_the_same_block():
+    s = Solo(4)
+    s.start()
+    a = s.proposal(0, block=s.block(salt=1))
+    record = _last_record(s.accept(a))
+    _restarted(s, record)
+    assert [p.block_hash for p in broadcasts(s.accept(a), Prepare)] == [a.block.hash]
+
+
+def test_restart_after_commit_keeps_the_prepared_block_for_the_next_round_change():
+    s = Solo(4)
+    s.start()
+    prop = s.proposal(0)
+    out = s.accept(prop)
+    for i in (1, 2):
+        out += s.recv(s.prepare(i, 0, prop.block.hash))
+    assert len(broadcasts(out, Commit)) == 1
+    record = _last_record(out)
+    assert record.commit_votes == ((0, prop.block.hash),)
+    _restarted(s, record)
+    assert s.r.prepared_round == 0 and s.r.prepared_block == prop.block
+    other = s.proposal(0, block=s.block(salt=3))
+    assert broadcasts(s.accept(other), Prepare) == []
+    out = s.handle(TimerExpired(1, 0, TIMER_ROUND))
+    rc = broadcasts(out, RoundChange)[0]
+    assert rc.prepared_round == 0 and rc.prepared_block == prop.block and len(rc.prepares) == 3
+
+
+def test_restart_never_returns_to_a_lower_round():
+    s = Solo(4)
+    s.start()
+    s.handle(TimerExpired(1, 0, TIMER_PROPOSE))
+    out = []
+    for r in range(3):
+        out += s.handle(TimerExpired(1, r, TIMER_ROUND))
+    record = _last_record(out)
+    assert record.round == 3
+    out = _restarted(s, record)
+    assert s.r.round == 3 and out == [StartTimer(1, 3, TIMER_ROUND, 8000)]
+    assert s.accept(s.proposal(0)) == []  # round 0 is behind us
+    assert s.handle(TimerExpired(1, 0, TIMER_ROUND)) == []
+
+
+def test_restart_from_an_older_height_record_starts_fresh():
+    s = Solo(4, height=3)
+    old = Solo(4, height=2)
+    old.start()
+    record = _last_record(old.accept(old.proposal(0)))
+    assert s.start(record) == [StartTimer(3, 0, TIMER_PROPOSE, 0)]
+
+
+def test_record_ahead_of_the_chain_is_a_local_safety_error():
+    s = Solo(4, height=1)
+    ahead = Solo(4, height=2)
+    ahead.start()
+    record = _last_record(ahead.accept(ahead.proposal(0)))
+    with pytest.raises(ConsensusSafetyError):
+        s.start(record)
+
+
+def test_signing_a_conflicting_prepare_raises_instead_of_signing():
+    s = Solo(4)
+    s.start()
+    a = s.proposal(0)
+    s.accept(a)
+    with pytest.raises(ConsensusSafetyError, match="already prepared"):
+        s.r._sign_prepare(0, b"\x77" * 32)
+
+
+def test_second_restarted_event_is_refused():
+    s = Solo(4)
+    s.start()
+    with pytest.raises(ReplicaMisuse):
+        s.handle(Restarted(None))
