@@ -35,6 +35,7 @@ from ledger.errors import LedgerError
 from ledger.keys import KeyPair
 
 HONEST = "honest"
+SYNC_RETRIES = 50
 
 
 @dataclass(slots=True)
@@ -174,7 +175,7 @@ class Simulation:
     def process_action(self, host: Host, action: object) -> None:
         """Carry out one action of ``host``'s replica (see the module docstring)."""
         if isinstance(action, ev.Persist):
-            host.wal = action.record
+            host.wal = self._wal_roundtrip(host, action.record)
             self._maybe_trigger_crash(host, "persist")
         elif isinstance(action, ev.Broadcast):
             targets = [h.idx for h in self.hosts if h.idx != host.idx]
@@ -199,10 +200,23 @@ class Simulation:
             self._decide(host, action.block, action.seals, action.round, "consensus")
         elif isinstance(action, ev.RequestSync):
             self.queue.push(self.now + self.rng.randint(*self.sync_delay_ms), "sync",
-                            (host.idx, host.epoch, action.height))
+                            (host.idx, host.epoch, action.height, SYNC_RETRIES))
         elif isinstance(action, ev.ReportEvidence):
             host.evidence.append(action)
             self.checker.process_evidence(host.idx, action.first, action.second, self.now)
+
+    def _wal_roundtrip(self, host: Host, record: object) -> object:
+        """What a restart would read back: the record through ``consensus.wal`` encode/decode."""
+        from consensus import wal
+        from consensus.errors import ConsensusError
+        try:
+            back = wal.decode_record(wal.encode_record(record))
+        except ConsensusError as exc:
+            self.checker.record(WIRE, host.idx, self.now, f"WAL record refused by its own codec: {exc}")
+            return record
+        if back != record:
+            self.checker.record(WIRE, host.idx, self.now, "WAL record changed through encode/decode")
+        return back
 
     def _maybe_trigger_crash(self, host: Host, what: str) -> None:
         if host.crash_trigger == what and self.now >= host.crash_trigger_after_ms:
@@ -273,11 +287,16 @@ class Simulation:
             return None
         return decoded
 
-    def _sync(self, host: Host, height: int) -> None:
+    def _sync(self, host: Host, height: int, retries: int) -> None:
         own = host.app.get_height()
+        if own >= height:
+            return  # consensus got there first
         sources = [h for h in self.hosts if h.honest and h.idx != host.idx and h.app.get_height() > own
                    and self.link.is_connected(h.idx, host.idx)]
         if not sources:
+            if retries > 0:  # like a node, keep asking (bounded) until a peer that has the blocks is reachable
+                self.queue.push(self.now + self.rng.randint(*self.sync_delay_ms) * 4, "sync",
+                                (host.idx, host.epoch, height, retries - 1))
             return
         source = max(sources, key=lambda h: (h.app.get_height(), -h.idx))
         top = source.app.get_height()
@@ -308,10 +327,10 @@ class Simulation:
             if host.up and host.epoch == epoch:
                 self.feed(host, event)
         elif kind == "sync":
-            idx, epoch, height = payload
+            idx, epoch, height, retries = payload
             host = self.hosts[idx]
             if host.up and host.epoch == epoch:
-                self._sync(host, height)
+                self._sync(host, height, retries)
         elif kind == "crash":
             idx, restart_after = payload
             self.crash_host(self.hosts[idx], restart_after)

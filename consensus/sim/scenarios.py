@@ -33,6 +33,7 @@ INJECTED_FAULTS = ("forge", "future", "oversize", "wire")
 ALL_FAULTS = NETWORK_FAULTS + NODE_FAULTS + BYZANTINE_FAULTS + INJECTED_FAULTS
 BASE_TIMEOUT_MS = 200
 MAX_TIMEOUT_MS = 3200
+BLOCK_INTERVAL_MS = 100  # paces heights so a run does not decide hundreds of blocks before GST
 CALM_LINK = LinkModel(0.0, 0.0, 1, 10)
 
 
@@ -99,7 +100,7 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
     rng = random.Random(f"plan/{n}/{seed}")
     use = [f for f in enabled if rng.random() < 0.5]
     f = max_faulty(n)
-    gst = rng.randint(300, 3000) if use else 0
+    gst = rng.randint(200, 1500) if use else 0
     link = LinkModel(0.0, 0.0, 1, 10)
     if "drop" in use:
         link.drop_p = rng.choice((0.05, 0.1, 0.2, 0.4))
@@ -185,19 +186,23 @@ def default_replica_factory() -> Callable:
 def make_config(n_keys: list[KeyPair], **overrides):
     """The ReplicaConfig every simulated replica runs with."""
     from consensus.replica import ReplicaConfig
-    params = dict(base_timeout_ms=BASE_TIMEOUT_MS, max_timeout_ms=MAX_TIMEOUT_MS, block_interval_ms=0,
+    params = dict(base_timeout_ms=BASE_TIMEOUT_MS, max_timeout_ms=MAX_TIMEOUT_MS,
+                  block_interval_ms=BLOCK_INTERVAL_MS,
                   round_cap=1000, max_future_heights=8, max_buffered_per_signer=64)
     params.update(overrides)
     return ReplicaConfig(CHAIN_ID, tuple(k.public_key for k in n_keys), **params)
 
 
+SIM_WIRE_LIMIT = 256 * 1024  # the frame limit the simulated nodes configure (well above any real message)
+
+
 def get_wire_limit() -> int | None:
-    """The wire module's default frame limit, or None when ``consensus.wire`` is not there yet."""
+    """The frame limit simulated nodes decode with, or None when ``consensus.wire`` is not there."""
     try:
-        from consensus import wire
+        from consensus import wire  # noqa: F401
     except ImportError:
         return None
-    return getattr(wire, "MAX_MESSAGE_BYTES", None)
+    return SIM_WIRE_LIMIT
 
 
 def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, config=None) -> Simulation:
@@ -236,7 +241,7 @@ def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, c
     wire_limit = get_wire_limit()
     wire_p = plan.wire_p if wire_limit is not None else 0.0
     sim = Simulation(CHAIN_ID, keys, hosts, config, rng, checker, replica_factory or default_replica_factory(),
-                     wire_p=wire_p)
+                     wire_p=wire_p, max_wire_bytes=wire_limit)
     sim.link = LinkModel(plan.link.drop_p, plan.link.dup_p, plan.link.min_delay_ms, plan.link.max_delay_ms)
     _schedule_faults(sim, plan, wire_limit)
     return sim
@@ -304,11 +309,17 @@ def compute_liveness_bound_ms(plan: FaultPlan) -> int:
 
 
 def run_scenario(n: int, seed: int, faults: tuple[str, ...] = ALL_FAULTS, *, target_heights: int = 3,
-                 replica_factory: Callable | None = None, max_steps: int = 400_000,
-                 plan: FaultPlan | None = None) -> ScenarioResult:
+                 replica_factory: Callable | None = None, max_steps: int = 400_000) -> ScenarioResult:
     """Run scenario (n, seed) with the enabled faults; every invariant is checked along the way."""
-    plan = plan or compute_plan(n, seed, faults, target_heights)
-    sim = build_simulation(plan, replica_factory)
+    plan = compute_plan(n, seed, faults, target_heights)
+    return run_plan(plan, replica_factory, max_steps)[0]
+
+
+def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps: int = 400_000,
+             config=None) -> tuple[ScenarioResult, Simulation]:
+    """Run one fault plan to its goal or bound; return the result and the finished simulation."""
+    n, seed = plan.n, plan.seed
+    sim = build_simulation(plan, replica_factory, config)
     honest = [h for h in sim.hosts if h.honest]
     target = plan.target_heights
     max_round = [0]
@@ -321,11 +332,18 @@ def run_scenario(n: int, seed: int, faults: tuple[str, ...] = ALL_FAULTS, *, tar
     for host in sim.hosts:
         sim.start_host(host)
 
+    goal = [target]
+
+    def set_goal(s: Simulation) -> None:  # after GST everyone must also decide one more height than anyone had
+        goal[0] = max(target, max(h.app.get_height() for h in honest) + 1)
+
+    sim.schedule(plan.gst_ms, set_goal)
+
     def done(s: Simulation) -> bool:
         if s.checker.violations:
             return True  # fail fast: the first violation is the one to replay
         return (s.now >= plan.gst_ms
-                and all(h.up and h.app.get_height() >= target for h in honest))
+                and all(h.up and h.app.get_height() >= goal[0] for h in honest))
 
     deadline = plan.gst_ms + compute_liveness_bound_ms(plan)
     outcome = sim.run(done, deadline, max_steps)
@@ -336,11 +354,12 @@ def run_scenario(n: int, seed: int, faults: tuple[str, ...] = ALL_FAULTS, *, tar
     violations = list(checker.violations)
     if stalled and asserted:
         violations.append(Violation(LIVENESS, -1, sim.now, f"honest replicas reached height {heights} of "
-                                    f"{target} by {sim.now} ms (GST {plan.gst_ms} ms, stop: {outcome}); heights "
+                                    f"{goal[0]} by {sim.now} ms (GST {plan.gst_ms} ms, stop: {outcome}); heights "
                                     + ",".join(str(h.app.get_height()) for h in honest)))
-    return ScenarioResult(
+    result = ScenarioResult(
         n=n, seed=seed, plan=plan.describe(), outcome=outcome, heights=heights,
         decisions=sum(h.app.get_height() for h in honest), violations=violations, stalled=stalled,
         liveness_asserted=asserted, forks=checker.forks, steps=sim.steps, virtual_ms=sim.now,
         messages=sim.messages_sent, max_buffered=checker.max_buffered,
         evidence=sum(len(h.evidence) for h in sim.hosts), max_round=max_round[0])
+    return result, sim
