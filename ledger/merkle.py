@@ -327,7 +327,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
             r = _sha256(_NODE_PREFIX + r + p).digest()
         fn >>= 1
         sn >>= 1
-    if sn != 0:
+    if sn != 0:  # likewise unreachable after the length check; the RFC's own final test
         raise ProofError(f"inclusion proof for leaf {index} of {size} is too short")
     if r != root:
         raise ProofError(f"inclusion proof for leaf {index} of {size} leads to root {r.hex()}; "

@@ -364,14 +364,14 @@ def test_consistency_refuses_any_flipped_byte_extra_or_missing_element_or_swappe
 
 
 def test_consistency_proof_fails_against_the_genuine_roots_of_any_other_sizes(full_tree):
+    roots = [full_tree.root(n) for n in range(27)]
     for n in range(2, 25):
         for m in range(1, n):
             proof = full_tree.consistency_proof(m, n)
             for m2 in range(1, 27):
-                for n2 in range(m2, 27):
-                    if (m2, n2) != (m, n) and m2 != n2:
-                        assert refused(verify_consistency, m2, n2, full_tree.root(m2), full_tree.root(n2),
-                                       proof), (m, n, m2, n2)
+                for n2 in range(m2 + 1, 27):
+                    if (m2, n2) != (m, n):
+                        assert refused(verify_consistency, m2, n2, roots[m2], roots[n2], proof), (m, n, m2, n2)
 
 
 def test_consistency_edge_cases_empty_and_equal_sizes():
