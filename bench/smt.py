@@ -1,0 +1,125 @@
+"""Benchmark: sparse Merkle tree batch updates (in memory and over LevelDB) and proof sizes.
+
+Usage: python bench/smt.py [--keys 100000] [--batch 1000] [--batches 20] [--seed 1]
+
+Prints numbers only; never fails for being slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ledger.block import Block, CommitSeal, Header  # noqa: E402
+from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree, verify_proof  # noqa: E402
+from ledger.storage import Store  # noqa: E402
+
+SEALS = (CommitSeal(b"\x07" * 32, b"\x08" * 64),)
+
+
+def make_batch(rnd: random.Random, n_keys: int, size: int) -> dict[bytes, bytes]:
+    """``size`` writes: 80% updates of existing keys, 20% new keys."""
+    batch = {}
+    while len(batch) < size:
+        if rnd.random() < 0.8:
+            key = b"acct/%08d" % rnd.randrange(n_keys)
+        else:
+            key = b"new/%016x" % rnd.getrandbits(64)
+        batch[key] = rnd.randbytes(24)
+    return batch
+
+
+def initial_state(n_keys: int) -> dict[bytes, bytes]:
+    return {b"acct/%08d" % i: i.to_bytes(8, "big") for i in range(n_keys)}
+
+
+def bench_memory(args, rnd: random.Random) -> None:
+    nodes = MemoryNodes()
+    tree = SparseMerkleTree(nodes)
+    model = initial_state(args.keys)
+    t0 = time.perf_counter()
+    root, new = tree.update(EMPTY_ROOT, model)
+    nodes.put_many(new)
+    print(f"memory : built {args.keys:,} keys in {time.perf_counter() - t0:.2f} s ({len(nodes):,} nodes)")
+    times = []
+    for _ in range(args.batches):
+        batch = make_batch(rnd, args.keys, args.batch)
+        t0 = time.perf_counter()
+        root, new = tree.update(root, batch)
+        times.append(time.perf_counter() - t0)
+        nodes.put_many(new)
+        model.update(batch)
+    report("memory ", args, times)
+    keys = rnd.sample(sorted(model), 1000)
+    absent = [b"absent/%d" % i for i in range(1000)]
+    t0 = time.perf_counter()
+    proofs = [(k, model[k], tree.prove(root, k)) for k in keys] + [(k, None, tree.prove(root, k)) for k in absent]
+    t1 = time.perf_counter()
+    for key, value, proof in proofs:
+        verify_proof(root, key, value, proof)
+    t2 = time.perf_counter()
+    present = [len(p.encode()) for _, v, p in proofs if v is not None]
+    missing = [len(p.encode()) for _, v, p in proofs if v is None]
+    depth = statistics.mean(len(p.siblings) for _, _, p in proofs)
+    print(f"proof  : membership {statistics.mean(present):.0f} B mean / {max(present)} B max, "
+          f"absence {statistics.mean(missing):.0f} B mean; {depth:.1f} siblings mean")
+    print(f"proof  : prove {len(proofs) / (t1 - t0):,.0f}/s, verify {len(proofs) / (t2 - t1):,.0f}/s")
+
+
+def bench_leveldb(args, rnd: random.Random) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "db") as store:
+        tree = SparseMerkleTree(store)
+        t0 = time.perf_counter()
+        state = initial_state(args.keys)
+        root, nodes = tree.update(EMPTY_ROOT, state)
+        prev = b"\x00" * 32
+        block = Block(Header("bench", 0, prev, 1, b"\x01" * 32, 0, b"\x02" * 32, root, b"\x03" * 32), ())
+        store.commit_block(block, SEALS, [], state, nodes)
+        print(f"leveldb: built and committed {args.keys:,} keys in {time.perf_counter() - t0:.2f} s")
+        for label, cold in (("leveldb (warm cache)", False), ("leveldb (cold cache)", True)):
+            times, commits = [], []
+            for _ in range(args.batches):
+                if cold:
+                    tree = SparseMerkleTree(store)
+                batch = make_batch(rnd, args.keys, args.batch)
+                head = store.head()
+                t0 = time.perf_counter()
+                root, nodes = tree.update(head.state_root, batch)
+                t1 = time.perf_counter()
+                header = Header("bench", head.height + 1, head.block_hash, head.height + 2, b"\x01" * 32, 0,
+                                b"\x02" * 32, root, b"\x03" * 32)
+                store.commit_block(Block(header, ()), SEALS, [], batch, nodes)
+                times.append(t1 - t0)
+                commits.append(time.perf_counter() - t1)
+            report(label, args, times, commits)
+
+
+def report(label: str, args, times: list[float], commits: list[float] | None = None) -> None:
+    mean = statistics.mean(times)
+    line = (f"{label}: {1 / mean:.1f} batches/s of {args.batch:,} keys over {args.keys:,} "
+            f"({args.batch / mean:,.0f} key updates/s, median {statistics.median(times) * 1e3:.0f} ms/batch)")
+    if commits:
+        line += f"; commit_block {statistics.median(commits) * 1e3:.0f} ms median"
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    bench_memory(args, random.Random(args.seed))
+    bench_leveldb(args, random.Random(args.seed + 1))
+
+
+if __name__ == "__main__":
+    main()
