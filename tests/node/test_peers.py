@@ -1,0 +1,295 @@
+"""Peer links over real sockets on 127.0.0.1: handshake, refusals, frame faults, dedupe, reconnect, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from ledger import codec
+from ledger.keys import KeyPair
+from node.peers import (
+    Backoff,
+    PeerAddress,
+    PeerNetwork,
+    compute_auth_message,
+    encode_frame,
+)
+
+pytestmark = [pytest.mark.timeout(40)]
+
+CHAIN = "peer-test"
+FAST = Backoff(initial_s=0.05, max_s=0.4)
+MAX_FRAME = 64 * 1024
+
+
+def _bound_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+class Node:
+    def __init__(self, name: str, key: KeyPair, port: int, sock: socket.socket) -> None:
+        self.name, self.key, self.port, self.sock = name, key, port, sock
+        self.inbox: asyncio.Queue[tuple[bytes, str, bytes]] = asyncio.Queue()
+        self.net: PeerNetwork | None = None
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/peer"
+
+    async def handler(self, peer: bytes, channel: str, payload: bytes) -> None:
+        self.inbox.put_nowait((peer, channel, payload))
+
+    async def start(self, validators: dict[bytes, str], peers: list[PeerAddress]) -> None:
+        if self.sock is None:
+            self.sock = _bound_socket(self.port)
+        self.net = PeerNetwork(CHAIN, self.key, validators, peers, self.handler, max_frame_bytes=MAX_FRAME,
+                               backoff=FAST, handshake_timeout_s=3.0, heartbeat_s=5.0, close_timeout_s=1.0)
+        app = web.Application()
+        self.net.add_routes(app)
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self.runner.setup()
+        await web.SockSite(self.runner, self.sock).start()
+        await self.net.start()
+
+    async def stop(self) -> None:
+        if self.net is not None:
+            await self.net.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        self.sock = None
+
+
+class Cluster:
+    def __init__(self, n: int, extra_validators: int = 0) -> None:
+        self.nodes = []
+        for i in range(n):
+            sock = _bound_socket()
+            self.nodes.append(Node(f"v{i}", KeyPair.generate(), sock.getsockname()[1], sock))
+        self.extra = [KeyPair.generate() for _ in range(extra_validators)]
+        self.validators = {nd.key.public_key: nd.name for nd in self.nodes}
+        self.validators.update({k.public_key: f"x{i}" for i, k in enumerate(self.extra)})
+
+    def addresses(self) -> list[PeerAddress]:
+        return [PeerAddress(nd.name, nd.key.public_key, nd.url) for nd in self.nodes]
+
+    async def start(self) -> None:
+        for nd in self.nodes:
+            await nd.start(self.validators, self.addresses())
+
+    async def stop(self) -> None:
+        for nd in self.nodes:
+            await nd.stop()
+
+    async def wait_full_mesh(self, timeout: float = 10.0) -> None:
+        n = len(self.nodes) - 1
+        ok = await asyncio.gather(*(nd.net.wait_connected(n, timeout) for nd in self.nodes))
+        assert all(ok), {nd.name: len(nd.net.connected()) for nd in self.nodes}
+
+
+async def _next(node: Node, timeout: float = 5.0) -> tuple[bytes, str, bytes]:
+    return await asyncio.wait_for(node.inbox.get(), timeout)
+
+
+@pytest_asyncio.fixture()
+async def cluster4():
+    c = Cluster(4)
+    await c.start()
+    yield c
+    await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_four_validators_connect_once_each_and_exchange_frames_on_channels(cluster4):
+    await cluster4.wait_full_mesh()
+    await asyncio.sleep(0.3)  # let any simultaneous-dial duplicates settle
+    for nd in cluster4.nodes:
+        assert sorted(nd.net.connected()) == sorted(o.key.public_key for o in cluster4.nodes if o is not nd)
+    for i, nd in enumerate(cluster4.nodes):
+        assert await nd.net.broadcast("consensus", b"from-%d" % i) == 3
+    for i, nd in enumerate(cluster4.nodes):
+        got = {await _next(nd) for _ in range(3)}
+        assert got == {(o.key.public_key, "consensus", b"from-%d" % j)
+                       for j, o in enumerate(cluster4.nodes) if o is not nd}
+    a, b = cluster4.nodes[0], cluster4.nodes[1]
+    assert await a.net.send(b.key.public_key, "tx", b"\x01" * 1000)
+    assert await _next(b) == (a.key.public_key, "tx", b"\x01" * 1000)
+    assert a.net.get_counters()["frames_out"] >= 4 and b.net.get_counters()["frames_in"] >= 4
+
+
+@pytest.mark.asyncio
+async def test_key_outside_validator_set_is_refused_and_never_connected():
+    c = Cluster(2)
+    await c.start()
+    rogue_key = KeyPair.generate()
+    rogue = Node("rogue", rogue_key, 0, None)
+    rogue.sock = _bound_socket()
+    rogue.port = rogue.sock.getsockname()[1]
+    try:
+        target = c.nodes[0]
+        # The rogue believes it is a validator; the cluster's genesis says otherwise.
+        await rogue.start({**c.validators, rogue_key.public_key: "rogue"},
+                          [PeerAddress(target.name, target.key.public_key, target.url)])
+        for _ in range(100):
+            if target.net.get_counters().get("refused_unknown_key", 0) >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert target.net.get_counters()["refused_unknown_key"] >= 1
+        assert rogue_key.public_key not in target.net.connected()
+        assert rogue.net.connected() == []
+        assert await target.net.wait_connected(1, 5)  # the real peer is unaffected
+    finally:
+        await rogue.stop()
+        await c.stop()
+
+
+async def _raw_handshake(url: str, key: KeyPair, target_key: bytes, session: aiohttp.ClientSession,
+                         forge: bytes | None = None):
+    """Dial as ``key`` by hand; return (ws, signature sent, reply after auth)."""
+    ws = await session.ws_connect(url)
+    challenge = os.urandom(32)
+    await ws.send_bytes(codec.encode(["hello", 1, CHAIN, key.public_key, challenge]))
+    msg = await ws.receive(timeout=3)
+    assert msg.type == aiohttp.WSMsgType.BINARY
+    _, _, _, their_key, their_challenge, _ = codec.decode(msg.data)
+    assert their_key == target_key
+    sig = forge or key.sign(compute_auth_message(CHAIN, their_challenge, challenge, key.public_key, their_key))
+    await ws.send_bytes(codec.encode(["auth", sig]))
+    reply = await ws.receive(timeout=3)
+    return ws, sig, reply
+
+
+@pytest.mark.asyncio
+async def test_wrong_or_replayed_signature_is_refused():
+    c = Cluster(1, extra_validators=1)  # x0 is a validator with no running node: we play it by hand
+    await c.start()
+    target, member = c.nodes[0], c.extra[0]
+    try:
+        async with aiohttp.ClientSession() as session:
+            # A valid handshake succeeds...
+            ws, good_sig, reply = await _raw_handshake(target.url, member, target.key.public_key, session)
+            assert reply.type == aiohttp.WSMsgType.BINARY and codec.decode(reply.data) == ["ok"]
+            assert await target.net.wait_connected(1, 3)
+            await ws.close()
+            # ...a signature by another key is refused...
+            impostor = KeyPair.generate()
+            ws, _, reply = await _raw_handshake(target.url, member, target.key.public_key, session,
+                                                forge=impostor.sign(b"x" * 32))
+            assert reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            assert ws.close_code == 4001
+            await ws.close()
+            # ...and so is replaying the earlier valid signature against a fresh challenge.
+            ws, _, reply = await _raw_handshake(target.url, member, target.key.public_key, session,
+                                                forge=good_sig)
+            assert reply.type != aiohttp.WSMsgType.BINARY
+            await ws.close()
+        assert target.net.get_counters()["refused_bad_signature"] == 2
+    finally:
+        await c.stop()
+
+
+def test_auth_message_binds_direction_so_a_signature_cannot_be_reflected():
+    a, b, ca, cb = b"A" * 32, b"B" * 32, b"1" * 32, b"2" * 32
+    as_listener = compute_auth_message(CHAIN, ca, cb, b, a)  # b signs for verifier a
+    as_dialer = compute_auth_message(CHAIN, cb, ca, a, b)    # a signs for verifier b
+    assert as_listener != as_dialer
+    assert compute_auth_message("other-chain", ca, cb, b, a) != as_listener
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (b"\xc1", "closed_malformed"),                                      # not msgpack
+    (codec.encode(["tx"]), "closed_malformed"),                         # wrong shape
+    (encode_frame("no-such-channel", b""), "closed_unknown_channel"),
+    (encode_frame("tx", b"x" * (MAX_FRAME + 10)), "closed_oversized"),
+])
+@pytest.mark.asyncio
+async def test_bad_frame_closes_only_that_link_and_the_peer_reconnects(bad, reason):
+    c = Cluster(3)
+    await c.start()
+    try:
+        await c.wait_full_mesh()
+        a, b, other = c.nodes
+        await asyncio.sleep(0.2)
+        assert await b.net.send_raw(a.key.public_key, bad)
+        for _ in range(100):
+            if a.net.get_counters().get(reason, 0) >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert a.net.get_counters().get(reason) == 1, a.net.get_counters()
+        assert a.net.is_connected(other.key.public_key)  # the other link never dropped
+        assert await other.net.send(a.key.public_key, "sync", b"still-here")
+        assert await _next(a) == (other.key.public_key, "sync", b"still-here")
+        # b reconnects and frames flow again
+        for _ in range(200):
+            if a.net.is_connected(b.key.public_key) and b.net.is_connected(a.key.public_key):
+                if await b.net.send(a.key.public_key, "tx", b"again"):
+                    break
+            await asyncio.sleep(0.05)
+        assert await _next(a) == (b.key.public_key, "tx", b"again")
+        assert a.net.get_counters()["links_up"] >= 3
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_links_come_back_after_a_peer_restarts():
+    c = Cluster(3)
+    await c.start()
+    try:
+        await c.wait_full_mesh()
+        a, b, gone = c.nodes
+        await gone.stop()
+        for _ in range(100):
+            if gone.key.public_key not in a.net.connected() and gone.key.public_key not in b.net.connected():
+                break
+            await asyncio.sleep(0.05)
+        assert gone.key.public_key not in a.net.connected()
+        assert await a.net.send(gone.key.public_key, "tx", b"lost") is False
+        await asyncio.sleep(0.5)  # a and b are backing off against a closed port
+        await gone.start(c.validators, c.addresses())
+        await c.wait_full_mesh()
+        assert await a.net.send(gone.key.public_key, "consensus", b"welcome back")
+        assert await _next(gone) == (a.key.public_key, "consensus", b"welcome back")
+        assert a.net.get_counters()["dial_failures"] >= 1
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_stop_closes_links_and_leaves_no_tasks_behind():
+    c = Cluster(3)
+    await c.start()
+    await c.wait_full_mesh()
+    await c.stop()
+    for nd in c.nodes:
+        assert nd.net.connected() == []
+    await asyncio.sleep(0.05)
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert leftover == [], leftover
+
+
+@pytest.mark.asyncio
+async def test_send_refuses_local_frame_above_limit_and_unknown_channel():
+    from node.errors import PeerError
+    c = Cluster(2)
+    await c.start()
+    try:
+        await c.wait_full_mesh()
+        a, b = c.nodes
+        with pytest.raises(PeerError, match="exceeds max_frame_bytes"):
+            await a.net.send(b.key.public_key, "tx", b"x" * (MAX_FRAME + 1))
+        with pytest.raises(PeerError, match="is not one of"):
+            await a.net.broadcast("nope", b"")
+    finally:
+        await c.stop()
