@@ -170,7 +170,7 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
         if len(included) >= max_txs:
             break
         try:
-            # The same tx twice would be applied twice (were the nonce not to catch it, e.g. a failed one)
+            # Each tx appears once (the nonce check would refuse a repeat too; this names the real problem)
             if tx.tx_hash in seen:
                 raise invalid_tx(reasons.DUPLICATE_TX, f"tx {tx.tx_hash.hex()[:16]}… appears twice")
             spec, payload = check_admission(overlay, tx, chain_id, exact_nonce=True,

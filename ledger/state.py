@@ -25,6 +25,7 @@ transaction leaves exactly one trace: its advanced nonce.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Mapping, Protocol
 
 from ledger import codec
@@ -183,11 +184,15 @@ def _decode_int(raw: bytes, what: str) -> int:
 def get_account(state: StateReader, account: bytes) -> Account:
     """Return the account's balance and nonce (zeroes for an account never seen)."""
     raw = state.get_state(account_key(account))
-    if raw is None:
-        return Account()
+    return Account() if raw is None else _decode_account(raw)
+
+
+@lru_cache(maxsize=4096)
+def _decode_account(raw: bytes) -> Account:
+    # A pure function of the bytes, so caching it is safe; execution reads each account several times per tx.
     value = codec.decode(raw)
     if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
-        raise SchemaError(f"state account {account.hex()[:16]}…: expected [balance, nonce], got {value!r:.60}")
+        raise SchemaError(f"state account: expected [balance, nonce], got {value!r:.60}")
     return Account(value[0], value[1])
 
 
