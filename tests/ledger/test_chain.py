@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from ledger import codec, merkle
+from ledger import codec, merkle, reasons
 from ledger.block import Block, Header
 from ledger.chain import (
     BlockExecution, build_block, check_admissible, execute_block, genesis_block, genesis_state, validate_block,
@@ -354,3 +354,13 @@ def test_overlay_changes_drop_writes_that_restore_the_base_value():
     set_account(overlay, ALICE.public_key, Account(0, 0))  # all-zero account: absent
     set_account(overlay, BOB.public_key, Account(3, 0))
     assert overlay.get_changes() == {b"a" + BOB.public_key: codec.encode([3, 0])}
+
+
+def test_failure_reason_table_is_stable_on_the_wire():
+    # Receipts already issued carry these numbers and names: renumbering or renaming one breaks them.
+    assert [(r.status, r.name) for r in reasons.ALL_REASONS] == [
+        (1, "unauthorized"), (2, "insufficient_balance"), (3, "mint_cap_exceeded"), (4, "invalid_amount"),
+        (5, "self_transfer"), (6, "memo_too_long")]
+    assert all(r.message.endswith(".") and len(r.message) > 20 for r in reasons.ALL_REASONS)
+    with pytest.raises(ValueError, match="unknown admission code"):
+        reasons.invalid_tx("nonce_bad", "x")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import reasons
 from ledger.chain import genesis_state, process_tx
@@ -13,7 +15,7 @@ from ledger.process.mint import Mint, compute_mint, process_mint
 from ledger.reasons import TxFailure
 from ledger.state import MemoryState, Overlay, get_account, get_balance, get_supply, set_supply
 from ledger.tx import make_tx
-from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, make_genesis
+from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields, make_genesis
 
 CAP = 1_000
 
@@ -99,3 +101,13 @@ def test_malformed_mint_payload_is_an_invalid_transaction_not_a_failure(payload)
     with pytest.raises(InvalidTransaction) as exc:
         compute_mint(payload)
     assert exc.value.code == "bad_payload"
+
+
+@given(st.lists(st.one_of(bad_payload_fields, account_ids), max_size=4))
+def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
+    try:
+        tx = compute_mint(payload)
+    except InvalidTransaction as exc:
+        assert exc.code == "bad_payload"
+    else:
+        assert len(tx.to) == 32 and type(tx.amount) is int

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import reasons
 from ledger.chain import process_tx
@@ -13,7 +15,7 @@ from ledger.process.transfer import Transfer, compute_transfer, process_transfer
 from ledger.reasons import TxFailure
 from ledger.state import Account, MemoryState, Overlay, get_account, get_balance, set_account
 from ledger.tx import make_tx
-from tests.strategies import ALICE, BOB, CHAIN_ID
+from tests.strategies import ALICE, BOB, CHAIN_ID, account_ids, bad_payload_fields
 
 
 def funded(balance: int = 100) -> Overlay:
@@ -108,3 +110,13 @@ def test_malformed_transfer_payload_is_an_invalid_transaction_not_a_failure(payl
     with pytest.raises(InvalidTransaction) as exc:
         compute_transfer(payload)
     assert exc.value.code == "bad_payload"
+
+
+@given(st.lists(st.one_of(bad_payload_fields, account_ids), max_size=4))
+def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
+    try:
+        tx = compute_transfer(payload)
+    except InvalidTransaction as exc:
+        assert exc.code == "bad_payload"
+    else:
+        assert len(tx.to) == 32 and type(tx.amount) is int and isinstance(tx.memo, str)
