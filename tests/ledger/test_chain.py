@@ -364,3 +364,28 @@ def test_failure_reason_table_is_stable_on_the_wire():
     assert all(r.message.endswith(".") and len(r.message) > 20 for r in reasons.ALL_REASONS)
     with pytest.raises(ValueError, match="unknown admission code"):
         reasons.invalid_tx("nonce_bad", "x")
+
+
+def test_blocks_execute_and_commit_on_a_leveldb_store(tmp_path):
+    # The node's path: the Store is both the state reader and the SMT node reader.
+    from ledger.block import make_seal
+    from ledger.storage import Store
+
+    genesis = make_genesis()
+    g_block, g_exec = genesis_block(genesis)
+    with Store.open(tmp_path / "db") as store:
+        store.commit_block(g_block, (), [], g_exec.state_writes, g_exec.smt_nodes)
+        parent = g_block.header
+        for height, txs in ((1, [mint(1), transfer(1, amount=30)]), (2, [transfer(2, amount=500), mint(2, to=BOB)])):
+            built, rejected = build_block(store, store, parent, txs, parent.timestamp_ms + 1,
+                                          VALIDATORS[0].public_key)
+            assert rejected == [] and built.header.height == height
+            checked = validate_block(store, store, parent, built.block, parent.timestamp_ms + 1, 0,
+                                     genesis.validator_set_hash)
+            seals = [make_seal(k, CHAIN_ID, height, built.block.hash) for k in VALIDATORS[:3]]
+            store.commit_block(checked.block, seals, checked.results, checked.state_writes, checked.smt_nodes)
+            parent = checked.header
+        assert get_account(store, ALICE.public_key) == Account(70, 2)  # the failed transfer still used nonce 2
+        assert get_account(store, BOB.public_key) == Account(130, 0)
+        assert get_supply(store) == 200
+        assert parent.state_root == compute_root(dict(store.iter_state()))
