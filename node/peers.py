@@ -120,6 +120,15 @@ def decode_frame(data: bytes) -> tuple[str, bytes]:
     return obj[0], obj[1]
 
 
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    """One live link, for /v1/status: the peer, its genesis name, and who dialed."""
+
+    peer_key: bytes
+    name: str
+    outbound: bool
+
+
 @dataclass(eq=False, slots=True)
 class _Link:
     peer_key: bytes
@@ -138,7 +147,7 @@ class PeerNetwork:
                  peers: Sequence[PeerAddress], handler: Handler, *,
                  channels: Sequence[str] = DEFAULT_CHANNELS, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  backoff: Backoff = Backoff(), handshake_timeout_s: float = 5.0, heartbeat_s: float = 10.0,
-                 close_timeout_s: float = 2.0, on_link: LinkCallback | None = None,
+                 close_timeout_s: float = 2.0, send_timeout_s: float = 5.0, on_link: LinkCallback | None = None,
                  rng: random.Random | None = None) -> None:
         self.chain_id = chain_id
         self.key = key
@@ -151,6 +160,7 @@ class PeerNetwork:
         self.handshake_timeout_s = handshake_timeout_s
         self.heartbeat_s = heartbeat_s
         self.close_timeout_s = close_timeout_s
+        self.send_timeout_s = send_timeout_s
         self.on_link = on_link
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
@@ -210,6 +220,10 @@ class PeerNetwork:
         link = self._links.get(peer_key)
         return link is not None and not link.ws.closed
 
+    def get_links(self) -> list[LinkInfo]:
+        """The live links with their direction (exactly one per connected peer)."""
+        return [LinkInfo(k, self._name(k), link.outbound) for k, link in self._links.items() if not link.ws.closed]
+
     def get_counters(self) -> dict[str, int]:
         """Counters for metrics: frames/bytes in/out, refusals by reason, closed links by reason, dials."""
         return dict(self.counters)
@@ -255,8 +269,15 @@ class PeerNetwork:
             return False
         try:
             async with link.lock:
-                await link.ws.send_bytes(data)
-        except (ConnectionError, RuntimeError, asyncio.TimeoutError) as exc:
+                await asyncio.wait_for(link.ws.send_bytes(data), self.send_timeout_s)
+        except asyncio.TimeoutError:
+            # A peer that does not drain its socket must not stall our consensus loop: drop the link.
+            self.counters["closed_slow"] += 1
+            log.warning("peer %s did not read a frame within %.1f s; closing the link",
+                        self._name(peer_key), self.send_timeout_s)
+            await self._close_ws(link.ws, CLOSE_BAD_FRAME, "slow")
+            return False
+        except (ConnectionError, RuntimeError) as exc:
             self.counters["send_failures"] += 1
             log.debug("send to %s failed: %s", self._name(peer_key), exc)
             return False
@@ -430,6 +451,8 @@ class PeerNetwork:
     # --- registered links ---
 
     async def _run_link(self, link: _Link) -> None:
+        if not self._running:
+            return
         if not self._register(link):
             self.counters["duplicates_closed"] += 1
             await self._close_ws(link.ws, CLOSE_DUPLICATE, "duplicate")
@@ -445,8 +468,6 @@ class PeerNetwork:
                 await self._notify(link.peer_key, False)
 
     def _register(self, link: _Link) -> bool:
-        if not self._running:
-            return False
         old = self._links.get(link.peer_key)
         if old is not None and not old.ws.closed:
             me = self.key.public_key

@@ -293,3 +293,86 @@ async def test_send_refuses_local_frame_above_limit_and_unknown_channel():
             await a.net.broadcast("nope", b"")
     finally:
         await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_both_sides_keep_the_same_single_link_dialed_by_the_lower_key(cluster4):
+    await cluster4.wait_full_mesh()
+    await asyncio.sleep(0.3)
+    by_key = {nd.key.public_key: nd for nd in cluster4.nodes}
+    for nd in cluster4.nodes:
+        links = nd.net.get_links()
+        assert len(links) == 3
+        for info in links:
+            mine = nd.key.public_key
+            dialer = mine if info.outbound else info.peer_key
+            assert dialer == min(mine, info.peer_key)
+            theirs = {i.peer_key: i for i in by_key[info.peer_key].net.get_links()}[mine]
+            assert theirs.outbound != info.outbound  # the same link seen from its two ends
+
+
+@pytest.mark.asyncio
+async def test_handshake_refuses_wrong_chain_and_silent_dialers():
+    c = Cluster(1, extra_validators=1)
+    target = c.nodes[0]
+    await target.start(c.validators, [])
+    target.net.handshake_timeout_s = 0.3
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(target.url)
+            await ws.send_bytes(codec.encode(["hello", 1, "other-chain", c.extra[0].public_key, os.urandom(32)]))
+            msg = await ws.receive(timeout=3)
+            assert msg.type != aiohttp.WSMsgType.BINARY and ws.close_code == 4001
+            await ws.close()
+            ws = await session.ws_connect(target.url)  # says nothing
+            msg = await ws.receive(timeout=3)
+            assert msg.type != aiohttp.WSMsgType.BINARY
+            await ws.close()
+        counters = target.net.get_counters()
+        assert counters["refused_wrong_chain"] == 1 and counters["refused_handshake_timeout"] == 1
+        assert target.net.connected() == []
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_dialer_refuses_a_listener_with_another_key_than_configured():
+    c = Cluster(3)
+    a, b, other = c.nodes
+    # a's peer list points b's URL at other's key: a misconfiguration, or someone squatting the port.
+    await a.start(c.validators, [PeerAddress(other.name, other.key.public_key, b.url)])
+    await b.start(c.validators, [])
+    try:
+        for _ in range(100):
+            if a.net.get_counters().get("refused_unexpected_key", 0) >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert a.net.get_counters()["refused_unexpected_key"] >= 1
+        assert a.net.connected() == [] and b.net.connected() == []
+    finally:
+        await a.stop()
+        await b.stop()
+        other.sock.close()
+
+
+@pytest.mark.asyncio
+async def test_handler_bug_is_counted_and_the_link_stays_up():
+    c = Cluster(2)
+    await c.start()
+    try:
+        await c.wait_full_mesh()
+        a, b = c.nodes
+
+        async def broken(peer: bytes, channel: str, payload: bytes) -> None:
+            if payload == b"boom":
+                raise ValueError("handler bug")
+            a.inbox.put_nowait((peer, channel, payload))
+
+        a.net.handler = broken
+        assert await b.net.send(a.key.public_key, "tx", b"boom")
+        assert await b.net.send(a.key.public_key, "tx", b"fine")
+        assert await _next(a) == (b.key.public_key, "tx", b"fine")
+        assert a.net.get_counters()["handler_errors"] == 1
+        assert a.net.is_connected(b.key.public_key)
+    finally:
+        await c.stop()
