@@ -114,7 +114,9 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
     if "partition" in use:
         t = 0
         for _ in range(rng.randint(1, 2)):
-            start = rng.randint(t, max(t, gst - 100))
+            if t >= gst - 1:
+                break
+            start = min(rng.randint(t, max(t, gst - 100)), gst - 1)
             end = rng.randint(start + 1, gst)
             partitions.append((start, end, rng.choice(("halves", "isolate_one", "isolate_proposer"))))
             t = end
