@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 
@@ -67,6 +68,9 @@ def test_one_node_killed_the_rest_commit_and_it_catches_up_after_restart(network
     net.wait_ready(3)
     net.wait_height([3], top, timeout_s=30)
     net.assert_same_hashes(range(4), top)
+    metrics = urllib.request.urlopen(net.apis[3] + "/metrics", timeout=3).read().decode()
+    synced = [line for line in metrics.splitlines() if line.startswith("carecoin_synced_blocks_total ")]
+    assert synced and float(synced[0].split()[1]) >= 1, synced  # it caught up through certified blocks
     code, doc = net.get(3, f"/v1/tx/{later[0].tx_hash.hex()}")
     assert code == 200 and doc["status"] == "committed"
     # ...and it votes again: a tx sent to it commits everywhere.

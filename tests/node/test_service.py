@@ -165,3 +165,90 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path, keys):
         assert "in use by another node" in out.stdout
     finally:
         svc.close()
+
+
+# ---- catch-up -------------------------------------------------------------------------------------------
+
+async def serve_blocks(aiohttp_server, svc: NodeService) -> str:
+    from aiohttp import web
+
+    from node.api import add_sync_routes
+    app = web.Application()
+    add_sync_routes(app, svc)
+    server = await aiohttp_server(app)
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.mark.asyncio
+async def test_a_follower_catches_up_by_reexecuting_certified_blocks(tmp_path, keys, aiohttp_server):
+    node, issuer = keys
+    leader = open_service(tmp_path / "a", node, issuer)
+    await leader.start()
+    follower = NodeService(key=KeyPair.generate(), genesis=leader.genesis, store=Store.open(tmp_path / "b"),
+                           options=FAST)
+    try:
+        for n in (1, 2, 3):
+            tx = make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, n])
+            leader.submit_tx(tx.raw)
+            await wait_committed(leader, tx.tx_hash)
+        await leader.stop()  # freeze the leader's chain so both heads can be compared exactly
+        top = leader.store.head()
+        follower.syncer.sources = [(node.public_key, await serve_blocks(aiohttp_server, leader))]
+        await follower.start()
+        await wait_height(follower, top.height)
+        assert follower.store.head() == top  # same hash and the same re-executed state root
+        assert follower.replica.height == top.height + 1
+        assert follower.get_account(issuer.public_key)["balance"] == 6
+        assert follower.metrics.synced_blocks._value.get() == top.height
+        assert follower.get_tx_status(tx.tx_hash)["status"] == "committed"
+    finally:
+        await follower.stop()
+        follower.close()
+        leader.close()
+
+
+@pytest.mark.asyncio
+async def test_catch_up_refuses_a_block_sealed_by_a_non_validator(tmp_path, keys, aiohttp_server):
+    from ledger.block import make_seal
+
+    node, issuer = keys
+    impostor = KeyPair.generate()
+    # The impostor runs a chain of the same genesis, but it is not in the validator set.
+    genesis = make_genesis(node, issuer)
+    fake = NodeService(key=impostor, genesis=genesis, store=Store.open(tmp_path / "fake"), options=FAST)
+    from ledger import chain
+    parent = fake.head_header()
+    execution, _ = chain.build_block(fake.store, fake.store, parent, [], parent.timestamp_ms + 1,
+                                     impostor.public_key, genesis.validator_set_hash)
+    seal = make_seal(impostor, CHAIN, 1, execution.block.hash)
+    fake.commit(execution.block, (seal,), execution, source="test")
+    follower = NodeService(key=KeyPair.generate(), genesis=genesis, store=Store.open(tmp_path / "b"), options=FAST)
+    try:
+        follower.syncer.sources = [(impostor.public_key, await serve_blocks(aiohttp_server, fake))]
+        await follower.start()
+        for _ in range(100):
+            if follower.syncer.faults:
+                break
+            await asyncio.sleep(0.02)
+        assert follower.syncer.faults >= 1
+        assert follower.store.head().height == 0
+    finally:
+        await follower.stop()
+        follower.close()
+        fake.close()
+
+
+def test_a_decoded_raw_block_must_be_the_height_asked_for(tmp_path, keys):
+    from node.sync import SyncFault, decode_raw_block
+    svc = open_service(tmp_path / "db", *keys)
+    try:
+        from node.api import raw_block_json
+        doc = raw_block_json(svc, 0)
+        block, seals = decode_raw_block(doc, 0)
+        assert block.hash == svc.store.get_block(0).hash and seals == ()
+        with pytest.raises(SyncFault, match="asked for block 1, got block 0"):
+            decode_raw_block(doc, 1)
+        with pytest.raises(SyncFault, match="malformed"):
+            decode_raw_block({"block": "zz", "certificate": ""}, 0)
+    finally:
+        svc.close()
