@@ -56,6 +56,8 @@ class StateReader(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Account:
+    """An account's coin balance (smallest unit) and the nonce of its last committed transaction."""
+
     balance: int = 0
     nonce: int = 0
 
@@ -102,6 +104,7 @@ class MemoryState:
         self.data: dict[bytes, bytes] = dict(data or {})
 
     def get_state(self, key: bytes) -> bytes | None:
+        """Return the value at ``key`` or None."""
         return self.data.get(key)
 
     def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
@@ -113,6 +116,7 @@ class MemoryState:
                 self.data[key] = value
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) in key order."""
         return iter(sorted(self.data.items()))
 
 

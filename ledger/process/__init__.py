@@ -18,6 +18,8 @@ from ledger.reasons import invalid_tx
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
+    """One transaction kind: its name, its payload shape check and its state-transition step."""
+
     name: str
     compute_payload: Callable[[Any], Any]  # shape check: payload -> typed tx, raises InvalidTransaction
     process: Callable[[TxContext, Any], list[list]]  # rules and writes: raises TxFailure

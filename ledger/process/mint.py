@@ -20,6 +20,8 @@ KIND = "mint"
 
 @dataclass(frozen=True, slots=True)
 class Mint:
+    """A mint payload, shape-checked."""
+
     to: bytes
     amount: int
 

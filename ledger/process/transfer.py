@@ -20,6 +20,8 @@ KIND = "transfer"
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
+    """A transfer payload, shape-checked."""
+
     to: bytes
     amount: int
     memo: str
