@@ -45,6 +45,9 @@ from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, Stora
 from ledger.results import TxResult
 
 FORMAT_VERSION = 1
+# SMT nodes are read by random hash: a larger block cache and a bloom filter keep point reads off the disk.
+BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+BLOOM_BITS_PER_KEY = 10
 
 P_VERSION = b"V"
 P_HEAD = b"h"
@@ -107,7 +110,8 @@ class Store:
         try:
             if create:
                 path.mkdir(parents=True, exist_ok=True)
-            db = plyvel.DB(str(path), create_if_missing=create, paranoid_checks=True)
+            db = plyvel.DB(str(path), create_if_missing=create, paranoid_checks=True,
+                           lru_cache_size=BLOCK_CACHE_BYTES, bloom_filter_bits=BLOOM_BITS_PER_KEY)
         except plyvel.IOError as exc:
             text = _text(exc)
             if "lock" in text.lower():

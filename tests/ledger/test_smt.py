@@ -170,7 +170,8 @@ def test_known_vectors_pin_the_hash_and_node_formats():
     tree, store = fresh()
     root = apply(tree, store, EMPTY_ROOT, {b"a": b"1", b"b": b"2"})
     assert store.get_node(leaf_a) == codec.encode([0, pa, va])
-    assert store.get_node(root) is not None and codec.decode(store.get_node(root))[0] == 1
+    top = codec.decode(store.get_node(root))
+    assert top[0] == 1 and store.get_node(root) == codec.encode(top) and root == H(TAG_SMT_NODE, top[1] + top[2])
     proof = tree.prove(root, b"a")
     assert proof.encode() == codec.encode([[pa, va], list(proof.siblings)])
     assert len(proof.siblings) == diff + 1
@@ -285,6 +286,29 @@ def test_empty_changes_keep_the_root_and_write_nothing():
 def test_malformed_proof_bytes_are_refused(raw):
     with pytest.raises((SchemaError, DecodeError)):
         SmtProof.decode(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b"",
+    codec.encode([2, b"\x00" * 32, b"\x00" * 32]),
+    codec.encode([0, b"\x00" * 32, b"\x00" * 31]) + b"\x00",
+    codec.encode([1, b"\x00" * 32, b"\x00" * 32])[:-1],
+])
+def test_corrupt_stored_node_is_a_storage_error(raw):
+    store = MemoryNodes({b"\x11" * 32: raw})
+    with pytest.raises(StorageError, match="corrupt"):
+        SparseMerkleTree(store).get(b"\x11" * 32, b"k")
+
+
+def test_node_cache_stays_correct_when_it_evicts():
+    store = MemoryNodes()
+    tree = SparseMerkleTree(store, cache_nodes=16)
+    state = {i.to_bytes(2, "big"): b"v%d" % i for i in range(300)}
+    root = apply(tree, store, EMPTY_ROOT, state)
+    root = apply(tree, store, root, {k: b"w" for k in list(state)[::3]})
+    state.update({k: b"w" for k in list(state)[::3]})
+    assert root == compute_root(state)
+    assert all(tree.get(root, k) == value_hash(v) for k, v in state.items())
 
 
 def test_proof_round_trips_through_bytes():
