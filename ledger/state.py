@@ -31,6 +31,7 @@ from typing import Iterator, Mapping, Protocol
 from ledger import codec
 from ledger.errors import SchemaError
 from ledger.genesis import ROLES
+from ledger.types import Amount, Nonce
 
 PREFIX_ACCOUNT = b"a"
 PREFIX_ROLE = b"r"
@@ -58,8 +59,8 @@ class StateReader(Protocol):
 class Account:
     """An account's coin balance (smallest unit) and the nonce of its last committed transaction."""
 
-    balance: int = 0
-    nonce: int = 0
+    balance: Amount = Amount(0)
+    nonce: Nonce = Nonce(0)
 
 
 # --- keys ----------------------------------------------------------------------------------------------

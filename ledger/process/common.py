@@ -12,6 +12,7 @@ from typing import Any
 from ledger import reasons
 from ledger.reasons import Reason, TxFailure, invalid_tx
 from ledger.state import Account, Overlay, get_account, get_policy_int, has_role, set_account
+from ledger.types import AccountId, Hash32, Height, TimestampMs
 
 # Policy parameters with their code defaults; a genesis file (and later, governance) may override them.
 DEFAULT_POLICY: dict[str, int | str] = {
@@ -26,11 +27,11 @@ class TxContext:
     """What a step may see: the state overlay, who sent and signed the tx, and the block it is in."""
 
     state: Overlay
-    sender: bytes
-    signers: tuple[bytes, ...]
-    tx_hash: bytes
-    height: int
-    timestamp_ms: int
+    sender: AccountId
+    signers: tuple[AccountId, ...]
+    tx_hash: Hash32
+    height: Height
+    timestamp_ms: TimestampMs
 
 
 # --- payload shape (admission: a bad shape raises InvalidTransaction, never a failed result) --------------

@@ -14,6 +14,7 @@ from ledger.process.common import (
     verify_role, verify_rule,
 )
 from ledger.state import get_supply, set_supply
+from ledger.types import AccountId, Amount
 
 KIND = "mint"
 
@@ -22,8 +23,8 @@ KIND = "mint"
 class Mint:
     """A mint payload, shape-checked."""
 
-    to: bytes
-    amount: int
+    to: AccountId
+    amount: Amount
 
 
 def compute_mint(payload: Any) -> Mint:

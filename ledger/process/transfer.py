@@ -14,6 +14,7 @@ from ledger.process.common import (
     process_debit, verify_positive_amount, verify_rule,
 )
 from ledger.state import get_balance
+from ledger.types import AccountId, Amount
 
 KIND = "transfer"
 
@@ -22,8 +23,8 @@ KIND = "transfer"
 class Transfer:
     """A transfer payload, shape-checked."""
 
-    to: bytes
-    amount: int
+    to: AccountId
+    amount: Amount
     memo: str
 
 
