@@ -389,3 +389,21 @@ def test_blocks_execute_and_commit_on_a_leveldb_store(tmp_path):
         assert get_account(store, BOB.public_key) == Account(130, 0)
         assert get_supply(store) == 200
         assert parent.state_root == compute_root(dict(store.iter_state()))
+
+
+def test_a_step_that_writes_then_fails_leaves_only_the_nonce_bump(monkeypatch):
+    # Future kinds may write before a later check fails; the executor must undo those writes.
+    from ledger import process
+    from ledger.process.common import process_credit
+    from ledger.reasons import TxFailure
+
+    def process_greedy(ctx, tx):
+        process_credit(ctx.state, ctx.sender, 1_000)
+        raise TxFailure(reasons.UNAUTHORIZED, "wrote first, then refused")
+
+    spec = process.KindSpec("greedy", lambda payload: tuple(payload), process_greedy)
+    monkeypatch.setitem(process.KINDS, "greedy", spec)
+    chain = Chain()
+    execution, rejected = chain.build([make_tx(CHAIN_ID, "greedy", ALICE, 1, [])])
+    assert rejected == [] and [(r.status, r.reason) for r in execution.results] == [(1, "unauthorized")]
+    assert execution.state_writes == {b"a" + ALICE.public_key: codec.encode([0, 1])}
