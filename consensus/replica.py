@@ -264,7 +264,19 @@ class Replica:
             if not self._round_started:
                 return
             self._enter_round(self._round + 1, out, send_round_change=True)  # R4
+            self._retry_sync(out)
             self._progress(out)
+
+    def _retry_sync(self, out: list[Action]) -> None:
+        # A round timed out while some validator is known (signed message) to be at a higher height: ask
+        # for the blocks again. Needed when fewer than f+1 are ahead, e.g. the one honest replica that
+        # decided while the others missed its COMMIT quorum; spurious requests are cheap (the node verifies
+        # certificates) and are paced by the round timer.
+        ahead = [h for s, h in self._peer_heights.items() if h > self._height]
+        if ahead:
+            target = max(ahead) - 1
+            self._sync_requested = max(self._sync_requested, target)
+            out.append(RequestSync(target))
 
     def _on_block_ready(self, ev: BlockProposalReady, out: list[Action]) -> None:
         if ev.height != self._height or ev.round != self._round:

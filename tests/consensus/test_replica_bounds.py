@@ -152,3 +152,16 @@ def test_timer_of_a_left_height_is_ignored():
     s.handle(SyncedTo(1, b"\x07" * 32))
     assert s.handle(TimerExpired(1, 0, TIMER_ROUND)) == []
     assert s.r.height == 2 and s.r.round == 0
+
+
+def test_round_timeout_retries_sync_when_a_single_validator_is_ahead():
+    s = _started(n=4)  # f + 1 = 2: one validator ahead does not trigger the immediate request
+    out = s.recv(s.rc(1, 3, height=2))
+    assert of(out, RequestSync) == []
+    out = s.handle(TimerExpired(1, 0, TIMER_ROUND))
+    assert of(out, RequestSync) == [RequestSync(1)]
+
+
+def test_round_timeout_requests_no_sync_when_nobody_is_ahead():
+    s = _started(n=4)
+    assert of(s.handle(TimerExpired(1, 0, TIMER_ROUND)), RequestSync) == []
