@@ -293,8 +293,9 @@ class NodeService:
                                 execution.smt_nodes)
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
-        # Re-check only the block's senders: nobody else's nonce moved.
-        senders = {decode_tx(raw).body.sender for raw in block.txs}
+        # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
+        # txs it holds; only the others are decoded again (decoding is the costly part here).
+        senders = {decode_tx(raw).body.sender for raw, h in zip(block.txs, hashes) if h not in self.mempool}
         self.mempool.on_block_committed(hashes, self._get_nonce, senders)
         m = self.metrics
         m.height.set(block.height)
