@@ -16,8 +16,8 @@ from ledger.storage import Store
 from tests.ledger.crash_writer import block_changes, results_of
 
 ROOT = Path(__file__).resolve().parents[2]
-KILLS = 24
-TIME_BUDGET_S = 25.0
+KILLS = 22
+TIME_BUDGET_S = 27.0  # the brief: under 30 s in all; 20 kills are required, 22 attempted
 
 
 def start_writer(path: Path) -> subprocess.Popen:
