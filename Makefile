@@ -30,6 +30,7 @@ fuzz-consensus: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/merkle.py
+	$(BIN)/python bench/smt.py
 	$(BIN)/python bench/receipt.py
 	$(BIN)/python bench/consensus.py
 
