@@ -19,21 +19,21 @@ from consensus.sim.scenarios import ALL_FAULTS, parse_faults, run_scenario
 MAX_LISTED_VIOLATIONS = 50
 
 
-def _run_one(job: tuple[int, int, tuple[str, ...], int]) -> dict:
-    n, seed, faults, heights = job
-    return run_scenario(n, seed, faults, target_heights=heights).to_dict()
+def _run_one(job: tuple) -> dict:
+    n, seed, faults, heights, node_sync = job
+    return run_scenario(n, seed, faults, target_heights=heights, node_sync=node_sync).to_dict()
 
 
-def get_replay_command(n: int, seed: int, faults_text: str, heights: int) -> str:
+def get_replay_command(n: int, seed: int, faults_text: str, heights: int, node_sync: bool = False) -> str:
     """The command that replays scenario (n, seed) alone."""
-    extra = f" --heights {heights}" if heights != 3 else ""
+    extra = (f" --heights {heights}" if heights != 3 else "") + (" --node-sync" if node_sync else "")
     return f"python -m consensus.sim --validators {n} --seeds 1 --start-seed {seed} --faults {faults_text}{extra}"
 
 
 def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[str, ...], heights: int,
-             jobs: int, faults_text: str) -> dict:
+             jobs: int, faults_text: str, node_sync: bool = False) -> dict:
     """Run the scenarios (in ``jobs`` processes) and fold their results into one summary dict."""
-    work = [(validators[i % len(validators)], start_seed + i, faults, heights) for i in range(seeds)]
+    work = [(validators[i % len(validators)], start_seed + i, faults, heights, node_sync) for i in range(seeds)]
     started = time.perf_counter()
     if jobs > 1 and len(work) > 1:
         ctx = multiprocessing.get_context("fork")
@@ -47,7 +47,8 @@ def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[s
     summary = {"scenarios": len(results), "validators": validators, "faults": faults_text,
                "start_seed": start_seed, "target_heights": heights, "heights_decided": 0, "decisions": 0,
                "forks": 0, "invariant_violations": 0, "stalls": 0, "elapsed_s": 0.0,
-               "max_buffered": 0, "evidence_reports": 0, "max_round": 0, "steps": 0, "messages": 0}
+               "max_buffered": 0, "evidence_reports": 0, "max_round": 0, "steps": 0, "messages": 0,
+               "watchdog_syncs": 0, "node_sync": node_sync}
     for r in results:
         row = per_n.setdefault(str(r["n"]), {"scenarios": 0, "heights_decided": 0, "violations": 0,
                                              "stalls": 0, "max_round": 0, "max_virtual_ms": 0})
@@ -67,9 +68,10 @@ def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[s
         summary["max_round"] = max(summary["max_round"], r["max_round"])
         summary["steps"] += r["steps"]
         summary["messages"] += r["messages"]
+        summary["watchdog_syncs"] += r["watchdog_syncs"]
         for v in r["violations"]:
             failing.append({"n": r["n"], "seed": r["seed"], "plan": r["plan"], **v,
-                            "replay": get_replay_command(r["n"], r["seed"], faults_text, heights)})
+                            "replay": get_replay_command(r["n"], r["seed"], faults_text, heights, node_sync)})
     summary["elapsed_s"] = round(elapsed, 3)
     summary["scenarios_per_s"] = round(len(results) / elapsed, 2) if elapsed > 0 else None
     summary["per_n"] = per_n
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default="all", help=f"all | none | comma list of {','.join(ALL_FAULTS)}")
     parser.add_argument("--heights", type=int, default=3, help="heights every honest replica must decide")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
+    parser.add_argument("--node-sync", action="store_true",
+                        help="add the node's stall watchdog sync (default: liveness from the core's RequestSync alone)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if not validators or min(validators) < 1 or args.seeds < 0 or args.heights < 1:
         parser.error("expected --validators >= 1, --seeds >= 0 and --heights >= 1")
     summary = run_many(validators, args.seeds, args.start_seed, faults, args.heights, max(1, args.jobs),
-                       args.faults)
+                       args.faults, node_sync=args.node_sync)
     replays = sorted({v["replay"] for v in summary["violations"]})
     if args.json:
         print(json.dumps(summary, sort_keys=True))
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary['scenarios']} scenarios (n={args.validators}, faults={args.faults}) in "
               f"{summary['elapsed_s']} s: {summary['heights_decided']} heights decided, {summary['forks']} forks, "
               f"{summary['invariant_violations']} invariant violations, {summary['stalls']} stalls, "
-              f"max round {summary['max_round']}, max buffered {summary['max_buffered']}")
+              f"max round {summary['max_round']}, max buffered {summary['max_buffered']}, "
+              f"watchdog syncs {summary['watchdog_syncs']}")
         for v in summary["violations"][:10]:
             print(f"  n={v['n']} seed={v['seed']} {v['kind']}: {v['detail']}")
         for line in replays:

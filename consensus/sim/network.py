@@ -74,6 +74,7 @@ class Host:
     restart_delay_ms: int = 0
     evidence: list = field(default_factory=list)
     crashes: int = 0
+    started_ms: int = 0
 
     @property
     def honest(self) -> bool:
@@ -125,6 +126,8 @@ class Simulation:
         self.wire_p = wire_p
         self.max_wire_bytes = max_wire_bytes
         self.injector = None  # consensus.sim.byzantine.Injector, set by the scenario
+        self.node_sync_after_ms = 0  # > 0: like node.sync, a host that committed nothing for this long syncs
+        self.watchdog_syncs = 0
         self.on_decide: Callable[[Host, int], None] | None = None
         self._nodes_by_key: dict[bytes, list[int]] = {}
         for h in hosts:
@@ -136,6 +139,9 @@ class Simulation:
         """(Re)build the host's Replica at its decided height + 1 and feed Restarted(WAL record or None)."""
         host.epoch += 1
         host.up = True
+        host.started_ms = self.now
+        if self.node_sync_after_ms > 0:
+            self.queue.push(self.now + self.node_sync_after_ms, "watchdog", (host.idx, host.epoch))
         host.replica = self.replica_factory(self.config, host.key, host.app.get_height() + 1,
                                             host.app.get_last_hash())
         self.feed(host, ev.Restarted(host.wal))
@@ -310,6 +316,16 @@ class Simulation:
                 return
         self.feed(host, ev.SyncedTo(top, host.app.get_last_hash()))
 
+    def _watchdog(self, host: Host) -> None:
+        """The node's stall watchdog (node.sync): nothing committed for a while -> sync from a peer ahead."""
+        last = max(host.started_ms, host.app.log[-1].time_ms if host.app.log else 0)
+        if self.now - last >= self.node_sync_after_ms:
+            before = host.app.get_height()
+            self._sync(host, before + 1, 0)
+            if host.app.get_height() > before:
+                self.watchdog_syncs += 1
+        self.queue.push(self.now + self.node_sync_after_ms // 4, "watchdog", (host.idx, host.epoch))
+
     # ---- the loop -----------------------------------------------------------------------------------------
 
     def step(self) -> bool:
@@ -331,6 +347,11 @@ class Simulation:
             host = self.hosts[idx]
             if host.up and host.epoch == epoch:
                 self._sync(host, height, retries)
+        elif kind == "watchdog":
+            idx, epoch = payload
+            host = self.hosts[idx]
+            if host.up and host.epoch == epoch:
+                self._watchdog(host)
         elif kind == "crash":
             idx, restart_after = payload
             self.crash_host(self.hosts[idx], restart_after)

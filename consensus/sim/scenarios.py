@@ -33,6 +33,7 @@ INJECTED_FAULTS = ("forge", "future", "oversize", "wire")
 ALL_FAULTS = NETWORK_FAULTS + NODE_FAULTS + BYZANTINE_FAULTS + INJECTED_FAULTS
 BASE_TIMEOUT_MS = 200
 MAX_TIMEOUT_MS = 3200
+NODE_SYNC_AFTER_MS = 4 * MAX_TIMEOUT_MS  # the node's stall watchdog (node.sync "no block for a while")
 BLOCK_INTERVAL_MS = 100  # paces heights so a run does not decide hundreds of blocks before GST
 CALM_LINK = LinkModel(0.0, 0.0, 1, 10)
 
@@ -170,13 +171,15 @@ class ScenarioResult:
     max_buffered: int = 0
     evidence: int = 0
     max_round: int = 0
+    watchdog_syncs: int = 0
 
     def to_dict(self) -> dict:
         return {"n": self.n, "seed": self.seed, "plan": self.plan, "outcome": self.outcome,
                 "heights": self.heights, "decisions": self.decisions, "stalled": self.stalled,
                 "forks": self.forks, "violations": [v.to_dict() for v in self.violations],
                 "steps": self.steps, "virtual_ms": self.virtual_ms, "messages": self.messages,
-                "max_buffered": self.max_buffered, "evidence": self.evidence, "max_round": self.max_round}
+                "max_buffered": self.max_buffered, "evidence": self.evidence, "max_round": self.max_round,
+                "watchdog_syncs": self.watchdog_syncs}
 
 
 def default_replica_factory() -> Callable:
@@ -311,17 +314,23 @@ def compute_liveness_bound_ms(plan: FaultPlan) -> int:
 
 
 def run_scenario(n: int, seed: int, faults: tuple[str, ...] = ALL_FAULTS, *, target_heights: int = 3,
-                 replica_factory: Callable | None = None, max_steps: int = 400_000) -> ScenarioResult:
+                 replica_factory: Callable | None = None, max_steps: int = 400_000,
+                 node_sync: bool = False) -> ScenarioResult:
     """Run scenario (n, seed) with the enabled faults; every invariant is checked along the way."""
     plan = compute_plan(n, seed, faults, target_heights)
-    return run_plan(plan, replica_factory, max_steps)[0]
+    return run_plan(plan, replica_factory, max_steps, node_sync=node_sync)[0]
 
 
 def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps: int = 400_000,
-             config=None) -> tuple[ScenarioResult, Simulation]:
-    """Run one fault plan to its goal or bound; return the result and the finished simulation."""
+             config=None, node_sync: bool = False) -> tuple[ScenarioResult, Simulation]:
+    """Run one fault plan to its goal or bound; return the result and the finished simulation.
+
+    By default only the core's own ``RequestSync`` helps a lagging replica (pure-core liveness);
+    ``node_sync=True`` adds the node's stall watchdog (node.sync: "no block committed for a while").
+    """
     n, seed = plan.n, plan.seed
     sim = build_simulation(plan, replica_factory, config)
+    sim.node_sync_after_ms = NODE_SYNC_AFTER_MS if node_sync else 0
     honest = [h for h in sim.hosts if h.honest]
     target = plan.target_heights
     max_round = [0]
@@ -363,5 +372,6 @@ def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps
         decisions=sum(h.app.get_height() for h in honest), violations=violations, stalled=stalled,
         liveness_asserted=asserted, forks=checker.forks, steps=sim.steps, virtual_ms=sim.now,
         messages=sim.messages_sent, max_buffered=checker.max_buffered,
-        evidence=sum(len(h.evidence) for h in sim.hosts), max_round=max_round[0])
+        evidence=sum(len(h.evidence) for h in sim.hosts), max_round=max_round[0],
+        watchdog_syncs=sim.watchdog_syncs)
     return result, sim

@@ -249,7 +249,7 @@ def test_cli_prints_one_json_object_with_the_required_fields(capsys):
 
 def test_cli_exits_non_zero_and_prints_the_replay_command_when_an_invariant_fails(capsys, monkeypatch):
     def broken(job):
-        n, seed, faults, heights = job
+        n, seed, faults, heights, _node_sync = job
         plan = plan_for(4, seed, gst=1_500, partitions=[(0, 1_500, "halves")], heights=heights)
         return run_plan(plan, replica_factory=QuorumOfTwoF)[0].to_dict()
 
