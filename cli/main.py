@@ -12,7 +12,7 @@ import click
 
 from cli.keys import keys
 from cli.network import network
-from cli.query import account_group, block_group
+from cli.query import account_group, block_group, history, status
 from cli.receipt import receipt
 from cli.tx import tx_group
 
@@ -38,7 +38,9 @@ COMMAND_GROUPS = [
     tx_group,       # carecoin tx <kind> ...
     account_group,  # carecoin account show ...
     block_group,    # carecoin block show ...
-    receipt,        # carecoin receipt verify
+    receipt,        # carecoin receipt verify/get
+    status,         # carecoin status
+    history,        # carecoin history ID
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

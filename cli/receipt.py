@@ -12,7 +12,9 @@ import click
 from cli.errors import CliError, cli_errors
 from ledger.errors import GenesisError, ReceiptError
 from ledger.genesis import Genesis, load_genesis
-from ledger.receipt import VerifiedReceipt, load_receipt, verify
+from cli.client import NodeClient
+from cli.options import node_options
+from ledger.receipt import VerifiedReceipt, load_receipt, save_receipt, verify
 
 
 @click.group("receipt")
@@ -75,3 +77,25 @@ def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
         click.echo(json.dumps(verified.to_json()))
     else:
         click.echo(summary(verified, genesis))
+
+
+@receipt.command("get", epilog="Example: carecoin receipt get 3f2a… -o receipt.json --node http://127.0.0.1:7000")
+@click.argument("tx_hash")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write the receipt to.")
+@click.option("--compact", is_flag=True, help="Write the compact msgpack form instead of JSON.")
+@node_options
+@cli_errors
+def get_cmd(client: NodeClient, as_json: bool, tx_hash: str, out: Path, compact: bool) -> None:
+    """Fetch a committed transaction's receipt from a node and save it (verify it with `receipt verify`)."""
+    try:
+        if len(bytes.fromhex(tx_hash)) != 32:
+            raise ValueError
+    except ValueError:
+        raise CliError(f"tx hash {tx_hash!r} is not 64 hex digits") from None
+    doc = client.get(f"/v1/tx/{tx_hash}/receipt")
+    save_receipt(out, doc, compact=compact)
+    if as_json:
+        click.echo(json.dumps({"tx_hash": tx_hash, "file": str(out), "compact": compact}))
+    else:
+        click.echo(f"receipt for {tx_hash} written to {out}")
