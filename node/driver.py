@@ -39,6 +39,7 @@ from consensus.wire import encode_message
 from ledger import chain
 from ledger.block import Block
 from ledger.errors import LedgerError
+from node.errors import NodeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from node.service import NodeService
@@ -48,6 +49,13 @@ log = logging.getLogger("carecoin.driver")
 CHANNEL_CONSENSUS = "consensus"
 MAX_EXEC_CACHE = 32
 MAX_RETRANSMIT = 16
+
+
+class WalWriteFailed(NodeError):
+    """The WAL could not be made durable: a local fault, the node stops voting."""
+
+    code = "wal_write_failed"
+    http_status = 503
 
 
 def now_ms() -> int:
@@ -98,8 +106,11 @@ class Driver:
         return follow
 
     def process_persist(self, action: Persist) -> None:
-        """Write the WAL record durably; the store's put_wal is a synced write."""
-        self.service.store.put_wal(encode_record(action.record))
+        """Write the WAL record durably (a synced write); a failure stops the node before any vote leaves."""
+        try:
+            self.service.store.put_wal(encode_record(action.record))
+        except (OSError, LedgerError) as exc:
+            raise WalWriteFailed(f"cannot write the consensus WAL: {exc}; refusing to vote") from exc
 
     async def process_broadcast(self, action: Broadcast) -> None:
         """Send a signed message to every other validator and keep it for retransmission."""

@@ -36,7 +36,7 @@ from ledger.keys import KeyPair, load_key
 from ledger.storage import Store
 from ledger.tx import SignedTx, decode_tx
 from node.config import NodeConfig, PeerEntry
-from node.driver import Driver
+from node.driver import Driver, WalWriteFailed
 from node.errors import NodeError
 from node.mempool import Mempool, MempoolLimits
 from node.metrics import NodeMetrics
@@ -245,7 +245,7 @@ class NodeService:
                     await item()
                 else:
                     await self._step(item)
-            except ConsensusSafetyError as exc:
+            except (ConsensusSafetyError, WalWriteFailed) as exc:
                 await self._fail(exc)
                 return
             except Exception:  # a bug: keep the node alive, say so loudly

@@ -252,3 +252,87 @@ def test_a_decoded_raw_block_must_be_the_height_asked_for(tmp_path, keys):
             decode_raw_block({"block": "zz", "certificate": ""}, 0)
     finally:
         svc.close()
+
+
+# ---- the driver -----------------------------------------------------------------------------------------
+
+class _Recorder:
+    """Stands in for the service: records the order of durable writes and sends."""
+
+    def __init__(self, fail_wal: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail_wal = fail_wal
+        self.store = self
+        self.metrics = None
+
+    def put_wal(self, raw: bytes) -> None:
+        if self.fail_wal:
+            raise OSError("disk full")
+        self.calls.append("wal")
+
+    async def broadcast(self, channel: str, payload: bytes) -> None:
+        self.calls.append(f"send:{channel}")
+
+
+def _vote_actions(key: KeyPair):
+    from consensus.events import Broadcast, Persist, WalRecord
+    from consensus.messages import NO_ROUND, sign_prepare
+    prepare = sign_prepare(key, CHAIN, 1, 0, b"\x11" * 32)
+    record = WalRecord(1, 0, NO_ROUND, None, (), ((0, b"\x11" * 32),), ())
+    return [Persist(record), Broadcast(prepare)]
+
+
+@pytest.mark.asyncio
+async def test_driver_makes_the_wal_durable_before_the_vote_leaves():
+    from node.driver import Driver
+    rec = _Recorder()
+    await Driver(rec).execute(_vote_actions(KeyPair.generate()))
+    assert rec.calls == ["wal", "send:consensus"]
+
+
+@pytest.mark.asyncio
+async def test_driver_sends_no_vote_when_the_wal_write_fails():
+    from node.driver import Driver
+    from node.driver import WalWriteFailed
+    rec = _Recorder(fail_wal=True)
+    with pytest.raises(WalWriteFailed, match="disk full"):
+        await Driver(rec).execute(_vote_actions(KeyPair.generate()))
+    assert rec.calls == []
+
+
+@pytest.mark.asyncio
+async def test_driver_retransmits_only_the_current_heights_votes():
+    from node.driver import Driver
+    rec = _Recorder()
+    driver = Driver(rec)
+    await driver.execute(_vote_actions(KeyPair.generate()))
+    rec.calls.clear()
+    assert await driver.retransmit(1) == 1 and rec.calls == ["send:consensus"]
+    assert await driver.retransmit(2) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_failed_wal_write_stops_the_node_and_refuses_new_txs(tmp_path, keys):
+    from node.service import NodeStopped
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer)
+
+    def broken(raw: bytes) -> None:
+        raise OSError("no space left on device")
+
+    svc.store.put_wal = broken
+    await svc.start()
+    try:
+        for _ in range(200):
+            if svc.fatal is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert "WAL" in str(svc.fatal)
+        height = svc.store.head().height
+        with pytest.raises(NodeStopped):
+            svc.submit_tx(make_tx(CHAIN, "mint", issuer, 1, [issuer.public_key, 1]).raw)
+        await asyncio.sleep(0.2)
+        assert svc.store.head().height == height  # no block without a durable vote
+    finally:
+        await svc.stop()
+        svc.close()
