@@ -28,7 +28,7 @@ log = logging.getLogger("carecoin.api")
 SERVICE_KEY: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_BODY_BYTES = 256 * 1024
 MAX_HISTORY_LIMIT = 1000
-MAX_HISTORY_SCAN = 10_000
+MAX_HISTORY_SCAN = 100_000
 
 
 class BadRequest(NodeError):
@@ -164,7 +164,7 @@ async def get_history(request: web.Request) -> web.Response:
     q = request.query
     limit = parse_int(q.get("limit"), "limit", 1, MAX_HISTORY_LIMIT, 50)
     before = parse_int(q.get("before"), "before", 1, 2**63, None)
-    scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 1000)
+    scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 5000)
     return web.json_response(_svc(request).get_history(account, limit, before, scan))
 
 
@@ -269,7 +269,7 @@ OPENAPI: dict[str, Any] = {
             "Txs sent by or touching the account, newest first", "200", 400,
             params=(_ID, _query("limit", "1..1000, default 50", "integer"),
                     _query("before", "only blocks below this height", "integer"),
-                    _query("scan", "at most this many blocks are scanned, default 1000", "integer")))},
+                    _query("scan", "at most this many blocks are scanned, default 5000; page with before=next_before", "integer")))},
         "/v1/blocks/{height}": {"get": _op(
             "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives "
             "the encoded block and certificate", "200", 400, 404,

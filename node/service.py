@@ -488,6 +488,10 @@ class NodeService:
         items: list[dict[str, Any]] = []
         h = top
         while h >= 1 and h > top - scan and len(items) < limit:
+            # Most blocks of an idle chain are empty: the header says so without reading the block.
+            if self.store.get_header(h).tx_count == 0:
+                h -= 1
+                continue
             block = self.store.get_block(h)
             if block.txs:
                 results = self.store.get_results(h)
