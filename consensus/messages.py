@@ -122,4 +122,4 @@ def sign_proposal(key: KeyPair, chain_id: str, height: int, round_: int, block: 
     return Proposal(height, round_, block, tuple(round_changes), tuple(prepares), key.public_key, sig)
 
 
-# Wire encoding (encode_message / decode_message with size limits) is added below by the consensus core.
+# Wire encoding (encode_message / decode_message with size limits) lives in consensus.wire.

@@ -248,6 +248,17 @@ class Replica:
             self._blocks[self._prepared_block.hash] = self._prepared_block
             self._validity[self._prepared_block.hash] = True
         self._start_round_timer(out)
+        # Re-send this round's votes: they were persisted but may not have left before the crash. Ed25519
+        # is deterministic, so these are the very same messages, never conflicting ones.
+        r = self._round
+        if r in self._prepare_votes:
+            p = sign_prepare(self.key, self.config.chain_id, self._height, r, self._prepare_votes[r])
+            self._prepares.setdefault(r, {})[p.signer] = p
+            out.append(Broadcast(p))
+        if r in self._commit_votes:
+            c = sign_commit(self.key, self.config.chain_id, self._height, r, self._commit_votes[r])
+            self._commits.setdefault(r, {})[c.signer] = c
+            out.append(Broadcast(c))
 
     def _on_timer(self, ev: TimerExpired, out: list[Action]) -> None:
         if ev.height != self._height or ev.round != self._round:
@@ -451,6 +462,8 @@ class Replica:
         r = self._round
         if r == 0 or r in self._proposed_rounds or self.proposer(self._height, r) != self.key.public_key:
             return False
+        if r in self._proposals:
+            return False  # a proposal signed with our key exists already (a twin): never sign a second one
         rcs = self._rcs.get(r, {})
         if rules.count_distinct_members(rcs.values(), self._members) < self._q:
             return False

@@ -3,7 +3,7 @@
 import pytest
 
 from consensus.errors import ConsensusSafetyError, ReplicaMisuse
-from consensus.events import TIMER_PROPOSE, TIMER_ROUND, Persist, Restarted, StartTimer, TimerExpired
+from consensus.events import TIMER_PROPOSE, Broadcast, Decide, TIMER_ROUND, Persist, Restarted, StartTimer, TimerExpired
 from consensus.messages import Commit, Prepare, RoundChange
 from consensus.replica import Replica
 from consensus.wal import decode_record, encode_record
@@ -24,9 +24,10 @@ def test_restart_after_prepare_refuses_a_conflicting_proposal_in_the_same_round(
     s = Solo(4)
     s.start()
     a = s.proposal(0, block=s.block(salt=1))
-    record = _last_record(s.accept(a))
+    before = s.accept(a)
+    record = _last_record(before)
     out = _restarted(s, record)
-    assert out == [StartTimer(1, 0, TIMER_ROUND, 1000)]
+    assert out == [StartTimer(1, 0, TIMER_ROUND, 1000), Broadcast(broadcasts(before, Prepare)[0])]
     b = s.proposal(0, block=s.block(salt=2))  # the proposer equivocates after our restart
     assert broadcasts(s.accept(b), Prepare) == []
 
@@ -105,3 +106,18 @@ def test_second_restarted_event_is_refused():
     s.start()
     with pytest.raises(ReplicaMisuse):
         s.handle(Restarted(None))
+
+
+def test_restart_after_commit_resends_the_identical_commit_and_still_counts_it():
+    s = Solo(4)
+    s.start()
+    prop = s.proposal(0)
+    out = s.accept(prop)
+    for i in (1, 2):
+        out += s.recv(s.prepare(i, 0, prop.block.hash))
+    sent = broadcasts(out, Commit)[0]
+    resent = _restarted(s, _last_record(out))
+    assert broadcasts(resent, Commit) == [sent]
+    out = s.recv(s.commit(1, 0, prop.block.hash)) + s.recv(s.commit(2, 0, prop.block.hash))
+    decides = of(out, Decide)
+    assert len(decides) == 1 and decides[0].block == prop.block
