@@ -482,7 +482,10 @@ class NodeService:
         return nxt
 
     def get_history(self, account: bytes, limit: int, before: int | None, scan: int) -> dict[str, Any]:
-        """Txs sent by or touching ``account``, newest first, scanning at most ``scan`` blocks below ``before``."""
+        """Txs sent by or touching ``account``, newest first, scanning at most ``scan`` blocks below ``before``.
+
+        Pages end at block boundaries; ``next_before`` is the height to pass as ``before`` for the next page.
+        """
         head = self.store.head().height
         top = head if before is None else min(before - 1, head)
         items: list[dict[str, Any]] = []
@@ -506,8 +509,8 @@ class NodeService:
                                       "status_code": res.status, "reason": res.reason,
                                       "events": [_jsonable(e) for e in res.events],
                                       "timestamp_ms": block.header.timestamp_ms})
-                        if len(items) >= limit:
-                            break
+                # A page ends at a block boundary (it may exceed ``limit`` by the rest of that block), so
+                # paging with ``before=next_before`` never skips a tx.
             h -= 1
         return {"account": account.hex(), "items": items, "scanned_to": max(h + 1, 1),
                 "next_before": h + 1 if h >= 1 else None}

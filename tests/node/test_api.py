@@ -191,3 +191,21 @@ async def test_metrics_expose_height_txs_mempool_peers_and_latency(client, keys)
         assert name in text, name
     assert "carecoin_committed_txs_total 1.0" in text
     assert "carecoin_commit_latency_seconds_count 1.0" in text
+
+
+@pytest.mark.asyncio
+async def test_history_lists_newest_first_and_pages_with_next_before(client, keys):
+    _, issuer = keys
+    alice = KeyPair.generate()
+    txs = []
+    for n in (1, 2):
+        tx = make_tx(CHAIN, "mint", issuer, n, [alice.public_key, n])
+        await post_tx(client, tx)
+        await wait_status(client, tx.tx_hash.hex())
+        txs.append(tx)
+    page = await (await client.get(f"/v1/accounts/{alice.public_key.hex()}/history?limit=1")).json()
+    assert [i["tx_hash"] for i in page["items"]] == [txs[1].tx_hash.hex()]
+    older = await (await client.get(
+        f"/v1/accounts/{alice.public_key.hex()}/history?limit=5&before={page['next_before']}")).json()
+    assert [i["tx_hash"] for i in older["items"]] == [txs[0].tx_hash.hex()]
+    assert older["items"][0]["events"] and older["items"][0]["result"] == "applied"
