@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consensus import rules
 from consensus.events import MessageReceived, Restarted
@@ -51,6 +56,22 @@ def test_same_seed_replays_identically():
     second = run_scenario(7, 1234, ALL_FAULTS).to_dict()
     assert first == second
     assert first["steps"] > 0
+
+
+def test_a_scenario_replays_identically_in_another_process_with_another_hash_seed():
+    code = ("import json; from consensus.sim.scenarios import run_scenario, ALL_FAULTS; "
+            "print(json.dumps(run_scenario(5, 77, ALL_FAULTS).to_dict(), sort_keys=True))")
+    root = Path(__file__).resolve().parents[2]
+    outs = [subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PYTHONHASHSEED": str(h)}, check=True).stdout for h in (1, 2)]
+    assert outs[0] == outs[1] and json.loads(outs[0])["steps"] > 0
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.sampled_from([4, 5, 7]), seed=st.integers(min_value=0, max_value=2**32))
+def test_any_seed_keeps_safety_and_liveness(n, seed):
+    result = run_scenario(n, seed, ALL_FAULTS)
+    assert result.violations == [], (result.plan, result.violations[:2])
 
 
 def test_fault_plans_never_exceed_f_faulty_validators():
