@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from typing import Callable
 
 import click
 from aiohttp import web
@@ -48,7 +49,7 @@ def setup_logging(cfg: NodeConfig) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-async def run_node(cfg: NodeConfig, service, ready: "callable | None" = None) -> int:
+async def run_node(cfg: NodeConfig, service, ready: Callable[[], None] | None = None) -> int:
     """Serve the peer listener and the client API, start the service, and wait for a stop signal."""
     from node.api import add_sync_routes, create_app
 

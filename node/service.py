@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Sequence
 
 from consensus.errors import ConsensusError, ConsensusSafetyError
 from consensus.events import MessageReceived, Restarted, SyncedTo
@@ -532,5 +532,3 @@ def _log_task_error(task: asyncio.Future) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("background send failed: %s", task.exception())
 
-
-Callback = Callable[[], Awaitable[Any]]
