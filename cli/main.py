@@ -12,6 +12,7 @@ import click
 
 from cli.keys import keys
 from cli.network import network
+from cli.node import node
 from cli.query import account_group, block_group, history, status
 from cli.receipt import receipt
 from cli.tx import tx_group
@@ -31,9 +32,9 @@ def main() -> None:
 
 
 # Command groups: one module per group; add a new group to this list (and its import above).
-# Still to come: cli.node (`node`) once it lands.
 COMMAND_GROUPS = [
     network,        # carecoin network init ...
+    node,           # carecoin node start --config ...
     keys,           # carecoin keys new/show
     tx_group,       # carecoin tx <kind> ...
     account_group,  # carecoin account show ...
