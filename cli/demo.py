@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,8 +118,14 @@ def main() -> None:
         for log in logs:
             log.close()
     codes = [p.returncode for p in procs]
-    console.print(f"nodes stopped (exit codes {codes}); demo took {time.monotonic() - started:.1f} s; "
-                  f"files left in {workdir}")
+    if os.environ.get("CARECOIN_DEMO_KEEP"):
+        where = f"files kept in {workdir}"
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        where = "temporary files removed (set CARECOIN_DEMO_KEEP=1 to keep them)"
+    console.print(f"nodes stopped (exit codes {codes}); demo took {time.monotonic() - started:.1f} s; {where}")
+    if any(codes):
+        raise SystemExit("demo: a node did not stop cleanly")
 
 
 STATE: dict = {}
@@ -144,12 +151,20 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     sent.append(send(customers[0], "transfer", [customers[1].public_key, 10**9, "too much"], via=3))
     results = [clients[0].wait_committed(h, timeout_s=60) for h in sent]
     table = Table(title="transactions")
-    for col in ("tx", "kind", "height", "status", "reason"):
+    for col in ("tx", "kind", "height", "outcome", "reason"):
         table.add_column(col)
     kinds = ["mint"] * 6 + ["transfer"] * 7
     for h, kind, r in zip(sent, kinds, results):
-        table.add_row(h[:16] + "…", kind, str(r.get("height")), str(r.get("status")), r.get("reason", ""))
+        table.add_row(h[:16] + "…", kind, str(r.get("height")), str(r.get("outcome", r.get("status"))),
+                      r.get("reason", ""))
     console.print(table)
+    balances = Table(title="customer balances (read from branch 2)")
+    for col in ("customer", "balance", "nonce"):
+        balances.add_column(col)
+    for c in customers:
+        acct = clients[1].get(f"/v1/accounts/{c.public_key.hex()}")
+        balances.add_row(c.public_key.hex()[:16] + "…", str(acct["balance"]), str(acct["nonce"]))
+    console.print(balances)
     STATE["receipt_tx"] = sent[6]
     STATE["customer"] = customers[0].public_key.hex()
 
