@@ -48,7 +48,7 @@ def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[s
                "start_seed": start_seed, "target_heights": heights, "heights_decided": 0, "decisions": 0,
                "forks": 0, "invariant_violations": 0, "stalls": 0, "elapsed_s": 0.0,
                "max_buffered": 0, "evidence_reports": 0, "max_round": 0, "steps": 0, "messages": 0,
-               "watchdog_syncs": 0, "node_sync": node_sync}
+               "watchdog_syncs": 0, "node_sync": node_sync, "fault_activity": {}}
     for r in results:
         row = per_n.setdefault(str(r["n"]), {"scenarios": 0, "heights_decided": 0, "violations": 0,
                                              "stalls": 0, "max_round": 0, "max_virtual_ms": 0})
@@ -69,6 +69,8 @@ def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[s
         summary["steps"] += r["steps"]
         summary["messages"] += r["messages"]
         summary["watchdog_syncs"] += r["watchdog_syncs"]
+        for k, v in r["activity"].items():
+            summary["fault_activity"][k] = summary["fault_activity"].get(k, 0) + v
         for v in r["violations"]:
             failing.append({"n": r["n"], "seed": r["seed"], "plan": r["plan"], **v,
                             "replay": get_replay_command(r["n"], r["seed"], faults_text, heights, node_sync)})

@@ -128,6 +128,8 @@ class Simulation:
         self.injector = None  # consensus.sim.byzantine.Injector, set by the scenario
         self.node_sync_after_ms = 0  # > 0: like node.sync, a host that committed nothing for this long syncs
         self.watchdog_syncs = 0
+        self.activity: dict[str, int] = {"crashes": 0, "restarts": 0, "syncs": 0, "wire_round_trips": 0,
+                                         "partitions": 0}
         self.on_decide: Callable[[Host, int], None] | None = None
         self._nodes_by_key: dict[bytes, list[int]] = {}
         for h in hosts:
@@ -140,6 +142,7 @@ class Simulation:
         host.epoch += 1
         host.up = True
         host.started_ms = self.now
+        self.activity["restarts"] += host.crashes > 0
         if self.node_sync_after_ms > 0:
             self.queue.push(self.now + self.node_sync_after_ms, "watchdog", (host.idx, host.epoch))
         host.replica = self.replica_factory(self.config, host.key, host.app.get_height() + 1,
@@ -154,6 +157,7 @@ class Simulation:
         host.replica = None
         host.epoch += 1
         host.crashes += 1
+        self.activity["crashes"] += 1
         if restart_after_ms is not None:
             self.queue.push(self.now + restart_after_ms, "restart", (host.idx,))
 
@@ -281,6 +285,7 @@ class Simulation:
     def _wire_roundtrip(self, dst: int, msg: Message) -> Message | None:
         from consensus import wire
         from consensus.errors import ConsensusError
+        self.activity["wire_round_trips"] += 1
         try:
             raw = wire.encode_message(msg)
             decoded = wire.decode_message(raw) if self.max_wire_bytes is None else \
@@ -314,6 +319,7 @@ class Simulation:
                 return
             if not self._decide(host, d.block, d.seals, d.round, "sync"):
                 return
+        self.activity["syncs"] += 1
         self.feed(host, ev.SyncedTo(top, host.app.get_last_hash()))
 
     def _watchdog(self, host: Host) -> None:

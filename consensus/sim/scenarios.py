@@ -122,9 +122,10 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
             partitions.append((start, end, rng.choice(("halves", "isolate_one", "isolate_proposer"))))
             t = end
     byz_kinds = [k for k in BYZANTINE_FAULTS if k in use]
+    crash_kinds = [k for k in NODE_FAULTS if k in use]
     byzantine = []
-    if byz_kinds:
-        for i in rng.sample(range(n), rng.randint(1, f)):
+    if byz_kinds:  # byzantine and crashed validators share the budget of f
+        for i in rng.sample(range(n), rng.randint(0 if crash_kinds else 1, f)):
             kind = rng.choice(byz_kinds)
             if kind == "twins" and any(k == "twins" for _, k in byzantine):
                 kind = "equivocate" if "equivocate" in byz_kinds else "silent" if "silent" in byz_kinds else kind
@@ -133,7 +134,6 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
             byzantine.append((i, kind))
     crashes = []
     budget = f - len(byzantine)
-    crash_kinds = [k for k in NODE_FAULTS if k in use]
     if crash_kinds and budget > 0:
         byz_idx = {i for i, _ in byzantine}
         honest_idx = [i for i in range(n) if i not in byz_idx]
@@ -172,6 +172,7 @@ class ScenarioResult:
     evidence: int = 0
     max_round: int = 0
     watchdog_syncs: int = 0
+    activity: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"n": self.n, "seed": self.seed, "plan": self.plan, "outcome": self.outcome,
@@ -179,7 +180,7 @@ class ScenarioResult:
                 "forks": self.forks, "violations": [v.to_dict() for v in self.violations],
                 "steps": self.steps, "virtual_ms": self.virtual_ms, "messages": self.messages,
                 "max_buffered": self.max_buffered, "evidence": self.evidence, "max_round": self.max_round,
-                "watchdog_syncs": self.watchdog_syncs}
+                "watchdog_syncs": self.watchdog_syncs, "activity": self.activity}
 
 
 def default_replica_factory() -> Callable:
@@ -274,6 +275,7 @@ def _schedule_faults(sim: Simulation, plan: FaultPlan, wire_limit: int | None) -
 
 def _partition(sim: Simulation, mode: str) -> None:
     n_nodes = len(sim.hosts)
+    sim.activity["partitions"] += 1
     if mode == "halves":
         order = list(range(n_nodes))
         sim.rng.shuffle(order)
@@ -306,6 +308,17 @@ def _calm(sim: Simulation) -> None:
         host.crash_trigger = ""
         if not host.up and host.honest:
             sim.start_host(host)
+
+
+def _get_activity(sim: Simulation) -> dict:
+    """How much each fault actually happened in this run (so a sweep can show its faults bit)."""
+    out = dict(sim.activity)
+    inj = sim.injector
+    out["injected"] = inj.injected if inj else 0
+    out["oversize_refused"] = inj.oversize_refused if inj else 0
+    out["equivocations_sent"] = sum(getattr(h.behaviour, "sent", 0) for h in sim.hosts)
+    out["evidence"] = sum(len(h.evidence) for h in sim.hosts)
+    return out
 
 
 def compute_liveness_bound_ms(plan: FaultPlan) -> int:
@@ -373,5 +386,5 @@ def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps
         liveness_asserted=asserted, forks=checker.forks, steps=sim.steps, virtual_ms=sim.now,
         messages=sim.messages_sent, max_buffered=checker.max_buffered,
         evidence=sum(len(h.evidence) for h in sim.hosts), max_round=max_round[0],
-        watchdog_syncs=sim.watchdog_syncs)
+        watchdog_syncs=sim.watchdog_syncs, activity=_get_activity(sim))
     return result, sim
