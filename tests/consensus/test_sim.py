@@ -19,11 +19,10 @@ from consensus.messages import NO_ROUND, sign_prepare, sign_round_change
 from consensus.replica import Replica
 from consensus.sim import __main__ as sim_main
 from consensus.sim.app import FakeApp
-from consensus.sim.byzantine import Injector
 from consensus.sim.invariants import (BAD_CERTIFICATE, FORK, HONEST_EQUIVOCATION, InvariantChecker)
 from consensus.sim.network import LinkModel
-from consensus.sim.scenarios import (ALL_FAULTS, CHAIN_ID, FaultPlan, build_simulation, compute_liveness_bound_ms,
-                                     compute_plan, get_keys, make_config, parse_faults, run_plan, run_scenario)
+from consensus.sim.scenarios import (ALL_FAULTS, CHAIN_ID, FaultPlan, compute_liveness_bound_ms, compute_plan,
+                                     get_keys, make_config, parse_faults, run_plan, run_scenario)
 from ledger.block import make_seal, quorum
 
 JOBS = max(1, min(2, os.cpu_count() or 1))
