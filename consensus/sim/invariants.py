@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.messages import Commit, Message, Prepare, Proposal
-from ledger.block import Block, CommitSeal, verify_certificate
+from ledger.block import Block, CommitSeal, quorum, verify_certificate
 from ledger.errors import LedgerError
 
 FORK = "fork"
@@ -80,7 +80,8 @@ class InvariantChecker:
         self.forks = 0
         self.max_buffered = 0
         self._votes: dict[tuple, bytes] = {}
-        self._verified: set[tuple] = set()
+        self._good_seals: set[tuple] = set()
+        self._members = frozenset(validators)
 
     def record(self, kind: str, node: int, time_ms: int, detail: str) -> None:
         """Record a violation (kept in order of discovery)."""
@@ -99,11 +100,21 @@ class InvariantChecker:
                         f"{block.header.prev_hash.hex()[:12]}; expected height {expected_height} with prev "
                         f"{expected_prev.hex()[:12]}")
             ok = False
-        cert_key = (block.height, block.hash, tuple(seals))
-        if cert_key not in self._verified:
+        seal_keys = [(block.height, block.hash, s.validator, s.signature) for s in seals]
+        if all(k in self._good_seals for k in seal_keys):
+            # Every signature already passed verify_certificate in another replica's certificate: only the
+            # set rules remain (members, distinct, a quorum) — same verdict, without re-verifying Ed25519.
+            signers = [s.validator for s in seals]
+            if (len(set(signers)) != len(signers) or not set(signers) <= self._members
+                    or len(signers) < quorum(len(self.validators))):
+                self.record(BAD_CERTIFICATE, node, time_ms, f"height {block.height}: {len(set(signers))} "
+                            f"distinct member seals of {len(signers)}; a quorum needs "
+                            f"{quorum(len(self.validators))}")
+                ok = False
+        else:
             try:
                 verify_certificate(self.chain_id, block.height, block.hash, seals, self.validators)
-                self._verified.add(cert_key)
+                self._good_seals.update(seal_keys)
             except LedgerError as exc:
                 self.record(BAD_CERTIFICATE, node, time_ms, f"height {block.height}: {exc}")
                 ok = False

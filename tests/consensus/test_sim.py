@@ -278,3 +278,12 @@ def test_cli_exits_non_zero_and_prints_the_replay_command_when_an_invariant_fail
     out = capsys.readouterr().out
     assert status == 1
     assert "replay: python -m consensus.sim --validators 4 --seeds 1 --start-seed" in out
+
+
+def test_a_certificate_reusing_already_verified_seals_still_needs_a_distinct_quorum():
+    keys, checker, app, block_a, _ = _checker_and_blocks()
+    seals = tuple(make_seal(k, CHAIN_ID, 1, block_a.hash) for k in keys[:quorum(4)])
+    assert checker.verify_decision(0, True, block_a, seals, 1, app.get_last_hash(), 5)
+    repeated = (seals[0], seals[0], seals[1])  # every signature is known good; two are the same validator
+    assert not checker.verify_decision(1, True, block_a, repeated, 1, app.get_last_hash(), 6)
+    assert [v.kind for v in checker.violations] == [BAD_CERTIFICATE]
