@@ -38,9 +38,16 @@ INVALID_AMOUNT = Reason(4, "invalid_amount", "The amount must be a positive whol
 SELF_TRANSFER = Reason(5, "self_transfer", "The sender and the recipient are the same account.")
 MEMO_TOO_LONG = Reason(6, "memo_too_long", "The memo is longer than the allowed number of characters.")
 
-ALL_REASONS: tuple[Reason, ...] = (
-    UNAUTHORIZED, INSUFFICIENT_BALANCE, MINT_CAP_EXCEEDED, INVALID_AMOUNT, SELF_TRANSFER, MEMO_TOO_LONG,
-)
+# --- issue 6: coin core, governance, customers, compliance, tiers, privileges, coupons: statuses 10..39 ---
+# (coin-core engineer appends here)
+
+# --- issue 6: orders, refunds, tickets, feedback, compensation, training: statuses 40..79 ---
+# (customer-service-flows engineer appends here)
+
+# Every Reason defined above, collected (a status or name used twice is a bug caught at import).
+ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))
+if len({r.status for r in ALL_REASONS}) != len(ALL_REASONS) or len({r.name for r in ALL_REASONS}) != len(ALL_REASONS):
+    raise RuntimeError("ledger.reasons: a failure status or name is defined twice")
 BY_STATUS: dict[int, Reason] = {r.status: r for r in ALL_REASONS}
 BY_NAME: dict[str, Reason] = {r.name: r for r in ALL_REASONS}
 

@@ -7,31 +7,26 @@ line in ``KINDS`` below, and ``tests/ledger/test_process_<kind>.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+import importlib
+from typing import Any
 
 from ledger import reasons
-from ledger.process import mint, transfer
-from ledger.process.common import TxContext
+from ledger.process.common import KindSpec
 from ledger.reasons import invalid_tx
 
+# Modules of ledger/process/ that define kinds; each exports ``SPECS: tuple[KindSpec, ...]``.
+_MODULES: tuple[str, ...] = (
+    "mint", "transfer",
+    # issue 6, coin core / governance / customers / compliance / tiers / privileges / coupons:
+    # issue 6, orders / refunds / tickets / feedback / compensation / training:
+)
 
-@dataclass(frozen=True, slots=True)
-class KindSpec:
-    """One transaction kind: its name, its payload shape check and its state-transition step."""
-
-    name: str
-    compute_payload: Callable[[Any], Any]  # shape check: payload -> typed tx, raises InvalidTransaction
-    process: Callable[[TxContext, Any], list[list]]  # rules and writes: raises TxFailure
-
-
-KINDS: dict[str, KindSpec] = {
-    spec.name: spec
-    for spec in (
-        KindSpec(mint.KIND, mint.compute_mint, mint.process_mint),
-        KindSpec(transfer.KIND, transfer.compute_transfer, transfer.process_transfer),
-    )
-}
+KINDS: dict[str, KindSpec] = {}
+for _name in _MODULES:
+    for _spec in importlib.import_module(f"ledger.process.{_name}").SPECS:
+        if _spec.name in KINDS:
+            raise RuntimeError(f"transaction kind {_spec.name!r} is defined twice")
+        KINDS[_spec.name] = _spec
 
 
 def get_kind(kind: str) -> KindSpec:

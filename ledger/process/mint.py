@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger import reasons
 from ledger.process.common import (
+    KindSpec,
     TxContext, expect_account, expect_int, expect_payload, get_policy_value, process_credit, verify_positive_amount,
     verify_role, verify_rule,
 )
@@ -47,3 +48,6 @@ def process_mint(ctx: TxContext, tx: Mint) -> list[list]:
     process_credit(ctx.state, tx.to, tx.amount)
     set_supply(ctx.state, supply + tx.amount)
     return [["minted", tx.to, tx.amount]]
+
+
+SPECS = (KindSpec(KIND, compute_mint, process_mint),)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger import reasons
 from ledger.process.common import (
+    KindSpec,
     MAX_MEMO_CHARS, TxContext, expect_account, expect_int, expect_payload, expect_str, process_credit,
     process_debit, verify_positive_amount, verify_rule,
 )
@@ -52,3 +53,6 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
     process_debit(ctx.state, ctx.sender, tx.amount)
     process_credit(ctx.state, tx.to, tx.amount)
     return [["transferred", ctx.sender, tx.to, tx.amount]]
+
+
+SPECS = (KindSpec(KIND, compute_transfer, process_transfer),)
