@@ -1,0 +1,126 @@
+"""The client CLI against a real (single-branch) node process: every command's success and its refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from ledger.keys import KeyPair, save_key
+from tests.e2e.conftest import Network
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    network = Network(tmp_path_factory.mktemp("cli-net"), 1)
+    try:
+        network.start_all()
+        yield network
+    finally:
+        network.close()
+
+
+@pytest.fixture(scope="module")
+def alice(tmp_path_factory):
+    path = tmp_path_factory.mktemp("alice") / "alice.key"
+    key = KeyPair.generate()
+    save_key(path, key)
+    return key, str(path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def issuer_key_file(net: Network) -> str:
+    return str(net.dir / net.names[0] / "keys" / "issuer.key")
+
+
+def test_status_shows_chain_and_height(net):
+    result = run("status", "--node", net.apis[0], "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["chain_id"] == net.chain_id and doc["height"] >= 0
+
+
+def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, tmp_path):
+    key, key_file = alice
+    out = run("tx", "mint", "--node", net.apis[0], "--key", issuer_key_file(net), "--to", key.hex,
+              "--amount", "500", "--wait", "--json")
+    assert out.exit_code == 0, out.output
+    minted = json.loads(out.output)
+    assert minted["status"] == "committed" and minted["outcome"] == "applied" and minted["height"] >= 1
+
+    bob = KeyPair.generate()
+    out = run("tx", "transfer", "--node", net.apis[0], "--key", key_file, "--to", bob.hex, "--amount", "120",
+              "--memo", "thanks", "--wait")
+    assert out.exit_code == 0, out.output
+    assert "status=committed" in out.output
+
+    out = run("account", "show", key.hex, "--node", net.apis[0], "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["balance"] == 380
+
+    out = run("history", key.hex, "--node", net.apis[0], "--json")
+    assert out.exit_code == 0, out.output
+    hashes = {item["tx_hash"] for item in json.loads(out.output)["items"]}
+    assert minted["tx_hash"] in hashes and len(hashes) == 2
+
+    out = run("receipt", "get", minted["tx_hash"], "-o", str(tmp_path / "r.json"), "--node", net.apis[0])
+    assert out.exit_code == 0, out.output
+    out = run("receipt", "verify", str(tmp_path / "r.json"), "--genesis", str(net.dir / "genesis.json"))
+    assert out.exit_code == 0, out.output
+    assert "valid receipt" in out.output
+
+
+def test_overdraft_commits_as_failed_with_reason(net, alice):
+    key, key_file = alice
+    out = run("tx", "transfer", "--node", net.apis[0], "--key", key_file, "--to", KeyPair.generate().hex,
+              "--amount", "999999", "--wait", "--json")
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["outcome"] == "failed" and doc["reason"] == "insufficient_balance"
+
+
+def test_mint_by_a_non_issuer_is_committed_as_unauthorized(net, alice):
+    key, key_file = alice
+    out = run("tx", "mint", "--node", net.apis[0], "--key", key_file, "--to", key.hex, "--amount", "5",
+              "--wait", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["reason"] == "unauthorized"
+
+
+def test_block_show_latest_and_by_height(net):
+    out = run("block", "show", "latest", "--node", net.apis[0], "--json")
+    assert out.exit_code == 0, out.output
+    assert "block_hash" in json.loads(out.output)
+    assert run("block", "show", "0", "--node", net.apis[0]).exit_code == 0
+    bad = run("block", "show", "abc", "--node", net.apis[0])
+    assert bad.exit_code == 2 and "expected a block height" in bad.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("tx", "status", "00" * 32), "404"),
+    (("account", "show", "xyz"), "not hex"),
+    (("receipt", "get", "abc", "-o", "/tmp/never.json"), "64 hex digits"),
+    (("tx", "transfer", "--key", "/nonexistent.key", "--to", "00" * 32, "--amount", "1"), "does not exist"),
+])
+def test_refusals_are_one_line_errors_with_exit_1(net, args, needle):
+    result = CliRunner().invoke(main, [*args, "--node", net.apis[0]])
+    assert result.exit_code == 1, result.output
+    assert needle in result.output and "Traceback" not in result.output
+
+
+def test_unreachable_node_is_a_clear_error():
+    result = CliRunner().invoke(main, ["status", "--node", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "cannot reach node at http://127.0.0.1:9" in result.output
+
+
+def test_transfer_to_a_malformed_account_is_refused_before_signing(net, alice):
+    _, key_file = alice
+    result = CliRunner().invoke(main, ["tx", "transfer", "--node", net.apis[0], "--key", key_file,
+                                       "--to", "abcd", "--amount", "1"])
+    assert result.exit_code == 1 and "expected 32" in result.output
