@@ -42,7 +42,7 @@ import asyncio
 import logging
 import os
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -134,7 +134,14 @@ class _Link:
     peer_key: bytes
     ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse
     outbound: bool
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queue: deque = field(default_factory=deque)  # frames waiting for the writer task
+    queued_bytes: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dead: bool = False  # being closed: take no more frames, count as disconnected
+
+    @property
+    def live(self) -> bool:
+        return not self.dead and not self.ws.closed
 
     def dialer(self, own_key: bytes) -> bytes:
         return own_key if self.outbound else self.peer_key
@@ -147,7 +154,9 @@ class PeerNetwork:
                  peers: Sequence[PeerAddress], handler: Handler, *,
                  channels: Sequence[str] = DEFAULT_CHANNELS, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  backoff: Backoff = Backoff(), handshake_timeout_s: float = 5.0, heartbeat_s: float = 10.0,
-                 close_timeout_s: float = 2.0, send_timeout_s: float = 5.0, on_link: LinkCallback | None = None,
+                 close_timeout_s: float = 2.0, send_timeout_s: float = 5.0,
+                 max_queue_frames: int = 100_000, max_queue_bytes: int = 64 * 1024 * 1024,
+                 on_link: LinkCallback | None = None,
                  rng: random.Random | None = None) -> None:
         self.chain_id = chain_id
         self.key = key
@@ -161,6 +170,8 @@ class PeerNetwork:
         self.heartbeat_s = heartbeat_s
         self.close_timeout_s = close_timeout_s
         self.send_timeout_s = send_timeout_s
+        self.max_queue_frames = max_queue_frames
+        self.max_queue_bytes = max(max_queue_bytes, max_frame_bytes)
         self.on_link = on_link
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
@@ -214,15 +225,15 @@ class PeerNetwork:
 
     def connected(self) -> list[bytes]:
         """Public keys of the peers with an authenticated link now."""
-        return [k for k, link in self._links.items() if not link.ws.closed]
+        return [k for k, link in self._links.items() if link.live]
 
     def is_connected(self, peer_key: bytes) -> bool:
         link = self._links.get(peer_key)
-        return link is not None and not link.ws.closed
+        return link is not None and link.live
 
     def get_links(self) -> list[LinkInfo]:
         """The live links with their direction (exactly one per connected peer)."""
-        return [LinkInfo(k, self._name(k), link.outbound) for k, link in self._links.items() if not link.ws.closed]
+        return [LinkInfo(k, self._name(k), link.outbound) for k, link in self._links.items() if link.live]
 
     def get_counters(self) -> dict[str, int]:
         """Counters for metrics: frames/bytes in/out, refusals by reason, closed links by reason, dials."""
@@ -241,18 +252,17 @@ class PeerNetwork:
     # --- sending ---
 
     async def send(self, peer_key: bytes, channel: str, payload: bytes) -> bool:
-        """Send one frame to one peer; False if there is no live link or the write failed."""
-        return await self._send_raw(peer_key, self._frame(channel, payload))
+        """Queue one frame for one peer; False if there is no live link (or its queue overflowed)."""
+        return self._enqueue(peer_key, self._frame(channel, payload))
 
     async def broadcast(self, channel: str, payload: bytes) -> int:
-        """Send one frame to every connected peer; return how many writes succeeded."""
+        """Queue one frame for every connected peer; return how many links took it."""
         data = self._frame(channel, payload)
-        results = await asyncio.gather(*(self._send_raw(k, data) for k in self.connected()))
-        return sum(results)
+        return sum(self._enqueue(k, data) for k in self.connected())
 
     async def send_raw(self, peer_key: bytes, data: bytes) -> bool:
-        """Send bytes unframed (diagnostics and tests: lets a test act as a faulty peer)."""
-        return await self._send_raw(peer_key, data)
+        """Queue bytes unframed (diagnostics and tests: lets a test act as a faulty peer)."""
+        return self._enqueue(peer_key, data)
 
     def _frame(self, channel: str, payload: bytes) -> bytes:
         if channel not in self.channels:
@@ -263,27 +273,56 @@ class PeerNetwork:
                             "local_oversize")
         return data
 
-    async def _send_raw(self, peer_key: bytes, data: bytes) -> bool:
+    def _enqueue(self, peer_key: bytes, data: bytes) -> bool:
+        # Sending never waits on a peer: a frame goes into the link's bounded queue and the link's writer
+        # task puts it on the socket, in order. A peer that stops reading fills its queue and is dropped,
+        # so it can never stall the consensus loop that called us.
         link = self._links.get(peer_key)
-        if link is None or link.ws.closed:
+        if link is None or not link.live:
             return False
-        try:
-            async with link.lock:
-                await asyncio.wait_for(link.ws.send_bytes(data), self.send_timeout_s)
-        except asyncio.TimeoutError:
-            # A peer that does not drain its socket must not stall our consensus loop: drop the link.
-            self.counters["closed_slow"] += 1
-            log.warning("peer %s did not read a frame within %.1f s; closing the link",
-                        self._name(peer_key), self.send_timeout_s)
-            await self._close_ws(link.ws, CLOSE_BAD_FRAME, "slow")
+        if len(link.queue) >= self.max_queue_frames or link.queued_bytes + len(data) > self.max_queue_bytes:
+            self._drop_slow(link, f"{len(link.queue)} frames / {link.queued_bytes} bytes queued")
             return False
-        except (ConnectionError, RuntimeError) as exc:
-            self.counters["send_failures"] += 1
-            log.debug("send to %s failed: %s", self._name(peer_key), exc)
-            return False
-        self.counters["frames_out"] += 1
-        self.counters["bytes_out"] += len(data)
+        link.queue.append(data)
+        link.queued_bytes += len(data)
+        link.wake.set()
         return True
+
+    def _drop_slow(self, link: _Link, why: str) -> None:
+        link.dead = True  # stop queueing at once; the read task sees the close, ends and unregisters
+        self.counters["closed_slow"] += 1
+        log.warning("peer %s is not reading (%s); closing the link", self._name(link.peer_key), why)
+        link.queue.clear()
+        link.queued_bytes = 0
+        self._spawn(self._close_ws(link.ws, CLOSE_BAD_FRAME, "slow"))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._bg_tasks.add(task)
+        task.add_done_callback(self._bg_tasks.discard)
+
+    async def _write_loop(self, link: _Link) -> None:
+        ws = link.ws
+        while not ws.closed:
+            if not link.queue:
+                link.wake.clear()
+                await link.wake.wait()
+                continue
+            data = link.queue.popleft()
+            link.queued_bytes -= len(data)
+            try:
+                # asyncio.timeout, not wait_for: no extra task per frame on the hot path.
+                async with asyncio.timeout(self.send_timeout_s):
+                    await ws.send_bytes(data)
+            except TimeoutError:
+                self._drop_slow(link, f"one frame took over {self.send_timeout_s} s to write")
+                return
+            except (ConnectionError, RuntimeError) as exc:
+                self.counters["send_failures"] += 1
+                log.debug("send to %s failed: %s", self._name(link.peer_key), exc)
+                return
+            self.counters["frames_out"] += 1
+            self.counters["bytes_out"] += len(data)
 
     # --- inbound ---
 
@@ -459,26 +498,28 @@ class PeerNetwork:
             return
         self.counters["links_up"] += 1
         log.info("peer link up: %s (%s)", self._name(link.peer_key), "outbound" if link.outbound else "inbound")
+        writer = asyncio.create_task(self._write_loop(link), name=f"peer-write-{self._name(link.peer_key)}")
         await self._notify(link.peer_key, True)
         try:
             await self._read_loop(link)
         finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
             if self._unregister(link):
                 log.info("peer link down: %s", self._name(link.peer_key))
                 await self._notify(link.peer_key, False)
 
     def _register(self, link: _Link) -> bool:
         old = self._links.get(link.peer_key)
-        if old is not None and not old.ws.closed:
+        if old is not None and old.live:
             me = self.key.public_key
             if old.outbound != link.outbound and old.dialer(me) == min(me, link.peer_key):
                 return False
             # The new link wins: same direction (the old one is stale) or dialed by the lower key.
             self.counters["duplicates_closed"] += 1
             self._links[link.peer_key] = link
-            task = asyncio.create_task(self._close_ws(old.ws, CLOSE_DUPLICATE, "duplicate"))
-            self._bg_tasks.add(task)
-            task.add_done_callback(self._bg_tasks.discard)
+            old.dead = True
+            self._spawn(self._close_ws(old.ws, CLOSE_DUPLICATE, "duplicate"))
             return True
         self._links[link.peer_key] = link
         return True

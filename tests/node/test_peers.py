@@ -51,11 +51,12 @@ class Node:
     async def handler(self, peer: bytes, channel: str, payload: bytes) -> None:
         self.inbox.put_nowait((peer, channel, payload))
 
-    async def start(self, validators: dict[bytes, str], peers: list[PeerAddress]) -> None:
+    async def start(self, validators: dict[bytes, str], peers: list[PeerAddress], **options) -> None:
         if self.sock is None:
             self.sock = _bound_socket(self.port)
         self.net = PeerNetwork(CHAIN, self.key, validators, peers, self.handler, max_frame_bytes=MAX_FRAME,
-                               backoff=FAST, handshake_timeout_s=3.0, heartbeat_s=5.0, close_timeout_s=1.0)
+                               backoff=FAST, handshake_timeout_s=3.0, heartbeat_s=5.0, close_timeout_s=1.0,
+                               **options)
         app = web.Application()
         self.net.add_routes(app)
         self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
@@ -374,5 +375,32 @@ async def test_handler_bug_is_counted_and_the_link_stays_up():
         assert await _next(a) == (b.key.public_key, "tx", b"fine")
         assert a.net.get_counters()["handler_errors"] == 1
         assert a.net.is_connected(b.key.public_key)
+    finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_peer_that_stops_reading_is_dropped_and_never_blocks_the_sender():
+    c = Cluster(1, extra_validators=1)
+    target, member = c.nodes[0], c.extra[0]
+    await target.start(c.validators, [], max_queue_bytes=256 * 1024, send_timeout_s=1.0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws, _, reply = await _raw_handshake(target.url, member, target.key.public_key, session)
+            assert codec.decode(reply.data) == ["ok"]
+            assert await target.net.wait_connected(1, 3)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            sent = 0
+            for _ in range(2000):  # up to 120 MB offered; the peer reads none of it
+                if not await target.net.send(member.public_key, "sync", b"z" * 60_000):
+                    break
+                sent += 1
+                if sent % 20 == 0:
+                    await asyncio.sleep(0.01)  # let the writer push what the socket takes
+            assert target.net.get_counters()["closed_slow"] == 1
+            assert not target.net.is_connected(member.public_key)
+            assert loop.time() - started < 10
+            await ws.close()
     finally:
         await c.stop()
