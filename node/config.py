@@ -25,6 +25,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -383,3 +384,23 @@ def load_preset(path: str | Path | None = None) -> Preset:
         consensus=cfg.consensus, mempool=cfg.mempool, block=cfg.block, log=cfg.log,
         max_frame_bytes=cfg.max_frame_bytes,
     )
+
+
+def verify_config_against_genesis(cfg: NodeConfig, validators: Mapping[bytes, str], node_key: bytes) -> None:
+    """Raise ``ConfigError`` unless our key and every peer's key are validators of the genesis.
+
+    ``validators`` maps public key -> name (from genesis.json). A node whose key is not a validator, or a
+    peer entry naming a key the genesis does not know, would only ever be refused by the other side's
+    handshake; saying so at start-up is clearer.
+    """
+    where = cfg.path.name if cfg.path.parent.name == "" else f"{cfg.path.parent.name}/{cfg.path.name}"
+    if node_key not in validators:
+        raise ConfigError(f"{where}: node key {node_key.hex()[:16]}… ({cfg.key_file.name}) is not a validator "
+                          f"in {cfg.genesis_file.name}; expected one of {', '.join(validators.values())}")
+    for i, peer in enumerate(cfg.peers):
+        name = validators.get(peer.public_key)
+        if name is None:
+            raise ConfigError(f"{where}: peers[{i}] ({peer.name}) key {peer.public_key.hex()[:16]}… is not a "
+                              f"validator in {cfg.genesis_file.name}")
+        if peer.public_key == node_key:
+            raise ConfigError(f"{where}: peers[{i}] ({peer.name}) is this node's own key")

@@ -156,7 +156,7 @@ class PeerNetwork:
                  backoff: Backoff = Backoff(), handshake_timeout_s: float = 5.0, heartbeat_s: float = 10.0,
                  close_timeout_s: float = 2.0, send_timeout_s: float = 5.0,
                  max_queue_frames: int = 100_000, max_queue_bytes: int = 64 * 1024 * 1024,
-                 on_link: LinkCallback | None = None,
+                 max_handshakes: int = 64, on_link: LinkCallback | None = None,
                  rng: random.Random | None = None) -> None:
         self.chain_id = chain_id
         self.key = key
@@ -172,7 +172,9 @@ class PeerNetwork:
         self.send_timeout_s = send_timeout_s
         self.max_queue_frames = max_queue_frames
         self.max_queue_bytes = max(max_queue_bytes, max_frame_bytes)
+        self.max_handshakes = max_handshakes
         self.on_link = on_link
+        self._handshaking = 0
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
         self._links: dict[bytes, _Link] = {}
@@ -329,6 +331,10 @@ class PeerNetwork:
     async def _handle_inbound(self, request: web.Request) -> web.StreamResponse:
         if not self._running:
             raise web.HTTPServiceUnavailable(text="peer network is not running")
+        if self._handshaking >= self.max_handshakes:
+            # Unauthenticated sockets are bounded: a flood of silent dialers cannot exhaust the node.
+            self.counters["refused_busy"] += 1
+            raise web.HTTPServiceUnavailable(text="too many peer handshakes in progress")
         task = asyncio.current_task()
         if task is not None:
             self._inbound_tasks.add(task)
@@ -337,6 +343,7 @@ class PeerNetwork:
         try:
             await ws.prepare(request)
             self._open_ws.add(ws)
+            self._handshaking += 1
             try:
                 peer = await asyncio.wait_for(self._accept_handshake(ws), self.handshake_timeout_s)
             except PeerError as exc:
@@ -346,6 +353,8 @@ class PeerNetwork:
                 await self._refuse(ws, PeerError("handshake timed out", "handshake_timeout"),
                                    f"inbound from {request.remote}")
                 return ws
+            finally:
+                self._handshaking -= 1
             await self._run_link(_Link(peer, ws, outbound=False))
             return ws
         finally:

@@ -104,3 +104,20 @@ def test_shipped_preset_is_a_four_branch_local_network_with_policy():
 def test_peer_url_of_any_address_dials_loopback():
     assert compute_peer_url("0.0.0.0", 9) == "ws://127.0.0.1:9/peer"
     assert compute_peer_url("::1", 9) == "ws://[::1]:9/peer"
+
+
+def test_config_is_checked_against_the_genesis_validator_set(net):
+    from ledger.genesis import load_genesis
+    from ledger.keys import load_key
+    from node.config import verify_config_against_genesis
+
+    cfg = load_config(net.branches[0].config_path)
+    genesis = load_genesis(cfg.genesis_file)
+    validators = {v.public_key: v.name for v in genesis.validators}
+    own = load_key(cfg.key_file).public_key
+    verify_config_against_genesis(cfg, validators, own)  # as generated: consistent
+    with pytest.raises(ConfigError, match="node key .* is not a validator in genesis.json"):
+        verify_config_against_genesis(cfg, validators, b"\x07" * 32)
+    other_net = {k: n for k, n in validators.items() if k != cfg.peers[1].public_key}
+    with pytest.raises(ConfigError, match=r"peers\[1\] \(branch-3\) key .* is not a validator"):
+        verify_config_against_genesis(cfg, other_net, own)
