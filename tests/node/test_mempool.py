@@ -229,3 +229,96 @@ def test_selection_always_consecutive_per_sender_and_bounds_always_hold(seq, max
         for h, where in known.items():
             if where == "in":
                 assert pool.status(h).state in (PENDING, EVICTED)
+
+
+# --- stateful: the mempool against a tiny dict model ---
+
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+
+LIMITS = MempoolLimits(max_count=12, max_bytes=2500, max_per_sender=4, recent_evictions=1000)
+
+
+class MempoolMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = Mempool(LIMITS)
+        self.state: dict[bytes, int] = defaultdict(int)
+        self.pending: dict[bytes, SignedTx] = {}
+        self.evicted: dict[bytes, str] = {}
+
+    def _nonce(self, sender: bytes) -> int:
+        return self.state[sender]
+
+    def _expected_refusal(self, t: SignedTx) -> type | None:
+        if t.tx_hash in self.pending:
+            return DuplicateTx
+        if len(t.raw) > LIMITS.max_bytes:
+            return TxTooLarge
+        mine = [p for p in self.pending.values() if p.body.sender == t.body.sender]
+        if any(p.body.nonce == t.body.nonce for p in mine):
+            return NonceConflict
+        if len(mine) >= LIMITS.max_per_sender:
+            return SenderLimit
+        used = sum(len(p.raw) for p in self.pending.values())
+        if len(self.pending) >= LIMITS.max_count or used + len(t.raw) > LIMITS.max_bytes:
+            return MempoolFull
+        if t.body.nonce <= self.state[t.body.sender]:
+            return TxRejected
+        return None
+
+    @rule(sender=st.integers(1, 4), ahead=st.integers(-1, 5), pad=st.sampled_from([0, 10, 400, 3000]))
+    def add(self, sender, ahead, pad):
+        s = bytes([sender]) * 32
+        t = fake_tx(sender, max(1, self.state[s] + ahead), pad)
+
+        def check(tx_: SignedTx) -> None:
+            if tx_.body.nonce <= self.state[tx_.body.sender]:
+                raise InvalidTransaction("stale nonce")
+
+        expected = self._expected_refusal(t)
+        if expected is None:
+            self.pool.add(t, check)
+            self.pending[t.tx_hash] = t
+            self.evicted.pop(t.tx_hash, None)
+        else:
+            with pytest.raises(expected):
+                self.pool.add(t, check)
+
+    @rule(count=st.integers(0, 8), budget=st.integers(0, 3000))
+    def propose_and_commit(self, count, budget):
+        picked = self.pool.select(count, budget, self._nonce)
+        assert len(picked) <= count and sum(len(t.raw) for t in picked) <= budget
+        for t in picked:
+            assert t.body.nonce == self.state[t.body.sender] + 1
+            self.state[t.body.sender] = t.body.nonce
+            del self.pending[t.tx_hash]
+        self._after_block([t.tx_hash for t in picked], None)
+
+    @rule(sender=st.integers(1, 4))
+    def commit_elsewhere(self, sender):
+        """Another node's tx from this sender commits: our tx with that nonce goes stale."""
+        s = bytes([sender]) * 32
+        self.state[s] += 1
+        self._after_block([b"\xee" * 32], [s])
+
+    def _after_block(self, hashes, senders):
+        evicted = self.pool.on_block_committed(hashes, self._nonce, senders)
+        stale = {h for h, t in self.pending.items() if t.body.nonce <= self.state[t.body.sender]}
+        assert set(evicted) == stale
+        for h in stale:
+            del self.pending[h]
+            self.evicted[h] = "nonce_stale"
+
+    @invariant()
+    def pool_matches_model(self):
+        assert len(self.pool) == len(self.pending)
+        assert self.pool.size_bytes == sum(len(t.raw) for t in self.pending.values())
+        for h in self.pending:
+            assert self.pool.status(h).state == PENDING
+        for h, reason in self.evicted.items():
+            got = self.pool.status(h)
+            assert (got.state, got.reason) == (EVICTED, reason)
+
+
+TestMempoolMachine = MempoolMachine.TestCase
+TestMempoolMachine.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
