@@ -35,7 +35,7 @@ from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
 from ledger.reasons import TxFailure, invalid_tx
 from ledger.results import TxResult
 from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree
-from ledger.state import Overlay, StateReader, get_nonce, policy_key, role_key
+from ledger.state import Overlay, StateReader, counter_key, get_nonce, policy_key, role_count_name, role_key
 from ledger.tx import SignedTx, decode_tx
 from ledger.types import ZERO_HASH
 
@@ -68,6 +68,8 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
     for role, keys in genesis.roles.items():
         for key in keys:
             state[role_key(role, key)] = codec.encode(1)
+        if keys:  # the holder count guards rules such as "the last branch admin cannot be revoked"
+            state[counter_key(role_count_name(role))] = codec.encode(len(set(keys)))
     policy: dict[str, Any] = dict(DEFAULT_POLICY)
     policy.update(genesis.policy)
     for name, value in policy.items():

@@ -40,9 +40,75 @@ MEMO_TOO_LONG = Reason(6, "memo_too_long", "The memo is longer than the allowed 
 
 # --- issue 6: coin core, governance, customers, compliance, tiers, privileges, coupons: statuses 10..39 ---
 # (coin-core engineer appends here)
+ACCOUNT_FROZEN = Reason(10, "account_frozen",
+                        "This account is frozen by compliance: it cannot send, pay with or redeem coins.")
+DAILY_LIMIT_EXCEEDED = Reason(11, "daily_limit_exceeded",
+                              "This would exceed the customer's daily outflow limit for their KYC level.")
+UNKNOWN_CUSTOMER = Reason(12, "unknown_customer", "The account is not a registered customer.")
+SECOND_FACTOR_REQUIRED = Reason(13, "second_factor_required",
+                                "This amount needs a second signature by the account's registered second key.")
+CUSTOMER_EXISTS = Reason(14, "customer_exists", "The account is already registered as a customer.")
+INVALID_KYC_LEVEL = Reason(15, "invalid_kyc_level", "The KYC level must be 0, 1 or 2.")
+CUSTOMER_ERASED = Reason(16, "customer_erased", "The customer's personal data has already been erased.")
+UNKNOWN_POLICY = Reason(17, "unknown_policy", "There is no policy parameter with this name.")
+POLICY_VALUE_INVALID = Reason(18, "policy_value_invalid",
+                              "The policy value has the wrong type or is outside the allowed range.")
+UNKNOWN_ROLE = Reason(19, "unknown_role",
+                      "The role must be one of branch-admin, staff, issuer or compliance.")
+ROLE_ALREADY_HELD = Reason(20, "role_already_held", "The account already holds this role.")
+ROLE_NOT_HELD = Reason(21, "role_not_held", "The account does not hold this role, so it cannot be revoked.")
+LAST_BRANCH_ADMIN = Reason(22, "last_branch_admin",
+                           "The last branch admin cannot be revoked: nobody could govern the network.")
+INVALID_NAME = Reason(23, "invalid_name", "A branch, reason code or campaign name is empty or too long.")
+INVALID_SECOND_KEY = Reason(24, "invalid_second_key", "The second key must differ from the account's own key.")
+UNKNOWN_PRIVILEGE = Reason(25, "unknown_privilege", "The privilege must be 'priority' or 'vip'.")
+ALREADY_FROZEN = Reason(26, "already_frozen", "The account is already frozen.")
+NOT_FROZEN = Reason(27, "not_frozen", "The account is not frozen, so it cannot be unfrozen.")
+COUPON_EXISTS = Reason(28, "coupon_exists", "A coupon with this id has already been issued.")
+INVALID_COUPON = Reason(29, "invalid_coupon",
+                        "The coupon's value, limits or expiry are not valid (positive, and expiring later).")
+UNKNOWN_COUPON = Reason(30, "unknown_coupon", "No coupon with this id has been issued.")
+COUPON_EXPIRED = Reason(31, "coupon_expired", "The coupon has expired.")
+COUPON_EXHAUSTED = Reason(32, "coupon_exhausted", "Every copy of this coupon has already been redeemed.")
+COUPON_LIMIT_REACHED = Reason(33, "coupon_limit_reached",
+                              "The customer has already redeemed this coupon as many times as allowed.")
+ORDERS_UNAVAILABLE = Reason(35, "orders_unavailable",
+                            "Coupons are redeemed on orders, and this network does not process orders yet.")
 
 # --- issue 6: orders, refunds, tickets, feedback, compensation, training: statuses 40..79 ---
 # (customer-service-flows engineer appends here)
+# orders and refunds
+ORDER_EXISTS = Reason(40, "order_exists", "An order with this id already exists; order ids are never reused.")
+ORDER_NOT_FOUND = Reason(41, "order_not_found", "No order with this id exists.")
+NOT_ORDER_CUSTOMER = Reason(42, "not_order_customer", "The order belongs to another customer.")
+ALREADY_PAID = Reason(43, "already_paid", "The order has already been paid.")
+NOT_PAID = Reason(44, "not_paid", "The order has not been paid yet.")
+ALREADY_CONFIRMED = Reason(45, "already_confirmed", "The order has already been confirmed; coins were earned once.")
+NOT_CONFIRMED = Reason(46, "not_confirmed", "The order has not been confirmed yet.")
+REDEEM_SHARE_EXCEEDED = Reason(47, "redeem_share_exceeded",
+                               "More coins were offered than the policy allows for this order's amount.")
+REFUND_WINDOW_CLOSED = Reason(48, "refund_window_closed", "The refund window for this order has closed.")
+ALREADY_REFUNDED = Reason(49, "already_refunded", "The order has already been refunded.")
+COUPON_ALREADY_APPLIED = Reason(50, "coupon_already_applied", "The order already has a coupon applied.")
+INVALID_ID = Reason(51, "invalid_id", "The id must be 1 to 64 bytes of printable text.")
+INVALID_CURRENCY = Reason(52, "invalid_currency", "The currency must be an ISO 4217 code of three capital letters.")
+TEXT_TOO_LONG = Reason(53, "text_too_long", "The reason text is longer than the allowed number of characters.")
+# tickets, compensation and feedback
+TICKET_EXISTS = Reason(60, "ticket_exists", "A ticket with this id already exists; ticket ids are never reused.")
+TICKET_NOT_FOUND = Reason(61, "ticket_not_found", "No ticket with this id exists.")
+TICKET_STATE = Reason(62, "ticket_state", "The ticket is not in a state that allows this action.")
+NOT_TICKET_CUSTOMER = Reason(63, "not_ticket_customer", "The ticket belongs to another customer.")
+INVALID_CATEGORY = Reason(64, "invalid_category", "The category must be complaint, inquiry or suggestion.")
+INVALID_PRIORITY = Reason(65, "invalid_priority", "The priority must be 1, 2 or 3.")
+ORDER_REQUIRED = Reason(66, "order_required",
+                        "Staff opening a ticket for a customer must link it to that customer's order.")
+NOT_A_COMPLAINT = Reason(67, "not_a_complaint", "Compensation is only paid on complaint tickets.")
+COMPENSATION_CAP_EXCEEDED = Reason(68, "compensation_cap_exceeded",
+                                   "This compensation would take the ticket above the policy's cap per ticket.")
+INVALID_RATING = Reason(69, "invalid_rating", "The rating must be a whole number from 1 to 5.")
+INVALID_TARGET = Reason(70, "invalid_target", "Feedback can only be given on a ticket or an order.")
+ALREADY_REWARDED = Reason(71, "already_rewarded", "This reward has already been paid once and is never paid twice.")
+NOT_STAFF = Reason(72, "not_staff", "The account does not hold the staff role.")
 
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))

@@ -12,9 +12,22 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"r" + role_code(1) + acct(32) -> P(1)                     ``acct`` holds the role (absent = does not)
     b"s"                          -> P(total_supply)           coins in existence (absent = 0)
     b"p" + name(utf-8)            -> P(int | str)              a policy parameter (absent = code default)
+    b"n" + name(utf-8)            -> P(int)                    a counter (minted, burned, expired,
+                                                               policy_version, role:<role>, ...; absent = 0)
+    b"l" + account(32)            -> P([[expires_at_ms, amount], ...])  coin lots, earliest expiry first;
+                                                               their amounts sum to the account's balance
+    b"c" + customer(32)           -> P([kyc, commitment, registered_by, branch, registered_at_ms, erased_at_ms])
+    b"x" + account(32)            -> P(second_key: bin32)      the account's second-factor key
+    b"f" + account(32)            -> P([reason_code, by, height])  a freeze (absent = not frozen)
+    b"d" + account(32)            -> P([utc_day, outflow])     coins sent/redeemed on that UTC day
+    b"e" + account(32)            -> P(int)                    lifetime earnings (earn, reward, compensation)
+    b"v" + account(32) + code(1)  -> P(expires_at_ms)          a bought privilege
+    b"b" + account(32)            -> P(branch: str)            the branch a staff/admin account belongs to
+    b"g" + version(8, big-endian) -> P([name, value, previous, height, sender])  a policy change
+    b"k" + kind(1) + ...          -> coupons (``ledger.process.coupons``)
 
-Reserved for later kinds: b"c" customers, b"t" tickets, b"o" orders, b"k" coupons, b"l" coin lots,
-b"f" freezes, b"g" governance. Every key starts with a prefix from ``PREFIXES`` (a test checks this).
+Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
+Every key starts with a prefix from ``PREFIXES`` (a test checks this).
 
 Execution reads through an ``Overlay`` over any ``StateReader`` (the node's store, or a ``MemoryState``) and
 collects writes in memory; nothing touches the base until the node commits the whole block. A transaction
@@ -37,7 +50,28 @@ PREFIX_ACCOUNT = b"a"
 PREFIX_ROLE = b"r"
 PREFIX_SUPPLY = b"s"
 PREFIX_POLICY = b"p"
-PREFIXES: tuple[bytes, ...] = (PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY)
+PREFIX_COUNTER = b"n"
+PREFIX_LOTS = b"l"
+PREFIX_CUSTOMER = b"c"
+PREFIX_SECOND_KEY = b"x"
+PREFIX_FREEZE = b"f"
+PREFIX_OUTFLOW = b"d"
+PREFIX_EARNED = b"e"
+PREFIX_PRIVILEGE = b"v"
+PREFIX_BRANCH = b"b"
+PREFIX_GOVERNANCE = b"g"
+PREFIX_COUPON = b"k"
+PREFIX_ORDER = b"o"
+PREFIX_TICKET = b"t"
+PREFIX_FEEDBACK = b"y"
+PREFIX_TRAINING = b"z"
+PREFIXES: tuple[bytes, ...] = (
+    PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
+    PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
+    PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
+)
+if len(set(PREFIXES)) != len(PREFIXES):
+    raise RuntimeError("ledger.state: a key prefix is used twice")
 
 KEY_SUPPLY = PREFIX_SUPPLY
 
@@ -86,6 +120,21 @@ def policy_key(name: str) -> bytes:
     if not name or len(name) > 64:
         raise SchemaError(f"policy name {name!r}: expected 1..64 chars")
     return PREFIX_POLICY + name.encode()
+
+
+def counter_key(name: str) -> bytes:
+    """State key of the counter ``name``."""
+    if not name or len(name) > 64:
+        raise SchemaError(f"counter name {name!r}: expected 1..64 chars")
+    return PREFIX_COUNTER + name.encode()
+
+
+def account_record_key(prefix: bytes, account: bytes) -> bytes:
+    """State key of a per-account record: ``prefix`` (one of ``PREFIXES``) + the 32-byte account id."""
+    if prefix not in PREFIXES:
+        raise SchemaError(f"unknown state prefix {prefix!r}")
+    _check_account(account)
+    return prefix + account
 
 
 def _check_account(account: bytes) -> None:
@@ -229,8 +278,23 @@ def has_role(state: StateReader, role: str, account: bytes) -> bool:
 
 
 def set_role(state: Overlay, role: str, account: bytes, present: bool) -> None:
-    """Grant (``present=True``) or revoke ``role`` for ``account``."""
+    """Grant (``present=True``) or revoke ``role`` for ``account``, keeping the role's holder count."""
+    if has_role(state, role, account) == present:
+        return
     state.set_state(role_key(role, account), _ROLE_PRESENT if present else None)
+    add_counter(state, role_count_name(role), 1 if present else -1)
+
+
+def role_count_name(role: str) -> str:
+    """Name of the counter of accounts holding ``role`` (genesis writes it; ``set_role`` keeps it)."""
+    if role not in ROLE_CODES:
+        raise SchemaError(f"unknown role {role!r}; expected one of {', '.join(ROLE_CODES)}")
+    return f"role:{role}"
+
+
+def get_role_count(state: StateReader, role: str) -> int:
+    """Return how many accounts hold ``role``."""
+    return get_counter(state, role_count_name(role))
 
 
 def get_supply(state: StateReader) -> int:
@@ -263,3 +327,29 @@ def get_policy_int(state: StateReader, name: str, default: int) -> int:
     if type(value) is not int:
         raise SchemaError(f"state policy {name}: expected an int, got {value!r:.40}")
     return value
+
+
+def get_counter(state: StateReader, name: str) -> int:
+    """Return the counter ``name`` (0 when never written)."""
+    raw = state.get_state(counter_key(name))
+    return 0 if raw is None else _decode_int(raw, f"counter {name}")
+
+
+def add_counter(state: Overlay, name: str, delta: int) -> int:
+    """Add ``delta`` to the counter ``name`` and return the new value; a counter never goes below zero."""
+    value = get_counter(state, name) + delta
+    if value < 0:
+        raise SchemaError(f"counter {name} would become {value}; counters are non-negative")
+    state.set_state(counter_key(name), None if value == 0 else codec.encode(value))
+    return value
+
+
+def get_record(state: StateReader, key: bytes) -> object | None:
+    """Return the decoded value at ``key`` (None when absent); the caller checks its shape."""
+    raw = state.get_state(key)
+    return None if raw is None else codec.decode(raw)
+
+
+def set_record(state: Overlay, key: bytes, value: object | None) -> None:
+    """Store ``value`` canonically encoded at ``key``; None deletes the key."""
+    state.set_state(key, None if value is None else codec.encode(value))

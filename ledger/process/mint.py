@@ -1,6 +1,7 @@
 """``mint``: an issuer creates coins in an account, within the policy's cap on total supply.
 
-payload = [to: bin32, amount: int]; event = ["minted", to, amount].
+payload = [to: bin32, amount: int]; events = the recipient's sweep (if any), then
+["credited", to, amount, "mint", expires_at_ms]: minted coins are a lot like any other (``ledger.coin``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import reasons
+from ledger.coin import credit
 from ledger.process.common import (
     KindSpec,
-    TxContext, expect_account, expect_int, expect_payload, get_policy_value, process_credit, verify_positive_amount,
+    TxContext, expect_account, expect_int, expect_payload, get_policy_value, verify_positive_amount,
     verify_role, verify_rule,
 )
-from ledger.state import get_supply, set_supply
+from ledger.state import get_supply
 from ledger.types import AccountId, Amount
 
 KIND = "mint"
@@ -45,9 +47,7 @@ def process_mint(ctx: TxContext, tx: Mint) -> list[list]:
     verify_rule(supply + tx.amount <= cap, reasons.MINT_CAP_EXCEEDED,
                 f"supply {supply} + {tx.amount} = {supply + tx.amount}; the mint cap is {cap}")
 
-    process_credit(ctx.state, tx.to, tx.amount)
-    set_supply(ctx.state, supply + tx.amount)
-    return [["minted", tx.to, tx.amount]]
+    return credit(ctx, tx.to, tx.amount, "mint")
 
 
 SPECS = (KindSpec(KIND, compute_mint, process_mint),)

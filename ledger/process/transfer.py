@@ -1,6 +1,8 @@
 """``transfer``: an account sends coins to another account.
 
-payload = [to: bin32, amount: int, memo: str]; event = ["transferred", from, to, amount].
+payload = [to: bin32, amount: int, memo: str]; events = the sweeps of both accounts (if any), then
+["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
+extends a coin's life (``ledger.coin.process_move``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import reasons
+from ledger.coin import process_move, verify_not_frozen, verify_outflow, verify_second_factor
 from ledger.process.common import (
     KindSpec,
-    MAX_MEMO_CHARS, TxContext, expect_account, expect_int, expect_payload, expect_str, process_credit,
-    process_debit, verify_positive_amount, verify_rule,
+    MAX_MEMO_CHARS, TxContext, expect_account, expect_int, expect_payload, expect_str, get_policy_value,
+    verify_positive_amount, verify_rule,
 )
-from ledger.state import get_balance
 from ledger.types import AccountId, Amount
 
 KIND = "transfer"
@@ -45,14 +47,19 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
     # The memo must be short enough to show on a receipt
     verify_rule(len(tx.memo) <= MAX_MEMO_CHARS, reasons.MEMO_TOO_LONG,
                 f"memo has {len(tx.memo)} characters; at most {MAX_MEMO_CHARS} are allowed")
-    # The sender must hold the amount
-    balance = get_balance(ctx.state, ctx.sender)
-    verify_rule(balance >= tx.amount, reasons.INSUFFICIENT_BALANCE,
-                f"balance is {balance}; the transfer needs {tx.amount}")
+    # A frozen account cannot send
+    verify_not_frozen(ctx, ctx.sender)
+    # Above the policy threshold, the sender's second key must co-sign
+    threshold = get_policy_value(ctx, "second_factor_threshold")
+    if tx.amount > threshold:
+        verify_second_factor(ctx, ctx.sender, f"a transfer of {tx.amount} (above {threshold})")
+    # The sender must hold the amount in live coins (dead lots are swept first)
+    events = process_move(ctx, ctx.sender, tx.to, tx.amount)
+    # A customer's daily outflow stays within the limit of their KYC level
+    verify_outflow(ctx, ctx.sender, tx.amount)
 
-    process_debit(ctx.state, ctx.sender, tx.amount)
-    process_credit(ctx.state, tx.to, tx.amount)
-    return [["transferred", ctx.sender, tx.to, tx.amount]]
+    events.append(["transferred", ctx.sender, tx.to, tx.amount])
+    return events
 
 
 SPECS = (KindSpec(KIND, compute_transfer, process_transfer),)

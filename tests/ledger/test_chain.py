@@ -358,7 +358,7 @@ def test_overlay_changes_drop_writes_that_restore_the_base_value():
 
 def test_failure_reason_table_is_stable_on_the_wire():
     # Receipts already issued carry these numbers and names: renumbering or renaming one breaks them.
-    assert [(r.status, r.name) for r in reasons.ALL_REASONS] == [
+    assert [(r.status, r.name) for r in reasons.ALL_REASONS][:6] == [
         (1, "unauthorized"), (2, "insufficient_balance"), (3, "mint_cap_exceeded"), (4, "invalid_amount"),
         (5, "self_transfer"), (6, "memo_too_long")]
     assert all(r.message.endswith(".") and len(r.message) > 20 for r in reasons.ALL_REASONS)

@@ -13,7 +13,8 @@ from ledger.process import get_kind
 from ledger.process.common import DEFAULT_POLICY, TxContext
 from ledger.process.mint import Mint, compute_mint, process_mint
 from ledger.reasons import TxFailure
-from ledger.state import MemoryState, Overlay, get_account, get_balance, get_supply, set_supply
+from ledger.coin import get_lots
+from ledger.state import MemoryState, Overlay, get_account, get_balance, get_counter, get_supply, set_supply
 from ledger.tx import make_tx
 from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields, make_genesis
 
@@ -31,9 +32,11 @@ def ctx(state: Overlay, sender=ISSUER) -> TxContext:
 def test_issuer_mint_credits_recipient_grows_supply_and_emits_event():
     state = fresh_state()
     events = process_mint(ctx(state), Mint(ALICE.public_key, 250))
-    assert events == [["minted", ALICE.public_key, 250]]
+    expires = 1 + DEFAULT_POLICY["coin_lifetime_ms"]
+    assert events == [["credited", ALICE.public_key, 250, "mint", expires]]
     assert get_balance(state, ALICE.public_key) == 250
-    assert get_supply(state) == 250
+    assert get_lots(state, ALICE.public_key) == [(expires, 250)]
+    assert get_supply(state) == 250 == get_counter(state, "minted")
 
 
 def test_non_issuer_mint_is_unauthorized():

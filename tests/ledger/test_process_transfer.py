@@ -13,14 +13,15 @@ from ledger.process import get_kind
 from ledger.process.common import MAX_MEMO_CHARS, TxContext
 from ledger.process.transfer import Transfer, compute_transfer, process_transfer
 from ledger.reasons import TxFailure
-from ledger.state import Account, MemoryState, Overlay, get_account, get_balance, set_account
+from ledger.coin import credit
+from ledger.state import Account, MemoryState, Overlay, get_account, get_balance
 from ledger.tx import make_tx
-from tests.strategies import ALICE, BOB, CHAIN_ID, account_ids, bad_payload_fields
+from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields
 
 
 def funded(balance: int = 100) -> Overlay:
     state = Overlay(MemoryState())
-    set_account(state, ALICE.public_key, Account(balance, 0))
+    credit(TxContext(state, ISSUER.public_key, (), b"\x00" * 32, 1, 0), ALICE.public_key, balance, "mint")
     return state
 
 
@@ -37,7 +38,7 @@ def fail_reason(state: Overlay, tx: Transfer, sender=ALICE) -> reasons.Reason:
 def test_transfer_moves_coins_and_emits_event():
     state = funded(100)
     events = process_transfer(ctx(state), Transfer(BOB.public_key, 40, "lunch"))
-    assert events == [["transferred", ALICE.public_key, BOB.public_key, 40]]
+    assert events == [["transferred", ALICE.public_key, BOB.public_key, 40]]  # no lot was due: no sweep
     assert get_balance(state, ALICE.public_key) == 60
     assert get_balance(state, BOB.public_key) == 40
 

@@ -57,6 +57,8 @@ class Model:
             return "self_transfer"
         if len(memo) > MAX_MEMO_CHARS:
             return "memo_too_long"
+        if amount > 10_000:  # the default second_factor_threshold; no second key is registered here
+            return "second_factor_required"
         if self.balances.get(sender, 0) < amount:
             return "insufficient_balance"
         self.balances[sender] -= amount

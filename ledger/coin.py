@@ -1,0 +1,415 @@
+"""The loyalty coin's shared rules: lots with an expiry, credit/spend/clawback, limits, customers, tiers.
+
+Theory of operation
+-------------------
+**Lots.** An account's coins are a list of lots ``[expires_at_ms, amount]`` (state key ``b"l" + account``),
+earliest expiry first; their amounts always sum to the balance in the account record (``b"a"``), which keeps
+the node's account view and the nonce in one place. ``credit`` creates a lot expiring ``coin_lifetime_ms``
+after the block time; ``spend`` and ``clawback`` take the earliest-expiring ("oldest") lots first; a
+transfer moves lots with their ORIGINAL expiry, so passing coins around never extends their life. Lots with
+the same expiry are merged; past ``MAX_LOTS`` the two latest-expiring lots merge under the EARLIER expiry
+(bounded state per account; coin life is only ever shortened, never extended).
+
+**Expiry is lazy but deterministic at block time.** A lot whose ``expires_at_ms <= block timestamp`` is dead:
+``get_spendable`` never counts it, and the next transaction that touches the account (credit, spend,
+clawback, transfer, either side) sweeps it out first and records ``["expired", account, amount]`` in that
+transaction's result, so the expiry is visible, provable by receipt, and the same on every validator. A
+block-level sweep is not possible: ``results_root`` only has leaves for transactions. Until it is swept, a
+dead lot still sits in the stored balance and in the supply; a failed transaction rolls its sweep back with
+everything else.
+
+**Supply accounting.** Counters (``b"n" + name``): ``minted`` (every coin ``credit`` creates, whatever its
+source; ``credited:<source>`` splits it), ``burned`` (spent or clawed back), ``expired`` (swept). Always:
+supply (``b"s"``) = minted − expired − burned = the sum of all stored balances (dead-but-unswept lots
+included).
+
+**Limits.** ``verify_outflow`` caps what a registered customer sends or redeems per UTC day (of the block
+time) by KYC level; staff and other non-customer accounts are exempt. ``verify_not_frozen`` refuses a frozen
+sender. Callers run these checks: ``spend`` itself only checks the balance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger import reasons
+from ledger.errors import SchemaError
+from ledger.process.common import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
+from ledger.state import (
+    PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
+    PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
+    get_policy_int, get_record, get_supply, set_account, set_record, set_supply,
+)
+
+SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
+EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
+TIERS = ("base", "silver", "gold", "platinum")
+PRIVILEGE_CODES: dict[str, int] = {"priority": 1, "vip": 2}  # part of the key layout: append only
+MAX_LOTS = 256
+KYC_LEVELS = (0, 1, 2)
+
+Lot = tuple[int, int]  # (expires_at_ms, amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A registered customer: KYC level and the commitment H(salt || personal data); no personal data."""
+
+    account: bytes
+    kyc_level: int
+    commitment: bytes
+    registered_by: bytes
+    branch: str
+    registered_at_ms: int
+    erased_at_ms: int = 0  # 0 = the personal data behind the commitment has not been erased
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_at_ms != 0
+
+    def to_list(self) -> list:
+        return [self.kyc_level, self.commitment, self.registered_by, self.branch, self.registered_at_ms,
+                self.erased_at_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class Freeze:
+    """Why and by whom an account was frozen."""
+
+    reason_code: str
+    frozen_by: bytes
+    height: int
+
+
+# --- lots ------------------------------------------------------------------------------------------------
+
+
+def get_lots(state: StateReader, account: bytes) -> list[Lot]:
+    """Return the account's lots as (expires_at_ms, amount), earliest expiry first (dead lots included)."""
+    value = get_record(state, account_record_key(PREFIX_LOTS, account))
+    if value is None:
+        return []
+    if not (isinstance(value, list) and all(
+            isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= 0 for x in v) for v in value)):
+        raise SchemaError(f"state lots of {account.hex()[:16]}…: expected [[expires_at_ms, amount], ...]")
+    return [(v[0], v[1]) for v in value]
+
+
+def _set_lots(state: Overlay, account: bytes, lots: list[Lot]) -> None:
+    set_record(state, account_record_key(PREFIX_LOTS, account), [list(lot) for lot in lots] or None)
+
+
+def compute_add_lot(lots: list[Lot], expires_at_ms: int, amount: int) -> list[Lot]:
+    """Return ``lots`` with a lot added in expiry order (merging equal expiries, at most ``MAX_LOTS``)."""
+    merged = dict(lots)
+    merged[expires_at_ms] = merged.get(expires_at_ms, 0) + amount
+    out = sorted(merged.items())
+    while len(out) > MAX_LOTS:
+        # Merge the two latest-expiring lots under the earlier expiry: never extends a coin's life.
+        (e1, a1), (_, a2) = out[-2], out[-1]
+        out[-2:] = [(e1, a1 + a2)]
+    return out
+
+
+def compute_take_lots(lots: list[Lot], amount: int) -> tuple[list[Lot], list[Lot]]:
+    """Split ``lots`` into (taken, remaining), taking ``amount`` from the earliest-expiring lots first."""
+    taken: list[Lot] = []
+    remaining = list(lots)
+    need = amount
+    while need > 0:
+        if not remaining:
+            raise ValueError(f"cannot take {amount} from lots holding {sum(a for _, a in lots)}")
+        expires, have = remaining[0]
+        part = min(have, need)
+        taken.append((expires, part))
+        need -= part
+        remaining = remaining[1:] if part == have else [(expires, have - part)] + remaining[1:]
+    return taken, remaining
+
+
+def get_spendable(state: StateReader, account: bytes, now_ms: int) -> int:
+    """Return the balance excluding lots expired at ``now_ms`` (a lot expiring exactly at now_ms is dead)."""
+    return sum(amount for expires, amount in get_lots(state, account) if expires > now_ms)
+
+
+def get_expiring(state: StateReader, account: bytes, now_ms: int, within_ms: int) -> list[Lot]:
+    """Return the live lots that expire within ``within_ms`` after ``now_ms`` (for "expiring soon" views)."""
+    return [(e, a) for e, a in get_lots(state, account) if now_ms < e <= now_ms + within_ms]
+
+
+def _change_balance(state: Overlay, account: bytes, delta: int) -> None:
+    acct = get_account(state, account)
+    set_account(state, account, Account(acct.balance + delta, acct.nonce))
+
+
+def _change_supply(state: Overlay, delta: int) -> None:
+    set_supply(state, get_supply(state) + delta)
+
+
+def process_sweep(ctx: TxContext, account: bytes) -> list[list]:
+    """Remove the account's lots expired at the block time; return ``[["expired", account, amount]]`` or []."""
+    lots = get_lots(ctx.state, account)
+    dead = sum(a for e, a in lots if e <= ctx.timestamp_ms)
+    if dead == 0:
+        return []
+    _set_lots(ctx.state, account, [(e, a) for e, a in lots if e > ctx.timestamp_ms])
+    _change_balance(ctx.state, account, -dead)
+    _change_supply(ctx.state, -dead)
+    add_counter(ctx.state, "expired", dead)
+    return [["expired", account, dead]]
+
+
+# --- the contract: credit, spend, clawback, move ------------------------------------------------------------
+
+
+def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[list]:
+    """Create ``amount`` new coins for ``account`` in a lot expiring ``coin_lifetime_ms`` after the block time.
+
+    Returns the events: the account's sweep (if any) then ``["credited", account, amount, source,
+    expires_at_ms]``. A zero amount credits nothing and returns []. ``source`` in ``SOURCES``; the
+    ``EARNING_SOURCES`` add to lifetime earnings (tiers).
+    """
+    if source not in SOURCES:
+        raise ValueError(f"credit source {source!r}; expected one of {sorted(SOURCES)}")
+    if type(amount) is not int or amount < 0:
+        raise ValueError(f"credit amount {amount!r}; expected an int >= 0 (the step checks amounts)")
+    if amount == 0:
+        return []
+    events = process_sweep(ctx, account)
+    expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
+    _set_lots(ctx.state, account, compute_add_lot(get_lots(ctx.state, account), expires, amount))
+    _change_balance(ctx.state, account, amount)
+    _change_supply(ctx.state, amount)
+    add_counter(ctx.state, "minted", amount)
+    add_counter(ctx.state, f"credited:{source}", amount)
+    if source in EARNING_SOURCES:
+        key = account_record_key(PREFIX_EARNED, account)
+        set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
+    events.append(["credited", account, amount, source, expires])
+    return events
+
+
+def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[list]:
+    """Burn ``amount`` of the account's coins, earliest-expiring lots first; raise ``insufficient_balance``.
+
+    Sweeps dead lots first (their events come first). Does not check freezes or outflow limits: callers do
+    (``verify_not_frozen``, ``verify_outflow``). Ends with ``["spent", account, amount, purpose]``.
+    """
+    if type(amount) is not int or amount <= 0:
+        raise ValueError(f"spend amount {amount!r}; expected an int > 0 (the step checks amounts)")
+    events = process_sweep(ctx, account)
+    lots = get_lots(ctx.state, account)
+    balance = sum(a for _, a in lots)
+    # The account must hold the amount in live coins
+    verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
+                f"spendable balance is {balance}; {purpose} needs {amount}")
+    _, remaining = compute_take_lots(lots, amount)
+    _set_lots(ctx.state, account, remaining)
+    _change_balance(ctx.state, account, -amount)
+    _change_supply(ctx.state, -amount)
+    add_counter(ctx.state, "burned", amount)
+    events.append(["spent", account, amount, purpose])
+    return events
+
+
+def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple[int, list[list]]:
+    """Burn up to ``amount`` of the account's live coins (never below zero); return (taken, events)."""
+    if type(amount) is not int or amount < 0:
+        raise ValueError(f"clawback amount {amount!r}; expected an int >= 0")
+    events = process_sweep(ctx, account)
+    lots = get_lots(ctx.state, account)
+    taken = min(amount, sum(a for _, a in lots))
+    if taken == 0:
+        return 0, events
+    _, remaining = compute_take_lots(lots, taken)
+    _set_lots(ctx.state, account, remaining)
+    _change_balance(ctx.state, account, -taken)
+    _change_supply(ctx.state, -taken)
+    add_counter(ctx.state, "burned", taken)
+    events.append(["clawed_back", account, taken, purpose])
+    return taken, events
+
+
+def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[list]:
+    """Move ``amount`` from ``sender`` to ``to``, lots keeping their expiry; raise ``insufficient_balance``.
+
+    Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
+    """
+    events = process_sweep(ctx, sender) + process_sweep(ctx, to)
+    lots = get_lots(ctx.state, sender)
+    balance = sum(a for _, a in lots)
+    # The sender must hold the amount in live coins
+    verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
+                f"spendable balance is {balance}; the transfer needs {amount}")
+    taken, remaining = compute_take_lots(lots, amount)
+    _set_lots(ctx.state, sender, remaining)
+    received = get_lots(ctx.state, to)
+    for expires, part in taken:
+        received = compute_add_lot(received, expires, part)
+    _set_lots(ctx.state, to, received)
+    _change_balance(ctx.state, sender, -amount)
+    _change_balance(ctx.state, to, amount)
+    return events
+
+
+# --- freezes, outflow, second factor -------------------------------------------------------------------------
+
+
+def get_freeze(state: StateReader, account: bytes) -> Freeze | None:
+    """Return the account's freeze, or None when it is not frozen."""
+    value = get_record(state, account_record_key(PREFIX_FREEZE, account))
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and isinstance(value[1], bytes) and type(value[2]) is int):
+        raise SchemaError(f"state freeze of {account.hex()[:16]}…: expected [reason_code, by, height]")
+    return Freeze(value[0], value[1], value[2])
+
+
+def set_freeze(state: Overlay, account: bytes, freeze: Freeze | None) -> None:
+    """Freeze the account (or lift its freeze with None)."""
+    value = None if freeze is None else [freeze.reason_code, freeze.frozen_by, freeze.height]
+    set_record(state, account_record_key(PREFIX_FREEZE, account), value)
+
+
+def verify_not_frozen(ctx: TxContext, account: bytes) -> None:
+    """Raise ``account_frozen`` if compliance froze ``account``."""
+    freeze = get_freeze(ctx.state, account)
+    verify_rule(freeze is None, reasons.ACCOUNT_FROZEN,
+                f"account {account.hex()[:16]}… is frozen ({freeze.reason_code if freeze else ''}); "
+                "expected an active account")
+
+
+def get_outflow(state: StateReader, account: bytes, now_ms: int) -> int:
+    """Return what the account has sent or redeemed so far on the UTC day of ``now_ms``."""
+    value = get_record(state, account_record_key(PREFIX_OUTFLOW, account))
+    if value is None:
+        return 0
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+        raise SchemaError(f"state outflow of {account.hex()[:16]}…: expected [utc_day, amount]")
+    return value[1] if value[0] == now_ms // DAY_MS else 0
+
+
+def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
+    """Record ``amount`` against the customer's daily limit (by KYC level); raise ``daily_limit_exceeded``.
+
+    Accounts that are not registered customers (staff, issuers) are exempt and nothing is recorded.
+    """
+    customer = get_customer(ctx.state, account)
+    if customer is None:
+        return
+    used, limit = get_outflow(ctx.state, account, ctx.timestamp_ms), get_policy_value(
+        ctx, f"daily_outflow_kyc{customer.kyc_level}")
+    # A customer's outflow on one UTC day stays within the limit of their KYC level
+    verify_rule(used + amount <= limit, reasons.DAILY_LIMIT_EXCEEDED,
+                f"already {used} out today + {amount} = {used + amount}; the KYC {customer.kyc_level} "
+                f"daily limit is {limit}")
+    set_record(ctx.state, account_record_key(PREFIX_OUTFLOW, account),
+               [ctx.timestamp_ms // DAY_MS, used + amount])
+
+
+def get_second_key(state: StateReader, account: bytes) -> bytes | None:
+    """Return the account's registered second-factor key, or None."""
+    value = get_record(state, account_record_key(PREFIX_SECOND_KEY, account))
+    if value is not None and not (isinstance(value, bytes) and len(value) == 32):
+        raise SchemaError(f"state second key of {account.hex()[:16]}…: expected 32 bytes")
+    return value
+
+
+def verify_second_factor(ctx: TxContext, account: bytes, what: str) -> None:
+    """Raise ``second_factor_required`` unless the account's second key co-signed this tx."""
+    second = get_second_key(ctx.state, account)
+    # The account's registered second key signed too (signatures were verified at admission)
+    verify_rule(second is not None and second in ctx.signers[1:], reasons.SECOND_FACTOR_REQUIRED,
+                f"{what} needs a second signature by "
+                + (f"key {second.hex()[:16]}…" if second else "a second key, and none is registered")
+                + f"; signed by {len(ctx.signers)} key(s)")
+
+
+# --- customers, branches, tiers, privileges ------------------------------------------------------------------
+
+
+def get_customer(state: StateReader, account: bytes) -> Customer | None:
+    """Return the registered customer ``account`` (None if it is not one)."""
+    value = get_record(state, account_record_key(PREFIX_CUSTOMER, account))
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 6 and type(value[0]) is int
+            and isinstance(value[1], bytes) and isinstance(value[2], bytes) and isinstance(value[3], str)
+            and type(value[4]) is int and type(value[5]) is int):
+        raise SchemaError(f"state customer {account.hex()[:16]}…: expected [kyc, commitment, by, branch, at, erased]")
+    return Customer(account, *value)
+
+
+def set_customer(state: Overlay, customer: Customer) -> None:
+    """Store the customer record."""
+    set_record(state, account_record_key(PREFIX_CUSTOMER, customer.account), customer.to_list())
+
+
+def verify_customer(ctx: TxContext, account: bytes) -> None:
+    """Raise ``unknown_customer`` unless ``account`` is a registered customer."""
+    verify_rule(get_customer(ctx.state, account) is not None, reasons.UNKNOWN_CUSTOMER,
+                f"account {account.hex()[:16]}… is not a registered customer")
+
+
+def get_branch_of(state: StateReader, account: bytes) -> str:
+    """Return the branch a staff/admin account belongs to ("" if none was recorded)."""
+    value = get_record(state, account_record_key(PREFIX_BRANCH, account))
+    if value is not None and not isinstance(value, str):
+        raise SchemaError(f"state branch of {account.hex()[:16]}…: expected a str")
+    return value or ""
+
+
+def set_branch_of(state: Overlay, account: bytes, branch: str) -> None:
+    """Record the branch of a staff/admin account ("" forgets it)."""
+    set_record(state, account_record_key(PREFIX_BRANCH, account), branch or None)
+
+
+def get_earned(state: StateReader, account: bytes) -> int:
+    """Return the account's lifetime earnings (earn, reward and compensation credits)."""
+    value = get_record(state, account_record_key(PREFIX_EARNED, account))
+    if value is not None and not (type(value) is int and value >= 0):
+        raise SchemaError(f"state earnings of {account.hex()[:16]}…: expected a non-negative int")
+    return value or 0
+
+
+def _policy(state: StateReader, name: str) -> int:
+    default = DEFAULT_POLICY[name]
+    if type(default) is not int:
+        raise TypeError(f"policy {name} default is not an int")
+    return get_policy_int(state, name, default)
+
+
+def get_tier(state: StateReader, account: bytes) -> str:
+    """Return the account's tier from lifetime earnings and the policy thresholds: base..platinum."""
+    earned = get_earned(state, account)
+    for tier in reversed(TIERS[1:]):
+        if earned >= _policy(state, f"tier_{tier}_threshold"):
+            return tier
+    return "base"
+
+
+def get_tier_multiplier_pct(ctx: TxContext, account: bytes) -> int:
+    """Return the earn multiplier (percent) of the account's tier."""
+    return get_policy_value(ctx, f"tier_{get_tier(ctx.state, account)}_multiplier_pct")
+
+
+def privilege_key(account: bytes, privilege: str) -> bytes:
+    """State key of the expiry of ``account``'s ``privilege``."""
+    code = PRIVILEGE_CODES.get(privilege)
+    if code is None:
+        raise SchemaError(f"unknown privilege {privilege!r}; expected one of {', '.join(PRIVILEGE_CODES)}")
+    return account_record_key(PREFIX_PRIVILEGE, account) + bytes([code])
+
+
+def get_privilege_expiry(state: StateReader, account: bytes, privilege: str) -> int:
+    """Return when the account's ``privilege`` expires (0 if never bought)."""
+    value = get_record(state, privilege_key(account, privilege))
+    if value is not None and not (type(value) is int and value >= 0):
+        raise SchemaError(f"state privilege {privilege} of {account.hex()[:16]}…: expected an int")
+    return value or 0
+
+
+def has_privilege(state: StateReader, account: bytes, privilege: str, now_ms: int) -> bool:
+    """True iff the account holds ``privilege`` ("priority" | "vip") at ``now_ms``."""
+    return get_privilege_expiry(state, account, privilege) > now_ms
