@@ -107,9 +107,11 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
     if out.exists() and any(out.iterdir()):
         if not force:
             raise ConfigError(f"{out} already holds files (a network?); refusing to overwrite without --force")
-        # Only what init itself writes is removed: never a whole directory the user pointed at.
-        for name in names:
-            shutil.rmtree(out / name, ignore_errors=True)
+        # Only what init itself writes is removed (branch dirs holding a node.toml, genesis.json): never a
+        # whole directory the user pointed at. Stale branch dirs of a bigger earlier network go too.
+        for sub in out.iterdir():
+            if sub.is_dir() and (sub.name in names or (sub / "node.toml").is_file()):
+                shutil.rmtree(sub, ignore_errors=True)
         (out / "genesis.json").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()

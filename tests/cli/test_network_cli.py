@@ -52,9 +52,12 @@ def test_init_refuses_existing_network_without_force(tmp_path: Path):
     assert res.exit_code != 0
     assert "refusing to overwrite without --force" in res.output
     assert (out / "genesis.json").read_text() == before
-    res = _init("--branches", "3", "--dir", str(out), "--force")
+    (out / "notes.txt").write_text("mine")
+    res = _init("--branches", "2", "--dir", str(out), "--force")
     assert res.exit_code == 0, res.output
     assert (out / "genesis.json").read_text() != before
+    assert not (out / "branch-3").exists()  # no stale branch of the earlier, bigger network
+    assert (out / "notes.txt").read_text() == "mine"  # nothing init did not write is removed
 
 
 def test_init_table_output_names_every_branch(tmp_path: Path):
@@ -80,3 +83,16 @@ def test_init_refuses_bad_options_with_a_clear_error(tmp_path: Path, args, messa
     assert res.exit_code != 0
     assert message in res.output
     assert not (tmp_path / "n" / "genesis.json").exists()
+
+
+def test_network_init_runs_as_a_real_process(tmp_path: Path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "net"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "network", "init", "--branches", "4", "--dir", str(out), "--json"],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["branches"]) == 4
+    assert load_config(out / "branch-4" / "node.toml").api.port == 27106
