@@ -31,16 +31,28 @@ def get_replay_command(n: int, seed: int, faults_text: str, heights: int, node_s
 
 
 def run_many(validators: list[int], seeds: int, start_seed: int, faults: tuple[str, ...], heights: int,
-             jobs: int, faults_text: str, node_sync: bool = False) -> dict:
+             jobs: int, faults_text: str, node_sync: bool = False, progress_every: int | None = None) -> dict:
     """Run the scenarios (in ``jobs`` processes) and fold their results into one summary dict."""
     work = [(validators[i % len(validators)], start_seed + i, faults, heights, node_sync) for i in range(seeds)]
     started = time.perf_counter()
+    every = progress_every if progress_every is not None else (len(work) // 20 if len(work) >= 1000 else 0)
+    results: list[dict] = []
+
+    def collect(it) -> None:
+        bad = 0
+        for r in it:
+            results.append(r)
+            bad += len(r["violations"])
+            if every and len(results) % every == 0:  # long sweeps show progress on stderr (stdout stays JSON)
+                print(f"progress: {len(results)}/{len(work)} scenarios, {bad} violations, "
+                      f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
     if jobs > 1 and len(work) > 1:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(jobs) as pool:
-            results = list(pool.imap(_run_one, work, chunksize=max(1, min(32, len(work) // (jobs * 8) or 1))))
+            collect(pool.imap(_run_one, work, chunksize=max(1, min(8, len(work) // (jobs * 8) or 1))))
     else:
-        results = [_run_one(w) for w in work]
+        collect(_run_one(w) for w in work)
     elapsed = time.perf_counter() - started
     per_n: dict[str, dict] = {}
     failing = []
