@@ -12,7 +12,7 @@ from collections import deque
 
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockProposalReady, BlockValidated, Broadcast, Decide,
                               MessageReceived, Persist, RequestBlock, RequestSync, Restarted, SendTo,
-                              StartTimer, TimerExpired, ValidateBlock)
+                              StartTimer, SyncedTo, TimerExpired, ValidateBlock)
 from consensus.replica import Replica, ReplicaConfig
 from ledger.block import Block, Header, validator_set_hash
 from ledger.keys import KeyPair
@@ -52,6 +52,7 @@ class FakeNet:
         self.now = 0  # virtual clock (ms) for ``advance``
         self.deadlines: dict[int, dict[str, tuple[int, StartTimer]]] = {i: {} for i in range(n)}
         self.silent: set[int] = set()  # crashed replicas: receive nothing, fire nothing
+        self.synced: dict[int, list[int]] = {}  # heights each replica caught up to by sync
 
     def start(self) -> None:
         for i in range(len(self.replicas)):
@@ -89,6 +90,17 @@ class FakeNet:
                 self.decided[i].append(a)
             elif isinstance(a, RequestSync):
                 self.sync_requests[i].append(a.height)
+                self._serve_sync(i)
+
+    def _serve_sync(self, i: int) -> None:
+        """Catch-up (R3b): hand replica i the highest block any replica decided, as the node's sync would."""
+        top = None
+        for j, ds in self.decided.items():
+            if j != i and j not in self.silent and ds and (top is None or ds[-1].block.height > top.block.height):
+                top = ds[-1]
+        if top is not None and top.block.height >= self.replicas[i].height:
+            self.synced.setdefault(i, []).append(top.block.height)
+            self.queue.append((i, SyncedTo(top.block.height, top.block.hash)))
 
     def run(self, max_steps: int = 100_000) -> int:
         steps = 0
@@ -99,8 +111,9 @@ class FakeNet:
             steps += 1
         return steps
 
-    def advance(self) -> bool:
-        """Move the virtual clock to the earliest pending timer of a live replica, fire it, run the queue."""
+    def advance(self, drain: bool = True) -> bool:
+        """Move the virtual clock to the earliest pending timer of a live replica, fire it, and (``drain``)
+        run the queue."""
         pending = [(d, i, k) for i, ts in self.deadlines.items() if i not in self.silent
                    for k, (d, _) in ts.items()]
         if not pending:
@@ -109,7 +122,8 @@ class FakeNet:
         _, t = self.deadlines[i].pop(k)
         self.now = max(self.now, d)
         self.deliver(i, TimerExpired(t.height, t.round, t.kind))
-        self.run()
+        if drain:
+            self.run()
         return True
 
     def run_until_height(self, height: int, max_timer_fires: int = 200) -> int:
