@@ -18,7 +18,9 @@ from ledger.reasons import invalid_tx
 _MODULES: tuple[str, ...] = (
     "mint", "transfer",
     # issue 6, coin core / governance / customers / compliance / tiers / privileges / coupons:
+    "governance", "customers", "compliance", "privileges", "coupons",
     # issue 6, orders / refunds / tickets / feedback / compensation / training:
+    "orders", "tickets", "training",
 )
 
 KINDS: dict[str, KindSpec] = {}

@@ -1,0 +1,263 @@
+"""Order kinds: ``create-order``, ``pay-order``, ``confirm-order``, ``request-refund``.
+
+Theory of operation
+-------------------
+Staff create an order for a registered customer (``ledger.orders`` holds the record and its life cycle).
+The customer pays it once: up to ``max_redeem_share_bp`` of the amount due (after any coupon) in coins,
+valued at ``coin_value_minor`` fiat minor units each, and the rest in fiat (recorded, not moved: fiat lives
+outside the chain). Staff confirm the order, which earns
+``floor(fiat_paid * earn_rate_bp * tier_multiplier_pct / 1_000_000)`` coins — one floor over the whole
+product, so no rounding step favours anyone. A refund is checked by rule and executes at once: coins paid
+come back, earned coins are clawed back (never below zero: what the customer already spent is gone), the
+fiat refund is recorded. Coins move only through ``ledger.coin`` (lots, expiry, supply and limits live there).
+
+payloads:
+    create-order   [order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]
+    pay-order      [order_id: str, coins: int]
+    confirm-order  [order_id: str]
+    request-refund [order_id: str, reason: str]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ledger import coin, reasons
+from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
+from ledger.process.common import (
+    MAX_MEMO_CHARS, KindSpec, TxContext, expect_account, expect_int, expect_payload, expect_str,
+    get_policy_value, verify_positive_amount, verify_role, verify_rule,
+)
+from ledger.state import has_role
+from ledger.types import AccountId, Hash32
+
+
+def expect_hash(kind: str, name: str, value: Any) -> bytes:
+    """Return ``value`` if it is 32 bytes (a content hash), else raise ``bad_payload``."""
+    if not isinstance(value, bytes) or len(value) != 32:
+        seen = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
+        raise reasons.invalid_tx(reasons.BAD_PAYLOAD, f"{kind}.{name} is {seen}; expected a 32-byte hash")
+    return value
+
+
+def is_currency(code: str) -> bool:
+    """True iff ``code`` has the shape of an ISO 4217 code: three ASCII capital letters."""
+    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+
+
+def verify_text(name: str, text: str) -> None:
+    """Raise ``TxFailure(text_too_long)`` if a free-text field would not fit on a receipt."""
+    verify_rule(len(text) <= MAX_MEMO_CHARS, reasons.TEXT_TOO_LONG,
+                f"{name} has {len(text)} characters; at most {MAX_MEMO_CHARS} are allowed")
+
+
+def is_staff(ctx: TxContext) -> bool:
+    """True iff the sender holds the staff role."""
+    return has_role(ctx.state, "staff", ctx.sender)
+
+
+# --- create-order ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder:
+    """A create-order payload, shape-checked."""
+
+    order_id: str
+    customer: AccountId
+    fiat_amount: int
+    currency: str
+    items_hash: Hash32
+
+
+def compute_create_order(payload: Any) -> CreateOrder:
+    """Check the payload's shape and return a ``CreateOrder``; raise ``InvalidTransaction(bad_payload)``."""
+    k = "create-order"
+    order_id, customer, amount, currency, items = expect_payload(
+        k, payload, "[order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]", 5)
+    return CreateOrder(expect_str(k, "order_id", order_id), expect_account(k, "customer", customer),
+                       expect_int(k, "fiat_amount", amount), expect_str(k, "currency", currency),
+                       expect_hash(k, "items_hash", items))
+
+
+def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
+    """Record a new unpaid order for a registered customer; raise ``TxFailure`` if a rule forbids it."""
+    # Only staff create orders
+    verify_role(ctx, "staff")
+    # The order id is usable as a key and never used before
+    verify_id("order id", tx.order_id)
+    verify_rule(get_order(ctx.state, tx.order_id) is None, reasons.ORDER_EXISTS,
+                f"order {tx.order_id!r} already exists; expected a new order id")
+    # The amount is positive
+    verify_positive_amount(tx.fiat_amount)
+    # The currency is an ISO 4217 code
+    verify_rule(is_currency(tx.currency), reasons.INVALID_CURRENCY,
+                f"currency is {tx.currency[:20]!r}; expected three capital letters such as 'EUR'")
+    # The customer is registered
+    coin.verify_customer(ctx, tx.customer)
+
+    branch = coin.get_branch_of(ctx.state, ctx.sender)
+    set_order(ctx.state, tx.order_id, Order(tx.customer, ctx.sender, branch, tx.fiat_amount, tx.currency,
+                                            tx.items_hash, ctx.timestamp_ms))
+    return [["order_created", tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch]]
+
+
+# --- pay-order -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayOrder:
+    """A pay-order payload, shape-checked."""
+
+    order_id: str
+    coins: int
+
+
+def compute_pay_order(payload: Any) -> PayOrder:
+    """Check the payload's shape and return a ``PayOrder``; raise ``InvalidTransaction(bad_payload)``."""
+    order_id, coins = expect_payload("pay-order", payload, "[order_id: str, coins: int]", 2)
+    return PayOrder(expect_str("pay-order", "order_id", order_id), expect_int("pay-order", "coins", coins))
+
+
+def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
+    """Most coins the order's amount due may be paid with: the policy share, converted at the coin's value."""
+    share_bp, coin_value = get_policy_value(ctx, "max_redeem_share_bp"), get_policy_value(ctx, "coin_value_minor")
+    if coin_value <= 0:  # a policy that gives coins no value lets none be redeemed
+        return 0
+    return order.amount_due * min(share_bp, 10_000) // (10_000 * coin_value)
+
+
+def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
+    """Pay an order with up to the policy share in coins, the rest recorded as fiat; raise ``TxFailure``."""
+    # The order exists and belongs to the sender
+    order = verify_order(ctx.state, tx.order_id)
+    verify_order_customer(tx.order_id, order, ctx.sender)
+    # It is not paid yet
+    verify_rule(not order.paid_at, reasons.ALREADY_PAID,
+                f"order {tx.order_id!r} was paid at {order.paid_at}; expected an unpaid order")
+    # The coin part is not negative
+    verify_rule(tx.coins >= 0, reasons.INVALID_AMOUNT, f"coins is {tx.coins}; expected 0 or more")
+    # The coin part is within the policy's share of the amount due
+    most = get_max_redeem_coins(ctx, order)
+    verify_rule(tx.coins <= most, reasons.REDEEM_SHARE_EXCEEDED,
+                f"{tx.coins} coins offered; at most {most} may pay an amount due of {order.amount_due} "
+                f"{order.currency}")
+    # A frozen account cannot pay
+    coin.verify_not_frozen(ctx, ctx.sender)
+    events: list[list] = []
+    if tx.coins:
+        # Redeeming counts against the daily outflow limit
+        coin.verify_outflow(ctx, ctx.sender, tx.coins)
+        # The customer holds the coins (spend raises insufficient_balance)
+        events += coin.spend(ctx, ctx.sender, tx.coins, f"order:{tx.order_id}")
+
+    fiat_paid = order.amount_due - tx.coins * get_policy_value(ctx, "coin_value_minor")
+    set_order(ctx.state, tx.order_id, replace(order, coins_paid=tx.coins, fiat_paid=fiat_paid,
+                                              paid_at=ctx.timestamp_ms))
+    return events + [["order_paid", tx.order_id, ctx.sender, tx.coins, fiat_paid]]
+
+
+# --- confirm-order ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOrder:
+    """A confirm-order payload, shape-checked."""
+
+    order_id: str
+
+
+def compute_confirm_order(payload: Any) -> ConfirmOrder:
+    """Check the payload's shape and return a ``ConfirmOrder``; raise ``InvalidTransaction(bad_payload)``."""
+    (order_id,) = expect_payload("confirm-order", payload, "[order_id: str]", 1)
+    return ConfirmOrder(expect_str("confirm-order", "order_id", order_id))
+
+
+def compute_earned(fiat_paid: int, earn_rate_bp: int, multiplier_pct: int) -> int:
+    """Coins earned on ``fiat_paid``: floor(fiat × rate_bp / 10_000 × multiplier_pct / 100), one floor."""
+    return fiat_paid * earn_rate_bp * multiplier_pct // 1_000_000
+
+
+def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
+    """Confirm a paid order and credit the coins it earns; raise ``TxFailure`` if a rule forbids it."""
+    # Only staff confirm orders
+    verify_role(ctx, "staff")
+    # The order exists, is paid, not refunded and not confirmed before
+    order = verify_order(ctx.state, tx.order_id)
+    verify_rule(bool(order.paid_at), reasons.NOT_PAID, f"order {tx.order_id!r} is unpaid; expected a paid order")
+    verify_rule(not order.refunded_at, reasons.ALREADY_REFUNDED,
+                f"order {tx.order_id!r} was refunded at {order.refunded_at}; a refunded order earns nothing")
+    verify_rule(not order.confirmed_at, reasons.ALREADY_CONFIRMED,
+                f"order {tx.order_id!r} was confirmed at {order.confirmed_at}; coins are earned once")
+
+    earned = compute_earned(order.fiat_paid, get_policy_value(ctx, "earn_rate_bp"),
+                            coin.get_tier_multiplier_pct(ctx, order.customer))
+    events = coin.credit(ctx, order.customer, earned, "earn") if earned else []
+    set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
+    return events + [["order_confirmed", tx.order_id, order.customer, earned]]
+
+
+# --- request-refund --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRefund:
+    """A request-refund payload, shape-checked."""
+
+    order_id: str
+    reason: str
+
+
+def compute_request_refund(payload: Any) -> RequestRefund:
+    """Check the payload's shape and return a ``RequestRefund``; raise ``InvalidTransaction(bad_payload)``."""
+    order_id, reason = expect_payload("request-refund", payload, "[order_id: str, reason: str]", 2)
+    return RequestRefund(expect_str("request-refund", "order_id", order_id),
+                         expect_str("request-refund", "reason", reason))
+
+
+def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
+    """Refund a paid order at once (coins back, earned coins clawed back); raise ``TxFailure`` if refused."""
+    # The order exists
+    order = verify_order(ctx.state, tx.order_id)
+    # The customer asks, or staff ask on their behalf
+    if not is_staff(ctx):
+        verify_order_customer(tx.order_id, order, ctx.sender)
+    # The reason fits on a receipt
+    verify_text("refund reason", tx.reason)
+    # The order was paid
+    verify_rule(bool(order.paid_at), reasons.NOT_PAID, f"order {tx.order_id!r} is unpaid; only a paid order "
+                                                       "can be refunded")
+    # It was not refunded before
+    verify_rule(not order.refunded_at, reasons.ALREADY_REFUNDED,
+                f"order {tx.order_id!r} was refunded at {order.refunded_at}; a refund is paid once")
+    # The request is inside the refund window, counted from payment in block time
+    window = get_policy_value(ctx, "refund_window_ms")
+    closes = order.paid_at + window
+    verify_rule(ctx.timestamp_ms <= closes, reasons.REFUND_WINDOW_CLOSED,
+                f"order {tx.order_id!r} was paid at {order.paid_at}; its refund window of {window} ms closed at "
+                f"{closes}, the request came at {ctx.timestamp_ms}")
+    # A large fiat refund needs the customer's second-factor signature
+    threshold = get_policy_value(ctx, "refund_second_factor_threshold")
+    if order.fiat_paid > threshold:
+        coin.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
+                                                        f"(above {threshold})")
+
+    events: list[list] = []
+    if order.coins_paid:
+        events += coin.credit(ctx, order.customer, order.coins_paid, "refund")
+    clawed = 0
+    if order.earned:
+        clawed, clawback_events = coin.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
+        events += clawback_events
+    set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
+                                              clawed_back=clawed, fiat_refunded=order.fiat_paid))
+    return events + [["order_refunded", tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid]]
+
+
+SPECS = (
+    KindSpec("create-order", compute_create_order, process_create_order),
+    KindSpec("pay-order", compute_pay_order, process_pay_order),
+    KindSpec("confirm-order", compute_confirm_order, process_confirm_order),
+    KindSpec("request-refund", compute_request_refund, process_request_refund),
+)

@@ -1,0 +1,170 @@
+"""Ticket records, the ticket state machine, and the once-only reward records (feedback, training).
+
+Theory of operation
+-------------------
+A ticket is one state record under ``b"t" + ticket_id`` (utf-8). Its state machine:
+
+    open --assign--> assigned --respond--> in_progress --resolve--> resolved --close--> closed
+      \\____________________\\______________________\\               |
+       (respond, resolve and assign are allowed from every active state)  '--reopen--> open
+
+``ACTIVE`` states accept assign/respond/resolve; only ``resolved`` accepts reopen and close; ``closed`` is
+final. Times come from block timestamps: ``first_response_at`` is set by the first response (or by the
+resolution, if nobody responded before), ``resolved_at`` by the latest resolution, ``closed_at`` once.
+A refusal names the state seen and the states expected (``TICKET_STATE``).
+
+Rewards that must never pay twice leave a marker whose presence is the whole check:
+``b"y" + (b"o" | b"t") + target_id`` for feedback on an order or a ticket, and
+``b"z" + staff(32) + course_id`` for a training course. Record arrays follow the dataclass field order:
+a wire format — append only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import codec, reasons
+from ledger.errors import SchemaError
+from ledger.orders import MAX_ID_BYTES, compute_record, is_valid_id
+from ledger.reasons import TxFailure
+from ledger.state import PREFIX_FEEDBACK, PREFIX_TICKET, PREFIX_TRAINING, StateReader
+
+CATEGORIES: tuple[str, ...] = ("complaint", "inquiry", "suggestion")
+PRIORITIES = range(1, 4)
+ACTIVE: tuple[str, ...] = ("open", "assigned", "in_progress")
+STATES: tuple[str, ...] = ACTIVE + ("resolved", "closed")
+FEEDBACK_TARGETS: dict[str, bytes] = {"order": b"o", "ticket": b"t"}
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A ticket as stored (0 / empty = not yet)."""
+
+    customer: bytes
+    opened_by: bytes  # the customer, or the staff member who opened it on their behalf
+    branch: str  # the branch that handles it ("" until a staff member is involved)
+    category: str
+    priority: int  # 1 (highest) .. 3
+    flagged: int  # 1 when the customer held the priority or vip privilege at opening
+    order_id: str  # "" when not linked to an order
+    content_hash: bytes
+    state: str
+    assignee: bytes = b""
+    opened_at: int = 0
+    first_response_at: int = 0
+    resolved_at: int = 0
+    closed_at: int = 0
+    reopen_count: int = 0
+    compensated: int = 0  # coins paid on this ticket, in total
+    rating: int = 0
+    resolution_hash: bytes = b""
+    last_response_hash: bytes = b""
+
+    def to_list(self) -> list:
+        """The record's canonical array form."""
+        return [getattr(self, name) for name in self.__slots__]
+
+    @property
+    def first_response_ms(self) -> int | None:
+        """Milliseconds from opening to the first response (None while unanswered)."""
+        return self.first_response_at - self.opened_at if self.first_response_at else None
+
+    @property
+    def resolution_ms(self) -> int | None:
+        """Milliseconds from opening to the latest resolution (None while unresolved)."""
+        return self.resolved_at - self.opened_at if self.resolved_at else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    """A once-only reward marker: who got it, how much, when, and (feedback) the rating given."""
+
+    account: bytes
+    amount: int
+    at: int
+    rating: int = 0
+
+    def to_list(self) -> list:
+        """The record's canonical array form."""
+        return [self.account, self.amount, self.at, self.rating]
+
+
+# --- keys ------------------------------------------------------------------------------------------------
+
+
+def _id_bytes(what: str, value: str) -> bytes:
+    raw = value.encode()
+    if not 0 < len(raw) <= MAX_ID_BYTES:
+        raise SchemaError(f"{what} of {len(raw)} bytes; expected 1..{MAX_ID_BYTES}")
+    return raw
+
+
+def ticket_key(ticket_id: str) -> bytes:
+    """State key of a ticket."""
+    return PREFIX_TICKET + _id_bytes("ticket id", ticket_id)
+
+
+def feedback_key(target_kind: str, target_id: str) -> bytes:
+    """State key of the feedback-reward marker of an order or a ticket."""
+    if target_kind not in FEEDBACK_TARGETS:
+        raise SchemaError(f"feedback target {target_kind!r}; expected one of {', '.join(FEEDBACK_TARGETS)}")
+    return PREFIX_FEEDBACK + FEEDBACK_TARGETS[target_kind] + _id_bytes("target id", target_id)
+
+
+def training_key(staff: bytes, course_id: str) -> bytes:
+    """State key of the training-reward marker of a staff member and a course."""
+    if len(staff) != 32:
+        raise SchemaError(f"staff account of {len(staff)} bytes; expected 32")
+    return PREFIX_TRAINING + staff + _id_bytes("course id", course_id)
+
+
+# --- getters and setters ---------------------------------------------------------------------------------
+
+
+def get_ticket(state: StateReader, ticket_id: str) -> Ticket | None:
+    """Return the stored ticket, or None if there is none (or the id could never be one)."""
+    if not is_valid_id(ticket_id):
+        return None
+    raw = state.get_state(ticket_key(ticket_id))
+    return None if raw is None else compute_record(Ticket, raw, f"ticket {ticket_id!r}")
+
+
+def set_ticket(state: Any, ticket_id: str, ticket: Ticket) -> None:
+    """Store ``ticket`` (``state`` is an ``Overlay``)."""
+    if ticket.state not in STATES:  # a step wrote a state the machine does not know: a bug
+        raise SchemaError(f"ticket state {ticket.state!r}; expected one of {', '.join(STATES)}")
+    state.set_state(ticket_key(ticket_id), codec.encode(ticket.to_list()))
+
+
+def verify_ticket(state: StateReader, ticket_id: str) -> Ticket:
+    """Return the ticket; raise ``TxFailure(ticket_not_found)`` if there is none."""
+    ticket = get_ticket(state, ticket_id)
+    if ticket is None:
+        raise TxFailure(reasons.TICKET_NOT_FOUND, f"ticket {ticket_id[:80]!r} does not exist")
+    return ticket
+
+
+def verify_ticket_state(ticket_id: str, ticket: Ticket, allowed: tuple[str, ...], action: str) -> None:
+    """Raise ``TxFailure(ticket_state)`` naming the state seen and expected unless it is in ``allowed``."""
+    if ticket.state not in allowed:
+        raise TxFailure(reasons.TICKET_STATE, f"ticket {ticket_id!r} is {ticket.state}; {action} needs it to be "
+                                              f"{' or '.join(allowed)}")
+
+
+def verify_ticket_customer(ticket_id: str, ticket: Ticket, account: bytes) -> None:
+    """Raise ``TxFailure(not_ticket_customer)`` unless ``account`` is the ticket's customer."""
+    if ticket.customer != account:
+        raise TxFailure(reasons.NOT_TICKET_CUSTOMER, f"ticket {ticket_id!r} belongs to customer "
+                                                     f"{ticket.customer.hex()[:16]}…, not {account.hex()[:16]}…")
+
+
+def get_reward(state: StateReader, key: bytes) -> Reward | None:
+    """Return the reward marker at ``key`` (``feedback_key`` / ``training_key``), or None if never paid."""
+    raw = state.get_state(key)
+    return None if raw is None else compute_record(Reward, raw, "reward")
+
+
+def set_reward(state: Any, key: bytes, reward: Reward) -> None:
+    """Store a reward marker (``state`` is an ``Overlay``)."""
+    state.set_state(key, codec.encode(reward.to_list()))
