@@ -72,8 +72,6 @@ COUPON_EXPIRED = Reason(31, "coupon_expired", "The coupon has expired.")
 COUPON_EXHAUSTED = Reason(32, "coupon_exhausted", "Every copy of this coupon has already been redeemed.")
 COUPON_LIMIT_REACHED = Reason(33, "coupon_limit_reached",
                               "The customer has already redeemed this coupon as many times as allowed.")
-ORDERS_UNAVAILABLE = Reason(35, "orders_unavailable",
-                            "Coupons are redeemed on orders, and this network does not process orders yet.")
 
 # --- issue 6: orders, refunds, tickets, feedback, compensation, training: statuses 40..79 ---
 # (customer-service-flows engineer appends here)

@@ -10,47 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ledger import reasons
-from ledger.reasons import Reason, TxFailure, invalid_tx
-from ledger.state import Account, Overlay, get_account, get_policy_int, has_role, set_account
-from ledger.types import AccountId, Hash32, Height, TimestampMs
-
-# Policy parameters with their code defaults; a genesis file (and later, governance) may override them.
-# Every parameter of issue 6 is declared here once (names are on-chain: never rename, only add).
-DAY_MS = 86_400_000
-DEFAULT_POLICY: dict[str, int | str] = {
-    "mint_cap": 10**15,                      # total supply ceiling, smallest units
-    # coin lots
-    "coin_lifetime_ms": 365 * DAY_MS,        # a credited lot expires this long after its block time
-    # earning on confirmed orders: floor(fiat_minor * earn_rate_bp / 10_000 * tier_multiplier_pct / 100)
-    "earn_rate_bp": 100,                     # 1 coin per 100 fiat minor units at the base tier
-    "tier_silver_threshold": 10_000,         # lifetime earned coins to reach each tier
-    "tier_gold_threshold": 50_000,
-    "tier_platinum_threshold": 200_000,
-    "tier_base_multiplier_pct": 100,
-    "tier_silver_multiplier_pct": 125,
-    "tier_gold_multiplier_pct": 150,
-    "tier_platinum_multiplier_pct": 200,
-    # rewards
-    "feedback_reward": 50,                   # coins for feedback on a resolved ticket or confirmed order (once)
-    "training_reward": 500,                  # coins for a completed training course (once per course)
-    "compensation_cap_per_ticket": 2_000,    # total coins compensated on one complaint ticket
-    # orders and refunds
-    "max_redeem_share_bp": 5_000,            # at most this share of an order's fiat amount paid in coins
-    "coin_value_minor": 1,                   # fiat minor units one coin is worth when redeemed on an order
-    "refund_window_ms": 30 * DAY_MS,         # a paid order can be refunded this long after payment
-    "refund_second_factor_threshold": 100_000,  # refunds above this fiat amount need the second factor
-    # KYC and transfers
-    "daily_outflow_kyc0": 1_000,             # coins a customer may send/redeem per UTC day, by KYC level
-    "daily_outflow_kyc1": 20_000,
-    "daily_outflow_kyc2": 500_000,
-    "second_factor_threshold": 10_000,       # transfers above this amount need the second-factor signature
-    # privileges
-    "privilege_priority_price": 1_000,
-    "privilege_vip_price": 5_000,
-    "privilege_lifetime_ms": 90 * DAY_MS,
-}
+# The context, policy defaults and rule check live in ledger.context (no import cycle with ledger.coin);
+# steps keep importing them from here.
+from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule  # noqa: F401
+from ledger.reasons import invalid_tx
+from ledger.state import Account, Overlay, get_account, has_role, set_account
 
 MAX_MEMO_CHARS = 140
+MAX_NAME_CHARS = 64  # branch names, reason codes, campaign names
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +27,6 @@ class KindSpec:
     name: str
     compute_payload: Callable[[Any], Any]  # shape check: payload -> typed tx, raises InvalidTransaction
     process: Callable[["TxContext", Any], list[list]]  # rules and writes: raises TxFailure
-
-
-@dataclass(frozen=True, slots=True)
-class TxContext:
-    """What a step may see: the state overlay, who sent and signed the tx, and the block it is in."""
-
-    state: Overlay
-    sender: AccountId
-    signers: tuple[AccountId, ...]
-    tx_hash: Hash32
-    height: Height
-    timestamp_ms: TimestampMs
 
 
 # --- payload shape (admission: a bad shape raises InvalidTransaction, never a failed result) --------------
@@ -93,6 +48,14 @@ def expect_account(kind: str, name: str, value: Any) -> bytes:
     return value
 
 
+def expect_bytes32(kind: str, name: str, value: Any) -> bytes:
+    """Return ``value`` if it is 32 bytes (a key, hash or commitment), else raise ``bad_payload``."""
+    if not isinstance(value, bytes) or len(value) != 32:
+        seen = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
+        raise invalid_tx(reasons.BAD_PAYLOAD, f"{kind}.{name} is {seen}; expected 32 bytes")
+    return value
+
+
 def expect_int(kind: str, name: str, value: Any) -> int:
     """Return ``value`` if it is an int (sign is a rule, checked by the step), else raise ``bad_payload``."""
     if type(value) is not int:
@@ -110,10 +73,16 @@ def expect_str(kind: str, name: str, value: Any) -> str:
 # --- rule checks (a broken rule raises TxFailure: committed with a failed status) --------------------------
 
 
-def verify_rule(ok: bool, reason: Reason, detail: str) -> None:
-    """Raise ``TxFailure(reason, detail)`` unless ``ok``; ``detail`` names what was seen and expected."""
-    if not ok:
-        raise TxFailure(reason, detail)
+def verify_name(what: str, value: str) -> None:
+    """Raise ``invalid_name`` unless ``value`` is 1..``MAX_NAME_CHARS`` printable characters."""
+    verify_rule(0 < len(value) <= MAX_NAME_CHARS and value.isprintable(), reasons.INVALID_NAME,
+                f"{what} {value[:80]!r} has {len(value)} characters; expected 1..{MAX_NAME_CHARS} printable ones")
+
+
+def verify_any_role(ctx: TxContext, *roles: str) -> None:
+    """Raise ``unauthorized`` unless the sender holds at least one of ``roles``."""
+    verify_rule(any(has_role(ctx.state, role, ctx.sender) for role in roles), reasons.UNAUTHORIZED,
+                f"sender {ctx.sender.hex()[:16]}… holds none of the roles {', '.join(roles)}")
 
 
 def verify_role(ctx: TxContext, role: str) -> None:
@@ -125,14 +94,6 @@ def verify_role(ctx: TxContext, role: str) -> None:
 def verify_positive_amount(amount: int) -> None:
     """Raise ``invalid_amount`` unless ``amount`` > 0."""
     verify_rule(amount > 0, reasons.INVALID_AMOUNT, f"amount is {amount}; expected more than 0")
-
-
-def get_policy_value(ctx: TxContext, name: str) -> int:
-    """Return the integer policy parameter ``name`` in force (chain value, else the code default)."""
-    default = DEFAULT_POLICY[name]
-    if type(default) is not int:
-        raise TypeError(f"policy {name} default is not an int")
-    return get_policy_int(ctx.state, name, default)
 
 
 # --- writes ----------------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Coupon kinds: ``issue-coupon`` (issuer or branch admin) and ``redeem-coupon`` (a customer, on an order).
+
+Theory of operation
+-------------------
+A coupon is a campaign's discount of ``value`` fiat minor units, redeemable ``total`` times in all and
+``per_customer_limit`` times per customer until ``expires_at_ms`` (dead at exactly that block time, like a
+coin lot). Redeeming is always ON AN ORDER: ``ledger.orders.apply_coupon`` records the discount on the
+customer's unpaid order and refuses an order that already has one, so a coupon never pays twice for one
+order; the counters here (``redeemed`` in the coupon record, one count per (customer, coupon)) bound the rest.
+A coupon creates no coins: its value is fiat, off the coin supply.
+
+Keys: ``b"k\\x00" + coupon_id`` -> P([campaign, value, expires_at_ms, per_customer_limit, total, redeemed,
+issuer, branch, issued_at_ms]); ``b"k\\x01" + customer(32) + coupon_id`` -> P(times redeemed).
+
+issue-coupon  payload [coupon_id: str, campaign: str, value: int, expires_at_ms: int, per_customer_limit: int,
+              total: int]; event ["coupon_issued", coupon_id, campaign, value, expires_at_ms, per_customer_limit,
+              total]
+redeem-coupon payload [coupon_id: str, order_id: str]; events = apply_coupon's ["coupon_applied", order_id,
+              customer, discount], then ["coupon_redeemed", coupon_id, customer, order_id, value]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ledger import reasons
+from ledger.coin import get_branch_of, verify_customer, verify_not_frozen
+from ledger.errors import SchemaError
+from ledger.orders import apply_coupon, verify_id
+from ledger.process.common import (
+    KindSpec, TxContext, expect_int, expect_payload, expect_str, verify_any_role, verify_name, verify_rule,
+)
+from ledger.reasons import TxFailure
+from ledger.state import PREFIX_COUPON, StateReader, get_record, set_record
+
+COUPON_RECORD = b"\x00"
+COUPON_USE = b"\x01"
+MAX_COUPON_ID_BYTES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Coupon:
+    """An issued coupon and how many times it has been redeemed."""
+
+    campaign: str
+    value: int
+    expires_at_ms: int
+    per_customer_limit: int
+    total: int
+    redeemed: int
+    issuer: bytes
+    branch: str
+    issued_at_ms: int
+
+    def to_list(self) -> list:
+        return [self.campaign, self.value, self.expires_at_ms, self.per_customer_limit, self.total, self.redeemed,
+                self.issuer, self.branch, self.issued_at_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCoupon:
+    """An issue-coupon payload, shape-checked."""
+
+    coupon_id: str
+    campaign: str
+    value: int
+    expires_at_ms: int
+    per_customer_limit: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemCoupon:
+    """A redeem-coupon payload, shape-checked."""
+
+    coupon_id: str
+    order_id: str
+
+
+# --- state -----------------------------------------------------------------------------------------------
+
+
+def coupon_key(coupon_id: str) -> bytes:
+    """State key of a coupon."""
+    raw = coupon_id.encode()
+    if not 0 < len(raw) <= MAX_COUPON_ID_BYTES:
+        raise SchemaError(f"coupon id of {len(raw)} bytes; expected 1..{MAX_COUPON_ID_BYTES}")
+    return PREFIX_COUPON + COUPON_RECORD + raw
+
+
+def coupon_use_key(customer: bytes, coupon_id: str) -> bytes:
+    """State key of how many times ``customer`` redeemed ``coupon_id``."""
+    if len(customer) != 32:
+        raise SchemaError(f"customer id of {len(customer)} bytes; expected 32")
+    return PREFIX_COUPON + COUPON_USE + customer + coupon_key(coupon_id)[2:]
+
+
+def get_coupon(state: StateReader, coupon_id: str) -> Coupon | None:
+    """Return the coupon, or None if it was never issued."""
+    if not 0 < len(coupon_id.encode()) <= MAX_COUPON_ID_BYTES:
+        return None
+    value = get_record(state, coupon_key(coupon_id))
+    if value is None:
+        return None
+    types = (str, int, int, int, int, int, bytes, str, int)
+    if not (isinstance(value, list) and len(value) == len(types)
+            and all(type(v) is t for v, t in zip(value, types))):
+        raise SchemaError(f"state coupon {coupon_id!r}: expected {len(types)} typed fields")
+    return Coupon(*value)
+
+
+def get_coupon_uses(state: StateReader, customer: bytes, coupon_id: str) -> int:
+    """Return how many times ``customer`` has redeemed ``coupon_id``."""
+    value = get_record(state, coupon_use_key(customer, coupon_id))
+    if value is not None and not (type(value) is int and value > 0):
+        raise SchemaError(f"state coupon use of {coupon_id!r}: expected a positive int")
+    return value or 0
+
+
+# --- issue-coupon ----------------------------------------------------------------------------------------
+
+
+def compute_issue_coupon(payload: Any) -> IssueCoupon:
+    """Check the payload's shape and return an ``IssueCoupon``; raise ``InvalidTransaction(bad_payload)``."""
+    k = "issue-coupon"
+    cid, campaign, value, expires, limit, total = expect_payload(
+        k, payload, "[coupon_id: str, campaign: str, value: int, expires_at_ms: int, per_customer_limit: int, "
+                    "total: int]", 6)
+    return IssueCoupon(expect_str(k, "coupon_id", cid), expect_str(k, "campaign", campaign),
+                       expect_int(k, "value", value), expect_int(k, "expires_at_ms", expires),
+                       expect_int(k, "per_customer_limit", limit), expect_int(k, "total", total))
+
+
+def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[list]:
+    """Issue coupon ``tx.coupon_id`` for a campaign."""
+    # Only an issuer or a branch admin issues coupons
+    verify_any_role(ctx, "issuer", "branch-admin")
+    # The coupon id is usable as a key and on the command line
+    verify_id("coupon id", tx.coupon_id)
+    # The campaign is named
+    verify_name("campaign", tx.campaign)
+    # The value and both limits are positive
+    verify_rule(tx.value > 0 and tx.per_customer_limit > 0 and tx.total > 0, reasons.INVALID_COUPON,
+                f"value {tx.value}, per-customer limit {tx.per_customer_limit}, total {tx.total}; "
+                "expected each above 0")
+    # It expires after this block (a coupon born dead would only confuse customers)
+    verify_rule(tx.expires_at_ms > ctx.timestamp_ms, reasons.INVALID_COUPON,
+                f"expires at {tx.expires_at_ms}; expected after the block time {ctx.timestamp_ms}")
+    # The id is new: an issued coupon is never redefined
+    verify_rule(get_coupon(ctx.state, tx.coupon_id) is None, reasons.COUPON_EXISTS,
+                f"coupon {tx.coupon_id!r} already exists")
+
+    coupon = Coupon(tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit, tx.total, 0, ctx.sender,
+                    get_branch_of(ctx.state, ctx.sender), ctx.timestamp_ms)
+    set_record(ctx.state, coupon_key(tx.coupon_id), coupon.to_list())
+    return [["coupon_issued", tx.coupon_id, tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit,
+             tx.total]]
+
+
+# --- redeem-coupon ---------------------------------------------------------------------------------------
+
+
+def compute_redeem_coupon(payload: Any) -> RedeemCoupon:
+    """Check the payload's shape and return a ``RedeemCoupon``; raise ``InvalidTransaction(bad_payload)``."""
+    cid, order_id = expect_payload("redeem-coupon", payload, "[coupon_id: str, order_id: str]", 2)
+    return RedeemCoupon(expect_str("redeem-coupon", "coupon_id", cid), expect_str("redeem-coupon", "order_id", order_id))
+
+
+def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[list]:
+    """Apply coupon ``tx.coupon_id`` as a discount on the sender's unpaid order ``tx.order_id``."""
+    # Only a registered customer redeems coupons
+    verify_customer(ctx, ctx.sender)
+    # A frozen account cannot redeem
+    verify_not_frozen(ctx, ctx.sender)
+    # The coupon exists
+    coupon = get_coupon(ctx.state, tx.coupon_id)
+    if coupon is None:
+        raise TxFailure(reasons.UNKNOWN_COUPON, f"coupon {tx.coupon_id[:80]!r} was never issued")
+    # It has not expired at this block's time
+    verify_rule(ctx.timestamp_ms < coupon.expires_at_ms, reasons.COUPON_EXPIRED,
+                f"coupon {tx.coupon_id!r} expired at {coupon.expires_at_ms}; the block time is {ctx.timestamp_ms}")
+    # Copies are left
+    verify_rule(coupon.redeemed < coupon.total, reasons.COUPON_EXHAUSTED,
+                f"coupon {tx.coupon_id!r} was redeemed {coupon.redeemed} of {coupon.total} times")
+    # The customer is under the per-customer limit
+    uses = get_coupon_uses(ctx.state, ctx.sender, tx.coupon_id)
+    verify_rule(uses < coupon.per_customer_limit, reasons.COUPON_LIMIT_REACHED,
+                f"customer redeemed {tx.coupon_id!r} {uses} time(s); the limit is {coupon.per_customer_limit}")
+    # The order exists, is the customer's, is unpaid and has no coupon yet (ledger.orders)
+    events = apply_coupon(ctx, tx.order_id, ctx.sender, coupon.value)
+
+    set_record(ctx.state, coupon_key(tx.coupon_id), replace(coupon, redeemed=coupon.redeemed + 1).to_list())
+    set_record(ctx.state, coupon_use_key(ctx.sender, tx.coupon_id), uses + 1)
+    events.append(["coupon_redeemed", tx.coupon_id, ctx.sender, tx.order_id, coupon.value])
+    return events
+
+
+SPECS = (
+    KindSpec("issue-coupon", compute_issue_coupon, process_issue_coupon),
+    KindSpec("redeem-coupon", compute_redeem_coupon, process_redeem_coupon),
+)

@@ -1,0 +1,64 @@
+"""``buy-privilege``: a customer spends coins on a privilege ("priority" support or "vip") for a while.
+
+The price is the policy's ``privilege_<name>_price``; the privilege lasts ``privilege_lifetime_ms``. Buying
+it again while it is active extends it from its current expiry (nothing already paid for is lost). Spending
+on a privilege is a redemption: the sender must not be frozen and it counts toward the daily outflow.
+Tiers need no transaction: ``ledger.coin.get_tier`` derives them from lifetime earnings.
+
+payload [privilege: str]; events = the sweep (if any), ["spent", account, price, "privilege:<name>"],
+["privilege_bought", account, privilege, price, expires_at_ms]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ledger import reasons
+from ledger.coin import (
+    PRIVILEGE_CODES, get_privilege_expiry, privilege_key, spend, verify_customer, verify_not_frozen, verify_outflow,
+)
+from ledger.process.common import KindSpec, TxContext, expect_payload, expect_str, get_policy_value, verify_rule
+from ledger.state import set_record
+
+KIND = "buy-privilege"
+
+
+@dataclass(frozen=True, slots=True)
+class BuyPrivilege:
+    """A buy-privilege payload, shape-checked."""
+
+    privilege: str
+
+
+def compute_buy_privilege(payload: Any) -> BuyPrivilege:
+    """Check the payload's shape and return a ``BuyPrivilege``; raise ``InvalidTransaction(bad_payload)``."""
+    (privilege,) = expect_payload(KIND, payload, "[privilege: str]", 1)
+    return BuyPrivilege(expect_str(KIND, "privilege", privilege))
+
+
+def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
+    """Spend the policy price and hold ``tx.privilege`` for ``privilege_lifetime_ms`` more."""
+    # The privilege exists
+    verify_rule(tx.privilege in PRIVILEGE_CODES, reasons.UNKNOWN_PRIVILEGE,
+                f"privilege {tx.privilege[:40]!r} does not exist; expected one of {', '.join(PRIVILEGE_CODES)}")
+    # Only a registered customer buys privileges
+    verify_customer(ctx, ctx.sender)
+    # A frozen account cannot redeem coins
+    verify_not_frozen(ctx, ctx.sender)
+    price = get_policy_value(ctx, f"privilege_{tx.privilege}_price")
+    events: list[list] = []
+    if price > 0:
+        # The customer holds the price in live coins (checked by spend)
+        events = spend(ctx, ctx.sender, price, f"privilege:{tx.privilege}")
+        # The price fits the customer's daily outflow limit
+        verify_outflow(ctx, ctx.sender, price)
+
+    start = max(get_privilege_expiry(ctx.state, ctx.sender, tx.privilege), ctx.timestamp_ms)
+    expires = start + get_policy_value(ctx, "privilege_lifetime_ms")
+    set_record(ctx.state, privilege_key(ctx.sender, tx.privilege), expires)
+    events.append(["privilege_bought", ctx.sender, tx.privilege, price, expires])
+    return events
+
+
+SPECS = (KindSpec(KIND, compute_buy_privilege, process_buy_privilege),)
