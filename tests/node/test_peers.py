@@ -404,3 +404,15 @@ async def test_a_peer_that_stops_reading_is_dropped_and_never_blocks_the_sender(
             await ws.close()
     finally:
         await c.stop()
+
+
+def test_backoff_grows_exponentially_with_jitter_and_stays_capped():
+    import random
+
+    b = Backoff(initial_s=0.1, max_s=2.0, factor=2.0, jitter=0.2)
+    rng = random.Random(7)
+    delays = [b.compute_delay(n, rng) for n in range(1, 200)]
+    assert 0.08 <= delays[0] <= 0.12 and 0.16 <= delays[1] <= 0.24
+    assert all(0 <= d <= 2.0 * 1.2 for d in delays)
+    assert min(delays[10:]) >= 2.0 * 0.8  # capped, not reset or overflowing at high attempt counts
+    assert len(set(delays[10:])) > 100  # jittered: reconnecting peers do not dial in lockstep
