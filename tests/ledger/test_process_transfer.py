@@ -13,16 +13,29 @@ from ledger.process import get_kind
 from ledger.process.common import MAX_MEMO_CHARS, TxContext
 from ledger.process.transfer import Transfer, compute_transfer, process_transfer
 from ledger.reasons import TxFailure
-from ledger.coin import credit
-from ledger.state import Account, MemoryState, Overlay, get_account, get_balance
+from ledger import codec
+from ledger.coin import credit, get_lots
+from ledger.process.common import DEFAULT_POLICY
+from ledger.state import (
+    PREFIX_SECOND_KEY, Account, MemoryState, Overlay, account_record_key, get_account, get_balance, policy_key,
+    set_record,
+)
 from ledger.tx import make_tx
-from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields
+from tests.strategies import (
+    ALICE, BOB, CAROL, CHAIN_ID, COMPLIANCE, ISSUER, SECOND, account_ids, bad_payload_fields, coin_ctx, fund,
+    register,
+)
 
 
 def funded(balance: int = 100) -> Overlay:
     state = Overlay(MemoryState())
     credit(TxContext(state, ISSUER.public_key, (), b"\x00" * 32, 1, 0), ALICE.public_key, balance, "mint")
     return state
+
+
+def set_policy(state: Overlay, **values: int) -> None:
+    for name, value in values.items():
+        state.set_state(policy_key(name), codec.encode(value))
 
 
 def ctx(state: Overlay, sender=ALICE) -> TxContext:
@@ -121,3 +134,78 @@ def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
         assert exc.code == "bad_payload"
     else:
         assert len(tx.to) == 32 and type(tx.amount) is int and isinstance(tx.memo, str)
+
+
+# --- freezes, second factor, outflow, expiry ---------------------------------------------------------------
+
+
+def test_a_frozen_sender_is_account_frozen_and_a_frozen_recipient_still_receives():
+    from ledger.coin import Freeze, set_freeze
+
+    state = funded(100)
+    set_freeze(state, ALICE.public_key, Freeze("aml-review", COMPLIANCE.public_key, 1))
+    assert fail_reason(state, Transfer(BOB.public_key, 1, "")) is reasons.ACCOUNT_FROZEN
+    set_freeze(state, ALICE.public_key, None)
+    set_freeze(state, BOB.public_key, Freeze("aml-review", COMPLIANCE.public_key, 1))
+    process_transfer(ctx(state), Transfer(BOB.public_key, 1, ""))
+    assert get_balance(state, BOB.public_key) == 1
+
+
+def test_a_transfer_of_exactly_the_threshold_needs_no_second_factor():
+    state = funded(100)
+    set_policy(state, second_factor_threshold=100)
+    process_transfer(ctx(state), Transfer(BOB.public_key, 100, ""))
+    assert get_balance(state, BOB.public_key) == 100
+
+
+def test_a_transfer_above_the_threshold_without_a_second_key_is_second_factor_required():
+    state = funded(100)
+    set_policy(state, second_factor_threshold=50)
+    assert fail_reason(state, Transfer(BOB.public_key, 51, "")) is reasons.SECOND_FACTOR_REQUIRED
+
+
+def test_a_transfer_above_the_threshold_cosigned_by_another_key_is_second_factor_required():
+    state = funded(100)
+    set_policy(state, second_factor_threshold=50)
+    set_record(state, account_record_key(PREFIX_SECOND_KEY, ALICE.public_key), SECOND.public_key)
+    with pytest.raises(TxFailure) as exc:
+        process_transfer(coin_ctx(state, ALICE, CAROL, ts=1), Transfer(BOB.public_key, 51, ""))
+    assert exc.value.reason is reasons.SECOND_FACTOR_REQUIRED
+
+
+def test_a_transfer_above_the_threshold_cosigned_by_the_second_key_is_applied():
+    state = funded(100)
+    set_policy(state, second_factor_threshold=50)
+    set_record(state, account_record_key(PREFIX_SECOND_KEY, ALICE.public_key), SECOND.public_key)
+    process_transfer(coin_ctx(state, ALICE, SECOND, ts=1), Transfer(BOB.public_key, 51, ""))
+    assert get_balance(state, BOB.public_key) == 51
+
+
+def test_a_customer_transfer_above_the_daily_limit_is_daily_limit_exceeded():
+    state = funded(100)
+    set_policy(state, daily_outflow_kyc0=30)
+    register(state, ALICE, kyc_level=0)
+    process_transfer(ctx(state), Transfer(BOB.public_key, 30, ""))
+    assert fail_reason(state, Transfer(BOB.public_key, 1, "")) is reasons.DAILY_LIMIT_EXCEEDED
+
+
+def test_a_transfer_keeps_the_coins_expiry():
+    state = funded(100)  # credited at ts 0
+    process_transfer(coin_ctx(state, ALICE, ts=500), Transfer(BOB.public_key, 40, ""))
+    assert get_lots(state, BOB.public_key) == [(DEFAULT_POLICY["coin_lifetime_ms"], 40)]
+
+
+def test_a_transfer_of_expired_coins_is_insufficient_balance():
+    state = funded(100)
+    life = DEFAULT_POLICY["coin_lifetime_ms"]
+    with pytest.raises(TxFailure) as exc:
+        process_transfer(coin_ctx(state, ALICE, ts=life), Transfer(BOB.public_key, 1, ""))
+    assert exc.value.reason is reasons.INSUFFICIENT_BALANCE
+
+
+def test_a_transfer_after_expiry_reports_the_sweep_in_its_events():
+    state = funded(100)
+    fund(state, ALICE, 5, ts=10)
+    life = DEFAULT_POLICY["coin_lifetime_ms"]
+    events = process_transfer(coin_ctx(state, ALICE, ts=life), Transfer(BOB.public_key, 5, ""))
+    assert events == [["expired", ALICE.public_key, 100], ["transferred", ALICE.public_key, BOB.public_key, 5]]
