@@ -208,6 +208,7 @@ class PeerNetwork:
         self._running = False
         for ev in self._gone.values():
             ev.set()
+        self._gone.clear()
         for task in self._dial_tasks:
             task.cancel()
         if self._dial_tasks:
@@ -393,7 +394,9 @@ class PeerNetwork:
         while self._running:
             if self.is_connected(addr.public_key):
                 attempt = 0
-                ev = self._gone.setdefault(addr.public_key, asyncio.Event())
+                ev = self._gone.get(addr.public_key)
+                if ev is None or ev.is_set():  # a set event would make this loop spin
+                    ev = self._gone[addr.public_key] = asyncio.Event()
                 await ev.wait()
                 continue
             try:

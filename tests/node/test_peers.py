@@ -416,3 +416,19 @@ def test_backoff_grows_exponentially_with_jitter_and_stays_capped():
     assert all(0 <= d <= 2.0 * 1.2 for d in delays)
     assert min(delays[10:]) >= 2.0 * 0.8  # capped, not reset or overflowing at high attempt counts
     assert len(set(delays[10:])) > 100  # jittered: reconnecting peers do not dial in lockstep
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_network_can_start_again_and_reconnect():
+    c = Cluster(2)
+    await c.start()
+    try:
+        await c.wait_full_mesh()
+        a, b = c.nodes
+        await a.net.stop()
+        await a.net.start()
+        await c.wait_full_mesh()
+        assert await a.net.send(b.key.public_key, "tx", b"again")
+        assert await _next(b) == (a.key.public_key, "tx", b"again")
+    finally:
+        await c.stop()
