@@ -24,7 +24,7 @@ already checked them at admission). Time comes only from the block's ``timestamp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ledger import codec, merkle, reasons
 from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash
@@ -156,6 +156,7 @@ def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, heigh
 
 def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
              proposer: bytes, chain_id: str, validator_set_hash: bytes, *, verify_signatures: bool,
+             known_verified: Callable[[SignedTx], bool] | None = None,
              skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS,
              ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
     """Shared core of build/execute/validate: admit, process, and compute the roots and header."""
@@ -176,7 +177,8 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
             if tx.tx_hash in seen:
                 raise invalid_tx(reasons.DUPLICATE_TX, f"tx {tx.tx_hash.hex()[:16]}… appears twice")
             spec, payload = check_admission(overlay, tx, chain_id, exact_nonce=True,
-                                            verify_signatures=verify_signatures)
+                                            verify_signatures=verify_signatures and not (
+                                                known_verified is not None and known_verified(tx)))
         except InvalidTransaction as exc:
             if not skip_invalid:
                 exc.tx_index = index  # type: ignore[attr-defined]  # position in the block, for the message
@@ -230,8 +232,13 @@ def _expect(check: str, seen: Any, expected: Any, what: str = "") -> None:
 
 
 def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block, now_ms: int,
-                   max_future_ms: int, validator_set_hash: bytes) -> BlockExecution:
-    """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch."""
+                   max_future_ms: int, validator_set_hash: bytes, *,
+                   known_verified: Callable[[SignedTx], bool] | None = None) -> BlockExecution:
+    """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch.
+
+    ``known_verified(tx)`` may say that this exact envelope (same raw bytes, not just the same hash) had
+    its signatures verified already (the node's mempool at admission); those are not verified again.
+    """
     h = block.header
     # The block's hash is the hash of its header
     _expect("block_hash", block.hash, h.hash(), "block hash")
@@ -260,7 +267,8 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
             raise _bad_block("tx_decode", f"tx {i} does not decode: {exc.message}") from None
     try:
         execution, _ = _execute(state, nodes, parent, txs, h.timestamp_ms, h.proposer, h.chain_id,
-                                h.validator_set_hash, verify_signatures=True, skip_invalid=False)
+                                h.validator_set_hash, verify_signatures=True, skip_invalid=False,
+                                known_verified=known_verified)
     except InvalidTransaction as exc:
         check = "duplicate_tx" if exc.code == reasons.DUPLICATE_TX else "tx_admission"
         index = getattr(exc, "tx_index", "?")

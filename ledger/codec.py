@@ -29,15 +29,25 @@ def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise EncodeError(f"nesting deeper than {MAX_DEPTH} levels")
     t = type(value)
+    if t is list or t is tuple:
+        if value and depth >= MAX_DEPTH:
+            raise EncodeError(f"nesting deeper than {MAX_DEPTH} levels")
+        # Scalars are checked inline: one call per array, not per item (hot on blocks of many txs).
+        for item in value:
+            it = type(item)
+            if it is bytes or it is str:
+                continue
+            if it is int:
+                if not _INT_MIN <= item <= _INT_MAX:
+                    raise EncodeError(f"integer {item} outside the 64-bit range")
+                continue
+            _check(item, depth + 1)
+        return
     if t is int:
         if not _INT_MIN <= value <= _INT_MAX:
             raise EncodeError(f"integer {value} outside the 64-bit range")
         return
     if t is bytes or t is str:
-        return
-    if t is list or t is tuple:
-        for item in value:
-            _check(item, depth + 1)
         return
     raise EncodeError(f"cannot encode {t.__name__}; expected int, bytes, str or array")
 

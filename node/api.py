@@ -27,6 +27,8 @@ log = logging.getLogger("carecoin.api")
 
 SERVICE_KEY: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH_TXS = 1000
+MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 MAX_HISTORY_LIMIT = 1000
 MAX_HISTORY_SCAN = 100_000
 
@@ -129,6 +131,46 @@ async def post_tx(request: web.Request) -> web.Response:
     return web.json_response({"tx_hash": tx.tx_hash.hex(), "status": "pending"}, status=202)
 
 
+async def post_txs(request: web.Request) -> web.Response:
+    """POST /v1/txs {"txs": [hex envelope, ...]} -> 200 {"results": [{"tx_hash", "status"} | {"error"}, ...]}.
+
+    One result per tx, in order: ``{"tx_hash", "status": "pending"}`` when admitted, else
+    ``{"error": {"code", "message"}}`` (plus ``retry_after`` for ``mempool_full``/``sender_limit``). The
+    admitted txs are gossiped to peers in one frame per peer. A malformed body refuses the whole batch.
+    """
+    body = await request.read()
+    if len(body) > MAX_BATCH_BODY_BYTES:
+        raise BadRequest(f"request body of {len(body)} bytes; at most {MAX_BATCH_BODY_BYTES}")
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest('body is not JSON; expected {"txs": ["<hex envelope>", ...]}') from None
+    txs = doc.get("txs") if isinstance(doc, dict) else None
+    if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
+        raise BadRequest('expected a JSON object {"txs": ["<hex envelope>", ...]}')
+    if not 1 <= len(txs) <= MAX_BATCH_TXS:
+        raise BadRequest(f"batch of {len(txs)} txs; expected 1..{MAX_BATCH_TXS}")
+    raws = []
+    for i, text in enumerate(txs):
+        try:
+            raws.append(bytes.fromhex(text))
+        except ValueError:
+            raise BadRequest(f"txs[{i}] is not hex; expected the hex of the canonical envelope") from None
+    svc = _svc(request)
+    results = []
+    for outcome in svc.submit_txs(raws):
+        if isinstance(outcome, Exception):
+            code = getattr(outcome, "code", "error")
+            svc.metrics.rejected_txs.labels(code).inc()
+            err: dict[str, Any] = {"error": {"code": code, "message": getattr(outcome, "message", str(outcome))}}
+            if isinstance(outcome, MempoolFull):
+                err["retry_after"] = outcome.retry_after
+            results.append(err)
+        else:
+            results.append({"tx_hash": outcome.tx_hash.hex(), "status": "pending"})
+    return web.json_response({"results": results})
+
+
 async def get_tx(request: web.Request) -> web.Response:
     """GET /v1/tx/{hash}: pending / committed / evicted (404 with status unknown when never seen)."""
     tx_hash = parse_hex32(request.match_info["hash"], "tx hash")
@@ -170,7 +212,6 @@ async def get_history(request: web.Request) -> web.Response:
 
 def block_json(svc: NodeService, height: int) -> dict[str, Any]:
     """Header fields, tx hashes and certificate of the block at ``height``."""
-    from ledger.tx import decode_tx
     block = svc.store.get_block(height)
     seals = svc.store.get_certificate(height)
     h = block.header
@@ -179,7 +220,7 @@ def block_json(svc: NodeService, height: int) -> dict[str, Any]:
         "prev_hash": h.prev_hash.hex(), "timestamp_ms": h.timestamp_ms, "proposer": h.proposer.hex(),
         "tx_count": h.tx_count, "results_root": h.results_root.hex(), "state_root": h.state_root.hex(),
         "validator_set_hash": h.validator_set_hash.hex(),
-        "txs": [decode_tx(raw).tx_hash.hex() for raw in block.txs],
+        "txs": [h.hex() for h in svc.get_block_tx_hashes(height)],
         "certificate": [{"validator": s.validator.hex(), "signature": s.signature.hex()} for s in seals],
     }
 
@@ -225,7 +266,7 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 # ---- the OpenAPI document -------------------------------------------------------------------------------
 
-def _op(summary: str, ok: str, *errors: int, params: tuple = (), body: bool = False,
+def _op(summary: str, ok: str, *errors: int, params: tuple = (), body: bool = False, batch: bool = False,
         content: str = "application/json") -> dict[str, Any]:
     """One OpenAPI operation: its parameters, success response and error responses."""
     op: dict[str, Any] = {"summary": summary, "parameters": [dict(p) for p in params], "responses": {
@@ -238,6 +279,11 @@ def _op(summary: str, ok: str, *errors: int, params: tuple = (), body: bool = Fa
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["tx"],
             "properties": {"tx": {"type": "string", "description": "hex of the canonical tx envelope"}}}}}}
+    if batch:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["txs"],
+            "properties": {"txs": {"type": "array", "maxItems": MAX_BATCH_TXS, "items": {
+                "type": "string", "description": "hex of a canonical tx envelope"}}}}}}}
     return op
 
 
@@ -258,6 +304,9 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/v1/tx": {"post": _op("Submit a signed transaction (gossiped to peers)", "202", 400, 409, 413, 429, 503,
                                body=True)},
+        "/v1/txs": {"post": _op(f"Submit up to {MAX_BATCH_TXS} signed transactions; one result per tx, in order "
+                                "({tx_hash, status: pending} or {error: {code, message}})", "200", 400, 413,
+                                batch=True)},
         "/v1/tx/{hash}": {"get": _op("Tx status: pending, committed (applied or failed, with height, index, "
                                      "status code, reason), evicted (with reason)", "200", 400, 404,
                                      params=(_HASH,))},
@@ -296,10 +345,11 @@ def add_sync_routes(app: web.Application, service: NodeService) -> None:
 
 def create_app(service: NodeService, *, manage_service: bool = True) -> web.Application:
     """Build the client API application for ``service`` (starting and stopping it with the app by default)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BATCH_BODY_BYTES)
     app[SERVICE_KEY] = service
     r = app.router
     r.add_post("/v1/tx", post_tx)
+    r.add_post("/v1/txs", post_txs)
     r.add_get("/v1/tx/{hash}", get_tx)
     r.add_get("/v1/tx/{hash}/receipt", get_receipt)
     r.add_get("/v1/accounts/{id}", get_account)

@@ -194,7 +194,8 @@ class Driver:
         t0 = time.perf_counter()
         try:
             execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(),
-                                             svc.options.max_future_ms, svc.genesis.validator_set_hash)
+                                             svc.options.max_future_ms, svc.genesis.validator_set_hash,
+                                             known_verified=svc.is_known_verified)
         except LedgerError as exc:
             svc.metrics.remote_faults.labels("invalid_block").inc()
             log.warning("invalid block %s at height %d: %s", block.hash.hex()[:16], block.height, exc)
@@ -213,7 +214,7 @@ class Driver:
             # with a quorum certificate that does not execute here is a local fault: we cannot follow.
             parent = svc.head_header()
             execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(), 10**12,
-                                             svc.genesis.validator_set_hash)
+                                             svc.genesis.validator_set_hash, known_verified=svc.is_known_verified)
         svc.commit(block, action.seals, execution, source="consensus")
         self._executions.clear()
         self._recent, self._recent_height = [], block.height + 1

@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Sequence
 
 from consensus.errors import ConsensusError, ConsensusSafetyError
@@ -28,7 +30,7 @@ from consensus.events import MessageReceived, Restarted, SyncedTo
 from consensus.replica import Replica, ReplicaConfig
 from consensus.wal import decode_record
 from consensus.wire import decode_message
-from ledger import chain, state
+from ledger import chain, codec, state
 from ledger.block import Block, Header
 from ledger.errors import LedgerError, NotFound
 from ledger.genesis import ROLES, Genesis, load_genesis
@@ -45,9 +47,12 @@ from node.sync import Syncer
 log = logging.getLogger("carecoin.node")
 
 CHANNEL_TX = "tx"
+CHANNEL_TXS = "txs"  # a batch of gossiped txs: msgpack list of envelopes
 CHANNEL_CONSENSUS = "consensus"
 MAX_QUEUE = 10_000
 MAX_SUBMIT_TIMES = 50_000
+MAX_CACHED_BLOCK_HASHES = 256
+PROFILE_ENV = "CARECOIN_PROFILE"  # a directory: profile the event loop, write <node>.prof there on stop
 
 
 class GenesisMismatch(NodeError):
@@ -123,11 +128,12 @@ class NodeService:
         self.peers = None  # node.peers.PeerNetwork when this node has peers
         if self.peer_entries:
             # Imported lazily: a single-validator node needs no transport.
-            from node.peers import PeerAddress, PeerNetwork
+            from node.peers import DEFAULT_CHANNELS, PeerAddress, PeerNetwork
             names = {v.public_key: v.name for v in genesis.validators}
             addresses = [PeerAddress(p.name, p.public_key, p.url) for p in self.peer_entries]
             self.peers = PeerNetwork(self.chain_id, key, names, addresses, self._on_peer_frame,
-                                     max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link)
+                                     max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
+                                     channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
         self.syncer = Syncer(self, [(p.public_key, compute_http_url(p.url)) for p in self.peer_entries])
         self.metrics.bind(lambda: len(self.mempool), lambda: len(self.get_connected_peers()))
         head = self.store.head()
@@ -137,6 +143,7 @@ class NodeService:
         self._queue: asyncio.Queue | None = None
         self._tasks: list[asyncio.Task] = []
         self._submitted: OrderedDict[bytes, float] = OrderedDict()  # tx hash -> monotonic submit time
+        self._block_hashes: OrderedDict[int, list[bytes]] = OrderedDict()  # height -> tx hashes (recent)
         self._last_commit = time.monotonic()
         self._last_round = 0
         self._commit_waiters: list[asyncio.Future] = []
@@ -184,6 +191,7 @@ class NodeService:
             return
         self.started = True
         self.loop = asyncio.get_running_loop()
+        self._profile_start()
         self._queue = asyncio.Queue(maxsize=MAX_QUEUE)
         head = self.store.head()
         record = None
@@ -221,6 +229,24 @@ class NodeService:
         for fut in self._commit_waiters:
             if not fut.done():
                 fut.cancel()
+        self._profile_stop()
+
+    def _profile_start(self) -> None:
+        """With ``CARECOIN_PROFILE=DIR`` set, profile the event-loop thread (written on stop)."""
+        self._profiler = None
+        if os.environ.get(PROFILE_ENV):
+            import cProfile
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+
+    def _profile_stop(self) -> None:
+        profiler, self._profiler = getattr(self, "_profiler", None), None
+        if profiler is not None:
+            profiler.disable()
+            out = Path(os.environ[PROFILE_ENV]) / f"{self.options.name}.prof"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            profiler.dump_stats(str(out))
+            log.warning("profile written to %s", out)
 
     def close(self) -> None:
         """Close the store (releases the LevelDB lock)."""
@@ -293,6 +319,9 @@ class NodeService:
                                 execution.smt_nodes)
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
+        self._block_hashes[block.height] = hashes
+        while len(self._block_hashes) > MAX_CACHED_BLOCK_HASHES:
+            self._block_hashes.popitem(last=False)
         # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
         # txs it holds; only the others are decoded again (decoding is the costly part here).
         senders = {decode_tx(raw).body.sender for raw, h in zip(block.txs, hashes) if h not in self.mempool}
@@ -356,6 +385,11 @@ class NodeService:
     def _check(self, tx: SignedTx) -> None:
         chain.check_admissible(self.store, tx, self.chain_id)
 
+    def is_known_verified(self, tx: SignedTx) -> bool:
+        """True when this exact envelope (same raw bytes) sits in the mempool: its signatures were checked."""
+        pending = self.mempool.get(tx.tx_hash)
+        return pending is not None and pending.raw == tx.raw
+
     def mempool_select(self) -> list[SignedTx]:
         """The proposer's candidates: per-sender nonce order, bounded by the block limits."""
         return self.mempool.select(self.options.block_max_txs, self.options.block_max_bytes, self._get_nonce)
@@ -379,6 +413,34 @@ class NodeService:
             self._spawn(self.peers.broadcast(CHANNEL_TX, tx.raw))
         return tx
 
+    def submit_txs(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
+        """Admit a batch of raw envelopes; one outcome per tx (the admitted ``SignedTx`` or the typed error).
+
+        The admitted txs are gossiped to every peer in one ``txs`` frame (a msgpack list of envelopes).
+        """
+        if self.fatal is not None:
+            raise NodeStopped(f"the node stopped after a local fault: {self.fatal}")
+        out: list[SignedTx | Exception] = []
+        admitted: list[bytes] = []
+        now = time.monotonic()
+        for raw in raws:
+            try:
+                tx = decode_tx(raw)
+                self.mempool.add(tx, self._check)
+            except (LedgerError, NodeError) as exc:
+                out.append(exc)
+                continue
+            out.append(tx)
+            admitted.append(tx.raw)
+            self._submitted[tx.tx_hash] = now
+        if admitted:
+            self.metrics.submitted_txs.inc(len(admitted))
+            while len(self._submitted) > MAX_SUBMIT_TIMES:
+                self._submitted.popitem(last=False)
+            if gossip and self.peers is not None:
+                self._spawn(self.peers.broadcast(CHANNEL_TXS, codec.encode(admitted)))
+        return out
+
     def _spawn(self, coro: Awaitable) -> None:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(_log_task_error)
@@ -394,6 +456,18 @@ class NodeService:
                 log.debug("dropped a bad consensus message from %s: %s", peer.hex()[:16], exc)
                 return
             self.post(MessageReceived(msg))
+        elif channel == CHANNEL_TXS:
+            try:
+                raws = codec.decode(payload)
+            except LedgerError:
+                raws = None
+            if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
+                self.metrics.remote_faults.labels("bad_tx_batch").inc()
+                return
+            for outcome in self.submit_txs(raws, gossip=False):
+                code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
+                if code is not None and code != "duplicate_tx":
+                    self.metrics.rejected_txs.labels(code).inc()
         elif channel == CHANNEL_TX:
             try:
                 self.submit_tx(payload, gossip=False)
@@ -453,6 +527,13 @@ class NodeService:
         if st.detail:
             doc["detail"] = st.detail
         return doc
+
+    def get_block_tx_hashes(self, height: int) -> list[bytes]:
+        """The tx hashes of the committed block at ``height`` (recent blocks from memory, else from its results)."""
+        hashes = self._block_hashes.get(height)
+        if hashes is None:
+            hashes = [r.tx_hash for r in self.store.get_results(height)]
+        return hashes
 
     def get_receipt(self, tx_hash: bytes) -> dict[str, Any]:
         """The receipt of a committed tx (``NotFound`` when it is not on chain)."""

@@ -1,0 +1,217 @@
+"""Benchmark: committed tx/s and submit→commit latency of a real 4-node network on 127.0.0.1.
+
+Theory of operation. Measures this machine's Ed25519 verify rate first (one core, pynacl, ``--verify-s``
+seconds), then initialises a network in a temp dir (free loopback ports, short timeouts), starts one
+process per node, and runs ``bench/load_worker.py`` as a SEPARATE process: it funds ``--senders``
+accounts, pre-signs transfers and submits them for ``--duration`` seconds through the 4 nodes' batch API
+(``POST /v1/txs``, keep-alive), then waits until everything submitted is committed (bounded by
+``--drain-s``). Prints ONE JSON object, then a readable line, and stops the nodes. Never fails for being
+slow; it exits non-zero only when the network cannot be started or the load process breaks.
+
+    ratio = tx_per_s / (verify_per_s * cores / 4)
+
+i.e. committed tx/s against the rate at which the machine's cores, shared by 4 nodes, could merely verify
+one signature per tx. ``lost`` = submitted - committed - (still pending or evicted, with a reason).
+
+Usage: .venv/bin/python bench/throughput.py [--duration 20] [--senders 200] [--rate 0 | --concurrency 8]
+       CARECOIN_PROFILE=DIR makes every node write a cProfile dump to DIR/<node>.prof on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import tomli_w
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cli.demo import free_port_base  # noqa: E402
+from cli.network import init_network  # noqa: E402
+from ledger.keys import KeyPair, verify  # noqa: E402
+
+NODES = 4
+BENCH_CONSENSUS = {"base_timeout_ms": 1000, "max_timeout_ms": 4000, "block_interval_ms": 50,
+                   "max_future_ms": 2000}
+
+
+def measure_verify_per_s(seconds: float) -> float:
+    """Ed25519 verifications per second on one core (pynacl, through ``ledger.keys.verify``)."""
+    key = KeyPair.generate()
+    msgs = [os.urandom(32) for _ in range(64)]
+    sigs = [key.sign(m) for m in msgs]
+    pk = key.public_key
+    count = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        for m, s in zip(msgs, sigs):
+            verify(pk, m, s)
+        count += len(msgs)
+    return count / (time.perf_counter() - t0)
+
+
+def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
+    """GET a JSON document; None when the node does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+class Nodes:
+    """Four node processes from one ``network init`` directory; always stopped by ``close``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        base = free_port_base(2 * NODES)
+        self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench")
+        self.names = [b.name for b in self.summary.branches]
+        self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]
+        for name in self.names:
+            path = self.summary.dir / name / "node.toml"
+            doc = tomllib.loads(path.read_text())
+            doc["consensus"].update(BENCH_CONSENSUS)
+            doc.setdefault("log", {})["level"] = "warning"
+            path.write_text(tomli_w.dumps(doc))
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start every node and wait until each answers and sees its 3 peers."""
+        for name in self.names:
+            log = open(self.workdir / f"{name}.log", "wb")
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "cli.node", "start", "--config", str(self.summary.dir / name / "node.toml")],
+                cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "CARECOIN_NODE_NAME": name}))
+            log.close()
+        deadline = time.monotonic() + timeout_s
+        for i, api in enumerate(self.apis):
+            while True:
+                if self.procs[i].poll() is not None:
+                    raise SystemExit(f"bench: node {self.names[i]} exited:\n{self.tail(i)}")
+                doc = http_json(api + "/v1/status", 1.0)
+                if doc is not None and doc.get("peers", 0) >= NODES - 1:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"bench: node {self.names[i]} not ready in {timeout_s} s:\n{self.tail(i)}")
+                time.sleep(0.1)
+
+    def tail(self, i: int, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.workdir / f"{self.names[i]}.log").read_text(errors="replace")
+                             .splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def close(self) -> list[int | None]:
+        """SIGTERM every node, SIGKILL after 15 s; return the exit codes."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        codes = []
+        for p in self.procs:
+            try:
+                codes.append(p.wait(timeout=15))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(p.wait(timeout=10))
+        return codes
+
+
+def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
+    """Run the load process and return its JSON result."""
+    issuer = nodes.summary.dir / nodes.names[0] / "keys" / "issuer.key"
+    max_txs = args.max_txs or int(args.duration * (args.rate or 4000) * 1.1) + 1000
+    cmd = [sys.executable, "-m", "bench.load_worker", "--apis", ",".join(nodes.apis),
+           "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer), "--senders", str(args.senders),
+           "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
+           "--batch", str(args.batch), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s)]
+    budget = args.duration + args.drain_s + 180
+    out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=None if args.verbose else
+                         subprocess.PIPE, text=True, timeout=budget)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: the load process failed ({out.returncode}):\n{(out.stderr or '')[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.Namespace) -> dict:
+    """The one JSON object the bench prints."""
+    elapsed = load["elapsed_s"] or 1e-9
+    tx_per_s = load["committed"] / elapsed if load["committed"] else 0.0
+    explained = sum(v for k, v in load["fates"].items() if k == "pending" or k.startswith("evicted:")
+                    or k == "committed")
+    lost = load["submitted"] - load["committed"] - explained
+    ratio = tx_per_s / (verify_per_s * cores / 4) if verify_per_s else 0.0
+    return {
+        "bench": "throughput", "nodes": NODES, "duration_s": args.duration, "senders": args.senders,
+        "mode": f"open loop {args.rate:g} tx/s" if args.rate else f"closed loop, concurrency {args.concurrency}",
+        "batch": args.batch,
+        "tx_per_s": round(tx_per_s, 1), "submitted": load["submitted"], "committed": load["committed"],
+        "lost": lost, "pending_or_evicted": load["fates"], "refused": load["refused"],
+        "latency_ms": {"p50": load["latencies_ms"]["p50"], "p99": load["latencies_ms"]["p99"],
+                       "p90": load["latencies_ms"]["p90"], "max": load["latencies_ms"]["max"]},
+        "blocks": load["blocks"],
+        "mean_txs_per_block": round(load["block_txs"] / load["blocks"], 1) if load["blocks"] else 0.0,
+        "elapsed_s": load["elapsed_s"], "submit_window_s": load["submit_window_s"],
+        "presign_exhausted": load["exhausted"],
+        "verify_per_s": round(verify_per_s), "cores": cores, "ratio": round(ratio, 3),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of submission (default 20)")
+    p.add_argument("--senders", type=int, default=200, help="funded sender accounts (default 200)")
+    p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s; 0 = closed loop (default)")
+    p.add_argument("--concurrency", type=int, default=8, help="concurrent batch posters (default 8)")
+    p.add_argument("--batch", type=int, default=100, help="txs per POST /v1/txs (default 100)")
+    p.add_argument("--max-txs", type=int, default=0, help="transfers to pre-sign (default from duration)")
+    p.add_argument("--drain-s", type=float, default=30.0, help="bound on waiting for commits after the window")
+    p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
+    p.add_argument("--verbose", action="store_true", help="show the load process's progress")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench and print the JSON report and a readable line."""
+    args = parse_args(argv)
+    cores = os.cpu_count() or 1
+    verify_per_s = measure_verify_per_s(args.verify_s)
+    workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
+    nodes = Nodes(workdir)
+    try:
+        nodes.start()
+        load = run_load(nodes, args)
+    finally:
+        codes = nodes.close()
+        if args.keep:
+            print(f"bench: files kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = compute_report(load, verify_per_s, cores, args)
+    report["node_exit_codes"] = codes
+    print(json.dumps(report))
+    lat = report["latency_ms"]
+    print(f"throughput: {report['tx_per_s']:.0f} tx/s committed ({report['committed']}/{report['submitted']}, "
+          f"lost {report['lost']}), latency p50 {lat['p50']:.0f} ms p99 {lat['p99']:.0f} ms, "
+          f"{report['blocks']} blocks ({report['mean_txs_per_block']:.0f} tx/block); verify "
+          f"{report['verify_per_s']}/s x {cores} cores -> ratio {report['ratio']:.3f} (goal >= 0.35)")
+
+
+if __name__ == "__main__":
+    main()

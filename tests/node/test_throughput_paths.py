@@ -1,0 +1,135 @@
+"""The fast paths of issue 5: batch submit, trusted-signature validation, cached block tx hashes."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+
+from ledger import chain
+from ledger.errors import InvalidBlock
+from ledger.keys import KeyPair
+from ledger.tx import SignedTx, make_tx
+from node.api import MAX_BATCH_TXS, OPENAPI, create_app
+from tests.node.test_service import CHAIN, FAST, open_service, wait_committed, wait_height
+
+
+@pytest.fixture
+def keys():
+    return KeyPair.generate(), KeyPair.generate()
+
+
+@pytest_asyncio.fixture
+async def client(aiohttp_client, tmp_path, keys):
+    svc = open_service(tmp_path / "db", *keys, FAST)
+    c = await aiohttp_client(create_app(svc))
+    c.svc = svc
+    yield c
+    await c.close()
+    svc.close()
+
+
+def forge_signature(tx: SignedTx) -> SignedTx:
+    """Same body (so the same tx hash), a signature that does not verify."""
+    from ledger import codec
+    bad = [[tx.signatures[0][0], bytes(64)]]
+    raw = codec.encode([tx.body.to_list(), bad])
+    return SignedTx(tx.body, ((tx.signatures[0][0], bytes(64)),), raw, tx.tx_hash)
+
+
+@pytest.mark.asyncio
+async def test_batch_submit_answers_each_tx_in_order_and_admitted_ones_commit(client, keys):
+    _, issuer = keys
+    alice, bob = KeyPair.generate(), KeyPair.generate()
+    t1 = make_tx(CHAIN, "mint", issuer, 1, [alice.public_key, 10])
+    t2 = make_tx(CHAIN, "mint", issuer, 2, [bob.public_key, 20])
+    stranger = make_tx(CHAIN, "mint", KeyPair.generate(), 1, [bob.public_key, 5])
+    forged = forge_signature(make_tx(CHAIN, "mint", issuer, 3, [bob.public_key, 1]))
+    resp = await client.post("/v1/txs", json={"txs": [t1.raw.hex(), t2.raw.hex(), t1.raw.hex(),
+                                                     forged.raw.hex(), stranger.raw.hex()]})
+    assert resp.status == 200
+    results = (await resp.json())["results"]
+    assert results[0] == {"tx_hash": t1.tx_hash.hex(), "status": "pending"}
+    assert results[1] == {"tx_hash": t2.tx_hash.hex(), "status": "pending"}
+    assert results[2]["error"]["code"] == "duplicate_tx"
+    assert results[3]["error"]["code"] == "tx_rejected" and "verify" in results[3]["error"]["message"]
+    assert len(results) == 5 and "tx_hash" in results[4]  # admissible; the mint rule fails it on chain
+    await wait_committed(client.svc, t2.tx_hash)
+    resp = await client.get(f"/v1/accounts/{bob.public_key.hex()}")
+    assert (await resp.json())["balance"] == 20
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", [
+    {"txs": []}, {"txs": "00"}, {"txs": [1]}, {"tx": "00"}, {"txs": ["zz"]},
+    {"txs": ["00"] * (MAX_BATCH_TXS + 1)},
+])
+async def test_a_malformed_batch_is_refused_whole_with_400(client, body):
+    resp = await client.post("/v1/txs", json=body)
+    doc = await resp.json()
+    assert resp.status == 400 and doc["error"]["code"] == "bad_request", doc
+    assert len(client.svc.mempool) == 0
+
+
+def test_openapi_describes_the_batch_route():
+    op = OPENAPI["paths"]["/v1/txs"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["required"] == ["txs"]
+
+
+@pytest.mark.asyncio
+async def test_block_json_lists_the_same_tx_hashes_from_memory_and_from_disk(client, keys):
+    _, issuer = keys
+    txs = [make_tx(CHAIN, "mint", issuer, n, [KeyPair.generate().public_key, n]) for n in (1, 2, 3)]
+    client.svc.submit_txs([t.raw for t in txs])
+    done = await wait_committed(client.svc, txs[-1].tx_hash)
+    height = done["height"]
+    from_memory = client.svc.get_block_tx_hashes(height)
+    client.svc._block_hashes.clear()
+    resp = await client.get(f"/v1/blocks/{height}")
+    listed = (await resp.json())["txs"]
+    assert listed == [h.hex() for h in from_memory] and txs[-1].tx_hash.hex() in listed
+
+
+def _block_with(store, parent, txs, proposer):
+    execution, rejected = chain.build_block(store, store, parent, txs, parent.timestamp_ms + 1, proposer,
+                                            signatures_checked=True)
+    assert rejected == []
+    return execution.block
+
+
+@pytest.mark.asyncio
+async def test_a_validator_trusts_only_the_exact_envelope_its_mempool_verified(tmp_path, keys):
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer, FAST)
+    try:
+        good = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 5])
+        forged = forge_signature(good)
+        svc.submit_txs([good.raw], gossip=False)
+        assert svc.is_known_verified(good) and not svc.is_known_verified(forged)
+        parent = svc.head_header()
+        vs = svc.genesis.validator_set_hash
+        block = _block_with(svc.store, parent, [forged], node.public_key)
+        with pytest.raises(InvalidBlock, match="does not verify"):
+            chain.validate_block(svc.store, svc.store, parent, block, block.header.timestamp_ms, 1000, vs,
+                                 known_verified=svc.is_known_verified)
+        trusted = _block_with(svc.store, parent, [good], node.public_key)
+        calls = []
+
+        def spy(tx):
+            calls.append(tx.tx_hash)
+            return svc.is_known_verified(tx)
+        execution = chain.validate_block(svc.store, svc.store, parent, trusted, trusted.header.timestamp_ms, 1000,
+                                         vs, known_verified=spy)
+        assert execution.header == trusted.header and calls == [good.tx_hash]
+    finally:
+        svc.close()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_single_node_still_commits_blocks(tmp_path, keys):
+    svc = open_service(tmp_path / "db", *keys, FAST)
+    await svc.start()
+    try:
+        await wait_height(svc, 2, timeout_s=5)
+    finally:
+        await svc.stop()
+        svc.close()
