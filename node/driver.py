@@ -30,7 +30,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from consensus.events import (
-    BlockProposalReady, BlockValidated, Broadcast, Decide, Persist, ReportEvidence, RequestBlock,
+    TIMER_PROPOSE, BlockProposalReady, BlockValidated, Broadcast, Decide, Persist, ReportEvidence, RequestBlock,
     RequestSync, SendTo, StartTimer, TimerExpired, ValidateBlock,
 )
 from consensus.messages import RoundChange
@@ -49,6 +49,10 @@ log = logging.getLogger("carecoin.driver")
 CHANNEL_CONSENSUS = "consensus"
 MAX_EXEC_CACHE = 32
 MAX_RETRANSMIT = 16
+BLOCK_TIME_SHARE = 0.25  # a block's execution should take at most this share of the base round timeout
+MIN_BLOCK_TXS = 50       # never aim below this many txs per block
+MIN_SAMPLE_TXS = 20      # executions of fewer txs say little about the per-tx cost
+EWMA = 0.3
 
 
 class WalWriteFailed(NodeError):
@@ -72,6 +76,8 @@ class Driver:
         self._timers: dict[str, object] = {}
         self._recent: list[tuple[bool, bytes]] = []  # (is round-change, encoded) broadcast at this height
         self._recent_height = -1
+        self._propose: tuple[TimerExpired, float, int] | None = None  # the armed PROPOSE timer's event
+        self._per_tx_s = 0.0  # moving average of block execution time per tx
 
     # ---- the action walk -------------------------------------------------------------------------
 
@@ -139,19 +145,81 @@ class Driver:
         return len(self._recent)
 
     def process_start_timer(self, action: StartTimer) -> None:
-        """Arm a timer whose expiry is posted to the consensus queue."""
+        """Arm a timer whose expiry is posted to the consensus queue (PROPOSE is paced, see below)."""
         old = self._timers.pop(action.kind, None)
         if old is not None:
             old.cancel()
         event = TimerExpired(action.height, action.round, action.kind)
+        delay_ms = max(action.delay_ms, 0)
+        if action.kind == TIMER_PROPOSE:
+            self._propose = (event, time.monotonic(), delay_ms)
+            delay_ms = self.compute_propose_delay(delay_ms)
         loop = self.service.loop
-        self._timers[action.kind] = loop.call_later(max(action.delay_ms, 0) / 1000.0, self.service.post, event)
+        self._timers[action.kind] = loop.call_later(delay_ms / 1000.0, self._fire, action.kind, event)
+
+    def _fire(self, kind: str, event: TimerExpired) -> None:
+        if kind == TIMER_PROPOSE:
+            self._propose = None
+        self._timers.pop(kind, None)
+        self.service.post(event)
+
+    def compute_propose_delay(self, interval_ms: int) -> float:
+        """How long the PROPOSE timer of a new height waits (every node, so round timers stay in step).
+
+        - A full block's worth of txs waits in the mempool: fire now (no block interval).
+        - Some txs wait: the block interval.
+        - None: hold until a tx arrives (``on_txs_admitted``) or ``empty_block_interval_ms`` has passed since
+          the last commit, so an idle network makes one empty block per that interval, not one per interval.
+        """
+        svc = self.service
+        pending = len(svc.mempool)
+        if pending >= self.get_block_target():
+            return 0.0
+        if pending:
+            return interval_ms
+        idle_ms = (time.monotonic() - svc.get_last_commit_time()) * 1000.0
+        return max(float(interval_ms), svc.options.empty_block_interval_ms - idle_ms)
+
+    def on_txs_admitted(self) -> None:
+        """New txs entered the mempool: a PROPOSE timer held for lack of txs is re-armed at the block interval."""
+        if self._propose is None or self.service.loop is None:
+            return
+        event, armed_at, interval_ms = self._propose
+        handle = self._timers.get(TIMER_PROPOSE)
+        if handle is None:
+            return
+        elapsed_ms = (time.monotonic() - armed_at) * 1000.0
+        due_ms = 0.0 if len(self.service.mempool) >= self.get_block_target() else max(0.0, interval_ms - elapsed_ms)
+        remaining_ms = (handle.when() - self.service.loop.time()) * 1000.0
+        if due_ms + 1.0 < remaining_ms:
+            handle.cancel()
+            self._timers[TIMER_PROPOSE] = self.service.loop.call_later(due_ms / 1000.0, self._fire, TIMER_PROPOSE,
+                                                                      event)
+
+    def get_block_target(self) -> int:
+        """Txs per block: the configured max, lowered so that executing a block stays within a time budget.
+
+        The budget is ``BLOCK_TIME_SHARE`` of the base round timeout; the per-tx cost is a moving average of
+        what this node measured building and validating blocks (so a loaded machine makes smaller blocks
+        instead of blocks that outlast the round timer on every validator).
+        """
+        opts = self.service.options
+        budget_s = opts.base_timeout_ms / 1000.0 * BLOCK_TIME_SHARE
+        by_time = int(budget_s / self._per_tx_s) if self._per_tx_s > 0 else opts.block_max_txs
+        return max(MIN_BLOCK_TXS, min(opts.block_max_txs, by_time))
+
+    def _observe_execution(self, seconds: float, txs: int) -> None:
+        self.service.metrics.block_execution.observe(seconds)
+        if txs >= MIN_SAMPLE_TXS:
+            sample = seconds / txs
+            self._per_tx_s = sample if self._per_tx_s <= 0 else (1 - EWMA) * self._per_tx_s + EWMA * sample
 
     def cancel_timers(self) -> None:
         """Cancel every armed timer (on stop)."""
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self._propose = None
 
     # ---- blocks ----------------------------------------------------------------------------------
 
@@ -168,14 +236,17 @@ class Driver:
             log.warning("asked to build height %d while the head is %d; skipped", action.height, parent.height)
             return None
         t0 = time.perf_counter()
-        candidates = svc.mempool_select()
+        target = self.get_block_target()
+        if action.round > 0:  # a round timed out: its timer is longer, but a smaller block is likelier to fit
+            target = max(MIN_BLOCK_TXS, target // 2)
+        candidates = svc.mempool_select(target)
         timestamp = max(now_ms(), parent.timestamp_ms + 1)
         # The mempool verified every candidate's signatures at admission: not again here.
         execution, rejected = chain.build_block(
             svc.store, svc.store, parent, candidates, timestamp, svc.key.public_key,
-            svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=svc.options.block_max_txs,
+            svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=target,
             signatures_checked=True)
-        svc.metrics.block_execution.observe(time.perf_counter() - t0)
+        self._observe_execution(time.perf_counter() - t0, len(candidates))
         if rejected:
             svc.evict_rejected(rejected)
         self._remember(execution)
@@ -200,7 +271,7 @@ class Driver:
             svc.metrics.remote_faults.labels("invalid_block").inc()
             log.warning("invalid block %s at height %d: %s", block.hash.hex()[:16], block.height, exc)
             return BlockValidated(action.height, block.hash, False, f"{exc.code}: {exc}")
-        svc.metrics.block_execution.observe(time.perf_counter() - t0)
+        self._observe_execution(time.perf_counter() - t0, len(block.txs))
         self._remember(execution)
         return BlockValidated(action.height, block.hash, True)
 

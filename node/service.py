@@ -30,7 +30,7 @@ from consensus.events import MessageReceived, Restarted, SyncedTo
 from consensus.replica import Replica, ReplicaConfig
 from consensus.wal import decode_record
 from consensus.wire import decode_message
-from ledger import chain, codec, state
+from ledger import chain, codec, reasons, state
 from ledger.block import Block, Header
 from ledger.errors import LedgerError, NotFound
 from ledger.genesis import ROLES, Genesis, load_genesis
@@ -52,6 +52,7 @@ CHANNEL_CONSENSUS = "consensus"
 MAX_QUEUE = 10_000
 MAX_SUBMIT_TIMES = 50_000
 MAX_CACHED_BLOCK_HASHES = 256
+DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 1000  # until node.toml's [consensus] carries empty_block_interval_ms
 PROFILE_ENV = "CARECOIN_PROFILE"  # a directory: profile the event loop, write <node>.prof there on stop
 
 
@@ -86,6 +87,7 @@ class ServiceOptions:
     max_frame_bytes: int = 8 * 1024 * 1024
     retransmit_ms: int = 1000  # re-send this height's votes while it does not move
     sync_poll_ms: int = 2000  # ask peers for their head when no block committed for this long
+    empty_block_interval_ms: int = DEFAULT_EMPTY_BLOCK_INTERVAL_MS  # with an empty mempool, a new height waits this long after a commit
 
     @classmethod
     def from_config(cls, cfg: NodeConfig) -> "ServiceOptions":
@@ -95,7 +97,8 @@ class ServiceOptions:
                    block_interval_ms=c.block_interval_ms, max_future_ms=c.max_future_ms,
                    block_max_txs=cfg.block.max_txs, block_max_bytes=cfg.block.max_bytes,
                    mempool_max_count=cfg.mempool.max_count, mempool_max_bytes=cfg.mempool.max_bytes,
-                   mempool_max_per_sender=cfg.mempool.max_per_sender, max_frame_bytes=cfg.max_frame_bytes)
+                   mempool_max_per_sender=cfg.mempool.max_per_sender, max_frame_bytes=cfg.max_frame_bytes,
+                   empty_block_interval_ms=getattr(c, "empty_block_interval_ms", DEFAULT_EMPTY_BLOCK_INTERVAL_MS))
 
 
 def compute_http_url(peer_url: str) -> str:
@@ -390,14 +393,28 @@ class NodeService:
         pending = self.mempool.get(tx.tx_hash)
         return pending is not None and pending.raw == tx.raw
 
-    def mempool_select(self) -> list[SignedTx]:
-        """The proposer's candidates: per-sender nonce order, bounded by the block limits."""
-        return self.mempool.select(self.options.block_max_txs, self.options.block_max_bytes, self._get_nonce)
+    def mempool_select(self, max_txs: int | None = None) -> list[SignedTx]:
+        """The proposer's candidates: per-sender nonce order, bounded by the block limits (and ``max_txs``)."""
+        count = self.options.block_max_txs if max_txs is None else min(max_txs, self.options.block_max_txs)
+        return self.mempool.select(count, self.options.block_max_bytes, self._get_nonce)
 
-    def evict_rejected(self, rejected) -> None:
-        """Drop txs the block builder refused (they can no longer enter a block), keeping the reason."""
+    def get_last_commit_time(self) -> float:
+        """Monotonic time of the last commit (or of the node's start)."""
+        return self._last_commit
+
+    def evict_rejected(self, rejected) -> list[bytes]:
+        """Drop txs the block builder refused for good, keeping the reason; return the evicted hashes.
+
+        A ``nonce_gap`` tx stays pending: it becomes valid once the missing nonce commits (the mempool
+        bounds it by its per-sender and global limits, and drops it as ``nonce_stale`` if it is overtaken).
+        """
+        evicted = []
         for tx, err in rejected:
-            self.mempool.evict(tx.tx_hash, err.code, err.message)
+            if err.code == reasons.NONCE_GAP:
+                continue
+            if self.mempool.evict(tx.tx_hash, err.code, err.message):
+                evicted.append(tx.tx_hash)
+        return evicted
 
     def submit_tx(self, raw: bytes, *, gossip: bool = True) -> SignedTx:
         """Admit a raw envelope to the mempool (raises LedgerError / NodeError) and gossip it to peers."""
@@ -405,6 +422,7 @@ class NodeService:
             raise NodeStopped(f"the node stopped after a local fault: {self.fatal}")
         tx = decode_tx(raw)
         self.mempool.add(tx, self._check)
+        self.driver.on_txs_admitted()
         self.metrics.submitted_txs.inc()
         self._submitted[tx.tx_hash] = time.monotonic()
         while len(self._submitted) > MAX_SUBMIT_TIMES:
@@ -434,6 +452,7 @@ class NodeService:
             admitted.append(tx.raw)
             self._submitted[tx.tx_hash] = now
         if admitted:
+            self.driver.on_txs_admitted()
             self.metrics.submitted_txs.inc(len(admitted))
             while len(self._submitted) > MAX_SUBMIT_TIMES:
                 self._submitted.popitem(last=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import pytest_asyncio
 
@@ -132,4 +134,62 @@ async def test_an_idle_single_node_still_commits_blocks(tmp_path, keys):
         await wait_height(svc, 2, timeout_s=5)
     finally:
         await svc.stop()
+        svc.close()
+
+
+def test_the_builder_keeps_nonce_gap_txs_pending_and_evicts_the_rest_with_a_reason(tmp_path, keys):
+    from ledger import reasons
+    from ledger.reasons import invalid_tx
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer, FAST)
+    try:
+        gap = make_tx(CHAIN, "mint", issuer, 3, [KeyPair.generate().public_key, 1])
+        low = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 1])
+        svc.submit_txs([gap.raw, low.raw], gossip=False)
+        evicted = svc.evict_rejected([(gap, invalid_tx(reasons.NONCE_GAP, "gap")),
+                                      (low, invalid_tx(reasons.NONCE_TOO_LOW, "used"))])
+        assert evicted == [low.tx_hash]
+        assert svc.get_tx_status(gap.tx_hash)["status"] == "pending"
+        doc = svc.get_tx_status(low.tx_hash)
+        assert doc["status"] == "evicted" and doc["reason"] == reasons.NONCE_TOO_LOW
+    finally:
+        svc.close()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_network_waits_the_empty_block_interval_and_a_tx_wakes_it(tmp_path, keys):
+    import dataclasses
+    import time
+    node, issuer = keys
+    opts = dataclasses.replace(FAST, empty_block_interval_ms=600)
+    svc = open_service(tmp_path / "db", node, issuer, opts)
+    await svc.start()
+    try:
+        await wait_height(svc, 2, timeout_s=5)
+        t0 = time.monotonic()
+        await wait_height(svc, 4, timeout_s=5)
+        assert time.monotonic() - t0 >= 0.9  # two empty blocks at >= 0.6 s apart, not 20 ms
+        await asyncio.sleep(0.05)
+        t1 = time.monotonic()
+        tx = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 1])
+        svc.submit_txs([tx.raw])
+        await wait_committed(svc, tx.tx_hash, timeout_s=5)
+        assert time.monotonic() - t1 < 0.4  # the tx did not wait for the empty-block interval
+    finally:
+        await svc.stop()
+        svc.close()
+
+
+def test_the_block_target_shrinks_when_blocks_execute_slowly(tmp_path, keys):
+    import dataclasses
+    svc = open_service(tmp_path / "db", *keys, dataclasses.replace(FAST, base_timeout_ms=1000, block_max_txs=2000))
+    try:
+        assert svc.driver.get_block_target() == 2000
+        for _ in range(10):
+            svc.driver._observe_execution(0.5, 1000)  # 0.5 ms per tx -> 250 ms budget holds 500
+        assert svc.driver.get_block_target() == 500
+        for _ in range(30):
+            svc.driver._observe_execution(0.01, 1000)
+        assert svc.driver.get_block_target() == 2000
+    finally:
         svc.close()
