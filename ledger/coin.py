@@ -38,7 +38,7 @@ from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, 
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
     PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
-    get_policy_int, get_record, get_supply, set_account, set_record, set_supply,
+    get_counter, get_policy_int, get_record, get_supply, set_account, set_record, set_supply,
 )
 
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
@@ -413,3 +413,40 @@ def get_privilege_expiry(state: StateReader, account: bytes, privilege: str) -> 
 def has_privilege(state: StateReader, account: bytes, privilege: str, now_ms: int) -> bool:
     """True iff the account holds ``privilege`` ("priority" | "vip") at ``now_ms``."""
     return get_privilege_expiry(state, account, privilege) > now_ms
+
+
+# --- read views (node API, CLI, reports) ---------------------------------------------------------------------
+
+EXPIRING_WINDOW_MS = 30 * DAY_MS  # "lots expiring in the next 30 days" in an account view
+
+
+def get_coin_totals(state: StateReader) -> dict[str, int]:
+    """Return the supply and its counters: minted, burned, expired and minted per credit source."""
+    totals = {"supply": get_supply(state)}
+    for name in ("minted", "burned", "expired", *(f"credited:{s}" for s in sorted(SOURCES))):
+        totals[name] = get_counter(state, name)
+    return totals
+
+
+def get_account_view(state: StateReader, account: bytes, now_ms: int) -> dict[str, object]:
+    """Return what a customer or agent sees of an account at ``now_ms`` (use the head block's time).
+
+    ``balance`` is the spendable balance: lots dead at ``now_ms`` are never shown, swept or not.
+    """
+    customer = get_customer(state, account)
+    freeze = get_freeze(state, account)
+    return {
+        "balance": get_spendable(state, account, now_ms),
+        "nonce": get_account(state, account).nonce,
+        "expiring": [[e, a] for e, a in get_expiring(state, account, now_ms, EXPIRING_WINDOW_MS)],
+        "tier": get_tier(state, account),
+        "lifetime_earned": get_earned(state, account),
+        "privileges": {p: get_privilege_expiry(state, account, p) for p in PRIVILEGE_CODES
+                       if has_privilege(state, account, p, now_ms)},
+        "customer": None if customer is None else {
+            "kyc_level": customer.kyc_level, "commitment": customer.commitment.hex(), "branch": customer.branch,
+            "registered_at_ms": customer.registered_at_ms, "erased_at_ms": customer.erased_at_ms},
+        "frozen": None if freeze is None else {"reason_code": freeze.reason_code, "height": freeze.height},
+        "branch": get_branch_of(state, account),
+        "has_second_factor": get_second_key(state, account) is not None,
+    }

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.coin import (
-    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_earned, get_expiring, get_lots, get_outflow,
+    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_account_view, get_coin_totals, get_earned,
+    get_expiring, get_lots, get_outflow,
     get_spendable, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key, process_move, spend,
     verify_outflow, verify_second_factor,
 )
@@ -290,3 +291,30 @@ def test_taking_from_lots_takes_exactly_the_amount_from_the_earliest(lots, data)
     assert sum(a for _, a in taken) == amount and sum(a for _, a in remaining) == total - amount
     if taken and remaining:
         assert max(e for e, _ in taken) <= min(e for e, _ in remaining)
+
+
+# --- read views ------------------------------------------------------------------------------------------
+
+
+def test_the_account_view_shows_only_live_coins_and_what_expires_soon():
+    state = world(coin_lifetime_ms=40 * DAY_MS)
+    register(state, ALICE)
+    fund(state, ALICE, 30, ts=NOW_MS)
+    fund(state, ALICE, 12, ts=NOW_MS + 35 * DAY_MS, source="earn")  # expires beyond the 30-day window
+    set_record(state, privilege_key(ALICE.public_key, "priority"), NOW_MS + 41 * DAY_MS)
+    view = get_account_view(state, ALICE.public_key, NOW_MS + 39 * DAY_MS)
+    assert view["balance"] == 42 and view["expiring"] == [[NOW_MS + 40 * DAY_MS, 30]]
+    assert view["privileges"] == {"priority": NOW_MS + 41 * DAY_MS} and view["lifetime_earned"] == 12
+    assert view["customer"]["kyc_level"] == 1 and view["frozen"] is None
+    later = get_account_view(state, ALICE.public_key, NOW_MS + 40 * DAY_MS)  # the first lot died, unswept
+    assert later["balance"] == 12 and get_balance(state, ALICE.public_key) == 42
+
+
+def test_coin_totals_split_minted_coins_by_source():
+    state = world()
+    fund(state, ALICE, 10)
+    fund(state, ALICE, 5, source="earn")
+    spend(coin_ctx(state, ALICE), ALICE.public_key, 3, "x")
+    totals = get_coin_totals(state)
+    assert (totals["supply"], totals["minted"], totals["burned"]) == (12, 15, 3)
+    assert (totals["credited:mint"], totals["credited:earn"], totals["credited:refund"]) == (10, 5, 0)
