@@ -31,8 +31,9 @@ sender. Callers run these checks: ``spend`` itself only checks the balance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from ledger import reasons
+from ledger import codec, reasons
 from ledger.errors import SchemaError
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
 from ledger.state import (
@@ -86,13 +87,18 @@ class Freeze:
 
 def get_lots(state: StateReader, account: bytes) -> list[Lot]:
     """Return the account's lots as (expires_at_ms, amount), earliest expiry first (dead lots included)."""
-    value = get_record(state, account_record_key(PREFIX_LOTS, account))
-    if value is None:
-        return []
+    raw = state.get_state(account_record_key(PREFIX_LOTS, account))
+    return [] if raw is None else list(_decode_lots(raw))
+
+
+@lru_cache(maxsize=4096)
+def _decode_lots(raw: bytes) -> tuple[Lot, ...]:
+    # A pure function of the bytes, so caching is safe; a transfer reads both accounts' lots twice.
+    value = codec.decode(raw)
     if not (isinstance(value, list) and all(
             isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= 0 for x in v) for v in value)):
-        raise SchemaError(f"state lots of {account.hex()[:16]}…: expected [[expires_at_ms, amount], ...]")
-    return [(v[0], v[1]) for v in value]
+        raise SchemaError(f"state lots: expected [[expires_at_ms, amount], ...], got {value!r:.60}")
+    return tuple((v[0], v[1]) for v in value)
 
 
 def _set_lots(state: Overlay, account: bytes, lots: list[Lot]) -> None:

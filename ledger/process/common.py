@@ -100,13 +100,13 @@ def verify_positive_amount(amount: int) -> None:
 
 
 def process_credit(state: Overlay, account: bytes, amount: int) -> None:
-    """Add ``amount`` to the account's balance."""
+    """Add ``amount`` to the account's balance counter only; kinds use ``ledger.coin.credit`` (lots, supply)."""
     acct = get_account(state, account)
     set_account(state, account, Account(acct.balance + amount, acct.nonce))
 
 
 def process_debit(state: Overlay, account: bytes, amount: int) -> None:
-    """Take ``amount`` from the account's balance (the caller has checked it is sufficient)."""
+    """Take ``amount`` from the balance counter only (checked by the caller); kinds use ``ledger.coin.spend``."""
     acct = get_account(state, account)
     if acct.balance < amount:  # a step forgot its check: a bug, not a user error
         raise RuntimeError(f"debit of {amount} from a balance of {acct.balance}")
