@@ -358,6 +358,8 @@ def create_app(service: NodeService, *, manage_service: bool = True) -> web.Appl
     r.add_get("/v1/status", get_status)
     r.add_get("/openapi.json", get_openapi)
     r.add_get("/metrics", get_metrics)
+    from node.api_domain import add_domain_routes  # issue 6 domain routes; imported here: it imports this module
+    add_domain_routes(app, service)
     if manage_service:
         app.cleanup_ctx.append(_service_ctx)
     return app

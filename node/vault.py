@@ -1,0 +1,243 @@
+"""The branch node's privacy vault: customers' personal data, encrypted per customer, never on chain.
+
+Theory of operation
+-------------------
+Personal data (name, email, phone, ...) is a small map of str -> str. It is canonicalised as
+``P([[field, value], ...])`` (fields sorted) and committed on chain only as
+``commitment = H("carecoin/v1/customer-commitment", salt || data)`` with a fresh 32-byte salt, which the
+``register-customer`` transaction carries. The data and the salt stay here:
+
+- each customer's record ``P([salt, data])`` is encrypted with its **own** random 32-byte key
+  (``nacl.secret.SecretBox``, XSalsa20-Poly1305);
+- that key is stored wrapped (SecretBox-encrypted) by the vault **master key**, a 32-byte file
+  ``master.key`` created 0600 on first use;
+- erasure (``erase-customer-data`` committed) deletes the customer's wrapped key: crypto-shredding. The
+  ciphertext may stay (backups hold copies anyway); without the key it is noise. The on-chain commitment
+  and every receipt stay valid: erasure removes the means to open the commitment, not the ledger's history.
+
+Storage is a directory of small files beside the LevelDB files (``<data_dir>/vault``), never part of the
+state or ``state_root``: ``keys/<customer hex>`` (wrapped key), ``records/<customer hex>`` (ciphertext).
+Files are written to a temp name, fsynced and renamed, so a crash never leaves half a key. The vault is
+node-local: another branch's node has no copy of this branch's customers.
+
+Requests to the vault's HTTP routes are signed by a staff key (``compute_request_digest``): the digest
+binds chain id, method, path, a timestamp (accepted within ``MAX_CLOCK_SKEW_MS``) and the body hash; the
+node checks the signer holds the ``staff`` role in the current state and refuses a replayed signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import nacl.exceptions
+import nacl.secret
+import nacl.utils
+
+from ledger import codec
+from ledger.errors import LedgerError
+from ledger.hashing import H
+from node.errors import NodeError
+
+TAG_COMMITMENT = "carecoin/v1/customer-commitment"
+TAG_VAULT_REQUEST = "carecoin/v1/vault-request"
+KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
+SALT_BYTES = 32
+MAX_FIELDS = 32
+MAX_FIELD_NAME = 64
+MAX_FIELD_VALUE = 1024
+MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class VaultError(NodeError):
+    """A vault refusal (bad personal data, bad request signature)."""
+
+    code = "vault_error"
+    http_status = 400
+
+
+class VaultUnauthorized(VaultError):
+    """The request is not signed by a current staff key, is stale, or replays an earlier signature."""
+
+    code = "vault_unauthorized"
+    http_status = 403
+
+
+class VaultNotFound(VaultError):
+    """This node's vault holds no data for the customer."""
+
+    code = "vault_not_found"
+    http_status = 404
+
+
+class VaultErased(VaultError):
+    """The customer's key was deleted (erasure): the data can never be decrypted again."""
+
+    code = "customer_erased"
+    http_status = 410
+
+
+class VaultCorrupt(VaultError):
+    """A vault file does not decrypt with the master key (tampered, or a different master key)."""
+
+    code = "vault_corrupt"
+    http_status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCustomer:
+    """What ``Vault.put`` returns: the salt and the commitment to put in ``register-customer``."""
+
+    customer: bytes
+    salt: bytes
+    commitment: bytes
+
+
+# --- pure helpers (a customer or auditor can recompute these) ---------------------------------------------
+
+
+def compute_personal_data(fields: Mapping[str, str]) -> bytes:
+    """Return the canonical bytes of personal data: ``P([[name, value], ...])`` sorted by name; raise ``VaultError``."""
+    if not isinstance(fields, Mapping) or not 1 <= len(fields) <= MAX_FIELDS:
+        raise VaultError(f"personal data must be an object of 1..{MAX_FIELDS} fields, got "
+                         f"{len(fields) if isinstance(fields, Mapping) else type(fields).__name__}")
+    pairs = []
+    for name, value in sorted(fields.items()):
+        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+            raise VaultError(f"field name {str(name)[:40]!r}: expected lowercase letters, digits, _ (1..64)")
+        if not isinstance(value, str) or len(value) > MAX_FIELD_VALUE:
+            raise VaultError(f"field {name}: expected a string of at most {MAX_FIELD_VALUE} characters")
+        pairs.append([name, value])
+    return codec.encode(pairs)
+
+
+def compute_commitment(salt: bytes, data: bytes) -> bytes:
+    """Return ``H("carecoin/v1/customer-commitment", salt || data)``."""
+    if len(salt) != SALT_BYTES:
+        raise VaultError(f"salt is {len(salt)} bytes; expected {SALT_BYTES}")
+    return H(TAG_COMMITMENT, salt + data)
+
+
+def compute_request_digest(chain_id: str, method: str, path: str, timestamp_ms: int, body: bytes) -> bytes:
+    """Return the bytes a staff key signs for a vault request (chain, method, path, time, body hash)."""
+    return H(TAG_VAULT_REQUEST, codec.encode([chain_id, method.upper(), path, timestamp_ms,
+                                               hashlib.sha256(body).digest()]))
+
+
+# --- the vault --------------------------------------------------------------------------------------------
+
+
+class Vault:
+    """Per-customer encrypted personal data under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        (self.root / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.root / "records").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._master = nacl.secret.SecretBox(self._load_master())
+
+    def _load_master(self) -> bytes:
+        path = self.root / "master.key"
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raw = nacl.utils.random(KEY_BYTES)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+        if len(raw) != KEY_BYTES:
+            raise VaultCorrupt(f"vault master key {path} is {len(raw)} bytes; expected {KEY_BYTES}")
+        if path.stat().st_mode & 0o077:
+            raise VaultCorrupt(f"vault master key {path} is readable by others; expected mode 0600")
+        return raw
+
+    def _paths(self, customer: bytes) -> tuple[Path, Path]:
+        if len(customer) != 32:
+            raise VaultError(f"customer id is {len(customer)} bytes; expected 32")
+        name = customer.hex()
+        return self.root / "keys" / name, self.root / "records" / name
+
+    def put(self, customer: bytes, fields: Mapping[str, str]) -> StoredCustomer:
+        """Encrypt and store a customer's personal data under a fresh key; return salt and commitment.
+
+        Storing again for the same customer replaces the data (new salt, new key): until the
+        ``register-customer`` tx commits, staff may correct a typo. An erased customer is refused.
+        """
+        key_path, record_path = self._paths(customer)
+        if self.is_erased(customer):
+            raise VaultErased(f"customer {customer.hex()[:16]}… was erased; their data is never stored again")
+        data = compute_personal_data(fields)
+        salt = nacl.utils.random(SALT_BYTES)
+        key = nacl.utils.random(KEY_BYTES)
+        record = nacl.secret.SecretBox(key).encrypt(codec.encode([salt, data]))
+        _write_atomic(record_path, bytes(record))
+        _write_atomic(key_path, bytes(self._master.encrypt(key)))
+        return StoredCustomer(customer, salt, compute_commitment(salt, data))
+
+    def get(self, customer: bytes) -> tuple[dict[str, str], bytes]:
+        """Return (fields, salt) of a customer; raise ``VaultNotFound``, ``VaultErased`` or ``VaultCorrupt``."""
+        key_path, record_path = self._paths(customer)
+        if not record_path.exists():
+            raise VaultNotFound(f"this node's vault holds no data for customer {customer.hex()[:16]}…")
+        if not key_path.exists():
+            raise VaultErased(f"customer {customer.hex()[:16]}…'s key was deleted (data erased); "
+                              "the data cannot be decrypted")
+        try:
+            key = self._master.decrypt(key_path.read_bytes())
+            plain = nacl.secret.SecretBox(key).decrypt(record_path.read_bytes())
+            salt, data = codec.decode(plain)
+            pairs = codec.decode(data)
+        except (nacl.exceptions.CryptoError, LedgerError, ValueError, TypeError) as exc:
+            raise VaultCorrupt(f"vault data of customer {customer.hex()[:16]}… does not decrypt: "
+                               f"{type(exc).__name__}") from None
+        return {name: value for name, value in pairs}, salt
+
+    def has(self, customer: bytes) -> bool:
+        """True iff this vault stored data for ``customer`` (erased or not)."""
+        return self._paths(customer)[1].exists()
+
+    def is_erased(self, customer: bytes) -> bool:
+        """True iff the customer's data is here but its key is gone."""
+        key_path, record_path = self._paths(customer)
+        return record_path.exists() and not key_path.exists()
+
+    def erase(self, customer: bytes) -> bool:
+        """Delete the customer's wrapped key (overwritten first); return True if a key was deleted."""
+        key_path, _ = self._paths(customer)
+        try:
+            size = key_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        with open(key_path, "r+b") as f:  # overwrite before unlinking: no plain copy left in the file's blocks
+            f.write(b"\x00" * size)
+            f.flush()
+            os.fsync(f.fileno())
+        key_path.unlink()
+        _fsync_dir(key_path.parent)
+        return True
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
