@@ -39,6 +39,8 @@ from ledger.state import (
 
 MAX_POLICY_INT = 2**64 - 1
 MAX_POLICY_STR = 256
+# Parameters that must stay above zero: a zero lifetime would credit coins (or privileges) already dead.
+POLICY_MINIMUMS: dict[str, int] = {"coin_lifetime_ms": 1, "privilege_lifetime_ms": 1, "coin_value_minor": 1}
 BRANCH_ADMIN = "branch-admin"
 
 
@@ -143,10 +145,11 @@ def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[list]:
     # The value has the parameter's type
     verify_rule(type(tx.value) is type(default), reasons.POLICY_VALUE_INVALID,
                 f"{tx.name} takes a {type(default).__name__}; got {type(tx.value).__name__} {tx.value!r:.40}")
-    # An int is within 0..2^64-1, a str at most MAX_POLICY_STR chars
+    # An int is within its minimum (0 or POLICY_MINIMUMS)..2^64-1, a str at most MAX_POLICY_STR chars
     if isinstance(tx.value, int):
-        verify_rule(0 <= tx.value <= MAX_POLICY_INT, reasons.POLICY_VALUE_INVALID,
-                    f"{tx.name} = {tx.value}; expected 0..{MAX_POLICY_INT}")
+        low = POLICY_MINIMUMS.get(tx.name, 0)
+        verify_rule(low <= tx.value <= MAX_POLICY_INT, reasons.POLICY_VALUE_INVALID,
+                    f"{tx.name} = {tx.value}; expected {low}..{MAX_POLICY_INT}")
     else:
         verify_rule(len(tx.value) <= MAX_POLICY_STR, reasons.POLICY_VALUE_INVALID,
                     f"{tx.name} has {len(tx.value)} characters; at most {MAX_POLICY_STR} are allowed")

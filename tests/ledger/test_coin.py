@@ -16,6 +16,7 @@ from ledger.coin import (
     verify_outflow, verify_second_factor,
 )
 from ledger.context import DAY_MS
+from ledger.errors import InvalidTransaction
 from ledger.process import get_kind
 from ledger.reasons import TxFailure
 from ledger.state import account_record_key, get_balance, get_counter, get_supply, set_record
@@ -318,3 +319,21 @@ def test_coin_totals_split_minted_coins_by_source():
     totals = get_coin_totals(state)
     assert (totals["supply"], totals["minted"], totals["burned"]) == (12, 15, 3)
     assert (totals["credited:mint"], totals["credited:earn"], totals["credited:refund"]) == (10, 5, 0)
+
+
+# --- payload shapes of every coin-core kind ----------------------------------------------------------------
+
+COIN_CORE_KINDS = ("mint", "transfer", "set-policy", "grant-role", "revoke-role", "register-customer",
+                   "set-second-factor", "erase-customer-data", "freeze-account", "unfreeze-account",
+                   "buy-privilege", "issue-coupon", "redeem-coupon")
+payload_fields = st.one_of(st.integers(-2, 2**64), st.text(max_size=6), st.binary(max_size=33),
+                           st.binary(min_size=32, max_size=32), st.lists(st.integers(), max_size=2))
+
+
+@pytest.mark.parametrize("kind", COIN_CORE_KINDS)
+@given(payload=st.lists(payload_fields, max_size=7))
+def test_any_payload_either_parses_or_is_refused_as_bad_payload_never_crashes(kind, payload):
+    try:
+        get_kind(kind).compute_payload(payload)
+    except InvalidTransaction as exc:
+        assert exc.code == "bad_payload"

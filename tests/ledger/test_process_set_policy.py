@@ -56,6 +56,14 @@ def test_set_policy_with_a_wrong_type_or_range_is_policy_value_invalid(value):
     assert get_policy_version(state) == 0
 
 
+@pytest.mark.parametrize("name", ["coin_lifetime_ms", "privilege_lifetime_ms", "coin_value_minor"])
+def test_a_zero_lifetime_or_coin_value_is_policy_value_invalid(name):
+    state = coin_state()
+    assert refusal(process_set_policy, coin_ctx(state, ADMIN), SetPolicy(name, 0)) is reasons.POLICY_VALUE_INVALID
+    process_set_policy(coin_ctx(state, ADMIN), SetPolicy(name, 1))
+    assert get_policy(state, name, 0) == 1
+
+
 def test_set_policy_accepts_the_largest_int():
     state = coin_state()
     process_set_policy(coin_ctx(state, ADMIN), SetPolicy("mint_cap", 2**64 - 1))
