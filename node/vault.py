@@ -241,3 +241,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def compute_request_headers(key, chain_id: str, method: str, path: str, body: bytes,
+                            now_ms: int) -> dict[str, str]:
+    """The three signature headers of a staff-signed vault request (``key`` is a ``ledger.keys.KeyPair``)."""
+    signature = key.sign(compute_request_digest(chain_id, method, path, now_ms, body))
+    return {"X-Carecoin-Staff": key.public_key.hex(), "X-Carecoin-Time": str(now_ms),
+            "X-Carecoin-Signature": signature.hex()}
