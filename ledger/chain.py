@@ -35,7 +35,10 @@ from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
 from ledger.reasons import TxFailure, invalid_tx
 from ledger.results import TxResult
 from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree
-from ledger.state import Overlay, StateReader, counter_key, get_nonce, policy_key, role_count_name, role_key
+from ledger.state import (
+    PREFIX_BRANCH, Overlay, StateReader, account_record_key, counter_key, get_nonce, policy_key, role_count_name,
+    role_key,
+)
 from ledger.tx import SignedTx, decode_tx
 from ledger.types import ZERO_HASH
 
@@ -70,6 +73,7 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
             state[role_key(role, key)] = codec.encode(1)
         if keys:  # the holder count guards rules such as "the last branch admin cannot be revoked"
             state[counter_key(role_count_name(role))] = codec.encode(len(set(keys)))
+    state.update(_genesis_branches(genesis))
     policy: dict[str, Any] = dict(DEFAULT_POLICY)
     policy.update(genesis.policy)
     for name, value in policy.items():
@@ -84,6 +88,24 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
         except LedgerError as exc:
             raise GenesisError(f"genesis: policy.{name}: {exc.message}") from None
     return dict(sorted(state.items()))
+
+
+def _genesis_branches(genesis: Genesis) -> dict[bytes, bytes]:
+    """State of the optional ``"branches": {account hex: branch}`` of genesis.json (staff and admins' branches)."""
+    doc = genesis.extra.get("branches", {})
+    if not isinstance(doc, dict):
+        raise GenesisError("genesis: branches must be an object of account hex -> branch name")
+    out: dict[bytes, bytes] = {}
+    for hex_id, branch in doc.items():
+        try:
+            account = bytes.fromhex(hex_id)
+            key = account_record_key(PREFIX_BRANCH, account)
+        except (ValueError, LedgerError):
+            raise GenesisError(f"genesis: branches key {hex_id[:20]!r} is not a 32-byte account in hex") from None
+        if not isinstance(branch, str) or not 0 < len(branch) <= 64:
+            raise GenesisError(f"genesis: branches.{hex_id[:16]}… is {branch!r}; expected a name of 1..64 chars")
+        out[key] = codec.encode(branch)
+    return out
 
 
 def genesis_block(genesis: Genesis) -> tuple[Block, BlockExecution]:

@@ -47,3 +47,28 @@ def test_malformed_grant_role_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_grant_role(payload)
     assert exc.value.code == "bad_payload"
+
+
+def test_genesis_may_place_role_holders_in_branches():
+    from ledger.chain import genesis_state
+    from ledger.genesis import genesis_from_json
+    from ledger.state import MemoryState
+    from tests.strategies import make_genesis
+
+    doc = make_genesis().to_json()
+    doc["branches"] = {STAFF.public_key.hex(): "north"}
+    state = MemoryState(genesis_state(genesis_from_json(doc)))
+    assert get_branch_of(state, STAFF.public_key) == "north" and get_branch_of(state, ADMIN.public_key) == ""
+
+
+@pytest.mark.parametrize("branches", [[], {"zz": "north"}, {"00" * 31: "north"}, {"00" * 32: ""}])
+def test_genesis_with_unusable_branches_is_refused(branches):
+    from ledger.chain import genesis_state
+    from ledger.errors import GenesisError
+    from ledger.genesis import genesis_from_json
+    from tests.strategies import make_genesis
+
+    doc = make_genesis().to_json()
+    doc["branches"] = branches
+    with pytest.raises(GenesisError, match="branches"):
+        genesis_state(genesis_from_json(doc))
