@@ -19,7 +19,6 @@ _MODULES: tuple[str, ...] = (
     "mint", "transfer",
     # issue 6, coin core / governance / customers / compliance / tiers / privileges / coupons:
     "governance", "customers", "compliance", "privileges", "coupons",
-    "governance", "customers", "compliance", "privileges", "coupons",
     # issue 6, orders / refunds / tickets / feedback / compensation / training:
     "orders", "tickets", "training",
 )
