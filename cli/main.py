@@ -16,6 +16,8 @@ from cli.node import node
 from cli.query import account_group, block_group, history, status
 from cli.receipt import receipt
 from cli.tx import tx_group
+from cli import tx_kinds  # noqa: F401  (registers `tx <kind>` for every other kind on the tx group)
+from cli.domain import customer_group, order_group, policy_group, report, ticket_group
 
 
 def _version() -> str:
@@ -42,6 +44,11 @@ COMMAND_GROUPS = [
     receipt,        # carecoin receipt verify/get
     status,         # carecoin status
     history,        # carecoin history ID
+    ticket_group,   # carecoin ticket show ID
+    order_group,    # carecoin order show ID
+    policy_group,   # carecoin policy show [--version N]
+    report,         # carecoin report [--branch B] [--since T] [--until T]
+    customer_group, # carecoin customer register/show/data
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

@@ -1,0 +1,131 @@
+"""`carecoin tx <kind>`: one command per kind, options named after payload fields, payloads the ledger accepts.
+
+``cli.tx.submit`` is replaced by a recorder here (no node needed); real-node runs are in
+tests/e2e/test_customer_story.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from cli import tx as tx_module
+from cli.main import main
+from cli.tx_kinds import KIND_FIELDS, compute_content_hash
+from ledger.hashing import H
+from ledger.keys import KeyPair, save_key
+from ledger.process import KINDS, compute_payload
+
+A = "aa" * 32
+B = "bb" * 32
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    calls = []
+
+    def record(client, kind, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json):
+        calls.append((kind, payload, second_key_file, nonce, wait))
+        return {}
+
+    monkeypatch.setattr(tx_module, "submit", record)
+    return calls
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    path = tmp_path / "k.key"
+    save_key(path, KeyPair.generate())
+    return str(path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["tx", *args], catch_exceptions=False)
+
+
+EXAMPLES = {
+    "set-policy": ["--name", "coin_lifetime_ms", "--value", "5000"],
+    "grant-role": ["--account", A, "--role", "staff", "--branch", "north"],
+    "revoke-role": ["--account", A, "--role", "staff"],
+    "register-customer": ["--customer", A, "--kyc-level", "1", "--commitment", B],
+    "set-second-factor": ["--second-public-key", B],
+    "erase-customer-data": ["--customer", A],
+    "freeze-account": ["--account", A, "--reason-code", "fraud_check"],
+    "unfreeze-account": ["--account", A, "--reason-code", "cleared"],
+    "buy-privilege": ["--privilege", "vip"],
+    "issue-coupon": ["--coupon-id", "C1", "--campaign", "spring", "--value", "500", "--expires-at-ms", "99"],
+    "redeem-coupon": ["--coupon-id", "C1", "--order-id", "O1"],
+    "create-order": ["--order-id", "O1", "--customer", A, "--fiat-amount", "10000", "--items", "2 mugs"],
+    "pay-order": ["--order-id", "O1", "--coins", "300"],
+    "confirm-order": ["--order-id", "O1"],
+    "request-refund": ["--order-id", "O1", "--reason", "broken"],
+    "open-ticket": ["--ticket-id", "T1", "--category", "complaint", "--priority", "2", "--order-id", "O1",
+                    "--content", "parcel arrived damaged"],
+    "assign-ticket": ["--ticket-id", "T1", "--staff", A],
+    "respond-ticket": ["--ticket-id", "T1", "--content", "we are sorry"],
+    "resolve-ticket": ["--ticket-id", "T1", "--resolution", "replaced"],
+    "reopen-ticket": ["--ticket-id", "T1", "--reason", "still broken"],
+    "close-ticket": ["--ticket-id", "T1"],
+    "compensate": ["--ticket-id", "T1", "--amount", "200"],
+    "submit-feedback": ["--target-kind", "ticket", "--target-id", "T1", "--rating", "5", "--comment", "great"],
+    "record-training": ["--staff", A, "--course-id", "deescalation-101"],
+}
+
+
+def test_every_ledger_kind_has_a_tx_command():
+    commands = set(main.commands["tx"].commands)
+    assert set(KINDS) <= commands, sorted(set(KINDS) - commands)
+    assert set(EXAMPLES) == set(KIND_FIELDS) == set(KINDS) - {"mint", "transfer"}
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_each_command_builds_a_payload_the_ledger_accepts(sent, key_file, kind):
+    result = run(kind, "--key", key_file, *EXAMPLES[kind])
+    assert result.exit_code == 0, result.output
+    (sent_kind, payload, *_), = sent
+    assert sent_kind == kind
+    compute_payload(kind, payload)  # raises InvalidTransaction on a wrong shape
+
+
+def test_open_ticket_fields_land_in_payload_order_with_the_text_hashed(sent, key_file):
+    run("open-ticket", "--key", key_file, *EXAMPLES["open-ticket"])
+    assert sent[0][1] == ["T1", "complaint", 2, "O1", H("carecoin/v1/content", b"parcel arrived damaged")]
+
+
+def test_a_hash_field_takes_hex_instead_of_text(sent, key_file):
+    run("respond-ticket", "--key", key_file, "--ticket-id", "T1", "--content-hash", B)
+    assert sent[0][1] == ["T1", bytes.fromhex(B)]
+
+
+def test_optional_fields_take_their_defaults(sent, key_file):
+    run("open-ticket", "--key", key_file, "--ticket-id", "T2", "--category", "inquiry", "--content", "hours?")
+    assert sent[0][1][2:4] == [2, ""]
+    run("submit-feedback", "--key", key_file, "--target-kind", "order", "--target-id", "O1", "--rating", "4")
+    assert sent[1][1][3] == compute_content_hash("")
+
+
+def test_set_policy_value_is_an_int_for_int_parameters_and_text_otherwise(sent, key_file):
+    run("set-policy", "--key", key_file, "--name", "refund_window_ms", "--value", "60000")
+    run("set-policy", "--key", key_file, "--name", "no_such_param", "--value", "x")
+    assert sent[0][1] == ["refund_window_ms", 60000] and sent[1][1] == ["no_such_param", "x"]
+
+
+def test_nonce_wait_and_second_key_are_passed_through(sent, key_file):
+    run("pay-order", "--key", key_file, "--second-key", key_file, "--nonce", "7", "--wait",
+        "--order-id", "O1", "--coins", "5")
+    assert sent[0][2:] == (key_file, 7, True)
+
+
+@pytest.mark.parametrize("args, code, needle", [
+    (["open-ticket", "--ticket-id", "T1", "--category", "complaint"], 2, "missing --content"),
+    (["respond-ticket", "--ticket-id", "T1", "--content", "x", "--content-hash", B], 2, "not both"),
+    (["grant-role", "--account", "abcd", "--role", "staff", "--branch", "n"], 1, "expected 32"),
+    (["set-policy", "--name", "refund_window_ms", "--value", "soon"], 2, "takes an integer"),
+    (["compensate", "--ticket-id", "T1"], 2, "Missing option '--amount'"),
+    (["pay-order", "--order-id", "O1", "--coins", "many"], 2, "not a valid integer"),
+])
+def test_bad_options_are_refused_before_signing(sent, key_file, args, code, needle):
+    result = CliRunner().invoke(main, ["tx", args[0], "--key", key_file, *args[1:]])
+    assert result.exit_code == code, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert sent == []
