@@ -151,12 +151,11 @@ def _options(kind: str) -> list[Callable]:
             # ``--second-key`` is the co-signing key file of every tx command: this field is a public key
             opt = "--second-public-key" if field == "second_key" else name
             decorators.append(click.option(opt, field, required=True, help=f"{field} (64 hex digits)"))
-        elif ftype == "int":
-            decorators.append(click.option(name, field, type=int, required=required,
-                                           default=None if required else default, show_default=not required))
+        elif required:  # no ``default=`` at all: this click counts an explicit None as a given default
+            decorators.append(click.option(name, field, type=int if ftype == "int" else str, required=True))
         else:
-            decorators.append(click.option(name, field, required=required, default=None if required else default,
-                                           show_default=not required and default != ""))
+            decorators.append(click.option(name, field, type=int if ftype == "int" else str, default=default,
+                                           show_default=default != ""))
     return decorators
 
 
