@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ledger import codec, reasons
-from ledger.errors import SchemaError
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
+from ledger.errors import SchemaError
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
     PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
