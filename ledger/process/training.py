@@ -48,8 +48,8 @@ def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[list]:
     key = training_key(tx.staff, tx.course_id)
     previous = get_reward(ctx.state, key)
     verify_rule(previous is None, reasons.ALREADY_REWARDED,
-                f"course {tx.course_id!r} was rewarded to {tx.staff.hex()[:16]}… at {previous.at if previous else 0}; "
-                "a course pays once")
+                f"course {tx.course_id!r} was rewarded to {tx.staff.hex()[:16]}… at "
+                f"{previous.at if previous else 0}; a course pays once")
 
     reward = get_policy_value(ctx, "training_reward")
     events = coin.credit(ctx, tx.staff, reward, "reward") if reward else []

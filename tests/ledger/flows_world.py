@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import ledger.process  # noqa: F401  # load the kind registry before ledger.coin (import cycle)
 from ledger import codec, coin
 from ledger.chain import process_tx
 from ledger.orders import Order, get_order

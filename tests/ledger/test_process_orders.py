@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import ledger.process  # noqa: F401  # load the kind registry before ledger.coin (import cycle)
 from ledger import coin
 from ledger.errors import InvalidTransaction
 from ledger.orders import apply_coupon
