@@ -9,6 +9,8 @@ not the bench's or a node's. Steps, every one bounded in count and time:
    nonce n+1), so a sender's txs arrive in order. Sender ``s`` always goes to node ``s % nodes``.
 3. **Submit** for ``--duration`` seconds: ``--concurrency`` keep-alive HTTP posters send batches of
    ``--batch`` txs to ``POST /v1/txs``; with ``--rate`` > 0 batches are released on an open-loop schedule.
+   At most ``--window`` txs are in flight (submitted, not yet seen committed), so a closed-loop run
+   measures latency at full throughput rather than the depth of a mempool backlog.
    A tx counts as *submitted* once a node answered ``pending`` (or ``duplicate_tx``); ``mempool_full`` and
    ``sender_limit`` refusals are retried after a short pause; any other refusal is counted by its code.
 4. **Follow**: all along, one task polls node 0's head and reads every new block's tx hashes, stamping
@@ -131,7 +133,7 @@ def presign(chain_id: str, senders: list[KeyPair], per_sender: int, nodes: int) 
     return queues
 
 
-async def submit(session, apis, queues, args, stats) -> None:
+async def submit(session, apis, queues, args, stats, follower: Follower) -> None:
     """Submit the pre-signed queues for ``args.duration`` seconds (closed loop, or open loop at ``--rate``)."""
     t_start = time.time()
     t_end = t_start + args.duration
@@ -155,6 +157,9 @@ async def submit(session, apis, queues, args, stats) -> None:
         nonlocal released
         node = k % len(queues)
         while time.time() < t_end:
+            if args.window > 0 and len(submit_time) - len(follower.commit_time) > args.window:
+                await asyncio.sleep(0.01)  # closed loop on commits: at most --window txs in flight
+                continue
             if args.rate > 0:
                 due = t_start + released * args.batch / args.rate
                 released += 1
@@ -238,7 +243,7 @@ async def run(args) -> dict:
         stop = asyncio.Event()
         follow_task = asyncio.create_task(
             follower.run(stop, time.time() + args.duration + args.drain_s + 30))
-        await submit(session, apis, queues, args, stats)
+        await submit(session, apis, queues, args, stats, follower)
         submitted = stats["submit_time"]
         eprint(f"submitted {len(submitted)} in {stats['submit_window_s']:.1f} s; draining")
         drain_end = time.time() + args.drain_s
@@ -290,6 +295,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s (0: closed loop)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--window", type=int, default=3000, help="max txs submitted but not yet committed (0: none)")
     p.add_argument("--max-txs", type=int, default=60_000)
     p.add_argument("--drain-s", type=float, default=30.0)
     return p.parse_args(argv)

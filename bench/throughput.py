@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -74,7 +75,7 @@ def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
 class Nodes:
     """Four node processes from one ``network init`` directory; always stopped by ``close``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, log_level: str = "warning") -> None:
         self.workdir = workdir
         base = free_port_base(2 * NODES)
         self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench")
@@ -84,7 +85,7 @@ class Nodes:
             path = self.summary.dir / name / "node.toml"
             doc = tomllib.loads(path.read_text())
             doc["consensus"].update(BENCH_CONSENSUS)
-            doc.setdefault("log", {})["level"] = "warning"
+            doc.setdefault("log", {})["level"] = log_level
             path.write_text(tomli_w.dumps(doc))
         self.procs: list[subprocess.Popen] = []
 
@@ -116,6 +117,18 @@ class Nodes:
         except OSError:
             return "(no log)"
 
+    def get_cpu_seconds(self) -> list[float]:
+        """User+system CPU seconds each node process has used so far (Linux /proc; 0.0 elsewhere)."""
+        out = []
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for p in self.procs:
+            try:
+                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out.append(round((int(fields[11]) + int(fields[12])) / tick, 2))
+            except (OSError, IndexError, ValueError):
+                out.append(0.0)
+        return out
+
     def close(self) -> list[int | None]:
         """SIGTERM every node, SIGKILL after 15 s; return the exit codes."""
         for p in self.procs:
@@ -138,7 +151,7 @@ def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "bench.load_worker", "--apis", ",".join(nodes.apis),
            "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer), "--senders", str(args.senders),
            "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
-           "--batch", str(args.batch), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s)]
+           "--batch", str(args.batch), "--window", str(args.window), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s)]
     budget = args.duration + args.drain_s + 180
     out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=None if args.verbose else
                          subprocess.PIPE, text=True, timeout=budget)
@@ -157,7 +170,8 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
     ratio = tx_per_s / (verify_per_s * cores / 4) if verify_per_s else 0.0
     return {
         "bench": "throughput", "nodes": NODES, "duration_s": args.duration, "senders": args.senders,
-        "mode": f"open loop {args.rate:g} tx/s" if args.rate else f"closed loop, concurrency {args.concurrency}",
+        "mode": f"open loop {args.rate:g} tx/s" if args.rate else
+                f"closed loop, concurrency {args.concurrency}, window {args.window}",
         "batch": args.batch,
         "tx_per_s": round(tx_per_s, 1), "submitted": load["submitted"], "committed": load["committed"],
         "lost": lost, "pending_or_evicted": load["fates"], "refused": load["refused"],
@@ -179,9 +193,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s; 0 = closed loop (default)")
     p.add_argument("--concurrency", type=int, default=8, help="concurrent batch posters (default 8)")
     p.add_argument("--batch", type=int, default=100, help="txs per POST /v1/txs (default 100)")
+    p.add_argument("--window", type=int, default=3000, help="max txs in flight, 0 = unbounded (default 3000)")
     p.add_argument("--max-txs", type=int, default=0, help="transfers to pre-sign (default from duration)")
     p.add_argument("--drain-s", type=float, default=30.0, help="bound on waiting for commits after the window")
     p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                   help="the nodes' log level (logs are in the temp dir; see --keep)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
     p.add_argument("--verbose", action="store_true", help="show the load process's progress")
     return p.parse_args(argv)
@@ -193,10 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     verify_per_s = measure_verify_per_s(args.verify_s)
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
-    nodes = Nodes(workdir)
+    nodes = Nodes(workdir, args.log_level)
     try:
         nodes.start()
+        cpu0 = nodes.get_cpu_seconds()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         load = run_load(nodes, args)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_cpu = round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 2)
+        cpu = [round(b - a, 2) for a, b in zip(cpu0, nodes.get_cpu_seconds())]
     finally:
         codes = nodes.close()
         if args.keep:
@@ -204,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     report = compute_report(load, verify_per_s, cores, args)
+    report["load_cpu_s"] = load_cpu  # CPU of the load process (signing, HTTP, following blocks)
+    report["node_cpu_s"] = cpu  # CPU each node used during the load run (funding + submit + drain)
     report["node_exit_codes"] = codes
     print(json.dumps(report))
     lat = report["latency_ms"]

@@ -32,6 +32,7 @@ key                                   value
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ FORMAT_VERSION = 1
 # SMT nodes are read by random hash: a larger block cache and a bloom filter keep point reads off the disk.
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 BLOOM_BITS_PER_KEY = 10
+NODE_CACHE_MAX = 300_000  # SMT node bytes kept in memory by hash (~100 bytes each)
 
 P_VERSION = b"V"
 P_HEAD = b"h"
@@ -96,6 +98,9 @@ class Store:
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
+        # Sparse-Merkle nodes are content-addressed (immutable): recent ones are served from memory, so a
+        # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit).
+        self._node_cache: dict[bytes, bytes] = {}
         raw = db.get(P_HEAD)
         try:
             self._head = ChainHead.decode(raw) if raw is not None else None
@@ -206,6 +211,7 @@ class Store:
             except plyvel.Error as exc:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
             self._head = new_head
+            self._cache_nodes(smt_nodes)
 
     def get_height(self, block_hash: bytes) -> int:
         """The height of the block with ``block_hash``; ``NotFound`` if the store has no such block."""
@@ -274,7 +280,20 @@ class Store:
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``)."""
-        return self._get(P_NODE + node_hash)
+        node = self._node_cache.get(node_hash)
+        if node is None:
+            node = self._get(P_NODE + node_hash)
+            if node is not None:
+                self._cache_nodes({node_hash: node})
+        return node
+
+    def _cache_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
+        cache = self._node_cache
+        cache.update(nodes)
+        if len(cache) > NODE_CACHE_MAX:
+            # Drop the oldest half (dicts keep insertion order): amortised O(1) per insert.
+            for key in list(itertools.islice(cache, len(cache) - NODE_CACHE_MAX // 2)):
+                del cache[key]
 
     # ---- metadata and consensus WAL ------------------------------------------------------------------
 

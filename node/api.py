@@ -158,7 +158,7 @@ async def post_txs(request: web.Request) -> web.Response:
             raise BadRequest(f"txs[{i}] is not hex; expected the hex of the canonical envelope") from None
     svc = _svc(request)
     results = []
-    for outcome in svc.submit_txs(raws):
+    for outcome in await svc.submit_txs_chunked(raws):
         if isinstance(outcome, Exception):
             code = getattr(outcome, "code", "error")
             svc.metrics.rejected_txs.labels(code).inc()

@@ -3,8 +3,9 @@
 Theory of operation. ``Replica.handle(event)`` returns a list of actions that must be carried out **in
 order**. ``Driver.execute(actions)`` walks that list on the service's single consensus task:
 
-- ``Persist``   -> ``store.put_wal`` (a synced LevelDB write) *before* the next action runs, so a vote never
-  leaves the node ahead of its write-ahead record (QBFT.md "What is persisted").
+- ``Persist``   -> ``store.put_wal`` (a synced LevelDB write, on a worker thread so the fsync does not stall
+  the event loop) *before* the next action runs, so a vote never leaves the node ahead of its write-ahead
+  record (QBFT.md "What is persisted").
 - ``Broadcast`` / ``SendTo`` -> the peer network, channel ``consensus`` (wire-encoded, signed messages).
   Broadcast messages of the current height are also kept (bounded) and re-sent every ``retransmit_ms``
   while the height does not move, so a peer that reconnects, or one that restarted, still hears the
@@ -24,6 +25,7 @@ to the replica before it takes the next event from the queue.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -49,7 +51,7 @@ log = logging.getLogger("carecoin.driver")
 CHANNEL_CONSENSUS = "consensus"
 MAX_EXEC_CACHE = 32
 MAX_RETRANSMIT = 16
-BLOCK_TIME_SHARE = 0.25  # a block's execution should take at most this share of the base round timeout
+BLOCK_TIME_SHARE = 0.3  # a block's execution should take at most this share of the base round timeout
 MIN_BLOCK_TXS = 50       # never aim below this many txs per block
 MIN_SAMPLE_TXS = 20      # executions of fewer txs say little about the per-tx cost
 EWMA = 0.3
@@ -86,7 +88,7 @@ class Driver:
         follow: list = []
         for action in actions:
             if isinstance(action, Persist):
-                self.process_persist(action)
+                await self.process_persist_async(action)
             elif isinstance(action, Broadcast):
                 await self.process_broadcast(action)
             elif isinstance(action, SendTo):
@@ -100,7 +102,7 @@ class Driver:
             elif isinstance(action, ValidateBlock):
                 follow.append(self.process_validate_block(action))
             elif isinstance(action, Decide):
-                self.process_decide(action)
+                await self.process_decide(action)
             elif isinstance(action, RequestSync):
                 self.service.request_sync(action.height)
             elif isinstance(action, ReportEvidence):
@@ -115,6 +117,15 @@ class Driver:
         """Write the WAL record durably (a synced write); a failure stops the node before any vote leaves."""
         try:
             self.service.store.put_wal(encode_record(action.record))
+        except (OSError, LedgerError) as exc:
+            raise WalWriteFailed(f"cannot write the consensus WAL: {exc}; refusing to vote") from exc
+
+    async def process_persist_async(self, action: Persist) -> None:
+        """``process_persist`` on a worker thread: the fsync does not stall the event loop (HTTP, peers),
+        while this consensus task still waits for it before the next action."""
+        try:
+            raw = encode_record(action.record)
+            await asyncio.get_running_loop().run_in_executor(None, self.service.store.put_wal, raw)
         except (OSError, LedgerError) as exc:
             raise WalWriteFailed(f"cannot write the consensus WAL: {exc}; refusing to vote") from exc
 
@@ -158,6 +169,7 @@ class Driver:
         self._timers[action.kind] = loop.call_later(delay_ms / 1000.0, self._fire, action.kind, event)
 
     def _fire(self, kind: str, event: TimerExpired) -> None:
+        log.debug("timer %s fired for height %d round %d", kind, event.height, event.round)
         if kind == TIMER_PROPOSE:
             self._propose = None
         self._timers.pop(kind, None)
@@ -247,6 +259,8 @@ class Driver:
             svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=target,
             signatures_checked=True)
         self._observe_execution(time.perf_counter() - t0, len(candidates))
+        log.debug("built block %d round %d: %d txs in %.0f ms (target %d)", action.height, action.round,
+                  len(execution.block.txs), (time.perf_counter() - t0) * 1000, target)
         if rejected:
             svc.evict_rejected(rejected)
         self._remember(execution)
@@ -272,10 +286,12 @@ class Driver:
             log.warning("invalid block %s at height %d: %s", block.hash.hex()[:16], block.height, exc)
             return BlockValidated(action.height, block.hash, False, f"{exc.code}: {exc}")
         self._observe_execution(time.perf_counter() - t0, len(block.txs))
+        log.debug("validated block %d: %d txs in %.0f ms", block.height, len(block.txs),
+                  (time.perf_counter() - t0) * 1000)
         self._remember(execution)
         return BlockValidated(action.height, block.hash, True)
 
-    def process_decide(self, action: Decide) -> None:
+    async def process_decide(self, action: Decide) -> None:
         """Commit the decided block with its certificate, then let the mempool drop what it carried."""
         block: Block = action.block
         execution = self._executions.get(block.hash)
@@ -286,7 +302,7 @@ class Driver:
             parent = svc.head_header()
             execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(), 10**12,
                                              svc.genesis.validator_set_hash, known_verified=svc.is_known_verified)
-        svc.commit(block, action.seals, execution, source="consensus")
+        await svc.commit_async(block, action.seals, execution, source="consensus")
         self._executions.clear()
         self._recent, self._recent_height = [], block.height + 1
 

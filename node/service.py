@@ -52,6 +52,8 @@ CHANNEL_CONSENSUS = "consensus"
 MAX_QUEUE = 10_000
 MAX_SUBMIT_TIMES = 50_000
 MAX_CACHED_BLOCK_HASHES = 256
+ADMIT_CHUNK = 25  # txs admitted between two yields to the event loop
+MAX_GOSSIP_BACKLOG = 50_000  # gossiped txs waiting for admission; beyond, a batch is dropped (origin keeps it)
 DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 1000  # until node.toml's [consensus] carries empty_block_interval_ms
 PROFILE_ENV = "CARECOIN_PROFILE"  # a directory: profile the event loop, write <node>.prof there on stop
 
@@ -147,6 +149,9 @@ class NodeService:
         self._tasks: list[asyncio.Task] = []
         self._submitted: OrderedDict[bytes, float] = OrderedDict()  # tx hash -> monotonic submit time
         self._block_hashes: OrderedDict[int, list[bytes]] = OrderedDict()  # height -> tx hashes (recent)
+        self._gossip_queue: deque[list[bytes]] = deque()  # gossiped tx batches waiting for admission
+        self._gossip_backlog = 0
+        self._gossip_wake: asyncio.Event | None = None
         self._last_commit = time.monotonic()
         self._last_round = 0
         self._commit_waiters: list[asyncio.Future] = []
@@ -211,6 +216,8 @@ class NodeService:
         if self.peers is not None:
             await self.peers.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._gossip_wake = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self._admit_gossip(), name="gossip-admission"))
         if self.syncer.sources:
             self.syncer.request(head.height + 1)
 
@@ -288,6 +295,8 @@ class NodeService:
             pending.extend(await self.driver.execute(actions))
         if self.replica.round > self._last_round:
             self.metrics.round_changes.inc(self.replica.round - self._last_round)
+            log.info("height %d: round %d -> %d (mempool %d)", self.replica.height, self._last_round,
+                     self.replica.round, len(self.mempool))
         self._last_round = self.replica.round
         self.metrics.round.set(self.replica.round)
 
@@ -320,6 +329,20 @@ class NodeService:
         """Commit ``block`` (one synced batch), then update the mempool, metrics and waiters."""
         self.store.commit_block(block, tuple(seals), execution.results, execution.state_writes,
                                 execution.smt_nodes)
+        self._after_commit(block, execution, source)
+
+    async def commit_async(self, block: Block, seals, execution: "chain.BlockExecution", *, source: str) -> None:
+        """``commit`` with the synced write on a worker thread, so the event loop keeps serving meanwhile.
+
+        Only the consensus task commits, so nothing else writes the store during the wait; readers see the
+        previous head or the new one (the batch is atomic).
+        """
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.store.commit_block, block, tuple(seals), execution.results, execution.state_writes,
+            execution.smt_nodes)
+        self._after_commit(block, execution, source)
+
+    def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str) -> None:
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
         self._block_hashes[block.height] = hashes
@@ -359,7 +382,7 @@ class NodeService:
             parent = self.store.get_header(head.height)
             execution = chain.validate_block(self.store, self.store, parent, block, int(time.time() * 1000),
                                              self.options.max_future_ms, self.genesis.validator_set_hash)
-            self.commit(block, seals, execution, source="sync")
+            await self.commit_async(block, seals, execution, source="sync")
             last = block
         head = self.store.head()
         if last is not None:
@@ -460,6 +483,33 @@ class NodeService:
                 self._spawn(self.peers.broadcast(CHANNEL_TXS, codec.encode(admitted)))
         return out
 
+    async def submit_txs_chunked(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
+        """``submit_txs`` in chunks of ``ADMIT_CHUNK``, yielding to the event loop (consensus) between them."""
+        out: list[SignedTx | Exception] = []
+        for start in range(0, len(raws), ADMIT_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            out.extend(self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=gossip))
+        return out
+
+    async def _admit_gossip(self) -> None:
+        """Admit gossiped tx batches, a chunk at a time (duplicates are normal: every node gossips to all)."""
+        while True:
+            if not self._gossip_queue:
+                self._gossip_wake.clear()
+                await self._gossip_wake.wait()
+                continue
+            raws = self._gossip_queue.popleft()
+            self._gossip_backlog -= len(raws)
+            for start in range(0, len(raws), ADMIT_CHUNK):
+                await asyncio.sleep(0)
+                if self.fatal is not None:
+                    break
+                for outcome in self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=False):
+                    code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
+                    if code is not None and code != "duplicate_tx":
+                        self.metrics.rejected_txs.labels(code).inc()
+
     def _spawn(self, coro: Awaitable) -> None:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(_log_task_error)
@@ -483,10 +533,14 @@ class NodeService:
             if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
                 self.metrics.remote_faults.labels("bad_tx_batch").inc()
                 return
-            for outcome in self.submit_txs(raws, gossip=False):
-                code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
-                if code is not None and code != "duplicate_tx":
-                    self.metrics.rejected_txs.labels(code).inc()
+            # Admission (a signature check per tx) runs on its own task in small chunks, so this link's read
+            # loop is free for consensus frames at once and the consensus task gets the loop between chunks.
+            if self._gossip_backlog + len(raws) > MAX_GOSSIP_BACKLOG:
+                self.metrics.remote_faults.labels("gossip_backlog_full").inc()
+                return  # the origin node keeps these txs pending: they still commit
+            self._gossip_backlog += len(raws)
+            self._gossip_queue.append(raws)
+            self._gossip_wake.set()
         elif channel == CHANNEL_TX:
             try:
                 self.submit_tx(payload, gossip=False)
