@@ -22,7 +22,7 @@ a wire format — append only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from ledger import codec, reasons
 from ledger.errors import SchemaError
@@ -168,3 +168,54 @@ def get_reward(state: StateReader, key: bytes) -> Reward | None:
 def set_reward(state: Any, key: bytes, reward: Reward) -> None:
     """Store a reward marker (``state`` is an ``Overlay``)."""
     state.set_state(key, codec.encode(reward.to_list()))
+
+
+# --- analytics (off chain: reads committed state, never part of a transition) ------------------------------
+
+
+def compute_tickets(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, Ticket]]:
+    """Yield (ticket_id, ticket) for every ticket among state ``items`` (e.g. ``Store.iter_state(b"t")``)."""
+    for key, raw in items:
+        if key[:1] == PREFIX_TICKET:
+            ticket_id = key[1:].decode()
+            yield ticket_id, compute_record(Ticket, raw, f"ticket {ticket_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReport:
+    """Tickets by state and category, SLA means (ms, floored) and the rating average, for a branch and period."""
+
+    count: int
+    by_state: dict[str, int]
+    by_category: dict[str, int]
+    flagged: int
+    mean_first_response_ms: int | None
+    mean_resolution_ms: int | None
+    rating_count: int
+    rating_sum: int
+    compensated: int
+
+    @property
+    def average_rating(self) -> float | None:
+        """Mean rating 1..5 of rated tickets (None when none was rated); off-chain only, so a float is fine."""
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+
+def compute_ticket_report(tickets: Iterable[Ticket], branch: str | None = None, since_ms: int = 0,
+                          until_ms: int | None = None) -> TicketReport:
+    """Summarise the tickets of ``branch`` (None = all) opened in [since_ms, until_ms)."""
+    chosen = [t for t in tickets if (branch is None or t.branch == branch) and t.opened_at >= since_ms
+              and (until_ms is None or t.opened_at < until_ms)]
+    firsts = [t.first_response_ms for t in chosen if t.first_response_ms is not None]
+    resolutions = [t.resolution_ms for t in chosen if t.resolution_ms is not None]
+    rated = [t.rating for t in chosen if t.rating]
+    return TicketReport(
+        count=len(chosen),
+        by_state={s: n for s in STATES if (n := sum(t.state == s for t in chosen))},
+        by_category={c: n for c in CATEGORIES if (n := sum(t.category == c for t in chosen))},
+        flagged=sum(t.flagged for t in chosen),
+        mean_first_response_ms=sum(firsts) // len(firsts) if firsts else None,
+        mean_resolution_ms=sum(resolutions) // len(resolutions) if resolutions else None,
+        rating_count=len(rated), rating_sum=sum(rated),
+        compensated=sum(t.compensated for t in chosen),
+    )
