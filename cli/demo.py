@@ -1,8 +1,11 @@
-"""`make demo`: a local 4-branch network on 127.0.0.1 running customer traffic, end to end.
+"""`make demo`: a local 4-branch network on 127.0.0.1 playing a short customer story, end to end.
 
-Initialises a network in a temporary directory, starts four real node processes, sends coin traffic through
-different branches, prints what happened (blocks, transactions, per-node height and hash agreement), fetches
-one receipt and verifies it offline against genesis.json only, then stops the nodes cleanly.
+Initialises a network in a temporary directory, starts four real node processes, and plays a customer's
+story through different branches: registration (personal data into one branch's vault, a commitment on
+chain), an order paid partly in coins, earning, a complaint with response, compensation and resolution, a
+rewarded feedback, a refund inside the window and a refused second one. It prints the story, the customer's
+history and coin view, the branch report, the per-node agreement table, and one receipt verified offline
+against genesis.json only; then it stops the nodes cleanly.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client import NodeClient
+from cli.domain import signed_request
+from cli.tx_kinds import compute_content_hash
 from ledger.genesis import load_genesis
-from ledger.keys import KeyPair, load_key
+from ledger.keys import KeyPair, load_key, save_key
 from ledger.receipt import verify as verify_receipt
 from ledger.tx import make_tx
 
@@ -104,6 +109,7 @@ def main() -> None:
             wait_until(lambda c=c: c.get("/v1/status")["height"] >= 0, 30, f"node {c.url}")
         console.print("four nodes are up")
         traffic(genesis.chain_id, net, branches, clients)
+        customer_views(clients)
         summary(clients, branches)
         receipt_check(clients, net)
     finally:
@@ -129,44 +135,97 @@ def main() -> None:
 
 
 STATE: dict = {}
+PERSON = {"name": "Amélie Poulain", "email": "amelie@montmartre.example", "phone": "+33 1 42 00 00 00"}
+
+
+class Teller:
+    """Signs, submits and waits for txs (tracking nonces), and records each step for the story table."""
+
+    def __init__(self, chain_id: str, clients: list[NodeClient]) -> None:
+        self.chain_id, self.clients = chain_id, clients
+        self.nonces: dict[bytes, int] = {}
+        self.rows: list[tuple[str, ...]] = []
+
+    def send(self, step: str, key: KeyPair, kind: str, payload: list, via: int) -> dict:
+        self.nonces[key.public_key] = self.nonces.get(key.public_key, 0) + 1
+        tx = make_tx(self.chain_id, kind, key, self.nonces[key.public_key], payload)
+        client = self.clients[via % len(self.clients)]
+        client.post("/v1/tx", {"tx": tx.raw.hex()})
+        result = client.wait_committed(tx.tx_hash.hex(), timeout_s=30)
+        result["tx_hash"] = tx.tx_hash.hex()
+        self.rows.append((step, kind, f"branch {via % len(self.clients) + 1}", str(result.get("height")),
+                          str(result.get("outcome")), result.get("reason", "")))
+        return result
+
+
+def content(text: str) -> bytes:
+    return compute_content_hash(text)
 
 
 def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeClient]) -> None:
-    issuer = load_key(net / branches[0] / "keys" / "issuer.key")
-    customers = [KeyPair.generate() for _ in range(6)]
-    nonces: dict[bytes, int] = {}
+    """A short customer story: register (data into branch 1's vault), order, pay with coins, earn, complaint,
+    response, compensation, resolution, feedback reward, a refund inside the window and one refused."""
+    keys = net / branches[0] / "keys"
+    admin, issuer = load_key(keys / "admin.key"), load_key(keys / "issuer.key")
+    clerk, alice = KeyPair.generate(), KeyPair.generate()
+    save_key(net / "clerk.key", clerk)
+    t = Teller(chain_id, clients)
+    t.send("a clerk joins branch north", admin, "grant-role", [clerk.public_key, "staff", "north"], via=0)
+    stored = signed_request(clients[0], str(net / "clerk.key"), "POST", "/v1/vault/customers",
+                            {"customer": alice.public_key.hex(), "data": PERSON})
+    console.print(f"Alice's personal data went into branch 1's vault only; on chain goes its commitment "
+                  f"{stored['commitment'][:16]}…")
+    t.send("register Alice (KYC 1)", clerk, "register-customer",
+           [alice.public_key, 1, bytes.fromhex(stored["commitment"])], via=0)
+    t.send("welcome coins", issuer, "mint", [alice.public_key, 1000], via=1)
+    t.send("order O1: 100.00 EUR", clerk, "create-order",
+           ["O1", alice.public_key, 10_000, "EUR", content("2 mugs, 1 teapot")], via=2)
+    t.send("Alice pays 400 in coins", alice, "pay-order", ["O1", 400], via=3)
+    t.send("confirm: Alice earns", clerk, "confirm-order", ["O1"], via=0)
+    t.send("complaint: cracked teapot", alice, "open-ticket",
+           ["T1", "complaint", 2, "O1", content("the teapot arrived cracked")], via=1)
+    t.send("clerk responds", clerk, "respond-ticket", ["T1", content("sorry, a new one is on its way")], via=2)
+    comp = t.send("compensation 300", clerk, "compensate", ["T1", 300], via=3)
+    t.send("resolved", clerk, "resolve-ticket", ["T1", content("replacement delivered")], via=0)
+    t.send("feedback 5/5 (rewarded once)", alice, "submit-feedback",
+           ["ticket", "T1", 5, content("quick and kind")], via=1)
+    t.send("order O2: 20.00 EUR", clerk, "create-order", ["O2", alice.public_key, 2_000, "EUR", content("scarf")],
+           via=2)
+    t.send("Alice pays 100 in coins", alice, "pay-order", ["O2", 100], via=3)
+    t.send("refund inside the window", alice, "request-refund", ["O2", "wrong colour"], via=0)
+    t.send("refund again: refused", alice, "request-refund", ["O2", "once more"], via=1)
 
-    def send(key: KeyPair, kind: str, payload: list, via: int) -> str:
-        nonces[key.public_key] = nonces.get(key.public_key, 0) + 1
-        tx = make_tx(chain_id, kind, key, nonces[key.public_key], payload)
-        clients[via % len(clients)].post("/v1/tx", {"tx": tx.raw.hex()})
-        return tx.tx_hash.hex()
-
-    sent = []
-    for i, c in enumerate(customers):
-        sent.append(send(issuer, "mint", [c.public_key, 1_000 + 100 * i], via=0))
-    # Customers pay each other through different branches; the last one overdraws and fails on chain.
-    for i, c in enumerate(customers):
-        sent.append(send(c, "transfer", [customers[(i + 1) % 6].public_key, 150, f"gift {i}"], via=i))
-    sent.append(send(customers[0], "transfer", [customers[1].public_key, 10**9, "too much"], via=3))
-    results = [clients[0].wait_committed(h, timeout_s=60) for h in sent]
-    table = Table(title="transactions")
-    for col in ("tx", "kind", "height", "outcome", "reason"):
+    table = Table(title="the customer story")
+    for col in ("step", "tx", "via", "height", "outcome", "reason"):
         table.add_column(col)
-    kinds = ["mint"] * 6 + ["transfer"] * 7
-    for h, kind, r in zip(sent, kinds, results):
-        table.add_row(h[:16] + "…", kind, str(r.get("height")), str(r.get("outcome", r.get("status"))),
-                      r.get("reason", ""))
+    for row in t.rows:
+        table.add_row(*row)
     console.print(table)
-    balances = Table(title="customer balances (read from branch 2)")
-    for col in ("customer", "balance", "nonce"):
-        balances.add_column(col)
-    for c in customers:
-        acct = clients[1].get(f"/v1/accounts/{c.public_key.hex()}")
-        balances.add_row(c.public_key.hex()[:16] + "…", str(acct["balance"]), str(acct["nonce"]))
-    console.print(balances)
-    STATE["receipt_tx"] = sent[6]
-    STATE["customer"] = customers[0].public_key.hex()
+    STATE["receipt_tx"] = comp["tx_hash"]
+    STATE["customer"] = alice.public_key.hex()
+
+
+def customer_views(clients: list[NodeClient]) -> None:
+    """Alice's history and coin view (from branch 2), and the branch report (from branch 3)."""
+    alice = STATE["customer"]
+    history = clients[1].get(f"/v1/accounts/{alice}/history?limit=50")
+    table = Table(title=f"Alice's history ({alice[:16]}…), read from branch 2")
+    for col in ("height", "tx", "outcome", "events"):
+        table.add_column(col)
+    for item in reversed(history["items"]):
+        events = ", ".join(f"{e[0]} {e[2]}" if len(e) > 2 and isinstance(e[2], int) else e[0]
+                           for e in item["events"])
+        table.add_row(str(item["height"]), item["kind"], item["reason"] or item["result"], events)
+    console.print(table)
+    coin = clients[1].get(f"/v1/accounts/{alice}/coin")
+    console.print(f"Alice holds {coin['balance']} coins (tier {coin['tier']}, lifetime earned "
+                  f"{coin['lifetime_earned']}, KYC {coin['kyc_level']})")
+    report = clients[2].get("/v1/report?branch=north")
+    t = report["tickets"]
+    console.print("report for branch north: coins " + ", ".join(f"{k} {v}" for k, v in report["coins"].items())
+                  + f"; tickets {t['total']} ({', '.join(f'{k} {v}' for k, v in t['by_state'].items() if v)}), "
+                  f"mean first response {t['mean_first_response_ms']} ms, mean resolution "
+                  f"{t['mean_resolution_ms']} ms; average rating {report['ratings']['average']}")
 
 
 def summary(clients: list[NodeClient], branches: list[str]) -> None:
