@@ -1,11 +1,12 @@
-"""Random sequences of the customer-service kinds (with mint and register-customer) against a small model.
+"""Random sequences of the customer-service kinds (with part A's mint, transfer, register-customer and
+coupons) against a small model.
 
 Rules queue signed transactions and predict each outcome with ``Model`` (a plain re-statement of the rules);
 ``seal`` builds a real block at a block time fixed in advance (so window rules are predictable), has a
 validator re-execute it, commits it, and checks every result against the prediction. Invariants on the
 committed state after every step: balances and supply equal the model's, no balance is negative, a refund,
-a feedback reward and a training reward are each paid at most once, compensation never exceeds the cap
-per ticket, and every ticket's state is the model's.
+a feedback reward, a training reward and a coupon on an order are each paid at most once, compensation never
+exceeds the cap per ticket, and every ticket's state is the model's.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ TICKET_IDS = ("t0", "t1", "t2")
 COURSES = ("c0", "c1")
 CAP = 1_000  # compensation cap per ticket
 WINDOW = 3_000  # refund window, ms (a seal advances 1..10_000 ms, so windows often close)
-MAX_PENDING = 10
+MAX_PENDING = 12
 POLICY = {"compensation_cap_per_ticket": CAP, "refund_window_ms": WINDOW, "feedback_reward": 50,
           "training_reward": 500}
 ACTIVE = ("open", "assigned", "in_progress")
+COUPON, COUPON_VALUE, COUPON_PER_CUSTOMER, COUPON_TOTAL = "k0", 3_000, 2, 3  # issued in the setup block
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Model:
     tickets: dict[str, dict] = field(default_factory=dict)
     rewarded: set = field(default_factory=set)  # ("order"|"ticket", id) and ("course", staff, course)
     ts: int = 0  # the block time the queued transactions will execute at
+    coupon_uses: dict[bytes, int] = field(default_factory=dict)
 
     def credit(self, who: bytes, amount: int, earning: bool) -> None:
         self.balances[who] = self.balances.get(who, 0) + amount
@@ -78,8 +81,8 @@ class Model:
             return "invalid_amount"
         if customer not in CUSTOMER_KEYS:
             return "unknown_customer"
-        self.orders[oid] = dict(customer=customer, amount=amount, paid_at=0, coins=0, fiat=0, confirmed=False,
-                                earned=0, refunded=False)
+        self.orders[oid] = dict(customer=customer, amount=amount, discount=0, paid_at=0, coins=0, fiat=0,
+                                confirmed=False, earned=0, refunded=False)
         return ""
 
     def pay(self, s: bytes, oid: str, coins: int) -> str:
@@ -92,13 +95,14 @@ class Model:
             return "already_paid"
         if coins < 0:
             return "invalid_amount"
-        if coins > o["amount"] * 5_000 // 10_000:
+        due = o["amount"] - o["discount"]
+        if coins > due * 5_000 // 10_000:
             return "redeem_share_exceeded"
         if self.balances.get(s, 0) < coins:
             return "insufficient_balance"
         if coins:
             self.burn(s, coins)
-        o.update(paid_at=self.ts, coins=coins, fiat=o["amount"] - coins)
+        o.update(paid_at=self.ts, coins=coins, fiat=due - coins)
         return ""
 
     def confirm(self, s: bytes, oid: str) -> str:
@@ -251,6 +255,35 @@ class Model:
         self.credit(to, amount, False)
         return ""
 
+    def transfer(self, s: bytes, to: bytes, amount: int) -> str:
+        if to == s:
+            return "self_transfer"
+        if self.balances.get(s, 0) < amount:
+            return "insufficient_balance"
+        self.balances[s] -= amount
+        self.balances[to] = self.balances.get(to, 0) + amount
+        return ""
+
+    def redeem_coupon(self, s: bytes, oid: str) -> str:
+        if s not in CUSTOMER_KEYS:
+            return "unknown_customer"
+        if sum(self.coupon_uses.values()) >= COUPON_TOTAL:
+            return "coupon_exhausted"
+        if self.coupon_uses.get(s, 0) >= COUPON_PER_CUSTOMER:
+            return "coupon_limit_reached"
+        o = self.orders.get(oid)
+        if o is None:
+            return "order_not_found"
+        if o["customer"] != s:
+            return "not_order_customer"
+        if o["paid_at"]:
+            return "already_paid"
+        if o["discount"]:
+            return "coupon_already_applied"
+        o["discount"] = min(COUPON_VALUE, o["amount"])
+        self.coupon_uses[s] = self.coupon_uses.get(s, 0) + 1
+        return ""
+
 
 STAFF_KEYS = (STAFF.public_key, STAFF2.public_key)
 CUSTOMER_KEYS = (ALICE.public_key, BOB.public_key)
@@ -282,10 +315,13 @@ class FlowsMachine(RuleBasedStateMachine):
         self.expected: list[str] = []
         self.model = Model()
         self.model.ts = self.head.timestamp_ms + 1_000
-        self.paid_events: Counter = Counter()  # ("refund", order) / ("feedback", kind, id) / ("course", staff, c)
+        # ("refund", order) / ("feedback", kind, id) / ("course", staff, c) / ("coupon", order)
+        self.paid_events: Counter = Counter()
         self.compensated_events: Counter = Counter()
         for c in CUSTOMERS:  # the setup block registers the customers (KYC 2: limits stay out of the way)
             self.submit(STAFF, "register-customer", [c.public_key, 2, h(c.public_key.hex())], "")
+        self.submit(ADMIN, "issue-coupon", [COUPON, "spring", COUPON_VALUE, GENESIS_TIME_MS + 10**12,
+                                            COUPON_PER_CUSTOMER, COUPON_TOTAL], "")
         self.seal(1_000)
         self.committed = copy.deepcopy(self.model)
 
@@ -300,6 +336,16 @@ class FlowsMachine(RuleBasedStateMachine):
     @rule(to=st.sampled_from(CUSTOMERS + (STAFF,)), amount=st.integers(1, 3_000))
     def mint(self, to, amount):
         self.submit(ISSUER, "mint", [to.public_key, amount], self.model.mint(to.public_key, amount))
+
+    @precondition(lambda self: len(self.queue) < MAX_PENDING)
+    @rule(s=customer_mostly, to=st.sampled_from((ALICE, BOB, STAFF)), amount=st.integers(1, 300))
+    def transfer(self, s, to, amount):
+        self.submit(s, "transfer", [to.public_key, amount, ""], self.model.transfer(s.public_key, to.public_key, amount))
+
+    @precondition(lambda self: len(self.queue) < MAX_PENDING)
+    @rule(s=customer_mostly, oid=order_ids)
+    def redeem_coupon(self, s, oid):
+        self.submit(s, "redeem-coupon", [COUPON, oid], self.model.redeem_coupon(s.public_key, oid))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=staff_mostly, oid=order_ids, customer=st.sampled_from((ALICE, BOB, ALICE, STRANGER)),
@@ -364,14 +410,16 @@ class FlowsMachine(RuleBasedStateMachine):
                     self.model.training(s.public_key, staff.public_key, course))
 
     # Stories queue a whole flow at once, so random runs reach deep states; each step is still predicted.
-    @precondition(lambda self: len(self.queue) <= MAX_PENDING - 6)
+    @precondition(lambda self: len(self.queue) <= MAX_PENDING - 8)
     @rule(oid=order_ids, customer=customers, amount=st.integers(1, 20_000),
           coins=st.sampled_from([0, 0, 50, 1_000, 4_000]), fund=st.booleans(), depth=st.integers(2, 3),
-          feedback=st.booleans(), refund=st.booleans())
-    def order_story(self, oid, customer, amount, coins, fund, depth, feedback, refund):
+          feedback=st.booleans(), refund=st.booleans(), coupons=st.sampled_from([0, 1, 2]))
+    def order_story(self, oid, customer, amount, coins, fund, depth, feedback, refund, coupons):
         if fund:
             self.mint(customer, max(coins, 1))
         self.create_order(STAFF, oid, customer, amount)
+        for _ in range(coupons):  # a second coupon on the same order must be refused
+            self.redeem_coupon(customer, oid)
         self.pay_order(customer, oid, coins)
         if depth > 2:
             self.confirm_order(STAFF2, oid)
@@ -462,6 +510,8 @@ class FlowsMachine(RuleBasedStateMachine):
                     self.paid_events[("feedback", event[1], event[2])] += 1
                 elif event[0] == "trained":
                     self.paid_events[("course", event[1], event[2])] += 1
+                elif event[0] == "coupon_applied":
+                    self.paid_events[("coupon", event[1])] += 1
                 elif event[0] == "compensated":
                     self.compensated_events[event[1]] += event[3]
         self.queue, self.expected = [], []
@@ -481,7 +531,7 @@ class FlowsMachine(RuleBasedStateMachine):
         assert {k: v for k, v in balances.items() if v} == {k: v for k, v in self.committed.balances.items() if v}
 
     @invariant()
-    def refunds_feedback_and_training_rewards_never_pay_twice(self):
+    def refunds_coupons_feedback_and_training_rewards_never_pay_twice(self):
         assert all(n == 1 for n in self.paid_events.values()), self.paid_events
         for oid in ORDER_IDS:
             order = get_order(self.state, oid)
@@ -490,6 +540,9 @@ class FlowsMachine(RuleBasedStateMachine):
             if order is not None:
                 assert bool(order.refunded_at) == model["refunded"]
                 assert self.paid_events[("refund", oid)] == int(model["refunded"])
+                assert order.discount == model["discount"]
+                assert self.paid_events[("coupon", oid)] == int(order.discount > 0)
+        assert sum(n for k, n in self.paid_events.items() if k[0] == "coupon") <= COUPON_TOTAL
 
     @invariant()
     def compensation_never_exceeds_the_cap_and_tickets_follow_the_model(self):
