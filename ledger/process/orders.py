@@ -85,8 +85,9 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
     """Record a new unpaid order for a registered customer; raise ``TxFailure`` if a rule forbids it."""
     # Only staff create orders
     verify_role(ctx, "staff")
-    # The order id is usable as a key and never used before
+    # The order id is usable as a key
     verify_id("order id", tx.order_id)
+    # It was never used before
     verify_rule(get_order(ctx.state, tx.order_id) is None, reasons.ORDER_EXISTS,
                 f"order {tx.order_id!r} already exists; expected a new order id")
     # The amount is positive
@@ -130,8 +131,9 @@ def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
 
 def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
     """Pay an order with up to the policy share in coins, the rest recorded as fiat; raise ``TxFailure``."""
-    # The order exists and belongs to the sender
+    # The order exists
     order = verify_order(ctx.state, tx.order_id)
+    # It belongs to the sender
     verify_order_customer(tx.order_id, order, ctx.sender)
     # It is not paid yet
     verify_rule(not order.paid_at, reasons.ALREADY_PAID,
@@ -183,11 +185,14 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
     """Confirm a paid order and credit the coins it earns; raise ``TxFailure`` if a rule forbids it."""
     # Only staff confirm orders
     verify_role(ctx, "staff")
-    # The order exists, is paid, not refunded and not confirmed before
+    # The order exists
     order = verify_order(ctx.state, tx.order_id)
+    # It is paid
     verify_rule(bool(order.paid_at), reasons.NOT_PAID, f"order {tx.order_id!r} is unpaid; expected a paid order")
+    # It was not refunded
     verify_rule(not order.refunded_at, reasons.ALREADY_REFUNDED,
                 f"order {tx.order_id!r} was refunded at {order.refunded_at}; a refunded order earns nothing")
+    # It was not confirmed before
     verify_rule(not order.confirmed_at, reasons.ALREADY_CONFIRMED,
                 f"order {tx.order_id!r} was confirmed at {order.confirmed_at}; coins are earned once")
 

@@ -163,25 +163,29 @@ def compute_submit_feedback(payload: Any) -> SubmitFeedback:
 
 def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[list]:
     """Open a ticket for the sender (a customer) or, by staff, for the customer of the linked order."""
-    # The ticket id is usable as a key and never used before
+    # The ticket id is usable as a key
     verify_id("ticket id", tx.ticket_id)
+    # It was never used before
     verify_rule(get_ticket(ctx.state, tx.ticket_id) is None, reasons.TICKET_EXISTS,
                 f"ticket {tx.ticket_id!r} already exists; expected a new ticket id")
-    # The category and priority are known values
+    # The category is a known one
     verify_rule(tx.category in CATEGORIES, reasons.INVALID_CATEGORY,
                 f"category is {tx.category[:40]!r}; expected one of {', '.join(CATEGORIES)}")
+    # The priority is 1..3
     verify_rule(tx.priority in PRIORITIES, reasons.INVALID_PRIORITY, f"priority is {tx.priority}; expected 1, 2 or 3")
     staff = is_staff(ctx)
     # Staff open a ticket only for the customer of a linked order (the payload names no customer)
     verify_rule(bool(tx.order_id) or not staff, reasons.ORDER_REQUIRED,
                 "a staff member opened a ticket with no order; expected the id of the customer's order")
+    # A linked order exists
     order = verify_order(ctx.state, tx.order_id) if tx.order_id else None
     customer = order.customer if staff and order is not None else ctx.sender
-    # A customer opens tickets only as a registered customer, and only on their own orders
+    # A customer opening a ticket is registered
     if not staff:
         coin.verify_customer(ctx, customer)
-        if order is not None:
-            verify_order_customer(tx.order_id, order, customer)
+    # A customer links only their own order
+    if not staff and order is not None:
+        verify_order_customer(tx.order_id, order, customer)
 
     branch = coin.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
     flagged = int(any(coin.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
@@ -201,8 +205,9 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[list]:
     """Assign an active ticket to a staff member (the ticket moves to that member's branch)."""
     # Staff or a branch admin assign tickets
     verify_staff_or_admin(ctx)
-    # The ticket exists and is active
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "assign")
     # The assignee is staff
     verify_rule(has_role(ctx.state, "staff", tx.staff), reasons.NOT_STAFF,
@@ -218,8 +223,9 @@ def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     """Record a staff response; the first one fixes the ticket's first-response time."""
     # Only staff respond
     verify_role(ctx, "staff")
-    # The ticket exists and is active
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
     first = ticket.first_response_at or ctx.timestamp_ms
@@ -233,8 +239,9 @@ def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     """Resolve an active ticket; records the resolution time (and the first response if none came before)."""
     # Only staff resolve
     verify_role(ctx, "staff")
-    # The ticket exists and is active
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
     branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
@@ -246,8 +253,9 @@ def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
 
 def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
     """The customer reopens a resolved (not closed) ticket."""
-    # The ticket exists and is the sender's
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is the sender's
     verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
     # The reason fits on a receipt
     verify_text("reopen reason", tx.reason)
@@ -261,8 +269,9 @@ def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
 
 def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[list]:
     """The customer or staff close a resolved ticket for good."""
-    # The ticket exists and the sender is its customer or staff
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # The sender is staff or the ticket's customer
     if not is_staff(ctx):
         verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
     # Only a resolved ticket closes
@@ -276,8 +285,9 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[list]:
     """Credit compensation coins to the customer of a complaint ticket, within the cap per ticket."""
     # Only staff compensate
     verify_role(ctx, "staff")
-    # The ticket exists and is a complaint
+    # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is a complaint
     verify_rule(ticket.category == "complaint", reasons.NOT_A_COMPLAINT,
                 f"ticket {tx.ticket_id!r} is a {ticket.category}; compensation needs a complaint")
     # The amount is positive

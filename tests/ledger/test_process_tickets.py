@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import codec, coin
 from ledger.errors import InvalidTransaction
@@ -11,6 +13,7 @@ from ledger.process.tickets import TicketText, process_respond_ticket
 from ledger.reasons import TxFailure
 from ledger.tickets import ACTIVE, STATES, compute_ticket_report, compute_tickets
 from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STRANGER, World, h
+from tests.strategies import account_ids, bad_payload_fields
 
 KINDS = ("open-ticket", "assign-ticket", "respond-ticket", "resolve-ticket", "reopen-ticket", "close-ticket",
          "compensate", "submit-feedback")
@@ -396,6 +399,16 @@ class TestPayloadShapes:
         with pytest.raises(InvalidTransaction) as exc:
             get_kind(kind).compute_payload(payload)
         assert exc.value.code == "bad_payload"
+
+    @pytest.mark.parametrize("kind", KINDS + ("create-order", "pay-order", "confirm-order", "request-refund",
+                                              "record-training"))
+    @given(payload=st.lists(st.one_of(bad_payload_fields, account_ids, st.sampled_from(["t-1", "ticket"])),
+                            max_size=6))
+    def test_any_payload_either_parses_or_is_refused_as_bad_payload(self, kind, payload):
+        try:
+            get_kind(kind).compute_payload(payload)
+        except InvalidTransaction as exc:
+            assert exc.code == "bad_payload"
 
     def test_every_ticket_kind_is_registered(self):
         assert all(get_kind(k).name == k for k in KINDS)
