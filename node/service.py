@@ -331,17 +331,6 @@ class NodeService:
                                 execution.smt_nodes)
         self._after_commit(block, execution, source)
 
-    async def commit_async(self, block: Block, seals, execution: "chain.BlockExecution", *, source: str) -> None:
-        """``commit`` with the synced write on a worker thread, so the event loop keeps serving meanwhile.
-
-        Only the consensus task commits, so nothing else writes the store during the wait; readers see the
-        previous head or the new one (the batch is atomic).
-        """
-        await asyncio.get_running_loop().run_in_executor(
-            None, self.store.commit_block, block, tuple(seals), execution.results, execution.state_writes,
-            execution.smt_nodes)
-        self._after_commit(block, execution, source)
-
     def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str) -> None:
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
@@ -382,7 +371,7 @@ class NodeService:
             parent = self.store.get_header(head.height)
             execution = chain.validate_block(self.store, self.store, parent, block, int(time.time() * 1000),
                                              self.options.max_future_ms, self.genesis.validator_set_hash)
-            await self.commit_async(block, seals, execution, source="sync")
+            self.commit(block, seals, execution, source="sync")
             last = block
         head = self.store.head()
         if last is not None:

@@ -110,11 +110,12 @@ def test_all_stopped_and_restarted_the_chain_continues_without_loss_or_duplicate
     sent += mint_from_each_branch(net, 2, alice.public_key, 10)
     for tx in sent:
         net.wait_committed(0, tx.tx_hash)
+    before = max(net.height(i) for i in range(4))
     for i in range(4):
         assert net.stop(i) == 0, net.tail(i)
     net.start_all()
     top = max(net.height(i) for i in range(4))
-    assert top >= 2
+    assert top >= before >= 1  # the chain continues from its last block (an idle chain makes few blocks)
     more = mint_from_each_branch(net, 3, alice.public_key, 1)
     for tx in more:
         net.wait_committed(2, tx.tx_hash, timeout_s=30)

@@ -193,3 +193,56 @@ def test_the_block_target_shrinks_when_blocks_execute_slowly(tmp_path, keys):
         assert svc.driver.get_block_target() == 2000
     finally:
         svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_block_prebuilt_on_a_pending_parent_is_proposed_and_validates_on_the_committed_state(tmp_path,
+                                                                                                     keys):
+    from consensus.events import RequestBlock
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer, FAST)
+    try:
+        alice = KeyPair.generate()
+        first = [make_tx(CHAIN, "mint", issuer, 1, [alice.public_key, 50])]
+        svc.submit_txs([t.raw for t in first], gossip=False)
+        parent = svc.head_header()
+        pending, _ = chain.build_block(svc.store, svc.store, parent, first, parent.timestamp_ms + 1,
+                                       node.public_key, signatures_checked=True)
+        # While block 1 is being voted on, more txs arrive (the sender's next nonces and a transfer).
+        later = [make_tx(CHAIN, "mint", issuer, 2, [alice.public_key, 5]),
+                 make_tx(CHAIN, "transfer", alice, 1, [issuer.public_key, 20, "back"])]
+        svc.submit_txs([t.raw for t in later], gossip=False)
+        await svc.driver._prebuild(pending)
+        assert svc.driver._prebuilt is not None
+        svc.commit(pending.block, (), pending, source="test")  # block 1 decided as pre-supposed
+        ready = svc.driver.process_request_block(RequestBlock(2, 0))
+        assert list(ready.block.txs) == [t.raw for t in later]
+        head = svc.head_header()
+        execution = chain.validate_block(svc.store, svc.store, head, ready.block, ready.block.header.timestamp_ms,
+                                         1000, svc.genesis.validator_set_hash)
+        assert execution.header == ready.block.header
+    finally:
+        svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_prebuilt_block_on_a_parent_that_was_not_decided_is_not_proposed(tmp_path, keys):
+    from consensus.events import RequestBlock
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer, FAST)
+    try:
+        alice = KeyPair.generate()
+        txs = [make_tx(CHAIN, "mint", issuer, n, [alice.public_key, n]) for n in (1, 2)]
+        svc.submit_txs([t.raw for t in txs], gossip=False)
+        parent = svc.head_header()
+        guessed, _ = chain.build_block(svc.store, svc.store, parent, txs[:1], parent.timestamp_ms + 1,
+                                       node.public_key, signatures_checked=True)
+        await svc.driver._prebuild(guessed)
+        decided, _ = chain.build_block(svc.store, svc.store, parent, txs[:1], parent.timestamp_ms + 2,
+                                       node.public_key, signatures_checked=True)
+        svc.commit(decided.block, (), decided, source="test")  # another block 1 won (other timestamp)
+        ready = svc.driver.process_request_block(RequestBlock(2, 0))
+        assert ready.block.header.prev_hash == decided.block.hash
+        assert list(ready.block.txs) == [txs[1].raw]
+    finally:
+        svc.close()
