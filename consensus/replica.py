@@ -160,6 +160,7 @@ class Replica:
         self._validity: dict[bytes, bool] = {}
         self._requested_validation: set[bytes] = set()
         self._proposed_rounds: set[int] = set()
+        self._proposal_votes: dict[int, bytes] = {}
         self._pending_justification: dict[int, tuple[RoundChange, ...]] = {}
         self._evidence_keys: set[tuple] = set()
 
@@ -227,7 +228,7 @@ class Replica:
     def _record(self) -> WalRecord:
         return WalRecord(self._height, self._round, self._prepared_round, self._prepared_block,
                          self._prepared_proof, tuple(sorted(self._prepare_votes.items())),
-                         tuple(sorted(self._commit_votes.items())))
+                         tuple(sorted(self._commit_votes.items())), tuple(sorted(self._proposal_votes.items())))
 
     # ---- events ---------------------------------------------------------------------------------------
 
@@ -244,6 +245,8 @@ class Replica:
         self._prepared_proof = tuple(record.prepared_proof)
         self._prepare_votes = dict(record.prepare_votes)
         self._commit_votes = dict(record.commit_votes)
+        self._proposal_votes = dict(record.proposal_votes)
+        self._proposed_rounds.update(self._proposal_votes)
         if self._prepared_block is not None:
             self._blocks[self._prepared_block.hash] = self._prepared_block
             self._validity[self._prepared_block.hash] = True
@@ -294,10 +297,12 @@ class Replica:
             return
         if self.proposer(ev.height, ev.round) != self.key.public_key or ev.round in self._proposals:
             return
+        if ev.round in self._proposal_votes:
+            return  # already proposed here (e.g. before a restart): never sign a second block
         justification = self._pending_justification.get(ev.round, ())
         if ev.round > 0 and not justification:
             return  # nothing justifies a fresh block in this round
-        prop = sign_proposal(self.key, self.config.chain_id, ev.height, ev.round, ev.block, justification, ())
+        prop = self._sign_proposal(ev.round, ev.block, justification, (), out)
         out.append(Broadcast(prop))
         self._on_message(prop, out)  # our own proposal goes through R1 like any other
 
@@ -473,8 +478,7 @@ class Replica:
             self._pending_justification[r] = justification
             out.append(RequestBlock(self._height, r))
             return True
-        prop = sign_proposal(self.key, self.config.chain_id, self._height, r, best.prepared_block,
-                             justification, best.prepares)
+        prop = self._sign_proposal(r, best.prepared_block, justification, best.prepares, out)
         out.append(Broadcast(prop))
         self._on_proposal(prop, out)
         return True
@@ -541,6 +545,18 @@ class Replica:
         return False
 
     # ---- signing guards (local safety) -----------------------------------------------------------------
+
+    def _sign_proposal(self, round_: int, block: Block, justification: tuple, prepares: tuple,
+                       out: list[Action]) -> Proposal:
+        """Sign a PROPOSAL after persisting it: never two different proposals for one (height, round)."""
+        voted = self._proposal_votes.get(round_)
+        if voted is not None and voted != block.hash:
+            raise ConsensusSafetyError(
+                f"about to propose block {block.hash.hex()[:16]} at height {self._height} round {round_}, "
+                f"but block {voted.hex()[:16]} was proposed there already")
+        self._proposal_votes[round_] = block.hash
+        out.append(Persist(self._record()))
+        return sign_proposal(self.key, self.config.chain_id, self._height, round_, block, justification, prepares)
 
     def _sign_prepare(self, round_: int, block_hash: bytes) -> Prepare:
         if round_ < self._round:

@@ -6,7 +6,8 @@ back with ``decode_record`` and hands it to the replica as ``Restarted(record)``
 different vote for a (height, round) it voted in and never returns to a lower round.
 
 Format: ``P([1, height, round, prepared_round, prepared_block: bin (b"" if none), [prepare frame, ...],
-[[round, block_hash], ...] prepare votes, [[round, block_hash], ...] commit votes])``. PREPARE frames are the
+[[round, block_hash], ...] prepare votes, [[round, block_hash], ...] commit votes,
+[[round, block_hash], ...] proposals signed])``. PREPARE frames are the
 arrays of ``consensus.wire``.
 """
 
@@ -20,7 +21,7 @@ from ledger import codec
 from ledger.block import Block
 from ledger.errors import LedgerError
 
-WAL_VERSION = 1
+WAL_VERSION = 2
 
 
 def encode_record(record: WalRecord) -> bytes:
@@ -28,7 +29,8 @@ def encode_record(record: WalRecord) -> bytes:
     block = record.prepared_block.encode() if record.prepared_block is not None else b""
     return codec.encode([WAL_VERSION, record.height, record.round, record.prepared_round, block,
                          [_prepare_list(p) for p in record.prepared_proof],
-                         [[r, h] for r, h in record.prepare_votes], [[r, h] for r, h in record.commit_votes]])
+                         [[r, h] for r, h in record.prepare_votes], [[r, h] for r, h in record.commit_votes],
+                         [[r, h] for r, h in record.proposal_votes]])
 
 
 def _votes(obj: object, what: str) -> tuple[tuple[int, bytes], ...]:
@@ -49,8 +51,8 @@ def decode_record(raw: bytes) -> WalRecord:
         obj = codec.decode(raw)
     except LedgerError as exc:
         raise WalError(f"wal record is not canonical msgpack: {exc.message}") from None
-    if type(obj) is not list or len(obj) != 8:
-        raise WalError(f"wal record: expected an array of 8 fields, got {type(obj).__name__}"
+    if type(obj) is not list or len(obj) != 9:
+        raise WalError(f"wal record: expected an array of 9 fields, got {type(obj).__name__}"
                        f"{'' if type(obj) is not list else f' of {len(obj)}'}")
     if obj[0] != WAL_VERSION:
         raise WalError(f"wal record version {obj[0]!r}; expected {WAL_VERSION}")
@@ -69,4 +71,4 @@ def decode_record(raw: bytes) -> WalRecord:
     if (block is None) != (prepared_round == NO_ROUND):
         raise WalError(f"wal record: prepared_round {prepared_round} and prepared block must be both set or both unset")
     return WalRecord(height, round_, prepared_round, block, proof, _votes(obj[6], "prepare_votes"),
-                     _votes(obj[7], "commit_votes"))
+                     _votes(obj[7], "commit_votes"), _votes(obj[8], "proposal_votes"))

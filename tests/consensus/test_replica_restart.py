@@ -121,3 +121,38 @@ def test_restart_after_commit_resends_the_identical_commit_and_still_counts_it()
     out = s.recv(s.commit(1, 0, prop.block.hash)) + s.recv(s.commit(2, 0, prop.block.hash))
     decides = of(out, Decide)
     assert len(decides) == 1 and decides[0].block == prop.block
+
+
+def test_proposer_restarted_after_broadcasting_never_proposes_a_different_block():
+    """Simulator seed 2484: a proposal is persisted before it leaves, so a restart cannot equivocate."""
+    from consensus.events import (TIMER_PROPOSE, BlockProposalReady, Broadcast, Persist, Restarted,
+                                  RequestBlock, TimerExpired)
+    from consensus.messages import Proposal
+    from consensus.replica import Replica, ReplicaConfig
+    from ledger.block import Block, Header
+    from ledger.keys import KeyPair
+
+    keys = [KeyPair.generate() for _ in range(4)]
+    config = ReplicaConfig("c", tuple(k.public_key for k in keys))
+    me = keys[1]  # proposer(h=1, r=0) = validators[1]
+    prev = b"\x00" * 32
+
+    def block(ts):
+        return Block(Header("c", 1, prev, ts, me.public_key, 0, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32), ())
+
+    r = Replica(config, me, 1, prev)
+    r.handle(Restarted(None))
+    assert any(isinstance(a, RequestBlock) for a in r.handle(TimerExpired(1, 0, TIMER_PROPOSE)))
+    actions = r.handle(BlockProposalReady(1, 0, block(1000)))
+    kinds = [type(a) for a in actions]
+    first_proposal = next(i for i, a in enumerate(actions) if isinstance(a, Broadcast)
+                          and isinstance(a.message, Proposal))
+    assert Persist in kinds[:first_proposal], "the proposal must be persisted before it is broadcast"
+    record = [a.record for a in actions[:first_proposal] if isinstance(a, Persist)][-1]
+
+    again = Replica(config, me, 1, prev)
+    again.handle(Restarted(record))
+    later = again.handle(TimerExpired(1, 0, TIMER_PROPOSE))
+    later += again.handle(BlockProposalReady(1, 0, block(2000)))
+    assert not any(isinstance(a, RequestBlock) for a in later)
+    assert not any(isinstance(a, Broadcast) and isinstance(a.message, Proposal) for a in later)

@@ -96,19 +96,22 @@ def test_prepare_fields_round_trip(height, round_, block_hash):
 def test_wal_record_round_trips(s):
     block = s.block(salt=2)
     proof = tuple(s.prepare(i, 1, block.hash) for i in (0, 1, 2))
-    rec = WalRecord(7, 3, 1, block, proof, ((1, block.hash), (3, b"\x09" * 32)), ((1, block.hash),))
+    rec = WalRecord(7, 3, 1, block, proof, ((1, block.hash), (3, b"\x09" * 32)), ((1, block.hash),),
+                    ((0, b"\x07" * 32),))
     assert decode_record(encode_record(rec)) == rec
     empty = WalRecord(1, 0, NO_ROUND, None, (), (), ())
     assert decode_record(encode_record(empty)) == empty
 
 
 def test_corrupt_wal_record_is_a_wal_error(s):
-    with pytest.raises(WalError, match="8 fields"):
+    with pytest.raises(WalError, match="9 fields"):
         decode_record(codec.encode([1, 2]))
     with pytest.raises(WalError, match="version"):
-        decode_record(codec.encode([2, 1, 0, -1, b"", [], [], []]))
+        decode_record(codec.encode([1, 1, 0, -1, b"", [], [], [], []]))
     with pytest.raises(WalError, match="both set or both unset"):
-        decode_record(codec.encode([1, 1, 0, -1 + 1, b"", [], [], []]))
+        decode_record(codec.encode([2, 1, 0, -1 + 1, b"", [], [], [], []]))
+    with pytest.raises(WalError, match="proposal_votes"):
+        decode_record(codec.encode([2, 1, 0, -1, b"", [], [], [], [[0, b"short"]]]))
     with pytest.raises(WalError):
         decode_record(b"\xc1")
 
