@@ -201,3 +201,22 @@ def test_policy_versions_and_read_refusals(story):
     result = CliRunner().invoke(main, ["account", "verify-proof", str(bad), "--genesis",
                                        str(s.net.dir / "genesis.json")])
     assert result.exit_code == 1 and "format" in result.output
+
+
+def test_customer_register_and_vault_reads_are_refused_to_non_staff(story):
+    s = story
+    if "alice" not in s.keys:
+        pytest.skip("needs the story's cast")
+    stranger = KeyPair.generate().hex
+    args = ["customer", "register", "--key", s.files["alice"], "--customer", stranger, "--name", "Eve",
+            "--node", s.net.apis[0]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "403" in result.output and "vault_unauthorized" in result.output
+    result = CliRunner().invoke(main, ["customer", "register", "--key", s.files["clerk"], "--customer", stranger,
+                                       "--node", s.net.apis[0]])
+    assert result.exit_code == 2 and "at least one of --name" in result.output
+    result = CliRunner().invoke(main, ["customer", "data", s.keys["alice"].hex, "--key", s.files["alice"],
+                                       "--node", s.net.apis[0]])
+    assert result.exit_code == 1 and "vault_unauthorized" in result.output
+    doc = s.read("customer", "data", s.keys["alice"].hex, "--key", s.files["clerk"])
+    assert doc["data"] == PERSON  # staff of the registering branch read it back
