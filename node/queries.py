@@ -181,10 +181,10 @@ class ReportIndex:
         return self.height
 
     def _index_block(self, height: int, timestamp_ms: int) -> None:
-        block = self.store.get_block(height)
+        block = None  # read only when a tx's sender is needed (most blocks' events name their branch or none)
         counters: dict[str, Counter] = {}
         touched: set[str] = set()
-        for raw, result in zip(block.txs, self.store.get_results(height)):
+        for index, result in enumerate(self.store.get_results(height)):
             if result.status != 0 or not result.events:
                 continue
             branch = None  # decided lazily: most txs (transfers) never need it
@@ -197,7 +197,8 @@ class ReportIndex:
                     continue
                 if where is None:
                     if branch is None:
-                        branch = self._tx_branch(raw, result.events)
+                        block = block or self.store.get_block(height)
+                        branch = self._tx_branch(block.txs[index], result.events)
                     where = branch
                 counters.setdefault(where, Counter())[metric] += amount
         for ticket_id in touched:
