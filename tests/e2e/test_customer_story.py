@@ -194,6 +194,8 @@ def test_policy_versions_and_read_refusals(story):
                          (("customer", "show", "00" * 32), "404"), (("account", "coin", "xyz"), "not hex")):
         result = CliRunner().invoke(main, [*args, "--node", s.net.apis[0]])
         assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output, result.output
+    text = cli("report", "--since", "2020-01-01", "--node", s.net.apis[0])
+    assert "report for all branches" in text and "ratings:" in text
     result = CliRunner().invoke(main, ["report", "--since", "last tuesday", "--node", s.net.apis[0]])
     assert result.exit_code == 2 and "ISO date" in result.output
     bad = s.tmp / "bad-proof.json"

@@ -188,3 +188,20 @@ async def test_openapi_documents_every_domain_route(client):
                  "/v1/vault/customers/{id}"):
         assert path in doc["paths"], path
     assert doc["paths"] == OPENAPI["paths"]
+
+
+@pytest.mark.asyncio
+async def test_the_follower_shreds_the_key_after_commit_without_any_request(client):
+    from node.api_domain import DOMAIN_KEY
+    c, fay = client.chain, KeyPair.generate()
+    status, doc = await signed(client, c.staff, "POST", "/v1/vault/customers",
+                               {"customer": fay.public_key.hex(), "data": PERSON})
+    await commit(client, make_tx(CHAIN, "register-customer", c.staff, c.nonces.get(c.staff.public_key, 0) + 1,
+                                 [fay.public_key, 0, bytes.fromhex(doc["commitment"])]))
+    await commit(client, make_tx(CHAIN, "erase-customer-data", fay, 1, [fay.public_key]))
+    vault = client.server.app[DOMAIN_KEY].vault
+    for _ in range(100):
+        if vault.is_erased(fay.public_key):
+            break
+        await asyncio.sleep(0.02)
+    assert vault.is_erased(fay.public_key)
