@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from cli.client import NodeClient
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
 from ledger.keys import parse_public_key
+from ledger.receipt import save_receipt
 
 
 @click.command("status")
@@ -52,21 +55,37 @@ def account_show(client: NodeClient, as_json: bool, account_id: str) -> None:
 @click.command("history")
 @click.argument("account_id")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save each transaction's receipt as DIR/<tx_hash>.json (verify with `receipt verify`).")
 @node_options
 @cli_errors
-def history(client: NodeClient, as_json: bool, account_id: str, limit: int) -> None:
-    """List the transactions that touched an account, newest first."""
+def history(client: NodeClient, as_json: bool, account_id: str, limit: int, receipts_dir: Path | None) -> None:
+    """List the transactions that touched an account, newest first.
+
+    \b
+    Example:
+      carecoin history 3f2a... --receipts ./receipts
+    """
     parse_public_key(account_id, "account id")
     doc = client.get(f"/v1/accounts/{account_id}/history?limit={limit}")
+    items = doc.get("items", doc if isinstance(doc, list) else [])
+    if receipts_dir is not None:
+        receipts_dir.mkdir(parents=True, exist_ok=True)
+        for item in items:
+            path = receipts_dir / f"{item['tx_hash']}.json"
+            save_receipt(path, client.get(f"/v1/tx/{item['tx_hash']}/receipt"))
+            item["receipt_file"] = str(path)
     if as_json:
         echo_json(doc)
         return
-    items = doc.get("items", doc if isinstance(doc, list) else [])
     if not items:
         click.echo("no transactions")
     for item in items:
-        click.echo(f"h={item.get('height')} {item.get('kind', '?'):<10} {item.get('tx_hash')} "
-                   f"{item.get('result', item.get('status', ''))} {item.get('reason', '')}".rstrip())
+        line = (f"h={item.get('height')} {item.get('kind', '?'):<10} {item.get('tx_hash')} "
+                f"{item.get('outcome', item.get('status', ''))} {item.get('reason', '')}").rstrip()
+        if "receipt_file" in item:
+            line += f"  receipt: {item['receipt_file']}"
+        click.echo(line)
 
 
 @click.group("block")

@@ -68,6 +68,14 @@ def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, t
     hashes = {item["tx_hash"] for item in json.loads(out.output)["items"]}
     assert minted["tx_hash"] in hashes and len(hashes) == 2
 
+    out = run("history", key.hex, "--node", net.apis[0], "--receipts", str(tmp_path / "receipts"))
+    assert out.exit_code == 0, out.output
+    saved = sorted((tmp_path / "receipts").glob("*.json"))
+    assert {p.stem for p in saved} == hashes
+    for path in saved:
+        check = run("receipt", "verify", str(path), "--genesis", str(net.dir / "genesis.json"))
+        assert check.exit_code == 0, check.output
+
     out = run("receipt", "get", minted["tx_hash"], "-o", str(tmp_path / "r.json"), "--node", net.apis[0])
     assert out.exit_code == 0, out.output
     out = run("receipt", "verify", str(tmp_path / "r.json"), "--genesis", str(net.dir / "genesis.json"))
