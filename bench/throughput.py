@@ -75,7 +75,7 @@ def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
 class Nodes:
     """Four node processes from one ``network init`` directory; always stopped by ``close``."""
 
-    def __init__(self, workdir: Path, log_level: str = "warning") -> None:
+    def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000) -> None:
         self.workdir = workdir
         base = free_port_base(2 * NODES)
         self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench")
@@ -85,6 +85,8 @@ class Nodes:
             path = self.summary.dir / name / "node.toml"
             doc = tomllib.loads(path.read_text())
             doc["consensus"].update(BENCH_CONSENSUS)
+            doc["consensus"]["base_timeout_ms"] = base_timeout_ms
+            doc["consensus"]["max_timeout_ms"] = max(4 * base_timeout_ms, BENCH_CONSENSUS["max_timeout_ms"])
             doc.setdefault("log", {})["level"] = log_level
             path.write_text(tomli_w.dumps(doc))
         self.procs: list[subprocess.Popen] = []
@@ -172,7 +174,7 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
         "bench": "throughput", "nodes": NODES, "duration_s": args.duration, "senders": args.senders,
         "mode": f"open loop {args.rate:g} tx/s" if args.rate else
                 f"closed loop, concurrency {args.concurrency}, window {args.window}",
-        "batch": args.batch,
+        "batch": args.batch, "base_timeout_ms": args.base_timeout_ms,
         "tx_per_s": round(tx_per_s, 1), "submitted": load["submitted"], "committed": load["committed"],
         "lost": lost, "pending_or_evicted": load["fates"], "refused": load["refused"],
         "latency_ms": {"p50": load["latencies_ms"]["p50"], "p99": load["latencies_ms"]["p99"],
@@ -197,6 +199,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-txs", type=int, default=0, help="transfers to pre-sign (default from duration)")
     p.add_argument("--drain-s", type=float, default=30.0, help="bound on waiting for commits after the window")
     p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
+    p.add_argument("--base-timeout-ms", type=int, default=1000,
+                   help="round-0 timeout of the nodes (node default 1000); blocks are sized to fit it")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
                    help="the nodes' log level (logs are in the temp dir; see --keep)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     verify_per_s = measure_verify_per_s(args.verify_s)
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
-    nodes = Nodes(workdir, args.log_level)
+    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms)
     try:
         nodes.start()
         cpu0 = nodes.get_cpu_seconds()

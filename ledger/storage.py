@@ -291,9 +291,13 @@ class Store:
         cache = self._node_cache
         cache.update(nodes)
         if len(cache) > NODE_CACHE_MAX:
-            # Drop the oldest half (dicts keep insertion order): amortised O(1) per insert.
-            for key in list(itertools.islice(cache, len(cache) - NODE_CACHE_MAX // 2)):
-                del cache[key]
+            # Drop the oldest half (dicts keep insertion order): amortised O(1) per insert. A node may read
+            # nodes from a second thread (block pre-building): if the dict moves under us, start afresh.
+            try:
+                for key in list(itertools.islice(cache, len(cache) - NODE_CACHE_MAX // 2)):
+                    cache.pop(key, None)
+            except RuntimeError:
+                cache.clear()
 
     # ---- metadata and consensus WAL ------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ to the replica before it takes the next event from the queue.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import time
 from collections import OrderedDict
@@ -55,6 +57,7 @@ BLOCK_TIME_SHARE = 0.3  # a block's execution should take at most this share of 
 MIN_BLOCK_TXS = 50       # never aim below this many txs per block
 MIN_SAMPLE_TXS = 20      # executions of fewer txs say little about the per-tx cost
 EWMA = 0.3
+PREBUILD_WAIT_S = 2.0  # bound on waiting for a running pre-build when the PROPOSE timer fires
 
 
 class PendingState:
@@ -96,6 +99,9 @@ class Driver:
         self._propose: tuple[TimerExpired, float, int] | None = None  # the armed PROPOSE timer's event
         self._per_tx_s = 0.0  # moving average of block execution time per tx
         self._prebuilt: tuple[int, bytes, chain.BlockExecution, list] | None = None  # (height, parent hash, ...)
+        self._prebuild_task: asyncio.Future | None = None
+        self._prebuild_height = -1
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ---- the action walk -------------------------------------------------------------------------
 
@@ -112,6 +118,7 @@ class Driver:
             elif isinstance(action, StartTimer):
                 self.process_start_timer(action)
             elif isinstance(action, RequestBlock):
+                await self._await_prebuild(action)
                 event = self.process_request_block(action)
                 if event is not None:
                     follow.append(event)
@@ -311,20 +318,24 @@ class Driver:
     # ---- pipelining: the next proposer builds while this height's votes are exchanged -------------
 
     def _schedule_prebuild(self, parent: "chain.BlockExecution") -> None:
-        """When this node proposes the next height's round 0, build that block on ``parent``'s state later.
+        """When this node proposes the next height's round 0, start building that block on ``parent``'s state.
 
-        The job runs on the consensus task after the events already queued (this height's votes go out
-        first). The other validators form a quorum meanwhile; at its PROPOSE timer this node then proposes
-        at once instead of executing while every validator waits. If ``parent`` is not the block decided,
-        the pre-built block is simply not used (``process_request_block`` checks the parent hash).
+        The build runs on a worker thread (``_prebuild``) so this event loop keeps exchanging this height's
+        votes meanwhile; at its PROPOSE timer the node then proposes the finished block (waiting for it if
+        needed) instead of executing while every validator waits. If ``parent`` is not the block decided,
+        the pre-built block is not used (``process_request_block`` checks the parent hash).
         """
         svc = self.service
         height = parent.header.height + 1
         if svc.replica.proposer(height, 0) != svc.key.public_key or len(svc.mempool) == 0:
             return
-        svc.post(lambda: self._prebuild(parent))
+        if self._prebuild_task is not None and not self._prebuild_task.done():
+            return
+        self._prebuild_task = asyncio.ensure_future(self._prebuild(parent))
+        self._prebuild_height = height
 
     async def _prebuild(self, parent: "chain.BlockExecution") -> None:
+        """Build the next block on the pending ``parent`` (worker thread) and keep it for the PROPOSE timer."""
         svc = self.service
         head = svc.store.head()
         if head.height + 1 != parent.header.height or svc.replica.height != parent.header.height:
@@ -338,13 +349,38 @@ class Driver:
         if not candidates:
             return
         timestamp = max(now_ms(), parent.header.timestamp_ms + 1)
-        execution, rejected = chain.build_block(
-            reader, nodes, parent.header, candidates, timestamp, svc.key.public_key,
-            svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=target, signatures_checked=True)
+
+        def build():
+            return chain.build_block(reader, nodes, parent.header, candidates, timestamp, svc.key.public_key,
+                                     svc.genesis.validator_set_hash, chain_id=svc.chain_id, max_txs=target,
+                                     signatures_checked=True)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prebuild")
+        try:
+            execution, rejected = await asyncio.get_running_loop().run_in_executor(self._pool, build)
+        except LedgerError as exc:
+            log.warning("pre-building block %d failed: %s", parent.header.height + 1, exc)
+            return
         self._prebuilt = (parent.header.height + 1, parent.header.hash(), execution, rejected)
         self._observe_execution(time.perf_counter() - t0, len(candidates))
         log.debug("pre-built block %d: %d txs in %.0f ms", parent.header.height + 1, len(execution.block.txs),
                   (time.perf_counter() - t0) * 1000)
+
+    async def _await_prebuild(self, action: RequestBlock) -> None:
+        """Before building (height, 0), let a pre-build of that height finish (bounded): it is the same work."""
+        task = self._prebuild_task
+        if task is None or task.done() or action.round != 0 or self._prebuild_height != action.height:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), PREBUILD_WAIT_S)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a failed pre-build only means no shortcut
+            pass
+
+    def close(self) -> None:
+        """Stop the pre-build worker thread (on stop)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def process_decide(self, action: Decide) -> None:
         """Commit the decided block with its certificate, then let the mempool drop what it carried."""

@@ -53,6 +53,7 @@ MAX_QUEUE = 10_000
 MAX_SUBMIT_TIMES = 50_000
 MAX_CACHED_BLOCK_HASHES = 256
 ADMIT_CHUNK = 25  # txs admitted between two yields to the event loop
+ADMISSION_MAX_DEFER_S = 0.5  # admission waits at most this long for queued consensus work, per chunk
 MAX_GOSSIP_BACKLOG = 50_000  # gossiped txs waiting for admission; beyond, a batch is dropped (origin keeps it)
 DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 1000  # until node.toml's [consensus] carries empty_block_interval_ms
 PROFILE_ENV = "CARECOIN_PROFILE"  # a directory: profile the event loop, write <node>.prof there on stop
@@ -152,6 +153,8 @@ class NodeService:
         self._gossip_queue: deque[list[bytes]] = deque()  # gossiped tx batches waiting for admission
         self._gossip_backlog = 0
         self._gossip_wake: asyncio.Event | None = None
+        self._consensus_idle = asyncio.Event()  # set while the consensus queue is empty and no step runs
+        self._consensus_idle.set()
         self._last_commit = time.monotonic()
         self._last_round = 0
         self._commit_waiters: list[asyncio.Future] = []
@@ -227,6 +230,7 @@ class NodeService:
             return
         self.started = False
         self.driver.cancel_timers()
+        self.driver.close()
         await self.syncer.stop()
         for task in self._tasks:
             task.cancel()
@@ -270,22 +274,37 @@ class NodeService:
             return
         try:
             self._queue.put_nowait(event)
+            self._consensus_idle.clear()
         except asyncio.QueueFull:
             self.metrics.remote_faults.labels("queue_full").inc()
 
     async def _run_consensus(self) -> None:
         while True:
+            if self._queue.empty():
+                self._consensus_idle.set()
             item = await self._queue.get()
+            self._consensus_idle.clear()
             try:
                 if callable(item):
                     await item()
                 else:
                     await self._step(item)
             except (ConsensusSafetyError, WalWriteFailed) as exc:
+                self._consensus_idle.set()
                 await self._fail(exc)
                 return
             except Exception:  # a bug: keep the node alive, say so loudly
                 log.exception("consensus step failed on %s", type(item).__name__)
+
+    async def _yield_to_consensus(self) -> None:
+        """Let queued consensus work run first (bounded wait): tx admission is the lower priority."""
+        if self._consensus_idle.is_set():
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._consensus_idle.wait(), ADMISSION_MAX_DEFER_S)
+        except asyncio.TimeoutError:
+            pass
 
     async def _step(self, event: Any) -> None:
         """Feed ``event`` and its follow-ups to the replica, carrying out every action in order."""
@@ -476,8 +495,7 @@ class NodeService:
         """``submit_txs`` in chunks of ``ADMIT_CHUNK``, yielding to the event loop (consensus) between them."""
         out: list[SignedTx | Exception] = []
         for start in range(0, len(raws), ADMIT_CHUNK):
-            if start:
-                await asyncio.sleep(0)
+            await self._yield_to_consensus()
             out.extend(self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=gossip))
         return out
 
@@ -491,7 +509,7 @@ class NodeService:
             raws = self._gossip_queue.popleft()
             self._gossip_backlog -= len(raws)
             for start in range(0, len(raws), ADMIT_CHUNK):
-                await asyncio.sleep(0)
+                await self._yield_to_consensus()
                 if self.fatal is not None:
                     break
                 for outcome in self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=False):
