@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import os
 import sys
 import time
 from collections import Counter
@@ -122,14 +124,37 @@ async def fund(session, apis, chain_id, issuer: KeyPair, senders: list[KeyPair],
     return nonce
 
 
-def presign(chain_id: str, senders: list[KeyPair], per_sender: int, nodes: int) -> list[list[tuple[str, bytes]]]:
-    """Transfers of 1 coin to the next sender, nonce-major, split into one ordered queue per node."""
-    queues: list[list[tuple[str, bytes]]] = [[] for _ in range(nodes)]
+def _sign_range(job: tuple[str, list[tuple[bytes, bytes]], int]) -> list[list[tuple[str, bytes]]]:
+    """Sign ``per_sender`` transfers for each (seed, recipient) pair: one list per sender, nonce order."""
+    chain_id, pairs, per_sender = job
+    out = []
+    for seed, to in pairs:
+        key = KeyPair.from_seed(seed)
+        txs = [make_tx(chain_id, "transfer", key, nonce, [to, 1, ""]) for nonce in range(1, per_sender + 1)]
+        out.append([(tx.tx_hash.hex(), tx.raw) for tx in txs])
+    return out
+
+
+def presign(chain_id: str, senders: list[KeyPair], per_sender: int, nodes: int,
+            workers: int = 1) -> list[list[tuple[str, bytes]]]:
+    """Transfers of 1 coin to the next sender, nonce-major, split into one ordered queue per node.
+
+    Signing runs in ``workers`` processes (the nodes are idle meanwhile: this is before the measurement).
+    """
     n = len(senders)
-    for nonce in range(1, per_sender + 1):
-        for i, s in enumerate(senders):
-            tx = make_tx(chain_id, "transfer", s, nonce, [senders[(i + 1) % n].public_key, 1, ""])
-            queues[i % nodes].append((tx.tx_hash.hex(), tx.raw))
+    pairs = [(s.seed, senders[(i + 1) % n].public_key) for i, s in enumerate(senders)]
+    step = -(-n // max(1, workers))
+    jobs = [(chain_id, pairs[i:i + step], per_sender) for i in range(0, n, step)]
+    if workers > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+            parts = pool.map(_sign_range, jobs)
+    else:
+        parts = [_sign_range(job) for job in jobs]
+    by_sender = [txs for part in parts for txs in part]
+    queues: list[list[tuple[str, bytes]]] = [[] for _ in range(nodes)]
+    for nonce in range(per_sender):
+        for i, txs in enumerate(by_sender):
+            queues[i % nodes].append(txs[nonce])
     return queues
 
 
@@ -235,7 +260,7 @@ async def run(args) -> dict:
         eprint(f"funded {len(senders)} senders in {time.time() - t0:.1f} s")
         t0 = time.time()
         per_sender = max(1, -(-args.max_txs // len(senders)))
-        queues = presign(args.chain_id, senders, per_sender, len(apis))
+        queues = presign(args.chain_id, senders, per_sender, len(apis), workers=os.cpu_count() or 1)
         affinity = {h: node for node, q in enumerate(queues) for h, _ in q}
         eprint(f"pre-signed {sum(len(q) for q in queues)} transfers in {time.time() - t0:.1f} s")
         measure_from = follower.next_height
@@ -295,7 +320,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s (0: closed loop)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--batch", type=int, default=100)
-    p.add_argument("--window", type=int, default=3000, help="max txs submitted but not yet committed (0: none)")
+    p.add_argument("--window", type=int, default=1500, help="max txs submitted but not yet committed (0: none)")
     p.add_argument("--max-txs", type=int, default=60_000)
     p.add_argument("--drain-s", type=float, default=30.0)
     return p.parse_args(argv)

@@ -43,6 +43,7 @@ from cli.network import init_network  # noqa: E402
 from ledger.keys import KeyPair, verify  # noqa: E402
 
 NODES = 4
+PRESIGN_RATE_GUESS = 2000  # closed-loop runs pre-sign duration x this (x1.2); "presign_exhausted" says if short
 BENCH_CONSENSUS = {"base_timeout_ms": 1000, "max_timeout_ms": 4000, "block_interval_ms": 50,
                    "max_future_ms": 2000}
 
@@ -149,7 +150,7 @@ class Nodes:
 def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
     """Run the load process and return its JSON result."""
     issuer = nodes.summary.dir / nodes.names[0] / "keys" / "issuer.key"
-    max_txs = args.max_txs or int(args.duration * (args.rate or 4000) * 1.1) + 1000
+    max_txs = args.max_txs or int(args.duration * (args.rate or PRESIGN_RATE_GUESS) * 1.2) + 1000
     cmd = [sys.executable, "-m", "bench.load_worker", "--apis", ",".join(nodes.apis),
            "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer), "--senders", str(args.senders),
            "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
@@ -195,7 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s; 0 = closed loop (default)")
     p.add_argument("--concurrency", type=int, default=8, help="concurrent batch posters (default 8)")
     p.add_argument("--batch", type=int, default=100, help="txs per POST /v1/txs (default 100)")
-    p.add_argument("--window", type=int, default=3000, help="max txs in flight, 0 = unbounded (default 3000)")
+    p.add_argument("--window", type=int, default=1500, help="max txs in flight, 0 = unbounded (default 1500)")
     p.add_argument("--max-txs", type=int, default=0, help="transfers to pre-sign (default from duration)")
     p.add_argument("--drain-s", type=float, default=30.0, help="bound on waiting for commits after the window")
     p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
