@@ -255,11 +255,14 @@ def _expect(check: str, seen: Any, expected: Any, what: str = "") -> None:
 
 def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block, now_ms: int,
                    max_future_ms: int, validator_set_hash: bytes, *,
-                   known_verified: Callable[[SignedTx], bool] | None = None) -> BlockExecution:
+                   known_verified: Callable[[SignedTx], bool] | None = None,
+                   decode: Callable[[bytes], SignedTx] | None = None) -> BlockExecution:
     """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch.
 
     ``known_verified(tx)`` may say that this exact envelope (same raw bytes, not just the same hash) had
     its signatures verified already (the node's mempool at admission); those are not verified again.
+    ``decode(raw)`` may stand in for ``decode_tx`` (e.g. answer from the envelopes a node decoded already);
+    it must return exactly what ``decode_tx(raw)`` would, or raise the same errors.
     """
     h = block.header
     # The block's hash is the hash of its header
@@ -284,7 +287,7 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
     txs = []
     for i, raw in enumerate(block.txs):
         try:
-            txs.append(decode_tx(raw))
+            txs.append(decode_tx(raw) if decode is None else decode(raw))
         except LedgerError as exc:
             raise _bad_block("tx_decode", f"tx {i} does not decode: {exc.message}") from None
     try:

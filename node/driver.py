@@ -303,7 +303,7 @@ class Driver:
         try:
             execution = chain.validate_block(svc.store, svc.store, parent, block, now_ms(),
                                              svc.options.max_future_ms, svc.genesis.validator_set_hash,
-                                             known_verified=svc.is_known_verified)
+                                             known_verified=svc.is_known_verified, decode=svc.decode_known)
         except LedgerError as exc:
             svc.metrics.remote_faults.labels("invalid_block").inc()
             log.warning("invalid block %s at height %d: %s", block.hash.hex()[:16], block.height, exc)

@@ -152,6 +152,7 @@ class NodeService:
         self._block_hashes: OrderedDict[int, list[bytes]] = OrderedDict()  # height -> tx hashes (recent)
         self._gossip_queue: deque[list[bytes]] = deque()  # gossiped tx batches waiting for admission
         self._gossip_backlog = 0
+        self._decoded: dict[bytes, SignedTx] = {}  # raw envelope -> decoded, for admitted txs not yet committed
         self._gossip_wake: asyncio.Event | None = None
         self._consensus_idle = asyncio.Event()  # set while the consensus queue is empty and no step runs
         self._consensus_idle.set()
@@ -353,6 +354,8 @@ class NodeService:
     def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str) -> None:
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
+        for raw in block.txs:
+            self._decoded.pop(raw, None)
         self._block_hashes[block.height] = hashes
         while len(self._block_hashes) > MAX_CACHED_BLOCK_HASHES:
             self._block_hashes.popitem(last=False)
@@ -419,6 +422,11 @@ class NodeService:
     def _check(self, tx: SignedTx) -> None:
         chain.check_admissible(self.store, tx, self.chain_id)
 
+    def decode_known(self, raw: bytes) -> SignedTx:
+        """``decode_tx(raw)``, answered from the envelopes this node admitted when it has seen these bytes."""
+        tx = self._decoded.get(raw)
+        return tx if tx is not None else decode_tx(raw)
+
     def is_known_verified(self, tx: SignedTx) -> bool:
         """True when this exact envelope (same raw bytes) sits in the mempool: its signatures were checked."""
         pending = self.mempool.get(tx.tx_hash)
@@ -453,6 +461,7 @@ class NodeService:
             raise NodeStopped(f"the node stopped after a local fault: {self.fatal}")
         tx = decode_tx(raw)
         self.mempool.add(tx, self._check)
+        self._decoded[tx.raw] = tx
         self.driver.on_txs_admitted()
         self.metrics.submitted_txs.inc()
         self._submitted[tx.tx_hash] = time.monotonic()
@@ -481,8 +490,11 @@ class NodeService:
                 continue
             out.append(tx)
             admitted.append(tx.raw)
+            self._decoded[tx.raw] = tx
             self._submitted[tx.tx_hash] = now
         if admitted:
+            if len(self._decoded) > 2 * self.options.mempool_max_count:
+                self._decoded = {t.raw: t for t in (self.mempool.get(h) for h in self.mempool.get_hashes()) if t}
             self.driver.on_txs_admitted()
             self.metrics.submitted_txs.inc(len(admitted))
             while len(self._submitted) > MAX_SUBMIT_TIMES:

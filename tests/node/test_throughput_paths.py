@@ -246,3 +246,26 @@ async def test_a_prebuilt_block_on_a_parent_that_was_not_decided_is_not_proposed
         assert list(ready.block.txs) == [txs[1].raw]
     finally:
         svc.close()
+
+
+def test_validation_decodes_from_admitted_envelopes_and_forgets_them_at_commit(tmp_path, keys):
+    from ledger.tx import decode_tx
+    node, issuer = keys
+    svc = open_service(tmp_path / "db", node, issuer, FAST)
+    try:
+        tx = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 5])
+        other = make_tx(CHAIN, "mint", issuer, 2, [KeyPair.generate().public_key, 5])
+        [admitted] = svc.submit_txs([tx.raw], gossip=False)
+        assert svc.decode_known(tx.raw) is admitted
+        assert svc.decode_known(other.raw) == decode_tx(other.raw)  # never admitted: decoded afresh
+        parent = svc.head_header()
+        execution, _ = chain.build_block(svc.store, svc.store, parent, [admitted], parent.timestamp_ms + 1,
+                                         node.public_key, signatures_checked=True)
+        checked = chain.validate_block(svc.store, svc.store, parent, execution.block,
+                                       execution.header.timestamp_ms, 1000, svc.genesis.validator_set_hash,
+                                       decode=svc.decode_known)
+        assert checked.header == execution.header
+        svc.commit(execution.block, (), execution, source="test")
+        assert tx.raw not in svc._decoded
+    finally:
+        svc.close()
