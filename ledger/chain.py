@@ -81,7 +81,10 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
         if isinstance(value, int) and not 0 <= value <= _INT_MAX:
             raise GenesisError(f"genesis: policy.{name} is {value}; expected 0..{_INT_MAX}")
         default = DEFAULT_POLICY.get(name)
-        if default is not None and type(value) is not type(default):
+        if default is None:  # a misspelt name would silently leave the real parameter at its default
+            raise GenesisError(f"genesis: unknown policy parameter {name!r}; expected one of "
+                               f"{', '.join(sorted(DEFAULT_POLICY))}")
+        if type(value) is not type(default):
             raise GenesisError(f"genesis: policy.{name} is {value!r}; expected a {type(default).__name__}")
         try:
             state[policy_key(name)] = codec.encode(value)

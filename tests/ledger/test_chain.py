@@ -91,13 +91,28 @@ def test_genesis_block_hash_changes_with_the_roles():
 
 
 def test_genesis_state_holds_roles_and_policy_with_defaults_written_out():
-    state = MemoryState(genesis_state(make_genesis(policy={"earn_rate": 5})))
+    state = MemoryState(genesis_state(make_genesis(policy={"earn_rate_bp": 5})))
     assert has_role(state, "issuer", ISSUER.public_key)
     assert not has_role(state, "issuer", ALICE.public_key)
-    assert get_policy(state, "earn_rate", 0) == 5
+    assert get_policy(state, "earn_rate_bp", 0) == 5
     assert state.get_state(policy_key("mint_cap")) is not None  # default stored on chain, not implied
     assert get_supply(state) == 0
     assert all(k[:1] in PREFIXES for k in state.data)
+
+
+def test_genesis_with_an_unknown_policy_name_is_refused():
+    with pytest.raises(GenesisError, match="unknown policy parameter 'earn_rate'"):
+        genesis_state(make_genesis(policy={"earn_rate": 5}))
+
+
+def test_the_default_policy_preset_names_only_known_parameters():
+    import tomllib
+    from pathlib import Path
+
+    from ledger.context import DEFAULT_POLICY
+    preset = tomllib.loads((Path(__file__).resolve().parents[2] / "configs" / "policy-default.toml").read_text())
+    assert set(preset["policy"]) <= set(DEFAULT_POLICY)
+    genesis_state(make_genesis(policy=preset["policy"]))
 
 
 @pytest.mark.parametrize("policy", [{"mint_cap": "lots"}, {"mint_cap": -1}, {"mint_cap": 2**64}])
