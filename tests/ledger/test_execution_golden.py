@@ -1,0 +1,31 @@
+"""Golden execution: a seeded coin workload must produce exactly the same blocks as before any optimisation.
+
+The digest (sha256 over the block hashes) covers every header, hence every results_root (statuses, reasons,
+events) and every state_root (all state keys and values). It was computed with the unoptimised code of
+``ledger.coin``/``ledger.state``/``ledger.chain``/``ledger.smt``; an optimisation that changes any result,
+event or state byte fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_execute", Path(__file__).resolve().parents[2] / "bench" / "execute.py")
+bench_execute = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(bench_execute)
+
+GOLDEN_DIGEST = "b344f17a040074c80fb2b38aaebaacb4ec87d97c81c7bb4c68cda085e79f039b"
+GOLDEN_REASONS = {"": 733, "daily_limit_exceeded": 54, "insufficient_balance": 252, "invalid_amount": 14,
+                  "second_factor_required": 84, "self_transfer": 63}
+GOLDEN_EVENTS = {"credited": 113, "customer_registered": 14, "expired": 128, "second_factor_set": 2,
+                 "transferred": 604}
+
+
+def test_seeded_workload_executes_to_the_pinned_block_digest_with_expiry_and_failures():
+    out = bench_execute.run(blocks=8, block_size=150, accounts=30, seed=3, lifetime_blocks=3)
+    assert out["txs"] == 1200
+    assert out["reasons"] == GOLDEN_REASONS
+    assert out["events"] == GOLDEN_EVENTS
+    assert out["digest"] == GOLDEN_DIGEST
