@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/smt.py
 	$(BIN)/python bench/receipt.py
 	$(BIN)/python bench/consensus.py
+	$(BIN)/python bench/throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

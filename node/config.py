@@ -12,7 +12,7 @@ node.toml layout::
     [api]        host, port
     [peer]       host, port, max_frame_bytes
     [[peers]]    name, public_key (hex), url (ws://host:port/peer)
-    [consensus]  base_timeout_ms, max_timeout_ms, block_interval_ms, max_future_ms
+    [consensus]  base_timeout_ms, max_timeout_ms, block_interval_ms, max_future_ms, empty_block_interval_ms
     [mempool]    max_count, max_bytes, max_per_sender
     [block]      max_txs, max_bytes
     [log]        format ("text" | "json"), level ("debug" | "info" | "warning" | "error")
@@ -38,6 +38,7 @@ DEFAULT_BASE_PORT = 27100
 DEFAULT_BASE_TIMEOUT_MS = 1000
 DEFAULT_MAX_TIMEOUT_MS = 30_000
 DEFAULT_BLOCK_INTERVAL_MS = 200
+DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 1000
 DEFAULT_MAX_FUTURE_MS = 2000
 DEFAULT_MEMPOOL_MAX_COUNT = 20_000
 DEFAULT_MEMPOOL_MAX_BYTES = 32 * 1024 * 1024
@@ -73,6 +74,7 @@ class ConsensusConfig:
     max_timeout_ms: int = DEFAULT_MAX_TIMEOUT_MS
     block_interval_ms: int = DEFAULT_BLOCK_INTERVAL_MS
     max_future_ms: int = DEFAULT_MAX_FUTURE_MS
+    empty_block_interval_ms: int = DEFAULT_EMPTY_BLOCK_INTERVAL_MS  # idle: an empty block at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +247,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         max_timeout_ms=cons.int("max_timeout_ms", 10, 3_600_000, DEFAULT_MAX_TIMEOUT_MS),
         block_interval_ms=cons.int("block_interval_ms", 0, 600_000, DEFAULT_BLOCK_INTERVAL_MS),
         max_future_ms=cons.int("max_future_ms", 0, 3_600_000, DEFAULT_MAX_FUTURE_MS),
+        empty_block_interval_ms=cons.int("empty_block_interval_ms", 0, 3_600_000, DEFAULT_EMPTY_BLOCK_INTERVAL_MS),
     )
     if consensus.max_timeout_ms < consensus.base_timeout_ms:
         raise ConfigError(f"{where}: consensus.max_timeout_ms ({consensus.max_timeout_ms}) must be at least "
@@ -321,7 +324,8 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
         "consensus": {"base_timeout_ms": cfg.consensus.base_timeout_ms,
                       "max_timeout_ms": cfg.consensus.max_timeout_ms,
                       "block_interval_ms": cfg.consensus.block_interval_ms,
-                      "max_future_ms": cfg.consensus.max_future_ms},
+                      "max_future_ms": cfg.consensus.max_future_ms,
+                      "empty_block_interval_ms": cfg.consensus.empty_block_interval_ms},
         "mempool": {"max_count": cfg.mempool.max_count, "max_bytes": cfg.mempool.max_bytes,
                     "max_per_sender": cfg.mempool.max_per_sender},
         "block": {"max_txs": cfg.block.max_txs, "max_bytes": cfg.block.max_bytes},

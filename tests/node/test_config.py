@@ -42,6 +42,13 @@ def test_generated_config_loads_with_absolute_paths_resolved_against_toml_dir(ne
     assert cfg.peers[0].public_key == net.branches[0].node_key
 
 
+def test_empty_block_interval_is_read_from_the_consensus_section(net):
+    path = net.branches[0].config_path
+    assert load_config(path).consensus.empty_block_interval_ms == 1000
+    _rewrite(path, lambda d: d["consensus"].update(empty_block_interval_ms=250))
+    assert load_config(path).consensus.empty_block_interval_ms == 250
+
+
 def test_config_round_trips_through_toml(net, tmp_path):
     cfg = load_config(net.branches[0].config_path)
     copy = net.branches[0].config_path.parent / "copy.toml"
@@ -68,6 +75,7 @@ def test_missing_optional_sections_take_the_defaults(tmp_path):
     (lambda d: d["block"].update(max_txs=10**6), "block.max_txs must be an integer 1..10000"),
     (lambda d: d["log"].update(format="xml"), "log.format must be one of text, json, got 'xml'"),
     (lambda d: d["consensus"].update(max_timeout_ms=100), "consensus.max_timeout_ms (100) must be at least"),
+    (lambda d: d["consensus"].update(empty_block_interval_ms=-1), "consensus.empty_block_interval_ms must be"),
     (lambda d: d["peers"][0].update(public_key="zz"), "peers[0].public_key must be 64 hex digits"),
     (lambda d: d["peers"][0].update(url="http://x/peer"), "peers[0].url must look like ws://"),
     (lambda d: d["peers"].append(dict(d["peers"][0])), "is listed twice"),
