@@ -40,6 +40,7 @@ from ledger.tx import SignedTx, decode_tx
 from node.config import NodeConfig, PeerEntry
 from node.driver import Driver, WalWriteFailed
 from node.errors import NodeError
+from node.queries import get_coin_view
 from node.mempool import Mempool, MempoolLimits
 from node.metrics import NodeMetrics
 from node.sync import Syncer
@@ -638,11 +639,11 @@ class NodeService:
                              self.store.get_certificate(height))
 
     def get_account(self, account: bytes) -> dict[str, Any]:
-        """Balance, nonce, next nonce (counting pending txs) and roles of an account."""
-        acct = state.get_account(self.store, account)
-        return {"account": account.hex(), "balance": acct.balance, "nonce": acct.nonce,
-                "next_nonce": self.get_next_nonce(account, acct.nonce),
-                "roles": [r for r in ROLES if state.has_role(self.store, r, account)]}
+        """An account at the head block's time: spendable balance (expired lots never shown), nonce, next
+        nonce (counting pending txs), lots expiring within 30 days, tier, privileges, freeze, KYC and roles."""
+        view = get_coin_view(self.store, account)
+        view["next_nonce"] = self.get_next_nonce(account, view["nonce"])
+        return view
 
     def get_next_nonce(self, account: bytes, state_nonce: int) -> int:
         """The nonce a new tx of ``account`` should use: after the run of its pending nonces."""

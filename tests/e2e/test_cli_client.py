@@ -86,7 +86,7 @@ def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, t
 def test_overdraft_commits_as_failed_with_reason(net, alice):
     key, key_file = alice
     out = run("tx", "transfer", "--node", net.apis[0], "--key", key_file, "--to", KeyPair.generate().hex,
-              "--amount", "999999", "--wait", "--json")
+              "--amount", "9999", "--wait", "--json")
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert doc["outcome"] == "failed" and doc["reason"] == "insufficient_balance"
