@@ -39,7 +39,7 @@ from ledger.errors import SchemaError
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
     PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
-    get_counter, get_policy_int, get_record, get_supply, set_account, set_record, set_supply,
+    get_counter, get_policy_int, get_record, get_supply, UINT_MAX, encode_checked, read_parsed, set_account, set_record, set_supply,
 )
 
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
@@ -87,8 +87,13 @@ class Freeze:
 
 def get_lots(state: StateReader, account: bytes) -> list[Lot]:
     """Return the account's lots as (expires_at_ms, amount), earliest expiry first (dead lots included)."""
-    raw = state.get_state(account_record_key(PREFIX_LOTS, account))
-    return [] if raw is None else list(_decode_lots(raw))
+    return list(_read_lots(state, account_record_key(PREFIX_LOTS, account)))
+
+
+def _read_lots(state: StateReader, key: bytes) -> tuple[Lot, ...]:
+    # Hot path: an Overlay decodes each account's lots once per block, whatever the number of reads.
+    value = read_parsed(state, key, _decode_lots)
+    return () if value is None else value  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=4096)
@@ -101,8 +106,22 @@ def _decode_lots(raw: bytes) -> tuple[Lot, ...]:
     return tuple((v[0], v[1]) for v in value)
 
 
-def _set_lots(state: Overlay, account: bytes, lots: list[Lot]) -> None:
-    set_record(state, account_record_key(PREFIX_LOTS, account), [list(lot) for lot in lots] or None)
+def _set_lots(state: Overlay, key: bytes, lots: list[Lot] | tuple[Lot, ...]) -> None:
+    # ``key`` = PREFIX_LOTS + account. Checked now (as codec.encode would), encoded once at the block end.
+    if not lots:
+        state.set_state(key, None)
+        return
+    for expires, amount in lots:
+        if not (0 <= expires <= UINT_MAX and 0 <= amount <= UINT_MAX):
+            codec.encode([list(lot) for lot in lots])  # raises the codec's own error
+    if type(state) is Overlay:
+        state.set_parsed(key, tuple(lots), _decode_lots, _encode_lots)
+    else:
+        set_record(state, key, [list(lot) for lot in lots])
+
+
+def _encode_lots(lots: tuple[Lot, ...]) -> bytes:
+    return encode_checked(lots)  # tuples pack as arrays: the same bytes as codec.encode([[e, a], ...])
 
 
 def compute_add_lot(lots: list[Lot], expires_at_ms: int, amount: int) -> list[Lot]:
@@ -135,7 +154,8 @@ def compute_take_lots(lots: list[Lot], amount: int) -> tuple[list[Lot], list[Lot
 
 def get_spendable(state: StateReader, account: bytes, now_ms: int) -> int:
     """Return the balance excluding lots expired at ``now_ms`` (a lot expiring exactly at now_ms is dead)."""
-    return sum(amount for expires, amount in get_lots(state, account) if expires > now_ms)
+    return sum(amount for expires, amount in _read_lots(state, account_record_key(PREFIX_LOTS, account))
+               if expires > now_ms)
 
 
 def get_expiring(state: StateReader, account: bytes, now_ms: int, within_ms: int) -> list[Lot]:
@@ -154,11 +174,15 @@ def _change_supply(state: Overlay, delta: int) -> None:
 
 def process_sweep(ctx: TxContext, account: bytes) -> list[list]:
     """Remove the account's lots expired at the block time; return ``[["expired", account, amount]]`` or []."""
-    lots = get_lots(ctx.state, account)
-    dead = sum(a for e, a in lots if e <= ctx.timestamp_ms)
+    key = account_record_key(PREFIX_LOTS, account)
+    lots = _read_lots(ctx.state, key)
+    now = ctx.timestamp_ms
+    if not lots or lots[0][0] > now:  # earliest expiry first: nothing is dead
+        return []
+    dead = sum(a for e, a in lots if e <= now)
     if dead == 0:
         return []
-    _set_lots(ctx.state, account, [(e, a) for e, a in lots if e > ctx.timestamp_ms])
+    _set_lots(ctx.state, key, [(e, a) for e, a in lots if e > now])
     _change_balance(ctx.state, account, -dead)
     _change_supply(ctx.state, -dead)
     add_counter(ctx.state, "expired", dead)
@@ -183,7 +207,8 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[lis
         return []
     events = process_sweep(ctx, account)
     expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
-    _set_lots(ctx.state, account, compute_add_lot(get_lots(ctx.state, account), expires, amount))
+    key = account_record_key(PREFIX_LOTS, account)
+    _set_lots(ctx.state, key, compute_add_lot(list(_read_lots(ctx.state, key)), expires, amount))
     _change_balance(ctx.state, account, amount)
     _change_supply(ctx.state, amount)
     add_counter(ctx.state, "minted", amount)
@@ -204,13 +229,14 @@ def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[lis
     if type(amount) is not int or amount <= 0:
         raise ValueError(f"spend amount {amount!r}; expected an int > 0 (the step checks amounts)")
     events = process_sweep(ctx, account)
-    lots = get_lots(ctx.state, account)
+    key = account_record_key(PREFIX_LOTS, account)
+    lots = list(_read_lots(ctx.state, key))
     balance = sum(a for _, a in lots)
     # The account must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
                 f"spendable balance is {balance}; {purpose} needs {amount}")
     _, remaining = compute_take_lots(lots, amount)
-    _set_lots(ctx.state, account, remaining)
+    _set_lots(ctx.state, key, remaining)
     _change_balance(ctx.state, account, -amount)
     _change_supply(ctx.state, -amount)
     add_counter(ctx.state, "burned", amount)
@@ -223,12 +249,13 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
     if type(amount) is not int or amount < 0:
         raise ValueError(f"clawback amount {amount!r}; expected an int >= 0")
     events = process_sweep(ctx, account)
-    lots = get_lots(ctx.state, account)
+    key = account_record_key(PREFIX_LOTS, account)
+    lots = list(_read_lots(ctx.state, key))
     taken = min(amount, sum(a for _, a in lots))
     if taken == 0:
         return 0, events
     _, remaining = compute_take_lots(lots, taken)
-    _set_lots(ctx.state, account, remaining)
+    _set_lots(ctx.state, key, remaining)
     _change_balance(ctx.state, account, -taken)
     _change_supply(ctx.state, -taken)
     add_counter(ctx.state, "burned", taken)
@@ -241,18 +268,20 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
 
     Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
     """
+    state = ctx.state
     events = process_sweep(ctx, sender) + process_sweep(ctx, to)
-    lots = get_lots(ctx.state, sender)
+    sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)
+    lots = _read_lots(state, sender_key)
     balance = sum(a for _, a in lots)
     # The sender must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
                 f"spendable balance is {balance}; the transfer needs {amount}")
-    taken, remaining = compute_take_lots(lots, amount)
-    _set_lots(ctx.state, sender, remaining)
-    received = get_lots(ctx.state, to)
+    taken, remaining = compute_take_lots(list(lots), amount)
+    _set_lots(state, sender_key, remaining)
+    received = list(_read_lots(state, to_key))
     for expires, part in taken:
         received = compute_add_lot(received, expires, part)
-    _set_lots(ctx.state, to, received)
+    _set_lots(state, to_key, received)
     _change_balance(ctx.state, sender, -amount)
     _change_balance(ctx.state, to, amount)
     return events
@@ -288,12 +317,22 @@ def verify_not_frozen(ctx: TxContext, account: bytes) -> None:
 
 def get_outflow(state: StateReader, account: bytes, now_ms: int) -> int:
     """Return what the account has sent or redeemed so far on the UTC day of ``now_ms``."""
-    value = get_record(state, account_record_key(PREFIX_OUTFLOW, account))
+    value = read_parsed(state, account_record_key(PREFIX_OUTFLOW, account), _parse_outflow)
     if value is None:
         return 0
-    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+    if value is _BAD:
         raise SchemaError(f"state outflow of {account.hex()[:16]}…: expected [utc_day, amount]")
-    return value[1] if value[0] == now_ms // DAY_MS else 0
+    return value[1] if value[0] == now_ms // DAY_MS else 0  # type: ignore[index]
+
+
+_BAD = object()  # a typed parser's answer for bytes of the wrong shape (the getter raises, naming the account)
+
+
+def _parse_outflow(raw: bytes) -> object:
+    value = codec.decode(raw)
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+        return _BAD
+    return (value[0], value[1])
 
 
 def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
@@ -310,8 +349,11 @@ def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
     verify_rule(used + amount <= limit, reasons.DAILY_LIMIT_EXCEEDED,
                 f"already {used} out today + {amount} = {used + amount}; the KYC {customer.kyc_level} "
                 f"daily limit is {limit}")
-    set_record(ctx.state, account_record_key(PREFIX_OUTFLOW, account),
-               [ctx.timestamp_ms // DAY_MS, used + amount])
+    key, value = account_record_key(PREFIX_OUTFLOW, account), (ctx.timestamp_ms // DAY_MS, used + amount)
+    if type(ctx.state) is Overlay and 0 <= value[0] <= UINT_MAX and 0 <= value[1] <= UINT_MAX:
+        ctx.state.set_parsed(key, value, _parse_outflow, encode_checked)
+    else:
+        set_record(ctx.state, key, list(value))
 
 
 def get_second_key(state: StateReader, account: bytes) -> bytes | None:
@@ -337,14 +379,21 @@ def verify_second_factor(ctx: TxContext, account: bytes, what: str) -> None:
 
 def get_customer(state: StateReader, account: bytes) -> Customer | None:
     """Return the registered customer ``account`` (None if it is not one)."""
-    value = get_record(state, account_record_key(PREFIX_CUSTOMER, account))
+    value = read_parsed(state, account_record_key(PREFIX_CUSTOMER, account), _parse_customer)
     if value is None:
         return None
+    if value is _BAD:
+        raise SchemaError(f"state customer {account.hex()[:16]}…: expected [kyc, commitment, by, branch, at, erased]")
+    return Customer(account, *value)  # type: ignore[misc]
+
+
+def _parse_customer(raw: bytes) -> object:
+    value = codec.decode(raw)
     if not (isinstance(value, list) and len(value) == 6 and type(value[0]) is int
             and isinstance(value[1], bytes) and isinstance(value[2], bytes) and isinstance(value[3], str)
             and type(value[4]) is int and type(value[5]) is int):
-        raise SchemaError(f"state customer {account.hex()[:16]}…: expected [kyc, commitment, by, branch, at, erased]")
-    return Customer(account, *value)
+        return _BAD
+    return tuple(value)
 
 
 def set_customer(state: Overlay, customer: Customer) -> None:

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Mapping, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
+
+import msgpack
 
 from ledger import codec
 from ledger.errors import SchemaError
@@ -74,6 +76,8 @@ if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")
 
 KEY_SUPPLY = PREFIX_SUPPLY
+_PREFIX_SET = frozenset(PREFIXES)
+UINT_MAX = 2**64 - 1  # the largest int the codec encodes
 
 # Role codes are part of the key layout: append only.
 ROLE_CODES: dict[str, int] = {"branch-admin": 1, "staff": 2, "issuer": 3, "compliance": 4}
@@ -97,12 +101,15 @@ class Account:
     nonce: Nonce = Nonce(0)
 
 
+_ZERO_ACCOUNT = Account()
+
 # --- keys ----------------------------------------------------------------------------------------------
 
 
 def account_key(account: bytes) -> bytes:
     """State key of an account's [balance, nonce]."""
-    _check_account(account)
+    if type(account) is not bytes or len(account) != 32:
+        _check_account(account)
     return PREFIX_ACCOUNT + account
 
 
@@ -117,23 +124,44 @@ def role_key(role: str, account: bytes) -> bytes:
 
 def policy_key(name: str) -> bytes:
     """State key of the policy parameter ``name``."""
+    try:
+        return _POLICY_KEYS[name]
+    except (KeyError, TypeError):
+        pass
     if not name or len(name) > 64:
         raise SchemaError(f"policy name {name!r}: expected 1..64 chars")
-    return PREFIX_POLICY + name.encode()
+    key = PREFIX_POLICY + name.encode()
+    if type(name) is str and len(_POLICY_KEYS) < 4096:
+        _POLICY_KEYS[name] = key
+    return key
+
+
+_POLICY_KEYS: dict[str, bytes] = {}  # name -> key: policy keys are read several times per transaction
 
 
 def counter_key(name: str) -> bytes:
     """State key of the counter ``name``."""
+    try:
+        return _COUNTER_KEYS[name]
+    except (KeyError, TypeError):
+        pass
     if not name or len(name) > 64:
         raise SchemaError(f"counter name {name!r}: expected 1..64 chars")
-    return PREFIX_COUNTER + name.encode()
+    key = PREFIX_COUNTER + name.encode()
+    if type(name) is str and len(_COUNTER_KEYS) < 4096:
+        _COUNTER_KEYS[name] = key
+    return key
+
+
+_COUNTER_KEYS: dict[str, bytes] = {}
 
 
 def account_record_key(prefix: bytes, account: bytes) -> bytes:
     """State key of a per-account record: ``prefix`` (one of ``PREFIXES``) + the 32-byte account id."""
-    if prefix not in PREFIXES:
+    if not (type(prefix) is bytes and prefix in _PREFIX_SET) and prefix not in PREFIXES:
         raise SchemaError(f"unknown state prefix {prefix!r}")
-    _check_account(account)
+    if type(account) is not bytes or len(account) != 32:
+        _check_account(account)
     return prefix + account
 
 
@@ -171,24 +199,54 @@ class MemoryState:
 
 
 _MISSING = object()
+_packb = msgpack.packb
+
+
+class _Lazy:
+    """A value written in decoded form: encoded once, when its bytes are first needed (a read or the block end).
+
+    ``value`` is never mutated (typed setters store tuples, ints, frozen dataclasses); ``parse`` names the
+    typed reader that would turn the encoded bytes back into ``value``.
+    """
+
+    __slots__ = ("value", "parse", "encode", "raw")
+
+    def __init__(self, value: object, parse: object, encode: object) -> None:
+        self.value, self.parse, self.encode, self.raw = value, parse, encode, None
+
+    def get_bytes(self) -> bytes:
+        """Return the canonical bytes of ``value`` (computed once)."""
+        raw = self.raw
+        if raw is None:
+            raw = self.raw = self.encode(self.value)  # type: ignore[operator]
+        return raw
 
 
 class Overlay:
-    """Reads through to ``base``, keeps writes in memory, and rolls back to a checkpoint in O(writes since)."""
+    """Reads through to ``base``, keeps writes in memory, and rolls back to a checkpoint in O(writes since).
 
-    __slots__ = ("_base", "_writes", "_cache", "_journal")
+    Besides raw bytes, typed getters and setters (accounts, lots, supply, counters, policy) read and write
+    decoded values through ``get_parsed``/``set_parsed``: a value is decoded once per block and encoded once,
+    when its bytes are needed (``get_state`` or ``get_changes``), not at every write of every transaction.
+    """
+
+    __slots__ = ("_base", "_writes", "_cache", "_journal", "_parsed")
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
-        self._writes: dict[bytes, bytes | None] = {}
+        self._writes: dict[bytes, object] = {}  # bytes, None (deleted) or _Lazy
         self._cache: dict[bytes, bytes | None] = {}  # base values already read (the base never changes under us)
         self._journal: list[tuple[bytes, object]] = []  # (key, previous write or _MISSING), for rollback
+        self._parsed: dict[tuple[object, bytes], object] = {}  # (parse, key) -> parse(base value)
 
     def get_state(self, key: bytes) -> bytes | None:
         """Return the value of ``key`` as seen after the writes so far (None if absent)."""
-        if key in self._writes:
-            return self._writes[key]
-        return self._get_base(key)
+        value = self._writes.get(key, _MISSING)
+        if value is _MISSING:
+            return self._get_base(key)
+        if type(value) is _Lazy:
+            return value.get_bytes()
+        return value  # type: ignore[return-value]
 
     def _get_base(self, key: bytes) -> bytes | None:
         try:
@@ -197,12 +255,44 @@ class Overlay:
             value = self._cache[key] = self._base.get_state(key)
             return value
 
+    def get_parsed(self, key: bytes, parse: Callable[[bytes], object]) -> object | None:
+        """Return ``parse(bytes at key)`` (None when absent), decoding each base value once per overlay.
+
+        ``parse`` must be a pure function of the bytes returning an immutable value.
+        """
+        value = self._writes.get(key, _MISSING)
+        if value is _MISSING:
+            memo = (parse, key)
+            try:
+                return self._parsed[memo]
+            except KeyError:
+                raw = self._get_base(key)
+                parsed = self._parsed[memo] = None if raw is None else parse(raw)
+                return parsed
+        if value is None:
+            return None
+        if type(value) is _Lazy:
+            if value.parse is parse:
+                return value.value
+            return parse(value.get_bytes())
+        return parse(value)  # type: ignore[arg-type]
+
     def set_state(self, key: bytes, value: bytes | None) -> None:
         """Write ``value`` (canonical msgpack bytes) at ``key``; None deletes the key."""
         if value is not None and not isinstance(value, bytes):
             raise SchemaError(f"state value must be bytes or None, got {type(value).__name__}")
         self._journal.append((key, self._writes.get(key, _MISSING)))
         self._writes[key] = value
+
+    def set_parsed(self, key: bytes, value: object, parse: Callable[[bytes], object],
+                   encode: Callable[[object], bytes]) -> None:
+        """Write the decoded ``value`` at ``key`` (None deletes); ``encode(value)`` runs once, when needed.
+
+        ``value`` must be immutable, already checked to encode, and equal to ``parse(encode(value))``.
+        """
+        writes = self._writes
+        self._journal.append((key, writes.get(key, _MISSING)))
+        writes[key] = None if value is None else _Lazy(value, parse, encode)
 
     def checkpoint(self) -> int:
         """Mark the current writes; ``rollback`` to the mark undoes everything written after it."""
@@ -218,11 +308,26 @@ class Overlay:
             if previous is _MISSING:
                 del writes[key]
             else:
-                writes[key] = previous  # type: ignore[assignment]
+                writes[key] = previous
 
     def get_changes(self) -> dict[bytes, bytes | None]:
         """Return the net writes against the base: keys whose value differs, None for deletions."""
-        return {k: v for k, v in sorted(self._writes.items()) if v != self._get_base(k)}
+        out: dict[bytes, bytes | None] = {}
+        get_base = self._get_base
+        for key, value in sorted(self._writes.items()):
+            if type(value) is _Lazy:
+                value = value.get_bytes()
+            if value != get_base(key):
+                out[key] = value  # type: ignore[assignment]
+        return out
+
+
+def read_parsed(state: StateReader, key: bytes, parse: Callable[[bytes], object]) -> object | None:
+    """Return ``parse(state value at key)`` or None when absent; an ``Overlay`` answers from its decoded cache."""
+    if type(state) is Overlay:
+        return state.get_parsed(key, parse)
+    raw = state.get_state(key)
+    return None if raw is None else parse(raw)
 
 
 # --- typed getters and setters -------------------------------------------------------------------------
@@ -235,10 +340,34 @@ def _decode_int(raw: bytes, what: str) -> int:
     return value
 
 
+def _encode_int(value: int) -> bytes:
+    return _packb(value)
+
+
+def encode_checked(value: object) -> bytes:
+    """Encode a value a typed setter already checked (non-negative 64-bit ints, arrays of them, no str/bin).
+
+    For such values plain msgpack is canonical: the same bytes as ``codec.encode``, without its walk.
+    """
+    return _packb(value)
+
+
+def _check_uint(*values: object) -> None:
+    # Raise exactly what codec.encode would for a value it cannot encode (eagerly, at the write).
+    for v in values:
+        if type(v) is not int or not 0 <= v <= UINT_MAX:
+            codec.encode(list(values))
+
+
 def get_account(state: StateReader, account: bytes) -> Account:
     """Return the account's balance and nonce (zeroes for an account never seen)."""
-    raw = state.get_state(account_key(account))
-    return Account() if raw is None else _decode_account(raw)
+    key = account_key(account)
+    if type(state) is Overlay:
+        value = state.get_parsed(key, _decode_account)
+    else:
+        raw = state.get_state(key)
+        value = None if raw is None else _decode_account(raw)
+    return _ZERO_ACCOUNT if value is None else value  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=4096)
@@ -256,10 +385,19 @@ def set_account(state: Overlay, account: bytes, value: Account) -> None:
         raise SchemaError(f"account {account.hex()[:16]}…: balance {value.balance} and nonce {value.nonce} "
                           "must be non-negative")
     key = account_key(account)
-    if value.balance == 0 and value.nonce == 0:
+    balance, nonce = value.balance, value.nonce
+    if balance == 0 and nonce == 0:
         state.set_state(key, None)
+        return
+    _check_uint(balance, nonce)
+    if type(state) is Overlay and type(value) is Account:
+        state.set_parsed(key, value, _decode_account, _encode_account)
     else:
-        state.set_state(key, codec.encode([value.balance, value.nonce]))
+        state.set_state(key, codec.encode([balance, nonce]))
+
+
+def _encode_account(value: Account) -> bytes:
+    return _packb([value.balance, value.nonce])
 
 
 def get_balance(state: StateReader, account: bytes) -> int:
@@ -299,26 +437,42 @@ def get_role_count(state: StateReader, role: str) -> int:
 
 def get_supply(state: StateReader) -> int:
     """Return the total coin supply."""
-    raw = state.get_state(KEY_SUPPLY)
-    return 0 if raw is None else _decode_int(raw, "supply")
+    value = read_parsed(state, KEY_SUPPLY, _parse_supply)
+    return 0 if value is None else value  # type: ignore[return-value]
+
+
+def _parse_supply(raw: bytes) -> int:
+    return _decode_int(raw, "supply")
 
 
 def set_supply(state: Overlay, supply: int) -> None:
     """Store the total coin supply."""
     if supply < 0:
         raise SchemaError(f"total supply {supply} must be non-negative")
-    state.set_state(KEY_SUPPLY, codec.encode(supply))
+    _check_uint(supply)
+    if type(state) is Overlay:
+        state.set_parsed(KEY_SUPPLY, supply, _parse_supply, _encode_int)
+    else:
+        state.set_state(KEY_SUPPLY, codec.encode(supply))
 
 
 def get_policy(state: StateReader, name: str, default: int | str) -> int | str:
     """Return the policy parameter ``name`` (``default`` when the chain never set it)."""
-    raw = state.get_state(policy_key(name))
-    if raw is None:
+    value = read_parsed(state, policy_key(name), _parse_policy)
+    if value is None:
         return default
-    value = codec.decode(raw)
-    if type(value) not in (int, str):
+    if value is _BAD_POLICY:
+        value = codec.decode(state.get_state(policy_key(name)))  # type: ignore[arg-type]
         raise SchemaError(f"state policy {name}: expected an int or str, got {value!r:.40}")
-    return value
+    return value  # type: ignore[return-value]
+
+
+_BAD_POLICY = object()
+
+
+def _parse_policy(raw: bytes) -> object:
+    value = codec.decode(raw)
+    return value if type(value) in (int, str) else _BAD_POLICY
 
 
 def get_policy_int(state: StateReader, name: str, default: int) -> int:
@@ -331,8 +485,18 @@ def get_policy_int(state: StateReader, name: str, default: int) -> int:
 
 def get_counter(state: StateReader, name: str) -> int:
     """Return the counter ``name`` (0 when never written)."""
-    raw = state.get_state(counter_key(name))
-    return 0 if raw is None else _decode_int(raw, f"counter {name}")
+    value = read_parsed(state, counter_key(name), _parse_counter)
+    if value is _BAD_COUNTER:
+        _decode_int(state.get_state(counter_key(name)), f"counter {name}")  # type: ignore[arg-type]  # raises
+    return 0 if value is None else value  # type: ignore[return-value]
+
+
+_BAD_COUNTER = object()
+
+
+def _parse_counter(raw: bytes) -> object:
+    value = codec.decode(raw)
+    return value if type(value) is int and value >= 0 else _BAD_COUNTER
 
 
 def add_counter(state: Overlay, name: str, delta: int) -> int:
@@ -340,7 +504,14 @@ def add_counter(state: Overlay, name: str, delta: int) -> int:
     value = get_counter(state, name) + delta
     if value < 0:
         raise SchemaError(f"counter {name} would become {value}; counters are non-negative")
-    state.set_state(counter_key(name), None if value == 0 else codec.encode(value))
+    key = counter_key(name)
+    if value == 0:
+        state.set_state(key, None)
+    elif type(state) is Overlay:
+        _check_uint(value)
+        state.set_parsed(key, value, _parse_counter, _encode_int)
+    else:
+        state.set_state(key, codec.encode(value))
     return value
 
 
