@@ -174,7 +174,11 @@ def _change_supply(state: Overlay, delta: int) -> None:
 
 def process_sweep(ctx: TxContext, account: bytes) -> list[list]:
     """Remove the account's lots expired at the block time; return ``[["expired", account, amount]]`` or []."""
-    key = account_record_key(PREFIX_LOTS, account)
+    return _sweep(ctx, account, account_record_key(PREFIX_LOTS, account))
+
+
+def _sweep(ctx: TxContext, account: bytes, key: bytes) -> list[list]:
+    # ``key`` = the account's lots key
     lots = _read_lots(ctx.state, key)
     now = ctx.timestamp_ms
     if not lots or lots[0][0] > now:  # earliest expiry first: nothing is dead
@@ -234,7 +238,7 @@ def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[lis
     balance = sum(a for _, a in lots)
     # The account must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
-                f"spendable balance is {balance}; {purpose} needs {amount}")
+                lambda: f"spendable balance is {balance}; {purpose} needs {amount}")
     _, remaining = compute_take_lots(lots, amount)
     _set_lots(ctx.state, key, remaining)
     _change_balance(ctx.state, account, -amount)
@@ -269,16 +273,16 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
     """
     state = ctx.state
-    events = process_sweep(ctx, sender) + process_sweep(ctx, to)
     sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)
+    events = _sweep(ctx, sender, sender_key) + _sweep(ctx, to, to_key)
     lots = _read_lots(state, sender_key)
     balance = sum(a for _, a in lots)
     # The sender must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
-                f"spendable balance is {balance}; the transfer needs {amount}")
-    taken, remaining = compute_take_lots(list(lots), amount)
+                lambda: f"spendable balance is {balance}; the transfer needs {amount}")
+    taken, remaining = compute_take_lots(lots, amount)
     _set_lots(state, sender_key, remaining)
-    received = list(_read_lots(state, to_key))
+    received = _read_lots(state, to_key)
     for expires, part in taken:
         received = compute_add_lot(received, expires, part)
     _set_lots(state, to_key, received)
@@ -311,7 +315,7 @@ def verify_not_frozen(ctx: TxContext, account: bytes) -> None:
     """Raise ``account_frozen`` if compliance froze ``account``."""
     freeze = get_freeze(ctx.state, account)
     verify_rule(freeze is None, reasons.ACCOUNT_FROZEN,
-                f"account {account.hex()[:16]}… is frozen ({freeze.reason_code if freeze else ''}); "
+                lambda: f"account {account.hex()[:16]}… is frozen ({freeze.reason_code if freeze else ''}); "
                 "expected an active account")
 
 
@@ -340,20 +344,26 @@ def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
 
     Accounts that are not registered customers (staff, issuers) are exempt and nothing is recorded.
     """
-    customer = get_customer(ctx.state, account)
+    customer = read_parsed(ctx.state, account_record_key(PREFIX_CUSTOMER, account), _parse_customer)
     if customer is None:
         return
+    if customer is _BAD:
+        get_customer(ctx.state, account)  # raises, naming the account
+    kyc_level = customer[0]  # type: ignore[index]
     used, limit = get_outflow(ctx.state, account, ctx.timestamp_ms), get_policy_value(
-        ctx, f"daily_outflow_kyc{customer.kyc_level}")
+        ctx, _OUTFLOW_POLICY.get(kyc_level) or f"daily_outflow_kyc{kyc_level}")
     # A customer's outflow on one UTC day stays within the limit of their KYC level
     verify_rule(used + amount <= limit, reasons.DAILY_LIMIT_EXCEEDED,
-                f"already {used} out today + {amount} = {used + amount}; the KYC {customer.kyc_level} "
+                lambda: f"already {used} out today + {amount} = {used + amount}; the KYC {kyc_level} "
                 f"daily limit is {limit}")
     key, value = account_record_key(PREFIX_OUTFLOW, account), (ctx.timestamp_ms // DAY_MS, used + amount)
     if type(ctx.state) is Overlay and 0 <= value[0] <= UINT_MAX and 0 <= value[1] <= UINT_MAX:
         ctx.state.set_parsed(key, value, _parse_outflow, encode_checked)
     else:
         set_record(ctx.state, key, list(value))
+
+
+_OUTFLOW_POLICY = {level: f"daily_outflow_kyc{level}" for level in KYC_LEVELS}
 
 
 def get_second_key(state: StateReader, account: bytes) -> bytes | None:

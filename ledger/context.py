@@ -7,6 +7,7 @@ as ``ledger.coin`` can use it while the kinds import them: ``ledger.process.comm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ledger.reasons import Reason, TxFailure
 from ledger.state import Overlay, get_policy_int
@@ -61,10 +62,13 @@ class TxContext:
     timestamp_ms: TimestampMs
 
 
-def verify_rule(ok: bool, reason: Reason, detail: str) -> None:
-    """Raise ``TxFailure(reason, detail)`` unless ``ok``; ``detail`` names what was seen and expected."""
+def verify_rule(ok: bool, reason: Reason, detail: str | Callable[[], str]) -> None:
+    """Raise ``TxFailure(reason, detail)`` unless ``ok``; ``detail`` names what was seen and expected.
+
+    ``detail`` may be a function returning the text, so hot paths only format it when the rule is broken.
+    """
     if not ok:
-        raise TxFailure(reason, detail)
+        raise TxFailure(reason, detail if type(detail) is str else detail())  # type: ignore[operator]
 
 
 def get_policy_value(ctx: TxContext, name: str) -> int:

@@ -52,6 +52,7 @@ once, and each new node is hashed once per batch, however many keys pass through
 from __future__ import annotations
 
 import itertools
+from hashlib import sha256 as _sha256
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Mapping, Protocol
@@ -72,24 +73,40 @@ _EMPTY, _LEAF, _INTERNAL, _UNKNOWN = 0, 1, 2, 3
 DEFAULT_CACHE_NODES = 200_000
 
 
+# The four tags' prefixes, precomputed: ``H(tag, data) == sha256(prefix + data)`` (hot in batch updates).
+_KEY_PREFIX = TAG_STATE_KEY.encode() + b"\x00"
+_VALUE_PREFIX = TAG_STATE_VALUE.encode() + b"\x00"
+_LEAF_PREFIX = TAG_SMT_LEAF.encode() + b"\x00"
+_NODE_PREFIX = TAG_SMT_NODE.encode() + b"\x00"
+_PATHS: dict[bytes, bytes] = {}  # state key -> path: the same accounts' keys change block after block
+_PATHS_MAX = 100_000
+
+
 def key_path(state_key: bytes) -> bytes:
     """The 256-bit path of ``state_key`` in the tree: ``H("carecoin/v1/state-key", state_key)``."""
-    return H(TAG_STATE_KEY, state_key)
+    path = _PATHS.get(state_key)
+    if path is None:
+        path = _sha256(_KEY_PREFIX + state_key).digest()
+        if type(state_key) is bytes:
+            if len(_PATHS) >= _PATHS_MAX:
+                _PATHS.clear()
+            _PATHS[state_key] = path
+    return path
 
 
 def value_hash(value: bytes) -> bytes:
     """The hash the tree commits to for ``value``: ``H("carecoin/v1/state-value", value)``."""
-    return H(TAG_STATE_VALUE, value)
+    return _sha256(_VALUE_PREFIX + value).digest()
 
 
 def compute_leaf_hash(path: bytes, vhash: bytes) -> bytes:
     """Hash of a leaf node: ``H("carecoin/v1/smt-leaf", path || value_hash)``."""
-    return H(TAG_SMT_LEAF, path + vhash)
+    return _sha256(_LEAF_PREFIX + path + vhash).digest()
 
 
 def compute_node_hash(left: bytes, right: bytes) -> bytes:
     """Hash of an internal node: ``H("carecoin/v1/smt-node", left || right)``."""
-    return H(TAG_SMT_NODE, left + right)
+    return _sha256(_NODE_PREFIX + left + right).digest()
 
 
 # Both node kinds are a 3-array of a fixint and two bin8-32 strings, so their canonical msgpack bytes have a
@@ -339,12 +356,13 @@ class SparseMerkleTree:
                 raise SchemaError(f"state value must be bytes or None, got {type(value).__name__}")
             path = key_path(key)
             items.append((int.from_bytes(path, "big"), path, None if value is None else value_hash(value)))
-        items.sort(key=lambda it: it[0])
+        items.sort(key=_first)
         new_nodes: dict[bytes, bytes] = {}
         if root == EMPTY_ROOT:
             new_root, _ = _build(0, [it for it in items if it[2] is not None], new_nodes)
         else:
-            new_root, _ = self._update(root, 0, items, new_nodes)
+            ints = [it[0] for it in items]
+            new_root, _ = self._update(root, 0, items, ints, 0, len(items), new_nodes)
         return new_root, new_nodes
 
     def _kind(self, node_hash: bytes) -> int:
@@ -352,28 +370,32 @@ class SparseMerkleTree:
             return _EMPTY
         return _LEAF if self._load(node_hash)[0] == NODE_LEAF else _INTERNAL
 
-    def _update(self, h: bytes, depth: int, items: list[_Item], out: dict[bytes, bytes]) -> tuple[bytes, int]:
-        """Apply ``items`` (sorted, sharing ``depth`` leading bits) to the non-empty subtree ``h``."""
+    def _update(self, h: bytes, depth: int, items: list[_Item], ints: list[int], lo: int, hi: int,
+                out: dict[bytes, bytes]) -> tuple[bytes, int]:
+        """Apply ``items[lo:hi]`` (sorted, sharing ``depth`` leading bits; ``ints`` = their paths as ints)
+        to the non-empty subtree ``h``."""
         kind, a, b = self._load(h)
         if kind == NODE_LEAF:
-            merged = [it for it in items if it[2] is not None]
-            if not any(it[1] == a for it in items):
+            part = items[lo:hi]
+            merged = [it for it in part if it[2] is not None]
+            if not any(it[1] == a for it in part):
                 lint = int.from_bytes(a, "big")
                 merged.insert(bisect_left(merged, lint, key=_first), (lint, a, b))
             return _build(depth, merged, out)
         left, right = a, b
-        split = _split(items, depth)
+        shift = MAX_DEPTH - depth
+        split = bisect_left(ints, ((ints[lo] >> shift) << shift) | (1 << (shift - 1)), lo, hi)
         lkind = rkind = _UNKNOWN
-        if split > 0:
+        if split > lo:
             if left == EMPTY_ROOT:
-                left, lkind = _build(depth + 1, [it for it in items[:split] if it[2] is not None], out)
+                left, lkind = _build(depth + 1, [it for it in items[lo:split] if it[2] is not None], out)
             else:
-                left, lkind = self._update(left, depth + 1, items[:split], out)
-        if split < len(items):
+                left, lkind = self._update(left, depth + 1, items, ints, lo, split, out)
+        if split < hi:
             if right == EMPTY_ROOT:
-                right, rkind = _build(depth + 1, [it for it in items[split:] if it[2] is not None], out)
+                right, rkind = _build(depth + 1, [it for it in items[split:hi] if it[2] is not None], out)
             else:
-                right, rkind = self._update(right, depth + 1, items[split:], out)
+                right, rkind = self._update(right, depth + 1, items, ints, split, hi, out)
         # An untouched child's kind matters only if the other side became empty (a lone leaf moves up).
         if lkind == _UNKNOWN:
             lkind = _EMPTY if left == EMPTY_ROOT else (self._kind(left) if rkind == _EMPTY else _INTERNAL)

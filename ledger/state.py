@@ -237,7 +237,7 @@ class Overlay:
         self._writes: dict[bytes, object] = {}  # bytes, None (deleted) or _Lazy
         self._cache: dict[bytes, bytes | None] = {}  # base values already read (the base never changes under us)
         self._journal: list[tuple[bytes, object]] = []  # (key, previous write or _MISSING), for rollback
-        self._parsed: dict[tuple[object, bytes], object] = {}  # (parse, key) -> parse(base value)
+        self._parsed: dict[bytes, tuple[object, object]] = {}  # key -> (parse, parse(base value))
 
     def get_state(self, key: bytes) -> bytes | None:
         """Return the value of ``key`` as seen after the writes so far (None if absent)."""
@@ -262,13 +262,13 @@ class Overlay:
         """
         value = self._writes.get(key, _MISSING)
         if value is _MISSING:
-            memo = (parse, key)
-            try:
-                return self._parsed[memo]
-            except KeyError:
-                raw = self._get_base(key)
-                parsed = self._parsed[memo] = None if raw is None else parse(raw)
-                return parsed
+            hit = self._parsed.get(key)
+            if hit is not None and hit[0] is parse:
+                return hit[1]
+            raw = self._get_base(key)
+            parsed = None if raw is None else parse(raw)
+            self._parsed[key] = (parse, parsed)
+            return parsed
         if value is None:
             return None
         if type(value) is _Lazy:
@@ -389,7 +389,8 @@ def set_account(state: Overlay, account: bytes, value: Account) -> None:
     if balance == 0 and nonce == 0:
         state.set_state(key, None)
         return
-    _check_uint(balance, nonce)
+    if type(balance) is not int or type(nonce) is not int or balance > UINT_MAX or nonce > UINT_MAX:
+        codec.encode([balance, nonce])  # raises the codec's own error, at the write
     if type(state) is Overlay and type(value) is Account:
         state.set_parsed(key, value, _decode_account, _encode_account)
     else:

@@ -93,7 +93,7 @@ def verify_role(ctx: TxContext, role: str) -> None:
 
 def verify_positive_amount(amount: int) -> None:
     """Raise ``invalid_amount`` unless ``amount`` > 0."""
-    verify_rule(amount > 0, reasons.INVALID_AMOUNT, f"amount is {amount}; expected more than 0")
+    verify_rule(amount > 0, reasons.INVALID_AMOUNT, lambda: f"amount is {amount}; expected more than 0")
 
 
 # --- writes ----------------------------------------------------------------------------------------------

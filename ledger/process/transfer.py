@@ -43,10 +43,10 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
     # The amount must be positive
     verify_positive_amount(tx.amount)
     # Sending to oneself is refused: it would only burn a nonce and confuse the history
-    verify_rule(tx.to != ctx.sender, reasons.SELF_TRANSFER, f"recipient {tx.to.hex()[:16]}… is the sender")
+    verify_rule(tx.to != ctx.sender, reasons.SELF_TRANSFER, lambda: f"recipient {tx.to.hex()[:16]}… is the sender")
     # The memo must be short enough to show on a receipt
     verify_rule(len(tx.memo) <= MAX_MEMO_CHARS, reasons.MEMO_TOO_LONG,
-                f"memo has {len(tx.memo)} characters; at most {MAX_MEMO_CHARS} are allowed")
+                lambda: f"memo has {len(tx.memo)} characters; at most {MAX_MEMO_CHARS} are allowed")
     # A frozen account cannot send
     verify_not_frozen(ctx, ctx.sender)
     # Above the policy threshold, the sender's second key must co-sign
