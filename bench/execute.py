@@ -4,12 +4,14 @@ Theory of operation. Builds a deterministic, seeded workload on an in-memory cha
 accounts, staff register some of them as KYC-0/1 customers (daily outflow limits), a few accounts set a
 second-factor key, and the bulk are transfers among the accounts, including failures (overdrafts, zero
 amounts, self-transfers, over the daily limit, missing second factor). Coins live only ``--lifetime-blocks``
-blocks, so lots expire and get swept mid-run. Every block (``--block`` txs) is built with
-``ledger.chain.build_block`` (signatures trusted, as the proposer does) and then re-executed with
-``validate_block`` (known-verified signatures and pre-decoded envelopes, as a validator node does), both
-timed in CPU time (``time.process_time``); then committed. Prints ONE JSON object:
+blocks, so lots expire and get swept mid-run. Pass 1 (a proposer) builds and commits every block (``--block``
+txs) with ``ledger.chain.build_block`` (signatures trusted, as after mempool admission); pass 2 (a validator)
+starts again from genesis with cold decode caches and re-executes every block with ``validate_block``
+(known-verified signatures, pre-decoded envelopes, as a validator node does). Both are timed in CPU time
+(``time.process_time``: the machine may be shared). ``--profile`` dumps cProfile of pass 2. Prints ONE
+JSON object:
 
-    build_us_per_tx, validate_us_per_tx, validate_tx_per_s, txs, blocks, failed, digest
+    build_us_per_tx, validate_us_per_tx, validate_tx_per_s, txs, blocks, failed, reasons, events, digest
 
 ``digest`` = sha256 over the concatenated block hashes: the headers commit to results_root and
 state_root, so any change in results, events or state changes the digest. It must never change for an
