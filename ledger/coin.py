@@ -31,7 +31,6 @@ sender. Callers run these checks: ``spend`` itself only checks the balance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ledger import codec, reasons
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
@@ -39,7 +38,7 @@ from ledger.errors import SchemaError
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
     PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
-    get_counter, get_policy_int, get_record, get_supply, UINT_MAX, encode_checked, read_parsed, set_account, set_record, set_supply,
+    get_counter, get_policy_int, get_record, get_supply, UINT_MAX, encode_checked, new_decode_memo, read_parsed, remember, set_account, set_record, set_supply,
 )
 
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
@@ -96,9 +95,21 @@ def _read_lots(state: StateReader, key: bytes) -> tuple[Lot, ...]:
     return () if value is None else value  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=4096)
 def _decode_lots(raw: bytes) -> tuple[Lot, ...]:
-    # A pure function of the bytes, so caching is safe; a transfer reads both accounts' lots twice.
+    # A pure function of the bytes, so memoising is safe; the encoder seeds the memo for the next block.
+    lots = _LOTS.get(raw)
+    if lots is None:
+        lots = _parse_lots(raw)
+        remember(_LOTS, raw, lots)
+    return lots
+
+
+_LOTS = new_decode_memo()
+_OUTFLOWS = new_decode_memo()
+_CUSTOMERS = new_decode_memo()
+
+
+def _parse_lots(raw: bytes) -> tuple[Lot, ...]:
     value = codec.decode(raw)
     if not (isinstance(value, list) and all(
             isinstance(v, list) and len(v) == 2 and all(type(x) is int and x >= 0 for x in v) for v in value)):
@@ -121,7 +132,9 @@ def _set_lots(state: Overlay, key: bytes, lots: list[Lot] | tuple[Lot, ...]) -> 
 
 
 def _encode_lots(lots: tuple[Lot, ...]) -> bytes:
-    return encode_checked(lots)  # tuples pack as arrays: the same bytes as codec.encode([[e, a], ...])
+    raw = encode_checked(lots)  # tuples pack as arrays: the same bytes as codec.encode([[e, a], ...])
+    remember(_LOTS, raw, lots)
+    return raw
 
 
 def compute_add_lot(lots: list[Lot], expires_at_ms: int, amount: int) -> list[Lot]:
@@ -333,10 +346,21 @@ _BAD = object()  # a typed parser's answer for bytes of the wrong shape (the get
 
 
 def _parse_outflow(raw: bytes) -> object:
-    value = codec.decode(raw)
-    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
-        return _BAD
-    return (value[0], value[1])
+    parsed = _OUTFLOWS.get(raw)
+    if parsed is None:
+        value = codec.decode(raw)
+        if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+            parsed = _BAD
+        else:
+            parsed = (value[0], value[1])
+        remember(_OUTFLOWS, raw, parsed)
+    return parsed
+
+
+def _encode_outflow(value: tuple[int, int]) -> bytes:
+    raw = encode_checked(value)
+    remember(_OUTFLOWS, raw, value)
+    return raw
 
 
 def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
@@ -358,7 +382,7 @@ def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
                 f"daily limit is {limit}")
     key, value = account_record_key(PREFIX_OUTFLOW, account), (ctx.timestamp_ms // DAY_MS, used + amount)
     if type(ctx.state) is Overlay and 0 <= value[0] <= UINT_MAX and 0 <= value[1] <= UINT_MAX:
-        ctx.state.set_parsed(key, value, _parse_outflow, encode_checked)
+        ctx.state.set_parsed(key, value, _parse_outflow, _encode_outflow)
     else:
         set_record(ctx.state, key, list(value))
 
@@ -398,12 +422,17 @@ def get_customer(state: StateReader, account: bytes) -> Customer | None:
 
 
 def _parse_customer(raw: bytes) -> object:
-    value = codec.decode(raw)
-    if not (isinstance(value, list) and len(value) == 6 and type(value[0]) is int
-            and isinstance(value[1], bytes) and isinstance(value[2], bytes) and isinstance(value[3], str)
-            and type(value[4]) is int and type(value[5]) is int):
-        return _BAD
-    return tuple(value)
+    parsed = _CUSTOMERS.get(raw)
+    if parsed is None:
+        value = codec.decode(raw)
+        if not (isinstance(value, list) and len(value) == 6 and type(value[0]) is int
+                and isinstance(value[1], bytes) and isinstance(value[2], bytes) and isinstance(value[3], str)
+                and type(value[4]) is int and type(value[5]) is int):
+            parsed = _BAD
+        else:
+            parsed = tuple(value)
+        remember(_CUSTOMERS, raw, parsed)
+    return parsed
 
 
 def set_customer(state: Overlay, customer: Customer) -> None:

@@ -38,7 +38,6 @@ transaction leaves exactly one trace: its advanced nonce.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Iterator, Mapping, Protocol
 
 import msgpack
@@ -340,8 +339,43 @@ def _decode_int(raw: bytes, what: str) -> int:
     return value
 
 
+# --- decode memos: canonical bytes -> decoded value, shared by every overlay, seeded by the encoders -------
+# A value written by block N is read back (as base state) by block N+1: the encoder that produced its bytes
+# records the decoded value, so the next block never decodes it. Pure functions of the bytes: always safe.
+
+_MEMO_MAX = 200_000
+_DECODE_MEMOS: list[dict] = []
+
+
+def new_decode_memo() -> dict:
+    """Return a new bytes -> decoded value memo that ``clear_decode_caches`` empties."""
+    memo: dict = {}
+    _DECODE_MEMOS.append(memo)
+    return memo
+
+
+def remember(memo: dict, raw: bytes, value: object) -> None:
+    """Record ``raw`` decodes to ``value`` in ``memo`` (bounded: a full memo starts afresh)."""
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[raw] = value
+
+
+def clear_decode_caches() -> None:
+    """Empty every decode memo (benchmarks start cold; never needed for correctness)."""
+    for memo in _DECODE_MEMOS:
+        memo.clear()
+
+
+_INTS = new_decode_memo()  # non-negative ints (supply, counters)
+_ACCOUNTS = new_decode_memo()
+_POLICIES = new_decode_memo()
+
+
 def _encode_int(value: int) -> bytes:
-    return _packb(value)
+    raw = _packb(value)
+    remember(_INTS, raw, value)
+    return raw
 
 
 def encode_checked(value: object) -> bytes:
@@ -370,9 +404,16 @@ def get_account(state: StateReader, account: bytes) -> Account:
     return _ZERO_ACCOUNT if value is None else value  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=4096)
 def _decode_account(raw: bytes) -> Account:
-    # A pure function of the bytes, so caching it is safe; execution reads each account several times per tx.
+    # A pure function of the bytes, so memoising it is safe; the encoder seeds the memo for the next block.
+    account = _ACCOUNTS.get(raw)
+    if account is None:
+        account = _parse_account(raw)
+        remember(_ACCOUNTS, raw, account)
+    return account
+
+
+def _parse_account(raw: bytes) -> Account:
     value = codec.decode(raw)
     if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
         raise SchemaError(f"state account: expected [balance, nonce], got {value!r:.60}")
@@ -398,7 +439,9 @@ def set_account(state: Overlay, account: bytes, value: Account) -> None:
 
 
 def _encode_account(value: Account) -> bytes:
-    return _packb([value.balance, value.nonce])
+    raw = _packb([value.balance, value.nonce])
+    remember(_ACCOUNTS, raw, value)
+    return raw
 
 
 def get_balance(state: StateReader, account: bytes) -> int:
@@ -443,7 +486,11 @@ def get_supply(state: StateReader) -> int:
 
 
 def _parse_supply(raw: bytes) -> int:
-    return _decode_int(raw, "supply")
+    value = _INTS.get(raw)
+    if value is None:
+        value = _decode_int(raw, "supply")
+        remember(_INTS, raw, value)
+    return value
 
 
 def set_supply(state: Overlay, supply: int) -> None:
@@ -472,8 +519,12 @@ _BAD_POLICY = object()
 
 
 def _parse_policy(raw: bytes) -> object:
-    value = codec.decode(raw)
-    return value if type(value) in (int, str) else _BAD_POLICY
+    value = _POLICIES.get(raw)
+    if value is None:
+        value = codec.decode(raw)
+        value = value if type(value) in (int, str) else _BAD_POLICY
+        remember(_POLICIES, raw, value)
+    return value
 
 
 def get_policy_int(state: StateReader, name: str, default: int) -> int:
@@ -496,8 +547,14 @@ _BAD_COUNTER = object()
 
 
 def _parse_counter(raw: bytes) -> object:
+    value = _INTS.get(raw)
+    if value is not None:
+        return value
     value = codec.decode(raw)
-    return value if type(value) is int and value >= 0 else _BAD_COUNTER
+    if type(value) is int and value >= 0:
+        remember(_INTS, raw, value)
+        return value
+    return _BAD_COUNTER
 
 
 def add_counter(state: Overlay, name: str, delta: int) -> int:
