@@ -37,7 +37,7 @@ from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, 
 from ledger.errors import SchemaError
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
-    PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account,
+    PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account, get_balance_nonce, set_balance_nonce,
     get_counter, get_policy_int, get_record, get_supply, UINT_MAX, encode_checked, new_decode_memo, read_parsed, remember, set_account, set_record, set_supply,
 )
 
@@ -91,7 +91,7 @@ def get_lots(state: StateReader, account: bytes) -> list[Lot]:
 
 def _read_lots(state: StateReader, key: bytes) -> tuple[Lot, ...]:
     # Hot path: an Overlay decodes each account's lots once per block, whatever the number of reads.
-    value = read_parsed(state, key, _decode_lots)
+    value = state.get_parsed(key, _decode_lots) if type(state) is Overlay else read_parsed(state, key, _decode_lots)
     return () if value is None else value  # type: ignore[return-value]
 
 
@@ -177,8 +177,8 @@ def get_expiring(state: StateReader, account: bytes, now_ms: int, within_ms: int
 
 
 def _change_balance(state: Overlay, account: bytes, delta: int) -> None:
-    acct = get_account(state, account)
-    set_account(state, account, Account(acct.balance + delta, acct.nonce))
+    balance, nonce = get_balance_nonce(state, account)
+    set_balance_nonce(state, account, balance + delta, nonce)
 
 
 def _change_supply(state: Overlay, delta: int) -> None:

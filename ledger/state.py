@@ -100,7 +100,6 @@ class Account:
     nonce: Nonce = Nonce(0)
 
 
-_ZERO_ACCOUNT = Account()
 
 # --- keys ----------------------------------------------------------------------------------------------
 
@@ -201,26 +200,6 @@ _MISSING = object()
 _packb = msgpack.packb
 
 
-class _Lazy:
-    """A value written in decoded form: encoded once, when its bytes are first needed (a read or the block end).
-
-    ``value`` is never mutated (typed setters store tuples, ints, frozen dataclasses); ``parse`` names the
-    typed reader that would turn the encoded bytes back into ``value``.
-    """
-
-    __slots__ = ("value", "parse", "encode", "raw")
-
-    def __init__(self, value: object, parse: object, encode: object) -> None:
-        self.value, self.parse, self.encode, self.raw = value, parse, encode, None
-
-    def get_bytes(self) -> bytes:
-        """Return the canonical bytes of ``value`` (computed once)."""
-        raw = self.raw
-        if raw is None:
-            raw = self.raw = self.encode(self.value)  # type: ignore[operator]
-        return raw
-
-
 class Overlay:
     """Reads through to ``base``, keeps writes in memory, and rolls back to a checkpoint in O(writes since).
 
@@ -233,7 +212,8 @@ class Overlay:
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
-        self._writes: dict[bytes, object] = {}  # bytes, None (deleted) or _Lazy
+        # bytes, None (deleted), or (value, parse, encode) for a value written decoded (encoded when needed)
+        self._writes: dict[bytes, object] = {}
         self._cache: dict[bytes, bytes | None] = {}  # base values already read (the base never changes under us)
         self._journal: list[tuple[bytes, object]] = []  # (key, previous write or _MISSING), for rollback
         self._parsed: dict[bytes, tuple[object, object]] = {}  # key -> (parse, parse(base value))
@@ -243,8 +223,10 @@ class Overlay:
         value = self._writes.get(key, _MISSING)
         if value is _MISSING:
             return self._get_base(key)
-        if type(value) is _Lazy:
-            return value.get_bytes()
+        if type(value) is tuple:
+            raw = value[2](value[0])
+            self._writes[key] = raw  # the same value, now in bytes (rollback restores older entries only)
+            return raw
         return value  # type: ignore[return-value]
 
     def _get_base(self, key: bytes) -> bytes | None:
@@ -270,10 +252,10 @@ class Overlay:
             return parsed
         if value is None:
             return None
-        if type(value) is _Lazy:
-            if value.parse is parse:
-                return value.value
-            return parse(value.get_bytes())
+        if type(value) is tuple:
+            if value[1] is parse:
+                return value[0]
+            return parse(value[2](value[0]))
         return parse(value)  # type: ignore[arg-type]
 
     def set_state(self, key: bytes, value: bytes | None) -> None:
@@ -291,7 +273,7 @@ class Overlay:
         """
         writes = self._writes
         self._journal.append((key, writes.get(key, _MISSING)))
-        writes[key] = None if value is None else _Lazy(value, parse, encode)
+        writes[key] = None if value is None else (value, parse, encode)
 
     def checkpoint(self) -> int:
         """Mark the current writes; ``rollback`` to the mark undoes everything written after it."""
@@ -314,8 +296,8 @@ class Overlay:
         out: dict[bytes, bytes | None] = {}
         get_base = self._get_base
         for key, value in sorted(self._writes.items()):
-            if type(value) is _Lazy:
-                value = value.get_bytes()
+            if type(value) is tuple:
+                value = value[2](value[0])
             if value != get_base(key):
                 out[key] = value  # type: ignore[assignment]
         return out
@@ -395,63 +377,72 @@ def _check_uint(*values: object) -> None:
 
 def get_account(state: StateReader, account: bytes) -> Account:
     """Return the account's balance and nonce (zeroes for an account never seen)."""
-    key = account_key(account)
+    balance, nonce = get_balance_nonce(state, account)
+    return Account(balance, nonce)
+
+
+def get_balance_nonce(state: StateReader, account: bytes) -> tuple[int, int]:
+    """Return the account's ``(balance, nonce)``, ``(0, 0)`` if never seen (``get_account`` for hot paths)."""
+    key = PREFIX_ACCOUNT + account if type(account) is bytes and len(account) == 32 else account_key(account)
     if type(state) is Overlay:
         value = state.get_parsed(key, _decode_account)
     else:
         raw = state.get_state(key)
         value = None if raw is None else _decode_account(raw)
-    return _ZERO_ACCOUNT if value is None else value  # type: ignore[return-value]
+    return _ZERO_PAIR if value is None else value  # type: ignore[return-value]
 
 
-def _decode_account(raw: bytes) -> Account:
+_ZERO_PAIR = (0, 0)
+
+
+def _decode_account(raw: bytes) -> tuple[int, int]:
     # A pure function of the bytes, so memoising it is safe; the encoder seeds the memo for the next block.
-    account = _ACCOUNTS.get(raw)
-    if account is None:
-        account = _parse_account(raw)
-        remember(_ACCOUNTS, raw, account)
-    return account
-
-
-def _parse_account(raw: bytes) -> Account:
-    value = codec.decode(raw)
-    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
-        raise SchemaError(f"state account: expected [balance, nonce], got {value!r:.60}")
-    return Account(value[0], value[1])
+    pair = _ACCOUNTS.get(raw)
+    if pair is None:
+        value = codec.decode(raw)
+        if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+            raise SchemaError(f"state account: expected [balance, nonce], got {value!r:.60}")
+        pair = (value[0], value[1])
+        remember(_ACCOUNTS, raw, pair)
+    return pair
 
 
 def set_account(state: Overlay, account: bytes, value: Account) -> None:
     """Store the account; an all-zero account is deleted so the state has one form for 'never seen'."""
-    if value.balance < 0 or value.nonce < 0:
-        raise SchemaError(f"account {account.hex()[:16]}…: balance {value.balance} and nonce {value.nonce} "
+    set_balance_nonce(state, account, value.balance, value.nonce)
+
+
+def set_balance_nonce(state: Overlay, account: bytes, balance: int, nonce: int) -> None:
+    """``set_account`` without an ``Account``: store ``[balance, nonce]``, deleting an all-zero account."""
+    if balance < 0 or nonce < 0:
+        raise SchemaError(f"account {account.hex()[:16]}…: balance {balance} and nonce {nonce} "
                           "must be non-negative")
-    key = account_key(account)
-    balance, nonce = value.balance, value.nonce
+    key = PREFIX_ACCOUNT + account if type(account) is bytes and len(account) == 32 else account_key(account)
     if balance == 0 and nonce == 0:
         state.set_state(key, None)
         return
     if type(balance) is not int or type(nonce) is not int or balance > UINT_MAX or nonce > UINT_MAX:
         codec.encode([balance, nonce])  # raises the codec's own error, at the write
-    if type(state) is Overlay and type(value) is Account:
-        state.set_parsed(key, value, _decode_account, _encode_account)
+    if type(state) is Overlay:
+        state.set_parsed(key, (balance, nonce), _decode_account, _encode_account)
     else:
         state.set_state(key, codec.encode([balance, nonce]))
 
 
-def _encode_account(value: Account) -> bytes:
-    raw = _packb([value.balance, value.nonce])
-    remember(_ACCOUNTS, raw, value)
+def _encode_account(pair: tuple[int, int]) -> bytes:
+    raw = _packb(pair)
+    remember(_ACCOUNTS, raw, pair)
     return raw
 
 
 def get_balance(state: StateReader, account: bytes) -> int:
     """Return the account's balance in the smallest coin unit."""
-    return get_account(state, account).balance
+    return get_balance_nonce(state, account)[0]
 
 
 def get_nonce(state: StateReader, account: bytes) -> int:
     """Return the nonce of the account's last committed transaction (0 if none)."""
-    return get_account(state, account).nonce
+    return get_balance_nonce(state, account)[1]
 
 
 def has_role(state: StateReader, role: str, account: bytes) -> bool:

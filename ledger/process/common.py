@@ -14,7 +14,7 @@ from ledger import reasons
 # steps keep importing them from here.
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule  # noqa: F401
 from ledger.reasons import invalid_tx
-from ledger.state import Account, Overlay, get_account, has_role, set_account
+from ledger.state import Overlay, get_balance_nonce, has_role, set_balance_nonce
 
 MAX_MEMO_CHARS = 140
 MAX_NAME_CHARS = 64  # branch names, reason codes, campaign names
@@ -101,20 +101,20 @@ def verify_positive_amount(amount: int) -> None:
 
 def process_credit(state: Overlay, account: bytes, amount: int) -> None:
     """Add ``amount`` to the account's balance counter only; kinds use ``ledger.coin.credit`` (lots, supply)."""
-    acct = get_account(state, account)
-    set_account(state, account, Account(acct.balance + amount, acct.nonce))
+    balance, nonce = get_balance_nonce(state, account)
+    set_balance_nonce(state, account, balance + amount, nonce)
 
 
 def process_debit(state: Overlay, account: bytes, amount: int) -> None:
     """Take ``amount`` from the balance counter only (checked by the caller); kinds use ``ledger.coin.spend``."""
-    acct = get_account(state, account)
-    if acct.balance < amount:  # a step forgot its check: a bug, not a user error
-        raise RuntimeError(f"debit of {amount} from a balance of {acct.balance}")
-    set_account(state, account, Account(acct.balance - amount, acct.nonce))
+    balance, nonce = get_balance_nonce(state, account)
+    if balance < amount:  # a step forgot its check: a bug, not a user error
+        raise RuntimeError(f"debit of {amount} from a balance of {balance}")
+    set_balance_nonce(state, account, balance - amount, nonce)
 
 
 def process_nonce(state: Overlay, account: bytes) -> int:
     """Advance the account's nonce by one and return the new nonce."""
-    acct = get_account(state, account)
-    set_account(state, account, Account(acct.balance, acct.nonce + 1))
-    return acct.nonce + 1
+    balance, nonce = get_balance_nonce(state, account)
+    set_balance_nonce(state, account, balance, nonce + 1)
+    return nonce + 1
