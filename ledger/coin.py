@@ -192,18 +192,24 @@ def process_sweep(ctx: TxContext, account: bytes) -> list[list]:
 
 def _sweep(ctx: TxContext, account: bytes, key: bytes) -> list[list]:
     # ``key`` = the account's lots key
+    return _sweep_lots(ctx, account, key)[0]
+
+
+def _sweep_lots(ctx: TxContext, account: bytes, key: bytes) -> tuple[list[list], tuple[Lot, ...] | list[Lot]]:
+    # The sweep's events and the account's lots after it (so the caller need not read them again).
     lots = _read_lots(ctx.state, key)
     now = ctx.timestamp_ms
     if not lots or lots[0][0] > now:  # earliest expiry first: nothing is dead
-        return []
+        return [], lots
     dead = sum(a for e, a in lots if e <= now)
     if dead == 0:
-        return []
-    _set_lots(ctx.state, key, [(e, a) for e, a in lots if e > now])
+        return [], lots
+    live = [(e, a) for e, a in lots if e > now]
+    _set_lots(ctx.state, key, live)
     _change_balance(ctx.state, account, -dead)
     _change_supply(ctx.state, -dead)
     add_counter(ctx.state, "expired", dead)
-    return [["expired", account, dead]]
+    return [["expired", account, dead]], live
 
 
 # --- the contract: credit, spend, clawback, move ------------------------------------------------------------
@@ -287,8 +293,9 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     """
     state = ctx.state
     sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)
-    events = _sweep(ctx, sender, sender_key) + _sweep(ctx, to, to_key)
-    lots = _read_lots(state, sender_key)
+    events, lots = _sweep_lots(ctx, sender, sender_key)
+    if to != sender:  # (a step refuses self-transfers; this keeps the general contract exact)
+        events += _sweep(ctx, to, to_key)
     balance = sum(a for _, a in lots)
     # The sender must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
@@ -299,8 +306,8 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     for expires, part in taken:
         received = compute_add_lot(received, expires, part)
     _set_lots(state, to_key, received)
-    _change_balance(ctx.state, sender, -amount)
-    _change_balance(ctx.state, to, amount)
+    _change_balance(state, sender, -amount)
+    _change_balance(state, to, amount)
     return events
 
 

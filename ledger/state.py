@@ -520,7 +520,12 @@ def _parse_policy(raw: bytes) -> object:
 
 def get_policy_int(state: StateReader, name: str, default: int) -> int:
     """Return the integer policy parameter ``name``; raise ``SchemaError`` if the chain stored a str."""
-    value = get_policy(state, name, default)
+    key = policy_key(name)
+    value = state.get_parsed(key, _parse_policy) if type(state) is Overlay else read_parsed(state, key, _parse_policy)
+    if value is None:
+        value = default
+    elif value is _BAD_POLICY:
+        value = get_policy(state, name, default)  # raises, naming the value
     if type(value) is not int:
         raise SchemaError(f"state policy {name}: expected an int, got {value!r:.40}")
     return value
