@@ -47,7 +47,10 @@ class DomainNode:
     def __init__(self, service: NodeService, vault_dir: str | Path | None = None) -> None:
         self.service = service
         self.vault = Vault(vault_dir if vault_dir is not None else Path(service.store.path) / "vault")
-        self.index = queries.ReportIndex(service.store, on_erased=self._on_erased)
+        # A service that keeps recent blocks' results in memory (``get_recent_results(height)`` -> list or
+        # None) spares the follower decoding every block's results again; without it the store answers.
+        self.index = queries.ReportIndex(service.store, on_erased=self._on_erased,
+                                         results_of=getattr(service, "get_recent_results", None))
         self._seen: OrderedDict[bytes, int] = OrderedDict()  # signature -> request time (replay guard)
 
     def _on_erased(self, customer: bytes) -> None:

@@ -159,9 +159,13 @@ class TicketSummary:
 class ReportIndex:
     """Per-block, per-branch counters and ticket summaries, caught up incrementally from the store."""
 
-    def __init__(self, store: Any, on_erased: Callable[[bytes], None] | None = None) -> None:
+    def __init__(self, store: Any, on_erased: Callable[[bytes], None] | None = None,
+                 results_of: Callable[[int], Any] | None = None) -> None:
         self.store = store
         self.on_erased = on_erased
+        # ``results_of(height)`` may answer a recent block's results from memory (the node's commit path
+        # holds them already) or None; the index then decodes them from the store.
+        self.results_of = results_of
         self.height = 0  # every block up to here is indexed (genesis has no transactions)
         self._times: list[int] = []  # block timestamps of indexed blocks with counters, ascending
         self._counters: list[dict[str, Counter]] = []  # parallel to _times: branch -> metric -> amount
@@ -184,7 +188,10 @@ class ReportIndex:
         block = None  # read only when a tx's sender is needed (most blocks' events name their branch or none)
         counters: dict[str, Counter] = {}
         touched: set[str] = set()
-        for index, result in enumerate(self.store.get_results(height)):
+        results = self.results_of(height) if self.results_of is not None else None
+        if results is None:
+            results = self.store.get_results(height)
+        for index, result in enumerate(results):
             if result.status != 0 or not result.events:
                 continue
             branch = None  # decided lazily: most txs (transfers) never need it
