@@ -349,13 +349,17 @@ class SparseMerkleTree:
         if not changes:
             return root, {}
         items: list[_Item] = []
+        append, from_bytes, paths = items.append, int.from_bytes, _PATHS
         for key, value in changes.items():
             if not isinstance(key, bytes):
                 raise SchemaError(f"state key must be bytes, got {type(key).__name__}")
-            if value is not None and not isinstance(value, bytes):
+            path = paths.get(key) or key_path(key)
+            if value is None:
+                append((from_bytes(path, "big"), path, None))
+            elif isinstance(value, bytes):
+                append((from_bytes(path, "big"), path, _sha256(_VALUE_PREFIX + value).digest()))
+            else:
                 raise SchemaError(f"state value must be bytes or None, got {type(value).__name__}")
-            path = key_path(key)
-            items.append((int.from_bytes(path, "big"), path, None if value is None else value_hash(value)))
         items.sort(key=_first)
         new_nodes: dict[bytes, bytes] = {}
         if root == EMPTY_ROOT:
