@@ -29,6 +29,13 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
 
+Typed getters and setters (accounts, lots, supply, counters, policy, outflow) go through the overlay's
+decoded layer: a value is decoded at most once per block (``Overlay.get_parsed``), written in decoded form
+(``set_parsed``: an immutable value plus its encoder) and encoded once, at the block end or when raw bytes
+are read. Decode memos (``new_decode_memo``) map canonical bytes to decoded values across blocks; the
+encoders seed them, so block N+1 reads what block N wrote without decoding it. None of this changes a
+byte of state: the golden test (``tests/ledger/test_execution_golden.py``) pins the blocks of a workload.
+
 Execution reads through an ``Overlay`` over any ``StateReader`` (the node's store, or a ``MemoryState``) and
 collects writes in memory; nothing touches the base until the node commits the whole block. A transaction
 takes a ``checkpoint()`` after its nonce bump and ``rollback()``s to it when a rule fails, so a failed
