@@ -53,6 +53,7 @@ CHANNEL_CONSENSUS = "consensus"
 MAX_QUEUE = 10_000
 MAX_SUBMIT_TIMES = 50_000
 MAX_CACHED_BLOCK_HASHES = 256
+MAX_CACHED_RESULTS = 64  # the report follower catches up every 0.25 s; this bounds memory at large blocks
 ADMIT_CHUNK = 25  # txs admitted between two yields to the event loop
 ADMISSION_MAX_DEFER_S = 0.5  # admission waits at most this long for queued consensus work, per chunk
 MAX_GOSSIP_BACKLOG = 50_000  # gossiped txs waiting for admission; beyond, a batch is dropped (origin keeps it)
@@ -151,6 +152,7 @@ class NodeService:
         self._tasks: list[asyncio.Task] = []
         self._submitted: OrderedDict[bytes, float] = OrderedDict()  # tx hash -> monotonic submit time
         self._block_hashes: OrderedDict[int, list[bytes]] = OrderedDict()  # height -> tx hashes (recent)
+        self._recent_results: OrderedDict[int, list] = OrderedDict()  # height -> TxResults (recent), for followers
         self._gossip_queue: deque[list[bytes]] = deque()  # gossiped tx batches waiting for admission
         self._gossip_backlog = 0
         self._decoded: dict[bytes, SignedTx] = {}  # raw envelope -> decoded, for admitted txs not yet committed
@@ -358,8 +360,11 @@ class NodeService:
         for raw in block.txs:
             self._decoded.pop(raw, None)
         self._block_hashes[block.height] = hashes
+        self._recent_results[block.height] = execution.results
         while len(self._block_hashes) > MAX_CACHED_BLOCK_HASHES:
             self._block_hashes.popitem(last=False)
+        while len(self._recent_results) > MAX_CACHED_RESULTS:
+            self._recent_results.popitem(last=False)
         # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
         # txs it holds; only the others are decoded again (decoding is the costly part here).
         senders = {decode_tx(raw).body.sender for raw, h in zip(block.txs, hashes) if h not in self.mempool}
@@ -627,6 +632,10 @@ class NodeService:
         if hashes is None:
             hashes = [r.tx_hash for r in self.store.get_results(height)]
         return hashes
+
+    def get_recent_results(self, height: int) -> list | None:
+        """The results of a recently committed block from memory (None when not cached: read the store)."""
+        return self._recent_results.get(height)
 
     def get_receipt(self, tx_hash: bytes) -> dict[str, Any]:
         """The receipt of a committed tx (``NotFound`` when it is not on chain)."""
