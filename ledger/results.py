@@ -22,6 +22,7 @@ class TxResult:
     reason: str
     events: tuple = ()  # tuple of lists: [kind, ...fields]
     _events_bytes: bytes = field(default=b"", repr=False, compare=False)
+    _head: bytes = field(default=b"", repr=False, compare=False)  # P([tx_hash, status, reason]) minus its array byte
 
     @property
     def applied(self) -> bool:
@@ -37,12 +38,21 @@ class TxResult:
     def events_hash(self) -> bytes:
         return H(TAG_EVENTS, self.events_bytes)
 
+    def _get_head(self) -> bytes:
+        # Leaf and storage form share their first three fields: encode them once, then append the fourth
+        # (a 4-array's header byte is 0x94; the 3-array's 0x93 is dropped). Byte-identical to encoding the
+        # whole 4-array, and the canonical checks of ``codec.encode`` still run on the shared fields.
+        if not self._head:
+            object.__setattr__(self, "_head", codec.encode([self.tx_hash, self.status, self.reason])[1:])
+        return self._head
+
     def leaf(self) -> bytes:
-        return codec.encode([self.tx_hash, self.status, self.reason, self.events_hash])
+        """Merkle leaf: P([tx_hash, status, reason, events_hash])."""
+        return b"\x94" + self._get_head() + b"\xc4\x20" + self.events_hash
 
     def encode(self) -> bytes:
         """Storage form: P([tx_hash, status, reason, events])."""
-        return codec.encode([self.tx_hash, self.status, self.reason, [list(e) for e in self.events]])
+        return b"\x94" + self._get_head() + self.events_bytes
 
     @classmethod
     def decode(cls, raw: bytes) -> "TxResult":

@@ -50,6 +50,7 @@ FORMAT_VERSION = 1
 BLOCK_CACHE_BYTES = 64 * 1024 * 1024
 BLOOM_BITS_PER_KEY = 10
 NODE_CACHE_MAX = 300_000  # SMT node bytes kept in memory by hash (~100 bytes each)
+STATE_CACHE_MAX = 200_000  # current-state values kept in memory by key (a mirror of the "S" rows)
 
 P_VERSION = b"V"
 P_HEAD = b"h"
@@ -63,6 +64,9 @@ P_STATE = b"S"
 P_NODE = b"N"
 P_META = b"M"
 P_WAL = b"W"
+
+
+_MISSING = object()
 
 
 def _h8(height: int) -> bytes:
@@ -101,6 +105,12 @@ class Store:
         # Sparse-Merkle nodes are content-addressed (immutable): recent ones are served from memory, so a
         # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit).
         self._node_cache: dict[bytes, bytes] = {}
+        # Current-state values read or written recently (None = known absent). Only ``commit_block`` changes
+        # state: it updates the mirror under the lock and bumps ``_state_gen``, and a reader fills a miss
+        # only when no commit ran since its LevelDB read, so the mirror never holds a stale value.
+        self._state_cache: dict[bytes, bytes | None] = {}
+        self._state_gen = 0
+        self._state_lock = threading.Lock()  # held only for the mirror's bookkeeping, never across disk I/O
         raw = db.get(P_HEAD)
         try:
             self._head = ChainHead.decode(raw) if raw is not None else None
@@ -197,9 +207,12 @@ class Store:
                     wb.put(P_HEADER + h8, header.encode())
                     wb.put(P_HASH + block.hash, h8)
                     wb.put(P_CERT + h8, encode_certificate(tuple(seals)))
+                    # The tx index entry P([height, index]): the array header and height encoded once.
+                    loc_head = codec.encode([header.height])
+                    loc_head = bytes([loc_head[0] + 1]) + loc_head[1:]  # fixarray 1 -> 2
                     for index, result in enumerate(results):
                         wb.put(P_RESULT + h8 + index.to_bytes(4, "big"), result.encode())
-                        wb.put(P_TX + result.tx_hash, codec.encode([header.height, index]))
+                        wb.put(P_TX + result.tx_hash, loc_head + codec.encode(index))
                     for key, value in state_writes.items():
                         if value is None:
                             wb.delete(P_STATE + key)
@@ -212,6 +225,12 @@ class Store:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
             self._head = new_head
             self._cache_nodes(smt_nodes)
+            with self._state_lock:
+                self._state_gen += 1
+                cache = self._state_cache
+                if len(cache) + len(state_writes) > STATE_CACHE_MAX:
+                    cache.clear()
+                cache.update(state_writes)
 
     def get_height(self, block_hash: bytes) -> int:
         """The height of the block with ``block_hash``; ``NotFound`` if the store has no such block."""
@@ -269,7 +288,18 @@ class Store:
 
     def get_state(self, key: bytes) -> bytes | None:
         """The current value of state ``key``, or None."""
-        return self._get(P_STATE + key)
+        if self._closed:
+            raise StorageError(f"store {self.path} is closed")
+        cache = self._state_cache
+        value = cache.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        gen = self._state_gen
+        value = self._get(P_STATE + key)
+        with self._state_lock:
+            if gen == self._state_gen and len(cache) < STATE_CACHE_MAX:
+                cache[key] = value
+        return value
 
     def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)`` of the current state whose key starts with ``prefix``, in key order."""

@@ -357,17 +357,20 @@ class NodeService:
     def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str) -> None:
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
-        for raw in block.txs:
-            self._decoded.pop(raw, None)
+        # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
+        # txs it holds; the others come from this node's decoded envelopes, and only unknown ones are decoded.
+        decoded = self._decoded
+        senders = set()
+        for raw, h in zip(block.txs, hashes):
+            tx = decoded.pop(raw, None)
+            if h not in self.mempool:
+                senders.add((tx if tx is not None else decode_tx(raw)).body.sender)
         self._block_hashes[block.height] = hashes
         self._recent_results[block.height] = execution.results
         while len(self._block_hashes) > MAX_CACHED_BLOCK_HASHES:
             self._block_hashes.popitem(last=False)
         while len(self._recent_results) > MAX_CACHED_RESULTS:
             self._recent_results.popitem(last=False)
-        # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
-        # txs it holds; only the others are decoded again (decoding is the costly part here).
-        senders = {decode_tx(raw).body.sender for raw, h in zip(block.txs, hashes) if h not in self.mempool}
         self.mempool.on_block_committed(hashes, self._get_nonce, senders)
         m = self.metrics
         m.height.set(block.height)
