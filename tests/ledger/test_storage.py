@@ -183,3 +183,29 @@ def test_second_open_from_another_process_names_the_data_dir_in_use(tmp_path):
     # the lock is released on close: another open now succeeds
     with Store.open(path) as again:
         assert again.head() is None
+
+
+def test_state_reads_follow_every_commit_including_deletions(store):
+    b0 = commit(store, 0, b"\x00" * 32, {b"k": b"v1", b"gone": b"x"})
+    assert store.get_state(b"k") == b"v1" and store.get_state(b"gone") == b"x"  # now cached
+    assert store.get_state(b"later") is None  # a cached miss
+    b1 = commit(store, 1, b0.hash, {b"k": b"v2", b"gone": None, b"later": b"now"})
+    assert store.get_state(b"k") == b"v2"
+    assert store.get_state(b"gone") is None
+    assert store.get_state(b"later") == b"now"
+
+
+def test_a_read_racing_a_commit_never_caches_the_old_value(store, monkeypatch):
+    b0 = commit(store, 0, b"\x00" * 32, {b"k": b"old"})
+    store._state_cache.clear()  # force the next read to miss and go to disk
+    real_get = store._get
+
+    def racing_get(key):
+        value = real_get(key)  # the disk read sees the old value ...
+        monkeypatch.setattr(store, "_get", real_get)
+        commit(store, 1, b0.hash, {b"k": b"new"})  # ... while a commit lands before it is cached
+        return value
+
+    monkeypatch.setattr(store, "_get", racing_get)
+    assert store.get_state(b"k") == b"old"  # the racing read answers what it saw
+    assert store.get_state(b"k") == b"new"  # and never cached the stale value
