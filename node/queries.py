@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
 from ledger import coin
@@ -36,7 +36,7 @@ from ledger.process.governance import compute_policy_at, get_policy_change, get_
 from ledger.smt import SparseMerkleTree
 from ledger.state import get_account, has_role
 from ledger.state_proof import STATE_PROOF_VERSION, compute_account_keys
-from ledger.tickets import CATEGORIES, STATES, get_ticket
+from ledger.tickets import CATEGORIES, STATES, Ticket, compute_ticket_report, get_ticket
 from ledger.tx import decode_tx
 
 MAX_POLICY_HISTORY = 1000
@@ -143,19 +143,6 @@ def build_account_proof(store: Any, chain_id: str, account: bytes) -> dict[str, 
 # --- analytics ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TicketSummary:
-    """What a report needs of one ticket."""
-
-    branch: str
-    category: str
-    state: str
-    opened_at: int
-    first_response_ms: int | None
-    resolution_ms: int | None
-    flagged: int
-
-
 class ReportIndex:
     """Per-block, per-branch counters and ticket summaries, caught up incrementally from the store."""
 
@@ -169,7 +156,7 @@ class ReportIndex:
         self.height = 0  # every block up to here is indexed (genesis has no transactions)
         self._times: list[int] = []  # block timestamps of indexed blocks with counters, ascending
         self._counters: list[dict[str, Counter]] = []  # parallel to _times: branch -> metric -> amount
-        self.tickets: dict[str, TicketSummary] = {}
+        self.tickets: dict[str, Ticket] = {}  # the latest record of every ticket seen
         self.branches: set[str] = set()
 
     def catch_up(self, max_blocks: int = 10_000) -> int:
@@ -211,9 +198,7 @@ class ReportIndex:
         for ticket_id in touched:
             ticket = get_ticket(self.store, ticket_id)
             if ticket is not None:
-                self.tickets[ticket_id] = TicketSummary(ticket.branch, ticket.category, ticket.state,
-                                                        ticket.opened_at, ticket.first_response_ms,
-                                                        ticket.resolution_ms, ticket.flagged)
+                self.tickets[ticket_id] = ticket
                 self.branches.add(ticket.branch)
         if counters:
             self._times.append(timestamp_ms)
@@ -274,22 +259,18 @@ class ReportIndex:
                     total.update(counter)
         ratings = {r: total.get(f"rating:{r}", 0) for r in range(1, 6)}
         count = sum(ratings.values())
-        tickets = [t for t in self.tickets.values()
-                   if (branch is None or t.branch == branch) and (since is None or t.opened_at >= since)
-                   and (until is None or t.opened_at < until)]
-        first = [t.first_response_ms for t in tickets if t.first_response_ms is not None]
-        resolved = [t.resolution_ms for t in tickets if t.resolution_ms is not None]
+        tickets = compute_ticket_report(self.tickets.values(), branch, since or 0, until)
         return {
             "branch": branch, "since": since, "until": until, "indexed_height": self.height,
             "coins": {m: total.get(m, 0) for m in COIN_METRICS},
             "orders": {k.removeprefix("orders_"): total.get(k, 0) for k in _ORDER_EVENTS.values()},
             "tickets": {
-                "total": len(tickets),
-                "by_state": {s: sum(t.state == s for t in tickets) for s in STATES},
-                "by_category": {c: sum(t.category == c for t in tickets) for c in CATEGORIES},
-                "flagged": sum(t.flagged for t in tickets),
-                "mean_first_response_ms": sum(first) // len(first) if first else None,
-                "mean_resolution_ms": sum(resolved) // len(resolved) if resolved else None,
+                "total": tickets.count,
+                "by_state": {s: tickets.by_state.get(s, 0) for s in STATES},
+                "by_category": {c: tickets.by_category.get(c, 0) for c in CATEGORIES},
+                "flagged": tickets.flagged,
+                "mean_first_response_ms": tickets.mean_first_response_ms,
+                "mean_resolution_ms": tickets.mean_resolution_ms,
             },
             "ratings": {"count": count, "by_rating": {str(r): n for r, n in ratings.items()},
                         "average": round(sum(r * n for r, n in ratings.items()) / count, 2) if count else None},
