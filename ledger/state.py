@@ -130,18 +130,9 @@ def role_key(role: str, account: bytes) -> bytes:
 def policy_key(name: str) -> bytes:
     """State key of the policy parameter ``name``."""
     try:
-        return _POLICY_KEYS[name]
+        return _POLICY_KEYS[name]  # hot path: policy keys are read several times per transaction
     except (KeyError, TypeError):
-        pass
-    if not name or len(name) > 64:
-        raise SchemaError(f"policy name {name!r}: expected 1..64 chars")
-    key = PREFIX_POLICY + name.encode()
-    if type(name) is str and len(_POLICY_KEYS) < 4096:
-        _POLICY_KEYS[name] = key
-    return key
-
-
-_POLICY_KEYS: dict[str, bytes] = {}  # name -> key: policy keys are read several times per transaction
+        return _new_named_key(PREFIX_POLICY, _POLICY_KEYS, "policy", name)
 
 
 def counter_key(name: str) -> bytes:
@@ -149,16 +140,21 @@ def counter_key(name: str) -> bytes:
     try:
         return _COUNTER_KEYS[name]
     except (KeyError, TypeError):
-        pass
-    if not name or len(name) > 64:
-        raise SchemaError(f"counter name {name!r}: expected 1..64 chars")
-    key = PREFIX_COUNTER + name.encode()
-    if type(name) is str and len(_COUNTER_KEYS) < 4096:
-        _COUNTER_KEYS[name] = key
-    return key
+        return _new_named_key(PREFIX_COUNTER, _COUNTER_KEYS, "counter", name)
 
 
+_POLICY_KEYS: dict[str, bytes] = {}  # name -> key
 _COUNTER_KEYS: dict[str, bytes] = {}
+
+
+def _new_named_key(prefix: bytes, cache: dict[str, bytes], what: str, name: str) -> bytes:
+    """Build (and remember, bounded) the key ``prefix + name`` after checking the name."""
+    if not name or len(name) > 64:
+        raise SchemaError(f"{what} name {name!r}: expected 1..64 chars")
+    key = prefix + name.encode()
+    if type(name) is str and len(cache) < 4096:
+        cache[name] = key
+    return key
 
 
 def account_record_key(prefix: bytes, account: bytes) -> bytes:
