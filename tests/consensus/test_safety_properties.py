@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consensus.events import Broadcast, Persist, Restarted, SendTo
-from consensus.messages import Commit, Prepare, Proposal, RoundChange
+from consensus.messages import Commit, Prepare, Proposal
 from consensus.replica import Replica
 from consensus.safety import record_covers
 from consensus.sim.scenarios import compute_plan, run_plan
