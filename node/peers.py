@@ -16,10 +16,8 @@ dialed by the lower public key, so they converge on the same link without talkin
 the same direction as a live one replaces it (the old one is presumed stale). Each dial loop reconnects
 with exponential backoff and jitter, capped, while no link to its peer exists.
 
-After the handshake every message is a websocket binary frame holding canonical msgpack
-``[channel: str, payload: bin]``. A frame above ``max_frame_bytes``, a text frame, bytes that are not that
-shape, or an unknown channel is a remote fault: that one link is closed and counted, the node goes on.
-The handler (``async handler(peer_key, channel, payload)``) runs in the link's read task, so a slow
+After the handshake every message is a binary frame ``[channel, payload]`` (``node.peer_link``); a bad
+frame is a remote fault: that one link is closed and counted, the node goes on. The handler (``async handler(peer_key, channel, payload)``) runs in the link's read task, so a slow
 handler slows only that peer; if it raises ``PeerError`` the link is closed, any other exception is
 logged and counted and the link stays.
 """
@@ -253,24 +251,9 @@ class PeerNetwork:
                                    compress=False, timeout=self.close_timeout_s)
         self._open_ws.add(ws)
         try:
-            try:
-                async with asyncio.timeout(self.handshake_timeout_s):  # from the request's arrival to "ok"
-                    await ws.prepare(request)
-                    peer = await accept_handshake(ws, self.chain_id, self.key, self.validators)
-            except PeerError as exc:
-                self._slots.release(address)
-                await self._refuse(ws, exc, f"inbound from {address}")
-                return ws
-            except TimeoutError:
-                self._slots.release(address)
-                await self._refuse(ws, PeerError(f"handshake not done within {self.handshake_timeout_s} s",
-                                                 "handshake_timeout"), f"inbound from {address}")
-                return ws
-            except BaseException:
-                self._slots.release(address)
-                raise
-            self._slots.release(address)
-            await self._run_link(Link(peer, ws, outbound=False))
+            peer = await self._accept(request, ws, address)
+            if peer is not None:
+                await self._run_link(Link(peer, ws, outbound=False))
             return ws
         finally:
             self._open_ws.discard(ws)
@@ -278,6 +261,21 @@ class PeerNetwork:
                 await self._close_ws(ws, CLOSE_SHUTDOWN, "done")
             if task is not None:
                 self._inbound_tasks.discard(task)
+
+    async def _accept(self, request: web.Request, ws: web.WebSocketResponse, address: str) -> bytes | None:
+        """The handshake, within the deadline from the request's arrival, holding ``address``'s slot."""
+        try:
+            async with asyncio.timeout(self.handshake_timeout_s):
+                await ws.prepare(request)
+                return await accept_handshake(ws, self.chain_id, self.key, self.validators)
+        except TimeoutError:
+            exc = PeerError(f"handshake not done within {self.handshake_timeout_s} s", "handshake_timeout")
+        except PeerError as refused:
+            exc = refused
+        finally:
+            self._slots.release(address)
+        await self._refuse(ws, exc, f"inbound from {address}")
+        return None
 
     # --- outbound ---
 
