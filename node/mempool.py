@@ -21,8 +21,8 @@ Theory of operation
 
 Admission nobody can clog (active when the pool is given ``get_nonce``, the committed-state nonce reader)
 --------------------------------------------------------------------------------------------------------
-A signed tx costs an attacker nothing but a fresh key, so the pool must not let txs that cannot run, or
-many fresh keys, take the room that role holders and customers need:
+Fresh keys cost an attacker nothing, so neither txs that cannot run nor many fresh keys may take the room
+that role holders and customers need:
 
 * Runnable vs gapped. The pool keeps, per sender, the committed nonce (``base``, read once when the sender
   enters the pool, refreshed after each block) and the length of the run of consecutive pending nonces from
@@ -30,9 +30,8 @@ many fresh keys, take the room that role holders and customers need:
   incrementally (pool size minus gapped count), so the proposer can time blocks by what can actually run.
 * Bounded gap: a nonce more than ``max_nonce_gap`` past the sender's next runnable nonce is refused
   (``NonceGapTooLarge``, observed vs expected), so one key parks at most ``max_nonce_gap`` gapped txs.
-* Expiry: a gapped tx that waits ``gap_ttl_s`` is evicted with reason ``expired_gap`` (a FIFO of
-  (since, hash) in clock order, popped from the front: O(1) per expired tx). ``expire()`` runs at each
-  block and at admission, and the node may call it on its own timer.
+* Expiry: a gapped tx that waits ``gap_ttl_s`` is evicted as ``expired_gap`` (a FIFO of (since, hash) in
+  clock order: O(1) per expired tx); ``expire()`` runs at each block and at admission, or on a timer.
 * Gapped share: gapped txs together may hold at most ``max_gapped_fraction`` of the count/byte bounds;
   past that a gapped tx is refused with 503 while runnable txs still get in.
 * Fair share: below ``pressure_fraction`` fill every sender may hold ``max_per_sender`` txs; above it the
