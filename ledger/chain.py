@@ -17,6 +17,15 @@ Each transaction goes through two gates:
    ``TxResult`` (status + reason, no events) with the sender's nonce advanced: the nonce is bumped before
    the per-tx checkpoint, every other write of the tx is rolled back.
 
+Poison transactions: any other error while executing one tx (a value beyond the 64-bit range of the
+canonical encoding, met when a setter checks it at the write or when the tx's events are encoded, or any
+unexpected exception of a ``process_*`` step) is also a committed failure, ``execution_error``, with the
+overlay rolled back to the tx's checkpoint. Execution is a pure function of the parent state and the tx, so
+every validator reaches the same failure. Only errors of the machine itself (``MemoryError``,
+``RecursionError``: they depend on the node, not on the tx) are not turned into a result: the proposer then
+drops the tx as ``unexecutable_tx`` (rolled back to before its nonce bump), so no mempool holds a tx that
+stops every proposer; a validator meeting one raises (a local fault).
+
 Signatures are checked at most once per tx per call (``build_block`` may skip them when the mempool has
 already checked them at admission). Time comes only from the block's ``timestamp_ms``, never a clock.
 """
@@ -165,18 +174,32 @@ def check_admissible(state: StateReader, tx: SignedTx, chain_id: str) -> None:
 # --- execution -------------------------------------------------------------------------------------------
 
 
+# Errors that come from the machine, not from the tx: never turned into a (consensus) result.
+_LOCAL_FAULTS = (MemoryError, RecursionError)
+
+
 def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, height: int,
                timestamp_ms: int) -> TxResult:
-    """Apply an admitted tx: bump the nonce, run its step, and roll back all but the nonce on a rule failure."""
+    """Apply an admitted tx: bump the nonce, run its step, and roll back all but the nonce on a failure.
+
+    A rule failure commits its reason; any other execution error of the tx commits ``execution_error``.
+    """
     process_nonce(state, tx.body.sender)
     mark = state.checkpoint()
     ctx = TxContext(state, tx.body.sender, tx.signers, tx.tx_hash, height, timestamp_ms)
     try:
         events = spec.process(ctx, payload)
+        result = TxResult(tx.tx_hash, reasons.APPLIED_STATUS, reasons.APPLIED_REASON, tuple(events))
+        result.events_bytes  # encode the events now: one with no canonical encoding fails this tx, not the block
+        return result
     except TxFailure as failure:
         state.rollback(mark)
         return TxResult(tx.tx_hash, failure.reason.status, failure.reason.name, ())
-    return TxResult(tx.tx_hash, reasons.APPLIED_STATUS, reasons.APPLIED_REASON, tuple(events))
+    except _LOCAL_FAULTS:
+        raise
+    except Exception:  # noqa: BLE001 - a poison tx (EncodeError, overflow, a step's bug) fails, deterministically
+        state.rollback(mark)
+        return TxResult(tx.tx_hash, reasons.EXECUTION_ERROR.status, reasons.EXECUTION_ERROR.name, ())
 
 
 def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
@@ -211,9 +234,20 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
                 raise
             rejected.append((tx, exc))
             continue
+        if skip_invalid:
+            before = overlay.checkpoint()
+            try:
+                result = process_tx(overlay, tx, spec, payload, height, timestamp_ms)
+            except Exception as exc:  # noqa: BLE001 - the proposer drops it rather than never building again
+                overlay.rollback(before)
+                rejected.append((tx, invalid_tx(reasons.UNEXECUTABLE, f"execution raised "
+                                                f"{type(exc).__name__}: {str(exc)[:120]}")))
+                continue
+        else:
+            result = process_tx(overlay, tx, spec, payload, height, timestamp_ms)
         seen.add(tx.tx_hash)
         included.append(tx)
-        results.append(process_tx(overlay, tx, spec, payload, height, timestamp_ms))
+        results.append(result)
     writes = overlay.get_changes()
     state_root, new_nodes = SparseMerkleTree(nodes).update(parent.state_root, writes)
     envelopes = tuple(tx.raw for tx in included)  # the exact bytes the block carries (and the leaves bind)
