@@ -23,12 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="shorter faults (about 0.6x)")
     ap.add_argument("--per-network", type=int, default=10, help="scenarios per fresh network (default 10)")
     ap.add_argument("--keep", type=Path, default=None, help="keep networks and logs in this directory")
+    ap.add_argument("--kinds", default="", help="comma list: draw only these scenario kinds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     if not 1 <= args.scenarios <= 100_000 or not 3 <= args.nodes <= 16:
         ap.error("--scenarios must be 1..100000 and --nodes 3..16")
     summary = asyncio.run(run_campaign(args.scenarios, args.seed, args.nodes, args.quick, args.per_network,
-                                       args.keep))
+                                       args.keep, tuple(k for k in args.kinds.split(",") if k)))
     if args.json:
         print(json.dumps(summary, default=str))
     else:

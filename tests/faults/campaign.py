@@ -66,9 +66,9 @@ async def run_network(scenarios: list[Scenario], n: int, seed: int, root: Path) 
 
 
 async def run_campaign(count: int, seed: int, n: int = 4, quick: bool = False, per_network: int = 10,
-                       keep: Path | None = None) -> dict:
+                       keep: Path | None = None, only: tuple[str, ...] = ()) -> dict:
     t0 = time.monotonic()
-    scenarios = plan(seed, count, n, quick)
+    scenarios = plan(seed, count, n, quick, only)
     skipped = {k: hooks.missing(k) for k in KINDS if hooks.missing(k)}
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="carecoin-faults-"))
     results: list[dict] = []

@@ -45,14 +45,18 @@ class Scenario:
     params: dict = field(default_factory=dict)
 
 
-def plan(seed: int, count: int, n: int, quick: bool = False) -> list[Scenario]:
-    """The campaign's scenarios: same (seed, count, n, quick) -> same list."""
-    kinds = [k for k in KINDS if hooks.missing(k) is None]
+def plan(seed: int, count: int, n: int, quick: bool = False, only: tuple[str, ...] = ()) -> list[Scenario]:
+    """The campaign's scenarios: same (seed, count, n, quick, only) -> same list."""
+    kinds = [k for k in KINDS if hooks.missing(k) is None and (not only or k in only)]
+    if not kinds:
+        raise ValueError(f"no runnable scenario kind in {only}; known: {', '.join(KINDS)}")
     weights = [KINDS[k] for k in kinds]
+    first = sorted(kinds)  # the first len(kinds) scenarios are every kind once, in a seeded order
+    random.Random(f"faults/{seed}/order").shuffle(first)
     out = []
     for index in range(count):
         rng = random.Random(f"faults/{seed}/{index}/{n}")
-        kind = rng.choices(kinds, weights)[0]
+        kind = first[index] if index < len(first) else rng.choices(kinds, weights)[0]
         scale = 0.6 if quick else 1.0
         params: dict = {}
         if kind == "lossy_links":
@@ -81,6 +85,7 @@ class Runner:
         self.c, self.w, self.rng, self.work_dir = cluster, workload, rng, work_dir
         self.view = ChainView()
         self.reported_conflicts: set[tuple] = set()
+        self.byzantine: set[int] = set()  # misbehaving during the current scenario
 
     def honest(self) -> list[int]:
         return list(range(self.c.n))
@@ -102,6 +107,7 @@ class Runner:
         t0 = time.monotonic()
         result: dict = {"index": sc.index, "kind": sc.kind, "node": self.c.names[sc.node], "params": sc.params}
         result["unexpected_exits"] = await self.ensure_all_up()
+        self.byzantine.clear()
         stop = asyncio.Event()
         load_deadline = time.monotonic() + sc.start_s + sc.duration_s + RECOVERY_WAIT_S + 5
         workers = [asyncio.create_task(self.w.worker(stop, load_deadline)) for _ in range(WORKERS)]
@@ -135,7 +141,11 @@ class Runner:
         result["duplicated"] = txs["duplicated"][:10]
         result["misplaced"] = txs["misplaced"][:10]
         result["supply_errors"] = await check_supply_api(self.c, honest, self.w.accounts())
-        honest_keys = {self.c.validator_keys[i] for i in honest}
+        byz_keys = {self.c.validator_keys[i] for i in self.byzantine}
+        self.reported_conflicts.update((x["signer"], x["kind"], x["height"], x["round"])
+                                       for x in self.c.mesh.auditor.conflicts(byz_keys))
+        honest_keys = {self.c.validator_keys[i] for i in honest} - byz_keys
+        self.byzantine.clear()
         new = [x for x in self.c.mesh.auditor.conflicts(honest_keys)
                if (x["signer"], x["kind"], x["height"], x["round"]) not in self.reported_conflicts]
         self.reported_conflicts.update((x["signer"], x["kind"], x["height"], x["round"]) for x in new)
@@ -212,6 +222,21 @@ class Runner:
             finally:
                 c.extra_env.pop(hooks.CLOCK_ENV, None)
             await asyncio.sleep(sc.duration_s)
+        elif sc.kind == "byzantine":
+            # node i misbehaves for the fault window only (it counts as the one faulty validator), then
+            # restarts honest; its votes of that window are not held against the honest set
+            self.byzantine.add(i)
+            c.kill(i)
+            c.extra_env.update({hooks.BYZANTINE_ENV: "equivocate,corrupt_body,replay,flood_future",
+                                "CARECOIN_TEST_MODE": "1"})
+            try:
+                c.start(i)
+            finally:
+                c.extra_env.pop(hooks.BYZANTINE_ENV, None)
+                c.extra_env.pop("CARECOIN_TEST_MODE", None)
+            await asyncio.sleep(sc.duration_s)
+            c.kill(i)
+            c.start(i)
         else:
             raise ValueError(f"no runner for scenario kind {sc.kind!r}")
         return None
