@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, default=str))
     else:
-        for key in ("scenarios", "forks", "lost", "supply_errors", "double_signs", "max_recovery_s",
+        for key in ("scenarios", "forks", "lost", "supply_errors", "double_signs", "max_recovery_s", "max_startup_s",
                     "recovery_over_limit", "acked_txs", "wall_s", "kinds", "skipped_kinds", "truncation_outcomes"):
             print(f"{key}: {summary[key]}")
     return 0 if is_clean(summary) else 1
