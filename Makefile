@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test test-slow demo fuzz-consensus bench install clean
+.PHONY: test test-slow demo fuzz-consensus faults bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ demo: $(STAMP)
 
 fuzz-consensus: $(STAMP)
 	$(BIN)/python -m consensus.sim --validators 4,5,7,10 --seeds 10000 --start-seed 0 --faults all --json
+
+faults: $(STAMP)
+	$(BIN)/python -m tests.faults --scenarios 200 --seed 1 --json
 
 bench: $(STAMP)
 	$(BIN)/python bench/merkle.py
