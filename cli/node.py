@@ -60,12 +60,12 @@ async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(cfg)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     code = 0
     try:
         await runner.setup()  # runs every resource's cleanup context: store, node, consensus, peers, ...
         try:
-            await web.TCPSite(runner, cfg.api.host, cfg.api.port, shutdown_timeout=1.0).start()
+            await web.TCPSite(runner, cfg.api.host, cfg.api.port).start()
         except OSError as exc:
             raise CliError(f"cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror or exc}") from None
         node = app[NODE_KEY]

@@ -123,11 +123,11 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
     if node.peers is not None:
         node.peers.add_routes(listener)
     add_sync_routes(listener, node)
-    runner = web.AppRunner(listener, access_log=None)
+    runner = web.AppRunner(listener, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         try:
-            await web.TCPSite(runner, config.peer.host, config.peer.port, shutdown_timeout=SHUTDOWN_TIMEOUT_S).start()
+            await web.TCPSite(runner, config.peer.host, config.peer.port).start()
         except OSError as exc:
             raise ListenFailed(f"cannot listen on {config.peer.host}:{config.peer.port}: "
                                f"{exc.strerror or exc}") from None
