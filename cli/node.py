@@ -49,38 +49,33 @@ def setup_logging(cfg: NodeConfig) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-async def run_node(cfg: NodeConfig, service, ready: Callable[[], None] | None = None) -> int:
-    """Serve the peer listener and the client API, start the service, and wait for a stop signal."""
-    from node.api import add_sync_routes, create_app
+async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> int:
+    """Run ``node.app.create_app(cfg)`` on the API address until a stop signal (or a local fault: exit 2)."""
+    from node.app import create_app
+    from node.app_keys import NODE_KEY
 
     log = logging.getLogger("carecoin.node")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    peer_app = web.Application()
-    if service.peers is not None:
-        service.peers.add_routes(peer_app)
-    add_sync_routes(peer_app, service)
-    api_app = create_app(service, manage_service=False)
-    runners = [web.AppRunner(peer_app, access_log=None), web.AppRunner(api_app, access_log=None)]
+    app = create_app(cfg)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     code = 0
     try:
-        for runner, addr in zip(runners, (cfg.peer, cfg.api)):
-            await runner.setup()
-            try:
-                await web.TCPSite(runner, addr.host, addr.port, shutdown_timeout=1.0).start()
-            except OSError as exc:
-                raise CliError(f"cannot listen on {addr.host}:{addr.port}: {exc.strerror or exc}") from None
-        await service.start()
-        head = service.store.head()
+        await runner.setup()  # runs every resource's cleanup context: store, node, consensus, peers, ...
+        try:
+            await web.TCPSite(runner, cfg.api.host, cfg.api.port).start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror or exc}") from None
+        node = app[NODE_KEY]
         log.info("node %s ready: api http://%s:%d, peers %s:%d, height %d", cfg.name, cfg.api.host, cfg.api.port,
-                 cfg.peer.host, cfg.peer.port, head.height)
+                 cfg.peer.host, cfg.peer.port, node.store.head().height)
         if ready is not None:
             ready()
         while not stop.is_set():
-            if service.fatal is not None:
-                log.critical("stopping after a local fault: %s", service.fatal)
+            if node.fatal is not None:
+                log.critical("stopping after a local fault: %s", node.fatal)
                 code = 2
                 break
             try:
@@ -90,9 +85,7 @@ async def run_node(cfg: NodeConfig, service, ready: Callable[[], None] | None = 
         log.info("node %s stopping", cfg.name)
     finally:
         t0 = time.monotonic()
-        await service.stop()
-        for runner in reversed(runners):
-            await runner.cleanup()
+        await runner.cleanup()
         log.info("node %s stopped in %.2f s", cfg.name, time.monotonic() - t0)
     return code
 
@@ -113,23 +106,15 @@ def start(config_path: str) -> None:
     Example:
       carecoin node start --config net/branch-1/node.toml
     """
-    from node.service import NodeService
-
     try:
         cfg = load_config(config_path)
     except NodeError as exc:
         raise CliError(exc.message) from None
     setup_logging(cfg)
     try:
-        service = NodeService.open(cfg)
+        code = asyncio.run(run_node(cfg))
     except NodeError as exc:
         raise CliError(exc.message) from None
-    try:
-        code = asyncio.run(run_node(cfg, service))
-    except NodeError as exc:
-        raise CliError(exc.message) from None
-    finally:
-        service.close()
     if code:
         sys.exit(code)
 

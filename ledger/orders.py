@@ -16,7 +16,7 @@ The record is a canonical msgpack array in the field order of ``Order``: a wire 
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ledger import codec, reasons
 from ledger.errors import SchemaError
@@ -167,55 +167,3 @@ def apply_coupon(ctx: TxContext, order_id: str, customer: bytes, value: int) -> 
     discount = min(value, order.fiat_amount)  # a coupon worth more than the order only zeroes it
     set_order(ctx.state, order_id, replace(order, discount=discount, coupon_applied=1))
     return [["coupon_applied", order_id, customer, discount]]
-
-
-# --- analytics (off chain: reads committed state, never part of a transition) ------------------------------
-
-
-def compute_orders(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, Order]]:
-    """Yield (order_id, order) for every order among state ``items`` (e.g. ``Store.iter_state(b"o")``)."""
-    for key, raw in items:
-        if key[:1] == PREFIX_ORDER:
-            order_id = key[1:].decode()
-            yield order_id, compute_record(Order, raw, f"order {order_id!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderReport:
-    """Orders by status, coins redeemed/earned/returned/clawed back, and fiat per currency, for a branch and period."""
-
-    count: int
-    by_status: dict[str, int]
-    coins_redeemed: int  # coins paid on orders that were not refunded
-    coins_earned: int  # earned on confirmation (before clawbacks)
-    coins_returned: int
-    coins_clawed_back: int
-    fiat_paid: dict[str, int]  # per currency, refunds included
-    fiat_refunded: dict[str, int]
-    rating_count: int
-    rating_sum: int
-
-
-def compute_order_report(orders: Iterable[Order], branch: str | None = None, since_ms: int = 0,
-                         until_ms: int | None = None) -> OrderReport:
-    """Summarise the orders of ``branch`` (None = all) created in [since_ms, until_ms)."""
-    chosen = [o for o in orders if (branch is None or o.branch == branch) and o.created_at >= since_ms
-              and (until_ms is None or o.created_at < until_ms)]
-    by_status: dict[str, int] = {}
-    paid: dict[str, int] = {}
-    refunded: dict[str, int] = {}
-    for o in chosen:
-        by_status[o.status] = by_status.get(o.status, 0) + 1
-        if o.paid_at:
-            paid[o.currency] = paid.get(o.currency, 0) + o.fiat_paid
-        if o.refunded_at:
-            refunded[o.currency] = refunded.get(o.currency, 0) + o.fiat_refunded
-    rated = [o.rating for o in chosen if o.rating]
-    return OrderReport(
-        count=len(chosen), by_status=dict(sorted(by_status.items())),
-        coins_redeemed=sum(o.coins_paid - o.coins_returned for o in chosen),
-        coins_earned=sum(o.earned for o in chosen), coins_returned=sum(o.coins_returned for o in chosen),
-        coins_clawed_back=sum(o.clawed_back for o in chosen),
-        fiat_paid=dict(sorted(paid.items())), fiat_refunded=dict(sorted(refunded.items())),
-        rating_count=len(rated), rating_sum=sum(rated),
-    )

@@ -110,3 +110,24 @@ class NonceGapTooLarge(MempoolError):
         super().__init__(message)
         self.observed = observed
         self.expected = expected
+
+
+class GenesisMismatch(NodeError):
+    """The data dir holds a chain whose genesis block differs from the configured genesis file."""
+
+    code = "genesis_mismatch"
+    http_status = 500
+
+
+class NodeStopped(NodeError):
+    """The node hit a local fault (a safety violation) and stopped; it must not keep voting."""
+
+    code = "node_stopped"
+    http_status = 503
+
+
+class WalWriteFailed(NodeError):
+    """The WAL could not be made durable: a local fault, the node stops voting."""
+
+    code = "wal_write_failed"
+    http_status = 503

@@ -6,10 +6,13 @@ task asks each peer's listener for its head (``GET /v1/blocks/latest``), then pu
 batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON). Each block's
 certificate is checked here, off the consensus task: a quorum of distinct genesis validators must have
 sealed exactly that (chain id, height, block hash). The verified batch is then handed to the consensus
-task as one job (``NodeService.apply_synced``), which re-executes every block on its parent with
+task as one job (``ConsensusLoop.apply_synced``), which re-executes every block on its parent with
 ``ledger.chain.validate_block`` — the state root must come out identical — commits it, and finally feeds
 ``SyncedTo`` to the replica. A peer that serves a bad block or certificate is a remote fault: counted,
 logged, and the next peer is tried. Every wait is bounded; the task exits when nobody is ahead.
+
+The syncer takes small ports, never the node: the store (head height), the chain id and validator keys,
+``post`` (queue a job on the consensus task), ``apply_synced`` (the job's body) and ``on_fault``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import aiohttp
 
 from ledger.block import Block, decode_certificate, verify_certificate
 from ledger.errors import LedgerError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from node.service import NodeService
 
 log = logging.getLogger("carecoin.sync")
 
@@ -63,9 +63,13 @@ def verify_synced_block(chain_id: str, validators: Sequence[bytes], block: Block
 class Syncer:
     """One background catch-up task per node, woken by ``request``."""
 
-    def __init__(self, service: "NodeService", sources: Sequence[tuple[bytes, str]], *, batch: int = BATCH) -> None:
-        self.service = service
+    def __init__(self, sources: Sequence[tuple[bytes, str]], *, store, chain_id: str, validators: Sequence[bytes],
+                 post: Callable[[Any], None], apply_synced: Callable[[list], Awaitable[int]],
+                 on_fault: Callable[[], None] = lambda: None, batch: int = BATCH) -> None:
+        self.store, self.chain_id, self.validators = store, chain_id, tuple(validators)
+        self.post, self.apply_synced, self.on_fault = post, apply_synced, on_fault
         self.sources = list(sources)  # (peer key, http base URL)
+        self.running = False
         self.batch = batch
         self._target = -1
         self._task: asyncio.Task | None = None
@@ -75,13 +79,19 @@ class Syncer:
     def request(self, height: int) -> None:
         """Make sure the node reaches at least ``height`` if some peer has it (starts the task if idle)."""
         self._target = max(self._target, height)
-        if not self.sources or not self.service.started:
+        if not self.sources or not self.running:
             return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sync")
 
+    def start(self) -> None:
+        """Start answering ``request`` and catch up to whatever a peer has beyond the head."""
+        self.running = True
+        self.request(self.store.head().height + 1)
+
     async def stop(self) -> None:
         """Cancel the task and close the HTTP session."""
+        self.running = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -121,8 +131,7 @@ class Syncer:
 
     async def _sync_round(self) -> bool:
         """Fetch and commit one batch from the best peer; return True when more may follow."""
-        svc = self.service
-        head = svc.store.head().height
+        head = self.store.head().height
         heights = await asyncio.gather(*(self._peer_height(base) for _, base in self.sources))
         ranked = sorted(zip(heights, self.sources), key=lambda x: -x[0])
         for peer_height, (key, base) in ranked:
@@ -133,7 +142,7 @@ class Syncer:
                 blocks = await self._fetch(base, head + 1, upto)
             except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
                 self.faults += 1
-                svc.metrics.remote_faults.labels("sync").inc()
+                self.on_fault()
                 log.warning("catch-up from %s failed: %s", base, exc)
                 continue
             new_head = await self._apply(blocks)
@@ -143,13 +152,11 @@ class Syncer:
         return False
 
     async def _fetch(self, base: str, first: int, last: int) -> list[tuple[Block, tuple]]:
-        svc = self.service
-        validators = svc.genesis.validator_keys
         out = []
         for h in range(first, last + 1):
             doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
             block, seals = decode_raw_block(doc, h)
-            verify_synced_block(svc.chain_id, validators, block, seals)
+            verify_synced_block(self.chain_id, self.validators, block, seals)
             if out and block.header.prev_hash != out[-1][0].hash:
                 raise SyncFault(f"block {h} does not extend block {h - 1} served by the same peer")
             out.append((block, seals))
@@ -157,12 +164,11 @@ class Syncer:
 
     async def _apply(self, blocks: list[tuple[Block, tuple]]) -> int:
         """Run ``apply_synced`` on the consensus task and wait (bounded) for the new head height."""
-        svc = self.service
         fut = asyncio.get_running_loop().create_future()
 
         async def job() -> None:
             try:
-                fut.set_result(await svc.apply_synced(blocks))
+                fut.set_result(await self.apply_synced(blocks))
             except LedgerError as exc:
                 fut.set_exception(SyncFault(f"re-execution refused a certified block: {exc}"))
             except BaseException as exc:
@@ -170,11 +176,11 @@ class Syncer:
                     fut.set_exception(exc)
                 raise
 
-        svc.post(job)
+        self.post(job)
         try:
             return await asyncio.wait_for(fut, timeout=60)
         except SyncFault as exc:
             # A quorum-certified block that does not re-execute here means our state differs from the
             # network's: loud, but not a vote, so the node keeps serving reads.
             log.error("%s", exc)
-            return svc.store.head().height
+            return self.store.head().height

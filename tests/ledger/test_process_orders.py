@@ -6,7 +6,7 @@ import pytest
 
 from ledger import coin
 from ledger.errors import InvalidTransaction
-from ledger.orders import apply_coupon, compute_order_report, compute_orders
+from ledger.orders import apply_coupon
 from ledger.process.common import DAY_MS
 from ledger.process.orders import (
     compute_confirm_order, compute_create_order, compute_earned, compute_pay_order, compute_request_refund,
@@ -331,23 +331,3 @@ class TestApplyCoupon:
         with pytest.raises(TxFailure) as exc:
             apply_coupon(w.ctx(customer), "o-1", customer.public_key, value)
         assert exc.value.reason.name == reason
-
-
-class TestOrderReport:
-    def test_report_sums_coins_and_fiat_by_status_and_currency(self):
-        w = World()
-        w.fund(ALICE, 2_000)
-        w.confirmed_order("o-1", amount=10_000, coins=2_000)  # earns 80, then refunded
-        w.ok("request-refund", ALICE, ["o-1", ""])
-        w.confirmed_order("o-2", amount=5_000)  # earns 50, rated 5
-        w.ok("submit-feedback", ALICE, ["order", "o-2", 5, h("ok")])
-        w.new_order("o-3", customer=BOB)
-        items = sorted((k, v) for k, v in w.state.get_changes().items() if v is not None)
-        orders = dict(compute_orders(items))
-        report = compute_order_report(orders.values())
-        assert (report.count, report.by_status) == (3, {"confirmed": 1, "created": 1, "refunded": 1})
-        assert (report.coins_redeemed, report.coins_returned) == (0, 2_000)
-        assert (report.coins_earned, report.coins_clawed_back) == (130, 80)
-        assert (report.fiat_paid, report.fiat_refunded) == ({"EUR": 13_000}, {"EUR": 8_000})
-        assert (report.rating_count, report.rating_sum) == (1, 5)
-        assert compute_order_report(orders.values(), branch="south").count == 0

@@ -11,7 +11,7 @@ from ledger.errors import InvalidTransaction
 from ledger.process import get_kind
 from ledger.process.tickets import TicketText, process_respond_ticket
 from ledger.reasons import TxFailure
-from ledger.tickets import ACTIVE, STATES, compute_ticket_report, compute_tickets
+from ledger.tickets import ACTIVE, STATES
 from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STRANGER, World, h
 from tests.strategies import account_ids, bad_payload_fields
 
@@ -413,42 +413,3 @@ class TestPayloadShapes:
     def test_every_ticket_kind_is_registered(self):
         assert all(get_kind(k).name == k for k in KINDS)
         assert set(ACTIVE) < set(STATES)
-
-
-class TestTicketReport:
-    def state_items(self, w: World):
-        return sorted((k, v) for k, v in w.state.get_changes().items() if v is not None)
-
-    def test_report_counts_states_and_categories_and_averages_sla_times_and_ratings(self):
-        w = World()
-        w.open_ticket("t-1")  # responded after 4 s, resolved after 10 s, rated 4
-        w.open_ticket("t-2", category="inquiry", customer=BOB)  # responded after 2 s, left in progress
-        w.open_ticket("t-3", category="suggestion")  # untouched
-        w.tick(2_000)
-        w.ok("respond-ticket", STAFF, ["t-2", h("a")])
-        w.tick(2_000)
-        w.ok("respond-ticket", STAFF, ["t-1", h("a")])
-        w.ok("compensate", STAFF, ["t-1", 120])
-        w.tick(6_000)
-        w.ok("resolve-ticket", STAFF, ["t-1", h("r")])
-        w.ok("submit-feedback", ALICE, ["ticket", "t-1", 4, h("c")])
-        tickets = dict(compute_tickets(self.state_items(w)))
-        assert sorted(tickets) == ["t-1", "t-2", "t-3"]
-        report = compute_ticket_report(tickets.values())
-        assert (report.count, report.by_state) == (3, {"open": 1, "in_progress": 1, "resolved": 1})
-        assert report.by_category == {"complaint": 1, "inquiry": 1, "suggestion": 1}
-        assert (report.mean_first_response_ms, report.mean_resolution_ms) == (3_000, 10_000)
-        assert (report.average_rating, report.compensated) == (4.0, 120)
-
-    def test_report_filters_by_branch_and_period(self):
-        w = World()
-        w.open_ticket("t-1")
-        start = w.tick()
-        w.open_ticket("t-2")
-        w.ok("assign-ticket", ADMIN, ["t-2", STAFF2.public_key])  # moves to branch "south"
-        tickets = [t for _, t in compute_tickets(self.state_items(w))]
-        assert compute_ticket_report(tickets, since_ms=start).count == 1
-        assert compute_ticket_report(tickets, until_ms=start).count == 1
-        assert compute_ticket_report(tickets, branch="south").count == 1
-        empty = compute_ticket_report(tickets, branch="east")
-        assert (empty.count, empty.mean_first_response_ms, empty.average_rating) == (0, None, None)

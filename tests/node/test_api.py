@@ -10,8 +10,9 @@ import pytest_asyncio
 from ledger.keys import KeyPair
 from ledger.receipt import decode_compact, verify
 from ledger.tx import make_tx
-from node.api import OPENAPI, create_app
+from node.app import create_node_app
 from node.errors import MempoolFull
+from node.routes import OPENAPI
 from tests.node.test_service import CHAIN, FAST, make_genesis, open_service
 
 
@@ -23,7 +24,7 @@ def keys():
 @pytest_asyncio.fixture
 async def client(aiohttp_client, tmp_path, keys):
     svc = open_service(tmp_path / "db", *keys, FAST)
-    c = await aiohttp_client(create_app(svc))
+    c = await aiohttp_client(create_node_app(svc))
     c.svc = svc
     yield c
     await c.close()
@@ -76,10 +77,10 @@ async def test_submitted_tx_turns_committed_and_its_receipt_verifies_offline(cli
 @pytest.mark.asyncio
 async def test_next_nonce_counts_pending_txs_of_the_sender(client, keys):
     _, issuer = keys
-    client.svc.driver.cancel_timers()  # nothing commits while we look: pending stays pending
+    client.svc.consensus.driver.cancel_timers()  # nothing commits while we look: pending stays pending
     await client.svc.stop()
     for n in (1, 2):
-        client.svc.submit_tx(make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, 1]).raw, gossip=False)
+        client.svc.admission.submit_tx(make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, 1]).raw, gossip=False)
     doc = await (await client.get(f"/v1/accounts/{issuer.public_key.hex()}")).json()
     assert doc["nonce"] == 0 and doc["next_nonce"] == 3 and doc["roles"] == ["issuer"]
 

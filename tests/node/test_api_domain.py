@@ -13,10 +13,11 @@ from ledger.keys import KeyPair
 from ledger.state_proof import verify_state_proof
 from ledger.storage import Store
 from ledger.tx import make_tx
-from node.api import OPENAPI, create_app
+from node.app import create_node_app
+from node.routes import OPENAPI
 from node.service import NodeService
 from node.vault import compute_request_headers
-from tests.node.test_queries import CHAIN, LocalChain, play_story
+from tests.node.local_chain import CHAIN, LocalChain, play_story
 from tests.node.test_service import FAST
 
 PERSON = {"name": "Zoé Durand", "email": "zoe@example.net", "phone": "+41 79 555 01 02"}
@@ -28,7 +29,7 @@ async def client(aiohttp_client, tmp_path):
     story = play_story(c)
     c.store.close()
     svc = NodeService(key=c.node, genesis=c.genesis, store=Store.open(tmp_path / "db"), options=FAST)
-    client = await aiohttp_client(create_app(svc))
+    client = await aiohttp_client(create_node_app(svc))
     client.svc, client.chain, client.story = svc, c, story
     yield client
     await client.close()
@@ -192,16 +193,44 @@ async def test_openapi_documents_every_domain_route(client):
 
 @pytest.mark.asyncio
 async def test_the_follower_shreds_the_key_after_commit_without_any_request(client):
-    from node.api_domain import DOMAIN_KEY
+    from node.app_keys import VAULT_KEY
     c, fay = client.chain, KeyPair.generate()
     status, doc = await signed(client, c.staff, "POST", "/v1/vault/customers",
                                {"customer": fay.public_key.hex(), "data": PERSON})
     await commit(client, make_tx(CHAIN, "register-customer", c.staff, c.nonces.get(c.staff.public_key, 0) + 1,
                                  [fay.public_key, 0, bytes.fromhex(doc["commitment"])]))
     await commit(client, make_tx(CHAIN, "erase-customer-data", fay, 1, [fay.public_key]))
-    vault = client.server.app[DOMAIN_KEY].vault
+    vault = client.server.app[VAULT_KEY]
     for _ in range(100):
         if vault.is_erased(fay.public_key):
             break
         await asyncio.sleep(0.02)
     assert vault.is_erased(fay.public_key)
+
+
+@pytest.mark.asyncio
+async def test_erasure_shreds_the_vault_key_with_the_analytics_follower_absent(aiohttp_client, tmp_path):
+    from node.app_keys import REPORT_KEY, VAULT_KEY
+    c = LocalChain(tmp_path / "db")
+    play_story(c)
+    c.store.close()
+    svc = NodeService(key=c.node, genesis=c.genesis, store=Store.open(tmp_path / "db"), options=FAST)
+    client = await aiohttp_client(create_node_app(svc, analytics=False))
+    try:
+        assert REPORT_KEY not in client.server.app
+        assert_error(*await get(client, "/v1/report"), 503, "analytics_off")
+        fay = KeyPair.generate()
+        status, doc = await signed(client, c.staff, "POST", "/v1/vault/customers",
+                                   {"customer": fay.public_key.hex(), "data": PERSON})
+        await commit(client, make_tx(CHAIN, "register-customer", c.staff, c.nonces.get(c.staff.public_key, 0) + 1,
+                                     [fay.public_key, 0, bytes.fromhex(doc["commitment"])]))
+        await commit(client, make_tx(CHAIN, "erase-customer-data", fay, 1, [fay.public_key]))
+        vault = client.server.app[VAULT_KEY]
+        for _ in range(100):
+            if vault.is_erased(fay.public_key):
+                break
+            await asyncio.sleep(0.02)
+        assert vault.is_erased(fay.public_key)
+    finally:
+        await client.close()
+        svc.close()

@@ -12,7 +12,9 @@ from ledger.genesis import Genesis, Validator
 from ledger.keys import KeyPair
 from ledger.storage import Store
 from ledger.tx import make_tx
-from node.service import GenesisMismatch, NodeService, ServiceOptions
+from node.errors import GenesisMismatch
+from node.options import ServiceOptions
+from node.service import NodeService
 
 CHAIN = "carecoin-test"
 
@@ -46,7 +48,7 @@ async def wait_height(svc: NodeService, height: int, timeout_s: float = 10.0) ->
 async def wait_committed(svc: NodeService, tx_hash: bytes, timeout_s: float = 10.0) -> dict:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        doc = svc.get_tx_status(tx_hash)
+        doc = svc.reads.get_tx_status(tx_hash)
         if doc["status"] == "committed":
             return doc
         if asyncio.get_running_loop().time() > deadline:
@@ -82,14 +84,14 @@ async def test_single_validator_commits_submitted_txs_in_nonce_order(tmp_path, k
         alice = KeyPair.generate()
         txs = [make_tx(CHAIN, "mint", issuer, n, [alice.public_key, 100 * n]) for n in (1, 2, 3)]
         for tx in txs:
-            svc.submit_tx(tx.raw)
-            assert svc.get_tx_status(tx.tx_hash)["status"] in ("pending", "committed")
+            svc.admission.submit_tx(tx.raw)
+            assert svc.reads.get_tx_status(tx.tx_hash)["status"] in ("pending", "committed")
         for tx in txs:
             doc = await wait_committed(svc, tx.tx_hash)
             assert doc["outcome"] == "applied", doc
-        assert svc.get_account(alice.public_key)["balance"] == 600
-        assert svc.get_account(issuer.public_key)["nonce"] == 3
-        assert svc.get_account(issuer.public_key)["roles"] == ["issuer"]
+        assert svc.reads.get_account(alice.public_key)["balance"] == 600
+        assert svc.reads.get_account(issuer.public_key)["nonce"] == 3
+        assert svc.reads.get_account(issuer.public_key)["roles"] == ["issuer"]
     finally:
         await svc.stop()
         svc.close()
@@ -103,11 +105,11 @@ async def test_a_rule_breaking_tx_is_committed_as_failed_with_its_reason(tmp_pat
     try:
         nobody = KeyPair.generate()
         tx = make_tx(CHAIN, "mint", nobody, 1, [nobody.public_key, 5])  # not an issuer
-        svc.submit_tx(tx.raw)
+        svc.admission.submit_tx(tx.raw)
         doc = await wait_committed(svc, tx.tx_hash)
         assert doc["outcome"] == "failed" and doc["status_code"] != 0 and doc["reason"]
-        assert svc.get_account(nobody.public_key)["balance"] == 0
-        assert svc.get_account(nobody.public_key)["nonce"] == 1
+        assert svc.reads.get_account(nobody.public_key)["balance"] == 0
+        assert svc.reads.get_account(nobody.public_key)["nonce"] == 1
     finally:
         await svc.stop()
         svc.close()
@@ -119,7 +121,7 @@ async def test_restart_continues_the_chain_from_the_stored_head(tmp_path, keys):
     svc = open_service(tmp_path / "db", node, issuer)
     await svc.start()
     tx = make_tx(CHAIN, "mint", issuer, 1, [issuer.public_key, 7])
-    svc.submit_tx(tx.raw)
+    svc.admission.submit_tx(tx.raw)
     await wait_committed(svc, tx.tx_hash)
     await svc.stop()
     before = svc.store.head()
@@ -127,16 +129,16 @@ async def test_restart_continues_the_chain_from_the_stored_head(tmp_path, keys):
     svc.close()
 
     svc = open_service(tmp_path / "db", node, issuer)
-    assert svc.replica.height == before.height + 1
+    assert svc.consensus.replica.height == before.height + 1
     await svc.start()
     try:
         tx2 = make_tx(CHAIN, "mint", issuer, 2, [issuer.public_key, 8])
-        svc.submit_tx(tx2.raw)
+        svc.admission.submit_tx(tx2.raw)
         doc = await wait_committed(svc, tx2.tx_hash)
         assert doc["height"] > before.height
         assert [svc.store.get_block(h).hash for h in range(before.height + 1)] == hashes
-        assert svc.get_account(issuer.public_key)["balance"] == 15
-        assert svc.get_tx_status(tx.tx_hash)["height"] <= before.height
+        assert svc.reads.get_account(issuer.public_key)["balance"] == 15
+        assert svc.reads.get_tx_status(tx.tx_hash)["height"] <= before.height
     finally:
         await svc.stop()
         svc.close()
@@ -172,7 +174,7 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path, keys):
 async def serve_blocks(aiohttp_server, svc: NodeService) -> str:
     from aiohttp import web
 
-    from node.api import add_sync_routes
+    from node.app import add_sync_routes
     app = web.Application()
     add_sync_routes(app, svc)
     server = await aiohttp_server(app)
@@ -189,7 +191,7 @@ async def test_a_follower_catches_up_by_reexecuting_certified_blocks(tmp_path, k
     try:
         for n in (1, 2, 3):
             tx = make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, n])
-            leader.submit_tx(tx.raw)
+            leader.admission.submit_tx(tx.raw)
             await wait_committed(leader, tx.tx_hash)
         await leader.stop()  # freeze the leader's chain so both heads can be compared exactly
         top = leader.store.head()
@@ -197,10 +199,10 @@ async def test_a_follower_catches_up_by_reexecuting_certified_blocks(tmp_path, k
         await follower.start()
         await wait_height(follower, top.height)
         assert follower.store.head() == top  # same hash and the same re-executed state root
-        assert follower.replica.height == top.height + 1
-        assert follower.get_account(issuer.public_key)["balance"] == 6
+        assert follower.consensus.replica.height == top.height + 1
+        assert follower.reads.get_account(issuer.public_key)["balance"] == 6
         assert follower.metrics.synced_blocks._value.get() == top.height
-        assert follower.get_tx_status(tx.tx_hash)["status"] == "committed"
+        assert follower.reads.get_tx_status(tx.tx_hash)["status"] == "committed"
     finally:
         await follower.stop()
         follower.close()
@@ -217,11 +219,11 @@ async def test_catch_up_refuses_a_block_sealed_by_a_non_validator(tmp_path, keys
     genesis = make_genesis(node, issuer)
     fake = NodeService(key=impostor, genesis=genesis, store=Store.open(tmp_path / "fake"), options=FAST)
     from ledger import chain
-    parent = fake.head_header()
+    parent = fake.pipeline.head_header()
     execution, _ = chain.build_block(fake.store, fake.store, parent, [], parent.timestamp_ms + 1,
                                      impostor.public_key, genesis.validator_set_hash)
     seal = make_seal(impostor, CHAIN, 1, execution.block.hash)
-    fake.commit(execution.block, (seal,), execution, source="test")
+    fake.committer.commit(execution.block, (seal,), execution, source="test")
     follower = NodeService(key=KeyPair.generate(), genesis=genesis, store=Store.open(tmp_path / "b"), options=FAST)
     try:
         follower.syncer.sources = [(impostor.public_key, await serve_blocks(aiohttp_server, fake))]
@@ -242,8 +244,8 @@ def test_a_decoded_raw_block_must_be_the_height_asked_for(tmp_path, keys):
     from node.sync import SyncFault, decode_raw_block
     svc = open_service(tmp_path / "db", *keys)
     try:
-        from node.api import raw_block_json
-        doc = raw_block_json(svc, 0)
+        from node.reads import get_raw_block
+        doc = get_raw_block(svc.store, 0)
         block, seals = decode_raw_block(doc, 0)
         assert block.hash == svc.store.get_block(0).hash and seals == ()
         with pytest.raises(SyncFault, match="asked for block 1, got block 0"):
@@ -274,6 +276,11 @@ class _Recorder:
         self.calls.append(f"send:{channel}")
 
 
+def recording_driver(rec: _Recorder):
+    from node.driver import Driver
+    return Driver(wal=rec.store, net=rec, post=lambda event: None, metrics=rec.metrics)
+
+
 def _vote_actions(key: KeyPair):
     from consensus.events import Broadcast, Persist, WalRecord
     from consensus.messages import NO_ROUND, sign_prepare
@@ -284,27 +291,24 @@ def _vote_actions(key: KeyPair):
 
 @pytest.mark.asyncio
 async def test_driver_makes_the_wal_durable_before_the_vote_leaves():
-    from node.driver import Driver
     rec = _Recorder()
-    await Driver(rec).execute(_vote_actions(KeyPair.generate()))
+    await recording_driver(rec).execute(_vote_actions(KeyPair.generate()))
     assert rec.calls == ["wal", "send:consensus"]
 
 
 @pytest.mark.asyncio
 async def test_driver_sends_no_vote_when_the_wal_write_fails():
-    from node.driver import Driver
     from node.driver import WalWriteFailed
     rec = _Recorder(fail_wal=True)
     with pytest.raises(WalWriteFailed, match="disk full"):
-        await Driver(rec).execute(_vote_actions(KeyPair.generate()))
+        await recording_driver(rec).execute(_vote_actions(KeyPair.generate()))
     assert rec.calls == []
 
 
 @pytest.mark.asyncio
 async def test_driver_retransmits_only_the_current_heights_votes():
-    from node.driver import Driver
     rec = _Recorder()
-    driver = Driver(rec)
+    driver = recording_driver(rec)
     await driver.execute(_vote_actions(KeyPair.generate()))
     rec.calls.clear()
     assert await driver.retransmit(1) == 1 and rec.calls == ["send:consensus"]
@@ -313,7 +317,7 @@ async def test_driver_retransmits_only_the_current_heights_votes():
 
 @pytest.mark.asyncio
 async def test_a_failed_wal_write_stops_the_node_and_refuses_new_txs(tmp_path, keys):
-    from node.service import NodeStopped
+    from node.errors import NodeStopped
     node, issuer = keys
     svc = open_service(tmp_path / "db", node, issuer)
 
@@ -330,7 +334,7 @@ async def test_a_failed_wal_write_stops_the_node_and_refuses_new_txs(tmp_path, k
         assert "WAL" in str(svc.fatal)
         height = svc.store.head().height
         with pytest.raises(NodeStopped):
-            svc.submit_tx(make_tx(CHAIN, "mint", issuer, 1, [issuer.public_key, 1]).raw)
+            svc.admission.submit_tx(make_tx(CHAIN, "mint", issuer, 1, [issuer.public_key, 1]).raw)
         await asyncio.sleep(0.2)
         assert svc.store.head().height == height  # no block without a durable vote
     finally:

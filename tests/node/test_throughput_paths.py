@@ -11,7 +11,8 @@ from ledger import chain
 from ledger.errors import InvalidBlock
 from ledger.keys import KeyPair
 from ledger.tx import SignedTx, make_tx
-from node.api import MAX_BATCH_TXS, OPENAPI, create_app
+from node.app import create_node_app
+from node.routes import MAX_BATCH_TXS, OPENAPI
 from tests.node.test_service import CHAIN, FAST, open_service, wait_committed, wait_height
 
 
@@ -23,7 +24,7 @@ def keys():
 @pytest_asyncio.fixture
 async def client(aiohttp_client, tmp_path, keys):
     svc = open_service(tmp_path / "db", *keys, FAST)
-    c = await aiohttp_client(create_app(svc))
+    c = await aiohttp_client(create_node_app(svc))
     c.svc = svc
     yield c
     await c.close()
@@ -81,11 +82,11 @@ def test_openapi_describes_the_batch_route():
 async def test_block_json_lists_the_same_tx_hashes_from_memory_and_from_disk(client, keys):
     _, issuer = keys
     txs = [make_tx(CHAIN, "mint", issuer, n, [KeyPair.generate().public_key, n]) for n in (1, 2, 3)]
-    client.svc.submit_txs([t.raw for t in txs])
+    client.svc.admission.submit_txs([t.raw for t in txs])
     done = await wait_committed(client.svc, txs[-1].tx_hash)
     height = done["height"]
-    from_memory = client.svc.get_block_tx_hashes(height)
-    client.svc._block_hashes.clear()
+    from_memory = client.svc.reads.get_block_tx_hashes(height)
+    client.svc.committer._block_hashes.clear()
     resp = await client.get(f"/v1/blocks/{height}")
     listed = (await resp.json())["txs"]
     assert listed == [h.hex() for h in from_memory] and txs[-1].tx_hash.hex() in listed
@@ -105,20 +106,20 @@ async def test_a_validator_trusts_only_the_exact_envelope_its_mempool_verified(t
     try:
         good = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 5])
         forged = forge_signature(good)
-        svc.submit_txs([good.raw], gossip=False)
-        assert svc.is_known_verified(good) and not svc.is_known_verified(forged)
-        parent = svc.head_header()
+        svc.admission.submit_txs([good.raw], gossip=False)
+        assert svc.pipeline.is_known_verified(good) and not svc.pipeline.is_known_verified(forged)
+        parent = svc.pipeline.head_header()
         vs = svc.genesis.validator_set_hash
         block = _block_with(svc.store, parent, [forged], node.public_key)
         with pytest.raises(InvalidBlock, match="does not verify"):
             chain.validate_block(svc.store, svc.store, parent, block, block.header.timestamp_ms, 1000, vs,
-                                 known_verified=svc.is_known_verified)
+                                 known_verified=svc.pipeline.is_known_verified)
         trusted = _block_with(svc.store, parent, [good], node.public_key)
         calls = []
 
         def spy(tx):
             calls.append(tx.tx_hash)
-            return svc.is_known_verified(tx)
+            return svc.pipeline.is_known_verified(tx)
         execution = chain.validate_block(svc.store, svc.store, parent, trusted, trusted.header.timestamp_ms, 1000,
                                          vs, known_verified=spy)
         assert execution.header == trusted.header and calls == [good.tx_hash]
@@ -145,12 +146,12 @@ def test_the_builder_keeps_nonce_gap_txs_pending_and_evicts_the_rest_with_a_reas
     try:
         gap = make_tx(CHAIN, "mint", issuer, 3, [KeyPair.generate().public_key, 1])
         low = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 1])
-        svc.submit_txs([gap.raw, low.raw], gossip=False)
-        evicted = svc.evict_rejected([(gap, invalid_tx(reasons.NONCE_GAP, "gap")),
+        svc.admission.submit_txs([gap.raw, low.raw], gossip=False)
+        evicted = svc.pipeline.evict_rejected([(gap, invalid_tx(reasons.NONCE_GAP, "gap")),
                                       (low, invalid_tx(reasons.NONCE_TOO_LOW, "used"))])
         assert evicted == [low.tx_hash]
-        assert svc.get_tx_status(gap.tx_hash)["status"] == "pending"
-        doc = svc.get_tx_status(low.tx_hash)
+        assert svc.reads.get_tx_status(gap.tx_hash)["status"] == "pending"
+        doc = svc.reads.get_tx_status(low.tx_hash)
         assert doc["status"] == "evicted" and doc["reason"] == reasons.NONCE_TOO_LOW
     finally:
         svc.close()
@@ -172,7 +173,7 @@ async def test_an_idle_network_waits_the_empty_block_interval_and_a_tx_wakes_it(
         await asyncio.sleep(0.05)
         t1 = time.monotonic()
         tx = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 1])
-        svc.submit_txs([tx.raw])
+        svc.admission.submit_txs([tx.raw])
         await wait_committed(svc, tx.tx_hash, timeout_s=5)
         assert time.monotonic() - t1 < 0.4  # the tx did not wait for the empty-block interval
     finally:
@@ -184,13 +185,13 @@ def test_the_block_target_shrinks_when_blocks_execute_slowly(tmp_path, keys):
     import dataclasses
     svc = open_service(tmp_path / "db", *keys, dataclasses.replace(FAST, base_timeout_ms=1000, block_max_txs=2000))
     try:
-        assert svc.driver.get_block_target() == 2000
+        assert svc.pipeline.get_block_target() == 2000
         for _ in range(10):
-            svc.driver._observe_execution(0.5, 1000)  # 0.5 ms per tx -> 300 ms budget holds 600
-        assert svc.driver.get_block_target() == 600
+            svc.pipeline._observe_execution(0.5, 1000)  # 0.5 ms per tx -> 300 ms budget holds 600
+        assert svc.pipeline.get_block_target() == 600
         for _ in range(30):
-            svc.driver._observe_execution(0.01, 1000)
-        assert svc.driver.get_block_target() == 2000
+            svc.pipeline._observe_execution(0.01, 1000)
+        assert svc.pipeline.get_block_target() == 2000
     finally:
         svc.close()
 
@@ -204,20 +205,20 @@ async def test_a_block_prebuilt_on_a_pending_parent_is_proposed_and_validates_on
     try:
         alice = KeyPair.generate()
         first = [make_tx(CHAIN, "mint", issuer, 1, [alice.public_key, 50])]
-        svc.submit_txs([t.raw for t in first], gossip=False)
-        parent = svc.head_header()
+        svc.admission.submit_txs([t.raw for t in first], gossip=False)
+        parent = svc.pipeline.head_header()
         pending, _ = chain.build_block(svc.store, svc.store, parent, first, parent.timestamp_ms + 1,
                                        node.public_key, signatures_checked=True)
         # While block 1 is being voted on, more txs arrive (the sender's next nonces and a transfer).
         later = [make_tx(CHAIN, "mint", issuer, 2, [alice.public_key, 5]),
                  make_tx(CHAIN, "transfer", alice, 1, [issuer.public_key, 20, "back"])]
-        svc.submit_txs([t.raw for t in later], gossip=False)
-        await svc.driver._prebuild(pending)
-        assert svc.driver._prebuilt is not None
-        svc.commit(pending.block, (), pending, source="test")  # block 1 decided as pre-supposed
-        ready = svc.driver.process_request_block(RequestBlock(2, 0))
+        svc.admission.submit_txs([t.raw for t in later], gossip=False)
+        await svc.pipeline._prebuild(pending)
+        assert svc.pipeline._prebuilt is not None
+        svc.committer.commit(pending.block, (), pending, source="test")  # block 1 decided as pre-supposed
+        ready = svc.pipeline.process_request_block(RequestBlock(2, 0))
         assert list(ready.block.txs) == [t.raw for t in later]
-        head = svc.head_header()
+        head = svc.pipeline.head_header()
         execution = chain.validate_block(svc.store, svc.store, head, ready.block, ready.block.header.timestamp_ms,
                                          1000, svc.genesis.validator_set_hash)
         assert execution.header == ready.block.header
@@ -233,15 +234,15 @@ async def test_a_prebuilt_block_on_a_parent_that_was_not_decided_is_not_proposed
     try:
         alice = KeyPair.generate()
         txs = [make_tx(CHAIN, "mint", issuer, n, [alice.public_key, n]) for n in (1, 2)]
-        svc.submit_txs([t.raw for t in txs], gossip=False)
-        parent = svc.head_header()
+        svc.admission.submit_txs([t.raw for t in txs], gossip=False)
+        parent = svc.pipeline.head_header()
         guessed, _ = chain.build_block(svc.store, svc.store, parent, txs[:1], parent.timestamp_ms + 1,
                                        node.public_key, signatures_checked=True)
-        await svc.driver._prebuild(guessed)
+        await svc.pipeline._prebuild(guessed)
         decided, _ = chain.build_block(svc.store, svc.store, parent, txs[:1], parent.timestamp_ms + 2,
                                        node.public_key, signatures_checked=True)
-        svc.commit(decided.block, (), decided, source="test")  # another block 1 won (other timestamp)
-        ready = svc.driver.process_request_block(RequestBlock(2, 0))
+        svc.committer.commit(decided.block, (), decided, source="test")  # another block 1 won (other timestamp)
+        ready = svc.pipeline.process_request_block(RequestBlock(2, 0))
         assert ready.block.header.prev_hash == decided.block.hash
         assert list(ready.block.txs) == [txs[1].raw]
     finally:
@@ -255,17 +256,17 @@ def test_validation_decodes_from_admitted_envelopes_and_forgets_them_at_commit(t
     try:
         tx = make_tx(CHAIN, "mint", issuer, 1, [KeyPair.generate().public_key, 5])
         other = make_tx(CHAIN, "mint", issuer, 2, [KeyPair.generate().public_key, 5])
-        [admitted] = svc.submit_txs([tx.raw], gossip=False)
-        assert svc.decode_known(tx.raw) is admitted
-        assert svc.decode_known(other.raw) == decode_tx(other.raw)  # never admitted: decoded afresh
-        parent = svc.head_header()
+        [admitted] = svc.admission.submit_txs([tx.raw], gossip=False)
+        assert svc.pipeline.decode_known(tx.raw) is admitted
+        assert svc.pipeline.decode_known(other.raw) == decode_tx(other.raw)  # never admitted: decoded afresh
+        parent = svc.pipeline.head_header()
         execution, _ = chain.build_block(svc.store, svc.store, parent, [admitted], parent.timestamp_ms + 1,
                                          node.public_key, signatures_checked=True)
         checked = chain.validate_block(svc.store, svc.store, parent, execution.block,
                                        execution.header.timestamp_ms, 1000, svc.genesis.validator_set_hash,
-                                       decode=svc.decode_known)
+                                       decode=svc.pipeline.decode_known)
         assert checked.header == execution.header
-        svc.commit(execution.block, (), execution, source="test")
-        assert tx.raw not in svc._decoded
+        svc.committer.commit(execution.block, (), execution, source="test")
+        assert tx.raw not in svc.committer.decoded
     finally:
         svc.close()

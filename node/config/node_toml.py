@@ -1,6 +1,6 @@
-"""Node configuration: the per-branch ``node.toml`` and the presets under ``configs/``.
+"""Node configuration: the per-branch ``node.toml`` (presets: ``node.config.presets``).
 
-Three tiers (STYLE "Configuration"): the ``DEFAULT_*`` constants below, presets in ``configs/`` (a 4-branch
+Three tiers (STYLE "Configuration"): the ``DEFAULT_*`` constants (``node.config.defaults``), presets in ``configs/`` (a 4-branch
 local network, a default policy) and the per-network files ``carecoin network init`` writes. ``load_config``
 validates every field and raises ``ConfigError`` naming the file, the field, what was seen and what was
 expected. Relative paths resolve against the directory of the TOML file. Hosts are taken as given: an IP
@@ -20,52 +20,19 @@ node.toml layout::
 
 from __future__ import annotations
 
-import ipaddress
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from node.config.defaults import (
+    DEFAULT_BASE_TIMEOUT_MS, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_MAX_BYTES, DEFAULT_BLOCK_MAX_TXS,
+    DEFAULT_EMPTY_BLOCK_INTERVAL_MS, DEFAULT_HOST, DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MEMPOOL_MAX_BYTES, DEFAULT_MEMPOOL_MAX_COUNT,
+    DEFAULT_MEMPOOL_MAX_PER_SENDER, LOG_FORMATS, LOG_LEVELS,
+)
+from node.config.fields import ListenAddress, PeerEntry, _path, _peer_entry, _Reader, read_toml
 from node.errors import ConfigError
-
-# Tier 1: constants. configs/local-4.toml repeats them so an operator sees every knob in one place.
-DEFAULT_CHAIN_ID = "carecoin-local"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_BASE_PORT = 27100
-DEFAULT_BASE_TIMEOUT_MS = 1000
-DEFAULT_MAX_TIMEOUT_MS = 30_000
-DEFAULT_BLOCK_INTERVAL_MS = 200
-DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 1000
-DEFAULT_MAX_FUTURE_MS = 2000
-DEFAULT_MEMPOOL_MAX_COUNT = 20_000
-DEFAULT_MEMPOOL_MAX_BYTES = 32 * 1024 * 1024
-DEFAULT_MEMPOOL_MAX_PER_SENDER = 256
-DEFAULT_BLOCK_MAX_TXS = 2000
-DEFAULT_BLOCK_MAX_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
-DEFAULT_LOG_FORMAT = "text"
-DEFAULT_LOG_LEVEL = "info"
-
-LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-PEER_PATH = "/peer"
-PRESET_LOCAL_4 = "local-4.toml"
-
-
-@dataclass(frozen=True, slots=True)
-class ListenAddress:
-    host: str
-    port: int
-
-
-@dataclass(frozen=True, slots=True)
-class PeerEntry:
-    name: str
-    public_key: bytes
-    url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,104 +81,6 @@ class NodeConfig:
     block: BlockConfig
     log: LogConfig
 
-
-# --- field checks (each raises ConfigError naming file, field, seen and expected) ---
-
-class _Reader:
-    """Typed getters over one TOML table that name the file and field in every error."""
-
-    def __init__(self, where: str, table: Any, section: str) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [{section}] must be a table, got {type(table).__name__}")
-        self.where, self.table, self.section = where, table, section
-
-    def _field(self, key: str) -> str:
-        return f"{self.section}.{key}" if self.section else key
-
-    def int(self, key: str, lo: int, hi: int, default: int | None = None) -> int:
-        value = self.table.get(key, default)
-        if value is None:
-            raise ConfigError(f"{self.where}: {self._field(key)} is missing; expected an integer {lo}..{hi}")
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise ConfigError(f"{self.where}: {self._field(key)} must be an integer {lo}..{hi}, got {value!r}")
-        return value
-
-    def str(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
-        value = self.table.get(key, default)
-        if value is None:
-            raise ConfigError(f"{self.where}: {self._field(key)} is missing; expected a string")
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{self.where}: {self._field(key)} must be a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            raise ConfigError(
-                f"{self.where}: {self._field(key)} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def host(self, key: str, default: str | None = None) -> str:
-        value = self.str(key, default)
-        if not is_valid_host(value):
-            raise ConfigError(
-                f"{self.where}: {self._field(key)} must be an IP address or 'localhost', got {value!r}")
-        return value
-
-
-def is_valid_host(host: str) -> bool:
-    """True for an IP literal or ``localhost`` (names are never resolved here)."""
-    if host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def is_local_or_any_host(host: str) -> bool:
-    """True for a loopback address, ``localhost`` or the any-address (0.0.0.0 / ::)."""
-    if host == "localhost":
-        return True
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return addr.is_loopback or addr.is_unspecified
-
-
-def compute_peer_url(host: str, port: int) -> str:
-    """The URL a peer dials to reach a node listening on ``host:port`` (any-address dials loopback)."""
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"ws://{host}:{port}{PEER_PATH}"
-
-
-def _peer_entry(where: str, i: int, doc: Any) -> PeerEntry:
-    r = _Reader(where, doc, f"peers[{i}]")
-    name = r.str("name")
-    key_hex = r.str("public_key")
-    try:
-        key = bytes.fromhex(key_hex)
-    except ValueError:
-        key = b""
-    if len(key) != 32:
-        raise ConfigError(f"{where}: peers[{i}].public_key must be 64 hex digits, got {key_hex[:20]!r}")
-    url = r.str("url")
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or port is None or \
-            not is_valid_host(parts.hostname):
-        raise ConfigError(
-            f"{where}: peers[{i}].url must look like ws://127.0.0.1:PORT{PEER_PATH}, got {url!r}")
-    return PeerEntry(name, key, url)
-
-
-def _path(base: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
 
 
 def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
@@ -283,19 +152,6 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
     )
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; raise ``ConfigError`` for a missing or malformed file."""
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
-
 
 def load_config(path: str | Path) -> NodeConfig:
     """Read and validate a node.toml; raise ``ConfigError`` naming the first bad field."""
@@ -331,63 +187,6 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
         "block": {"max_txs": cfg.block.max_txs, "max_bytes": cfg.block.max_bytes},
         "log": {"format": cfg.log.format, "level": cfg.log.level},
     }
-
-
-# --- presets ---
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    """A network preset: branch names, chain id, ports and the defaults every node.toml starts from."""
-
-    chain_id: str
-    host: str
-    base_port: int
-    branches: tuple[str, ...]
-    policy: dict[str, int | str]
-    consensus: ConsensusConfig
-    mempool: MempoolConfig
-    block: BlockConfig
-    log: LogConfig
-    max_frame_bytes: int
-
-
-def get_preset_path(name: str = PRESET_LOCAL_4) -> Path:
-    """Path of a preset shipped in the ``configs`` package."""
-    return Path(str(resources.files("configs").joinpath(name)))
-
-
-def load_preset(path: str | Path | None = None) -> Preset:
-    """Read a network preset (default ``configs/local-4.toml``) and its policy file."""
-    path = Path(path) if path is not None else get_preset_path()
-    doc = read_toml(path)
-    where = path.name
-    net = _Reader(where, doc.get("network", {}), "network")
-    branches = net.table.get("branches", [])
-    if not isinstance(branches, list) or not all(isinstance(b, str) and b for b in branches):
-        raise ConfigError(f"{where}: network.branches must be an array of non-empty strings")
-    policy: dict[str, int | str] = {}
-    policy_file = net.table.get("policy_file")
-    if policy_file is not None:
-        pdoc = read_toml(_path(path.parent, net.str("policy_file")))
-        policy = pdoc.get("policy", pdoc)
-        for k, v in policy.items():
-            if isinstance(v, bool) or not isinstance(v, (int, str)):
-                raise ConfigError(f"{policy_file}: policy.{k} must be an integer or string, got {v!r}")
-    # Reuse node.toml validation for the shared sections by building a throw-away node document.
-    probe = {k: doc[k] for k in ("consensus", "mempool", "block", "log") if k in doc}
-    probe["node"] = {"name": "preset"}
-    probe["api"] = {"port": 1}
-    probe["peer"] = {"port": 2, **({} if "peer" not in doc else doc["peer"])}
-    cfg = config_from_dict(probe, path)
-    return Preset(
-        chain_id=net.str("chain_id", DEFAULT_CHAIN_ID),
-        host=net.host("host", DEFAULT_HOST),
-        base_port=net.int("base_port", 1, 65535, DEFAULT_BASE_PORT),
-        branches=tuple(branches),
-        policy=dict(policy),
-        consensus=cfg.consensus, mempool=cfg.mempool, block=cfg.block, log=cfg.log,
-        max_frame_bytes=cfg.max_frame_bytes,
-    )
 
 
 def verify_config_against_genesis(cfg: NodeConfig, validators: Mapping[bytes, str], node_key: bytes) -> None:

@@ -1,46 +1,43 @@
-"""Domain read models of a node: accounts' coin view, tickets, orders, policy versions, customers, the
-account state proof, and the incremental analytics index behind ``/v1/report``.
+"""Off-chain analytics of a node: the report index behind ``/v1/report`` and the order/ticket summaries.
 
 Theory of operation
 -------------------
-Point reads (ticket, order, customer, policy, coin view, proof) read the committed state in the store
-through the ledger's own typed getters, at the head: every answer is what the head block's ``state_root``
-commits to. They run on the event-loop thread between consensus steps, so a commit never lands halfway
-through one answer (the proof's values and header are from the same height).
-
 The report is a projection of committed blocks kept in memory by ``ReportIndex``: ``catch_up`` reads each
 new block once (header first: empty blocks cost one read), turns its results' events into per-block,
 per-branch counters, and refreshes the summaries of the tickets those events touched from state. A report
 request then sums counters over the blocks of its period (bisected by block time) and the ticket
 summaries: no chain scan per request. The index is rebuilt from the store at start (it is derived data,
-never consensus). It also calls ``on_erased(customer)`` for every committed ``customer_data_erased``
-event, which is how the vault learns to shred a key.
+never consensus) and caught up by ``follow`` (at most ``FOLLOW_BATCH`` blocks every ``FOLLOW_PERIOD_S``,
+so a long catch-up never starves consensus). Nothing else depends on it: erasure has its own follower
+(``node.erasure``).
 
 Branch attribution (deterministic, from state): order and ticket events count for the order's / ticket's
 branch; ``expired`` for the customer's registering branch; anything else for the sender's branch (staff,
 issuers, admins granted with a branch), else the sending customer's branch, else "" (no branch).
+
+``compute_orders``/``compute_order_report`` and ``compute_ticket_report`` summarise order and ticket records
+(e.g. from ``Store.iter_state``) for a branch and period.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import logging
 from collections import Counter
-from dataclasses import asdict
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
 
 from ledger import coin
-from ledger.errors import NotFound
-from ledger.genesis import ROLES
-from ledger.orders import get_order, is_valid_id
-from ledger.process.governance import compute_policy_at, get_policy_change, get_policy_version
-from ledger.smt import SparseMerkleTree
-from ledger.state import get_account, has_role
-from ledger.state_proof import STATE_PROOF_VERSION, compute_account_keys
-from ledger.tickets import CATEGORIES, STATES, Ticket, compute_ticket_report, get_ticket
+from ledger.orders import Order, compute_record, get_order
+from ledger.state import PREFIX_ORDER
+from ledger.tickets import CATEGORIES, STATES, Ticket, get_ticket
 from ledger.tx import decode_tx
-from ledger.validator_sets import get_validator_set_changes
 
-MAX_POLICY_HISTORY = 1000
+log = logging.getLogger("carecoin.analytics")
+
+FOLLOW_PERIOD_S = 0.25
+FOLLOW_BATCH = 500
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
                   "refund": "refunded"}
@@ -48,110 +45,14 @@ _ORDER_EVENTS = {"order_created": "orders_created", "order_paid": "orders_paid",
                  "order_confirmed": "orders_confirmed", "order_refunded": "orders_refunded"}
 
 
-def jsonable(value: Any) -> Any:
-    """Bytes as lowercase hex, tuples as lists, recursively."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    return value
-
-
-# --- point reads --------------------------------------------------------------------------------------------
-
-
-def get_coin_view(store: Any, account: bytes) -> dict[str, Any]:
-    """The coin view of an account at the head block's time: spendable balance, expiring lots, tier, privileges,
-    freeze, KYC, roles."""
-    head = store.get_header(store.head().height)
-    view = coin.get_account_view(store, account, head.timestamp_ms)
-    view.update({"account": account.hex(), "stored_balance": get_account(store, account).balance,
-                 "roles": [r for r in ROLES if has_role(store, r, account)],
-                 "kyc_level": view["customer"]["kyc_level"] if view["customer"] else None,
-                 "height": head.height, "timestamp_ms": head.timestamp_ms})
-    return jsonable(view)
-
-
-def get_ticket_view(store: Any, ticket_id: str) -> dict[str, Any]:
-    """A ticket record with its SLA figures; ``NotFound`` when there is no such ticket."""
-    ticket = get_ticket(store, ticket_id)
-    if ticket is None:
-        raise NotFound(f"ticket {ticket_id[:80]!r} does not exist")
-    doc = jsonable(asdict(ticket))
-    doc.update({"ticket_id": ticket_id, "first_response_ms": ticket.first_response_ms,
-                "resolution_ms": ticket.resolution_ms})
-    return doc
-
-
-def get_order_view(store: Any, order_id: str) -> dict[str, Any]:
-    """An order record with its status and amount due; ``NotFound`` when there is no such order."""
-    order = get_order(store, order_id)
-    if order is None:
-        raise NotFound(f"order {order_id[:80]!r} does not exist")
-    doc = jsonable(asdict(order))
-    doc.update({"order_id": order_id, "status": order.status, "amount_due": order.amount_due})
-    return doc
-
-
-def get_customer_view(store: Any, account: bytes) -> dict[str, Any]:
-    """The on-chain customer record (KYC, commitment, branch, erasure); never personal data."""
-    customer = coin.get_customer(store, account)
-    if customer is None:
-        raise NotFound(f"account {account.hex()} is not a registered customer")
-    doc = jsonable(asdict(customer))
-    doc["erased"] = customer.erased
-    return doc
-
-
-def get_policy_view(store: Any, version: int | None) -> dict[str, Any]:
-    """Every policy parameter at ``version`` (default: current) and the change history; ``NotFound`` past it."""
-    current = get_policy_version(store)
-    wanted = current if version is None else version
-    if wanted > current:
-        raise NotFound(f"policy version {wanted} does not exist; the current version is {current}")
-    changes = []
-    for v in range(max(1, current - MAX_POLICY_HISTORY + 1), current + 1):
-        change = get_policy_change(store, v)
-        if change is not None:
-            changes.append(jsonable(asdict(change)))
-    return {"version": wanted, "current_version": current, "policy": compute_policy_at(store, wanted),
-            "changes": changes}
-
-
-def build_account_proof(store: Any, chain_id: str, account: bytes) -> dict[str, Any]:
-    """The state proof document of ``account`` at the head (see ``ledger.state_proof``)."""
-    head = store.head()
-    header = store.get_header(head.height)
-    tree = SparseMerkleTree(store, cache_nodes=0)
-    values = []
-    for key in compute_account_keys(account):
-        value = store.get_state(key)
-        values.append({"key": key.hex(), "value": None if value is None else value.hex(),
-                       "proof": tree.prove(header.state_root, key).encode().hex()})
-    view = get_coin_view(store, account)
-    return {"version": STATE_PROOF_VERSION, "chain_id": chain_id, "account": account.hex(),
-            "height": header.height, "header": header.encode().hex(), "block_hash": head.block_hash.hex(),
-            "commit": [{"validator": s.validator.hex(), "signature": s.signature.hex()}
-                       for s in store.get_certificate(header.height)],
-            "validator_set_changes": [c.to_json() for c in get_validator_set_changes(store, header.height)],
-            "values": values,
-            "decoded": {"balance": view["balance"], "stored_balance": view["stored_balance"],
-                        "nonce": view["nonce"], "state_root": header.state_root.hex(),
-                        "timestamp_ms": header.timestamp_ms}}
-
-
-# --- analytics ----------------------------------------------------------------------------------------------
+# --- the report index -----------------------------------------------------------------------------------------
 
 
 class ReportIndex:
     """Per-block, per-branch counters and ticket summaries, caught up incrementally from the store."""
 
-    def __init__(self, store: Any, on_erased: Callable[[bytes], None] | None = None,
-                 results_of: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, store: Any, results_of: Callable[[int], Any] | None = None) -> None:
         self.store = store
-        self.on_erased = on_erased
         # ``results_of(height)`` may answer a recent block's results from memory (the node's commit path
         # holds them already) or None; the index then decodes them from the store.
         self.results_of = results_of
@@ -185,9 +86,6 @@ class ReportIndex:
                 continue
             branch = None  # decided lazily: most txs (transfers) never need it
             for event in result.events:
-                kind = event[0]
-                if kind == "customer_data_erased" and self.on_erased is not None:
-                    self.on_erased(event[1])
                 metric, amount, where = self._metric(event, touched)
                 if metric is None:
                     continue
@@ -280,6 +178,105 @@ class ReportIndex:
         }
 
 
-def is_id(text: str) -> bool:
-    """True iff ``text`` could be an order/ticket/coupon id (1..64 bytes printable, no surrounding spaces)."""
-    return is_valid_id(text)
+async def follow(index: ReportIndex, is_closed: Callable[[], bool]) -> None:
+    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled)."""
+    while True:
+        await asyncio.sleep(FOLLOW_PERIOD_S)
+        try:
+            if is_closed():
+                return
+            index.catch_up(FOLLOW_BATCH)
+        except Exception:  # derived data: log and retry next period, never take the node down
+            log.exception("report index catch-up failed at height %d", index.height)
+
+
+# --- order and ticket summaries -------------------------------------------------------------------------------
+
+
+def compute_orders(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[str, Order]]:
+    """Yield (order_id, order) for every order among state ``items`` (e.g. ``Store.iter_state(b"o")``)."""
+    for key, raw in items:
+        if key[:1] == PREFIX_ORDER:
+            order_id = key[1:].decode()
+            yield order_id, compute_record(Order, raw, f"order {order_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReport:
+    """Orders by status, coins redeemed/earned/returned/clawed back, and fiat per currency, for a branch and period."""
+
+    count: int
+    by_status: dict[str, int]
+    coins_redeemed: int  # coins paid on orders that were not refunded
+    coins_earned: int  # earned on confirmation (before clawbacks)
+    coins_returned: int
+    coins_clawed_back: int
+    fiat_paid: dict[str, int]  # per currency, refunds included
+    fiat_refunded: dict[str, int]
+    rating_count: int
+    rating_sum: int
+
+
+def compute_order_report(orders: Iterable[Order], branch: str | None = None, since_ms: int = 0,
+                         until_ms: int | None = None) -> OrderReport:
+    """Summarise the orders of ``branch`` (None = all) created in [since_ms, until_ms)."""
+    chosen = [o for o in orders if (branch is None or o.branch == branch) and o.created_at >= since_ms
+              and (until_ms is None or o.created_at < until_ms)]
+    by_status: dict[str, int] = {}
+    paid: dict[str, int] = {}
+    refunded: dict[str, int] = {}
+    for o in chosen:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+        if o.paid_at:
+            paid[o.currency] = paid.get(o.currency, 0) + o.fiat_paid
+        if o.refunded_at:
+            refunded[o.currency] = refunded.get(o.currency, 0) + o.fiat_refunded
+    rated = [o.rating for o in chosen if o.rating]
+    return OrderReport(
+        count=len(chosen), by_status=dict(sorted(by_status.items())),
+        coins_redeemed=sum(o.coins_paid - o.coins_returned for o in chosen),
+        coins_earned=sum(o.earned for o in chosen), coins_returned=sum(o.coins_returned for o in chosen),
+        coins_clawed_back=sum(o.clawed_back for o in chosen),
+        fiat_paid=dict(sorted(paid.items())), fiat_refunded=dict(sorted(refunded.items())),
+        rating_count=len(rated), rating_sum=sum(rated),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReport:
+    """Tickets by state and category, SLA means (ms, floored) and the rating average, for a branch and period."""
+
+    count: int
+    by_state: dict[str, int]
+    by_category: dict[str, int]
+    flagged: int
+    mean_first_response_ms: int | None
+    mean_resolution_ms: int | None
+    rating_count: int
+    rating_sum: int
+    compensated: int
+
+    @property
+    def average_rating(self) -> float | None:
+        """Mean rating 1..5 of rated tickets (None when none was rated); off-chain only, so a float is fine."""
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+
+def compute_ticket_report(tickets: Iterable[Ticket], branch: str | None = None, since_ms: int = 0,
+                          until_ms: int | None = None) -> TicketReport:
+    """Summarise the tickets of ``branch`` (None = all) opened in [since_ms, until_ms)."""
+    chosen = [t for t in tickets if (branch is None or t.branch == branch) and t.opened_at >= since_ms
+              and (until_ms is None or t.opened_at < until_ms)]
+    firsts = [t.first_response_ms for t in chosen if t.first_response_ms is not None]
+    resolutions = [t.resolution_ms for t in chosen if t.resolution_ms is not None]
+    rated = [t.rating for t in chosen if t.rating]
+    return TicketReport(
+        count=len(chosen),
+        by_state={s: n for s in STATES if (n := sum(t.state == s for t in chosen))},
+        by_category={c: n for c in CATEGORIES if (n := sum(t.category == c for t in chosen))},
+        flagged=sum(t.flagged for t in chosen),
+        mean_first_response_ms=sum(firsts) // len(firsts) if firsts else None,
+        mean_resolution_ms=sum(resolutions) // len(resolutions) if resolutions else None,
+        rating_count=len(rated), rating_sum=sum(rated),
+        compensated=sum(t.compensated for t in chosen),
+    )

@@ -1,0 +1,194 @@
+"""Tx admission: client submissions (one tx or a batch) and gossiped txs from peers, into the mempool.
+
+Theory of operation. ``submit_tx``/``submit_txs`` decode each envelope, run the ledger's admission check
+(signatures, chain id; ``ledger.chain.check_admissible``) once through ``Mempool.add``, keep the decoded
+envelope and the submit time for the commit path (``Committer.decoded``/``submitted``), wake a PROPOSE timer
+held for lack of txs (``on_admitted``) and gossip what was admitted (``tx`` frame for one, ``txs`` frame —
+a msgpack list of envelopes — for a batch). Large batches are admitted in chunks of ``ADMIT_CHUNK`` with a
+yield to the consensus loop between chunks (``yield_to_consensus``): consensus goes first.
+
+Gossiped batches are queued (bounded by ``MAX_GOSSIP_BACKLOG``: beyond it a batch is dropped; its origin
+node keeps the txs pending, so they still commit) and admitted by one background task, so a link's read
+loop is free for consensus frames at once. After a local fault (``stopped()`` is not None) every submission
+is refused with ``NodeStopped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Awaitable, Callable, Sequence
+
+from ledger import chain, codec
+from ledger.errors import LedgerError
+from ledger.tx import SignedTx, decode_tx
+from node.committer import Committer
+from node.errors import NodeError, NodeStopped
+from node.mempool import Mempool
+from node.metrics import NodeMetrics
+
+log = logging.getLogger("carecoin.node")
+
+CHANNEL_TX = "tx"
+CHANNEL_TXS = "txs"  # a batch of gossiped txs: msgpack list of envelopes
+ADMIT_CHUNK = 25  # txs admitted between two yields to the event loop
+MAX_GOSSIP_BACKLOG = 50_000  # gossiped txs waiting for admission; beyond, a batch is dropped (origin keeps it)
+
+Broadcast = Callable[[str, bytes], Awaitable]
+
+
+class Admission:
+    """Admits txs into the mempool and gossips them (see the module docstring)."""
+
+    def __init__(self, *, store, chain_id: str, mempool: Mempool, committer: Committer, metrics: NodeMetrics,
+                 mempool_max_count: int, on_admitted: Callable[[], None],
+                 stopped: Callable[[], BaseException | None],
+                 yield_to_consensus: Callable[[], Awaitable[None]], broadcast: Broadcast | None = None) -> None:
+        self.store, self.chain_id, self.mempool, self.committer = store, chain_id, mempool, committer
+        self.metrics, self.mempool_max_count = metrics, mempool_max_count
+        self.on_admitted, self.stopped, self.yield_to_consensus = on_admitted, stopped, yield_to_consensus
+        self.broadcast = broadcast
+        self._gossip_queue: deque[list[bytes]] = deque()  # gossiped tx batches waiting for admission
+        self._gossip_backlog = 0
+        self._gossip_wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def _check(self, tx: SignedTx) -> None:
+        chain.check_admissible(self.store, tx, self.chain_id)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the gossip admission task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._admit_gossip(), name="gossip-admission")
+
+    async def stop(self) -> None:
+        """Cancel the gossip admission task."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: nothing to report
+                pass
+
+    # ---- client submissions ----------------------------------------------------------------------
+
+    def submit_tx(self, raw: bytes, *, gossip: bool = True) -> SignedTx:
+        """Admit a raw envelope to the mempool (raises LedgerError / NodeError) and gossip it to peers."""
+        fatal = self.stopped()
+        if fatal is not None:
+            raise NodeStopped(f"the node stopped after a local fault: {fatal}")
+        tx = decode_tx(raw)
+        self.mempool.add(tx, self._check)
+        self.committer.decoded[tx.raw] = tx
+        self.on_admitted()
+        self.metrics.submitted_txs.inc()
+        self.committer.submitted[tx.tx_hash] = time.monotonic()
+        self.committer.trim_submitted()
+        if gossip and self.broadcast is not None:
+            _spawn(self.broadcast(CHANNEL_TX, tx.raw))
+        return tx
+
+    def submit_txs(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
+        """Admit a batch of raw envelopes; one outcome per tx (the admitted ``SignedTx`` or the typed error).
+
+        The admitted txs are gossiped to every peer in one ``txs`` frame (a msgpack list of envelopes).
+        """
+        fatal = self.stopped()
+        if fatal is not None:
+            raise NodeStopped(f"the node stopped after a local fault: {fatal}")
+        out: list[SignedTx | Exception] = []
+        admitted: list[bytes] = []
+        now = time.monotonic()
+        committer = self.committer
+        decoded, submitted = committer.decoded, committer.submitted
+        for raw in raws:
+            try:
+                tx = decode_tx(raw)
+                self.mempool.add(tx, self._check)
+            except (LedgerError, NodeError) as exc:
+                out.append(exc)
+                continue
+            out.append(tx)
+            admitted.append(tx.raw)
+            decoded[tx.raw] = tx
+            submitted[tx.tx_hash] = now
+        if admitted:
+            if len(decoded) > 2 * self.mempool_max_count:
+                committer.decoded = {t.raw: t for t in (self.mempool.get(h) for h in self.mempool.get_hashes())
+                                     if t}
+            self.on_admitted()
+            self.metrics.submitted_txs.inc(len(admitted))
+            committer.trim_submitted()
+            if gossip and self.broadcast is not None:
+                _spawn(self.broadcast(CHANNEL_TXS, codec.encode(admitted)))
+        return out
+
+    async def submit_txs_chunked(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
+        """``submit_txs`` in chunks of ``ADMIT_CHUNK``, yielding to the event loop (consensus) between them."""
+        out: list[SignedTx | Exception] = []
+        for start in range(0, len(raws), ADMIT_CHUNK):
+            await self.yield_to_consensus()
+            out.extend(self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=gossip))
+        return out
+
+    # ---- gossip ----------------------------------------------------------------------------------
+
+    def on_gossip_tx(self, payload: bytes) -> None:
+        """A ``tx`` frame from a peer: admit it now (no re-gossip)."""
+        try:
+            self.submit_tx(payload, gossip=False)
+        except (LedgerError, NodeError) as exc:
+            # Duplicates are normal (every node gossips to every node); anything else is counted.
+            if getattr(exc, "code", "") != "duplicate_tx":
+                self.metrics.rejected_txs.labels(getattr(exc, "code", "error")).inc()
+
+    def on_gossip_batch(self, payload: bytes) -> None:
+        """A ``txs`` frame from a peer: queue it for the admission task (bounded)."""
+        try:
+            raws = codec.decode(payload)
+        except LedgerError:
+            raws = None
+        if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
+            self.metrics.remote_faults.labels("bad_tx_batch").inc()
+            return
+        # Admission (a signature check per tx) runs on its own task in small chunks, so this link's read
+        # loop is free for consensus frames at once and the consensus task gets the loop between chunks.
+        if self._gossip_backlog + len(raws) > MAX_GOSSIP_BACKLOG:
+            self.metrics.remote_faults.labels("gossip_backlog_full").inc()
+            return  # the origin node keeps these txs pending: they still commit
+        self._gossip_backlog += len(raws)
+        self._gossip_queue.append(raws)
+        self._gossip_wake.set()
+
+    async def _admit_gossip(self) -> None:
+        """Admit gossiped tx batches, a chunk at a time (duplicates are normal: every node gossips to all)."""
+        while True:
+            if not self._gossip_queue:
+                self._gossip_wake.clear()
+                await self._gossip_wake.wait()
+                continue
+            raws = self._gossip_queue.popleft()
+            self._gossip_backlog -= len(raws)
+            for start in range(0, len(raws), ADMIT_CHUNK):
+                await self.yield_to_consensus()
+                if self.stopped() is not None:
+                    break
+                for outcome in self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=False):
+                    code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
+                    if code is not None and code != "duplicate_tx":
+                        self.metrics.rejected_txs.labels(code).inc()
+
+
+def _spawn(coro: Awaitable) -> None:
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(_log_task_error)
+
+
+def _log_task_error(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("background send failed: %s", task.exception())

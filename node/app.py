@@ -1,0 +1,181 @@
+"""The node as one aiohttp application: ``create_app(config)`` is everything ``carecoin node start`` runs.
+
+Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed ``web.AppKey``
+(``node.app_keys``); they start in this order and stop in the reverse order:
+
+1. store      — open (and lock) the data dir's LevelDB; closed last (``STORE_KEY``)
+2. node       — build the node's parts on that store (``NODE_KEY``; ``node.service``)
+3. consensus  — replay the WAL, start the consensus loop and gossip admission
+4. peers      — the peer listener (websocket links and ``/v1/blocks/{height}`` for catch-up), the peer links,
+                catch-up
+5. vault      — ``<data_dir>/vault`` and the staff-signed guard (``VAULT_KEY``, ``STAFF_GUARD_KEY``)
+6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
+7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
+
+``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
+opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from ledger.genesis import load_genesis
+from ledger.keys import load_key
+from ledger.storage import Store
+from node import analytics
+from node.analytics import ReportIndex
+from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
+from node.config import NodeConfig
+from node.erasure import ErasureFollower
+from node.errors import NodeError
+from node.http import AUTH_STAFF_SIGNED, error_middleware, mount
+from node.options import ServiceOptions
+from node.routes import MAX_BATCH_BODY_BYTES, ROUTES
+from node.service import NodeService, start_consensus, start_peers, stop_consensus, stop_peers
+from node.staff_auth import StaffGuard
+from node.vault import Vault
+
+log = logging.getLogger("carecoin.node")
+
+SHUTDOWN_TIMEOUT_S = 1.0
+
+
+class ListenFailed(NodeError):
+    """A listener could not bind its address (port in use, no such address)."""
+
+    code = "listen_failed"
+    http_status = 500
+
+
+def create_app(config: NodeConfig) -> web.Application:
+    """The whole node of ``config`` as one application (serve it on ``config.api``)."""
+    app = _api_app()
+    app[CONFIG_KEY] = config
+    app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
+                            _analytics_ctx])
+    return app
+
+
+def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Application:
+    """The client API of an already built ``node`` (its store stays the caller's); no peer listener."""
+    app = _api_app()
+    app[NODE_KEY] = node
+    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else []))
+    return app
+
+
+def add_sync_routes(app: web.Application, node: NodeService) -> None:
+    """Mount the routes peers' catch-up reads (``/v1/blocks/{height}``) on ``app`` for ``node``."""
+    app[NODE_KEY] = node
+    mount(app, [r for r in ROUTES if r.peer])
+
+
+def _api_app() -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BATCH_BODY_BYTES)
+    mount(app, ROUTES, {AUTH_STAFF_SIGNED: _staff_signed})
+    return app
+
+
+async def _staff_signed(request: web.Request) -> None:
+    await request.app[STAFF_GUARD_KEY](request)
+
+
+# ---- one context per resource ---------------------------------------------------------------------------
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG_KEY]
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(str(config.data_dir))  # a second node on this data dir is refused here
+    app[STORE_KEY] = store
+    try:
+        yield
+    finally:
+        store.close()
+
+
+async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG_KEY]
+    app[NODE_KEY] = NodeService(key=load_key(config.key_file), genesis=load_genesis(config.genesis_file),
+                                store=app[STORE_KEY], options=ServiceOptions.from_config(config),
+                                peers=config.peers)
+    yield
+
+
+async def _consensus_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    await start_consensus(node)
+    try:
+        yield
+    finally:
+        await stop_consensus(node)
+
+
+async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
+    node, config = app[NODE_KEY], app[CONFIG_KEY]
+    listener = web.Application()
+    if node.peers is not None:
+        node.peers.add_routes(listener)
+    add_sync_routes(listener, node)
+    runner = web.AppRunner(listener, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, config.peer.host, config.peer.port).start()
+        except OSError as exc:
+            raise ListenFailed(f"cannot listen on {config.peer.host}:{config.peer.port}: "
+                               f"{exc.strerror or exc}") from None
+        await start_peers(node)
+        try:
+            yield
+        finally:
+            await stop_peers(node)
+    finally:
+        await runner.cleanup()
+
+
+async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    app[VAULT_KEY] = Vault(Path(node.store.path) / "vault")
+    app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id)
+    yield
+
+
+async def _erasure_ctx(app: web.Application) -> AsyncIterator[None]:
+    node, vault = app[NODE_KEY], app[VAULT_KEY]
+
+    def on_erased(customer: bytes) -> None:
+        if vault.erase(customer):
+            log.info("customer %s erased on chain: vault key deleted", customer.hex()[:16])
+
+    follower = ErasureFollower(node.store, on_erased, results_of=node.committer.get_recent_results)
+    app[ERASURE_KEY] = follower
+    unsubscribe = node.committer.subscribe(follower.on_commit)
+    async with _task(follower.run(lambda: node.store.closed), "erasure-follower"):
+        yield
+    unsubscribe()
+
+
+async def _analytics_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    index = ReportIndex(node.store, results_of=node.committer.get_recent_results)
+    app[REPORT_KEY] = index
+    async with _task(analytics.follow(index, lambda: node.store.closed), "analytics-follower"):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _task(coro, name: str) -> AsyncIterator[asyncio.Task]:
+    task = asyncio.create_task(coro, name=name)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,21 @@
+"""The typed keys of a node's aiohttp application: each resource a ``cleanup_ctx`` entry puts on the app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ledger.storage import Store
+from node.analytics import ReportIndex
+from node.config import NodeConfig
+from node.erasure import ErasureFollower
+from node.service import NodeService
+from node.staff_auth import StaffGuard
+from node.vault import Vault
+
+CONFIG_KEY: web.AppKey[NodeConfig] = web.AppKey("config", NodeConfig)
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+NODE_KEY: web.AppKey[NodeService] = web.AppKey("node", NodeService)
+VAULT_KEY: web.AppKey[Vault] = web.AppKey("vault", Vault)
+STAFF_GUARD_KEY: web.AppKey[StaffGuard] = web.AppKey("staff_guard", StaffGuard)
+ERASURE_KEY: web.AppKey[ErasureFollower] = web.AppKey("erasure", ErasureFollower)
+REPORT_KEY: web.AppKey[ReportIndex] = web.AppKey("report_index", ReportIndex)

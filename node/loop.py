@@ -1,0 +1,214 @@
+"""The consensus loop: one asyncio task, one queue, the replica and its driver.
+
+Theory of operation. **One** task (``_run``) takes items from one queue: consensus events (peer messages,
+timer expiries) and internal jobs (callables returning an awaitable, e.g. a batch of blocks fetched by
+catch-up). The replica is only ever called from that task, and everything that changes the chain (decide,
+``apply_synced``) also runs there, so a block decided by consensus and a block arriving through catch-up
+can never race. Follow-up events produced by the driver (a built or validated block) are fed to the replica
+before the next queue item. A local safety fault (``ConsensusSafetyError``, a WAL write that failed) stops
+the loop for good and sets ``fatal``: the node must not keep voting.
+
+Restart: ``start`` builds the replica's ``Restarted(record)`` from the WAL in the store when the record is
+for head + 1. ``housekeeping`` re-sends this height's votes while it does not move and asks peers for
+their head when no block came for ``sync_poll_ms``. Tx admission yields to this loop
+(``yield_to_consensus``): consensus work always goes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from consensus.errors import ConsensusError, ConsensusSafetyError
+from consensus.events import Restarted, SyncedTo
+from consensus.replica import Replica, ReplicaConfig
+from consensus.wal import decode_record
+from ledger.block import Block
+from ledger.genesis import Genesis
+from ledger.keys import KeyPair
+from node.driver import Driver, NetPort
+from node.errors import NodeError, WalWriteFailed
+from node.metrics import NodeMetrics
+from node.options import ServiceOptions
+from node.pipeline import BlockPipeline
+
+log = logging.getLogger("carecoin.node")
+
+MAX_QUEUE = 10_000
+ADMISSION_MAX_DEFER_S = 0.5  # admission waits at most this long for queued consensus work, per chunk
+PROFILE_ENV = "CARECOIN_PROFILE"  # a directory: profile the event loop, write <node>.prof there on stop
+
+
+class ConsensusLoop:
+    """The replica, its driver, the queue and the consensus task (see the module docstring)."""
+
+    def __init__(self, *, store, genesis: Genesis, key: KeyPair, options: ServiceOptions, metrics: NodeMetrics,
+                 pipeline: BlockPipeline, net: NetPort, request_sync: Callable[[int], None]) -> None:
+        self.store, self.options, self.metrics, self.pipeline = store, options, metrics, pipeline
+        self.request_sync = request_sync
+        head = store.head()
+        config = ReplicaConfig(chain_id=genesis.chain_id, validators=genesis.validator_keys,
+                               base_timeout_ms=options.base_timeout_ms, max_timeout_ms=options.max_timeout_ms,
+                               block_interval_ms=options.block_interval_ms)
+        self.replica = Replica(config, key, head.height + 1, head.block_hash)
+        self.driver = Driver(wal=store, net=net, post=self.post, blocks=pipeline, request_sync=request_sync,
+                             metrics=metrics, empty_block_interval_ms=options.empty_block_interval_ms)
+        self._queue: asyncio.Queue | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._idle = asyncio.Event()  # set while the queue is empty and no step runs
+        self._idle.set()
+        self._last_round = 0
+        self._profiler = None
+        self.fatal: BaseException | None = None
+        self.started = False
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Replay the WAL into the replica and start the consensus and housekeeping tasks."""
+        if self.started:
+            return
+        self.started = True
+        self._profile_start()
+        self._queue = asyncio.Queue(maxsize=MAX_QUEUE)
+        head = self.store.head()
+        record = None
+        raw = self.store.get_wal()
+        if raw:
+            try:
+                record = decode_record(raw)
+            except ConsensusError as exc:
+                raise NodeError(f"the consensus WAL in the data dir does not decode: {exc}") from None
+            if record.height != head.height + 1:
+                record = None  # a record for a height already committed (or synced past) is moot
+        self._tasks.append(asyncio.create_task(self._run(), name="consensus"))
+        await self._step(Restarted(record))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    async def stop(self) -> None:
+        """Cancel timers and tasks and stop the pre-build worker."""
+        if not self.started:
+            return
+        self.started = False
+        self.driver.cancel_timers()
+        self.pipeline.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._profile_stop()
+
+    def _profile_start(self) -> None:
+        """With ``CARECOIN_PROFILE=DIR`` set, profile the event-loop thread (written on stop)."""
+        self._profiler = None
+        if os.environ.get(PROFILE_ENV):
+            import cProfile
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+
+    def _profile_stop(self) -> None:
+        profiler, self._profiler = self._profiler, None
+        if profiler is not None:
+            profiler.disable()
+            out = Path(os.environ[PROFILE_ENV]) / f"{self.options.name}.prof"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            profiler.dump_stats(str(out))
+            log.warning("profile written to %s", out)
+
+    # ---- the consensus task ----------------------------------------------------------------------
+
+    def post(self, event: Any) -> None:
+        """Queue a consensus event or an internal job (callable returning an awaitable) for the consensus task."""
+        if self._queue is None:
+            return
+        try:
+            self._queue.put_nowait(event)
+            self._idle.clear()
+        except asyncio.QueueFull:
+            self.metrics.remote_faults.labels("queue_full").inc()
+
+    async def _run(self) -> None:
+        while True:
+            if self._queue.empty():
+                self._idle.set()
+            item = await self._queue.get()
+            self._idle.clear()
+            try:
+                if callable(item):
+                    await item()
+                else:
+                    await self._step(item)
+            except (ConsensusSafetyError, WalWriteFailed) as exc:
+                self._idle.set()
+                await self._fail(exc)
+                return
+            except Exception:  # a bug: keep the node alive, say so loudly
+                log.exception("consensus step failed on %s", type(item).__name__)
+
+    async def yield_to_consensus(self) -> None:
+        """Let queued consensus work run first (bounded wait): tx admission is the lower priority."""
+        if self._idle.is_set():
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), ADMISSION_MAX_DEFER_S)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _step(self, event: Any) -> None:
+        """Feed ``event`` and its follow-ups to the replica, carrying out every action in order."""
+        pending = deque([event])
+        while pending:
+            actions = self.replica.handle(pending.popleft())
+            pending.extend(await self.driver.execute(actions))
+        if self.replica.round > self._last_round:
+            self.metrics.round_changes.inc(self.replica.round - self._last_round)
+            log.info("height %d: round %d -> %d (mempool %d)", self.replica.height, self._last_round,
+                     self.replica.round, self.pipeline.pending_count())
+        self._last_round = self.replica.round
+        self.metrics.round.set(self.replica.round)
+
+    async def _fail(self, exc: BaseException) -> None:
+        log.critical("LOCAL SAFETY FAULT, consensus stopped: %s", exc)
+        self.fatal = exc
+        self.driver.cancel_timers()
+
+    async def _housekeeping(self) -> None:
+        """Retransmit this height's votes while stuck, and ask peers for their head when no block came."""
+        period = max(self.options.retransmit_ms, 50) / 1000.0
+        while True:
+            await asyncio.sleep(period)
+            if self.fatal is not None:
+                return
+            height = self.replica.height
+            idle = time.monotonic() - self.pipeline.get_last_commit_time()
+            if idle >= period:
+                self.post(lambda h=height: self.driver.retransmit(h))
+            if idle * 1000 >= self.options.sync_poll_ms:
+                self.request_sync(height)
+
+    def on_link_up(self) -> None:
+        """A peer link came up: re-send this height's votes so a restarted peer hears them at once."""
+        if self.started:
+            self.post(lambda h=self.replica.height: self.driver.retransmit(h))
+
+    async def apply_synced(self, blocks: Sequence[tuple[Block, tuple]]) -> int:
+        """Commit already certificate-checked blocks after re-executing them; tell the replica. Returns head.
+
+        Runs on the consensus task (catch-up posts it as a job).
+        """
+        last = self.pipeline.commit_synced(blocks)
+        head = self.store.head()
+        if last is not None:
+            self.pipeline.forget()
+            self.driver.forget_height(head.height + 1)
+            await self._step(SyncedTo(head.height, head.block_hash))
+        return head.height

@@ -1,0 +1,324 @@
+"""The client API's route table and handlers: every route is one ``Route`` line in ``ROUTES``.
+
+To add a route: write its handler here and add one line to ``ROUTES`` (method, path, handler, auth, OpenAPI
+operation). ``node.app`` mounts the table on the router and ``OPENAPI`` (served at ``/openapi.json``) is
+built from the same table. Handlers parse the request (``node.http``), call a read (``node.reads``,
+``node.analytics``) or admission, and answer JSON with hex bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ledger.errors import LedgerError
+from ledger.receipt import encode_compact
+from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
+from node.errors import MempoolFull, NodeError
+from node.http import (
+    AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_hex32, parse_int, parse_json,
+    path_param, query_param, read_body,
+)
+from node.metrics import CONTENT_TYPE
+from node import reads
+from node.staff_auth import BODY, STAFF
+
+log = logging.getLogger("carecoin.api")
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH_TXS = 1000
+MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
+MAX_HISTORY_LIMIT = 1000
+MAX_HISTORY_SCAN = 100_000
+REQUEST_CATCH_UP = 10_000  # blocks a request may index before it answers (report, vault read)
+
+
+class AnalyticsOff(NodeError):
+    """This node runs without the analytics follower."""
+
+    code = "analytics_off"
+    http_status = 503
+
+
+def parse_id(text: str, what: str) -> str:
+    """An order/ticket id from a path (1..64 bytes of printable text) or ``BadRequest``."""
+    if not reads.is_id(text):
+        raise BadRequest(f"{what} {text[:80]!r} is not 1..64 bytes of printable text without surrounding spaces")
+    return text
+
+
+def _account(request: web.Request) -> bytes:
+    return parse_hex32(request.match_info["id"], "account id")
+
+
+# ---- transactions ---------------------------------------------------------------------------------------
+
+async def post_tx(request: web.Request) -> web.Response:
+    """POST /v1/tx {"tx": hex envelope} -> 202 {"tx_hash", "status": "pending"}."""
+    doc = parse_json(await read_body(request, MAX_BODY_BYTES), '{"tx": "<hex envelope>"}')
+    if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
+        raise BadRequest('expected a JSON object {"tx": "<hex envelope>"}')
+    try:
+        raw = bytes.fromhex(doc["tx"])
+    except ValueError:
+        raise BadRequest("tx is not hex; expected the hex of the canonical envelope") from None
+    node = request.app[NODE_KEY]
+    try:
+        tx = node.admission.submit_tx(raw)
+    except (LedgerError, NodeError) as exc:
+        node.metrics.rejected_txs.labels(exc.code).inc()
+        raise
+    return web.json_response({"tx_hash": tx.tx_hash.hex(), "status": "pending"}, status=202)
+
+
+async def post_txs(request: web.Request) -> web.Response:
+    """POST /v1/txs {"txs": [hex envelope, ...]} -> 200 {"results": [{"tx_hash", "status"} | {"error"}, ...]}.
+
+    One result per tx, in order: ``{"tx_hash", "status": "pending"}`` when admitted, else
+    ``{"error": {"code", "message"}}`` (plus ``retry_after`` for ``mempool_full``/``sender_limit``). The
+    admitted txs are gossiped to peers in one frame per peer. A malformed body refuses the whole batch.
+    """
+    doc = parse_json(await read_body(request, MAX_BATCH_BODY_BYTES), '{"txs": ["<hex envelope>", ...]}')
+    txs = doc.get("txs") if isinstance(doc, dict) else None
+    if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
+        raise BadRequest('expected a JSON object {"txs": ["<hex envelope>", ...]}')
+    if not 1 <= len(txs) <= MAX_BATCH_TXS:
+        raise BadRequest(f"batch of {len(txs)} txs; expected 1..{MAX_BATCH_TXS}")
+    raws = []
+    for i, text in enumerate(txs):
+        try:
+            raws.append(bytes.fromhex(text))
+        except ValueError:
+            raise BadRequest(f"txs[{i}] is not hex; expected the hex of the canonical envelope") from None
+    node = request.app[NODE_KEY]
+    results = []
+    for outcome in await node.admission.submit_txs_chunked(raws):
+        if isinstance(outcome, Exception):
+            code = getattr(outcome, "code", "error")
+            node.metrics.rejected_txs.labels(code).inc()
+            err: dict[str, Any] = {"error": {"code": code, "message": getattr(outcome, "message", str(outcome))}}
+            if isinstance(outcome, MempoolFull):
+                err["retry_after"] = outcome.retry_after
+            results.append(err)
+        else:
+            results.append({"tx_hash": outcome.tx_hash.hex(), "status": "pending"})
+    return web.json_response({"results": results})
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    """GET /v1/tx/{hash}: pending / committed / evicted (404 with status unknown when never seen)."""
+    tx_hash = parse_hex32(request.match_info["hash"], "tx hash")
+    doc = request.app[NODE_KEY].reads.get_tx_status(tx_hash)
+    if doc["status"] == "unknown":
+        return web.json_response({"error": {"code": "unknown_tx",
+                                            "message": f"tx {tx_hash.hex()} is neither pending nor committed here"},
+                                  "tx_hash": tx_hash.hex(), "status": "unknown"}, status=404)
+    return web.json_response(doc)
+
+
+async def get_receipt(request: web.Request) -> web.Response:
+    """GET /v1/tx/{hash}/receipt: receipt JSON, or compact msgpack with ?format=msgpack."""
+    tx_hash = parse_hex32(request.match_info["hash"], "tx hash")
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "msgpack"):
+        raise BadRequest(f"format must be json or msgpack, got {fmt[:20]!r}")
+    receipt = reads.get_receipt(request.app[NODE_KEY].store, tx_hash)
+    if fmt == "msgpack":
+        return web.Response(body=encode_compact(receipt), content_type="application/msgpack")
+    return web.json_response(receipt)
+
+
+# ---- accounts and chain ---------------------------------------------------------------------------------
+
+async def get_account(request: web.Request) -> web.Response:
+    """GET /v1/accounts/{id} and /v1/accounts/{id}/coin: the one account document."""
+    return web.json_response(request.app[NODE_KEY].reads.get_account(_account(request)))
+
+
+async def get_proof(request: web.Request) -> web.Response:
+    """GET /v1/accounts/{id}/proof: SMT proofs of the account's state against the head header + certificate."""
+    account = _account(request)
+    node = request.app[NODE_KEY]
+    return web.json_response(reads.build_account_proof(node.store, node.chain_id, account))
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """GET /v1/accounts/{id}/history?limit=&before=&scan=: txs touching the account, newest first."""
+    account = _account(request)
+    q = request.query
+    limit = parse_int(q.get("limit"), "limit", 1, MAX_HISTORY_LIMIT, 50)
+    before = parse_int(q.get("before"), "before", 1, 2**63, None)
+    scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 5000)
+    return web.json_response(reads.get_history(request.app[NODE_KEY].store, account, limit, before, scan))
+
+
+async def get_block(request: web.Request) -> web.Response:
+    """GET /v1/blocks/{height} or /v1/blocks/latest; ?format=raw for the encoded block + certificate."""
+    node = request.app[NODE_KEY]
+    height = reads.get_block_height(node.store, request.match_info["height"],
+                                    lambda text: parse_int(text, "height", 0, 2**63))
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "raw"):
+        raise BadRequest(f"format must be json or raw, got {fmt[:20]!r}")
+    return web.json_response(reads.get_raw_block(node.store, height) if fmt == "raw" else node.reads.get_block(height))
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """GET /v1/status."""
+    return web.json_response(request.app[NODE_KEY].reads.get_status())
+
+
+# ---- domain records -------------------------------------------------------------------------------------
+
+async def get_ticket(request: web.Request) -> web.Response:
+    """GET /v1/tickets/{id}."""
+    ticket_id = parse_id(request.match_info["id"], "ticket id")
+    return web.json_response(reads.get_ticket_view(request.app[NODE_KEY].store, ticket_id))
+
+
+async def get_order(request: web.Request) -> web.Response:
+    """GET /v1/orders/{id}."""
+    order_id = parse_id(request.match_info["id"], "order id")
+    return web.json_response(reads.get_order_view(request.app[NODE_KEY].store, order_id))
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    """GET /v1/policy[?version=N]."""
+    version = parse_int(request.query.get("version"), "version", 0, 2**63)
+    return web.json_response(reads.get_policy_view(request.app[NODE_KEY].store, version))
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    """GET /v1/customers/{id}: the on-chain record only."""
+    account = parse_hex32(request.match_info["id"], "customer id")
+    return web.json_response(reads.get_customer_view(request.app[NODE_KEY].store, account))
+
+
+async def get_report(request: web.Request) -> web.Response:
+    """GET /v1/report?branch=&since=&until=."""
+    q = request.query
+    branch = q.get("branch")
+    if branch is not None and not 0 < len(branch) <= 64:
+        raise BadRequest(f"branch must be 1..64 characters, got {len(branch)}")
+    since = parse_int(q.get("since"), "since (ms)", 0, 2**63)
+    until = parse_int(q.get("until"), "until (ms)", 0, 2**63)
+    if since is not None and until is not None and until <= since:
+        raise BadRequest(f"until {until} must be after since {since}")
+    index = request.app.get(REPORT_KEY)
+    if index is None:
+        raise AnalyticsOff("this node runs without analytics; /v1/report is not served here")
+    index.catch_up(REQUEST_CATCH_UP)
+    return web.json_response(index.report(branch, since, until))
+
+
+# ---- the vault (staff-signed) ---------------------------------------------------------------------------
+
+async def post_vault_customer(request: web.Request) -> web.Response:
+    """POST /v1/vault/customers {"customer", "data": {field: str}} (staff-signed) -> {salt, commitment}."""
+    doc = parse_json(request[BODY], '{"customer": hex, "data": {field: text}}')
+    if not isinstance(doc, dict) or not isinstance(doc.get("customer"), str) or not isinstance(doc.get("data"), dict):
+        raise BadRequest('expected {"customer": "<64 hex digits>", "data": {field: text, ...}}')
+    customer = parse_hex32(doc["customer"], "customer id")
+    stored = request.app[VAULT_KEY].put(customer, doc["data"])
+    log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
+    return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
+                              "commitment": stored.commitment.hex()}, status=201)
+
+
+async def get_vault_customer(request: web.Request) -> web.Response:
+    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased."""
+    customer = parse_hex32(request.match_info["id"], "customer id")
+    request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
+    fields, salt = request.app[VAULT_KEY].get(customer)
+    return web.json_response({"customer": customer.hex(), "data": fields, "salt": salt.hex()})
+
+
+# ---- about the node -------------------------------------------------------------------------------------
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: the OpenAPI 3.1 description of every route (built from ``ROUTES``)."""
+    return web.json_response(OPENAPI)
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text exposition from the node's own registry."""
+    resp = web.Response(body=request.app[NODE_KEY].metrics.render())
+    resp.headers["Content-Type"] = CONTENT_TYPE
+    return resp
+
+
+# ---- the table ------------------------------------------------------------------------------------------
+
+_HASH = path_param("hash", "tx hash, 64 hex digits")
+_ID = path_param("id", "account id (public key), 64 hex digits")
+_OBJ_ID = path_param("id", "1..64 bytes of printable text")
+_TX_BODY = {"type": "object", "required": ["tx"],
+            "properties": {"tx": {"type": "string", "description": "hex of the canonical tx envelope"}}}
+_TXS_BODY = {"type": "object", "required": ["txs"], "properties": {"txs": {
+    "type": "array", "maxItems": MAX_BATCH_TXS, "items": {"type": "string",
+                                                          "description": "hex of a canonical tx envelope"}}}}
+_ACCOUNT = ("The account document at the head block time: spendable balance, nonce, next nonce (counting pending "
+            "txs), lots expiring in 30 days, tier, privileges, freeze, KYC level, roles")
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/tx", post_tx, AUTH_OPEN, op(
+        "Submit a signed transaction (gossiped to peers)", "202", 400, 409, 413, 429, 503, body=_TX_BODY)),
+    Route("POST", "/v1/txs", post_txs, AUTH_OPEN, op(
+        f"Submit up to {MAX_BATCH_TXS} signed transactions; one result per tx, in order ({{tx_hash, status: "
+        "pending}} or {error: {code, message}})", "200", 400, 413, body=_TXS_BODY)),
+    Route("GET", "/v1/tx/{hash}", get_tx, AUTH_OPEN, op(
+        "Tx status: pending, committed (applied or failed, with height, index, status code, reason), evicted "
+        "(with reason)", "200", 400, 404, params=(_HASH,))),
+    Route("GET", "/v1/tx/{hash}/receipt", get_receipt, AUTH_OPEN, op(
+        "Receipt of a committed tx (DESIGN receipt JSON; compact msgpack with ?format=msgpack)", "200", 400, 404,
+        params=(_HASH, query_param("format", "json | msgpack")))),
+    Route("GET", "/v1/accounts/{id}", get_account, AUTH_OPEN, op(_ACCOUNT, "200", 400, params=(_ID,))),
+    Route("GET", "/v1/accounts/{id}/coin", get_account, AUTH_OPEN, op(
+        _ACCOUNT + " (same document as /v1/accounts/{id})", "200", 400, params=(_ID,))),
+    Route("GET", "/v1/accounts/{id}/proof", get_proof, AUTH_OPEN, op(
+        "SMT proofs of the account's state keys against the head header and its commit certificate (check "
+        "offline: carecoin account verify-proof)", "200", 400, params=(_ID,))),
+    Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_OPEN, op(
+        "Txs sent by or touching the account, newest first", "200", 400,
+        params=(_ID, query_param("limit", "1..1000, default 50", "integer"),
+                query_param("before", "only blocks below this height", "integer"),
+                query_param("scan", "at most this many blocks are scanned, default 5000; page with "
+                                    "before=next_before", "integer")))),
+    Route("GET", "/v1/blocks/{height}", get_block, AUTH_OPEN, op(
+        "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives the "
+        "encoded block and certificate", "200", 400, 404,
+        params=(path_param("height", "a height or 'latest'"), query_param("format", "json | raw"))), peer=True),
+    Route("GET", "/v1/status", get_status, AUTH_OPEN, op(
+        "Chain id, node, height, last block hash, round, peers, mempool, validator", "200")),
+    Route("GET", "/v1/tickets/{id}", get_ticket, AUTH_OPEN, op(
+        "A ticket: state, category, priority, times (first response, resolution)", "200", 400, 404,
+        params=(_OBJ_ID,))),
+    Route("GET", "/v1/orders/{id}", get_order, AUTH_OPEN, op(
+        "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
+    Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
+        "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
+        params=(query_param("version", "0 = genesis .. current", "integer"),))),
+    Route("GET", "/v1/customers/{id}", get_customer, AUTH_OPEN, op(
+        "A customer's on-chain record (KYC, commitment, branch, erasure); never personal data", "200", 400, 404,
+        params=(_ID,))),
+    Route("GET", "/v1/report", get_report, AUTH_OPEN, op(
+        "Analytics per branch and period: coins minted/earned/redeemed/expired/compensated, orders, tickets by "
+        "state and category, mean first-response and resolution ms, ratings", "200", 400, 503,
+        params=(query_param("branch", "one branch (default all)"),
+                query_param("since", "block time >= this (ms)", "integer"),
+                query_param("until", "block time < this (ms)", "integer")))),
+    Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
+        "Store a customer's personal data in this node's vault; returns salt and commitment for "
+        "register-customer.", "201", 400, 403, 410)),
+    Route("GET", "/v1/vault/customers/{id}", get_vault_customer, AUTH_STAFF_SIGNED, op(
+        "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410,
+        params=(_ID,))),
+    Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
+    Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
+)
+
+OPENAPI: dict[str, Any] = build_openapi(
+    ROUTES, title="carecoin node API",
+    description="Bytes are lowercase hex. Every error is {\"error\": {\"code\", \"message\"}}.")
