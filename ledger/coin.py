@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ledger.events import Event, Credited, Spent, Expired, ClawedBack
 from ledger import codec, reasons
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
 from ledger.errors import SchemaError
@@ -185,17 +186,17 @@ def _change_supply(state: Overlay, delta: int) -> None:
     set_supply(state, get_supply(state) + delta)
 
 
-def process_sweep(ctx: TxContext, account: bytes) -> list[list]:
+def process_sweep(ctx: TxContext, account: bytes) -> list[Event]:
     """Remove the account's lots expired at the block time; return ``[["expired", account, amount]]`` or []."""
     return _sweep(ctx, account, account_record_key(PREFIX_LOTS, account))
 
 
-def _sweep(ctx: TxContext, account: bytes, key: bytes) -> list[list]:
+def _sweep(ctx: TxContext, account: bytes, key: bytes) -> list[Event]:
     # ``key`` = the account's lots key
     return _sweep_lots(ctx, account, key)[0]
 
 
-def _sweep_lots(ctx: TxContext, account: bytes, key: bytes) -> tuple[list[list], tuple[Lot, ...] | list[Lot]]:
+def _sweep_lots(ctx: TxContext, account: bytes, key: bytes) -> tuple[list[Event], tuple[Lot, ...] | list[Lot]]:
     # The sweep's events and the account's lots after it (so the caller need not read them again).
     lots = _read_lots(ctx.state, key)
     now = ctx.timestamp_ms
@@ -209,13 +210,13 @@ def _sweep_lots(ctx: TxContext, account: bytes, key: bytes) -> tuple[list[list],
     _change_balance(ctx.state, account, -dead)
     _change_supply(ctx.state, -dead)
     add_counter(ctx.state, "expired", dead)
-    return [["expired", account, dead]], live
+    return [Expired(account, dead)], live
 
 
 # --- the contract: credit, spend, clawback, move ------------------------------------------------------------
 
 
-def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[list]:
+def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Event]:
     """Create ``amount`` new coins for ``account`` in a lot expiring ``coin_lifetime_ms`` after the block time.
 
     Returns the events: the account's sweep (if any) then ``["credited", account, amount, source,
@@ -239,11 +240,11 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[lis
     if source in EARNING_SOURCES:
         key = account_record_key(PREFIX_EARNED, account)
         set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
-    events.append(["credited", account, amount, source, expires])
+    events.append(Credited(account, amount, source, expires))
     return events
 
 
-def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[list]:
+def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[Event]:
     """Burn ``amount`` of the account's coins, earliest-expiring lots first; raise ``insufficient_balance``.
 
     Sweeps dead lots first (their events come first). Does not check freezes or outflow limits: callers do
@@ -263,11 +264,11 @@ def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[lis
     _change_balance(ctx.state, account, -amount)
     _change_supply(ctx.state, -amount)
     add_counter(ctx.state, "burned", amount)
-    events.append(["spent", account, amount, purpose])
+    events.append(Spent(account, amount, purpose))
     return events
 
 
-def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple[int, list[list]]:
+def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple[int, list[Event]]:
     """Burn up to ``amount`` of the account's live coins (never below zero); return (taken, events)."""
     if type(amount) is not int or amount < 0:
         raise ValueError(f"clawback amount {amount!r}; expected an int >= 0")
@@ -282,11 +283,11 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
     _change_balance(ctx.state, account, -taken)
     _change_supply(ctx.state, -taken)
     add_counter(ctx.state, "burned", taken)
-    events.append(["clawed_back", account, taken, purpose])
+    events.append(ClawedBack(account, taken, purpose))
     return taken, events
 
 
-def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[list]:
+def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[Event]:
     """Move ``amount`` from ``sender`` to ``to``, lots keeping their expiry; raise ``insufficient_balance``.
 
     Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.

@@ -33,6 +33,7 @@ from consensus.wire import decode_message
 from ledger import chain, codec, reasons, state
 from ledger.block import Block, Header
 from ledger.errors import LedgerError, NotFound
+from ledger.events import events_mention
 from ledger.genesis import ROLES, Genesis, load_genesis
 from ledger.keys import KeyPair, load_key
 from ledger.storage import Store
@@ -703,7 +704,7 @@ class NodeService:
 
 
 def _events_mention(events, account: bytes) -> bool:
-    return any(account in (e if isinstance(e, (list, tuple)) else ()) for e in events)
+    return events_mention(events, account)
 
 
 def _jsonable(value: Any) -> Any:

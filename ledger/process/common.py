@@ -13,6 +13,7 @@ from ledger import reasons
 # The context, policy defaults and rule check live in ledger.context (no import cycle with ledger.coin);
 # steps keep importing them from here.
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule  # noqa: F401
+from ledger.events import Event
 from ledger.reasons import invalid_tx
 from ledger.state import Overlay, get_balance_nonce, has_role, set_balance_nonce
 
@@ -26,7 +27,11 @@ class KindSpec:
 
     name: str
     compute_payload: Callable[[Any], Any]  # shape check: payload -> typed tx, raises InvalidTransaction
-    process: Callable[["TxContext", Any], list[list]]  # rules and writes: raises TxFailure
+    step: Callable[["TxContext", Any], list[Event]]  # rules and writes: raises TxFailure
+
+    def process(self, ctx: TxContext, tx: Any) -> list[list]:
+        """Run the step; return its events as the committed arrays (``Event.to_wire``)."""
+        return [event.to_wire() for event in self.step(ctx, tx)]
 
 
 # --- payload shape (admission: a bad shape raises InvalidTransaction, never a failed result) --------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event, AccountFrozen, AccountUnfrozen
 from ledger import reasons
 from ledger.coin import Freeze, get_freeze, set_freeze
 from ledger.process.common import (
@@ -44,7 +45,7 @@ def compute_unfreeze_account(payload: Any) -> FreezeChange:
     return _compute("unfreeze-account", payload)
 
 
-def process_freeze_account(ctx: TxContext, tx: FreezeChange) -> list[list]:
+def process_freeze_account(ctx: TxContext, tx: FreezeChange) -> list[Event]:
     """Freeze ``tx.account``: it can no longer send or redeem coins."""
     # Only compliance freezes accounts
     verify_role(ctx, "compliance")
@@ -56,10 +57,10 @@ def process_freeze_account(ctx: TxContext, tx: FreezeChange) -> list[list]:
                 f"account {tx.account.hex()[:16]}… is already frozen ({current.reason_code if current else ''})")
 
     set_freeze(ctx.state, tx.account, Freeze(tx.reason_code, ctx.sender, ctx.height))
-    return [["account_frozen", tx.account, tx.reason_code]]
+    return [AccountFrozen(tx.account, tx.reason_code)]
 
 
-def process_unfreeze_account(ctx: TxContext, tx: FreezeChange) -> list[list]:
+def process_unfreeze_account(ctx: TxContext, tx: FreezeChange) -> list[Event]:
     """Lift the freeze of ``tx.account``."""
     # Only compliance unfreezes accounts
     verify_role(ctx, "compliance")
@@ -70,7 +71,7 @@ def process_unfreeze_account(ctx: TxContext, tx: FreezeChange) -> list[list]:
                 f"account {tx.account.hex()[:16]}… is not frozen")
 
     set_freeze(ctx.state, tx.account, None)
-    return [["account_unfrozen", tx.account, tx.reason_code]]
+    return [AccountUnfrozen(tx.account, tx.reason_code)]
 
 
 SPECS = (

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.events import Event, CouponIssued, CouponRedeemed
 from ledger import reasons
 from ledger.coin import get_branch_of, verify_customer, verify_not_frozen
 from ledger.errors import SchemaError
@@ -132,7 +133,7 @@ def compute_issue_coupon(payload: Any) -> IssueCoupon:
                        expect_int(k, "per_customer_limit", limit), expect_int(k, "total", total))
 
 
-def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[list]:
+def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
     """Issue coupon ``tx.coupon_id`` for a campaign."""
     # Only an issuer or a branch admin issues coupons
     verify_any_role(ctx, "issuer", "branch-admin")
@@ -154,8 +155,7 @@ def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[list]:
     coupon = Coupon(tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit, tx.total, 0, ctx.sender,
                     get_branch_of(ctx.state, ctx.sender), ctx.timestamp_ms)
     set_record(ctx.state, coupon_key(tx.coupon_id), coupon.to_list())
-    return [["coupon_issued", tx.coupon_id, tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit,
-             tx.total]]
+    return [CouponIssued(tx.coupon_id, tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit, tx.total)]
 
 
 # --- redeem-coupon ---------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def compute_redeem_coupon(payload: Any) -> RedeemCoupon:
     return RedeemCoupon(expect_str("redeem-coupon", "coupon_id", cid), expect_str("redeem-coupon", "order_id", order_id))
 
 
-def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[list]:
+def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
     """Apply coupon ``tx.coupon_id`` as a discount on the sender's unpaid order ``tx.order_id``."""
     # Only a registered customer redeems coupons
     verify_customer(ctx, ctx.sender)
@@ -192,7 +192,7 @@ def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[list]:
 
     set_record(ctx.state, coupon_key(tx.coupon_id), replace(coupon, redeemed=coupon.redeemed + 1).to_list())
     set_record(ctx.state, coupon_use_key(ctx.sender, tx.coupon_id), uses + 1)
-    events.append(["coupon_redeemed", tx.coupon_id, ctx.sender, tx.order_id, coupon.value])
+    events.append(CouponRedeemed(tx.coupon_id, ctx.sender, tx.order_id, coupon.value))
     return events
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.events import Event, CustomerRegistered, SecondFactorSet, CustomerDataErased
 from ledger import reasons
 from ledger.coin import (
     KYC_LEVELS, Customer, get_branch_of, get_customer, get_second_key, set_customer, verify_second_factor,
@@ -70,7 +71,7 @@ def compute_register_customer(payload: Any) -> RegisterCustomer:
                             expect_bytes32(kind, "commitment", commitment))
 
 
-def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[list]:
+def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[Event]:
     """Register ``tx.customer`` with a KYC level and a commitment of their personal data, in the staff's branch."""
     # Only staff register customers
     verify_role(ctx, "staff")
@@ -84,7 +85,7 @@ def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[list
 
     branch = get_branch_of(ctx.state, ctx.sender)
     set_customer(ctx.state, Customer(tx.customer, tx.kyc_level, tx.commitment, ctx.sender, branch, ctx.timestamp_ms))
-    return [["customer_registered", tx.customer, tx.kyc_level, tx.commitment, branch]]
+    return [CustomerRegistered(tx.customer, tx.kyc_level, tx.commitment, branch)]
 
 
 # --- set-second-factor -----------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def compute_set_second_factor(payload: Any) -> SetSecondFactor:
     return SetSecondFactor(expect_bytes32("set-second-factor", "second_key", second_key))
 
 
-def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[list]:
+def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[Event]:
     """Register (or replace) the sender's second-factor key."""
     # The second key is not the account's own key (that would be no second factor at all)
     verify_rule(tx.second_key != ctx.sender, reasons.INVALID_SECOND_KEY,
@@ -106,7 +107,7 @@ def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[list]
         verify_second_factor(ctx, ctx.sender, "replacing the second key")
 
     set_record(ctx.state, account_record_key(PREFIX_SECOND_KEY, ctx.sender), tx.second_key)
-    return [["second_factor_set", ctx.sender, tx.second_key]]
+    return [SecondFactorSet(ctx.sender, tx.second_key)]
 
 
 # --- erase-customer-data ---------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def compute_erase_customer_data(payload: Any) -> EraseCustomerData:
     return EraseCustomerData(expect_account("erase-customer-data", "customer", customer))
 
 
-def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[list]:
+def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[Event]:
     """Mark the customer's personal data erased; the node's vault deletes its key on the event."""
     # Staff, or the customer themself, may ask for erasure
     verify_rule(ctx.sender == tx.customer or has_role(ctx.state, "staff", ctx.sender), reasons.UNAUTHORIZED,
@@ -132,7 +133,7 @@ def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[l
                 f"customer data was erased at {customer.erased_at_ms}")
 
     set_customer(ctx.state, replace(customer, erased_at_ms=ctx.timestamp_ms))
-    return [["customer_data_erased", tx.customer, customer.commitment]]
+    return [CustomerDataErased(tx.customer, customer.commitment)]
 
 
 SPECS = (

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event, PolicySet, RoleGranted, RoleRevoked
 from ledger import reasons
 from ledger.coin import set_branch_of
 from ledger.errors import SchemaError
@@ -134,7 +135,7 @@ def compute_set_policy(payload: Any) -> SetPolicy:
     return SetPolicy(expect_str("set-policy", "name", name), value)
 
 
-def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[list]:
+def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[Event]:
     """Change one policy parameter and record the change as a new policy version."""
     # Only a branch admin changes policy
     verify_role(ctx, BRANCH_ADMIN)
@@ -159,7 +160,7 @@ def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[list]:
     set_record(ctx.state, policy_key(tx.name), tx.value)
     version = add_counter(ctx.state, "policy_version", 1)
     set_record(ctx.state, policy_version_key(version), [tx.name, tx.value, previous, ctx.height, ctx.sender])
-    return [["policy_set", tx.name, tx.value, version]]
+    return [PolicySet(tx.name, tx.value, version)]
 
 
 # --- grant-role / revoke-role ----------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def _verify_known_role(role: str) -> None:
                 f"role {role[:80]!r} does not exist; expected one of {', '.join(ROLE_CODES)}")
 
 
-def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[list]:
+def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[Event]:
     """Give ``tx.account`` the role ``tx.role`` in branch ``tx.branch``."""
     # Only a branch admin grants roles
     verify_role(ctx, BRANCH_ADMIN)
@@ -191,7 +192,7 @@ def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[list]:
 
     set_role(ctx.state, tx.role, tx.account, True)
     set_branch_of(ctx.state, tx.account, tx.branch)
-    return [["role_granted", tx.account, tx.role, tx.branch]]
+    return [RoleGranted(tx.account, tx.role, tx.branch)]
 
 
 def compute_revoke_role(payload: Any) -> RevokeRole:
@@ -200,7 +201,7 @@ def compute_revoke_role(payload: Any) -> RevokeRole:
     return RevokeRole(expect_account("revoke-role", "account", account), expect_str("revoke-role", "role", role))
 
 
-def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[list]:
+def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[Event]:
     """Take the role ``tx.role`` away from ``tx.account``."""
     # Only a branch admin revokes roles
     verify_role(ctx, BRANCH_ADMIN)
@@ -218,7 +219,7 @@ def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[list]:
     set_role(ctx.state, tx.role, tx.account, False)
     if not any(has_role(ctx.state, role, tx.account) for role in ROLE_CODES):
         set_branch_of(ctx.state, tx.account, "")  # no role left: the account no longer belongs to a branch
-    return [["role_revoked", tx.account, tx.role]]
+    return [RoleRevoked(tx.account, tx.role)]
 
 
 SPECS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event
 from ledger import reasons
 from ledger.coin import credit
 from ledger.process.common import (
@@ -36,7 +37,7 @@ def compute_mint(payload: Any) -> Mint:
     return Mint(expect_account(KIND, "to", to), expect_int(KIND, "amount", amount))
 
 
-def process_mint(ctx: TxContext, tx: Mint) -> list[list]:
+def process_mint(ctx: TxContext, tx: Mint) -> list[Event]:
     """Credit ``tx.amount`` new coins to ``tx.to``; raise ``TxFailure`` if a rule forbids it."""
     # Only an issuer may create coins
     verify_role(ctx, "issuer")

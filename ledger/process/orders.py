@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.events import Event, OrderCreated, OrderPaid, OrderConfirmed, OrderRefunded
 from ledger import coin, reasons
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
@@ -81,7 +82,7 @@ def compute_create_order(payload: Any) -> CreateOrder:
                        expect_hash(k, "items_hash", items))
 
 
-def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
+def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[Event]:
     """Record a new unpaid order for a registered customer; raise ``TxFailure`` if a rule forbids it."""
     # Only staff create orders
     verify_role(ctx, "staff")
@@ -101,7 +102,7 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
     branch = coin.get_branch_of(ctx.state, ctx.sender)
     set_order(ctx.state, tx.order_id, Order(tx.customer, ctx.sender, branch, tx.fiat_amount, tx.currency,
                                             tx.items_hash, ctx.timestamp_ms))
-    return [["order_created", tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch]]
+    return [OrderCreated(tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch)]
 
 
 # --- pay-order -------------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
     return order.amount_due * min(share_bp, 10_000) // (10_000 * coin_value)
 
 
-def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
+def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[Event]:
     """Pay an order with up to the policy share in coins, the rest recorded as fiat; raise ``TxFailure``."""
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
@@ -147,7 +148,7 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
                 f"{order.currency}")
     # A frozen account cannot pay
     coin.verify_not_frozen(ctx, ctx.sender)
-    events: list[list] = []
+    events: list[Event] = []
     if tx.coins:
         # Redeeming counts against the daily outflow limit
         coin.verify_outflow(ctx, ctx.sender, tx.coins)
@@ -157,7 +158,7 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
     fiat_paid = order.amount_due - tx.coins * get_policy_value(ctx, "coin_value_minor")
     set_order(ctx.state, tx.order_id, replace(order, coins_paid=tx.coins, fiat_paid=fiat_paid,
                                               paid_at=ctx.timestamp_ms))
-    return events + [["order_paid", tx.order_id, ctx.sender, tx.coins, fiat_paid]]
+    return events + [OrderPaid(tx.order_id, ctx.sender, tx.coins, fiat_paid)]
 
 
 # --- confirm-order ---------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def compute_earned(fiat_paid: int, earn_rate_bp: int, multiplier_pct: int) -> in
     return fiat_paid * earn_rate_bp * multiplier_pct // 1_000_000
 
 
-def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
+def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
     """Confirm a paid order and credit the coins it earns; raise ``TxFailure`` if a rule forbids it."""
     # Only staff confirm orders
     verify_role(ctx, "staff")
@@ -200,7 +201,7 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
                             coin.get_tier_multiplier_pct(ctx, order.customer))
     events = coin.credit(ctx, order.customer, earned, "earn") if earned else []
     set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
-    return events + [["order_confirmed", tx.order_id, order.customer, earned]]
+    return events + [OrderConfirmed(tx.order_id, order.customer, earned)]
 
 
 # --- request-refund --------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def compute_request_refund(payload: Any) -> RequestRefund:
                          expect_str("request-refund", "reason", reason))
 
 
-def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
+def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     """Refund a paid order at once (coins back, earned coins clawed back); raise ``TxFailure`` if refused."""
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
@@ -248,7 +249,7 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
         coin.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
                                                         f"(above {threshold})")
 
-    events: list[list] = []
+    events: list[Event] = []
     if order.coins_paid:
         events += coin.credit(ctx, order.customer, order.coins_paid, "refund")
     clawed = 0
@@ -257,7 +258,7 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
         events += clawback_events
     set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
                                               clawed_back=clawed, fiat_refunded=order.fiat_paid))
-    return events + [["order_refunded", tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid]]
+    return events + [OrderRefunded(tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid)]
 
 
 SPECS = (

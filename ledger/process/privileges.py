@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event, PrivilegeBought
 from ledger import reasons
 from ledger.coin import (
     PRIVILEGE_CODES, get_privilege_expiry, privilege_key, spend, verify_customer, verify_not_frozen, verify_outflow,
@@ -37,7 +38,7 @@ def compute_buy_privilege(payload: Any) -> BuyPrivilege:
     return BuyPrivilege(expect_str(KIND, "privilege", privilege))
 
 
-def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
+def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[Event]:
     """Spend the policy price and hold ``tx.privilege`` for ``privilege_lifetime_ms`` more."""
     # The privilege exists
     verify_rule(tx.privilege in PRIVILEGE_CODES, reasons.UNKNOWN_PRIVILEGE,
@@ -47,7 +48,7 @@ def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
     # A frozen account cannot redeem coins
     verify_not_frozen(ctx, ctx.sender)
     price = get_policy_value(ctx, f"privilege_{tx.privilege}_price")
-    events: list[list] = []
+    events: list[Event] = []
     if price > 0:
         # The customer holds the price in live coins (checked by spend)
         events = spend(ctx, ctx.sender, price, f"privilege:{tx.privilege}")
@@ -57,7 +58,7 @@ def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
     start = max(get_privilege_expiry(ctx.state, ctx.sender, tx.privilege), ctx.timestamp_ms)
     expires = start + get_policy_value(ctx, "privilege_lifetime_ms")
     set_record(ctx.state, privilege_key(ctx.sender, tx.privilege), expires)
-    events.append(["privilege_bought", ctx.sender, tx.privilege, price, expires])
+    events.append(PrivilegeBought(ctx.sender, tx.privilege, price, expires))
     return events
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.events import Event, TicketOpened, TicketAssigned, TicketResponded, TicketResolved, TicketReopened, TicketClosed, Compensated, Feedback
 from ledger import coin, reasons
 from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
@@ -161,7 +162,7 @@ def compute_submit_feedback(payload: Any) -> SubmitFeedback:
 # --- steps -----------------------------------------------------------------------------------------------
 
 
-def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[list]:
+def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
     """Open a ticket for the sender (a customer) or, by staff, for the customer of the linked order."""
     # The ticket id is usable as a key
     verify_id("ticket id", tx.ticket_id)
@@ -192,7 +193,7 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[list]:
     set_ticket(ctx.state, tx.ticket_id, Ticket(
         customer, ctx.sender, branch, tx.category, tx.priority, flagged, tx.order_id, tx.content_hash, "open",
         opened_at=ctx.timestamp_ms))
-    return [["ticket_opened", tx.ticket_id, customer, tx.category, tx.priority, flagged, branch]]
+    return [TicketOpened(tx.ticket_id, customer, tx.category, tx.priority, flagged, branch)]
 
 
 def verify_staff_or_admin(ctx: TxContext) -> None:
@@ -201,7 +202,7 @@ def verify_staff_or_admin(ctx: TxContext) -> None:
                 f"sender {ctx.sender.hex()[:16]}… holds neither the 'staff' nor the 'branch-admin' role")
 
 
-def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[list]:
+def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     """Assign an active ticket to a staff member (the ticket moves to that member's branch)."""
     # Staff or a branch admin assign tickets
     verify_staff_or_admin(ctx)
@@ -216,10 +217,10 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[list]:
     branch = coin.get_branch_of(ctx.state, tx.staff)
     state = "in_progress" if ticket.state == "in_progress" else "assigned"
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, assignee=tx.staff, branch=branch, state=state))
-    return [["ticket_assigned", tx.ticket_id, tx.staff, branch]]
+    return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
 
 
-def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
+def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
     """Record a staff response; the first one fixes the ticket's first-response time."""
     # Only staff respond
     verify_role(ctx, "staff")
@@ -232,10 +233,10 @@ def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", first_response_at=first, branch=branch,
                                                 last_response_hash=tx.content_hash))
-    return [["ticket_responded", tx.ticket_id, ctx.sender, first - ticket.opened_at]]
+    return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
 
 
-def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
+def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
     """Resolve an active ticket; records the resolution time (and the first response if none came before)."""
     # Only staff resolve
     verify_role(ctx, "staff")
@@ -248,10 +249,10 @@ def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     set_ticket(ctx.state, tx.ticket_id, replace(
         ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.content_hash, branch=branch,
         first_response_at=ticket.first_response_at or ctx.timestamp_ms))
-    return [["ticket_resolved", tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at]]
+    return [TicketResolved(tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at)]
 
 
-def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
+def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[Event]:
     """The customer reopens a resolved (not closed) ticket."""
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
@@ -264,10 +265,10 @@ def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
 
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="open", resolved_at=0,
                                                 reopen_count=ticket.reopen_count + 1))
-    return [["ticket_reopened", tx.ticket_id, ctx.sender, ticket.reopen_count + 1]]
+    return [TicketReopened(tx.ticket_id, ctx.sender, ticket.reopen_count + 1)]
 
 
-def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[list]:
+def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
     """The customer or staff close a resolved ticket for good."""
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
@@ -278,10 +279,10 @@ def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[list]:
     verify_ticket_state(tx.ticket_id, ticket, ("resolved",), "close")
 
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="closed", closed_at=ctx.timestamp_ms))
-    return [["ticket_closed", tx.ticket_id, ctx.sender]]
+    return [TicketClosed(tx.ticket_id, ctx.sender)]
 
 
-def process_compensate(ctx: TxContext, tx: Compensate) -> list[list]:
+def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     """Credit compensation coins to the customer of a complaint ticket, within the cap per ticket."""
     # Only staff compensate
     verify_role(ctx, "staff")
@@ -300,10 +301,10 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[list]:
 
     events = coin.credit(ctx, ticket.customer, tx.amount, "compensation")
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, compensated=ticket.compensated + tx.amount))
-    return events + [["compensated", tx.ticket_id, ticket.customer, tx.amount]]
+    return events + [Compensated(tx.ticket_id, ticket.customer, tx.amount)]
 
 
-def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[list]:
+def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
     """Record the customer's rating of a resolved ticket or confirmed order and pay the reward once."""
     # The target is a ticket or an order
     verify_rule(tx.target_kind in FEEDBACK_TARGETS, reasons.INVALID_TARGET,
@@ -334,7 +335,7 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[list]:
         set_ticket(ctx.state, tx.target_id, replace(ticket, rating=tx.rating))
     else:
         set_order(ctx.state, tx.target_id, replace(order, rating=tx.rating))
-    return events + [["feedback", tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward]]
+    return events + [Feedback(tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward)]
 
 
 SPECS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event, Trained
 from ledger import coin, reasons
 from ledger.orders import verify_id
 from ledger.process.common import (
@@ -35,7 +36,7 @@ def compute_record_training(payload: Any) -> RecordTraining:
     return RecordTraining(expect_account(KIND, "staff", staff), expect_str(KIND, "course_id", course_id))
 
 
-def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[list]:
+def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[Event]:
     """Credit ``training_reward`` to a staff member for a course, once; raise ``TxFailure`` if refused."""
     # Only a branch admin records training
     verify_role(ctx, "branch-admin")
@@ -54,7 +55,7 @@ def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[list]:
     reward = get_policy_value(ctx, "training_reward")
     events = coin.credit(ctx, tx.staff, reward, "reward") if reward else []
     set_reward(ctx.state, key, Reward(tx.staff, reward, ctx.timestamp_ms))
-    return events + [["trained", tx.staff, tx.course_id, reward]]
+    return events + [Trained(tx.staff, tx.course_id, reward)]
 
 
 SPECS = (KindSpec(KIND, compute_record_training, process_record_training),)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import Event, Transferred
 from ledger import reasons
 from ledger.coin import process_move, verify_not_frozen, verify_outflow, verify_second_factor
 from ledger.process.common import (
@@ -38,7 +39,7 @@ def compute_transfer(payload: Any) -> Transfer:
                     expect_str(KIND, "memo", memo))
 
 
-def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
+def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     """Move ``tx.amount`` from the sender to ``tx.to``; raise ``TxFailure`` if a rule forbids it."""
     # The amount must be positive
     verify_positive_amount(tx.amount)
@@ -58,7 +59,7 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
     # A customer's daily outflow stays within the limit of their KYC level
     verify_outflow(ctx, ctx.sender, tx.amount)
 
-    events.append(["transferred", ctx.sender, tx.to, tx.amount])
+    events.append(Transferred(ctx.sender, tx.to, tx.amount))
     return events
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.events import ClawedBack, Credited, Expired, Spent
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.coin import (
@@ -47,7 +48,7 @@ def supply_is_consistent(state) -> bool:
 def test_credit_creates_a_lot_expiring_one_lifetime_after_the_block_time():
     state = world()
     events = fund(state, ALICE, 70)
-    assert events == [["credited", ALICE.public_key, 70, "mint", NOW_MS + LIFE]]
+    assert events == [Credited(ALICE.public_key, 70, "mint", NOW_MS + LIFE)]
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + LIFE, 70)]
     assert get_balance(state, ALICE.public_key) == 70 == get_supply(state) == get_counter(state, "minted")
 
@@ -83,7 +84,7 @@ def test_spend_takes_the_oldest_lots_first():
     fund(state, ALICE, 50, ts=NOW_MS + 100)
     fund(state, ALICE, 20, ts=NOW_MS + 200)
     events = spend(coin_ctx(state, ALICE, ts=NOW_MS + 300), ALICE.public_key, 40, "test")
-    assert events == [["spent", ALICE.public_key, 40, "test"]]
+    assert events == [Spent(ALICE.public_key, 40, "test")]
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + 100 + LIFE, 40), (NOW_MS + 200 + LIFE, 20)]
     assert get_balance(state, ALICE.public_key) == 60 and get_counter(state, "burned") == 40
 
@@ -109,7 +110,7 @@ def test_touching_an_account_at_the_expiry_ms_sweeps_the_lot_with_an_expired_eve
     fund(state, ALICE, 25)
     fund(state, ALICE, 10, ts=NOW_MS + 1)
     events = fund(state, ALICE, 1, ts=NOW_MS + LIFE)  # any credit touches the account
-    assert events[0] == ["expired", ALICE.public_key, 25]
+    assert events[0] == Expired(ALICE.public_key, 25)
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + 1 + LIFE, 10), (NOW_MS + 2 * LIFE, 1)]
     assert get_counter(state, "expired") == 25
     assert supply_is_consistent(state)
@@ -167,7 +168,7 @@ def test_a_move_sweeps_both_sides_first():
     fund(state, ALICE, 10, ts=NOW_MS + 1)
     fund(state, BOB, 7, ts=NOW_MS)
     events = process_move(coin_ctx(state, ALICE, ts=NOW_MS + LIFE), ALICE.public_key, BOB.public_key, 4)
-    assert events == [["expired", ALICE.public_key, 10], ["expired", BOB.public_key, 7]]
+    assert events == [Expired(ALICE.public_key, 10), Expired(BOB.public_key, 7)]
     assert get_balance(state, BOB.public_key) == 4 and supply_is_consistent(state)
 
 
@@ -180,7 +181,7 @@ def test_clawback_takes_at_most_the_live_balance_and_never_goes_negative():
     fund(state, ALICE, 15, ts=NOW_MS + 1)
     taken, events = clawback(coin_ctx(state, STAFF, ts=NOW_MS + LIFE), ALICE.public_key, 100, "refund:o1")
     assert taken == 15
-    assert events == [["expired", ALICE.public_key, 10], ["clawed_back", ALICE.public_key, 15, "refund:o1"]]
+    assert events == [Expired(ALICE.public_key, 10), ClawedBack(ALICE.public_key, 15, "refund:o1")]
     assert get_balance(state, ALICE.public_key) == 0 and supply_is_consistent(state)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import PrivilegeBought, Spent
 from ledger import reasons
 from ledger.coin import Freeze, get_privilege_expiry, has_privilege, set_freeze
 from ledger.errors import InvalidTransaction
@@ -24,8 +25,8 @@ def customer_with(coins: int, **policy):
 def test_buying_priority_spends_the_price_and_grants_it_for_the_lifetime():
     state = customer_with(150)
     events = process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))
-    assert events == [["spent", ALICE.public_key, 100, "privilege:priority"],
-                      ["privilege_bought", ALICE.public_key, "priority", 100, NOW_MS + 1_000]]
+    assert events == [Spent(ALICE.public_key, 100, "privilege:priority"),
+                      PrivilegeBought(ALICE.public_key, "priority", 100, NOW_MS + 1_000)]
     assert get_balance(state, ALICE.public_key) == 50 and get_counter(state, "burned") == 100
     assert has_privilege(state, ALICE.public_key, "priority", NOW_MS + 999)
     assert not has_privilege(state, ALICE.public_key, "vip", NOW_MS)
@@ -40,7 +41,7 @@ def test_buying_again_while_active_extends_from_the_current_expiry():
 
 def test_a_free_privilege_spends_nothing():
     state = customer_with(0, privilege_priority_price=0)
-    assert process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))[-1][3] == 0
+    assert process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))[-1].price == 0
 
 
 def test_an_unknown_privilege_is_unknown_privilege():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import CustomerDataErased
 from ledger import reasons
 from ledger.coin import get_customer
 from ledger.errors import InvalidTransaction
@@ -17,7 +18,7 @@ def test_staff_erase_a_customers_data_and_the_event_names_the_commitment():
     fund(state, ALICE, 10)
     events = process_erase_customer_data(coin_ctx(state, STAFF, ts=NOW_MS + 5), EraseCustomerData(ALICE.public_key))
     customer = get_customer(state, ALICE.public_key)
-    assert events == [["customer_data_erased", ALICE.public_key, customer.commitment]]
+    assert events == [CustomerDataErased(ALICE.public_key, customer.commitment)]
     assert customer.erased_at_ms == NOW_MS + 5 and customer.commitment == b"\x11" * 32  # still provable
     assert customer.kyc_level == 1  # still a customer: coins and limits keep working
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import AccountFrozen, AccountUnfrozen
 from ledger import reasons
 from ledger.coin import get_freeze
 from ledger.errors import InvalidTransaction
@@ -23,7 +24,7 @@ def frozen_state():
 def test_compliance_freezes_an_account_and_the_record_keeps_why_and_who():
     state = coin_state()
     events = process_freeze_account(coin_ctx(state, COMPLIANCE, height=4), FreezeChange(ALICE.public_key, "aml-1"))
-    assert events == [["account_frozen", ALICE.public_key, "aml-1"]]
+    assert events == [AccountFrozen(ALICE.public_key, "aml-1")]
     freeze = get_freeze(state, ALICE.public_key)
     assert (freeze.reason_code, freeze.frozen_by, freeze.height) == ("aml-1", COMPLIANCE.public_key, 4)
 
@@ -49,7 +50,7 @@ def test_freezing_a_frozen_account_is_already_frozen_and_keeps_the_first_reason(
 def test_compliance_unfreezes_a_frozen_account():
     state = frozen_state()
     events = process_unfreeze_account(coin_ctx(state, COMPLIANCE), FreezeChange(ALICE.public_key, "cleared"))
-    assert events == [["account_unfrozen", ALICE.public_key, "cleared"]]
+    assert events == [AccountUnfrozen(ALICE.public_key, "cleared")]
     assert get_freeze(state, ALICE.public_key) is None
 
 

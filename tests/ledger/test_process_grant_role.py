@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import RoleGranted
 from ledger import reasons
 from ledger.coin import get_branch_of
 from ledger.errors import InvalidTransaction
@@ -15,7 +16,7 @@ from tests.strategies import ADMIN, ALICE, STAFF, coin_ctx, coin_state, refusal
 def test_grant_role_gives_the_role_and_records_the_branch():
     state = coin_state()
     events = process_grant_role(coin_ctx(state, ADMIN), GrantRole(ALICE.public_key, "staff", "north"))
-    assert events == [["role_granted", ALICE.public_key, "staff", "north"]]
+    assert events == [RoleGranted(ALICE.public_key, "staff", "north")]
     assert has_role(state, "staff", ALICE.public_key) and get_branch_of(state, ALICE.public_key) == "north"
     assert get_role_count(state, "staff") == 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import CouponIssued
 from ledger import reasons
 from ledger.coin import set_branch_of
 from ledger.errors import InvalidTransaction
@@ -18,7 +19,7 @@ def coupon(coupon_id="WELCOME10", campaign="spring", value=500, expires=NOW_MS +
 def test_an_issuer_issues_a_coupon():
     state = coin_state()
     events = process_issue_coupon(coin_ctx(state, ISSUER), coupon())
-    assert events == [["coupon_issued", "WELCOME10", "spring", 500, NOW_MS + 1, 1, 100]]
+    assert events == [CouponIssued("WELCOME10", "spring", 500, NOW_MS + 1, 1, 100)]
     assert get_coupon(state, "WELCOME10") == Coupon("spring", 500, NOW_MS + 1, 1, 100, 0, ISSUER.public_key, "",
                                                     NOW_MS)
 

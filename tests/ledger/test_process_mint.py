@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.events import Credited
 from ledger import reasons
 from ledger.chain import genesis_state, process_tx
 from ledger.errors import InvalidTransaction
@@ -33,7 +34,7 @@ def test_issuer_mint_credits_recipient_grows_supply_and_emits_event():
     state = fresh_state()
     events = process_mint(ctx(state), Mint(ALICE.public_key, 250))
     expires = 1 + DEFAULT_POLICY["coin_lifetime_ms"]
-    assert events == [["credited", ALICE.public_key, 250, "mint", expires]]
+    assert events == [Credited(ALICE.public_key, 250, "mint", expires)]
     assert get_balance(state, ALICE.public_key) == 250
     assert get_lots(state, ALICE.public_key) == [(expires, 250)]
     assert get_supply(state) == 250 == get_counter(state, "minted")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import coin
+from ledger.events import CouponApplied
 from ledger.errors import InvalidTransaction
 from ledger.orders import apply_coupon, compute_order_report, compute_orders
 from ledger.process.common import DAY_MS
@@ -304,7 +305,7 @@ class TestApplyCoupon:
         w.new_order()
         events = apply_coupon(w.ctx(ALICE), "o-1", ALICE.public_key, 1_500)
         assert (w.order("o-1").discount, w.order("o-1").coupon_applied, w.order("o-1").amount_due) == (1_500, 1, 8_500)
-        assert events == [["coupon_applied", "o-1", ALICE.public_key, 1_500]]
+        assert events == [CouponApplied("o-1", ALICE.public_key, 1_500)]
 
     def test_a_coupon_worth_more_than_the_order_zeroes_it(self):
         w = World()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import CouponApplied, CouponRedeemed
 from ledger import reasons
 from ledger.coin import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
@@ -40,8 +41,8 @@ def shop():
 
 def test_redeeming_discounts_the_order_and_counts_the_use(shop):
     events = process_redeem_coupon(coin_ctx(shop, ALICE), RedeemCoupon("C", "a1"))
-    assert events == [["coupon_applied", "a1", ALICE.public_key, 300],
-                      ["coupon_redeemed", "C", ALICE.public_key, "a1", 300]]
+    assert events == [CouponApplied("a1", ALICE.public_key, 300),
+                      CouponRedeemed("C", ALICE.public_key, "a1", 300)]
     assert get_order(shop, "a1").amount_due == 1_700
     assert get_coupon(shop, "C").redeemed == 1 and get_coupon_uses(shop, ALICE.public_key, "C") == 1
 

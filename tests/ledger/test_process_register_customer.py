@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import CustomerRegistered
 from ledger import reasons
 from ledger.coin import get_customer, set_branch_of
 from ledger.errors import InvalidTransaction
@@ -17,7 +18,7 @@ def test_staff_register_a_customer_in_their_branch():
     state = coin_state()
     set_branch_of(state, STAFF.public_key, "north")
     events = process_register_customer(coin_ctx(state, STAFF), RegisterCustomer(ALICE.public_key, 2, COMMITMENT))
-    assert events == [["customer_registered", ALICE.public_key, 2, COMMITMENT, "north"]]
+    assert events == [CustomerRegistered(ALICE.public_key, 2, COMMITMENT, "north")]
     customer = get_customer(state, ALICE.public_key)
     assert (customer.kyc_level, customer.commitment, customer.registered_by, customer.branch,
             customer.registered_at_ms, customer.erased) == (2, COMMITMENT, STAFF.public_key, "north", NOW_MS, False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import RoleRevoked
 from ledger import reasons
 from ledger.coin import get_branch_of
 from ledger.errors import InvalidTransaction
@@ -16,7 +17,7 @@ def test_revoke_role_removes_it_and_forgets_the_branch_of_an_account_without_rol
     state = coin_state()
     process_grant_role(coin_ctx(state, ADMIN), GrantRole(ALICE.public_key, "staff", "north"))
     events = process_revoke_role(coin_ctx(state, ADMIN), RevokeRole(ALICE.public_key, "staff"))
-    assert events == [["role_revoked", ALICE.public_key, "staff"]]
+    assert events == [RoleRevoked(ALICE.public_key, "staff")]
     assert not has_role(state, "staff", ALICE.public_key) and get_branch_of(state, ALICE.public_key) == ""
 
 

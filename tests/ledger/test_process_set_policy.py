@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import PolicySet
 from ledger import reasons
 from ledger.errors import InvalidTransaction
 from ledger.process.common import DEFAULT_POLICY
@@ -17,7 +18,7 @@ from tests.strategies import ADMIN, STAFF, coin_ctx, coin_state, refusal
 def test_set_policy_changes_the_value_and_records_version_one():
     state = coin_state()
     events = process_set_policy(coin_ctx(state, ADMIN, height=7), SetPolicy("earn_rate_bp", 250))
-    assert events == [["policy_set", "earn_rate_bp", 250, 1]]
+    assert events == [PolicySet("earn_rate_bp", 250, 1)]
     assert get_policy(state, "earn_rate_bp", 0) == 250
     change = get_policy_change(state, 1)
     assert (change.name, change.value, change.previous, change.height, change.sender) == (

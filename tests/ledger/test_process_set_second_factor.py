@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ledger.events import SecondFactorSet
 from ledger import reasons
 from ledger.coin import get_second_key
 from ledger.errors import InvalidTransaction
@@ -14,7 +15,7 @@ from tests.strategies import ALICE, CAROL, SECOND, coin_ctx, coin_state, refusal
 def test_a_first_second_key_needs_only_the_account():
     state = coin_state()
     events = process_set_second_factor(coin_ctx(state, ALICE), SetSecondFactor(SECOND.public_key))
-    assert events == [["second_factor_set", ALICE.public_key, SECOND.public_key]]
+    assert events == [SecondFactorSet(ALICE.public_key, SECOND.public_key)]
     assert get_second_key(state, ALICE.public_key) == SECOND.public_key
 
 

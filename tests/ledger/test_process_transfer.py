@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.events import Expired, Transferred
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.errors import InvalidTransaction
@@ -51,7 +52,7 @@ def fail_reason(state: Overlay, tx: Transfer, sender=ALICE) -> reasons.Reason:
 def test_transfer_moves_coins_and_emits_event():
     state = funded(100)
     events = process_transfer(ctx(state), Transfer(BOB.public_key, 40, "lunch"))
-    assert events == [["transferred", ALICE.public_key, BOB.public_key, 40]]  # no lot was due: no sweep
+    assert events == [Transferred(ALICE.public_key, BOB.public_key, 40)]  # no lot was due: no sweep
     assert get_balance(state, ALICE.public_key) == 60
     assert get_balance(state, BOB.public_key) == 40
 
@@ -208,4 +209,4 @@ def test_a_transfer_after_expiry_reports_the_sweep_in_its_events():
     fund(state, ALICE, 5, ts=10)
     life = DEFAULT_POLICY["coin_lifetime_ms"]
     events = process_transfer(coin_ctx(state, ALICE, ts=life), Transfer(BOB.public_key, 5, ""))
-    assert events == [["expired", ALICE.public_key, 100], ["transferred", ALICE.public_key, BOB.public_key, 5]]
+    assert events == [Expired(ALICE.public_key, 100), Transferred(ALICE.public_key, BOB.public_key, 5)]
