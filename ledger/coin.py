@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.events import Event, Credited, Spent, Expired, ClawedBack
 from ledger import codec, reasons
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule
 from ledger.errors import SchemaError
+from ledger.events import ClawedBack, Credited, Event, Expired, Spent
 from ledger.state import (
     PREFIX_BRANCH, PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, PREFIX_OUTFLOW, PREFIX_PRIVILEGE,
     PREFIX_SECOND_KEY, Account, Overlay, StateReader, account_record_key, add_counter, get_account, get_balance_nonce, set_balance_nonce,

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from ledger.events import Event, CouponApplied
 from ledger import codec, reasons
 from ledger.errors import SchemaError
+from ledger.events import CouponApplied, Event
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_ORDER, StateReader
 

@@ -12,37 +12,20 @@ unfreeze-account payload [account: bin32, reason_code: str]  event ["account_unf
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ledger.events import Event, AccountFrozen, AccountUnfrozen
 from ledger import reasons
 from ledger.coin import Freeze, get_freeze, set_freeze
-from ledger.process.common import (
-    KindSpec, TxContext, expect_account, expect_payload, expect_str, verify_name, verify_role, verify_rule,
-)
+from ledger.events import AccountFrozen, AccountUnfrozen, Event
+from ledger.process.common import TxContext, verify_name, verify_role, verify_rule
+from ledger.process.payload import Account, Text, arg, declare_kind
 
 
 @dataclass(frozen=True, slots=True)
 class FreezeChange:
-    """A freeze-account or unfreeze-account payload, shape-checked."""
+    """A freeze-account or unfreeze-account payload."""
 
-    account: bytes
-    reason_code: str
-
-
-def _compute(kind: str, payload: Any) -> FreezeChange:
-    account, reason_code = expect_payload(kind, payload, "[account: bin32, reason_code: str]", 2)
-    return FreezeChange(expect_account(kind, "account", account), expect_str(kind, "reason_code", reason_code))
-
-
-def compute_freeze_account(payload: Any) -> FreezeChange:
-    """Check the payload's shape and return a ``FreezeChange``; raise ``InvalidTransaction(bad_payload)``."""
-    return _compute("freeze-account", payload)
-
-
-def compute_unfreeze_account(payload: Any) -> FreezeChange:
-    """Check the payload's shape and return a ``FreezeChange``; raise ``InvalidTransaction(bad_payload)``."""
-    return _compute("unfreeze-account", payload)
+    account: Account = arg("The account (64 hex digits).")
+    reason_code: Text = arg("Why, as a short code (kept on the freeze record and in the event).")
 
 
 def process_freeze_account(ctx: TxContext, tx: FreezeChange) -> list[Event]:
@@ -75,6 +58,8 @@ def process_unfreeze_account(ctx: TxContext, tx: FreezeChange) -> list[Event]:
 
 
 SPECS = (
-    KindSpec("freeze-account", compute_freeze_account, process_freeze_account),
-    KindSpec("unfreeze-account", compute_unfreeze_account, process_unfreeze_account),
+    declare_kind("freeze-account", FreezeChange, process_freeze_account, senders="compliance",
+                 help="Freeze an account with a reason code (compliance)."),
+    declare_kind("unfreeze-account", FreezeChange, process_unfreeze_account, senders="compliance",
+                 help="Lift an account's freeze with a reason code (compliance)."),
 )

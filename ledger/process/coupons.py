@@ -22,16 +22,14 @@ redeem-coupon payload [coupon_id: str, order_id: str]; events = apply_coupon's [
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ledger.events import Event, CouponIssued, CouponRedeemed
 from ledger import reasons
 from ledger.coin import get_branch_of, verify_customer, verify_not_frozen
 from ledger.errors import SchemaError
+from ledger.events import CouponIssued, CouponRedeemed, Event
 from ledger.orders import apply_coupon, verify_id
-from ledger.process.common import (
-    KindSpec, TxContext, expect_int, expect_payload, expect_str, verify_any_role, verify_name, verify_rule,
-)
+from ledger.process.common import TxContext, verify_any_role, verify_name, verify_rule
+from ledger.process.payload import Amount, Id, Int, Text, arg, declare_kind
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_COUPON, StateReader, get_record, set_record
 
@@ -61,22 +59,22 @@ class Coupon:
 
 @dataclass(frozen=True, slots=True)
 class IssueCoupon:
-    """An issue-coupon payload, shape-checked."""
+    """An issue-coupon payload."""
 
-    coupon_id: str
-    campaign: str
-    value: int
-    expires_at_ms: int
-    per_customer_limit: int
-    total: int
+    coupon_id: Id = arg("The new coupon's id.")
+    campaign: Text = arg("The campaign it belongs to.")
+    value: Amount = arg("Its discount in fiat minor units.")
+    expires_at_ms: Int = arg("Block time (ms since the epoch) at which it dies.")
+    per_customer_limit: Int = arg("Times one customer may redeem it.", 1)
+    total: Int = arg("Copies in all.", 1)
 
 
 @dataclass(frozen=True, slots=True)
 class RedeemCoupon:
-    """A redeem-coupon payload, shape-checked."""
+    """A redeem-coupon payload."""
 
-    coupon_id: str
-    order_id: str
+    coupon_id: Id = arg("The coupon to redeem.")
+    order_id: Id = arg("Your unpaid order it discounts.")
 
 
 # --- state -----------------------------------------------------------------------------------------------
@@ -122,17 +120,6 @@ def get_coupon_uses(state: StateReader, customer: bytes, coupon_id: str) -> int:
 # --- issue-coupon ----------------------------------------------------------------------------------------
 
 
-def compute_issue_coupon(payload: Any) -> IssueCoupon:
-    """Check the payload's shape and return an ``IssueCoupon``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "issue-coupon"
-    cid, campaign, value, expires, limit, total = expect_payload(
-        k, payload, "[coupon_id: str, campaign: str, value: int, expires_at_ms: int, per_customer_limit: int, "
-                    "total: int]", 6)
-    return IssueCoupon(expect_str(k, "coupon_id", cid), expect_str(k, "campaign", campaign),
-                       expect_int(k, "value", value), expect_int(k, "expires_at_ms", expires),
-                       expect_int(k, "per_customer_limit", limit), expect_int(k, "total", total))
-
-
 def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
     """Issue coupon ``tx.coupon_id`` for a campaign."""
     # Only an issuer or a branch admin issues coupons
@@ -159,12 +146,6 @@ def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
 
 
 # --- redeem-coupon ---------------------------------------------------------------------------------------
-
-
-def compute_redeem_coupon(payload: Any) -> RedeemCoupon:
-    """Check the payload's shape and return a ``RedeemCoupon``; raise ``InvalidTransaction(bad_payload)``."""
-    cid, order_id = expect_payload("redeem-coupon", payload, "[coupon_id: str, order_id: str]", 2)
-    return RedeemCoupon(expect_str("redeem-coupon", "coupon_id", cid), expect_str("redeem-coupon", "order_id", order_id))
 
 
 def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
@@ -197,6 +178,8 @@ def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
 
 
 SPECS = (
-    KindSpec("issue-coupon", compute_issue_coupon, process_issue_coupon),
-    KindSpec("redeem-coupon", compute_redeem_coupon, process_redeem_coupon),
+    declare_kind("issue-coupon", IssueCoupon, process_issue_coupon, senders="issuer or branch admin",
+                 help="Issue a coupon of a campaign: fiat value, expiry, per-customer limit, total copies."),
+    declare_kind("redeem-coupon", RedeemCoupon, process_redeem_coupon, senders="customer",
+                 help="Redeem a coupon on one of your unpaid orders (customer)."),
 )

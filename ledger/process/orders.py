@@ -21,25 +21,15 @@ payloads:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ledger.events import Event, OrderCreated, OrderPaid, OrderConfirmed, OrderRefunded
 from ledger import coin, reasons
+from ledger.events import Event, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
-    MAX_MEMO_CHARS, KindSpec, TxContext, expect_account, expect_int, expect_payload, expect_str,
-    get_policy_value, verify_positive_amount, verify_role, verify_rule,
+    MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule,
 )
+from ledger.process.payload import Account, Amount, ContentHash, Id, Text, arg, declare_kind
 from ledger.state import has_role
-from ledger.types import AccountId, Hash32
-
-
-def expect_hash(kind: str, name: str, value: Any) -> bytes:
-    """Return ``value`` if it is 32 bytes (a content hash), else raise ``bad_payload``."""
-    if not isinstance(value, bytes) or len(value) != 32:
-        seen = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
-        raise reasons.invalid_tx(reasons.BAD_PAYLOAD, f"{kind}.{name} is {seen}; expected a 32-byte hash")
-    return value
 
 
 def is_currency(code: str) -> bool:
@@ -63,23 +53,13 @@ def is_staff(ctx: TxContext) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CreateOrder:
-    """A create-order payload, shape-checked."""
+    """A create-order payload."""
 
-    order_id: str
-    customer: AccountId
-    fiat_amount: int
-    currency: str
-    items_hash: Hash32
-
-
-def compute_create_order(payload: Any) -> CreateOrder:
-    """Check the payload's shape and return a ``CreateOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "create-order"
-    order_id, customer, amount, currency, items = expect_payload(
-        k, payload, "[order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]", 5)
-    return CreateOrder(expect_str(k, "order_id", order_id), expect_account(k, "customer", customer),
-                       expect_int(k, "fiat_amount", amount), expect_str(k, "currency", currency),
-                       expect_hash(k, "items_hash", items))
+    order_id: Id = arg("The new order's id.")
+    customer: Account = arg("The registered customer's account id (64 hex digits).")
+    fiat_amount: Amount = arg("The amount in fiat minor units (cents).")
+    currency: Text = arg("ISO 4217 currency code.", "EUR")
+    items_hash: ContentHash = arg("The order's items", "")
 
 
 def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[Event]:
@@ -110,16 +90,10 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[Event]:
 
 @dataclass(frozen=True, slots=True)
 class PayOrder:
-    """A pay-order payload, shape-checked."""
+    """A pay-order payload."""
 
-    order_id: str
-    coins: int
-
-
-def compute_pay_order(payload: Any) -> PayOrder:
-    """Check the payload's shape and return a ``PayOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    order_id, coins = expect_payload("pay-order", payload, "[order_id: str, coins: int]", 2)
-    return PayOrder(expect_str("pay-order", "order_id", order_id), expect_int("pay-order", "coins", coins))
+    order_id: Id = arg("Your order.")
+    coins: Amount = arg("Coins to pay with (up to the policy share); the rest is fiat.", 0)
 
 
 def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
@@ -166,15 +140,9 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[Event]:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmOrder:
-    """A confirm-order payload, shape-checked."""
+    """A confirm-order payload."""
 
-    order_id: str
-
-
-def compute_confirm_order(payload: Any) -> ConfirmOrder:
-    """Check the payload's shape and return a ``ConfirmOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    (order_id,) = expect_payload("confirm-order", payload, "[order_id: str]", 1)
-    return ConfirmOrder(expect_str("confirm-order", "order_id", order_id))
+    order_id: Id = arg("The paid order.")
 
 
 def compute_earned(fiat_paid: int, earn_rate_bp: int, multiplier_pct: int) -> int:
@@ -209,17 +177,10 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
 
 @dataclass(frozen=True, slots=True)
 class RequestRefund:
-    """A request-refund payload, shape-checked."""
+    """A request-refund payload."""
 
-    order_id: str
-    reason: str
-
-
-def compute_request_refund(payload: Any) -> RequestRefund:
-    """Check the payload's shape and return a ``RequestRefund``; raise ``InvalidTransaction(bad_payload)``."""
-    order_id, reason = expect_payload("request-refund", payload, "[order_id: str, reason: str]", 2)
-    return RequestRefund(expect_str("request-refund", "order_id", order_id),
-                         expect_str("request-refund", "reason", reason))
+    order_id: Id = arg("The paid order.")
+    reason: Text = arg(f"Why (at most {MAX_MEMO_CHARS} characters).", "")
 
 
 def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
@@ -262,8 +223,12 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
 
 
 SPECS = (
-    KindSpec("create-order", compute_create_order, process_create_order),
-    KindSpec("pay-order", compute_pay_order, process_pay_order),
-    KindSpec("confirm-order", compute_confirm_order, process_confirm_order),
-    KindSpec("request-refund", compute_request_refund, process_request_refund),
+    declare_kind("create-order", CreateOrder, process_create_order, senders="staff",
+                 help="Create an order for a registered customer (staff)."),
+    declare_kind("pay-order", PayOrder, process_pay_order, senders="the order's customer",
+                 help="Pay your order: COINS in coins (up to the policy share), the rest in fiat (customer)."),
+    declare_kind("confirm-order", ConfirmOrder, process_confirm_order, senders="staff",
+                 help="Confirm a paid order; the customer earns coins (staff)."),
+    declare_kind("request-refund", RequestRefund, process_request_refund, senders="the order's customer or staff",
+                 help="Refund an order inside the refund window (customer or staff)."),
 )

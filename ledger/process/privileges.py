@@ -12,14 +12,14 @@ payload [privilege: str]; events = the sweep (if any), ["spent", account, price,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ledger.events import Event, PrivilegeBought
 from ledger import reasons
 from ledger.coin import (
     PRIVILEGE_CODES, get_privilege_expiry, privilege_key, spend, verify_customer, verify_not_frozen, verify_outflow,
 )
-from ledger.process.common import KindSpec, TxContext, expect_payload, expect_str, get_policy_value, verify_rule
+from ledger.events import Event, PrivilegeBought
+from ledger.process.common import TxContext, get_policy_value, verify_rule
+from ledger.process.payload import Text, arg, declare_kind
 from ledger.state import set_record
 
 KIND = "buy-privilege"
@@ -27,15 +27,9 @@ KIND = "buy-privilege"
 
 @dataclass(frozen=True, slots=True)
 class BuyPrivilege:
-    """A buy-privilege payload, shape-checked."""
+    """A buy-privilege payload."""
 
-    privilege: str
-
-
-def compute_buy_privilege(payload: Any) -> BuyPrivilege:
-    """Check the payload's shape and return a ``BuyPrivilege``; raise ``InvalidTransaction(bad_payload)``."""
-    (privilege,) = expect_payload(KIND, payload, "[privilege: str]", 1)
-    return BuyPrivilege(expect_str(KIND, "privilege", privilege))
+    privilege: Text = arg("priority or vip.")
 
 
 def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[Event]:
@@ -62,4 +56,5 @@ def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[Event]:
     return events
 
 
-SPECS = (KindSpec(KIND, compute_buy_privilege, process_buy_privilege),)
+SPECS = (declare_kind(KIND, BuyPrivilege, process_buy_privilege, senders="customer",
+                      help="Spend coins on a privilege: priority or vip (customer)."),)

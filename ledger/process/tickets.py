@@ -23,140 +23,89 @@ payloads:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ledger.events import Event, TicketOpened, TicketAssigned, TicketResponded, TicketResolved, TicketReopened, TicketClosed, Compensated, Feedback
 from ledger import coin, reasons
-from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
-from ledger.process.common import (
-    KindSpec, TxContext, expect_account, expect_int, expect_payload, expect_str, get_policy_value,
-    verify_positive_amount, verify_role, verify_rule,
+from ledger.events import (
+    Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketResolved,
+    TicketResponded,
 )
-from ledger.process.orders import expect_hash, is_staff, verify_text
+from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
+from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule
+from ledger.process.orders import is_staff, verify_text
+from ledger.process.payload import Account, Amount, ContentHash, Id, Int, Text, arg, declare_kind
 from ledger.state import has_role
 from ledger.tickets import (
     ACTIVE, CATEGORIES, FEEDBACK_TARGETS, PRIORITIES, Reward, Ticket, feedback_key, get_reward, get_ticket,
     set_reward, set_ticket, verify_ticket, verify_ticket_customer, verify_ticket_state,
 )
-from ledger.types import AccountId, Hash32
 
 
 @dataclass(frozen=True, slots=True)
 class OpenTicket:
-    """An open-ticket payload, shape-checked."""
+    """An open-ticket payload."""
 
-    ticket_id: str
-    category: str
-    priority: int
-    order_id: str
-    content_hash: Hash32
+    ticket_id: Id = arg("The new ticket's id.")
+    category: Text = arg("complaint, inquiry or suggestion.")
+    priority: Int = arg("1 (low) to 3 (high).", 2)
+    order_id: Id = arg("The order it is about, if any.", "")
+    content_hash: ContentHash = arg("What the customer says")
 
 
 @dataclass(frozen=True, slots=True)
 class AssignTicket:
-    """An assign-ticket payload, shape-checked."""
+    """An assign-ticket payload."""
 
-    ticket_id: str
-    staff: AccountId
+    ticket_id: Id = arg("The ticket.")
+    staff: Account = arg("The staff member's account id (64 hex digits).")
 
 
 @dataclass(frozen=True, slots=True)
-class TicketText:
-    """A respond-ticket or resolve-ticket payload: the ticket and the hash of the text given to the customer."""
+class RespondTicket:
+    """A respond-ticket payload: the ticket and the hash of the response given to the customer."""
 
-    ticket_id: str
-    content_hash: Hash32
+    ticket_id: Id = arg("The ticket.")
+    content_hash: ContentHash = arg("The response")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveTicket:
+    """A resolve-ticket payload: the ticket and the hash of the resolution given to the customer."""
+
+    ticket_id: Id = arg("The ticket.")
+    resolution_hash: ContentHash = arg("The resolution")
 
 
 @dataclass(frozen=True, slots=True)
 class ReopenTicket:
-    """A reopen-ticket payload, shape-checked."""
+    """A reopen-ticket payload."""
 
-    ticket_id: str
-    reason: str
+    ticket_id: Id = arg("Your resolved ticket.")
+    reason: Text = arg("Why (at most 140 characters).", "")
 
 
 @dataclass(frozen=True, slots=True)
 class CloseTicket:
-    """A close-ticket payload, shape-checked."""
+    """A close-ticket payload."""
 
-    ticket_id: str
+    ticket_id: Id = arg("The resolved ticket.")
 
 
 @dataclass(frozen=True, slots=True)
 class Compensate:
-    """A compensate payload, shape-checked."""
+    """A compensate payload."""
 
-    ticket_id: str
-    amount: int
+    ticket_id: Id = arg("The complaint ticket.")
+    amount: Amount = arg("Coins to credit to its customer.")
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitFeedback:
-    """A submit-feedback payload, shape-checked."""
+    """A submit-feedback payload."""
 
-    target_kind: str
-    target_id: str
-    rating: int
-    comment_hash: Hash32
-
-
-# --- payload shapes --------------------------------------------------------------------------------------
-
-
-def compute_open_ticket(payload: Any) -> OpenTicket:
-    """Check the payload's shape and return an ``OpenTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "open-ticket"
-    tid, category, priority, order_id, content = expect_payload(
-        k, payload, "[ticket_id: str, category: str, priority: int, order_id: str, content_hash: bin32]", 5)
-    return OpenTicket(expect_str(k, "ticket_id", tid), expect_str(k, "category", category),
-                      expect_int(k, "priority", priority), expect_str(k, "order_id", order_id),
-                      expect_hash(k, "content_hash", content))
-
-
-def compute_assign_ticket(payload: Any) -> AssignTicket:
-    """Check the payload's shape and return an ``AssignTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, staff = expect_payload("assign-ticket", payload, "[ticket_id: str, staff: bin32]", 2)
-    return AssignTicket(expect_str("assign-ticket", "ticket_id", tid), expect_account("assign-ticket", "staff", staff))
-
-
-def _compute_ticket_text(kind: str, field: str) -> Any:
-    def compute(payload: Any) -> TicketText:
-        tid, content = expect_payload(kind, payload, f"[ticket_id: str, {field}: bin32]", 2)
-        return TicketText(expect_str(kind, "ticket_id", tid), expect_hash(kind, field, content))
-    compute.__doc__ = f"Check a {kind} payload's shape and return a ``TicketText``; raise ``bad_payload``."
-    return compute
-
-
-compute_respond_ticket = _compute_ticket_text("respond-ticket", "content_hash")
-compute_resolve_ticket = _compute_ticket_text("resolve-ticket", "resolution_hash")
-
-
-def compute_reopen_ticket(payload: Any) -> ReopenTicket:
-    """Check the payload's shape and return a ``ReopenTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, reason = expect_payload("reopen-ticket", payload, "[ticket_id: str, reason: str]", 2)
-    return ReopenTicket(expect_str("reopen-ticket", "ticket_id", tid), expect_str("reopen-ticket", "reason", reason))
-
-
-def compute_close_ticket(payload: Any) -> CloseTicket:
-    """Check the payload's shape and return a ``CloseTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    (tid,) = expect_payload("close-ticket", payload, "[ticket_id: str]", 1)
-    return CloseTicket(expect_str("close-ticket", "ticket_id", tid))
-
-
-def compute_compensate(payload: Any) -> Compensate:
-    """Check the payload's shape and return a ``Compensate``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, amount = expect_payload("compensate", payload, "[ticket_id: str, amount: int]", 2)
-    return Compensate(expect_str("compensate", "ticket_id", tid), expect_int("compensate", "amount", amount))
-
-
-def compute_submit_feedback(payload: Any) -> SubmitFeedback:
-    """Check the payload's shape and return a ``SubmitFeedback``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "submit-feedback"
-    target_kind, target_id, rating, comment = expect_payload(
-        k, payload, "[target_kind: str, target_id: str, rating: int, comment_hash: bin32]", 4)
-    return SubmitFeedback(expect_str(k, "target_kind", target_kind), expect_str(k, "target_id", target_id),
-                          expect_int(k, "rating", rating), expect_hash(k, "comment_hash", comment))
+    target_kind: Text = arg("ticket or order.")
+    target_id: Id = arg("The resolved ticket or confirmed order.")
+    rating: Int = arg("1 to 5.")
+    comment_hash: ContentHash = arg("Your comment", "")
 
 
 # --- steps -----------------------------------------------------------------------------------------------
@@ -220,7 +169,7 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
 
 
-def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
+def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     """Record a staff response; the first one fixes the ticket's first-response time."""
     # Only staff respond
     verify_role(ctx, "staff")
@@ -236,7 +185,7 @@ def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
     return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
 
 
-def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
+def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     """Resolve an active ticket; records the resolution time (and the first response if none came before)."""
     # Only staff resolve
     verify_role(ctx, "staff")
@@ -247,7 +196,7 @@ def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[Event]:
 
     branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(
-        ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.content_hash, branch=branch,
+        ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash, branch=branch,
         first_response_at=ticket.first_response_at or ctx.timestamp_ms))
     return [TicketResolved(tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at)]
 
@@ -339,12 +288,20 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
 
 
 SPECS = (
-    KindSpec("open-ticket", compute_open_ticket, process_open_ticket),
-    KindSpec("assign-ticket", compute_assign_ticket, process_assign_ticket),
-    KindSpec("respond-ticket", compute_respond_ticket, process_respond_ticket),
-    KindSpec("resolve-ticket", compute_resolve_ticket, process_resolve_ticket),
-    KindSpec("reopen-ticket", compute_reopen_ticket, process_reopen_ticket),
-    KindSpec("close-ticket", compute_close_ticket, process_close_ticket),
-    KindSpec("compensate", compute_compensate, process_compensate),
-    KindSpec("submit-feedback", compute_submit_feedback, process_submit_feedback),
+    declare_kind("open-ticket", OpenTicket, process_open_ticket, senders="customer, or staff on a customer's order",
+                 help="Open a ticket: complaint, inquiry or suggestion, priority 1-3, optionally on an order."),
+    declare_kind("assign-ticket", AssignTicket, process_assign_ticket, senders="staff or branch admin",
+                 help="Assign a ticket to a staff member (staff or branch admin)."),
+    declare_kind("respond-ticket", RespondTicket, process_respond_ticket, senders="staff",
+                 help="Respond to a ticket (staff); the first response fixes the first-response time."),
+    declare_kind("resolve-ticket", ResolveTicket, process_resolve_ticket, senders="staff",
+                 help="Resolve a ticket (staff)."),
+    declare_kind("reopen-ticket", ReopenTicket, process_reopen_ticket, senders="the ticket's customer",
+                 help="Reopen your resolved ticket (customer)."),
+    declare_kind("close-ticket", CloseTicket, process_close_ticket, senders="the ticket's customer or staff",
+                 help="Close a ticket for good (its customer or staff)."),
+    declare_kind("compensate", Compensate, process_compensate, senders="staff",
+                 help="Pay coins on a complaint ticket, capped per ticket by policy (staff)."),
+    declare_kind("submit-feedback", SubmitFeedback, process_submit_feedback, senders="customer",
+                 help="Rate a resolved ticket or a confirmed order 1-5; rewarded once (customer)."),
 )

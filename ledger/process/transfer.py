@@ -8,35 +8,23 @@ extends a coin's life (``ledger.coin.process_move``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ledger.events import Event, Transferred
 from ledger import reasons
 from ledger.coin import process_move, verify_not_frozen, verify_outflow, verify_second_factor
-from ledger.process.common import (
-    KindSpec,
-    MAX_MEMO_CHARS, TxContext, expect_account, expect_int, expect_payload, expect_str, get_policy_value,
-    verify_positive_amount, verify_rule,
-)
-from ledger.types import AccountId, Amount
+from ledger.events import Event, Transferred
+from ledger.process.common import MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_rule
+from ledger.process.payload import Account, Amount, Text, arg, declare_kind
 
 KIND = "transfer"
 
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A transfer payload, shape-checked."""
+    """A transfer payload."""
 
-    to: AccountId
-    amount: Amount
-    memo: str
-
-
-def compute_transfer(payload: Any) -> Transfer:
-    """Check the payload's shape and return a ``Transfer``; raise ``InvalidTransaction(bad_payload)``."""
-    to, amount, memo = expect_payload(KIND, payload, "[to: bin32, amount: int, memo: str]", 3)
-    return Transfer(expect_account(KIND, "to", to), expect_int(KIND, "amount", amount),
-                    expect_str(KIND, "memo", memo))
+    to: Account = arg("Account id (64 hex digits) receiving the coins.")
+    amount: Amount = arg("Amount in the smallest unit.", cli_min=1)
+    memo: Text = arg(f"A short note (at most {MAX_MEMO_CHARS} characters).", "")
 
 
 def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
@@ -63,4 +51,5 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     return events
 
 
-SPECS = (KindSpec(KIND, compute_transfer, process_transfer),)
+SPECS = (declare_kind(KIND, Transfer, process_transfer, senders="any account",
+                      help="Send coins from the key's account to another account."),)

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.events import ClawedBack, Credited, Expired, Spent
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.coin import (
@@ -18,6 +17,7 @@ from ledger.coin import (
 )
 from ledger.context import DAY_MS
 from ledger.errors import InvalidTransaction
+from ledger.events import ClawedBack, Credited, Expired, Spent
 from ledger.process import get_kind
 from ledger.reasons import TxFailure
 from ledger.state import account_record_key, get_balance, get_counter, get_supply, set_record

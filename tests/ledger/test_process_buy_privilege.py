@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import PrivilegeBought, Spent
 from ledger import reasons
 from ledger.coin import Freeze, get_privilege_expiry, has_privilege, set_freeze
 from ledger.errors import InvalidTransaction
-from ledger.process.privileges import BuyPrivilege, compute_buy_privilege, process_buy_privilege
+from ledger.events import PrivilegeBought, Spent
+from ledger.process import compute_payload
+from ledger.process.privileges import BuyPrivilege, process_buy_privilege
 from ledger.state import get_balance, get_counter
 from tests.strategies import ALICE, BOB, COMPLIANCE, NOW_MS, coin_ctx, coin_state, fund, refusal, register
 
@@ -74,5 +75,5 @@ def test_a_price_above_the_daily_outflow_is_daily_limit_exceeded():
 @pytest.mark.parametrize("payload", [[], ["vip", 1], [1]])
 def test_malformed_buy_privilege_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_buy_privilege(payload)
+        compute_payload("buy-privilege", payload)
     assert exc.value.code == "bad_payload"

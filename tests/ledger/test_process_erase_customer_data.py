@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import CustomerDataErased
 from ledger import reasons
 from ledger.coin import get_customer
 from ledger.errors import InvalidTransaction
-from ledger.process.customers import EraseCustomerData, compute_erase_customer_data, process_erase_customer_data
+from ledger.events import CustomerDataErased
+from ledger.process import compute_payload
+from ledger.process.customers import EraseCustomerData, process_erase_customer_data
 from tests.strategies import ALICE, BOB, NOW_MS, STAFF, coin_ctx, coin_state, fund, refusal, register
 
 
@@ -53,5 +54,5 @@ def test_erasing_twice_is_customer_erased():
 @pytest.mark.parametrize("payload", [[], [ALICE.public_key, 1], ["alice"]])
 def test_malformed_erase_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_erase_customer_data(payload)
+        compute_payload("erase-customer-data", payload)
     assert exc.value.code == "bad_payload"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import CouponIssued
 from ledger import reasons
 from ledger.coin import set_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.coupons import Coupon, IssueCoupon, compute_issue_coupon, get_coupon, process_issue_coupon
+from ledger.events import CouponIssued
+from ledger.process import compute_payload
+from ledger.process.coupons import Coupon, IssueCoupon, get_coupon, process_issue_coupon
 from tests.strategies import ADMIN, ISSUER, NOW_MS, STAFF, coin_ctx, coin_state, refusal
 
 
@@ -63,5 +64,5 @@ def test_reusing_a_coupon_id_is_coupon_exists_and_keeps_the_first():
 ])
 def test_malformed_issue_coupon_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_issue_coupon(payload)
+        compute_payload("issue-coupon", payload)
     assert exc.value.code == "bad_payload"

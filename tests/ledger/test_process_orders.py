@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ledger import coin
-from ledger.events import CouponApplied
 from ledger.errors import InvalidTransaction
+from ledger.events import CouponApplied
 from ledger.orders import apply_coupon, compute_order_report, compute_orders
+from ledger.process import compute_payload
 from ledger.process.common import DAY_MS
 from ledger.process.orders import (
-    compute_confirm_order, compute_create_order, compute_earned, compute_pay_order, compute_request_refund,
+    compute_earned,
 )
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_SECOND_KEY, account_record_key, set_record
@@ -68,7 +69,7 @@ class TestCreateOrder:
     ])
     def test_a_malformed_payload_is_bad_payload_not_a_failure(self, payload):
         with pytest.raises(InvalidTransaction) as exc:
-            compute_create_order(payload)
+            compute_payload("create-order", payload)
         assert exc.value.code == "bad_payload"
 
 
@@ -156,7 +157,7 @@ class TestPayOrder:
     @pytest.mark.parametrize("payload", [["o-1"], ["o-1", "5"], [1, 5], ["o-1", 5, 6]])
     def test_a_malformed_payload_is_bad_payload(self, payload):
         with pytest.raises(InvalidTransaction) as exc:
-            compute_pay_order(payload)
+            compute_payload("pay-order", payload)
         assert exc.value.code == "bad_payload"
 
 
@@ -215,7 +216,7 @@ class TestConfirmOrder:
 
     def test_a_malformed_payload_is_bad_payload(self):
         with pytest.raises(InvalidTransaction):
-            compute_confirm_order([])
+            compute_payload("confirm-order", [])
 
 
 class TestRequestRefund:
@@ -296,7 +297,7 @@ class TestRequestRefund:
 
     def test_a_malformed_payload_is_bad_payload(self):
         with pytest.raises(InvalidTransaction):
-            compute_request_refund(["o-1"])
+            compute_payload("request-refund", ["o-1"])
 
 
 class TestApplyCoupon:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import CouponApplied, CouponRedeemed
 from ledger import reasons
 from ledger.coin import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
+from ledger.events import CouponApplied, CouponRedeemed
 from ledger.orders import get_order
-from ledger.process import get_kind
+from ledger.process import compute_payload, get_kind
 from ledger.process.coupons import (
-    IssueCoupon, RedeemCoupon, compute_redeem_coupon, get_coupon, get_coupon_uses, process_issue_coupon,
+    IssueCoupon, RedeemCoupon, get_coupon, get_coupon_uses, process_issue_coupon,
     process_redeem_coupon,
 )
 from tests.strategies import (
@@ -109,5 +109,5 @@ def test_a_paid_order_is_already_paid(shop):
 @pytest.mark.parametrize("payload", [["C"], ["C", "a1", 1], [b"C", "a1"], ["C", 5]])
 def test_malformed_redeem_coupon_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_redeem_coupon(payload)
+        compute_payload("redeem-coupon", payload)
     assert exc.value.code == "bad_payload"

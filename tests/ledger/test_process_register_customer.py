@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import CustomerRegistered
 from ledger import reasons
 from ledger.coin import get_customer, set_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.customers import RegisterCustomer, compute_register_customer, process_register_customer
+from ledger.events import CustomerRegistered
+from ledger.process import compute_payload
+from ledger.process.customers import RegisterCustomer, process_register_customer
 from tests.strategies import ADMIN, ALICE, NOW_MS, STAFF, coin_ctx, coin_state, refusal
 
 COMMITMENT = bytes(range(32))
@@ -49,5 +50,5 @@ def test_registering_a_customer_twice_is_customer_exists_and_keeps_the_first_com
 ])
 def test_malformed_register_customer_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_register_customer(payload)
+        compute_payload("register-customer", payload)
     assert exc.value.code == "bad_payload"

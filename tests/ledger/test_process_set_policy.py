@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.events import PolicySet
 from ledger import reasons
 from ledger.errors import InvalidTransaction
+from ledger.events import PolicySet
+from ledger.process import compute_payload
 from ledger.process.common import DEFAULT_POLICY
 from ledger.process.governance import (
-    SetPolicy, compute_policy_at, compute_set_policy, get_policy_change, get_policy_version, process_set_policy,
+    SetPolicy, compute_policy_at, get_policy_change, get_policy_version, process_set_policy,
 )
 from ledger.state import get_policy
 from tests.strategies import ADMIN, STAFF, coin_ctx, coin_state, refusal
@@ -75,9 +76,9 @@ def test_set_policy_accepts_the_largest_int():
                                      ["x", [1]]])
 def test_malformed_set_policy_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_set_policy(payload)
+        compute_payload("set-policy", payload)
     assert exc.value.code == "bad_payload"
 
 
 def test_well_formed_payload_parses():
-    assert compute_set_policy(["feedback_reward", 3]) == SetPolicy("feedback_reward", 3)
+    assert compute_payload("set-policy", ["feedback_reward", 3]) == SetPolicy("feedback_reward", 3)

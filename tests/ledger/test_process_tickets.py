@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from ledger import codec, coin
 from ledger.errors import InvalidTransaction
 from ledger.process import get_kind
-from ledger.process.tickets import TicketText, process_respond_ticket
+from ledger.process.tickets import RespondTicket, process_respond_ticket
 from ledger.reasons import TxFailure
 from ledger.tickets import ACTIVE, STATES, compute_ticket_report, compute_tickets
 from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STRANGER, World, h
@@ -170,7 +170,7 @@ class TestRespondTicket:
         w = World()
         drive_to(w, "resolved")
         with pytest.raises(TxFailure) as exc:
-            process_respond_ticket(w.ctx(STAFF), TicketText("t-1", h("x")))
+            process_respond_ticket(w.ctx(STAFF), RespondTicket("t-1", h("x")))
         assert exc.value.reason.name == "ticket_state"
         assert "is resolved" in exc.value.detail and "open or assigned or in_progress" in exc.value.detail
 
