@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import reasons
-from ledger.coin import Freeze, get_freeze, set_freeze
+from ledger.limits import Freeze, get_freeze, set_freeze
 from ledger.events import AccountFrozen, AccountUnfrozen, Event
 from ledger.process.common import TxContext, verify_name, verify_role, verify_rule
 from ledger.process.payload import Account, Text, arg, declare_kind

@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ledger import reasons
-from ledger.coin import get_branch_of, verify_customer, verify_not_frozen
+from ledger.customers import get_branch_of, verify_customer
+from ledger.limits import verify_not_frozen
 from ledger.errors import SchemaError
 from ledger.events import CouponIssued, CouponRedeemed, Event
 from ledger.orders import apply_coupon, verify_id

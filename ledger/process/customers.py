@@ -24,9 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ledger import reasons
-from ledger.coin import (
-    KYC_LEVELS, Customer, get_branch_of, get_customer, get_second_key, set_customer, verify_second_factor,
-)
+from ledger.customers import Customer, get_branch_of, get_customer, set_customer
+from ledger.limits import KYC_LEVELS, get_second_key, verify_second_factor
 from ledger.events import CustomerDataErased, CustomerRegistered, Event, SecondFactorSet
 from ledger.process.common import TxContext, verify_role, verify_rule
 from ledger.process.payload import Account, Bytes32, Int, arg, declare_kind

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import reasons
-from ledger.coin import set_branch_of
+from ledger.customers import set_branch_of
 from ledger.errors import SchemaError
 from ledger.events import Event, PolicySet, RoleGranted, RoleRevoked
 from ledger.process.common import DEFAULT_POLICY, TxContext, verify_name, verify_role, verify_rule

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import reasons
-from ledger.coin import credit
+from ledger.lots import credit
 from ledger.events import Event
 from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule
 from ledger.process.payload import Account, Amount, arg, declare_kind

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import coin, reasons
+from ledger import customers, limits, lots, reasons
 from ledger.events import Event, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
@@ -77,9 +77,9 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[Event]:
     verify_rule(is_currency(tx.currency), reasons.INVALID_CURRENCY,
                 f"currency is {tx.currency[:20]!r}; expected three capital letters such as 'EUR'")
     # The customer is registered
-    coin.verify_customer(ctx, tx.customer)
+    customers.verify_customer(ctx, tx.customer)
 
-    branch = coin.get_branch_of(ctx.state, ctx.sender)
+    branch = customers.get_branch_of(ctx.state, ctx.sender)
     set_order(ctx.state, tx.order_id, Order(tx.customer, ctx.sender, branch, tx.fiat_amount, tx.currency,
                                             tx.items_hash, ctx.timestamp_ms))
     return [OrderCreated(tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch)]
@@ -121,13 +121,13 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[Event]:
                 f"{tx.coins} coins offered; at most {most} may pay an amount due of {order.amount_due} "
                 f"{order.currency}")
     # A frozen account cannot pay
-    coin.verify_not_frozen(ctx, ctx.sender)
+    limits.verify_not_frozen(ctx, ctx.sender)
     events: list[Event] = []
     if tx.coins:
         # Redeeming counts against the daily outflow limit
-        coin.verify_outflow(ctx, ctx.sender, tx.coins)
+        limits.verify_outflow(ctx, ctx.sender, tx.coins)
         # The customer holds the coins (spend raises insufficient_balance)
-        events += coin.spend(ctx, ctx.sender, tx.coins, f"order:{tx.order_id}")
+        events += lots.spend(ctx, ctx.sender, tx.coins, f"order:{tx.order_id}")
 
     fiat_paid = order.amount_due - tx.coins * get_policy_value(ctx, "coin_value_minor")
     set_order(ctx.state, tx.order_id, replace(order, coins_paid=tx.coins, fiat_paid=fiat_paid,
@@ -166,8 +166,8 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
                 f"order {tx.order_id!r} was confirmed at {order.confirmed_at}; coins are earned once")
 
     earned = compute_earned(order.fiat_paid, get_policy_value(ctx, "earn_rate_bp"),
-                            coin.get_tier_multiplier_pct(ctx, order.customer))
-    events = coin.credit(ctx, order.customer, earned, "earn") if earned else []
+                            customers.get_tier_multiplier_pct(ctx, order.customer))
+    events = lots.credit(ctx, order.customer, earned, "earn") if earned else []
     set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
     return events + [OrderConfirmed(tx.order_id, order.customer, earned)]
 
@@ -207,15 +207,15 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     # A large fiat refund needs the customer's second-factor signature
     threshold = get_policy_value(ctx, "refund_second_factor_threshold")
     if order.fiat_paid > threshold:
-        coin.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
-                                                        f"(above {threshold})")
+        limits.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
+                                                          f"(above {threshold})")
 
     events: list[Event] = []
     if order.coins_paid:
-        events += coin.credit(ctx, order.customer, order.coins_paid, "refund")
+        events += lots.credit(ctx, order.customer, order.coins_paid, "refund")
     clawed = 0
     if order.earned:
-        clawed, clawback_events = coin.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
+        clawed, clawback_events = lots.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
         events += clawback_events
     set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
                                               clawed_back=clawed, fiat_refunded=order.fiat_paid))

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import reasons
-from ledger.coin import (
-    PRIVILEGE_CODES, get_privilege_expiry, privilege_key, spend, verify_customer, verify_not_frozen, verify_outflow,
-)
+from ledger.customers import PRIVILEGE_CODES, get_privilege_expiry, privilege_key, verify_customer
+from ledger.limits import verify_not_frozen, verify_outflow
+from ledger.lots import spend
 from ledger.events import Event, PrivilegeBought
 from ledger.process.common import TxContext, get_policy_value, verify_rule
 from ledger.process.payload import Text, arg, declare_kind

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import coin, reasons
+from ledger import customers, lots, reasons
 from ledger.events import (
     Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketResolved,
     TicketResponded,
@@ -132,13 +132,13 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
     customer = order.customer if staff and order is not None else ctx.sender
     # A customer opening a ticket is registered
     if not staff:
-        coin.verify_customer(ctx, customer)
+        customers.verify_customer(ctx, customer)
     # A customer links only their own order
     if not staff and order is not None:
         verify_order_customer(tx.order_id, order, customer)
 
-    branch = coin.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
-    flagged = int(any(coin.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
+    branch = customers.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
+    flagged = int(any(customers.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
     set_ticket(ctx.state, tx.ticket_id, Ticket(
         customer, ctx.sender, branch, tx.category, tx.priority, flagged, tx.order_id, tx.content_hash, "open",
         opened_at=ctx.timestamp_ms))
@@ -163,7 +163,7 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     verify_rule(has_role(ctx.state, "staff", tx.staff), reasons.NOT_STAFF,
                 f"assignee {tx.staff.hex()[:16]}… does not hold the 'staff' role")
 
-    branch = coin.get_branch_of(ctx.state, tx.staff)
+    branch = customers.get_branch_of(ctx.state, tx.staff)
     state = "in_progress" if ticket.state == "in_progress" else "assigned"
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, assignee=tx.staff, branch=branch, state=state))
     return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
@@ -179,7 +179,7 @@ def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
     first = ticket.first_response_at or ctx.timestamp_ms
-    branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", first_response_at=first, branch=branch,
                                                 last_response_hash=tx.content_hash))
     return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
@@ -194,7 +194,7 @@ def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
-    branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(
         ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash, branch=branch,
         first_response_at=ticket.first_response_at or ctx.timestamp_ms))
@@ -248,7 +248,7 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
                 f"ticket {tx.ticket_id!r} has {ticket.compensated} compensated; {tx.amount} more would make "
                 f"{ticket.compensated + tx.amount}, the cap is {cap}")
 
-    events = coin.credit(ctx, ticket.customer, tx.amount, "compensation")
+    events = lots.credit(ctx, ticket.customer, tx.amount, "compensation")
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, compensated=ticket.compensated + tx.amount))
     return events + [Compensated(tx.ticket_id, ticket.customer, tx.amount)]
 
@@ -278,7 +278,7 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
                 "a target is rewarded once")
 
     reward = get_policy_value(ctx, "feedback_reward")
-    events = coin.credit(ctx, ctx.sender, reward, "reward") if reward else []
+    events = lots.credit(ctx, ctx.sender, reward, "reward") if reward else []
     set_reward(ctx.state, key, Reward(ctx.sender, reward, ctx.timestamp_ms, tx.rating))
     if tx.target_kind == "ticket":
         set_ticket(ctx.state, tx.target_id, replace(ticket, rating=tx.rating))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger import coin, reasons
+from ledger import lots, reasons
 from ledger.events import Event, Trained
 from ledger.orders import verify_id
 from ledger.process.common import TxContext, get_policy_value, verify_role, verify_rule
@@ -44,7 +44,7 @@ def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[Event]:
                 f"{previous.at if previous else 0}; a course pays once")
 
     reward = get_policy_value(ctx, "training_reward")
-    events = coin.credit(ctx, tx.staff, reward, "reward") if reward else []
+    events = lots.credit(ctx, tx.staff, reward, "reward") if reward else []
     set_reward(ctx.state, key, Reward(tx.staff, reward, ctx.timestamp_ms))
     return events + [Trained(tx.staff, tx.course_id, reward)]
 

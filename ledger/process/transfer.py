@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import reasons
-from ledger.coin import process_move, verify_not_frozen, verify_outflow, verify_second_factor
+from ledger.limits import verify_not_frozen, verify_outflow, verify_second_factor
+from ledger.lots import process_move
 from ledger.events import Event, Transferred
 from ledger.process.common import MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_rule
 from ledger.process.payload import Account, Amount, Text, arg, declare_kind

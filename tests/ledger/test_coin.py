@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from ledger import reasons
 from ledger.chain import process_tx
-from ledger.coin import (
-    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_account_view, get_coin_totals, get_earned,
-    get_expiring, get_lots, get_outflow,
-    get_spendable, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key, process_move, spend,
-    verify_outflow, verify_second_factor,
+from ledger.coin import get_account_view
+from ledger.customers import get_earned, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key
+from ledger.limits import get_outflow, verify_outflow, verify_second_factor
+from ledger.lots import (
+    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_coin_totals, get_expiring, get_lots, get_spendable, process_move, spend,
 )
 from ledger.context import DAY_MS
 from ledger.errors import InvalidTransaction

@@ -7,9 +7,9 @@ from dataclasses import fields
 import pytest
 
 from ledger import codec
+from ledger.events import (
     Credited, Event, Feedback, Transferred, UnknownEvent, decode_event, events_mention, get_event_kinds,
 )
-from ledger.events import (
 
 A, B = b"\xaa" * 32, b"\xbb" * 32
 

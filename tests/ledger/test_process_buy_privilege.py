@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import Freeze, get_privilege_expiry, has_privilege, set_freeze
+from ledger.customers import get_privilege_expiry, has_privilege
+from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
 from ledger.events import PrivilegeBought, Spent
 from ledger.process import compute_payload

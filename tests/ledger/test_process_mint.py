@@ -14,7 +14,7 @@ from ledger.process import compute_payload, get_kind
 from ledger.process.common import DEFAULT_POLICY, TxContext
 from ledger.process.mint import Mint, process_mint
 from ledger.reasons import TxFailure
-from ledger.coin import get_lots
+from ledger.lots import get_lots
 from ledger.state import MemoryState, Overlay, get_account, get_balance, get_counter, get_supply, set_supply
 from ledger.tx import make_tx
 from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields, make_genesis

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import coin
+from ledger import limits, lots
 from ledger.errors import InvalidTransaction
 from ledger.events import CouponApplied
 from ledger.orders import apply_coupon, compute_order_report, compute_orders
@@ -137,7 +137,7 @@ class TestPayOrder:
     def test_a_frozen_customer_cannot_pay(self):
         w = World()
         w.new_order()
-        coin.set_freeze(w.state, ALICE.public_key, coin.Freeze("fraud", STAFF.public_key, 1))
+        limits.set_freeze(w.state, ALICE.public_key, limits.Freeze("fraud", STAFF.public_key, 1))
         assert w.refused("pay-order", ALICE, ["o-1", 0]) == "account_frozen"
 
     def test_coins_above_the_daily_outflow_limit_are_daily_limit_exceeded(self):
@@ -173,7 +173,7 @@ class TestConfirmOrder:
 
     def test_earning_uses_only_the_fiat_part_and_the_tier_multiplier(self):
         w = World()
-        coin.credit(w.ctx(), ALICE.public_key, 10_000, "earn")  # lifetime earnings reach silver (125 %)
+        lots.credit(w.ctx(), ALICE.public_key, 10_000, "earn")  # lifetime earnings reach silver (125 %)
         w.confirmed_order(amount=10_000, coins=5_000)
         assert w.order("o-1").earned == 62  # floor(5_000 * 100 / 10_000 * 125 / 100) = floor(62.5)
 

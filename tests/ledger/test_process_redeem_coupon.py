@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import Freeze, set_freeze
+from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
 from ledger.events import CouponApplied, CouponRedeemed
 from ledger.orders import get_order

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_customer, set_branch_of
+from ledger.customers import get_customer, set_branch_of
 from ledger.errors import InvalidTransaction
 from ledger.events import CustomerRegistered
 from ledger.process import compute_payload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_second_key
+from ledger.limits import get_second_key
 from ledger.errors import InvalidTransaction
 from ledger.events import SecondFactorSet
 from ledger.process import compute_payload

@@ -15,7 +15,7 @@ from ledger.process.common import MAX_MEMO_CHARS, TxContext
 from ledger.process.transfer import Transfer, process_transfer
 from ledger.reasons import TxFailure
 from ledger import codec
-from ledger.coin import credit, get_lots
+from ledger.lots import credit, get_lots
 from ledger.process.common import DEFAULT_POLICY
 from ledger.state import (
     PREFIX_SECOND_KEY, Account, MemoryState, Overlay, account_record_key, get_account, get_balance, policy_key,
@@ -141,7 +141,8 @@ def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
 
 
 def test_a_frozen_sender_is_account_frozen_and_a_frozen_recipient_still_receives():
-    from ledger.coin import Freeze, set_freeze
+    from ledger.limits import Freeze
+    from ledger.limits import set_freeze
 
     state = funded(100)
     set_freeze(state, ALICE.public_key, Freeze("aml-review", COMPLIANCE.public_key, 1))

@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from ledger import codec
 from ledger.chain import build_block, genesis_block, validate_block
-from ledger.coin import get_lots
+from ledger.lots import get_lots
 from ledger.context import DAY_MS
 from ledger.orders import get_order
 from ledger.process.payload import MAX_AMOUNT
