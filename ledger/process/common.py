@@ -7,7 +7,7 @@ the writes. Steps never catch ``TxFailure``: the executor rolls the transaction'
 from __future__ import annotations
 
 from ledger import reasons
-# The context, policy defaults and rule check live in ledger.context (no import cycle with ledger.coin);
+# The context, policy defaults and rule check live in ledger.context (no import cycle with ledger.lots);
 # steps keep importing them from here.
 from ledger.context import DAY_MS, DEFAULT_POLICY, TxContext, get_policy_value, verify_rule  # noqa: F401
 from ledger.process.payload import KindSpec, declare_kind  # noqa: F401
@@ -47,13 +47,13 @@ def verify_positive_amount(amount: int) -> None:
 
 
 def process_credit(state: Overlay, account: bytes, amount: int) -> None:
-    """Add ``amount`` to the account's balance counter only; kinds use ``ledger.coin.credit`` (lots, supply)."""
+    """Add ``amount`` to the account's balance counter only; kinds use ``ledger.lots.credit`` (lots, supply)."""
     balance, nonce = get_balance_nonce(state, account)
     set_balance_nonce(state, account, balance + amount, nonce)
 
 
 def process_debit(state: Overlay, account: bytes, amount: int) -> None:
-    """Take ``amount`` from the balance counter only (checked by the caller); kinds use ``ledger.coin.spend``."""
+    """Take ``amount`` from the balance counter only (checked by the caller); kinds use ``ledger.lots.spend``."""
     balance, nonce = get_balance_nonce(state, account)
     if balance < amount:  # a step forgot its check: a bug, not a user error
         raise RuntimeError(f"debit of {amount} from a balance of {balance}")

@@ -1,7 +1,7 @@
 """Compliance kinds: ``freeze-account`` and ``unfreeze-account``, each with a reason code.
 
 A frozen account cannot send or redeem coins: ``transfer``, paying an order with coins, ``buy-privilege``
-and ``redeem-coupon`` all call ``ledger.coin.verify_not_frozen`` on the sender. It can still receive coins
+and ``redeem-coupon`` all call ``ledger.limits.verify_not_frozen`` on the sender. It can still receive coins
 and be read. The freeze record (``b"f" + account``) keeps the reason code, who froze it and the height, so
 an auditor sees why without reading history; the events carry the reason codes of both directions.
 

@@ -70,7 +70,8 @@ def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[Even
     # A customer is registered once (the commitment is never overwritten)
     existing = get_customer(ctx.state, tx.customer)
     verify_rule(existing is None, reasons.CUSTOMER_EXISTS,
-                f"customer {tx.customer.hex()[:16]}… was registered at {existing.registered_at_ms if existing else 0}")
+                f"customer {tx.customer.hex()[:16]}… was registered at "
+                f"{existing.registered_at_ms if existing else 0}")
 
     branch = get_branch_of(ctx.state, ctx.sender)
     set_customer(ctx.state, Customer(tx.customer, tx.kyc_level, tx.commitment, ctx.sender, branch, ctx.timestamp_ms))

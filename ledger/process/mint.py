@@ -1,7 +1,7 @@
 """``mint``: an issuer creates coins in an account, within the policy's cap on total supply.
 
 payload = [to: bin32, amount: int]; events = the recipient's sweep (if any), then
-["credited", to, amount, "mint", expires_at_ms]: minted coins are a lot like any other (``ledger.coin``).
+["credited", to, amount, "mint", expires_at_ms]: minted coins are a lot like any other (``ledger.lots``).
 """
 
 from __future__ import annotations

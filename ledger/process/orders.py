@@ -9,7 +9,7 @@ outside the chain). Staff confirm the order, which earns
 ``floor(fiat_paid * earn_rate_bp * tier_multiplier_pct / 1_000_000)`` coins — one floor over the whole
 product, so no rounding step favours anyone. A refund is checked by rule and executes at once: coins paid
 come back, earned coins are clawed back (never below zero: what the customer already spent is gone), the
-fiat refund is recorded. Coins move only through ``ledger.coin`` (lots, expiry, supply and limits live there).
+fiat refund is recorded. Coins move only through ``ledger.lots`` (lots, expiry, supply); limits are ``ledger.limits``.
 
 payloads:
     create-order   [order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]

@@ -3,7 +3,7 @@
 The price is the policy's ``privilege_<name>_price``; the privilege lasts ``privilege_lifetime_ms``. Buying
 it again while it is active extends it from its current expiry (nothing already paid for is lost). Spending
 on a privilege is a redemption: the sender must not be frozen and it counts toward the daily outflow.
-Tiers need no transaction: ``ledger.coin.get_tier`` derives them from lifetime earnings.
+Tiers need no transaction: ``ledger.customers.get_tier`` derives them from lifetime earnings.
 
 payload [privilege: str]; events = the sweep (if any), ["spent", account, price, "privilege:<name>"],
 ["privilege_bought", account, privilege, price, expires_at_ms]

@@ -2,7 +2,7 @@
 
 payload = [to: bin32, amount: int, memo: str]; events = the sweeps of both accounts (if any), then
 ["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
-extends a coin's life (``ledger.coin.process_move``).
+extends a coin's life (``ledger.lots.process_move``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""ledger.coin: lots, expiry at the boundary millisecond, oldest-first spending, transfers keeping expiry,
-clawback, daily outflow, tiers, privileges and the supply counters."""
+"""ledger.lots, ledger.limits, ledger.customers and the coin view: lots, expiry at the boundary millisecond,
+oldest-first spending, transfers keeping expiry, clawback, daily outflow, tiers, privileges and the supply counters."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.coin import get_account_view
+from ledger.context import DAY_MS
 from ledger.customers import get_earned, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key
 from ledger.limits import get_outflow, verify_outflow, verify_second_factor
 from ledger.lots import (
-    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_coin_totals, get_expiring, get_lots, get_spendable, process_move, spend,
+    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_coin_totals, get_expiring, get_lots,
+    get_spendable, process_move, spend,
 )
-from ledger.context import DAY_MS
 from ledger.errors import InvalidTransaction
 from ledger.events import ClawedBack, Credited, Expired, Spent
 from ledger.process import get_kind

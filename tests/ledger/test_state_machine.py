@@ -76,7 +76,7 @@ class Model:
     uses: dict[tuple[bytes, str], int] = field(default_factory=dict)
     order_coupon: dict[str, str] = field(default_factory=dict)  # order id -> the coupon applied on it
 
-    # --- coin mechanics, as ledger.coin does them ---------------------------------------------------------
+    # --- coin mechanics, as ledger.lots does them ---------------------------------------------------------
 
     def balance(self, who: bytes) -> int:
         return sum(self.lots.get(who, {}).values())
