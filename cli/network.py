@@ -3,11 +3,16 @@
 `carecoin network init --branches 4 --dir DIR` writes, per branch, a node key, client keys for the branch's
 admin, issuer and staff, and a node.toml; plus one DIR/genesis.json shared by all. ``init_network`` is the
 same thing as a function, for the demo, benchmarks and tests.
+
+Every new network gets a fresh, unique chain id (``<preset chain_id>-<16 random hex digits>``) unless
+``--chain-id`` names one: signatures include the chain id, so a tx signed for one network never replays on
+another, even two made from the same preset.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -82,6 +87,11 @@ def compute_branch_names(preset: Preset, count: int) -> list[str]:
     return names
 
 
+def compute_fresh_chain_id(prefix: str) -> str:
+    """A chain id no other network has: ``prefix`` (cut to fit 64 chars) + "-" + 16 random hex digits."""
+    return f"{prefix[:64 - 17]}-{secrets.token_hex(8)}"
+
+
 def init_network(out_dir: str | Path, branches: int | None = None, *, base_port: int | None = None,
                  host: str | None = None, chain_id: str | None = None, force: bool = False,
                  preset_path: str | Path | None = None, now_ms: int | None = None) -> NetworkSummary:
@@ -97,7 +107,7 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
     if not 1 <= base or base + 2 * count - 1 > 65535:
         raise ConfigError(f"--base-port {base} with {count} branches needs ports up to "
                           f"{base + 2 * count - 1}; expected all within 1..65535")
-    chain = chain_id if chain_id is not None else preset.chain_id
+    chain = chain_id if chain_id is not None else compute_fresh_chain_id(preset.chain_id or "carecoin")
     if not chain or len(chain) > 64:
         raise ConfigError(f"--chain-id must be 1..64 characters, got {chain!r}")
     out = Path(out_dir)
@@ -184,7 +194,8 @@ def network() -> None:
               help="Directory to write the network into.")
 @click.option("--base-port", type=int, default=None, help="API port of the first branch (peer = +1, next = +2).")
 @click.option("--host", default=None, help="Listen host: a loopback address or 0.0.0.0 (default 127.0.0.1).")
-@click.option("--chain-id", default=None, help="Chain id written into genesis.json.")
+@click.option("--chain-id", default=None,
+              help="Chain id written into genesis.json (default: a fresh one, <preset chain id>-<random hex>).")
 @click.option("--preset", "preset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Preset TOML (default: configs/local-4.toml).")
 @click.option("--force", is_flag=True, help="Replace the files of an existing network in --dir.")

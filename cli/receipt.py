@@ -22,11 +22,17 @@ def receipt() -> None:
     """Verify transaction receipts offline."""
 
 
-def _fail(as_json: bool, check: str, message: str, prefix: str) -> None:
+def _fail(as_json: bool, check: str, message: str, prefix: str,
+          passed: list[tuple[str, str]] | None = None) -> None:
+    passed = passed or []
     if as_json:
-        click.echo(json.dumps({"valid": False, "check": check, "message": message}))
+        click.echo(json.dumps({"valid": False, "check": check, "message": message,
+                               "passed": [name for name, _ in passed]}))
         sys.exit(1)
-    raise CliError(f"{prefix}{check}: {message}" if check not in ("genesis", "file") else f"{prefix}{message}")
+    text = f"{prefix}{check}: {message}" if check not in ("genesis", "file") else f"{prefix}{message}"
+    if passed:  # the checks that held before the failing one, each on its own line
+        text += "".join(f"\n  ✓ {name}: {detail}" for name, detail in passed) + f"\n  ✗ {check}"
+    raise CliError(text)
 
 
 def _short(raw: bytes) -> str:
@@ -47,8 +53,12 @@ def summary(v: VerifiedReceipt, genesis: Genesis) -> str:
     for event in v.events:
         lines.append("  event: " + " ".join(x.hex() if isinstance(x, bytes) else str(x) for x in event))
     signers = ", ".join(names.get(s, _short(s)) for s in v.signers)
-    lines.append(f"  sealed by {len(v.signers)} of {len(genesis.validators)} validators "
-                 f"(quorum {genesis.quorum}): {signers}")
+    if v.set_changes:
+        lines.append(f"  sealed by {len(v.signers)} validators of the set in force after {v.set_changes} "
+                     f"validator-set change(s): {signers}")
+    else:
+        lines.append(f"  sealed by {len(v.signers)} of {len(genesis.validators)} validators "
+                     f"(quorum {genesis.quorum}): {signers}")
     return "\n".join(lines)
 
 
@@ -59,7 +69,12 @@ def summary(v: VerifiedReceipt, genesis: Genesis) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @cli_errors
 def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
-    """Verify a receipt (JSON or compact) offline; exit 0 if valid, 1 with the failing check if not."""
+    """Verify a receipt (JSON or compact) offline; exit 0 if valid, 1 with the failing check if not.
+
+    Every check is shown: the tx hash and signatures, the envelope bytes, the result and events, the block
+    hash, the audit path, the walk of validator-set changes from the genesis set, the set named by the header,
+    the commit seals and the chain id.
+    """
     try:
         genesis = load_genesis(genesis_path)
     except GenesisError as exc:
@@ -68,15 +83,19 @@ def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
     if not file.is_file():
         _fail(as_json, "file", f"receipt file {file} does not exist or is not a file", "")
         return
+    checks: list[tuple[str, str]] = []
     try:
-        verified = verify(load_receipt(file), genesis)
+        verified = verify(load_receipt(file), genesis, on_check=lambda name, detail: checks.append((name, detail)))
     except ReceiptError as exc:
-        _fail(as_json, exc.check, exc.message.removeprefix(f"{exc.check}: "), "invalid receipt: ")
+        _fail(as_json, exc.check, exc.message.removeprefix(f"{exc.check}: "), "invalid receipt: ", checks)
         return
     if as_json:
-        click.echo(json.dumps(verified.to_json()))
+        doc = verified.to_json()
+        doc["checks"] = [{"check": name, "detail": detail} for name, detail in checks]
+        click.echo(json.dumps(doc))
     else:
         click.echo(summary(verified, genesis))
+        click.echo("  checks:\n" + "\n".join(f"    ✓ {name}: {detail}" for name, detail in checks))
 
 
 @receipt.command("get", epilog="Example: carecoin receipt get 3f2a… -o receipt.json --node http://127.0.0.1:7000")

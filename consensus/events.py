@@ -50,6 +50,9 @@ class BlockValidated:
     block_hash: bytes
     valid: bool
     reason: str = ""
+    # The body the verdict was computed from (``ValidateBlock.body_digest`` echoed); b"" applies the verdict to
+    # the one body of ``block_hash`` the replica has in flight (it never has two).
+    body_digest: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +113,11 @@ class RequestBlock:
 
 @dataclass(frozen=True, slots=True)
 class ValidateBlock:
-    """Execute ``block`` against the parent state and answer ``BlockValidated``."""
+    """Execute ``block`` against the parent state and answer ``BlockValidated`` (echo ``body_digest``)."""
 
     height: int
     block: Block
+    body_digest: bytes = b""  # consensus.bodies.compute_body_digest(block): which copy of the header this is
 
 
 @dataclass(frozen=True, slots=True)

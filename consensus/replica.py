@@ -11,13 +11,18 @@ Per height it keeps: ``round``, the proposal accepted in this round, ``prepared_
 across rounds), and the PREPAREs, COMMITs and ROUND-CHANGEs received (its own included, one per signer per
 round). After every event ``_progress`` re-evaluates the rules of ``consensus.rules`` until none fires:
 R5 (f+1 jump), R6 (new proposer), R1 (accept a validated proposal), R2 (prepare quorum → COMMIT) and R3
-(commit quorum → Decide). Every vote passes through ``_sign_*`` which refuses (``ConsensusSafetyError``)
-to sign a PREPARE/COMMIT that conflicts with one already signed for the same (height, round), and every
-vote is preceded by a ``Persist`` of the record that commits the replica to it.
+(commit quorum → Decide). Every vote (PROPOSAL, PREPARE, COMMIT, ROUND-CHANGE) is signed by
+``consensus.safety.SafetyRules``, which owns the write-ahead record, refuses (``ConsensusSafetyError``) to
+sign anything conflicting with it, and hands back the ``Persist`` and the ``Broadcast`` together.
+
+Block bodies are kept apart from headers (``consensus.bodies``): validity is judged per (block hash, body
+digest), so a corrupted copy of a proposal is dropped and counted (``fault_counts["invalid_block"]``) while
+the honest copy of the same header, arriving later, is still validated and voted for.
 
 Input from peers is never trusted and never raises: bad signatures, non-members, wrong proposer, stale or
 far-future messages are dropped and counted in ``fault_counts``. Messages for later heights (within
-``max_future_heights``) and later rounds are held in per-signer bounded buffers.
+``max_future_heights``; a PROPOSAL only from that slot's proposer) and later rounds are held in per-signer
+buffers bounded in count and in bytes.
 """
 
 from __future__ import annotations
@@ -26,13 +31,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from consensus import rules
+from consensus.bodies import BlockBodies, compute_body_digest, compute_message_bytes
 from consensus.errors import ConsensusSafetyError, ReplicaMisuse
-from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, Action, BlockProposalReady, BlockValidated,
-                              Broadcast, Decide, Event, MessageReceived, Persist, ReportEvidence, RequestBlock,
-                              RequestSync, Restarted, StartTimer, SyncedTo, TimerExpired, ValidateBlock,
-                              WalRecord)
-from consensus.messages import (NO_ROUND, Commit, Message, Prepare, Proposal, RoundChange, sign_commit,
-                                sign_prepare, sign_proposal, sign_round_change, verify_message)
+from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, Action, BlockProposalReady, BlockValidated, Decide,
+                              Event, MessageReceived, ReportEvidence, RequestBlock, RequestSync, Restarted,
+                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, WalRecord)
+from consensus.messages import Commit, Message, Prepare, Proposal, RoundChange, verify_message
+from consensus.safety import COMMIT_VOTE, PREPARE_VOTE, PROPOSAL_VOTE, SafetyRules
 from ledger.block import Block
 from ledger.keys import KeyPair
 
@@ -50,6 +55,8 @@ class ReplicaConfig:
     round_cap: int = 1000              # messages for rounds above this are dropped (memory attack bound)
     max_future_heights: int = 8        # messages for heights above h + this are dropped
     max_buffered_per_signer: int = 64  # bounded per-signer buffer of future-height/round messages
+    max_buffered_bytes_per_signer: int = 16 * 1024 * 1024  # ... and its bound in bytes (2 default frames)
+    max_bodies_per_supplier: int = 2   # distinct bodies of one block hash taken from one signer per height
 
 
 def _kind(msg: Message) -> str:
@@ -71,6 +78,7 @@ class Replica:
         self._n = len(self._validators)
         self._q = rules.compute_quorum(self._n)
         self._f = rules.compute_max_faulty(self._n)
+        self.safety = SafetyRules(key, config.chain_id, height)
         self._started = False
         self._height = height
         self._prev_hash = prev_hash
@@ -78,6 +86,7 @@ class Replica:
         self.fault_counts: Counter[str] = Counter()
         self._sig_ok: set[tuple] = set()
         self._future: dict[bytes, list[Message]] = {}      # signer -> messages for later heights
+        self._future_bytes: Counter[bytes] = Counter()     # signer -> bytes held in ``_future``
         self._peer_heights: dict[bytes, int] = {}          # signer -> highest authenticated height seen
         self._sync_requested = -1
         self._reset_height(height, prev_hash)
@@ -97,12 +106,12 @@ class Replica:
     @property
     def prepared_round(self) -> int:
         """The round this replica prepared in at ``height`` (NO_ROUND when none)."""
-        return self._prepared_round
+        return self.safety.prepared_round
 
     @property
     def prepared_block(self) -> Block | None:
         """The block this replica prepared at ``height`` (None when none)."""
-        return self._prepared_block
+        return self.safety.prepared_block
 
     def proposer(self, height: int, round_: int) -> bytes:
         """The validator that proposes at (height, round)."""
@@ -111,6 +120,12 @@ class Replica:
     def buffered_count(self) -> int:
         """Messages held for later heights plus messages stored for rounds above the current one."""
         return sum(len(v) for v in self._future.values()) + sum(self._future_round_count.values())
+
+    def buffered_bytes(self, signer: bytes | None = None) -> int:
+        """Bytes (upper bound) held for later heights and rounds, for one signer or for all."""
+        if signer is not None:
+            return self._future_bytes[signer] + self._future_round_bytes[signer]
+        return sum(self._future_bytes.values()) + sum(self._future_round_bytes.values())
 
     def handle(self, event: Event) -> list[Action]:
         """Process one event and return the actions to carry out, in order."""
@@ -145,27 +160,21 @@ class Replica:
         self._round = 0
         self._round_started = False
         self._accepted: Proposal | None = None
-        self._prepared_round = NO_ROUND
-        self._prepared_block: Block | None = None
-        self._prepared_proof: tuple[Prepare, ...] = ()
-        self._prepare_votes: dict[int, bytes] = {}
-        self._commit_votes: dict[int, bytes] = {}
         self._proposals: dict[int, Proposal] = {}
         self._prepares: dict[int, dict[bytes, Prepare]] = {}
         self._commits: dict[int, dict[bytes, Commit]] = {}
         self._rcs: dict[int, dict[bytes, RoundChange]] = {}
         self._latest_rc: dict[bytes, int] = {}
         self._future_round_count: Counter[bytes] = Counter()
-        self._blocks: dict[bytes, Block] = {}
-        self._validity: dict[bytes, bool] = {}
-        self._requested_validation: set[bytes] = set()
+        self._future_round_bytes: Counter[bytes] = Counter()
+        self._bodies = BlockBodies(self.config.max_bodies_per_supplier)
         self._proposed_rounds: set[int] = set()
-        self._proposal_votes: dict[int, bytes] = {}
         self._pending_justification: dict[int, tuple[RoundChange, ...]] = {}
         self._evidence_keys: set[tuple] = set()
 
     def _start_height(self, height: int, prev_hash: bytes, out: list[Action]) -> None:
         self._reset_height(height, prev_hash)
+        self.safety.start_height(height)
         out.append(StartTimer(height, 0, TIMER_PROPOSE, self.config.block_interval_ms))
         if len(self._sig_ok) > _SIG_CACHE_MAX:
             self._sig_ok.clear()
@@ -180,8 +189,10 @@ class Replica:
                     keep.append(m)
             if keep:
                 self._future[signer] = keep
+                self._future_bytes[signer] = sum(compute_message_bytes(m) for m in keep)
             else:
                 del self._future[signer]
+                self._future_bytes.pop(signer, None)
         for m in replay:
             if self._height != height:
                 break  # a replayed message decided this height; the rest were re-buffered or are stale
@@ -200,9 +211,6 @@ class Replica:
                                        f"expected a round above the current round {self._round}")
         self._round = round_
         self._accepted = None
-        # Votes of lower rounds can never be signed again (the round never goes down): forget them.
-        self._prepare_votes = {r: h for r, h in self._prepare_votes.items() if r >= round_}
-        self._commit_votes = {r: h for r, h in self._commit_votes.items() if r >= round_}
         for store in (self._prepares, self._rcs):
             for r in [r for r in store if r < round_]:
                 del store[r]
@@ -211,24 +219,23 @@ class Replica:
         self._recount_future_rounds()
         self._start_round_timer(out)
         if send_round_change:
-            rc = sign_round_change(self.key, self.config.chain_id, self._height, round_, self._prepared_round,
-                                   self._prepared_block, self._prepared_proof)
-            out.append(Persist(self._record()))
-            out.append(Broadcast(rc))
-            self._store_round_change(rc)
+            vote = self.safety.sign_round_change(self._height, round_)
+            out.extend(vote.actions)
+            self._store_round_change(vote.message)
+        else:
+            self.safety.enter_round(round_)  # persisted with the PREPARE that follows
 
     def _recount_future_rounds(self) -> None:
         counts: Counter[bytes] = Counter()
+        sizes: Counter[bytes] = Counter()
         for store in (self._prepares, self._commits, self._rcs):
             for r, by_signer in store.items():
                 if r > self._round:
                     counts.update(by_signer.keys())
+                    for signer, m in by_signer.items():
+                        sizes[signer] += compute_message_bytes(m)
         self._future_round_count = counts
-
-    def _record(self) -> WalRecord:
-        return WalRecord(self._height, self._round, self._prepared_round, self._prepared_block,
-                         self._prepared_proof, tuple(sorted(self._prepare_votes.items())),
-                         tuple(sorted(self._commit_votes.items())), tuple(sorted(self._proposal_votes.items())))
+        self._future_round_bytes = sizes
 
     # ---- events ---------------------------------------------------------------------------------------
 
@@ -239,29 +246,18 @@ class Replica:
         if record.height > self._height:
             raise ConsensusSafetyError(f"write-ahead record is for height {record.height}, ahead of the chain "
                                        f"(height {self._height}); expected at most {self._height}")
+        self.safety.restore(record)
         self._round = record.round
-        self._prepared_round = record.prepared_round
-        self._prepared_block = record.prepared_block
-        self._prepared_proof = tuple(record.prepared_proof)
-        self._prepare_votes = dict(record.prepare_votes)
-        self._commit_votes = dict(record.commit_votes)
-        self._proposal_votes = dict(record.proposal_votes)
-        self._proposed_rounds.update(self._proposal_votes)
-        if self._prepared_block is not None:
-            self._blocks[self._prepared_block.hash] = self._prepared_block
-            self._validity[self._prepared_block.hash] = True
+        self._proposed_rounds.update(r for r, _ in record.proposal_votes)
+        if record.prepared_block is not None:
+            self._bodies.trust(record.prepared_block)  # our own record: it validated before we prepared it
         self._start_round_timer(out)
-        # Re-send this round's votes: they were persisted but may not have left before the crash. Ed25519
-        # is deterministic, so these are the very same messages, never conflicting ones.
-        r = self._round
-        if r in self._prepare_votes:
-            p = sign_prepare(self.key, self.config.chain_id, self._height, r, self._prepare_votes[r])
-            self._prepares.setdefault(r, {})[p.signer] = p
-            out.append(Broadcast(p))
-        if r in self._commit_votes:
-            c = sign_commit(self.key, self.config.chain_id, self._height, r, self._commit_votes[r])
-            self._commits.setdefault(r, {})[c.signer] = c
-            out.append(Broadcast(c))
+        # Re-send this round's votes: they were persisted but may not have left before the crash. They are
+        # answered from the record (Ed25519 is deterministic: the very same messages, never conflicting ones).
+        for vote in self.safety.resend_current_round():
+            out.extend(vote.actions)
+            store = self._prepares if isinstance(vote.message, Prepare) else self._commits
+            store.setdefault(self._round, {})[vote.message.signer] = vote.message
 
     def _on_timer(self, ev: TimerExpired, out: list[Action]) -> None:
         if ev.height != self._height or ev.round != self._round:
@@ -297,23 +293,40 @@ class Replica:
             return
         if self.proposer(ev.height, ev.round) != self.key.public_key or ev.round in self._proposals:
             return
-        if ev.round in self._proposal_votes:
+        if self.safety.get_vote(PROPOSAL_VOTE, ev.round) is not None:
             return  # already proposed here (e.g. before a restart): never sign a second block
         justification = self._pending_justification.get(ev.round, ())
         if ev.round > 0 and not justification:
             return  # nothing justifies a fresh block in this round
-        prop = self._sign_proposal(ev.round, ev.block, justification, (), out)
-        out.append(Broadcast(prop))
-        self._on_message(prop, out)  # our own proposal goes through R1 like any other
+        vote = self.safety.sign_proposal(self._height, ev.round, ev.block, justification, ())
+        out.extend(vote.actions)
+        self._on_message(vote.message, out)  # our own proposal goes through R1 like any other
 
     def _on_validated(self, ev: BlockValidated, out: list[Action]) -> None:
-        if ev.height != self._height or ev.block_hash in self._validity:
+        if ev.height != self._height:
             return
-        self._validity[ev.block_hash] = ev.valid
+        applied, nxt = self._bodies.settle(ev.block_hash, ev.body_digest, ev.valid)
+        if not applied:
+            return
         if not ev.valid:
+            # This copy of the body is bad; the header hash is not condemned: another copy may still come.
             self.fault_counts["invalid_block"] += 1
-            self._blocks.pop(ev.block_hash, None)
+        if nxt is not None:
+            self._request_validation(nxt, out)
         self._progress(out)
+
+    def _request_validation(self, block: Block, out: list[Action]) -> None:
+        out.append(ValidateBlock(self._height, block, compute_body_digest(block)))
+
+    def _offer_body(self, block: Block, supplier: bytes, out: list[Action]) -> None:
+        """Take a body that came with a signed message; validate it unless its hash already has a valid body."""
+        outcome, to_validate = self._bodies.offer(block, supplier)
+        if outcome == "bad_copy":
+            self._drop("invalid_block_copy")
+        elif outcome == "limit":
+            self._drop("block_copies_exceeded")
+        if to_validate is not None:
+            self._request_validation(to_validate, out)
 
     # ---- messages -------------------------------------------------------------------------------------
 
@@ -357,7 +370,7 @@ class Replica:
                 return self._drop("invalid_round_change")
             if not self._check_duplicate(self._rcs.get(msg.round, {}).get(msg.signer), msg, out):
                 return
-            if msg.round > self._round and not self._take_future_slot(msg.signer):
+            if msg.round > self._round and not self._take_future_slot(msg):
                 return
             self._store_round_change(msg)
         self._progress(out)
@@ -370,11 +383,15 @@ class Replica:
             self._check_sync(out)
         if msg.height > self._height + self.config.max_future_heights:
             return self._drop("height_too_far")
-        buf = self._future.setdefault(msg.signer, [])
-        if len(buf) + self._future_round_count[msg.signer] >= self.config.max_buffered_per_signer:
+        if isinstance(msg, Proposal) and msg.signer != self.proposer(msg.height, msg.round):
+            return self._drop("future_proposal_not_proposer")  # worthless: R1 would refuse it at that height
+        buf = self._future.get(msg.signer, [])
+        if msg in buf:
+            return
+        if not self._has_buffer_room(msg):
             return self._drop("buffer_full")
-        if msg not in buf:
-            buf.append(msg)
+        self._future.setdefault(msg.signer, []).append(msg)
+        self._future_bytes[msg.signer] += compute_message_bytes(msg)
 
     def _check_sync(self, out: list[Action]) -> None:
         ahead = sorted((h for s, h in self._peer_heights.items() if h > self._height), reverse=True)
@@ -385,12 +402,20 @@ class Replica:
             self._sync_requested = target
             out.append(RequestSync(target))
 
-    def _take_future_slot(self, signer: bytes) -> bool:
-        used = self._future_round_count[signer] + len(self._future.get(signer, ()))
-        if used >= self.config.max_buffered_per_signer:
+    def _has_buffer_room(self, msg: Message) -> bool:
+        """True iff ``msg`` fits in its signer's future buffer: count and bytes, heights and rounds together."""
+        signer = msg.signer
+        count = self._future_round_count[signer] + len(self._future.get(signer, ()))
+        if count >= self.config.max_buffered_per_signer:
+            return False
+        return self.buffered_bytes(signer) + compute_message_bytes(msg) <= self.config.max_buffered_bytes_per_signer
+
+    def _take_future_slot(self, msg: Message) -> bool:
+        if not self._has_buffer_room(msg):
             self._drop("buffer_full")
             return False
-        self._future_round_count[signer] += 1
+        self._future_round_count[msg.signer] += 1
+        self._future_round_bytes[msg.signer] += compute_message_bytes(msg)
         return True
 
     def _check_duplicate(self, first: Message | None, msg: Message, out: list[Action]) -> bool:
@@ -413,7 +438,7 @@ class Replica:
         by_signer = store.setdefault(msg.round, {})
         if not self._check_duplicate(by_signer.get(msg.signer), msg, out):
             return
-        if msg.round > self._round and not self._take_future_slot(msg.signer):
+        if msg.round > self._round and not self._take_future_slot(msg):
             return
         by_signer[msg.signer] = msg
 
@@ -428,18 +453,24 @@ class Replica:
         if not rules.is_valid_proposal(prop, self._validators, self._height, self._prev_hash,
                                        self.config.round_cap, self._verify):
             return self._drop("invalid_proposal")
-        if not self._check_duplicate(self._proposals.get(prop.round), prop, out):
+        first = self._proposals.get(prop.round)
+        if first is not None and first.block.hash == prop.block.hash:
+            # The same signed header again, maybe with another body: a copy, not an equivocation. The first
+            # copy's body may have been a bad one, so this body is validated on its own merits.
+            self._offer_bodies(prop, out)
+            return self._progress(out)
+        if not self._check_duplicate(first, prop, out):
             return
         self._proposals[prop.round] = prop
-        h = prop.block.hash
-        if h not in self._validity:
-            self._blocks.setdefault(h, prop.block)
-            if h not in self._requested_validation:
-                self._requested_validation.add(h)
-                out.append(ValidateBlock(self._height, prop.block))
-        elif self._validity[h]:
-            self._blocks.setdefault(h, prop.block)
+        self._offer_bodies(prop, out)
         self._progress(out)
+
+    def _offer_bodies(self, prop: Proposal, out: list[Action]) -> None:
+        """Offer the proposal's body and, for a re-proposal, the same block as its ROUND-CHANGEs carry it."""
+        self._offer_body(prop.block, prop.signer, out)
+        for rc in prop.round_changes:
+            if rc.prepared_block is not None and rc.prepared_block.hash == prop.block.hash:
+                self._offer_body(rc.prepared_block, rc.signer, out)
 
     # ---- the rules --------------------------------------------------------------------------------------
 
@@ -478,9 +509,12 @@ class Replica:
             self._pending_justification[r] = justification
             out.append(RequestBlock(self._height, r))
             return True
-        prop = self._sign_proposal(r, best.prepared_block, justification, best.prepares, out)
-        out.append(Broadcast(prop))
-        self._on_proposal(prop, out)
+        # Re-propose the body that validated here when there is one: the ROUND-CHANGE's copy of the block
+        # is only bound to its hash, and a byzantine sender may have altered it.
+        block = self._bodies.get_valid(best.prepared_block.hash) or best.prepared_block
+        vote = self.safety.sign_proposal(self._height, r, block, justification, best.prepares)
+        out.extend(vote.actions)
+        self._on_proposal(vote.message, out)
         return True
 
     def _try_accept(self, out: list[Action]) -> bool:
@@ -489,9 +523,9 @@ class Replica:
             if r < self._round or (r == self._round and self._accepted is not None):
                 continue
             prop = self._proposals[r]
-            if self._validity.get(prop.block.hash) is not True:
+            if self._bodies.get_valid(prop.block.hash) is None:
                 continue
-            voted = self._prepare_votes.get(r)
+            voted = self.safety.get_vote(PREPARE_VOTE, r)
             if voted is not None and voted != prop.block.hash:
                 continue  # restarted after voting for another block here: the proposer equivocated
             if r > self._round:
@@ -499,10 +533,9 @@ class Replica:
             elif not self._round_started:
                 self._start_round_timer(out)
             self._accepted = prop
-            prepare = self._sign_prepare(r, prop.block.hash)
-            out.append(Persist(self._record()))
-            out.append(Broadcast(prepare))
-            self._prepares.setdefault(r, {})[prepare.signer] = prepare
+            vote = self.safety.sign_prepare(self._height, r, prop.block.hash)
+            out.extend(vote.actions)
+            self._prepares.setdefault(r, {})[vote.message.signer] = vote.message
             return True
         return False
 
@@ -510,20 +543,18 @@ class Replica:
         """R2: Q PREPAREs for the accepted proposal of this round, no COMMIT sent yet in this round."""
         acc = self._accepted
         r = self._round
-        if acc is None or acc.round != r or self._commit_votes.get(r) == acc.block.hash:
+        if acc is None or acc.round != r or self.safety.get_vote(COMMIT_VOTE, r) == acc.block.hash:
             return False
         if not rules.has_prepare_quorum(self._prepares.get(r, {}).values(), self._members, self._q,
                                         self._height, r, acc.block.hash):
             return False
         proof = tuple(p for p in self._prepares[r].values() if p.block_hash == acc.block.hash)
         order = {v: i for i, v in enumerate(self._validators)}
-        self._prepared_round = r
-        self._prepared_block = acc.block
-        self._prepared_proof = tuple(sorted(proof, key=lambda p: order[p.signer]))[:self._q]
-        commit = self._sign_commit(r, acc.block.hash)
-        out.append(Persist(self._record()))
-        out.append(Broadcast(commit))
-        self._commits.setdefault(r, {})[commit.signer] = commit
+        proof = tuple(sorted(proof, key=lambda p: order[p.signer]))[:self._q]
+        block = self._bodies.get_valid(acc.block.hash)  # the body that validated, not necessarily acc's copy
+        vote = self.safety.sign_commit(self._height, r, block, proof)
+        out.extend(vote.actions)
+        self._commits.setdefault(r, {})[vote.message.signer] = vote.message
         return True
 
     def _try_decide(self, out: list[Action]) -> bool:
@@ -533,9 +564,9 @@ class Replica:
             for c in self._commits[r].values():
                 by_hash.setdefault(c.block_hash, []).append(c)
             for block_hash, commits in by_hash.items():
-                if len(commits) < self._q or self._validity.get(block_hash) is not True:
+                if len(commits) < self._q:
                     continue
-                block = self._blocks.get(block_hash)
+                block = self._bodies.get_valid(block_hash)
                 if block is None:
                     continue
                 seals = rules.select_commit_seals(commits, self._validators, block_hash, self._q)
@@ -543,39 +574,3 @@ class Replica:
                 self._start_height(self._height + 1, block_hash, out)
                 return True
         return False
-
-    # ---- signing guards (local safety) -----------------------------------------------------------------
-
-    def _sign_proposal(self, round_: int, block: Block, justification: tuple, prepares: tuple,
-                       out: list[Action]) -> Proposal:
-        """Sign a PROPOSAL after persisting it: never two different proposals for one (height, round)."""
-        voted = self._proposal_votes.get(round_)
-        if voted is not None and voted != block.hash:
-            raise ConsensusSafetyError(
-                f"about to propose block {block.hash.hex()[:16]} at height {self._height} round {round_}, "
-                f"but block {voted.hex()[:16]} was proposed there already")
-        self._proposal_votes[round_] = block.hash
-        out.append(Persist(self._record()))
-        return sign_proposal(self.key, self.config.chain_id, self._height, round_, block, justification, prepares)
-
-    def _sign_prepare(self, round_: int, block_hash: bytes) -> Prepare:
-        if round_ < self._round:
-            raise ConsensusSafetyError(f"PREPARE for round {round_} is below the current round {self._round}")
-        voted = self._prepare_votes.get(round_)
-        if voted is not None and voted != block_hash:
-            raise ConsensusSafetyError(
-                f"PREPARE for {block_hash.hex()[:16]} at height {self._height} round {round_}; "
-                f"already prepared {voted.hex()[:16]} there")
-        self._prepare_votes[round_] = block_hash
-        return sign_prepare(self.key, self.config.chain_id, self._height, round_, block_hash)
-
-    def _sign_commit(self, round_: int, block_hash: bytes) -> Commit:
-        if round_ < self._round:
-            raise ConsensusSafetyError(f"COMMIT for round {round_} is below the current round {self._round}")
-        voted = self._commit_votes.get(round_)
-        if voted is not None and voted != block_hash:
-            raise ConsensusSafetyError(
-                f"COMMIT for {block_hash.hex()[:16]} at height {self._height} round {round_}; "
-                f"already committed {voted.hex()[:16]} there")
-        self._commit_votes[round_] = block_hash
-        return sign_commit(self.key, self.config.chain_id, self._height, round_, block_hash)

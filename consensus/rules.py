@@ -143,8 +143,8 @@ def is_valid_proposal(prop: Proposal, validators: tuple[bytes, ...], height: int
     """R1 (everything except executing the block, which the node does on ``ValidateBlock``). Valid iff:
     - it is for ``height`` and 0 <= round <= round_cap;
     - its signer is proposer(height, round) and its signature verifies;
-    - the block is for ``height`` and its parent is ``prev_hash`` (the header's proposer field is not
-      checked: a re-proposed block keeps its original proposer);
+    - the block is for ``height`` and its parent is ``prev_hash``;
+    - the header's proposer is right (``is_valid_header_proposer``);
     - it is justified (``is_justified_proposal``).
     """
     if prop.height != height or not 0 <= prop.round <= round_cap:
@@ -153,10 +153,31 @@ def is_valid_proposal(prop: Proposal, validators: tuple[bytes, ...], height: int
         return False
     if prop.block.height != height or prop.block.header.prev_hash != prev_hash:
         return False
+    members = frozenset(validators)
+    if not is_valid_header_proposer(prop, members):
+        return False
     if not verify_fn(prop):
         return False
-    members = frozenset(validators)
     return is_justified_proposal(prop, members, compute_quorum(len(validators)), round_cap, verify_fn)
+
+
+def is_reproposal(prop: Proposal) -> bool:
+    """True iff ``prop`` re-proposes a prepared value: it carries the PREPARE certificate of one (R6)."""
+    return bool(prop.prepares)
+
+
+def is_valid_header_proposer(prop: Proposal, members: Collection[bytes]) -> bool:
+    """R1, the header's ``proposer`` field. Valid iff:
+    - a fresh block (round 0, or a round whose justification carries no prepared value, so no PREPAREs are
+      attached): ``header.proposer`` is the signer of the PROPOSAL, i.e. proposer(h, r);
+    - a re-proposed prepared block (PREPAREs attached; ``is_justified_proposal`` checks they certify it):
+      ``header.proposer`` is a member of V. The block keeps the header it was first proposed with, so its
+      proposer is the validator of the round it was first proposed in, not this round's; the Q PREPAREs
+      show that honest validators checked the fresh-block rule when it was first proposed.
+    """
+    if is_reproposal(prop):
+        return prop.block.header.proposer in members
+    return prop.block.header.proposer == prop.signer
 
 
 def has_prepare_quorum(prepares: Iterable[Prepare], members: Collection[bytes], q: int, height: int,

@@ -1,7 +1,10 @@
 """Block headers, blocks, commit seals and certificates (DESIGN "Wire formats").
 
 header = [chain_id, height, prev_hash, timestamp_ms, proposer, tx_count, results_root, state_root,
-          validator_set_hash]; block_hash = H("carecoin/v1/header", P(header)).
+          validator_set_hash, next_validator_set_hash]; block_hash = H("carecoin/v1/header", P(header)).
+``validator_set_hash`` is the hash of the set that seals this height, ``next_validator_set_hash`` that of the
+set sealing height + 1 (equal unless a validator-set change takes effect there);
+validator_set_hash(S) = H("carecoin/v1/validators", P([public_key, ...])) in the set's order.
 A block on disk or wire is P([header, [tx_envelope_bytes, ...]]); a certificate is P([[validator, sig], ...])
 where each signature is over seal_message(chain_id, height, block_hash).
 """
@@ -31,6 +34,7 @@ def max_faulty(n: int) -> int:
 
 
 def validator_set_hash(public_keys: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """H("carecoin/v1/validators", P([public_key, ...])), keys in the set's order (order matters)."""
     return H(TAG_VALIDATORS, codec.encode(list(public_keys)))
 
 
@@ -41,6 +45,9 @@ def seal_message(chain_id: str, height: int, block_hash: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Header:
+    """A block header (10 fields). ``next_validator_set_hash`` defaults to ``validator_set_hash``: the same
+    set seals the next height, which is every header except the one announcing a validator-set change."""
+
     chain_id: str
     height: int
     prev_hash: bytes
@@ -50,10 +57,21 @@ class Header:
     results_root: bytes
     state_root: bytes
     validator_set_hash: bytes
+    next_validator_set_hash: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.next_validator_set_hash:
+            object.__setattr__(self, "next_validator_set_hash", self.validator_set_hash)
+
+    @property
+    def changes_validator_set(self) -> bool:
+        """True iff a different set seals the next height (this header announces a validator-set change)."""
+        return self.next_validator_set_hash != self.validator_set_hash
 
     def to_list(self) -> list:
         return [self.chain_id, self.height, self.prev_hash, self.timestamp_ms, self.proposer,
-                self.tx_count, self.results_root, self.state_root, self.validator_set_hash]
+                self.tx_count, self.results_root, self.state_root, self.validator_set_hash,
+                self.next_validator_set_hash]
 
     def encode(self) -> bytes:
         return codec.encode(self.to_list())
@@ -63,19 +81,21 @@ class Header:
 
     @classmethod
     def from_list(cls, obj: object) -> "Header":
-        if not (isinstance(obj, list) and len(obj) == 9):
-            raise SchemaError("header: expected an array of 9 fields")
-        chain_id, height, prev, ts, proposer, count, rr, sr, vsh = obj
+        if not (isinstance(obj, list) and len(obj) == 10):
+            seen = f"{len(obj)} fields" if isinstance(obj, list) else type(obj).__name__
+            raise SchemaError(f"header: expected an array of 10 fields, got {seen}")
+        chain_id, height, prev, ts, proposer, count, rr, sr, vsh, next_vsh = obj
         if not isinstance(chain_id, str) or not chain_id:
             raise SchemaError("header: chain_id must be a non-empty str")
         for name, v in (("height", height), ("timestamp_ms", ts), ("tx_count", count)):
             if not isinstance(v, int) or v < 0:
                 raise SchemaError(f"header: {name} must be a non-negative int, got {v!r}")
         for name, v in (("prev_hash", prev), ("proposer", proposer), ("results_root", rr),
-                        ("state_root", sr), ("validator_set_hash", vsh)):
+                        ("state_root", sr), ("validator_set_hash", vsh),
+                        ("next_validator_set_hash", next_vsh)):
             if not isinstance(v, bytes) or len(v) != 32:
                 raise SchemaError(f"header: {name} must be 32 bytes")
-        return cls(chain_id, height, prev, ts, proposer, count, rr, sr, vsh)
+        return cls(chain_id, height, prev, ts, proposer, count, rr, sr, vsh, next_vsh)
 
     @classmethod
     def decode(cls, raw: bytes) -> "Header":

@@ -17,6 +17,15 @@ Each transaction goes through two gates:
    ``TxResult`` (status + reason, no events) with the sender's nonce advanced: the nonce is bumped before
    the per-tx checkpoint, every other write of the tx is rolled back.
 
+Poison transactions: any other error while executing one tx (a value beyond the 64-bit range of the
+canonical encoding, met when a setter checks it at the write or when the tx's events are encoded, or any
+unexpected exception of a ``process_*`` step) is also a committed failure, ``execution_error``, with the
+overlay rolled back to the tx's checkpoint. Execution is a pure function of the parent state and the tx, so
+every validator reaches the same failure. Only errors of the machine itself (``MemoryError``,
+``RecursionError``: they depend on the node, not on the tx) are not turned into a result: the proposer then
+drops the tx as ``unexecutable_tx`` (rolled back to before its nonce bump), so no mempool holds a tx that
+stops every proposer; a validator meeting one raises (a local fault).
+
 Signatures are checked at most once per tx per call (``build_block`` may skip them when the mempool has
 already checked them at admission). Time comes only from the block's ``timestamp_ms``, never a clock.
 """
@@ -33,7 +42,7 @@ from ledger.genesis import Genesis
 from ledger.process import KindSpec, get_kind
 from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
 from ledger.reasons import TxFailure, invalid_tx
-from ledger.results import TxResult
+from ledger.results import TxResult, compute_leaves
 from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree
 from ledger.state import (
     PREFIX_BRANCH, Overlay, StateReader, account_record_key, counter_key, get_nonce, policy_key, role_count_name,
@@ -119,7 +128,7 @@ def genesis_block(genesis: Genesis) -> tuple[Block, BlockExecution]:
     header = Header(
         chain_id=genesis.chain_id, height=0, prev_hash=ZERO_HASH, timestamp_ms=genesis.genesis_time_ms,
         proposer=ZERO_HASH, tx_count=0, results_root=merkle.root([]), state_root=root,
-        validator_set_hash=genesis.validator_set_hash,
+        validator_set_hash=genesis.validator_set_hash, next_validator_set_hash=genesis.validator_set_hash,
     )
     block = Block(header, ())
     return block, BlockExecution(header, [], dict(state), dict(new_nodes), block)
@@ -165,22 +174,37 @@ def check_admissible(state: StateReader, tx: SignedTx, chain_id: str) -> None:
 # --- execution -------------------------------------------------------------------------------------------
 
 
+# Errors that come from the machine, not from the tx: never turned into a (consensus) result.
+_LOCAL_FAULTS = (MemoryError, RecursionError)
+
+
 def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, height: int,
                timestamp_ms: int) -> TxResult:
-    """Apply an admitted tx: bump the nonce, run its step, and roll back all but the nonce on a rule failure."""
+    """Apply an admitted tx: bump the nonce, run its step, and roll back all but the nonce on a failure.
+
+    A rule failure commits its reason; any other execution error of the tx commits ``execution_error``.
+    """
     process_nonce(state, tx.body.sender)
     mark = state.checkpoint()
     ctx = TxContext(state, tx.body.sender, tx.signers, tx.tx_hash, height, timestamp_ms)
     try:
         events = spec.process(ctx, payload)
+        result = TxResult(tx.tx_hash, reasons.APPLIED_STATUS, reasons.APPLIED_REASON, tuple(events))
+        result.events_bytes  # encode the events now: one with no canonical encoding fails this tx, not the block
+        return result
     except TxFailure as failure:
         state.rollback(mark)
         return TxResult(tx.tx_hash, failure.reason.status, failure.reason.name, ())
-    return TxResult(tx.tx_hash, reasons.APPLIED_STATUS, reasons.APPLIED_REASON, tuple(events))
+    except _LOCAL_FAULTS:
+        raise
+    except Exception:  # noqa: BLE001 - a poison tx (EncodeError, overflow, a step's bug) fails, deterministically
+        state.rollback(mark)
+        return TxResult(tx.tx_hash, reasons.EXECUTION_ERROR.status, reasons.EXECUTION_ERROR.name, ())
 
 
 def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
-             proposer: bytes, chain_id: str, validator_set_hash: bytes, *, verify_signatures: bool,
+             proposer: bytes, chain_id: str, validator_set_hash: bytes, next_validator_set_hash: bytes, *,
+             verify_signatures: bool,
              known_verified: Callable[[SignedTx], bool] | None = None,
              skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS,
              ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
@@ -210,24 +234,42 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
                 raise
             rejected.append((tx, exc))
             continue
+        if skip_invalid:
+            before = overlay.checkpoint()
+            try:
+                result = process_tx(overlay, tx, spec, payload, height, timestamp_ms)
+            except Exception as exc:  # noqa: BLE001 - the proposer drops it rather than never building again
+                overlay.rollback(before)
+                rejected.append((tx, invalid_tx(reasons.UNEXECUTABLE, f"execution raised "
+                                                f"{type(exc).__name__}: {str(exc)[:120]}")))
+                continue
+        else:
+            result = process_tx(overlay, tx, spec, payload, height, timestamp_ms)
         seen.add(tx.tx_hash)
         included.append(tx)
-        results.append(process_tx(overlay, tx, spec, payload, height, timestamp_ms))
+        results.append(result)
     writes = overlay.get_changes()
     state_root, new_nodes = SparseMerkleTree(nodes).update(parent.state_root, writes)
+    envelopes = tuple(tx.raw for tx in included)  # the exact bytes the block carries (and the leaves bind)
     header = Header(
         chain_id=chain_id, height=height, prev_hash=parent.hash(), timestamp_ms=timestamp_ms, proposer=proposer,
-        tx_count=len(included), results_root=merkle.root([r.leaf() for r in results]), state_root=state_root,
-        validator_set_hash=validator_set_hash,
+        tx_count=len(included), results_root=merkle.root(compute_leaves(results, envelopes)),
+        state_root=state_root, validator_set_hash=validator_set_hash,
+        next_validator_set_hash=next_validator_set_hash,
     )
-    block = Block(header, tuple(tx.raw for tx in included))
+    block = Block(header, envelopes)
     return BlockExecution(header, results, writes, dict(new_nodes), block), rejected
 
 
 def execute_block(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
-                  proposer: bytes, chain_id: str, validator_set_hash: bytes) -> BlockExecution:
-    """Execute ``txs`` on top of ``parent``; raise ``InvalidTransaction`` if any of them cannot enter a block."""
+                  proposer: bytes, chain_id: str, validator_set_hash: bytes, *,
+                  next_validator_set_hash: bytes | None = None) -> BlockExecution:
+    """Execute ``txs`` on top of ``parent``; raise ``InvalidTransaction`` if any of them cannot enter a block.
+
+    ``next_validator_set_hash`` (the set sealing the next height) defaults to ``validator_set_hash``.
+    """
     execution, _ = _execute(state, nodes, parent, txs, timestamp_ms, proposer, chain_id, validator_set_hash,
+                            validator_set_hash if next_validator_set_hash is None else next_validator_set_hash,
                             verify_signatures=True, skip_invalid=False)
     return execution
 
@@ -235,17 +277,21 @@ def execute_block(state: StateReader, nodes: Any, parent: Header, txs: Sequence[
 def build_block(state: StateReader, nodes: Any, parent: Header, candidates: Sequence[SignedTx],
                 timestamp_ms: int, proposer: bytes, validator_set_hash: bytes | None = None, *,
                 chain_id: str | None = None, max_txs: int = MAX_BLOCK_TXS, signatures_checked: bool = False,
+                next_validator_set_hash: bytes | None = None,
                 ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
     """Proposer's path: execute the admissible candidates in order, skipping (and reporting) the rest.
 
-    ``chain_id`` and ``validator_set_hash`` default to the parent's. ``signatures_checked=True`` trusts
-    that the mempool verified every candidate's signatures at admission (a bad one gets the block refused).
+    ``chain_id`` defaults to the parent's, ``validator_set_hash`` to the parent's ``next_validator_set_hash``
+    (the set the parent named for this height) and ``next_validator_set_hash`` to ``validator_set_hash``.
+    ``signatures_checked=True`` trusts that the mempool verified every candidate's signatures at admission
+    (a bad one gets the block refused).
     """
     if not 0 <= max_txs <= MAX_BLOCK_TXS:
         raise ValueError(f"max_txs {max_txs} outside 0..{MAX_BLOCK_TXS}")
+    vset = parent.next_validator_set_hash if validator_set_hash is None else validator_set_hash
     return _execute(state, nodes, parent, candidates, timestamp_ms, proposer,
-                    parent.chain_id if chain_id is None else chain_id,
-                    parent.validator_set_hash if validator_set_hash is None else validator_set_hash,
+                    parent.chain_id if chain_id is None else chain_id, vset,
+                    vset if next_validator_set_hash is None else next_validator_set_hash,
                     verify_signatures=not signatures_checked, skip_invalid=True, max_txs=max_txs)
 
 
@@ -259,8 +305,12 @@ def _expect(check: str, seen: Any, expected: Any, what: str = "") -> None:
 def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block, now_ms: int,
                    max_future_ms: int, validator_set_hash: bytes, *,
                    known_verified: Callable[[SignedTx], bool] | None = None,
-                   decode: Callable[[bytes], SignedTx] | None = None) -> BlockExecution:
+                   decode: Callable[[bytes], SignedTx] | None = None,
+                   next_validator_set_hash: bytes | None = None) -> BlockExecution:
     """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch.
+
+    ``validator_set_hash`` is the set in force at the block's height, ``next_validator_set_hash`` the set in
+    force at the next height (default: the same set; a different one only where a change takes effect).
 
     ``known_verified(tx)`` may say that this exact envelope (same raw bytes, not just the same hash) had
     its signatures verified already (the node's mempool at admission); those are not verified again.
@@ -280,8 +330,13 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
     if h.timestamp_ms > now_ms + max_future_ms:
         raise _bad_block("timestamp", f"timestamp {h.timestamp_ms} is {h.timestamp_ms - now_ms} ms ahead of "
                                       f"our clock {now_ms}; at most {max_future_ms} ms are allowed")
-    # It names the validator set in force
+    # It names the validator set in force (the one its parent announced), and the one sealing the next height
     _expect("validator_set_hash", h.validator_set_hash, validator_set_hash, "validator set hash")
+    _expect("validator_set_hash", h.validator_set_hash, parent.next_validator_set_hash,
+            "validator set hash (vs the set the parent named for this height)")
+    _expect("next_validator_set_hash", h.next_validator_set_hash,
+            validator_set_hash if next_validator_set_hash is None else next_validator_set_hash,
+            "next validator set hash")
     # The header counts the transactions it carries
     _expect("tx_count", h.tx_count, len(block.txs), "header tx_count vs txs carried")
     if len(block.txs) > MAX_BLOCK_TXS:
@@ -295,7 +350,8 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
             raise _bad_block("tx_decode", f"tx {i} does not decode: {exc.message}") from None
     try:
         execution, _ = _execute(state, nodes, parent, txs, h.timestamp_ms, h.proposer, h.chain_id,
-                                h.validator_set_hash, verify_signatures=True, skip_invalid=False,
+                                h.validator_set_hash, h.next_validator_set_hash,
+                                verify_signatures=True, skip_invalid=False,
                                 known_verified=known_verified)
     except InvalidTransaction as exc:
         check = "duplicate_tx" if exc.code == reasons.DUPLICATE_TX else "tx_admission"

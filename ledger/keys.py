@@ -83,19 +83,53 @@ def verify_or_raise(public_key: bytes, message: bytes, signature: bytes, what: s
 
 
 def save_key(path: str | Path, key: KeyPair, *, overwrite: bool = False) -> None:
-    """Write ``key`` to ``path`` with mode 0600 (refuses to replace an existing file unless asked)."""
+    """Write ``key`` to ``path`` with mode 0600; never through a symlink (even a dangling one).
+
+    Without ``overwrite`` any existing path (file, directory or symlink) is refused: the file is created with
+    O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink planted at ``path`` cannot redirect the secret elsewhere. With
+    ``overwrite`` the key goes to a new file beside it that then replaces ``path`` itself (a symlink there is
+    replaced, its target never written).
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise KeyFileError(f"{path} already exists; refusing to overwrite a key")
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"type": "ed25519", "public_key": key.public_key.hex(), "secret_key": key.seed.hex()}
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(path, flags, 0o600)
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    if not overwrite:
+        _write_new(path, data)
+        return
+    if path.is_dir() and not path.is_symlink():
+        raise KeyFileError(f"{path} is a directory; expected a key file path")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    _write_new(temp, data)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (json.dumps(doc, indent=2) + "\n").encode())
-    finally:
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from None
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (refusing any existing entry, symlinks included) with mode 0600 and write ``data``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        if path.is_symlink():
+            raise KeyFileError(f"{path} is a symlink; refusing to write a key through it") from None
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key file {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have narrowed the mode; never widened, but be exact
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as exc:
         os.close(fd)
+        path.unlink(missing_ok=True)
+        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from None
+    os.close(fd)
 
 
 def load_key(path: str | Path) -> KeyPair:

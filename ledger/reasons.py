@@ -37,6 +37,9 @@ MINT_CAP_EXCEEDED = Reason(3, "mint_cap_exceeded",
 INVALID_AMOUNT = Reason(4, "invalid_amount", "The amount must be a positive whole number of coin units.")
 SELF_TRANSFER = Reason(5, "self_transfer", "The sender and the recipient are the same account.")
 MEMO_TOO_LONG = Reason(6, "memo_too_long", "The memo is longer than the allowed number of characters.")
+EXECUTION_ERROR = Reason(7, "execution_error",
+                         "The transaction could not be executed (a value outside the 64-bit range, or another "
+                         "execution error); nothing but its nonce was applied.")
 
 # --- issue 6: coin core, governance, customers, compliance, tiers, privileges, coupons: statuses 10..39 ---
 # (coin-core engineer appends here)
@@ -136,9 +139,11 @@ MALFORMED = "malformed_tx"
 NONCE_TOO_LOW = "nonce_too_low"  # already used: a replay or a stale duplicate
 NONCE_GAP = "nonce_gap"  # a later nonce: may become valid once the gap is filled
 DUPLICATE_TX = "duplicate_tx"
+UNEXECUTABLE = "unexecutable_tx"  # execution raised what cannot be a committed failure (the builder drops it)
 
 ADMISSION_CODES: tuple[str, ...] = (
     WRONG_CHAIN, UNKNOWN_KIND, BAD_PAYLOAD, BAD_SIGNATURE, MALFORMED, NONCE_TOO_LOW, NONCE_GAP, DUPLICATE_TX,
+    UNEXECUTABLE,
 )
 
 

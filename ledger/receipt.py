@@ -1,31 +1,35 @@
-"""Receipts: a committed transaction's offline proof, built by a node and checked by anyone with the genesis.
+"""Receipts (version 2): a committed transaction's offline proof, built by a node and checked by anyone
+with the genesis.
 
 Theory of operation
 -------------------
 A receipt carries the canonical bytes of everything on the path from a transaction to a quorum of validator
 signatures (DESIGN "Wire formats" -> "Receipt JSON"):
 
-    tx --H--> tx_hash --in--> leaf = [tx_hash, status, reason, events_hash]
+    tx --H--> tx_hash, tx --H--> envelope_hash; leaf = [tx_hash, status, reason, events_hash, envelope_hash]
     leaf --audit_path at leaf_index, tree size tx_count--> results_root --in--> header --H--> block_hash
-    block_hash --seal_message--> Ed25519 seals by >= ceil(2n/3) distinct genesis validators
+    genesis set --validator_set_changes--> set S in force at the height (``ledger.validator_sets``)
+    header.validator_set_hash == H(S); block_hash --seal_message--> Ed25519 seals by >= ceil(2|S|/3) of S
 
 ``verify`` first parses every field strictly (any wrong type, bad hex or wrong length is a "format" error,
 never a Python exception), then walks that path, one named check per link. The set of accepted receipts is
 exactly DESIGN's conjunction of conditions; the order only decides which check is *named* when several fail,
 and it is chosen so the name points at the field that was altered:
 
-    version, chain_id (the receipt's declared chain vs the genesis: the clearest answer for a receipt of
-    another network), tx_hash, tx_signature, result, events, block_hash (header bytes vs block_hash, before
-    the audit path so an edited header is reported as such rather than as a path that misses its root),
-    leaf_index, audit_path, commit_unknown_validator / commit_duplicate_validator / commit_signature,
-    commit_quorum, and last chain_id again for the chain ids inside the tx and the header.
+    version (a version 1 receipt is refused by name), chain_id (the receipt's declared chain vs the genesis:
+    the clearest answer for a receipt of another network), tx_hash, tx_signature, envelope_hash (the exact
+    envelope bytes, so an appended signer is named), result, events, block_hash (header bytes vs block_hash,
+    before the audit path so an edited header is reported as such rather than as a path that misses its
+    root), leaf_index, audit_path, validator_set_change_* (the walk), validator_set_hash, commit_unknown_validator
+    / commit_duplicate_validator / commit_signature, commit_quorum, and last chain_id again for the chain ids
+    inside the tx and the header.
 
-Signers are checked against the validator set in force at the block's height; today that is always the
-genesis set (``validators_at``), the one place to extend when validator-set changes arrive.
+``verify(..., on_check=f)`` calls ``f(name, detail)`` after each check passes (``carecoin receipt verify``
+prints them).
 
 The compact form is the canonical msgpack array of the same fields, bytes as ``bin``:
 ``[version, chain_id, tx, tx_hash, [status, reason], events, leaf, leaf_index, [path...], header,
-block_hash, [[validator, signature], ...]]``.
+block_hash, [[validator, signature], ...], [[header, [[validator, signature], ...], [public_key, ...]], ...]]``.
 """
 
 from __future__ import annotations
@@ -34,24 +38,27 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ledger import codec
-from ledger.block import Block, CommitSeal, Header, quorum, seal_message
+from ledger.block import Block, CommitSeal, Header
 from ledger.errors import LedgerError, ReceiptError
 from ledger.genesis import Genesis
 from ledger.hashing import TAG_EVENTS, H
-from ledger.keys import verify as verify_signature
 from ledger.merkle import MerkleTree, verify_inclusion
-from ledger.results import TxResult, decode_leaf
+from ledger.results import Leaf, TxResult, compute_envelope_hash, compute_leaves, decode_leaf
 from ledger.tx import MAX_TX_BYTES, SignedTx, decode_tx
+from ledger.validator_sets import (
+    ValidatorSetChange, ValidatorSetError, changes_from_compact, parse_seals, parse_validator_set_changes,
+    verify_sealed_header,
+)
 
-RECEIPT_VERSION = 1
+RECEIPT_VERSION = 2
 KEYS = ("version", "chain_id", "tx", "tx_hash", "result", "events", "leaf", "leaf_index", "audit_path",
-        "header", "block_hash", "commit")
+        "header", "block_hash", "commit", "validator_set_changes")
+V1_REFUSED = "version 1 receipts are no longer accepted; expected version 2"
 MAX_RECEIPT_FILE = 1024 * 1024  # a receipt is ~1-3 KB; refuse to read anything absurd
 MAX_PATH_LEN = 64  # a proof for tx_count < 2**64 never has more siblings
-MAX_SEALS = 1024
 MAX_EVENTS_BYTES = 256 * 1024
 
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
@@ -76,6 +83,7 @@ class VerifiedReceipt:
     payload: tuple
     leaf_index: int
     tx_count: int
+    set_changes: int = 0  # validator-set changes walked from the genesis set
 
     @property
     def applied(self) -> bool:
@@ -89,7 +97,7 @@ class VerifiedReceipt:
             "reason": self.reason, "kind": self.kind, "sender": self.sender.hex(), "nonce": self.nonce,
             "payload": _render(list(self.payload)), "events": _render([list(e) for e in self.events]),
             "leaf_index": self.leaf_index, "tx_count": self.tx_count,
-            "signers": [s.hex() for s in self.signers],
+            "signers": [s.hex() for s in self.signers], "validator_set_changes": self.set_changes,
         }
 
 
@@ -103,7 +111,7 @@ class _Parsed:
     status: int
     reason: str
     events: bytes
-    leaf: tuple[bytes, int, str, bytes]
+    leaf: Leaf
     leaf_raw: bytes
     leaf_index: int
     audit_path: tuple[bytes, ...]
@@ -111,13 +119,19 @@ class _Parsed:
     header_raw: bytes
     block_hash: bytes
     commit: tuple[CommitSeal, ...]
+    changes: tuple[ValidatorSetChange, ...]
 
 
 # ---------------------------------------------------------------------------------------------- building
 
 
-def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: Sequence[CommitSeal]) -> dict:
-    """Return the receipt JSON dict of ``block.txs[index]`` given the block's results and commit seals."""
+def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: Sequence[CommitSeal],
+                  validator_set_changes: Sequence[ValidatorSetChange] = ()) -> dict:
+    """Return the receipt JSON dict of ``block.txs[index]`` given the block's results and commit seals.
+
+    ``validator_set_changes``: every validator-set change below the block's height, in height order (a node
+    takes them from ``ledger.validator_sets.get_validator_set_changes``; none while the set never changed).
+    """
     count = block.header.tx_count
     if len(block.txs) != count or len(results) != count:
         raise ReceiptError("build", f"block has {len(block.txs)} txs and {len(results)} results; "
@@ -129,7 +143,11 @@ def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: 
     if result.tx_hash != tx.tx_hash:
         raise ReceiptError("build", f"result {index} is for tx {result.tx_hash.hex()[:16]}…; "
                                     f"the block's tx hashes to {tx.tx_hash.hex()[:16]}…")
-    leaves = [r.leaf() for r in results]
+    heights = [c.header.height for c in validator_set_changes]
+    if heights != sorted(set(heights)) or any(h >= block.header.height for h in heights):
+        raise ReceiptError("build", f"validator-set changes at heights {heights}; expected increasing heights "
+                                    f"below {block.header.height}")
+    leaves = compute_leaves(results, block.txs)
     tree = MerkleTree.from_leaves(leaves)
     if tree.root() != block.header.results_root:  # never hand out a receipt that cannot verify
         raise ReceiptError("build", f"results hash to root {tree.root().hex()[:16]}…; the header's "
@@ -147,6 +165,7 @@ def build_receipt(block: Block, results: Sequence[TxResult], index: int, seals: 
         "header": block.header.encode().hex(),
         "block_hash": block.hash.hex(),
         "commit": [{"validator": s.validator.hex(), "signature": s.signature.hex()} for s in seals],
+        "validator_set_changes": [c.to_json() for c in validator_set_changes],
     }
     receipt["decoded"] = describe(tx, result.events, block.header)
     return receipt
@@ -200,14 +219,11 @@ def _int(value: Any, name: str) -> int:
 def _parse(receipt: Any) -> _Parsed:
     if not isinstance(receipt, dict):
         raise _format(f"receipt must be a JSON object, got {type(receipt).__name__}")
+    if "version" in receipt:  # before the keys: a version 1 receipt lacks some, and deserves a clear answer
+        _check_version(receipt["version"])
     missing = [k for k in KEYS if k not in receipt]
     if missing:
         raise _format(f"missing key(s) {', '.join(missing)}; a receipt has {', '.join(KEYS)}")
-    version = receipt["version"]
-    if type(version) is not int:
-        raise _format(f"version must be an integer, got {version!r}"[:160])
-    if version != RECEIPT_VERSION:
-        raise ReceiptError("version", f"receipt version {version}; this verifier reads version {RECEIPT_VERSION}")
     chain_id = receipt["chain_id"]
     if not isinstance(chain_id, str) or not chain_id:
         raise _format(f"chain_id must be a non-empty string, got {chain_id!r}"[:160])
@@ -241,29 +257,25 @@ def _parse(receipt: Any) -> _Parsed:
     except LedgerError as exc:
         raise _format(f"header is not a canonical block header: {exc.message}") from None
     block_hash = _hex(receipt["block_hash"], "block_hash", 32)
-    commit = receipt["commit"]
-    if not isinstance(commit, list) or len(commit) > MAX_SEALS:
-        raise _format(f"commit must be a list of at most {MAX_SEALS} seals")
-    seals = []
-    for i, item in enumerate(commit):
-        if not isinstance(item, dict) or set(item) != {"validator", "signature"}:
-            raise _format(f"commit[{i}] must be an object with exactly validator and signature")
-        seals.append(CommitSeal(_hex(item["validator"], f"commit[{i}].validator", 32),
-                                _hex(item["signature"], f"commit[{i}].signature", 64)))
+    try:
+        seals = parse_seals(receipt["commit"])
+        changes = parse_validator_set_changes(receipt["validator_set_changes"])
+    except ValidatorSetError as exc:
+        raise _format(exc.detail) from None
     return _Parsed(chain_id, tx, tx_hash, status, reason, events, leaf, leaf_raw, leaf_index, audit_path,
-                   header, header_raw, block_hash, tuple(seals))
+                   header, header_raw, block_hash, seals, changes)
+
+
+def _check_version(version: Any) -> None:
+    if type(version) is not int:
+        raise _format(f"version must be an integer, got {version!r}"[:160])
+    if version == 1:
+        raise ReceiptError("version", V1_REFUSED)
+    if version != RECEIPT_VERSION:
+        raise ReceiptError("version", f"receipt version {version}; this verifier reads version {RECEIPT_VERSION}")
 
 
 # ---------------------------------------------------------------------------------------------- checking
-
-
-def validators_at(genesis: Genesis, height: int) -> tuple[bytes, ...]:
-    """The validator set in force at ``height``: the genesis set until validator-set changes exist.
-
-    When governance changes the set (effective at H+2), receipts will carry the changes since genesis and
-    this function will replay them; every commit check below already asks it rather than the genesis.
-    """
-    return genesis.validator_keys
 
 
 def _verify_tx(p: _Parsed) -> None:
@@ -271,17 +283,25 @@ def _verify_tx(p: _Parsed) -> None:
     actual = p.tx.tx_hash
     if p.tx_hash != actual:
         raise ReceiptError("tx_hash", f"tx_hash field is {p.tx_hash.hex()}; the tx body hashes to {actual.hex()}")
-    if p.leaf[0] != actual:
-        raise ReceiptError("tx_hash", f"leaf names tx {p.leaf[0].hex()}; the tx body hashes to {actual.hex()}")
+    if p.leaf.tx_hash != actual:
+        raise ReceiptError("tx_hash", f"leaf names tx {p.leaf.tx_hash.hex()}; the tx body hashes to {actual.hex()}")
     try:
         p.tx.verify_signatures()
     except LedgerError as exc:
         raise ReceiptError("tx_signature", exc.message) from None
 
 
+def _verify_envelope(p: _Parsed) -> None:
+    """The leaf's envelope_hash binds these exact envelope bytes (signatures included)."""
+    actual = compute_envelope_hash(p.tx.raw)
+    if actual != p.leaf.envelope_hash:
+        raise ReceiptError("envelope_hash", f"tx envelope bytes hash to {actual.hex()}; the leaf's envelope_hash "
+                                            f"is {p.leaf.envelope_hash.hex()} (the block carried other bytes)")
+
+
 def _verify_result(p: _Parsed) -> None:
     """The leaf's status and reason equal the receipt's ``result``."""
-    _, status, reason, _ = p.leaf
+    status, reason = p.leaf.status, p.leaf.reason
     if (status, reason) != (p.status, p.reason):
         raise ReceiptError("result", f"result says status {p.status} reason {p.reason!r}; "
                                      f"the leaf says status {status} reason {reason!r}")
@@ -290,8 +310,9 @@ def _verify_result(p: _Parsed) -> None:
 def _verify_events(p: _Parsed) -> tuple:
     """H(events) equals the leaf's events_hash; return the decoded events."""
     actual = H(TAG_EVENTS, p.events)
-    if actual != p.leaf[3]:
-        raise ReceiptError("events", f"events hash to {actual.hex()}; the leaf's events_hash is {p.leaf[3].hex()}")
+    if actual != p.leaf.events_hash:
+        raise ReceiptError("events", f"events hash to {actual.hex()}; the leaf's events_hash is "
+                                     f"{p.leaf.events_hash.hex()}")
     try:
         events = codec.decode(p.events)
     except LedgerError as exc:
@@ -326,29 +347,14 @@ def _verify_leaf_inclusion(p: _Parsed) -> None:
                                          f"{exc.message}") from None
 
 
-def _verify_commit(p: _Parsed, validators: Sequence[bytes]) -> tuple[bytes, ...]:
-    """At least ceil(2n/3) distinct members of ``validators`` sealed the block; every seal must verify."""
-    members = set(validators)
-    message = seal_message(p.header.chain_id, p.header.height, p.block_hash)
-    seen: list[bytes] = []
-    for i, seal in enumerate(p.commit):
-        if seal.validator not in members:
-            raise ReceiptError("commit_unknown_validator",
-                               f"commit[{i}] is by {seal.validator.hex()}, not a validator at height "
-                               f"{p.header.height}")
-        if seal.validator in seen:
-            raise ReceiptError("commit_duplicate_validator",
-                               f"commit[{i}]: validator {seal.validator.hex()} sealed twice")
-        if not verify_signature(seal.validator, message, seal.signature):
-            raise ReceiptError("commit_signature",
-                               f"commit[{i}] by {seal.validator.hex()} does not verify for block "
-                               f"{p.block_hash.hex()} at height {p.header.height}")
-        seen.append(seal.validator)
-    need = quorum(len(validators))
-    if len(seen) < need:
-        raise ReceiptError("commit_quorum", f"{len(seen)} distinct validator seals; {len(validators)} "
-                                            f"validators need {need}")
-    return tuple(seen)
+def _verify_sealed(p: _Parsed, genesis: Genesis) -> tuple[bytes, ...]:
+    """Walk the validator-set changes from the genesis set to the set S in force at the header's height; the
+    header names S and at least ceil(2|S|/3) distinct members of S sealed it. Returns the signers."""
+    try:
+        return verify_sealed_header(genesis.chain_id, genesis.validator_keys, p.changes, p.header, p.block_hash,
+                                    p.commit)
+    except ValidatorSetError as exc:
+        raise ReceiptError(exc.check, exc.detail) from None
 
 
 def _verify_chain_ids(p: _Parsed, genesis: Genesis) -> None:
@@ -358,24 +364,43 @@ def _verify_chain_ids(p: _Parsed, genesis: Genesis) -> None:
             raise ReceiptError("chain_id", f"{what} is for chain {value!r}; the genesis is {genesis.chain_id!r}")
 
 
-def verify(receipt: dict, genesis: Genesis) -> VerifiedReceipt:
-    """Check a receipt (JSON form) against the genesis; return what it proves or raise ``ReceiptError``."""
+def verify(receipt: dict, genesis: Genesis,
+           on_check: Callable[[str, str], None] | None = None) -> VerifiedReceipt:
+    """Check a receipt (JSON form) against the genesis; return what it proves or raise ``ReceiptError``.
+
+    ``on_check(name, detail)``, when given, is called after each check passes, in order.
+    """
+    done = on_check or (lambda name, detail: None)
     p = _parse(receipt)
+    done("format", f"version {RECEIPT_VERSION}, every field canonical")
     if p.chain_id != genesis.chain_id:
         raise ReceiptError("chain_id", f"receipt is for chain {p.chain_id!r}; the genesis is {genesis.chain_id!r}")
     _verify_tx(p)
+    done("tx_hash", f"the tx body hashes to {p.tx_hash.hex()}, the leaf's tx_hash")
+    done("tx_signature", f"{len(p.tx.signatures)} tx signature(s) valid, the sender's first")
+    _verify_envelope(p)
+    done("envelope_hash", "the leaf binds these exact envelope bytes")
     _verify_result(p)
+    done("result", f"the leaf says status {p.status} reason {p.reason!r}")
     events = _verify_events(p)
+    done("events", f"{len(events)} event(s) hash to the leaf's events_hash")
     _verify_block_hash(p)
+    done("block_hash", f"the header hashes to {p.block_hash.hex()}")
     _verify_leaf_inclusion(p)
-    signers = _verify_commit(p, validators_at(genesis, p.header.height))
+    done("audit_path", f"leaf {p.leaf_index} of {p.header.tx_count} reaches results_root "
+                       f"with {len(p.audit_path)} hashes")
+    signers = _verify_sealed(p, genesis)
+    done("validator_set_changes", f"{len(p.changes)} validator-set change(s) walked from the genesis set")
+    done("validator_set_hash", "the header names the set in force at its height")
+    done("commit", f"{len(signers)} distinct validators of that set sealed the block")
     _verify_chain_ids(p, genesis)
+    done("chain_id", f"receipt, tx and header are for chain {genesis.chain_id!r}")
     body = p.tx.body
     return VerifiedReceipt(
         tx_hash=p.tx_hash, height=p.header.height, block_hash=p.block_hash, status=p.status, reason=p.reason,
         kind=body.kind, sender=body.sender, events=events, timestamp_ms=p.header.timestamp_ms, signers=signers,
         chain_id=p.chain_id, nonce=body.nonce, payload=body.payload, leaf_index=p.leaf_index,
-        tx_count=p.header.tx_count,
+        tx_count=p.header.tx_count, set_changes=len(p.changes),
     )
 
 
@@ -389,7 +414,7 @@ def encode_compact(receipt: dict) -> bytes:
         return codec.encode([
             RECEIPT_VERSION, p.chain_id, p.tx.raw, p.tx_hash, [p.status, p.reason], p.events, p.leaf_raw,
             p.leaf_index, list(p.audit_path), p.header_raw, p.block_hash,
-            [[s.validator, s.signature] for s in p.commit],
+            [[s.validator, s.signature] for s in p.commit], [c.to_compact() for c in p.changes],
         ])
     except LedgerError as exc:  # an integer beyond 64 bits has no canonical encoding
         raise _format(f"receipt has no compact encoding: {exc.message}") from None
@@ -401,9 +426,12 @@ def decode_compact(raw: bytes) -> dict:
         obj = codec.decode(raw)
     except LedgerError as exc:
         raise _format(f"compact receipt is not canonical msgpack: {exc.message}") from None
+    if isinstance(obj, list) and obj and type(obj[0]) is int:
+        _check_version(obj[0])  # a version 1 compact receipt (12 fields) is named as such
     if not (isinstance(obj, list) and len(obj) == len(KEYS)):
         raise _format(f"compact receipt must be an array of {len(KEYS)} fields")
-    version, chain_id, tx, tx_hash, result, events, leaf, leaf_index, path, header, block_hash, commit = obj
+    (version, chain_id, tx, tx_hash, result, events, leaf, leaf_index, path, header, block_hash, commit,
+     changes) = obj
     if not (isinstance(result, list) and len(result) == 2):
         raise _format("compact receipt: result must be [status, reason]")
     if not isinstance(path, list) or not isinstance(commit, list):
@@ -423,9 +451,17 @@ def decode_compact(raw: bytes) -> dict:
         "audit_path": [hx(h, "audit_path") for h in path], "header": hx(header, "header"),
         "block_hash": hx(block_hash, "block_hash"),
         "commit": [{"validator": hx(v, "validator"), "signature": hx(s, "signature")} for v, s in commit],
+        "validator_set_changes": _changes_json(changes),
     }
     _parse(receipt)  # the same shape rules as the JSON form
     return receipt
+
+
+def _changes_json(value: Any) -> list[dict]:
+    try:
+        return changes_from_compact(value)
+    except ValidatorSetError as exc:
+        raise _format(exc.detail) from None
 
 
 def load_receipt(path: str | Path) -> dict:

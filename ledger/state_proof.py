@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 A node answers ``GET /v1/accounts/{id}/proof`` with a JSON document (bytes as lowercase hex):
 
-    {"version": 1, "chain_id", "account", "height", "header", "block_hash",
+    {"version": 2, "chain_id", "account", "height", "header", "block_hash",
      "commit": [{"validator", "signature"}, ...],
+     "validator_set_changes": [{"header", "commit": [...], "validators": [...]}, ...],
      "values": [{"key", "value" (hex or null: absent), "proof"}, ...]}
 
 ``header`` is the canonical header bytes (DESIGN "Wire formats"); each ``proof`` is the canonical
@@ -13,7 +14,9 @@ A node answers ``GET /v1/accounts/{id}/proof`` with a JSON document (bytes as lo
 trusts nothing in the document except what it checks:
 
 1. the header decodes, is for the genesis chain, and hashes to ``block_hash``;
-2. at least ceil(2n/3) distinct validators of the set in force at that height sealed ``block_hash``;
+2. the set in force at that height is found by walking ``validator_set_changes`` from the genesis set, exactly
+   as for a receipt (``ledger.validator_sets.verify_sealed_header``, one function for both): the header names
+   that set and at least ceil(2n/3) distinct members of it sealed ``block_hash``;
 3. the document proves **exactly** the account's keys of ``compute_account_keys`` (derived here from the
    account id, never read from the document), each with a valid SMT membership or absence proof;
 4. the proven values decode with the ledger's own typed getters.
@@ -29,20 +32,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.block import Header, decode_certificate, encode_certificate, verify_certificate
+from ledger.block import Header
 from ledger.customers import PRIVILEGE_CODES, get_customer, get_earned, privilege_key
 from ledger.limits import get_freeze
 from ledger.lots import get_lots
 from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
-from ledger.receipt import validators_at
 from ledger.smt import SmtProof, verify_proof
 from ledger.state import (
     PREFIX_CUSTOMER, PREFIX_EARNED, PREFIX_FREEZE, PREFIX_LOTS, MemoryState, account_key, account_record_key,
     get_account,
 )
+from ledger.validator_sets import (
+    ValidatorSetError, parse_seals, parse_validator_set_changes, verify_sealed_header,
+)
 
-STATE_PROOF_VERSION = 1
+STATE_PROOF_VERSION = 2
 MAX_DOC_VALUES = 16
 
 
@@ -115,24 +120,14 @@ def _verify_header(doc: dict, genesis: Genesis) -> tuple[Header, bytes]:
 
 
 def _verify_commit(doc: dict, header: Header, block_hash: bytes, genesis: Genesis) -> tuple[bytes, ...]:
-    commit = doc.get("commit")
-    if not isinstance(commit, list) or not all(isinstance(s, dict) for s in commit):
-        raise StateProofError("format", "commit must be a list of {validator, signature}")
+    """Walk ``validator_set_changes`` from the genesis set; the header names the set in force and a quorum
+    of it sealed ``block_hash`` (the same function as for receipts; the same check names)."""
     try:
-        seals = decode_certificate(encode_certificate_from_json(commit))
-        verify_certificate(header.chain_id, header.height, block_hash, seals, validators_at(genesis, header.height))
-    except StateProofError:
-        raise
-    except LedgerError as exc:
-        raise StateProofError("commit", exc.message) from None
-    return tuple(s.validator for s in seals)
-
-
-def encode_certificate_from_json(commit: list[dict]) -> bytes:
-    """Canonical certificate bytes from the JSON seals ``[{validator, signature}]`` (shape-checked)."""
-    from ledger.block import CommitSeal
-    return encode_certificate(tuple(CommitSeal(_hex(s.get("validator"), "commit validator", 32),
-                                               _hex(s.get("signature"), "commit signature", 64)) for s in commit))
+        seals = parse_seals(doc.get("commit"))
+        changes = parse_validator_set_changes(doc.get("validator_set_changes"))
+        return verify_sealed_header(genesis.chain_id, genesis.validator_keys, changes, header, block_hash, seals)
+    except ValidatorSetError as exc:
+        raise StateProofError(exc.check, exc.detail) from None
 
 
 def _verify_values(doc: dict, account: bytes, root: bytes) -> MemoryState:
@@ -168,8 +163,13 @@ def _verify_values(doc: dict, account: bytes, root: bytes) -> MemoryState:
 
 def verify_state_proof(doc: dict, genesis: Genesis) -> VerifiedStateProof:
     """Check an account state proof document against ``genesis``; return what it proves or raise ``StateProofError``."""
-    if not isinstance(doc, dict) or doc.get("version") != STATE_PROOF_VERSION:
-        raise StateProofError("version", f"expected a JSON object with version {STATE_PROOF_VERSION}")
+    if not isinstance(doc, dict):
+        raise StateProofError("format", f"a state proof is a JSON object, got {type(doc).__name__}")
+    if doc.get("version") == 1:
+        raise StateProofError("version", "version 1 state proofs are no longer accepted; expected version 2")
+    if doc.get("version") != STATE_PROOF_VERSION:
+        raise StateProofError("version", f"state proof version {doc.get('version')!r}; expected "
+                                         f"{STATE_PROOF_VERSION}")
     account = _hex(doc.get("account"), "account", 32)
     header, block_hash = _verify_header(doc, genesis)
     signers = _verify_commit(doc, header, block_hash, genesis)

@@ -219,7 +219,7 @@ def block_json(svc: NodeService, height: int) -> dict[str, Any]:
         "height": h.height, "block_hash": block.hash.hex(), "chain_id": h.chain_id,
         "prev_hash": h.prev_hash.hex(), "timestamp_ms": h.timestamp_ms, "proposer": h.proposer.hex(),
         "tx_count": h.tx_count, "results_root": h.results_root.hex(), "state_root": h.state_root.hex(),
-        "validator_set_hash": h.validator_set_hash.hex(),
+        "validator_set_hash": h.validator_set_hash.hex(), "next_validator_set_hash": h.next_validator_set_hash.hex(),
         "txs": [h.hex() for h in svc.get_block_tx_hashes(height)],
         "certificate": [{"validator": s.validator.hex(), "signature": s.signature.hex()} for s in seals],
     }

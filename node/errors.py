@@ -95,3 +95,18 @@ class PeerError(NodeError):
     def __init__(self, message: str, reason: str = "peer_error") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class NonceGapTooLarge(MempoolError):
+    """The tx's nonce is too far past its sender's next runnable nonce: it could not run for a long time.
+
+    ``observed`` is the tx's nonce, ``expected`` the highest nonce the mempool takes from that sender now.
+    """
+
+    code = "nonce_gap_too_large"
+    http_status = 400
+
+    def __init__(self, message: str, observed: int, expected: int) -> None:
+        super().__init__(message)
+        self.observed = observed
+        self.expected = expected

@@ -1,11 +1,12 @@
-"""The mempool: pending transactions waiting for a block (pure data structure, no I/O, no clock).
+"""The mempool: pending transactions waiting for a block (pure data structure, no I/O; the clock is injected).
 
 Theory of operation
 -------------------
-* Admission (``add``) runs cheap checks first — duplicate hash, size, same-nonce conflict, per-sender cap,
-  global count/byte bounds — and only then the ledger's ``check`` callable (chain id, kind, payload,
-  signatures, nonce >= state + 1). That is the one place signatures are verified: a tx in the pool is
-  trusted by ``select`` and by gossip. A ``LedgerError`` from ``check`` becomes ``TxRejected``.
+* Admission (``add``) runs cheap checks first — duplicate hash, size, same-nonce conflict, nonce gap bound,
+  per-sender share, gapped share, global count/byte bounds and the reserve — and only then the ledger's
+  ``check`` callable (chain id, kind, payload, signatures, nonce >= state + 1). That is the one place
+  signatures are verified: a tx in the pool is trusted by ``select`` and by gossip. A ``LedgerError`` from
+  ``check`` becomes ``TxRejected``.
 * Nothing accepted is lost silently. A tx leaves the pool only by being committed (``on_block_committed``)
   or by eviction, and every eviction leaves a status record (reason) in a bounded LRU, so ``status``
   answers pending / evicted(+reason) / unknown. When the pool is full, ``add`` refuses with ``MempoolFull``
@@ -13,27 +14,65 @@ Theory of operation
 * Per-sender nonce order: a sender's txs are keyed by nonce. ``select`` takes, for each sender, only the run
   of consecutive nonces starting at state nonce + 1; a gap waits for the missing nonce. Senders are served
   round-robin (one tx per sender per pass), ordered by the arrival of their first eligible tx, so a busy
-  sender cannot starve the others; a per-sender cap stops one sender from filling the pool.
+  sender cannot starve the others.
 * After a block, ``on_block_committed`` drops the committed hashes and re-checks the senders' nonces: a tx
   whose nonce is now at or below the state nonce (another tx with that nonce committed) is evicted with
   reason ``nonce_stale``.
+
+Admission nobody can clog (active when the pool is given ``get_nonce``, the committed-state nonce reader)
+--------------------------------------------------------------------------------------------------------
+Fresh keys cost an attacker nothing, so neither txs that cannot run nor many fresh keys may take the room
+that role holders and customers need:
+
+* Runnable vs gapped. The pool keeps, per sender, the committed nonce (``base``, read once when the sender
+  enters the pool, refreshed after each block) and the length of the run of consecutive pending nonces from
+  base + 1. A tx inside that run is *runnable*; one past a gap is *gapped*. ``runnable_count()`` is kept
+  incrementally (pool size minus gapped count), so the proposer can time blocks by what can actually run.
+* Bounded gap: a nonce more than ``max_nonce_gap`` past the sender's next runnable nonce is refused
+  (``NonceGapTooLarge``, observed vs expected), so one key parks at most ``max_nonce_gap`` gapped txs.
+* Expiry: a gapped tx that waits ``gap_ttl_s`` is evicted as ``expired_gap`` (a FIFO of (since, hash) in
+  clock order: O(1) per expired tx); ``expire()`` runs at each block and at admission, or on a timer.
+* Gapped share: gapped txs together may hold at most ``max_gapped_fraction`` of the count/byte bounds;
+  past that a gapped tx is refused with 503 while runnable txs still get in.
+* Fair share: below ``pressure_fraction`` fill every sender may hold ``max_per_sender`` txs; above it the
+  cap shrinks linearly with the fill, down to ``min_per_sender`` at a full pool, so under pressure the
+  remaining room is spread over more senders instead of going to whoever arrived first with many txs.
+  Privileged senders keep the full ``max_per_sender``.
+* Reserve (active when the pool is given ``is_privileged``): the last ``reserve_fraction`` of the count
+  and byte bounds is only for senders the predicate accepts (role holders and registered customers), so a
+  flood from fresh keys gets ``mempool_full`` (503 + Retry-After) while a staff member's or issuer's tx is
+  still admitted. The predicate is asked only when the public part is full (or a sender is over its
+  pressure share), so the hot path never reads the ledger for it.
+
+Without ``get_nonce`` the pool cannot tell runnable from gapped: the gap bound, gapped share and expiry are
+off and ``runnable_count()`` equals ``len(pool)`` (the behaviour before they existed).
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ledger.errors import LedgerError
 from ledger.tx import SignedTx
-from node.errors import DuplicateTx, MempoolFull, NonceConflict, SenderLimit, TxRejected, TxTooLarge
+from node.errors import (
+    DuplicateTx,
+    MempoolFull,
+    NonceConflict,
+    NonceGapTooLarge,
+    SenderLimit,
+    TxRejected,
+    TxTooLarge,
+)
 
 PENDING = "pending"
 EVICTED = "evicted"
 UNKNOWN = "unknown"
 
 REASON_NONCE_STALE = "nonce_stale"
+REASON_EXPIRED_GAP = "expired_gap"
 REASON_MANUAL = "manual"
 
 DEFAULT_RECENT_EVICTIONS = 100_000
@@ -41,6 +80,8 @@ DEFAULT_RETRY_AFTER_S = 1
 
 AdmissionCheck = Callable[[SignedTx], None]
 NonceGetter = Callable[[bytes], int]
+SenderPredicate = Callable[[bytes], bool]
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +91,12 @@ class MempoolLimits:
     max_per_sender: int = 256
     recent_evictions: int = DEFAULT_RECENT_EVICTIONS
     retry_after_s: int = DEFAULT_RETRY_AFTER_S
+    max_nonce_gap: int = 16  # a nonce may be at most this far past the sender's next runnable nonce
+    gap_ttl_s: float = 30.0  # a gapped tx waiting this long is evicted (expired_gap)
+    max_gapped_fraction: float = 0.25  # share of count/bytes that gapped txs may hold together
+    reserve_fraction: float = 0.2  # share of count/bytes only privileged senders may fill
+    pressure_fraction: float = 0.5  # above this fill the per-sender cap shrinks...
+    min_per_sender: int = 16  # ...linearly down to this at a full pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +116,35 @@ class _Entry:
 
 
 class Mempool:
-    """Bounded pool of admitted transactions with per-sender nonce order and eviction records."""
+    """Bounded pool of admitted transactions with per-sender nonce order and eviction records.
 
-    def __init__(self, limits: MempoolLimits | None = None) -> None:
+    ``get_nonce(sender)`` reads the committed state nonce (turns on the runnable/gapped bookkeeping),
+    ``is_privileged(sender)`` says who may use the reserve, ``now`` is the clock expiry runs on.
+    """
+
+    def __init__(self, limits: MempoolLimits | None = None, *, get_nonce: NonceGetter | None = None,
+                 is_privileged: SenderPredicate | None = None, now: Clock = time.monotonic) -> None:
         self.limits = limits or MempoolLimits()
+        self._get_nonce = get_nonce
+        self._is_privileged = is_privileged
+        self._now = now
         self._by_hash: dict[bytes, _Entry] = {}
         self._by_sender: dict[bytes, dict[int, _Entry]] = {}
         self._bytes = 0
         self._seq = 0
         self._evicted: OrderedDict[bytes, TxStatus] = OrderedDict()
         self.counters: Counter[str] = Counter()
+        # runnable/gapped bookkeeping (only with get_nonce)
+        self._base: dict[bytes, int] = {}  # sender -> committed nonce
+        self._run: dict[bytes, int] = {}  # sender -> consecutive pending nonces from base + 1
+        self._gapped: dict[bytes, float] = {}  # tx hash -> time it started waiting on a gap
+        self._gapped_bytes = 0
+        self._gap_queue: deque[tuple[float, bytes]] = deque()  # (since, hash), since ascending
+        lim = self.limits
+        self._public_count = int(lim.max_count * (1 - lim.reserve_fraction))
+        self._public_bytes = int(lim.max_bytes * (1 - lim.reserve_fraction))
+        self._gapped_max_count = int(lim.max_count * lim.max_gapped_fraction)
+        self._gapped_max_bytes = int(lim.max_bytes * lim.max_gapped_fraction)
 
     # --- reads ---
 
@@ -91,6 +157,10 @@ class Mempool:
     @property
     def size_bytes(self) -> int:
         return self._bytes
+
+    def runnable_count(self) -> int:
+        """Pending txs whose sender's nonce chain reaches them from the committed nonce (O(1))."""
+        return len(self._by_hash) - len(self._gapped)
 
     def get(self, tx_hash: bytes) -> SignedTx | None:
         """The pending tx with this hash, or None."""
@@ -118,6 +188,7 @@ class Mempool:
     def stats(self) -> dict[str, int]:
         """Size figures for /v1/status and /metrics."""
         return {"count": len(self._by_hash), "bytes": self._bytes, "senders": len(self._by_sender),
+                "runnable": self.runnable_count(), "gapped": len(self._gapped),
                 "max_count": self.limits.max_count, "max_bytes": self.limits.max_bytes}
 
     # --- admission ---
@@ -145,17 +216,22 @@ class Mempool:
             raise NonceConflict(
                 f"sender {sender.hex()[:16]}… already has tx {other.tx.tx_hash.hex()[:16]}… pending with nonce "
                 f"{nonce}; replace-by-nonce is refused, wait for it to commit or be evicted")
-        if len(mine) >= limits.max_per_sender:
-            self._count_refusal("sender_limit")
-            raise SenderLimit(
-                f"sender {sender.hex()[:16]}… has {len(mine)} txs pending; the limit per sender is "
-                f"{limits.max_per_sender}", limits.retry_after_s)
-        if len(self._by_hash) >= limits.max_count or self._bytes + size > limits.max_bytes:
-            self._count_refusal("full")
-            raise MempoolFull(
-                f"mempool is full: {len(self._by_hash)}/{limits.max_count} txs, "
-                f"{self._bytes}+{size}/{limits.max_bytes} bytes; retry after {limits.retry_after_s} s",
-                limits.retry_after_s)
+        gapped = False
+        base = next_nonce = 0
+        now = 0.0
+        if self._get_nonce is not None:
+            now = self._now()
+            queue = self._gap_queue
+            if queue and queue[0][0] <= now - limits.gap_ttl_s:
+                self.expire(now)
+                mine = self._by_sender.get(sender, {})
+            base = self._base.get(sender)
+            if base is None:
+                base = self._get_nonce(sender)
+            next_nonce = base + self._run.get(sender, 0) + 1
+            self._check_gap(sender, nonce, next_nonce)
+            gapped = nonce > next_nonce  # a stale nonce (<= base) is the ledger check's to refuse
+        self._check_room(sender, len(mine), size, gapped)
         try:
             check(tx)
         except LedgerError as exc:
@@ -168,9 +244,161 @@ class Mempool:
         self._bytes += size
         self._evicted.pop(h, None)  # re-admitted after an eviction: pending again
         self.counters["admitted"] += 1
+        if self._get_nonce is not None:
+            self._base[sender] = base
+            if nonce == next_nonce:
+                self._extend_run(sender, base)
+            else:
+                self._mark_gapped(entry, now)
+
+    def _check_gap(self, sender: bytes, nonce: int, next_nonce: int) -> None:
+        """Refuse a nonce more than ``max_nonce_gap`` past the sender's next runnable nonce."""
+        highest = next_nonce + self.limits.max_nonce_gap
+        if nonce > highest:
+            self._count_refusal("nonce_gap")
+            raise NonceGapTooLarge(
+                f"nonce {nonce} is {nonce - next_nonce} past sender {sender.hex()[:16]}…'s next runnable nonce "
+                f"{next_nonce}; the mempool takes nonces up to {highest} (max_nonce_gap "
+                f"{self.limits.max_nonce_gap})", nonce, highest)
+
+    def _check_room(self, sender: bytes, pending: int, size: int, gapped: bool) -> None:
+        """Per-sender share, gapped share, global bounds and the reserve; raise ``MempoolFull``/``SenderLimit``."""
+        limits = self.limits
+        retry = limits.retry_after_s
+        if pending >= limits.max_per_sender:
+            self._count_refusal("sender_limit")
+            raise SenderLimit(
+                f"sender {sender.hex()[:16]}… has {pending} txs pending; the limit per sender is "
+                f"{limits.max_per_sender}", retry)
+        floor = min(limits.min_per_sender, limits.max_per_sender)  # the share never drops below it
+        if pending >= floor and pending >= (share := self.get_sender_share()) \
+                and not self._is_privileged_sender(sender):
+            self._count_refusal("sender_share")
+            raise SenderLimit(
+                f"sender {sender.hex()[:16]}… has {pending} txs pending; with the mempool "
+                f"{self._fill():.0%} full a sender may hold {share} (limit per sender {limits.max_per_sender}); "
+                f"retry after {retry} s", retry)
+        if gapped and (len(self._gapped) >= self._gapped_max_count
+                       or self._gapped_bytes + size > self._gapped_max_bytes):
+            self._count_refusal("gapped_full")
+            raise MempoolFull(
+                f"txs waiting on a nonce gap fill their share: {len(self._gapped)}/{self._gapped_max_count} txs, "
+                f"{self._gapped_bytes}+{size}/{self._gapped_max_bytes} bytes; send the missing nonces first or "
+                f"retry after {retry} s", retry)
+        count, used = len(self._by_hash), self._bytes
+        if count >= limits.max_count or used + size > limits.max_bytes:
+            self._count_refusal("full")
+            raise MempoolFull(
+                f"mempool is full: {count}/{limits.max_count} txs, {used}+{size}/{limits.max_bytes} bytes; "
+                f"retry after {retry} s", retry)
+        if self._is_privileged is not None and (count >= self._public_count or used + size > self._public_bytes):
+            if not self._is_privileged(sender):
+                self._count_refusal("full")
+                raise MempoolFull(
+                    f"mempool is full for senders without a role or registration: {count}/{self._public_count} "
+                    f"txs, {used}+{size}/{self._public_bytes} bytes (the rest is reserved); retry after "
+                    f"{retry} s", retry)
+
+    def get_sender_share(self) -> int:
+        """How many pending txs one (unprivileged) sender may hold at the pool's current fill."""
+        limits = self.limits
+        fill = self._fill()
+        if fill <= limits.pressure_fraction:
+            return limits.max_per_sender
+        floor = min(limits.min_per_sender, limits.max_per_sender)
+        left = max(0.0, 1.0 - fill) / max(1e-9, 1.0 - limits.pressure_fraction)  # 1 at the threshold, 0 full
+        return floor + int((limits.max_per_sender - floor) * left)
+
+    def _fill(self) -> float:
+        return max(len(self._by_hash) / self.limits.max_count, self._bytes / self.limits.max_bytes)
+
+    def _is_privileged_sender(self, sender: bytes) -> bool:
+        return self._is_privileged is not None and self._is_privileged(sender)
 
     def _count_refusal(self, reason: str) -> None:
         self.counters[f"refused_{reason}"] += 1
+
+    # --- runnable / gapped bookkeeping ---
+
+    def _mark_gapped(self, entry: _Entry, now: float) -> None:
+        h = entry.tx.tx_hash
+        self._gapped[h] = now
+        self._gapped_bytes += entry.size
+        self._gap_queue.append((now, h))
+
+    def _unmark_gapped(self, entry: _Entry) -> None:
+        if self._gapped.pop(entry.tx.tx_hash, None) is not None:
+            self._gapped_bytes -= entry.size
+
+    def _extend_run(self, sender: bytes, base: int) -> None:
+        """The sender's next runnable nonce arrived: it and any gapped txs right after it become runnable."""
+        by_nonce = self._by_sender[sender]
+        run = self._run.get(sender, 0) + 1
+        n = base + run + 1
+        while n in by_nonce:
+            self._unmark_gapped(by_nonce[n])
+            run += 1
+            n += 1
+        self._run[sender] = run
+
+    def _advance(self, sender: bytes, base: int) -> None:
+        """A block moved the sender's committed nonce to ``base`` (its txs at or below it are gone already)."""
+        by_nonce = self._by_sender.get(sender)
+        if not by_nonce:
+            self._base.pop(sender, None)
+            self._run.pop(sender, None)
+            return
+        old_base = self._base.get(sender, base)
+        if base < old_base:  # never on a final chain; recompute from scratch rather than trust the run
+            self._base[sender] = old_base = base
+            self._cut(sender, base + 1)
+        # What was runnable above the new base stays runnable; gapped txs right after it join the run.
+        run = max(0, old_base + self._run.get(sender, 0) - base)
+        n = base + run + 1
+        while n in by_nonce:
+            self._unmark_gapped(by_nonce[n])
+            run += 1
+            n += 1
+        self._base[sender] = base
+        self._run[sender] = run
+
+    def _cut(self, sender: bytes, nonce: int) -> None:
+        """``nonce`` left the sender's run (evicted): the txs after it now wait on a gap, from now."""
+        by_nonce = self._by_sender.get(sender)
+        base = self._base.get(sender)
+        if not by_nonce or base is None:
+            return
+        run = min(self._run.get(sender, 0), max(0, nonce - base - 1))
+        self._run[sender] = run
+        if len(by_nonce) > run:
+            now = self._now()
+            for n, entry in by_nonce.items():
+                if n > base + run and entry.tx.tx_hash not in self._gapped:
+                    self._mark_gapped(entry, now)
+
+    def expire(self, now: float | None = None) -> list[bytes]:
+        """Evict every tx that has waited on a nonce gap for ``gap_ttl_s`` (reason ``expired_gap``).
+
+        Cheap to call often: it pops due items off the front of a time-ordered queue only.
+        """
+        if now is None:
+            now = self._now()
+        ttl = self.limits.gap_ttl_s
+        cutoff = now - ttl
+        queue = self._gap_queue
+        out: list[bytes] = []
+        while queue and queue[0][0] <= cutoff:
+            since, h = queue.popleft()
+            if self._gapped.get(h) != since:
+                continue  # it became runnable, left the pool, or started waiting again later
+            entry = self._by_hash[h]
+            sender = entry.tx.body.sender
+            expected = self._base.get(sender, 0) + self._run.get(sender, 0) + 1
+            self._evict(entry, REASON_EXPIRED_GAP,
+                        f"nonce {entry.tx.body.nonce} waited {now - since:.1f} s for the sender's nonce {expected}; "
+                        f"a tx that cannot run is kept at most {ttl:g} s")
+            out.append(h)
+        return out
 
     # --- selection for a proposal ---
 
@@ -214,7 +442,7 @@ class Mempool:
 
     def on_block_committed(self, tx_hashes: Iterable[bytes], get_nonce: NonceGetter,
                            senders: Iterable[bytes] | None = None) -> list[bytes]:
-        """Drop committed txs, evict those whose nonce is now stale; return the evicted hashes.
+        """Drop committed txs, evict stale nonces and expired gapped txs; return the evicted hashes.
 
         ``get_nonce`` reads the state after the block. ``senders`` limits the nonce re-check to those
         accounts (the block's senders); by default every pending sender is re-checked.
@@ -228,6 +456,7 @@ class Mempool:
                 touched.add(entry.tx.body.sender)
         check = set(self._by_sender) if senders is None else (touched | set(senders)) & set(self._by_sender)
         evicted: list[bytes] = []
+        tracked = self._get_nonce is not None
         for sender in check:
             state_nonce = get_nonce(sender)
             for nonce in [n for n in self._by_sender.get(sender, {}) if n <= state_nonce]:
@@ -235,6 +464,10 @@ class Mempool:
                 self._evict(entry, REASON_NONCE_STALE,
                             f"nonce {nonce} is at or below the sender's committed nonce {state_nonce}")
                 evicted.append(entry.tx.tx_hash)
+            if tracked:
+                self._advance(sender, state_nonce)
+        if tracked:
+            evicted.extend(self.expire())
         return evicted
 
     def evict(self, tx_hash: bytes, reason: str = REASON_MANUAL, detail: str = "") -> bool:
@@ -243,6 +476,8 @@ class Mempool:
         if entry is None:
             return False
         self._evict(entry, reason, detail)
+        if self._get_nonce is not None:  # the sender's later nonces may now wait on this one
+            self._cut(entry.tx.body.sender, entry.tx.body.nonce)
         return True
 
     def _evict(self, entry: _Entry, reason: str, detail: str) -> None:
@@ -255,9 +490,13 @@ class Mempool:
 
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx
+        sender = tx.body.sender
         del self._by_hash[tx.tx_hash]
-        by_nonce = self._by_sender[tx.body.sender]
+        by_nonce = self._by_sender[sender]
         del by_nonce[tx.body.nonce]
         if not by_nonce:
-            del self._by_sender[tx.body.sender]
+            del self._by_sender[sender]
+            self._base.pop(sender, None)
+            self._run.pop(sender, None)
         self._bytes -= entry.size
+        self._unmark_gapped(entry)

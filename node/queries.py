@@ -41,6 +41,7 @@ from ledger.state import get_account, has_role
 from ledger.state_proof import STATE_PROOF_VERSION, compute_account_keys
 from ledger.tickets import CATEGORIES, STATES, Ticket, compute_ticket_report, get_ticket
 from ledger.tx import decode_tx
+from ledger.validator_sets import get_validator_set_changes
 
 MAX_POLICY_HISTORY = 1000
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back")
@@ -137,6 +138,7 @@ def build_account_proof(store: Any, chain_id: str, account: bytes) -> dict[str, 
             "height": header.height, "header": header.encode().hex(), "block_hash": head.block_hash.hex(),
             "commit": [{"validator": s.validator.hex(), "signature": s.signature.hex()}
                        for s in store.get_certificate(header.height)],
+            "validator_set_changes": [c.to_json() for c in get_validator_set_changes(store, header.height)],
             "values": values,
             "decoded": {"balance": view["balance"], "stored_balance": view["stored_balance"],
                         "nonce": view["nonce"], "state_root": header.state_root.hex(),

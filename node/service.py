@@ -647,9 +647,10 @@ class NodeService:
         if loc is None:
             raise NotFound(f"tx {tx_hash.hex()} is not committed here; no receipt")
         from ledger.receipt import build_receipt
+        from ledger.validator_sets import get_validator_set_changes
         height, index = loc
         return build_receipt(self.store.get_block(height), self.store.get_results(height), index,
-                             self.store.get_certificate(height))
+                             self.store.get_certificate(height), get_validator_set_changes(self.store, height))
 
     def get_account(self, account: bytes) -> dict[str, Any]:
         """An account at the head block's time: spendable balance (expired lots never shown), nonce, next

@@ -1,8 +1,9 @@
-"""Builders of a small signed chain for receipt tests: 4 validators, blocks of chosen sizes, seals, receipts.
+"""Builders of a small signed chain for receipt tests: 4 validators, blocks of chosen sizes, seals, receipts,
+and hand-made validator-set changes (a header announcing a new set, sealed by the old one).
 
 No state transition is involved: results (status, reason, events) are synthesized, results_root is the
-RFC 6962 root over their leaves and the state root is made up. Keys come from fixed seeds so failures
-reproduce.
+RFC 6962 root over their leaves (each binding its envelope bytes) and the state root is made up. Keys come
+from fixed seeds so failures reproduce.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from ledger.genesis import Genesis, Validator
 from ledger.hashing import sha256
 from ledger.keys import KeyPair
 from ledger.merkle import root as merkle_root
-from ledger.results import TxResult
+from ledger.results import TxResult, compute_leaves
 from ledger.tx import make_tx
+from ledger.validator_sets import ValidatorSetChange
 
 CHAIN_ID = "carecoin-test"
 GENESIS_TIME_MS = 1_700_000_000_000
@@ -57,8 +59,10 @@ def make_results(txs) -> list[TxResult]:
 
 
 def make_block(height: int, tx_count: int, *, keys: list[KeyPair] | None = None, chain_id: str = CHAIN_ID,
-               prev_hash: bytes = b"\x00" * 32, signers: int | None = None) -> SealedBlock:
-    """A block of ``tx_count`` signed transfers, its results, and seals by the first ``signers`` validators."""
+               prev_hash: bytes = b"\x00" * 32, signers: int | None = None,
+               next_keys: list[KeyPair] | None = None) -> SealedBlock:
+    """A block of ``tx_count`` signed transfers, its results, and seals by the first ``signers`` of ``keys``
+    (the set sealing this height; ``next_keys``, when given, is the set it announces for the next height)."""
     keys = keys if keys is not None else validator_keys()
     txs = []
     for i in range(tx_count):
@@ -68,8 +72,9 @@ def make_block(height: int, tx_count: int, *, keys: list[KeyPair] | None = None,
     header = Header(
         chain_id=chain_id, height=height, prev_hash=prev_hash, timestamp_ms=GENESIS_TIME_MS + 1000 * height,
         proposer=keys[height % len(keys)].public_key, tx_count=tx_count,
-        results_root=merkle_root([r.leaf() for r in results]), state_root=sha256(b"state %d" % height),
-        validator_set_hash=validator_set_hash([k.public_key for k in keys]),
+        results_root=merkle_root(compute_leaves(results, [t.raw for t in txs])),
+        state_root=sha256(b"state %d" % height), validator_set_hash=validator_set_hash([k.public_key for k in keys]),
+        next_validator_set_hash=validator_set_hash([k.public_key for k in (next_keys or keys)]),
     )
     block = Block(header, tuple(t.raw for t in txs))
     count = len(keys) if signers is None else signers
@@ -85,3 +90,16 @@ def make_chain(sizes=(1, 2, 3, 5, 8, 13), **kw) -> list[SealedBlock]:
         chain.append(sb)
         prev = sb.block.hash
     return chain
+
+
+def new_validator_keys(n: int = 4, first: int = 0) -> list[KeyPair]:
+    """n keys of a later validator set (seeds apart from ``validator_keys``)."""
+    return [KeyPair.from_seed(bytes([0xC0 + first + i]) * 32) for i in range(n)]
+
+
+def make_change(height: int, old: list[KeyPair], new: list[KeyPair], *, chain_id: str = CHAIN_ID,
+                signers: int | None = None) -> ValidatorSetChange:
+    """The header at ``height`` announcing ``new`` (sealed by the first ``signers`` of ``old``), as an entry of
+    a proof's ``validator_set_changes``."""
+    sb = make_block(height, 1, keys=old, next_keys=new, chain_id=chain_id, signers=signers)
+    return ValidatorSetChange.of(sb.block.header, sb.seals, [k.public_key for k in new])

@@ -4,7 +4,9 @@ Theory of operation: a byzantine host runs the honest core (so it knows the heig
 sign) and a behaviour object rewrites what leaves it. ``Equivocator`` sends a second, conflicting
 PROPOSAL for each of its proposer slots to a random part of its peers, and conflicting PREPARE/COMMIT
 votes (with valid signatures and seals) to others — different peers see different signed messages.
-``Silent`` sends nothing. Twins need no behaviour: two hosts share one key and the scenario splits which
+``Silent`` sends nothing. ``BodyCorrupter`` keeps every signature honest but alters block bodies under
+the signed header: a copy with one flipped signature bit to some peers ("corrupt_copy"), or a different
+body to each peer ("split_body"). Twins need no behaviour: two hosts share one key and the scenario splits which
 honest peers each twin can reach. The ``Injector`` is the outside adversary: it delivers forged signatures
 (honest signers, garbage signatures or seals), far-future rounds and heights (signed by a byzantine key
 when the plan has one, else by an outsider), and oversized frames that must be refused by
@@ -18,6 +20,7 @@ import random
 from consensus.events import MessageReceived
 from consensus.messages import (NO_ROUND, Commit, Message, Prepare, Proposal, RoundChange, sign_commit,
                                 sign_prepare, sign_proposal, sign_round_change)
+from consensus.sim.app import corrupt_body
 from consensus.sim.invariants import WIRE
 from ledger.block import Block, Header
 from ledger.keys import KeyPair
@@ -64,6 +67,51 @@ class Equivocator:
             self.sent += 1
             return [(t, alt if rng.random() < self.vote_p else msg) for t in targets]
         return [(t, msg) for t in targets]
+
+
+class BodyCorrupter:
+    """Sends altered bodies under its honestly signed headers (see the module docstring).
+
+    For each of its PROPOSALs: "corrupt_copy" gives a random non-empty part of the peers one copy with a
+    flipped signature bit and the others the honest block; "split_body" gives each peer its own body (a
+    different flipped bit each; the honest block to at most one peer). At a height where it did so it also
+    withholds its COMMITs, so the honest validators that saw a bad copy are needed for the quorum and the
+    block comes back, prepared, in a later round: the stall of "one byzantine validator stalls a height
+    forever". Its ROUND-CHANGEs carry a corrupted copy of their prepared block.
+    """
+
+    def __init__(self, split: bool) -> None:
+        self.split = split
+        self.corrupted_heights: set[int] = set()
+        self.sent = 0
+
+    def get_deliveries(self, sim, host, msg: Message, targets: list[int]) -> list[tuple[int, Message]]:
+        """Return (target, message) pairs with altered bodies for some targets."""
+        rng: random.Random = sim.rng
+        if isinstance(msg, Proposal) and msg.block.txs and targets:
+            self.corrupted_heights.add(msg.height)
+            if self.split:
+                honest = rng.choice(targets + [-1])
+                copies = [(t, msg if t == honest else self._with_body(msg, corrupt_body(msg.block, 8 * k + 1)))
+                          for k, t in enumerate(targets)]
+            else:
+                bad = set(rng.sample(targets, rng.randint(1, len(targets))))
+                alt = self._with_body(msg, corrupt_body(msg.block, rng.randrange(1024)))
+                copies = [(t, alt if t in bad else msg) for t in targets]
+            self.sent += sum(1 for _, m in copies if m is not msg)
+            return copies
+        if isinstance(msg, Commit) and msg.height in self.corrupted_heights:
+            return []
+        if isinstance(msg, RoundChange) and msg.prepared_block is not None and msg.prepared_block.txs:
+            self.sent += 1
+            alt = RoundChange(msg.height, msg.round, msg.prepared_round, corrupt_body(msg.prepared_block),
+                              msg.prepares, msg.signer, msg.signature)
+            return [(t, alt) for t in targets]
+        return [(t, msg) for t in targets]
+
+    @staticmethod
+    def _with_body(msg: Proposal, block: Block) -> Proposal:
+        return Proposal(msg.height, msg.round, block, msg.round_changes, msg.prepares, msg.signer, msg.signature)
 
 
 class Injector:

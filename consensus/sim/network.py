@@ -205,7 +205,8 @@ class Simulation:
             problem = host.app.get_block_problem(action.block, self.now)
             if not problem and action.block.height != action.height:
                 problem = f"block height {action.block.height}; validation asked for {action.height}"
-            self._answer(host, ev.BlockValidated(action.height, action.block.hash, not problem, problem))
+            self._answer(host, ev.BlockValidated(action.height, action.block.hash, not problem, problem,
+                                                 action.body_digest))
         elif isinstance(action, ev.Decide):
             self._decide(host, action.block, action.seals, action.round, "consensus")
         elif isinstance(action, ev.RequestSync):

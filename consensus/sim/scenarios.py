@@ -4,7 +4,8 @@ Theory of operation: ``compute_plan(n, seed, faults)`` draws, from ``random.Rand
 the enabled faults this scenario uses and when: a heal time (GST) before which links may drop, delay,
 reorder and duplicate, partitions come and go (halves, one node isolated, the current proposer isolated)
 and honest replicas crash and restart (also right after a Persist or right after sending a COMMIT); up to
-f = (n-1)//3 validators are faulty at once, counting byzantine ones (equivocator, twins, silent) and
+f = (n-1)//3 validators are faulty at once, counting byzantine ones (equivocator, twins, silent, a
+proposer sending corrupted body copies or a different body to each peer) and
 crashed ones together. An outside injector sends forged, far-future and oversized messages. After GST the
 network is calm (no drops, no partitions, delays of a few ms, every crashed replica restarted) and every
 honest replica must decide ``target_heights`` within ``liveness_bound_ms``; safety invariants are checked
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consensus.sim.app import FakeApp
-from consensus.sim.byzantine import Equivocator, Injector, Silent
+from consensus.sim.byzantine import BodyCorrupter, Equivocator, Injector, Silent
 from consensus.sim.invariants import LIVENESS, InvariantChecker, Violation
 from consensus.sim.network import HONEST, Host, LinkModel, Simulation
 from ledger.block import max_faulty
@@ -28,7 +29,7 @@ from ledger.keys import KeyPair
 CHAIN_ID = "carecoin-sim"
 NETWORK_FAULTS = ("drop", "delay", "reorder", "duplicate", "partition")
 NODE_FAULTS = ("crash", "crash_mid")
-BYZANTINE_FAULTS = ("equivocate", "twins", "silent")
+BYZANTINE_FAULTS = ("equivocate", "twins", "silent", "corrupt_copy", "split_body")
 INJECTED_FAULTS = ("forge", "future", "oversize", "wire")
 ALL_FAULTS = NETWORK_FAULTS + NODE_FAULTS + BYZANTINE_FAULTS + INJECTED_FAULTS
 BASE_TIMEOUT_MS = 200
@@ -71,7 +72,7 @@ class FaultPlan:
     gst_ms: int                                   # heal time: after it the network is calm
     link: LinkModel                               # the link before GST
     partitions: tuple[tuple[int, int, str], ...]  # (start_ms, end_ms, "halves" | "isolate_one" | "isolate_proposer")
-    byzantine: tuple[tuple[int, str], ...]        # (validator index, "equivocate" | "twins" | "silent")
+    byzantine: tuple[tuple[int, str], ...]        # (validator index, one of BYZANTINE_FAULTS)
     crashes: tuple[tuple[int, int, int, str], ...]  # (validator index, at_ms, restart_after_ms, trigger)
     injections: tuple[int, ...]                   # times of injector bursts
     injection_kinds: tuple[str, ...]
@@ -226,6 +227,8 @@ def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, c
             host.behaviour = Equivocator()
         elif role == "silent":
             host.behaviour = Silent()
+        elif role in ("corrupt_copy", "split_body"):
+            host.behaviour = BodyCorrupter(split=role == "split_body")
         hosts.append(host)
     for i, kind in plan.byzantine:  # a twin: a second host with the same key, peers split between the two
         if kind != "twins":

@@ -1,6 +1,7 @@
 """`carecoin network init`: keys, genesis and node configs that a node can start from."""
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -8,8 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli.network import network
+from ledger.chain import check_admissible, genesis_state
+from ledger.errors import InvalidTransaction
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
+from ledger.state import MemoryState
+from ledger.tx import make_tx
 from node.config import load_config
 
 
@@ -42,6 +47,31 @@ def test_init_writes_keys_genesis_and_configs_that_agree(tmp_path: Path):
         assert {p.public_key for p in cfg.peers} == others
     ports = [p for b in summary["branches"] for p in (b["api"], b["peer"])]
     assert len(set(ports)) == 8
+
+
+def test_every_init_without_chain_id_writes_a_fresh_unique_chain_id(tmp_path: Path):
+    ids = []
+    for name in ("a", "b"):
+        res = _init("--branches", "1", "--dir", str(tmp_path / name), "--json")
+        assert res.exit_code == 0, res.output
+        chain_id = load_genesis(tmp_path / name / "genesis.json").chain_id
+        assert re.fullmatch(r"carecoin-local-[0-9a-f]{16}", chain_id)
+        assert json.loads(res.output)["chain_id"] == chain_id
+        ids.append(chain_id)
+    assert ids[0] != ids[1]
+
+
+def test_a_tx_signed_for_one_new_network_is_refused_by_another_as_wrong_chain(tmp_path: Path):
+    # Two networks from the same preset: the issuer key of one signs a mint; the other's state refuses it.
+    for name in ("a", "b"):
+        assert _init("--branches", "1", "--dir", str(tmp_path / name)).exit_code == 0
+    genesis_a, genesis_b = (load_genesis(tmp_path / n / "genesis.json") for n in ("a", "b"))
+    issuer = load_key(next((tmp_path / "a").glob("*/keys/issuer.key")))
+    tx = make_tx(genesis_a.chain_id, "mint", issuer, 1, [issuer.public_key, 5])
+    check_admissible(MemoryState(genesis_state(genesis_a)), tx, genesis_a.chain_id)  # fine at home
+    with pytest.raises(InvalidTransaction) as exc:
+        check_admissible(MemoryState(genesis_state(genesis_b)), tx, genesis_b.chain_id)
+    assert exc.value.code == "wrong_chain"
 
 
 def test_init_refuses_existing_network_without_force(tmp_path: Path):

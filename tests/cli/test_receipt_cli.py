@@ -45,6 +45,9 @@ def test_a_valid_receipt_exits_0_with_a_short_summary(files, receipt):
     assert result.output.startswith("valid receipt: tx " + receipt["tx_hash"])
     assert "block 4" in result.output and "sealed by 3 of 4 validators" in result.output
     assert "branch-0" in result.output and "transfer" in result.output
+    for check in ("tx_hash", "tx_signature", "envelope_hash", "result", "events", "block_hash", "audit_path",
+                  "validator_set_changes: 0 validator-set change(s)", "validator_set_hash", "commit", "chain_id"):
+        assert f"✓ {check}" in result.output
 
 
 def test_a_valid_compact_receipt_verifies_with_json_output(tmp_path, files, receipt):
@@ -56,6 +59,8 @@ def test_a_valid_compact_receipt_verifies_with_json_output(tmp_path, files, rece
     doc = json.loads(result.output)
     assert doc["valid"] is True and doc["tx_hash"] == receipt["tx_hash"] and doc["height"] == 4
     assert len(doc["signers"]) == 3
+    assert [c["check"] for c in doc["checks"]][-4:] == ["validator_set_changes", "validator_set_hash", "commit",
+                                                         "chain_id"]
 
 
 def test_a_tampered_receipt_exits_1_naming_the_check(tmp_path, files, receipt):
@@ -67,10 +72,24 @@ def test_a_tampered_receipt_exits_1_naming_the_check(tmp_path, files, receipt):
     text = run("receipt", "verify", path, "--genesis", genesis)
     assert text.exit_code == 1
     assert text.output.startswith("Error: invalid receipt: commit_quorum: 2 distinct validator seals")
+    assert "✓ audit_path" in text.output and text.output.rstrip().endswith("✗ commit_quorum")
     as_json = run("receipt", "verify", path, "--genesis", genesis, "--json")
     assert as_json.exit_code == 1
     doc = json.loads(as_json.output)
     assert doc["valid"] is False and doc["check"] == "commit_quorum" and "need 3" in doc["message"]
+    assert doc["passed"][:2] == ["format", "tx_hash"] and "commit" not in doc["passed"]
+
+
+def test_a_version_1_receipt_exits_1_saying_it_is_no_longer_accepted(tmp_path, files, receipt):
+    _, genesis = files
+    old = {k: v for k, v in receipt.items() if k != "validator_set_changes"}
+    old["version"] = 1
+    path = tmp_path / "v1.json"
+    save_receipt(path, old)
+    result = run("receipt", "verify", path, "--genesis", genesis)
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: invalid receipt: version: version 1 receipts are no longer accepted; "
+                                     "expected version 2")
 
 
 def test_non_hex_content_exits_1_with_a_format_message(tmp_path, files, receipt):

@@ -185,17 +185,19 @@ class Solo:
     def proposer_index(self, round_: int, height: int | None = None) -> int:
         return self.validators.index(self.r.proposer(self.height if height is None else height, round_))
 
-    def block(self, salt: int = 0, height: int | None = None, prev_hash: bytes | None = None) -> Block:
-        return make_block(self.height if height is None else height,
-                          self.prev_hash if prev_hash is None else prev_hash, self.validators[0], self.validators,
-                          salt)
+    def block(self, salt: int = 0, height: int | None = None, prev_hash: bytes | None = None,
+              round_: int = 0) -> Block:
+        """A fresh block whose header names proposer(height, round_) (R1 checks it for fresh proposals)."""
+        h = self.height if height is None else height
+        return make_block(h, self.prev_hash if prev_hash is None else prev_hash,
+                          self.validators[self.proposer_index(round_, h)], self.validators, salt)
 
     def proposal(self, round_: int, block: Block | None = None, signer: int | None = None, rcs=(), prepares=(),
                  height: int | None = None):
         h = self.height if height is None else height
         i = self.proposer_index(round_, h) if signer is None else signer
-        return sign_proposal(self.keys[i], CHAIN, h, round_, block or self.block(height=h), tuple(rcs),
-                             tuple(prepares))
+        return sign_proposal(self.keys[i], CHAIN, h, round_, block or self.block(height=h, round_=round_),
+                             tuple(rcs), tuple(prepares))
 
     def prepare(self, i: int, round_: int, block_hash: bytes, height: int | None = None):
         return sign_prepare(self.keys[i], CHAIN, self.height if height is None else height, round_, block_hash)

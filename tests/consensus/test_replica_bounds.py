@@ -1,5 +1,6 @@
 """Untrusted input: bounds on rounds, heights and buffers; duplicates; equivocation; catch-up."""
 
+from consensus.bodies import compute_body_digest
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, Decide, ReportEvidence, RequestSync, StartTimer, SyncedTo,
                               TimerExpired, ValidateBlock)
 from consensus.messages import Prepare
@@ -59,7 +60,7 @@ def test_buffered_next_height_messages_are_replayed_after_the_decision():
     for i in (1, 2, 3):
         out += s.recv(s.commit(i, 0, prop.block.hash))
     decide_at = next(i for i, a in enumerate(out) if isinstance(a, Decide))
-    assert ValidateBlock(2, nxt) in out[decide_at:]
+    assert ValidateBlock(2, nxt, compute_body_digest(nxt)) in out[decide_at:]
     assert s.r.height == 2 and s.r.buffered_count() == 0
 
 

@@ -98,7 +98,7 @@ def test_signing_a_conflicting_prepare_raises_instead_of_signing():
     a = s.proposal(0)
     s.accept(a)
     with pytest.raises(ConsensusSafetyError, match="already prepared"):
-        s.r._sign_prepare(0, b"\x77" * 32)
+        s.r.safety.sign_prepare(1, 0, b"\x77" * 32)
 
 
 def test_second_restarted_event_is_refused():

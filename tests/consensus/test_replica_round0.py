@@ -2,6 +2,7 @@
 
 import pytest
 
+from consensus.bodies import compute_body_digest
 from consensus.errors import ReplicaMisuse
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockProposalReady, BlockValidated, Decide,
                               MessageReceived, Persist, RequestBlock, StartTimer, TimerExpired, ValidateBlock)
@@ -43,7 +44,7 @@ def test_own_block_is_signed_broadcast_and_validated_like_any_proposal():
     out = s.handle(BlockProposalReady(1, 0, block))
     props = broadcasts(out, Proposal)
     assert len(props) == 1 and props[0].block == block and props[0].signer == s.validators[1]
-    assert of(out, ValidateBlock) == [ValidateBlock(1, block)]
+    assert of(out, ValidateBlock) == [ValidateBlock(1, block, compute_body_digest(block))]
     assert broadcasts(out, Prepare) == []  # not before the block is validated
     out = s.handle(BlockValidated(1, block.hash, True))
     assert [p.block_hash for p in broadcasts(out, Prepare)] == [block.hash]
@@ -227,4 +228,5 @@ def test_message_received_wrapper_is_the_same_as_recv():
     s = Solo(4)
     s.start()
     prop = s.proposal(0)
-    assert of(s.handle(MessageReceived(prop)), ValidateBlock) == [ValidateBlock(1, prop.block)]
+    assert of(s.handle(MessageReceived(prop)), ValidateBlock) == [
+        ValidateBlock(1, prop.block, compute_body_digest(prop.block))]

@@ -1,5 +1,6 @@
 """Rounds above 0: timeouts (R4), the f+1 jump (R5), the new proposer (R6) and justified proposals (R1, R7)."""
 
+from consensus.bodies import compute_body_digest
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockProposalReady, Persist, RequestBlock, StartTimer,
                               TimerExpired, ValidateBlock)
 from consensus.messages import NO_ROUND, Prepare, Proposal, RoundChange
@@ -89,11 +90,11 @@ def test_quorum_round_changes_without_prepared_value_make_the_proposer_request_a
     s.handle(TimerExpired(1, 0, TIMER_ROUND))  # own RC for round 1
     out = s.recv(s.rc(0, 1)) + s.recv(s.rc(1, 1))
     assert RequestBlock(1, 1) in out
-    block = s.block(salt=7)
+    block = s.block(salt=7, round_=1)
     out = s.handle(BlockProposalReady(1, 1, block))
     props = broadcasts(out, Proposal)
     assert len(props) == 1 and props[0].block == block and len(props[0].round_changes) == quorum(4)
-    assert of(out, ValidateBlock) == [ValidateBlock(1, block)]
+    assert of(out, ValidateBlock) == [ValidateBlock(1, block, compute_body_digest(block))]
 
 
 def test_new_proposer_re_proposes_the_highest_prepared_block_not_its_own():
@@ -117,7 +118,7 @@ def _justified(s, round_, block, rcs, prepares=()):
 
 def test_justified_higher_round_proposal_moves_the_round_and_prepares():
     s = _started(n=4)
-    block = s.block(salt=3)
+    block = s.block(salt=3, round_=2)
     rcs = [s.rc(i, 2) for i in (1, 2, 3)]
     out = s.accept(_justified(s, 2, block, rcs))
     assert s.r.round == 2
@@ -156,14 +157,14 @@ def test_re_proposal_must_follow_the_highest_prepared_round_not_a_lower_one():
 
 def test_justification_with_fewer_than_quorum_round_changes_is_refused():
     s = _started(n=4)
-    out = s.accept(_justified(s, 1, s.block(salt=3), [s.rc(1, 1), s.rc(2, 1)]))
+    out = s.accept(_justified(s, 1, s.block(salt=3, round_=1), [s.rc(1, 1), s.rc(2, 1)]))
     assert broadcasts(out, Prepare) == [] and s.r.round == 0
 
 
 def test_justification_with_a_duplicated_signer_is_refused():
     s = _started(n=4)
     rcs = [s.rc(1, 1), s.rc(2, 1), s.rc(2, 1)]
-    assert broadcasts(s.accept(_justified(s, 1, s.block(salt=3), rcs)), Prepare) == []
+    assert broadcasts(s.accept(_justified(s, 1, s.block(salt=3, round_=1), rcs)), Prepare) == []
 
 
 def test_round_change_with_prepared_round_not_below_its_round_is_refused():

@@ -90,6 +90,21 @@ def test_parse_faults_refuses_unknown_names():
 
 # ---- targeted scenarios ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("kind", ["corrupt_copy", "split_body"])
+@pytest.mark.parametrize("n", [4, 7])
+def test_byzantine_proposer_altered_body_copies_never_stall_a_height(n, kind):
+    """Issue "one byzantine validator stalls a height forever": altered bodies under an honest header (and
+    withheld COMMITs) at the byzantine proposer's heights; every honest replica still decides every height."""
+    sent = 0
+    for seed in range(6):
+        plan = plan_for(n, seed, gst=500, link=LinkModel(0.0, 0.0, 1, 30), byzantine=[(1, kind)])
+        result, sim = run_plan(plan)
+        assert result.violations == [], result.violations
+        assert result.outcome == "done" and result.heights >= 3
+        sent += sum(h.behaviour.sent for h in sim.hosts if h.role == kind)
+    assert sent > 0
+
+
 @pytest.mark.parametrize("n", [4, 7])
 def test_twin_proposer_never_causes_a_fork(n):
     evidence = 0

@@ -199,7 +199,7 @@ def test_policy_versions_and_read_refusals(story):
     result = CliRunner().invoke(main, ["report", "--since", "last tuesday", "--node", s.net.apis[0]])
     assert result.exit_code == 2 and "ISO date" in result.output
     bad = s.tmp / "bad-proof.json"
-    bad.write_text(json.dumps({"version": 1, "account": "00" * 32}))
+    bad.write_text(json.dumps({"version": 2, "account": "00" * 32}))
     result = CliRunner().invoke(main, ["account", "verify-proof", str(bad), "--genesis",
                                        str(s.net.dir / "genesis.json")])
     assert result.exit_code == 1 and "format" in result.output

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from ledger import codec
 from ledger.block import (Block, Header, decode_certificate, encode_certificate, make_seal, max_faulty,
-                          quorum, verify_certificate)
+                          quorum, validator_set_hash, verify_certificate)
+from ledger.hashing import H
 from ledger.errors import GenesisError, SchemaError, SignatureError
 from ledger.genesis import genesis_from_json, load_genesis, save_genesis
 from ledger.keys import KeyPair
@@ -40,6 +42,32 @@ def test_header_field_types_are_checked():
     fields[2] = b"short"
     with pytest.raises(SchemaError, match="prev_hash"):
         Header.from_list(fields)
+    fields = header().to_list()
+    fields[9] = b"short"
+    with pytest.raises(SchemaError, match="next_validator_set_hash"):
+        Header.from_list(fields)
+
+
+def test_header_has_ten_fields_and_a_nine_field_header_is_refused():
+    h = header()
+    assert len(h.to_list()) == 10
+    assert h.to_list()[8:] == [b"\x04" * 32, b"\x04" * 32]  # no change announced: next == current
+    with pytest.raises(SchemaError, match="10 fields, got 9"):
+        Header.from_list(h.to_list()[:9])
+
+
+def test_next_validator_set_hash_is_part_of_the_block_hash():
+    h = header()
+    announcing = Header(*h.to_list()[:9], next_validator_set_hash=b"\x05" * 32)
+    assert announcing.changes_validator_set and not h.changes_validator_set
+    assert announcing.hash() != h.hash()
+    assert Header.decode(announcing.encode()) == announcing
+
+
+def test_validator_set_hash_is_the_tagged_hash_of_the_keys_in_order():
+    a, b = b"\x01" * 32, b"\x02" * 32
+    assert validator_set_hash([a, b]) == H("carecoin/v1/validators", codec.encode([a, b]))
+    assert validator_set_hash([a, b]) != validator_set_hash([b, a])
 
 
 def test_certificate_verifies_with_quorum_only():

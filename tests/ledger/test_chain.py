@@ -14,13 +14,14 @@ from ledger.chain import (
 from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction
 from ledger.genesis import Genesis
 from ledger.hashing import sha256
+from ledger.results import compute_leaves
 from ledger.smt import MemoryNodes, compute_root
 from ledger.state import (
     PREFIXES, Account, MemoryState, Overlay, get_account, get_policy, get_supply, has_role, policy_key,
     set_account,
 )
 from ledger.tx import SignedTx, TxBody, make_tx, sign_tx
-from tests.strategies import ALICE, BOB, CHAIN_ID, GENESIS_TIME_MS, ISSUER, VALIDATORS, make_genesis
+from tests.strategies import ALICE, BOB, CAROL, CHAIN_ID, GENESIS_TIME_MS, ISSUER, VALIDATORS, make_genesis
 
 MAX_FUTURE_MS = 5_000
 
@@ -82,7 +83,7 @@ def test_genesis_block_is_deterministic_and_follows_the_header_contract():
     assert h.timestamp_ms == GENESIS_TIME_MS and h.chain_id == CHAIN_ID
     assert h.results_root == sha256(b"") == merkle.root([])
     assert h.state_root == compute_root(e1.state_writes)
-    assert h.validator_set_hash == make_genesis().validator_set_hash
+    assert h.validator_set_hash == h.next_validator_set_hash == make_genesis().validator_set_hash
     assert b1.txs == () and e1.results == []
 
 
@@ -131,7 +132,8 @@ def test_built_block_validates_and_commits_to_its_own_results():
     mine = chain.validate(execution.block)
     assert mine.header == execution.header and mine.state_writes == execution.state_writes
     assert [r.status for r in mine.results] == [0, 0]
-    assert execution.header.results_root == merkle.root([r.leaf() for r in execution.results])
+    assert execution.header.results_root == merkle.root(compute_leaves(execution.results, execution.block.txs))
+    assert execution.header.next_validator_set_hash == execution.header.validator_set_hash
     chain.commit(mine)
     assert get_account(chain.state, ALICE.public_key) == Account(90, 1)
     assert chain.head.state_root == compute_root(chain.state.data)
@@ -246,6 +248,7 @@ def tampered(block: Block, **fields) -> Block:
     ("height", 2, "height"),
     ("prev_hash", b"\x03" * 32, "prev_hash"),
     ("validator_set_hash", b"\x04" * 32, "validator_set_hash"),
+    ("next_validator_set_hash", b"\x05" * 32, "next_validator_set_hash"),
     ("timestamp_ms", GENESIS_TIME_MS, "timestamp"),
     ("timestamp_ms", GENESIS_TIME_MS - 1, "timestamp"),
 ])
@@ -256,6 +259,60 @@ def test_tampered_header_field_is_refused_by_the_named_check(field, value, check
         chain.validate(tampered(execution.block, **{field: value}), now_ms=GENESIS_TIME_MS + 1000)
     assert check_of(exc) == check
     assert "expected" in exc.value.message or "above the parent" in exc.value.message
+
+
+def test_build_and_validate_carry_an_announced_validator_set_change():
+    chain = Chain()
+    new_set = b"\x07" * 32
+    execution, _ = chain.build([mint(1)], next_validator_set_hash=new_set)
+    assert execution.header.next_validator_set_hash == new_set
+    assert execution.header.validator_set_hash == chain.genesis.validator_set_hash
+    with pytest.raises(InvalidBlock) as exc:  # a validator that expects no change refuses it
+        chain.validate(execution.block)
+    assert check_of(exc) == "next_validator_set_hash"
+    checked = validate_block(chain.state, chain.nodes, chain.head, execution.block,
+                             execution.header.timestamp_ms, MAX_FUTURE_MS, chain.genesis.validator_set_hash,
+                             next_validator_set_hash=new_set)
+    chain.commit(checked)
+    # The next block is sealed by the announced set: by default the proposer names it, validators check it
+    after, _ = chain.build([])
+    assert after.header.validator_set_hash == after.header.next_validator_set_hash == new_set
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(after.block)  # still expects the genesis set
+    assert check_of(exc) == "validator_set_hash"
+
+
+def with_envelope(block: Block, index: int, raw: bytes) -> Block:
+    """``block`` with the envelope at ``index`` replaced by ``raw`` and the header untouched."""
+    txs = list(block.txs)
+    txs[index] = raw
+    return Block(block.header, tuple(txs))
+
+
+def test_attacker_appending_a_valid_signer_to_a_committed_envelope_is_refused_by_results_root():
+    # Same body, same tx hash, every signature valid: only the envelope bytes differ. The header's
+    # results_root binds those bytes, so the altered body cannot pass for the sealed block.
+    chain = Chain()
+    tx = transfer(1, amount=0)
+    execution, _ = chain.build([mint(1), tx])
+    padded = sign_tx(tx.body, ALICE, CAROL)
+    assert padded.tx_hash == tx.tx_hash and padded.raw != tx.raw
+    padded.verify_signatures()
+    forged = with_envelope(execution.block, 1, padded.raw)
+    assert forged.hash == execution.block.hash  # the header alone cannot tell them apart
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(forged)
+    assert check_of(exc) == "results_root"
+
+
+def test_attacker_flipping_a_signature_bit_in_a_committed_envelope_is_refused():
+    chain = Chain()
+    execution, _ = chain.build([mint(1)])
+    raw = bytearray(execution.block.txs[0])
+    raw[-1] ^= 0x01  # the last byte of the sender's signature
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(with_envelope(execution.block, 0, bytes(raw)))
+    assert check_of(exc) == "tx_admission" and "bad_signature" in exc.value.message
 
 
 def test_proposer_cannot_build_a_block_not_after_its_parent():

@@ -29,6 +29,55 @@ def test_key_file_refuses_overwrite(tmp_path):
         save_key(path, KeyPair.generate())
 
 
+def test_attacker_dangling_symlink_at_the_key_path_does_not_receive_the_key(tmp_path):
+    # Someone who can write the directory plants a link to a place they can read; the key must not go there.
+    target = tmp_path / "stolen.key"
+    path = tmp_path / "a.key"
+    path.symlink_to(target)
+    with pytest.raises(KeyFileError, match="is a symlink"):
+        save_key(path, KeyPair.generate())
+    assert not target.exists()
+
+
+def test_a_symlink_to_an_existing_file_is_refused_and_the_target_left_alone(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    path = tmp_path / "a.key"
+    path.symlink_to(target)
+    with pytest.raises(KeyFileError, match="is a symlink"):
+        save_key(path, KeyPair.generate())
+    assert target.read_text() == "mine"
+
+
+def test_overwrite_replaces_a_symlink_itself_never_writing_through_it(tmp_path):
+    target = tmp_path / "elsewhere.key"
+    path = tmp_path / "a.key"
+    path.symlink_to(target)
+    key = KeyPair.generate()
+    save_key(path, key, overwrite=True)
+    assert not target.exists() and not path.is_symlink()
+    assert os.stat(path).st_mode & 0o777 == 0o600 and load_key(path) == key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.key"]  # no temporary file left
+
+
+def test_overwrite_replaces_an_existing_key_with_mode_0600(tmp_path):
+    path = tmp_path / "a.key"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    key = KeyPair.generate()
+    save_key(path, key, overwrite=True)
+    assert os.stat(path).st_mode & 0o777 == 0o600 and load_key(path) == key
+
+
+def test_a_new_key_file_is_0600_even_under_a_permissive_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        save_key(tmp_path / "a.key", KeyPair.generate())
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a.key").st_mode & 0o777 == 0o600
+
+
 def test_world_readable_key_file_is_refused(tmp_path):
     path = tmp_path / "a.key"
     save_key(path, KeyPair.generate())

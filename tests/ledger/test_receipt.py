@@ -11,10 +11,10 @@ import pytest
 from ledger import codec
 from ledger.block import Header, make_seal
 from ledger.errors import ReceiptError
-from ledger.hashing import TAG_EVENTS, H
+from ledger.hashing import TAG_ENVELOPE, TAG_EVENTS, H
 from ledger.keys import KeyPair
 from ledger.merkle import inclusion_proof
-from ledger.results import TxResult
+from ledger.results import TxResult, compute_leaves
 from ledger.receipt import (KEYS, build_receipt, decode_compact, encode_compact, load_receipt, save_receipt,
                             verify)
 from ledger.tx import make_tx
@@ -55,16 +55,17 @@ def hex_flip(text: str, byte: int) -> str:
 def reencode_header(receipt: dict, **changes) -> str:
     fields = Header.decode(bytes.fromhex(receipt["header"])).to_list()
     names = ["chain_id", "height", "prev_hash", "timestamp_ms", "proposer", "tx_count", "results_root",
-             "state_root", "validator_set_hash"]
+             "state_root", "validator_set_hash", "next_validator_set_hash"]
     for name, value in changes.items():
         fields[names.index(name)] = value
     return codec.encode(fields).hex()
 
 
-def reencode_leaf(receipt: dict, status=None, events_hash=None) -> str:
-    tx_hash, st, reason, eh = codec.decode(bytes.fromhex(receipt["leaf"]))
+def reencode_leaf(receipt: dict, status=None, events_hash=None, envelope_hash=None) -> str:
+    tx_hash, st, reason, eh, env = codec.decode(bytes.fromhex(receipt["leaf"]))
     return codec.encode([tx_hash, st if status is None else status, reason,
-                         eh if events_hash is None else events_hash]).hex()
+                         eh if events_hash is None else events_hash,
+                         env if envelope_hash is None else envelope_hash]).hex()
 
 
 # ------------------------------------------------------------------------------------------------ valid
@@ -106,23 +107,25 @@ def test_receipt_json_has_exactly_designs_keys_with_canonical_bytes_as_lowercase
     receipt = build_receipt(sb.block, sb.results, index, sb.seals)
     assert [k for k in receipt if k != "decoded"] == list(KEYS)
     assert list(KEYS) == ["version", "chain_id", "tx", "tx_hash", "result", "events", "leaf", "leaf_index",
-                          "audit_path", "header", "block_hash", "commit"]
+                          "audit_path", "header", "block_hash", "commit", "validator_set_changes"]
     result = sb.results[index]
-    leaves = [r.leaf() for r in sb.results]
-    assert receipt["version"] == 1 and receipt["chain_id"] == CHAIN_ID
+    leaves = compute_leaves(sb.results, sb.block.txs)
+    assert receipt["version"] == 2 and receipt["chain_id"] == CHAIN_ID
     assert receipt["tx"] == sb.block.txs[index].hex()
     assert receipt["tx_hash"] == result.tx_hash.hex()
     assert receipt["result"] == {"status": result.status, "reason": result.reason}
     assert receipt["events"] == codec.encode([list(e) for e in result.events]).hex()
     assert H(TAG_EVENTS, bytes.fromhex(receipt["events"])) == result.events_hash
-    assert receipt["leaf"] == codec.encode([result.tx_hash, result.status, result.reason,
-                                            result.events_hash]).hex()
+    assert receipt["leaf"] == codec.encode([result.tx_hash, result.status, result.reason, result.events_hash,
+                                            H(TAG_ENVELOPE, sb.block.txs[index])]).hex()
     assert receipt["leaf_index"] == index
     assert receipt["audit_path"] == [h.hex() for h in inclusion_proof(leaves, index)]
     assert receipt["header"] == codec.encode(sb.block.header.to_list()).hex()
     assert receipt["block_hash"] == sb.block.hash.hex()
     assert receipt["commit"] == [{"validator": s.validator.hex(), "signature": s.signature.hex()}
                                  for s in sb.seals]
+    assert receipt["validator_set_changes"] == []  # the set never changed
+    assert len(codec.decode(bytes.fromhex(receipt["header"]))) == 10
     hexes = [receipt[k] for k in ("tx", "tx_hash", "events", "leaf", "header", "block_hash")]
     hexes += receipt["audit_path"] + [v for s in receipt["commit"] for v in s.values()]
     assert all(h == h.lower() and len(h) % 2 == 0 for h in hexes)
@@ -133,7 +136,9 @@ def test_compact_form_is_the_canonical_array_of_the_same_fields_and_round_trips(
     obj = codec.decode(raw)
     assert len(obj) == len(KEYS)
     assert obj[2] == bytes.fromhex(base["tx"]) and obj[4] == [base["result"]["status"], base["result"]["reason"]]
+    assert obj[0] == 2
     assert obj[11] == [[bytes.fromhex(s["validator"]), bytes.fromhex(s["signature"])] for s in base["commit"]]
+    assert obj[12] == []
     assert decode_compact(raw) == {k: base[k] for k in KEYS}
     assert len(raw) < len(json.dumps({k: base[k] for k in KEYS}))
 
@@ -200,6 +205,14 @@ def _body_changed(r):
     return codec.encode([body, sigs]).hex()
 
 
+def _extra_valid_signer(r):
+    """The same body and signatures plus one more valid signature: another envelope of the same tx hash."""
+    body, sigs = codec.decode(bytes.fromhex(r["tx"]))
+    from ledger.hashing import TAG_TX
+    extra = KeyPair.from_seed(b"\x56" * 32)
+    return codec.encode([body, sigs + [[extra.public_key, extra.sign(H(TAG_TX, codec.encode(body)))]]]).hex()
+
+
 def _set(key, value):
     def mutate(r):
         r[key] = value(r) if callable(value) else value
@@ -212,6 +225,9 @@ TAMPERS = {
     "tx signature byte flipped": (_set("tx", lambda r: hex_flip(r["tx"], len(r["tx"]) // 2 - 1)), "tx_signature"),
     "tx first signer is not the sender": (_set("tx", _other_first_signer), "tx_signature"),
     "tx_hash field changed": (_set("tx_hash", lambda r: hex_flip(r["tx_hash"], 0)), "tx_hash"),
+    "tx with an extra valid signer appended": (_set("tx", _extra_valid_signer), "envelope_hash"),
+    "leaf envelope_hash changed": (_set("leaf", lambda r: reencode_leaf(r, envelope_hash=b"\x02" * 32)),
+                                   "envelope_hash"),
     # result, leaf, events
     "leaf status changed": (_set("leaf", lambda r: reencode_leaf(r, status=9)), "result"),
     "leaf events_hash changed": (_set("leaf", lambda r: reencode_leaf(r, events_hash=b"\x01" * 32)), "events"),
@@ -241,6 +257,8 @@ TAMPERS = {
     "header state_root": (_set("header", lambda r: reencode_header(r, state_root=b"\x05" * 32)), "block_hash"),
     "header validator_set_hash": (
         _set("header", lambda r: reencode_header(r, validator_set_hash=b"\x06" * 32)), "block_hash"),
+    "header next_validator_set_hash": (
+        _set("header", lambda r: reencode_header(r, next_validator_set_hash=b"\x07" * 32)), "block_hash"),
     "block_hash flipped": (_set("block_hash", lambda r: hex_flip(r["block_hash"], 31)), "block_hash"),
     # commit seals
     "seal signature flipped": (lambda r: r["commit"][1].update(signature=hex_flip(r["commit"][1]["signature"], 5)),
@@ -254,8 +272,13 @@ TAMPERS = {
     "unknown validator": (lambda r: r["commit"].append(_outsider_seal(r)), "commit_unknown_validator"),
     # chain id and version
     "receipt chain_id changed": (_set("chain_id", "carecoin-other"), "chain_id"),
-    "wrong version": (_set("version", 2), "version"),
-    "version as a string": (_set("version", "1"), "format"),
+    "wrong version": (_set("version", 3), "version"),
+    "version 1": (_set("version", 1), "version"),
+    "version as a string": (_set("version", "2"), "format"),
+    # validator-set changes (the walk itself is tested in test_validator_sets.py)
+    "a made-up change appended": (lambda r: r["validator_set_changes"].append(
+        {"header": r["header"], "commit": r["commit"], "validators": [r["commit"][0]["validator"]]}),
+        "validator_set_change_height"),
 }
 
 
@@ -278,9 +301,11 @@ def test_a_block_sealed_for_another_chain_fails_the_chain_id_check_even_with_a_r
     assert check_of(receipt, make_genesis()) == "chain_id"
 
 
-def test_a_seal_by_a_validator_of_another_set_is_unknown(base):
-    others = make_genesis(validator_keys(5)[1:])  # same chain id, one validator replaced
-    assert check_of(base, others) == "commit_unknown_validator"
+def test_a_receipt_checked_against_another_validator_set_fails_the_validator_set_hash_check(base):
+    # Same chain id, one validator replaced: the header names a set that is not the genesis set (checked
+    # before the seals; a seal by a non-member is "commit_unknown_validator", see TAMPERS).
+    others = make_genesis(validator_keys(5)[1:])
+    assert check_of(base, others) == "validator_set_hash"
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -300,7 +325,10 @@ BAD_VALUES = [
     ("commit", [{"validator": "00" * 32}]), ("commit", [{"validator": "00" * 32, "signature": "00" * 63}]),
     ("result", [0, ""]), ("result", {"status": "0", "reason": ""}), ("result", {"status": 0}),
     ("result", {"status": -1, "reason": ""}), ("result", {"status": 0, "reason": 5}),
-    ("chain_id", ""), ("chain_id", 7), ("version", None), ("version", 1.0),
+    ("chain_id", ""), ("chain_id", 7), ("version", None), ("version", 1.0), ("version", "1"),
+    ("validator_set_changes", {}), ("validator_set_changes", [{}]), ("validator_set_changes", ["00"]),
+    ("validator_set_changes", [{"header": "00", "commit": [], "validators": []}]),
+    ("validator_set_changes", [{"header": "c0", "commit": [], "validators": []}]),
 ]
 
 
@@ -338,8 +366,8 @@ def test_every_truncation_of_a_compact_receipt_is_a_format_error(base):
 # ------------------------------------------------------------------------------------------------- files
 
 
-@pytest.mark.parametrize("content", [b"", b"   \n", b"{\"version\": 1,", b"[1, 2, 3]", b"\xff\xfe{",
-                                     b"not a receipt", b"{\"version\": 1}" + b" " * 3, b"\x92\x01"])
+@pytest.mark.parametrize("content", [b"", b"   \n", b"{\"version\": 2,", b"[1, 2, 3]", b"\xff\xfe{",
+                                     b"not a receipt", b"{\"version\": 2}" + b" " * 3, b"\x92\x02"])
 def test_a_bad_receipt_file_is_a_format_error(content, tmp_path, genesis):
     path = tmp_path / "bad"
     path.write_bytes(content)
@@ -384,3 +412,40 @@ def test_an_integer_too_large_for_msgpack_is_a_format_error_in_the_compact_form(
     with pytest.raises(ReceiptError) as info:
         encode_compact(receipt)
     assert info.value.check == "format"
+
+
+# ---------------------------------------------------------------------------------------------- version 1
+
+
+def _as_version_1(receipt: dict) -> dict:
+    """What a version-1 node handed out: no validator_set_changes, version 1."""
+    old = {k: v for k, v in receipt.items() if k != "validator_set_changes"}
+    old["version"] = 1
+    return old
+
+
+def test_a_version_1_receipt_is_refused_with_a_clear_message(base, genesis):
+    with pytest.raises(ReceiptError) as info:
+        verify(_as_version_1(base), genesis)
+    assert info.value.check == "version"
+    assert "version 1 receipts are no longer accepted; expected version 2" in info.value.message
+
+
+def test_a_version_1_compact_receipt_file_is_refused_with_the_same_message(base, tmp_path):
+    p = _parse_for_compact(base)
+    path = tmp_path / "v1.bin"
+    path.write_bytes(codec.encode([1, *p[1:12]]))  # the 12-field compact form of version 1
+    with pytest.raises(ReceiptError) as info:
+        load_receipt(path)
+    assert info.value.check == "version" and "no longer accepted" in info.value.message
+
+
+def _parse_for_compact(receipt: dict) -> list:
+    return codec.decode(encode_compact(receipt))
+
+
+def test_verify_reports_each_check_in_order(base, genesis):
+    seen = []
+    verify(base, genesis, on_check=lambda name, detail: seen.append(name))
+    assert seen == ["format", "tx_hash", "tx_signature", "envelope_hash", "result", "events", "block_hash",
+                    "audit_path", "validator_set_changes", "validator_set_hash", "commit", "chain_id"]

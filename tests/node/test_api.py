@@ -92,7 +92,9 @@ async def test_blocks_latest_and_raw_format_agree(client):
     assert latest == same and len(same["certificate"]) == (1 if same["height"] else 0)
     raw = await (await client.get(f"/v1/blocks/{latest['height']}?format=raw")).json()
     from ledger.block import Block
-    assert Block.decode(bytes.fromhex(raw["block"])).hash.hex() == latest["block_hash"]
+    header = Block.decode(bytes.fromhex(raw["block"])).header
+    assert header.hash().hex() == latest["block_hash"]
+    assert latest["next_validator_set_hash"] == header.next_validator_set_hash.hex() == latest["validator_set_hash"]
 
 
 @pytest.mark.asyncio

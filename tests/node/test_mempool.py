@@ -10,7 +10,16 @@ from ledger import codec
 from ledger.errors import InvalidTransaction, LedgerError
 from ledger.keys import KeyPair
 from ledger.tx import SignedTx, TxBody, make_tx
-from node.errors import DuplicateTx, MempoolFull, NodeError, NonceConflict, SenderLimit, TxRejected, TxTooLarge
+from node.errors import (
+    DuplicateTx,
+    MempoolFull,
+    NodeError,
+    NonceConflict,
+    NonceGapTooLarge,
+    SenderLimit,
+    TxRejected,
+    TxTooLarge,
+)
 from node.mempool import EVICTED, PENDING, UNKNOWN, Mempool, MempoolLimits
 
 CHAIN = "test-chain"
@@ -185,6 +194,168 @@ def test_eviction_records_are_bounded_lru():
 def test_mempool_errors_are_node_errors_not_ledger_errors():
     for cls in (DuplicateTx, MempoolFull, NonceConflict, SenderLimit, TxTooLarge):
         assert issubclass(cls, NodeError) and not issubclass(cls, LedgerError)
+
+
+# --- admission nobody can clog: bounded gap, expiry, gapped share, fair share, reserve ---
+
+class Chain:
+    """Committed nonces and a clock the test moves by hand (no sleeps)."""
+
+    def __init__(self) -> None:
+        self.nonces: dict[bytes, int] = defaultdict(int)
+        self.t = 1000.0
+
+    def get_nonce(self, sender: bytes) -> int:
+        return self.nonces[sender]
+
+    def now(self) -> float:
+        return self.t
+
+    def pool(self, limits: MempoolLimits | None = None, privileged: set[bytes] | None = None) -> Mempool:
+        return Mempool(limits, get_nonce=self.get_nonce, now=self.now,
+                       is_privileged=None if privileged is None else privileged.__contains__)
+
+    def commit(self, pool: Mempool, txs: list[SignedTx]) -> list[bytes]:
+        for t in txs:
+            self.nonces[t.body.sender] = max(self.nonces[t.body.sender], t.body.nonce)
+        return pool.on_block_committed([t.tx_hash for t in txs], self.get_nonce, {t.body.sender for t in txs})
+
+
+def test_gapped_nonces_beyond_bound_refused():
+    chain = Chain()
+    chain.nonces[bytes([1]) * 32] = 5
+    pool = chain.pool(MempoolLimits(max_nonce_gap=16))
+    pool.add(fake_tx(1, 22), accept)  # next runnable is 6: 6 + 16 is the furthest taken
+    with pytest.raises(NonceGapTooLarge) as err:
+        pool.add(fake_tx(1, 23), accept)
+    assert (err.value.observed, err.value.expected) == (23, 22) and err.value.code == "nonce_gap_too_large"
+    assert "next runnable nonce 6" in err.value.message and err.value.http_status == 400
+    # the attack from the issue: one key, 256 gapped nonces -> at most max_nonce_gap of them get in
+    for n in range(2, 258):
+        try:
+            pool.add(fake_tx(2, n), accept)
+        except NonceGapTooLarge:
+            pass
+    assert pool.get_pending_nonces(bytes([2]) * 32) == list(range(2, 18))
+    # a sender with a runnable run may pipeline past it: the bound counts from the end of the run
+    for n in range(6, 12):
+        pool.add(fake_tx(1, n), accept)
+    pool.add(fake_tx(1, 12 + 16), accept)
+    assert pool.counters["refused_nonce_gap"] == 1 + (257 - 17)
+
+
+def test_unrunnable_tx_expires():
+    chain = Chain()
+    pool = chain.pool(MempoolLimits(gap_ttl_s=30))
+    runnable, gapped, later = fake_tx(1, 1), fake_tx(2, 3), fake_tx(3, 2)
+    pool.add(runnable, accept)
+    pool.add(gapped, accept)
+    chain.t += 10
+    pool.add(later, accept)
+    chain.t += 19.9
+    assert pool.expire() == []
+    chain.t += 0.1
+    assert pool.expire() == [gapped.tx_hash]
+    record = pool.status(gapped.tx_hash)
+    assert (record.state, record.reason) == (EVICTED, "expired_gap")
+    assert "nonce 3 waited 30.0 s for the sender's nonce 1" in record.detail
+    # a block runs expiry too: nobody has to call expire() for the pool to clean itself
+    chain.t += 10
+    assert chain.commit(pool, []) == [later.tx_hash]
+    assert pool.status(later.tx_hash).reason == "expired_gap"
+    chain.t += 1000
+    assert pool.expire() == [] and pool.status(runnable.tx_hash).state == PENDING  # runnable never expires
+
+
+def test_gapped_tx_whose_missing_nonce_arrives_does_not_expire():
+    chain = Chain()
+    pool = chain.pool(MempoolLimits(gap_ttl_s=30))
+    two, one = fake_tx(1, 2), fake_tx(1, 1)
+    pool.add(two, accept)
+    chain.t += 20
+    pool.add(one, accept)
+    chain.t += 100
+    assert pool.expire() == [] and len(pool) == 2 and pool.runnable_count() == 2
+
+
+def test_gapped_junk_does_not_count_as_runnable():
+    chain = Chain()
+    pool = chain.pool()
+    for key in range(1, 51):  # 50 fresh keys, each parks nonces 2..17 behind a nonce 1 it never sends
+        for n in range(2, 18):
+            pool.add(fake_tx(key, n), accept)
+    assert len(pool) == 800 and pool.runnable_count() == 0
+    pool.add(fake_tx(51, 1), accept)
+    assert pool.runnable_count() == 1
+    pool.add(fake_tx(7, 1), accept)  # key 7 fills its gap: its whole chain can run now
+    assert pool.runnable_count() == 1 + 17
+    assert chain.commit(pool, pool.select(5, 10**6, chain.get_nonce)) == []
+    assert pool.runnable_count() == 13 and len(pool) == 797  # 51:1 and 7:1..4 committed; 7:5..17 left
+    # a runnable tx evicted from the middle of a chain leaves the rest of it waiting on a gap
+    assert pool.evict(fake_tx(7, 10).tx_hash, "test")
+    assert pool.runnable_count() == 5 and pool.stats()["gapped"] == 49 * 16 + 7
+
+
+def test_gapped_share_is_bounded_so_runnable_txs_still_get_in():
+    chain = Chain()
+    pool = chain.pool(MempoolLimits(max_count=100, max_gapped_fraction=0.25))
+    for key in range(1, 9):
+        for n in range(2, 6):
+            try:
+                pool.add(fake_tx(key, n), accept)
+            except MempoolFull as err:
+                assert "nonce gap" in err.message and err.http_status == 503 and err.retry_after == 1
+    assert len(pool) == 25 and pool.counters["refused_gapped_full"] == 7
+    for key in range(20, 95):  # runnable txs fill the rest of the pool
+        pool.add(fake_tx(key, 1), accept)
+    assert len(pool) == 100 and pool.runnable_count() == 75
+
+
+def test_one_sender_with_many_txs_gets_a_smaller_share_under_pressure():
+    chain = Chain()
+    limits = MempoolLimits(max_count=100, max_per_sender=40, min_per_sender=4, pressure_fraction=0.5)
+    pool = chain.pool(limits)
+    assert pool.get_sender_share() == 40
+    for key in range(1, 61):  # 60 % full
+        pool.add(fake_tx(key, 1), accept)
+    assert pool.get_sender_share() == 4 + int(36 * 0.8)
+    with pytest.raises(SenderLimit) as err:
+        for n in range(1, 41):  # below pressure this sender could hold 40
+            pool.add(fake_tx(200, n), accept)
+    # each of its txs fills the pool a little more: at 79 % full the share is 4 + int(36 * 0.42) = 19
+    assert len(pool.get_pending_nonces(bytes([200]) * 32)) == 19
+    assert "79% full a sender may hold 19" in err.value.message and err.value.http_status == 429
+    pool.add(fake_tx(201, 1), accept)  # a sender with little pending still gets in
+    assert pool.counters["refused_sender_share"] == 1
+
+
+def test_fresh_key_flood_cannot_shut_out_staff():
+    """The attack from the issue, scaled down: fresh keys flood the pool; staff and issuer still get in."""
+    chain = Chain()
+    staff, issuer = bytes([250]) * 32, bytes([251]) * 32
+    pool = chain.pool(MempoolLimits(max_count=500, reserve_fraction=0.2), privileged={staff, issuer})
+    refused = []
+    for key in range(1, 200):  # 199 fresh keys with 256 nonces each: odd keys gapped (from 2), even runnable
+        for n in range(1 + key % 2, 257 + key % 2):
+            try:
+                pool.add(fake_tx(key, n), accept)
+            except NodeError as err:
+                refused.append(err)
+    assert len(pool) == 400  # the public 80 %: the flood never reaches the reserve
+    full = [e for e in refused if isinstance(e, MempoolFull) and "reserved" in e.message]
+    assert full and all(e.http_status == 503 and e.retry_after >= 1 for e in full)
+    mint, grant = fake_tx(251, 1), fake_tx(250, 1)
+    pool.add(mint, accept)
+    pool.add(grant, accept)
+    assert pool.status(mint.tx_hash).state == PENDING and pool.status(grant.tx_hash).state == PENDING
+    with pytest.raises(MempoolFull):
+        pool.add(fake_tx(230, 1), accept)  # the next fresh key is still refused, with Retry-After
+    # the gapped part of the flood is held to its share, does not count as runnable, and goes away by itself
+    gapped = pool.stats()["gapped"]
+    assert 0 < gapped <= 125 and pool.runnable_count() == 402 - gapped
+    chain.t += MempoolLimits().gap_ttl_s
+    assert len(pool.expire()) == gapped
+    assert pool.stats()["gapped"] == 0 and len(pool) == pool.runnable_count() == 402 - gapped
 
 
 # --- property: selection order and bounds hold for any sequence of operations ---

@@ -54,12 +54,13 @@ class Node:
     async def start(self, validators: dict[bytes, str], peers: list[PeerAddress], **options) -> None:
         if self.sock is None:
             self.sock = _bound_socket(self.port)
-        self.net = PeerNetwork(CHAIN, self.key, validators, peers, self.handler, max_frame_bytes=MAX_FRAME,
-                               backoff=FAST, handshake_timeout_s=3.0, heartbeat_s=5.0, close_timeout_s=1.0,
-                               **options)
+        settings = dict(max_frame_bytes=MAX_FRAME, backoff=FAST, handshake_timeout_s=3.0, heartbeat_s=5.0,
+                        close_timeout_s=1.0)
+        settings.update(options)
+        self.net = PeerNetwork(CHAIN, self.key, validators, peers, self.handler, **settings)
         app = web.Application()
         self.net.add_routes(app)
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0, **self.net.server_options())
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock).start()
         await self.net.start()
@@ -431,4 +432,49 @@ async def test_a_stopped_network_can_start_again_and_reconnect():
         assert await a.net.send(b.key.public_key, "tx", b"again")
         assert await _next(b) == (a.key.public_key, "tx", b"again")
     finally:
+        await c.stop()
+
+
+@pytest.mark.asyncio
+async def test_silent_sockets_cannot_exhaust_handshake_slots_and_are_closed_after_the_deadline():
+    """64 silent websockets from one address and 64 silent raw sockets: a genuine validator still links."""
+    c = Cluster(2)
+    a, b = c.nodes
+    deadline = 2.0
+    await a.start(c.validators, [], handshake_timeout_s=deadline, max_handshakes_per_address=4)
+    loop = asyncio.get_running_loop()
+    raw = []
+    attacker = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0), limit=0))
+    try:
+        # The attacker upgrades 64 websockets from 127.0.0.2 and never says hello...
+        attempts = await asyncio.gather(*(attacker.ws_connect(a.url) for _ in range(64)), return_exceptions=True)
+        silent_ws = [w for w in attempts if isinstance(w, aiohttp.ClientWebSocketResponse)]
+        busy = [e for e in attempts if isinstance(e, aiohttp.WSServerHandshakeError) and e.status == 503]
+        assert len(silent_ws) == 4 and len(busy) == 60
+        assert a.net.get_pending_handshakes() == 4
+        # ...and opens 64 raw TCP sockets from 127.0.0.1 that never send a byte.
+        for _ in range(64):
+            raw.append(await asyncio.open_connection("127.0.0.1", a.port))
+        started = loop.time()
+        await b.start(c.validators, [PeerAddress(a.name, a.key.public_key, a.url)])
+        assert await b.net.wait_connected(1, deadline / 2), "the validator waited for the attack to time out"
+        assert loop.time() - started < deadline
+        # After the deadline every silent socket has been closed by the listener.
+        for w in silent_ws:
+            msg = await w.receive(timeout=deadline + 2)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and w.close_code == 4001
+        for reader, _ in raw:
+            assert await asyncio.wait_for(reader.read(1), deadline + 2) == b""  # EOF: closed by the server
+        assert loop.time() - started >= deadline * 0.9
+        counters = a.net.get_counters()
+        assert counters["refused_busy_address"] == 60 and counters["refused_handshake_timeout"] == 4
+        assert a.net.get_pending_handshakes() == 0
+        # The genuine link outlives the deadline: the idle timeout only closes sockets that never spoke.
+        assert a.net.is_connected(b.key.public_key)
+        assert await b.net.send(a.key.public_key, "tx", b"after the attack")
+        assert await _next(a) == (b.key.public_key, "tx", b"after the attack")
+    finally:
+        for _, writer in raw:
+            writer.close()
+        await attacker.close()
         await c.stop()

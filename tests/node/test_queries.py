@@ -246,10 +246,11 @@ def _tamper(doc: dict, index: int, value: bytes) -> dict:
     (lambda d: _tamper(d, 0, bytes.fromhex("92cd03e807")), "smt_proof"),  # a bigger balance
     (lambda d: {**d, "values": d["values"][1:]}, "keys"),
     (lambda d: {**d, "values": d["values"] + d["values"][:1]}, "keys"),
-    (lambda d: {**d, "commit": []}, "commit"),
+    (lambda d: {**d, "commit": []}, "commit_quorum"),
     (lambda d: {**d, "block_hash": "00" * 32}, "block_hash"),
     (lambda d: {**d, "chain_id": "other"}, "chain_id"),
-    (lambda d: {**d, "version": 2}, "version"),
+    (lambda d: {**d, "version": 1}, "version"),
+    (lambda d: {**d, "version": 3}, "version"),
     (lambda d: {**d, "header": "zz"}, "format"),
 ])
 def test_an_altered_proof_is_refused_naming_the_check(story, edit, check):
