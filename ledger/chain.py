@@ -26,6 +26,12 @@ every validator reaches the same failure. Only errors of the machine itself (``M
 drops the tx as ``unexecutable_tx`` (rolled back to before its nonce bump), so no mempool holds a tx that
 stops every proposer; a validator meeting one raises (a local fault).
 
+Validator sets: the set sealing a block and the one sealing the next height are DERIVED from the parent state
+(``ledger.validator_sets.get_validators_at``), never taken from the caller: a governance decision in block H
+makes header H+1 name the new set and block H+2 the first it seals; executing H+2 first promotes the pending
+set (``process_validator_set_promotion``), before any transaction. ``validator_set_hash`` /
+``next_validator_set_hash`` parameters are still accepted (older call sites pass them) and ignored.
+
 Signatures are checked at most once per tx per call (``build_block`` may skip them when the mempool has
 already checked them at admission). Time comes only from the block's ``timestamp_ms``, never a clock.
 """
@@ -38,8 +44,9 @@ from typing import Any, Callable, Mapping, Sequence
 from ledger import codec, merkle, reasons
 from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash
 from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, LedgerError, SignatureError
-from ledger.genesis import Genesis
+from ledger.genesis import BRANCH_ROLES, Genesis
 from ledger.process import KindSpec, get_kind
+from ledger.proposals import compute_genesis_admin_counts
 from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
 from ledger.reasons import TxFailure, invalid_tx
 from ledger.results import TxResult, compute_leaves
@@ -50,6 +57,9 @@ from ledger.state import (
 )
 from ledger.tx import SignedTx, decode_tx
 from ledger.types import ZERO_HASH
+from ledger.validator_sets import (
+    compute_genesis_validator_state, get_validators_at, process_validator_set_promotion,
+)
 
 _INT_MAX = 2**64 - 1
 
@@ -83,6 +93,7 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
         if keys:  # the holder count guards rules such as "the last branch admin cannot be revoked"
             state[counter_key(role_count_name(role))] = codec.encode(len(set(keys)))
     state.update(_genesis_branches(genesis))
+    state.update(compute_genesis_validator_state(genesis.validators))
     policy: dict[str, Any] = dict(DEFAULT_POLICY)
     policy.update(genesis.policy)
     for name, value in policy.items():
@@ -103,20 +114,16 @@ def genesis_state(genesis: Genesis) -> dict[bytes, bytes]:
 
 
 def _genesis_branches(genesis: Genesis) -> dict[bytes, bytes]:
-    """State of the optional ``"branches": {account hex: branch}`` of genesis.json (staff and admins' branches)."""
-    doc = genesis.extra.get("branches", {})
-    if not isinstance(doc, dict):
-        raise GenesisError("genesis: branches must be an object of account hex -> branch name")
+    """The branch of every branch-admin and staff holder (its placement, else the first validator's branch)."""
     out: dict[bytes, bytes] = {}
-    for hex_id, branch in doc.items():
-        try:
-            account = bytes.fromhex(hex_id)
-            key = account_record_key(PREFIX_BRANCH, account)
-        except (ValueError, LedgerError):
-            raise GenesisError(f"genesis: branches key {hex_id[:20]!r} is not a 32-byte account in hex") from None
-        if not isinstance(branch, str) or not 0 < len(branch) <= 64:
-            raise GenesisError(f"genesis: branches.{hex_id[:16]}… is {branch!r}; expected a name of 1..64 chars")
-        out[key] = codec.encode(branch)
+    for role in BRANCH_ROLES:
+        for account in genesis.roles.get(role, ()):
+            out[account_record_key(PREFIX_BRANCH, account)] = codec.encode(genesis.get_branch_of(account))
+    admins: dict[str, int] = {}
+    for account in set(genesis.roles.get("branch-admin", ())):
+        branch = genesis.get_branch_of(account)
+        admins[branch] = admins.get(branch, 0) + 1
+    out.update(compute_genesis_admin_counts(admins))
     return out
 
 
@@ -202,8 +209,14 @@ def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, heigh
         return TxResult(tx.tx_hash, reasons.EXECUTION_ERROR.status, reasons.EXECUTION_ERROR.name, ())
 
 
+def compute_validator_set_hashes(state: StateReader, height: int) -> tuple[bytes, bytes]:
+    """``(validator_set_hash, next_validator_set_hash)`` of block ``height`` from its parent's ``state``."""
+    return (compute_validator_set_hash(get_validators_at(state, height)),
+            compute_validator_set_hash(get_validators_at(state, height + 1)))
+
+
 def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
-             proposer: bytes, chain_id: str, validator_set_hash: bytes, next_validator_set_hash: bytes, *,
+             proposer: bytes, chain_id: str, *,
              verify_signatures: bool,
              known_verified: Callable[[SignedTx], bool] | None = None,
              skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS,
@@ -213,7 +226,10 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
     if timestamp_ms <= parent.timestamp_ms:
         raise _bad_block("timestamp", f"timestamp {timestamp_ms} is not above the parent's {parent.timestamp_ms}")
     height = parent.height + 1
+    validator_set_hash, next_validator_set_hash = compute_validator_set_hashes(state, height)
     overlay = Overlay(state)
+    # A set decided two blocks ago seals this block: it becomes the current one before any tx runs
+    process_validator_set_promotion(overlay, height)
     included: list[SignedTx] = []
     results: list[TxResult] = []
     rejected: list[tuple[SignedTx, InvalidTransaction]] = []
@@ -266,10 +282,9 @@ def execute_block(state: StateReader, nodes: Any, parent: Header, txs: Sequence[
                   next_validator_set_hash: bytes | None = None) -> BlockExecution:
     """Execute ``txs`` on top of ``parent``; raise ``InvalidTransaction`` if any of them cannot enter a block.
 
-    ``next_validator_set_hash`` (the set sealing the next height) defaults to ``validator_set_hash``.
+    The validator-set hashes come from ``state`` (the parameters are accepted and ignored).
     """
-    execution, _ = _execute(state, nodes, parent, txs, timestamp_ms, proposer, chain_id, validator_set_hash,
-                            validator_set_hash if next_validator_set_hash is None else next_validator_set_hash,
+    execution, _ = _execute(state, nodes, parent, txs, timestamp_ms, proposer, chain_id,
                             verify_signatures=True, skip_invalid=False)
     return execution
 
@@ -281,17 +296,14 @@ def build_block(state: StateReader, nodes: Any, parent: Header, candidates: Sequ
                 ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
     """Proposer's path: execute the admissible candidates in order, skipping (and reporting) the rest.
 
-    ``chain_id`` defaults to the parent's, ``validator_set_hash`` to the parent's ``next_validator_set_hash``
-    (the set the parent named for this height) and ``next_validator_set_hash`` to ``validator_set_hash``.
-    ``signatures_checked=True`` trusts that the mempool verified every candidate's signatures at admission
+    ``chain_id`` defaults to the parent's; the validator-set hashes come from ``state`` (the parameters are
+    accepted and ignored). ``signatures_checked=True`` trusts that the mempool verified every candidate's signatures at admission
     (a bad one gets the block refused).
     """
     if not 0 <= max_txs <= MAX_BLOCK_TXS:
         raise ValueError(f"max_txs {max_txs} outside 0..{MAX_BLOCK_TXS}")
-    vset = parent.next_validator_set_hash if validator_set_hash is None else validator_set_hash
     return _execute(state, nodes, parent, candidates, timestamp_ms, proposer,
-                    parent.chain_id if chain_id is None else chain_id, vset,
-                    vset if next_validator_set_hash is None else next_validator_set_hash,
+                    parent.chain_id if chain_id is None else chain_id,
                     verify_signatures=not signatures_checked, skip_invalid=True, max_txs=max_txs)
 
 
@@ -303,14 +315,14 @@ def _expect(check: str, seen: Any, expected: Any, what: str = "") -> None:
 
 
 def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block, now_ms: int,
-                   max_future_ms: int, validator_set_hash: bytes, *,
+                   max_future_ms: int, validator_set_hash: bytes | None = None, *,
                    known_verified: Callable[[SignedTx], bool] | None = None,
                    decode: Callable[[bytes], SignedTx] | None = None,
                    next_validator_set_hash: bytes | None = None) -> BlockExecution:
     """Validator's path: re-execute ``block`` on ``parent``; raise ``InvalidBlock`` (``.check``) on any mismatch.
 
-    ``validator_set_hash`` is the set in force at the block's height, ``next_validator_set_hash`` the set in
-    force at the next height (default: the same set; a different one only where a change takes effect).
+    The set sealing the block and the next height are derived from ``state`` (the parent's) with
+    ``get_validators_at``; the ``validator_set_hash`` / ``next_validator_set_hash`` parameters are ignored.
 
     ``known_verified(tx)`` may say that this exact envelope (same raw bytes, not just the same hash) had
     its signatures verified already (the node's mempool at admission); those are not verified again.
@@ -330,13 +342,13 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
     if h.timestamp_ms > now_ms + max_future_ms:
         raise _bad_block("timestamp", f"timestamp {h.timestamp_ms} is {h.timestamp_ms - now_ms} ms ahead of "
                                       f"our clock {now_ms}; at most {max_future_ms} ms are allowed")
-    # It names the validator set in force (the one its parent announced), and the one sealing the next height
-    _expect("validator_set_hash", h.validator_set_hash, validator_set_hash, "validator set hash")
+    # It names the validator set in force (from the parent state, and the one its parent announced), and the
+    # one sealing the next height (a change decided in the parent is named here)
+    expected_set, expected_next = compute_validator_set_hashes(state, h.height)
+    _expect("validator_set_hash", h.validator_set_hash, expected_set, "validator set hash")
     _expect("validator_set_hash", h.validator_set_hash, parent.next_validator_set_hash,
             "validator set hash (vs the set the parent named for this height)")
-    _expect("next_validator_set_hash", h.next_validator_set_hash,
-            validator_set_hash if next_validator_set_hash is None else next_validator_set_hash,
-            "next validator set hash")
+    _expect("next_validator_set_hash", h.next_validator_set_hash, expected_next, "next validator set hash")
     # The header counts the transactions it carries
     _expect("tx_count", h.tx_count, len(block.txs), "header tx_count vs txs carried")
     if len(block.txs) > MAX_BLOCK_TXS:
@@ -350,7 +362,6 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
             raise _bad_block("tx_decode", f"tx {i} does not decode: {exc.message}") from None
     try:
         execution, _ = _execute(state, nodes, parent, txs, h.timestamp_ms, h.proposer, h.chain_id,
-                                h.validator_set_hash, h.next_validator_set_hash,
                                 verify_signatures=True, skip_invalid=False,
                                 known_verified=known_verified)
     except InvalidTransaction as exc:

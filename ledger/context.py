@@ -47,6 +47,8 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "privilege_priority_price": 1_000,
     "privilege_vip_price": 5_000,
     "privilege_lifetime_ms": 90 * DAY_MS,
+    # governance (issue 11)
+    "proposal_lifetime_ms": 7 * DAY_MS,      # a proposal not decided this long after it was opened expires
 }
 
 

@@ -318,6 +318,61 @@ class Trained(Event):
     reward: int
 
 
+# --- governance proposals and their effects (ledger.process.governance) -------------------------------------
+
+
+@_event("proposal_opened", "proposer")
+@dataclass(frozen=True, slots=True)
+class ProposalOpened(Event):
+    proposal_id: str
+    action: str  # "grant-role", "set-policy", "add-validator", ...
+    proposer: bytes
+    branch: str
+    expires_at_ms: int
+
+
+@_event("proposal_approved", "approver")
+@dataclass(frozen=True, slots=True)
+class ProposalApproved(Event):
+    proposal_id: str
+    approver: bytes
+    branch: str
+    approvals: int  # distinct branches that approved so far (this one included)
+    quorum: int  # distinct branches needed
+
+
+@_event("proposal_decided")
+@dataclass(frozen=True, slots=True)
+class ProposalDecided(Event):
+    proposal_id: str
+    action: str
+    effect: str  # the kind of the effect event that follows (role_granted, policy_set, ...)
+
+
+@_event("validator_set_scheduled", "node_public_key")
+@dataclass(frozen=True, slots=True)
+class ValidatorSetScheduled(Event):
+    change: str  # "add" | "remove"
+    branch_name: str
+    node_public_key: bytes
+    effective_height: int  # the first height the new set seals
+    validator_set_hash: bytes  # H(new set)
+
+
+@_event("training_course_set")
+@dataclass(frozen=True, slots=True)
+class TrainingCourseSet(Event):
+    course_id: str
+    reward: int
+
+
+@_event("governance_quorum_set")
+@dataclass(frozen=True, slots=True)
+class GovernanceQuorumSet(Event):
+    quorum: int
+    branches: int
+
+
 # --- decoding ------------------------------------------------------------------------------------------------
 
 

@@ -57,11 +57,11 @@ UNKNOWN_POLICY = Reason(17, "unknown_policy", "There is no policy parameter with
 POLICY_VALUE_INVALID = Reason(18, "policy_value_invalid",
                               "The policy value has the wrong type or is outside the allowed range.")
 UNKNOWN_ROLE = Reason(19, "unknown_role",
-                      "The role must be one of branch-admin, staff, issuer or compliance.")
+                      "The role must be one of branch-admin, staff, issuer, compliance, auditor or treasury.")
 ROLE_ALREADY_HELD = Reason(20, "role_already_held", "The account already holds this role.")
 ROLE_NOT_HELD = Reason(21, "role_not_held", "The account does not hold this role, so it cannot be revoked.")
 LAST_BRANCH_ADMIN = Reason(22, "last_branch_admin",
-                           "The last branch admin cannot be revoked: nobody could govern the network.")
+                           "The last admin of a branch cannot be revoked: the branch could no longer govern.")
 INVALID_NAME = Reason(23, "invalid_name", "A branch, reason code or campaign name is empty or too long.")
 INVALID_SECOND_KEY = Reason(24, "invalid_second_key", "The second key must differ from the account's own key.")
 UNKNOWN_PRIVILEGE = Reason(25, "unknown_privilege", "The privilege must be 'priority' or 'vip'.")
@@ -110,6 +110,28 @@ INVALID_RATING = Reason(69, "invalid_rating", "The rating must be a whole number
 INVALID_TARGET = Reason(70, "invalid_target", "Feedback can only be given on a ticket or an order.")
 ALREADY_REWARDED = Reason(71, "already_rewarded", "This reward has already been paid once and is never paid twice.")
 NOT_STAFF = Reason(72, "not_staff", "The account does not hold the staff role.")
+
+# --- issue 11: governance by a quorum of branches, separation of duties: statuses 80..99 ---
+UNKNOWN_BRANCH = Reason(80, "unknown_branch", "There is no branch (validator) with this name.")
+SELF_DEALING = Reason(81, "self_dealing",
+                      "Nobody confirms, compensates, rewards or records training for their own account.")
+WRONG_BRANCH = Reason(82, "wrong_branch", "Staff and branch admins act only inside their own branch.")
+UNKNOWN_COURSE = Reason(83, "unknown_course",
+                        "The course is not in the training catalogue that governance decided.")
+PROPOSAL_EXISTS = Reason(84, "proposal_exists", "A proposal with this id already exists; ids are never reused.")
+PROPOSAL_NOT_FOUND = Reason(85, "proposal_not_found", "No proposal with this id exists.")
+PROPOSAL_EXPIRED = Reason(86, "proposal_expired", "The proposal expired before it reached its quorum.")
+PROPOSAL_DECIDED = Reason(87, "proposal_decided", "The proposal has already been decided; a proposal is decided once.")
+ALREADY_APPROVED = Reason(88, "already_approved",
+                          "This branch has already approved the proposal; one branch counts once.")
+VALIDATOR_CHANGE_PENDING = Reason(89, "validator_change_pending",
+                                  "A validator-set change is already scheduled; one change at a time.")
+VALIDATOR_EXISTS = Reason(90, "validator_exists", "This node key or branch name is already a validator.")
+UNKNOWN_VALIDATOR = Reason(91, "unknown_validator", "This node key is not a validator.")
+LAST_VALIDATOR = Reason(92, "last_validator", "The last validator cannot be removed: the network would stop.")
+INVALID_QUORUM = Reason(93, "invalid_quorum",
+                        "The governance quorum must be a strict majority of the branches and at most their number.")
+INVALID_ADDRESS = Reason(94, "invalid_address", "The peer address is empty, too long or not printable.")
 
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))

@@ -25,6 +25,9 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"b" + account(32)            -> P(branch: str)            the branch a staff/admin account belongs to
     b"g" + version(8, big-endian) -> P([name, value, previous, height, sender])  a policy change
     b"k" + kind(1) + ...          -> coupons (``ledger.process.coupons``)
+    b"q" + proposal_id(utf-8)     -> a governance proposal (``ledger.proposals``)
+    b"u" + course_id(utf-8)       -> P(reward)                 a training course of the catalogue
+    b"w" + which(1)               -> the validator set: current, pending change, history (``ledger.validator_sets``)
 
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
@@ -73,10 +76,14 @@ PREFIX_ORDER = b"o"
 PREFIX_TICKET = b"t"
 PREFIX_FEEDBACK = b"y"
 PREFIX_TRAINING = b"z"
+PREFIX_PROPOSAL = b"q"
+PREFIX_COURSE = b"u"
+PREFIX_VALIDATORS = b"w"
 PREFIXES: tuple[bytes, ...] = (
     PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
     PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
     PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
+    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS,
 )
 if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")
@@ -86,7 +93,8 @@ _PREFIX_SET = frozenset(PREFIXES)
 UINT_MAX = 2**64 - 1  # the largest int the codec encodes
 
 # Role codes are part of the key layout: append only.
-ROLE_CODES: dict[str, int] = {"branch-admin": 1, "staff": 2, "issuer": 3, "compliance": 4}
+ROLE_CODES: dict[str, int] = {"branch-admin": 1, "staff": 2, "issuer": 3, "compliance": 4, "auditor": 5,
+                              "treasury": 6}
 if set(ROLE_CODES) != set(ROLES):  # keep genesis.ROLES and the key layout in step
     raise RuntimeError(f"role codes {sorted(ROLE_CODES)} do not match genesis roles {sorted(ROLES)}")
 

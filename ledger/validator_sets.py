@@ -22,8 +22,23 @@ by ``ledger.receipt`` and ``ledger.state_proof``; every failure is a ``Validator
 names it (``validator_set_change_*``, then ``validator_set_hash`` / ``commit_*`` for the proof's own header),
 and the callers re-raise it under their own error class with the same check name.
 
-On the node side, ``get_validator_set_changes`` is the one hook that lists the changes a proof at a height
-must carry. Governance does not change the validator set yet, so it returns none.
+Validator sets in state (the contract the node and consensus build on)
+----------------------------------------------------------------------
+A governance decision (``add-validator`` / ``remove-validator``) in block H schedules the new set effective
+at H+2: header H+1 names it in ``next_validator_set_hash`` (and is the last one the old set seals), and
+executing block H+2 promotes it to current. At most one change is pending at a time and a set never drops
+below one member. Three state records under ``b"w"``:
+
+    b"w\x00" current  -> P([[branch_name, node_public_key, peer_address], ...])   the set in force, in order
+    b"w\x01" pending  -> P([effective_height, [[branch_name, node_public_key, peer_address], ...]])
+    b"w\x02" history  -> P([[effective_height, [node_public_key, ...]], ...])   from [0, genesis keys]
+
+``get_validators_at(state, height)`` reads the history, so the committed state at head answers for every
+height up to head + 2 (a decision at head is effective at head + 2). The branches of the network are the
+names of the latest decided set (the pending one if any, else the current one): an added branch exists from
+its decision on, so its first admins can be granted at once; a removed one stops existing at its decision.
+``get_validator_set_changes(store, height)`` reads the announcing headers (effective height - 1) of the
+history's changes, with their certificates, from the store.
 """
 
 from __future__ import annotations
@@ -32,8 +47,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ledger import codec
 from ledger.block import CommitSeal, Header, quorum, seal_message, validator_set_hash
-from ledger.errors import LedgerError, ProofError
+from ledger.errors import LedgerError, ProofError, SchemaError
 from ledger.keys import verify as verify_signature
 
 MAX_SET_CHANGES = 256  # a proof walking more changes than this is refused (the file limit bounds it too)
@@ -243,13 +259,136 @@ def verify_sealed_header(chain_id: str, genesis_set: Sequence[bytes], changes: S
     return verify_seals(header.chain_id, header.height, block_hash, seals, current)
 
 
+# ------------------------------------------------------------------------------------------ state records
+
+KEY_CURRENT = b"w\x00"
+KEY_PENDING = b"w\x01"
+KEY_HISTORY = b"w\x02"
+CHANGE_DELAY = 2  # decided in block H, in force from H + 2
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorInfo:
+    """A validator (= a branch): its name, node key and the address peers dial ("" = from node config)."""
+
+    branch_name: str
+    node_public_key: bytes
+    peer_address: str = ""
+
+    def to_list(self) -> list:
+        return [self.branch_name, self.node_public_key, self.peer_address]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """A decided change not in force yet: the set that seals from ``effective_height`` on."""
+
+    effective_height: int
+    validators: tuple[ValidatorInfo, ...]
+
+
+def _get(state: Any, key: bytes) -> Any:
+    raw = state.get_state(key)
+    return None if raw is None else codec.decode(raw)
+
+
+def _parse_infos(value: Any, what: str) -> tuple[ValidatorInfo, ...]:
+    if not (isinstance(value, list) and value and all(
+            isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], bytes)
+            and len(v[1]) == 32 and isinstance(v[2], str) for v in value)):
+        raise SchemaError(f"state validator set {what}: expected [[branch_name, key(32), peer_address], ...]")
+    return tuple(ValidatorInfo(*v) for v in value)
+
+
+def compute_genesis_validator_state(validators: Sequence[Any]) -> dict[bytes, bytes]:
+    """The ``b"w"`` records of the genesis set (``ledger.genesis.Validator``s, in genesis order)."""
+    infos = [ValidatorInfo(v.name, v.public_key, v.peer_address) for v in validators]
+    return {KEY_CURRENT: codec.encode([i.to_list() for i in infos]),
+            KEY_HISTORY: codec.encode([[0, [i.node_public_key for i in infos]]])}
+
+
+def get_current_validators(state: Any) -> tuple[ValidatorInfo, ...]:
+    """The set in force at the state's height, in order."""
+    return _parse_infos(_get(state, KEY_CURRENT), "current")
+
+
+def get_pending_change(state: Any) -> PendingChange | None:
+    """The decided change not yet in force (None if there is none)."""
+    value = _get(state, KEY_PENDING)
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and type(value[0]) is int):
+        raise SchemaError("state pending validator change: expected [effective_height, validators]")
+    return PendingChange(value[0], _parse_infos(value[1], "pending"))
+
+
+def get_validator_info(state: Any) -> list[tuple[str, bytes, str]]:
+    """``[(branch_name, node_public_key, peer_address)]`` of the latest decided set (pending, else current):
+    what a node needs to dial every validator, an added one included, as soon as it is decided."""
+    pending = get_pending_change(state)
+    infos = pending.validators if pending is not None else get_current_validators(state)
+    return [(i.branch_name, i.node_public_key, i.peer_address) for i in infos]
+
+
+def get_branches(state: Any) -> tuple[str, ...]:
+    """The network's branches: the names of the latest decided validator set, in its order."""
+    return tuple(name for name, _, _ in get_validator_info(state))
+
+
+def _get_history(state: Any) -> list[tuple[int, tuple[bytes, ...]]]:
+    value = _get(state, KEY_HISTORY)
+    if not (isinstance(value, list) and value and all(
+            isinstance(e, list) and len(e) == 2 and type(e[0]) is int and isinstance(e[1], list)
+            and e[1] and all(isinstance(k, bytes) and len(k) == 32 for k in e[1]) for e in value)):
+        raise SchemaError("state validator history: expected [[effective_height, [key, ...]], ...] from height 0")
+    return [(e[0], tuple(e[1])) for e in value]
+
+
+def get_validators_at(state: Any, height: int) -> tuple[bytes, ...]:
+    """The keys of the set that seals ``height``; answerable for any height <= head + 2 from the state at head."""
+    keys: tuple[bytes, ...] = ()
+    for effective, entry in _get_history(state):
+        if effective > height:
+            break
+        keys = entry
+    return keys
+
+
+def schedule_validator_change(state: Any, decided_height: int, validators: Sequence[ValidatorInfo]) -> int:
+    """Record the decision (at ``decided_height``) of a new set; return the height it seals from.
+
+    The caller has checked that no change is pending and that the set is non-empty and new.
+    """
+    effective = decided_height + CHANGE_DELAY
+    state.set_state(KEY_PENDING, codec.encode([effective, [v.to_list() for v in validators]]))
+    history = _get_history(state) + [(effective, tuple(v.node_public_key for v in validators))]
+    state.set_state(KEY_HISTORY, codec.encode([[h, list(keys)] for h, keys in history]))
+    return effective
+
+
+def process_validator_set_promotion(state: Any, height: int) -> bool:
+    """At the start of block ``height``: make a pending set due at this height the current one."""
+    pending = get_pending_change(state)
+    if pending is None or pending.effective_height > height:
+        return False
+    state.set_state(KEY_CURRENT, codec.encode([v.to_list() for v in pending.validators]))
+    state.set_state(KEY_PENDING, None)
+    return True
+
+
 # ------------------------------------------------------------------------------------------------ node side
 
 
 def get_validator_set_changes(source: Any, height: int) -> tuple[ValidatorSetChange, ...]:
     """The changes a proof at ``height`` carries: every change announced below it, in height order.
 
-    The one place to extend when governance changes the validator set: read the announcing headers, their
-    certificates and the new sets from ``source`` (the node's store). Until then the set never changes.
+    ``source`` is the node's store: its head state's history gives the changes, its blocks and certificates
+    the announcing headers (effective height - 1) and their seals.
     """
-    return ()
+    out = []
+    for effective, keys in _get_history(source)[1:]:
+        announce = effective - 1
+        if announce >= height:
+            break
+        out.append(ValidatorSetChange.of(source.get_header(announce), source.get_certificate(announce), keys))
+    return tuple(out)

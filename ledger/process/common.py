@@ -38,6 +38,27 @@ def verify_role(ctx: TxContext, role: str) -> None:
                 f"sender {ctx.sender.hex()[:16]}… does not hold the {role!r} role")
 
 
+def get_sender_branch(ctx: TxContext) -> str:
+    """The branch the sender belongs to ("" for an account in no branch)."""
+    from ledger.customers import get_branch_of  # (ledger.customers imports ledger.context, not this module)
+    return get_branch_of(ctx.state, ctx.sender)
+
+
+def verify_own_branch(ctx: TxContext, branch: str, what: str) -> None:
+    """Raise ``wrong_branch`` unless ``branch`` (of an order, ticket, trainee...) is the sender's own branch."""
+    mine = get_sender_branch(ctx)
+    verify_rule(bool(mine) and branch == mine, reasons.WRONG_BRANCH,
+                lambda: f"{what} is in branch {branch!r}; the sender {ctx.sender.hex()[:16]}… acts only in "
+                        f"{mine or '(no branch)'!r}")
+
+
+def verify_not_self(ctx: TxContext, account: bytes, what: str) -> None:
+    """Raise ``self_dealing`` if the sender would act for its own account (``what`` names the action)."""
+    verify_rule(account != ctx.sender, reasons.SELF_DEALING,
+                lambda: f"sender {ctx.sender.hex()[:16]}… would {what} for its own account; another staff member "
+                        "or admin must do it")
+
+
 def verify_positive_amount(amount: int) -> None:
     """Raise ``invalid_amount`` unless ``amount`` > 0."""
     verify_rule(amount > 0, reasons.INVALID_AMOUNT, lambda: f"amount is {amount}; expected more than 0")

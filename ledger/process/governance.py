@@ -1,208 +1,233 @@
-"""Governance kinds: ``set-policy`` (versioned), ``grant-role`` and ``revoke-role`` — all by a branch admin.
+"""Governance kinds: ``propose-<action>`` and ``approve-proposal`` — no single key rules the network.
 
 Theory of operation
 -------------------
-Policy parameters live in state under ``b"p" + name``; genesis writes every parameter of ``DEFAULT_POLICY``
-explicitly (version 0). Each applied ``set-policy`` bumps the counter ``policy_version`` and stores the
-change under ``b"g" + version(8, big-endian)`` as ``[name, value, previous, height, sender]``. Keeping the
-previous value makes every past version reconstructible from state alone (``compute_policy_at``): start
-from the values in force and undo the changes above the wanted version, newest first. So any node, and
-any SMT proof against a quorum-signed header, can show policy version N without replaying blocks.
+After genesis, roles, policy, the validator set (= the branches), the training catalogue and the governance
+quorum change only by a decision of the admins of a quorum of DISTINCT branches (``ledger.proposals``):
 
-Roles are presence keys (``b"r"``) with a holder count per role, so "the last branch admin cannot be
-revoked" is one read. ``grant-role`` also records the account's branch (``b"b"``); an account belongs to
-one branch at a time (the latest grant names it). Validator-set changes ("signed by a quorum of branch
-admins" in DESIGN) are not part of these kinds.
+1. A branch admin of an existing branch sends ``propose-<action> [proposal_id, ...action fields]``. The action
+   is checked (``ledger.process.decisions.verify_<action>``), the proposal is stored with the proposer's own
+   approval counted, and ``proposal_opened`` + ``proposal_approved`` are emitted.
+2. Admins of other branches send ``approve-proposal [proposal_id]``. A branch counts once (a second admin of
+   the same branch fails ``already_approved``); an approval after the proposal's ``expires_at_ms`` (block
+   time, ``proposal_lifetime_ms`` after it was opened) fails ``proposal_expired``; a decided proposal fails
+   ``proposal_decided``.
+3. The approval that reaches the quorum decides, in its own transaction: the action is checked again (the
+   branch may be gone, the role already held, another validator change pending), then applied —
+   ``proposal_decided`` and the effect's event (``role_granted``, ``policy_set``,
+   ``validator_set_scheduled``, ...). If the check fails the approval fails with that reason and the proposal
+   stays open (it can be approved once the obstacle is gone, or it expires).
 
-set-policy  payload [name: str, value: int | str]       event ["policy_set", name, value, version]
-grant-role  payload [account: bin32, role: str, branch: str]  event ["role_granted", account, role, branch]
-revoke-role payload [account: bin32, role: str]         event ["role_revoked", account, role]
+On a one-branch network (quorum 1) the proposal is decided by the transaction that opens it.
+
+Campaigns (DESIGN: "create a campaign" is a governance action) are a later issue: they will be one more
+action here (a ``propose-campaign`` payload, ``verify_campaign``/``apply_campaign`` in decisions.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable
 
 from ledger import reasons
-from ledger.customers import set_branch_of
-from ledger.errors import SchemaError
-from ledger.events import Event, PolicySet, RoleGranted, RoleRevoked
-from ledger.process.common import DEFAULT_POLICY, TxContext, verify_name, verify_role, verify_rule
-from ledger.process.payload import Account, PolicyValue, Text, arg, declare_kind
-from ledger.state import (
-    PREFIX_GOVERNANCE, ROLE_CODES, StateReader, add_counter, get_counter, get_policy, get_record, get_role_count,
-    has_role, policy_key, set_record, set_role,
+from ledger.customers import get_branch_of
+from ledger.events import Event, ProposalApproved, ProposalDecided, ProposalOpened
+from ledger.orders import verify_id
+from ledger.process import decisions
+from ledger.process.common import TxContext, get_policy_value, verify_role, verify_rule
+from ledger.process.decisions import (  # noqa: F401 - re-exported for readers (node.reads)
+    PolicyChange, compute_policy_at, get_policy_change, get_policy_version, policy_version_key,
 )
+from ledger.process.payload import Account, Amount, Bytes32, Id, Int, PolicyValue, Text, arg, declare_kind
+from ledger.reasons import TxFailure
+from ledger.proposals import Proposal, count_approvals, get_governance_quorum, get_proposal, set_proposal
+from ledger.validator_sets import get_branches
 
-MAX_POLICY_INT = 2**64 - 1
-MAX_POLICY_STR = 256
-# Parameters that must stay above zero: a zero lifetime would credit coins (or privileges) already dead.
-POLICY_MINIMUMS: dict[str, int] = {"coin_lifetime_ms": 1, "privilege_lifetime_ms": 1, "coin_value_minor": 1}
 BRANCH_ADMIN = "branch-admin"
+_ID = "A new proposal id (1-64 printable characters)."
 
 
 @dataclass(frozen=True, slots=True)
-class SetPolicy:
-    """A set-policy payload."""
+class ProposeGrantRole:
+    """A propose-grant-role payload."""
 
+    proposal_id: Id = arg(_ID)
+    account: Account = arg("The account (64 hex digits) receiving the role.")
+    role: Text = arg("branch-admin, staff, issuer, compliance, auditor or treasury.")
+    branch: Text = arg("The branch, for branch-admin and staff; empty for the company-wide roles.", "")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeRevokeRole:
+    """A propose-revoke-role payload."""
+
+    proposal_id: Id = arg(_ID)
+    account: Account = arg("The account (64 hex digits) losing the role.")
+    role: Text = arg("The role to take away.")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeSetPolicy:
+    """A propose-set-policy payload."""
+
+    proposal_id: Id = arg(_ID)
     name: Text = arg("The policy parameter.")
     value: PolicyValue = arg("Its new value (an integer for integer parameters).")
 
 
 @dataclass(frozen=True, slots=True)
-class GrantRole:
-    """A grant-role payload."""
+class ProposeAddValidator:
+    """A propose-add-validator payload."""
 
-    account: Account = arg("The account (64 hex digits) receiving the role.")
-    role: Text = arg("branch-admin, staff, issuer or compliance.")
-    branch: Text = arg("The branch the account belongs to.")
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeRole:
-    """A revoke-role payload."""
-
-    account: Account = arg("The account (64 hex digits) losing the role.")
-    role: Text = arg("branch-admin, staff, issuer or compliance.")
+    proposal_id: Id = arg(_ID)
+    branch_name: Text = arg("The new branch's name (its validator's name).")
+    node_public_key: Bytes32 = arg("The new validator's node key (64 hex digits).")
+    peer_address: Text = arg("Where peers dial it, e.g. ws://10.0.0.5:27101/v1/peer.")
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyChange:
-    """One applied set-policy: the version it created, the value before and after, where and by whom."""
+class ProposeRemoveValidator:
+    """A propose-remove-validator payload."""
 
-    version: int
+    proposal_id: Id = arg(_ID)
+    node_public_key: Bytes32 = arg("The node key (64 hex digits) of the validator to remove.")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeTrainingCourse:
+    """A propose-training-course payload."""
+
+    proposal_id: Id = arg(_ID)
+    course_id: Id = arg("The course's id in the catalogue.")
+    reward: Amount = arg("Coins a staff member earns for completing it (once).")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeGovernanceQuorum:
+    """A propose-governance-quorum payload."""
+
+    proposal_id: Id = arg(_ID)
+    quorum: Int = arg("Distinct branches a decision needs: a strict majority of the branches, at most all.")
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveProposal:
+    """An approve-proposal payload."""
+
+    proposal_id: Id = arg("The proposal to approve.")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A governance action: its name, the payload class of its proposal, its rules and its effect."""
+
     name: str
-    value: int | str
-    previous: int | str | None  # None: the parameter had never been set on this chain
-    height: int
-    sender: bytes
+    payload: type
+    verify: Callable[[TxContext, Any], None]
+    apply: Callable[[TxContext, Any], list[Event]]
 
 
-# --- versioned policy ------------------------------------------------------------------------------------
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    Action("grant-role", ProposeGrantRole, decisions.verify_grant_role, decisions.apply_grant_role),
+    Action("revoke-role", ProposeRevokeRole, decisions.verify_revoke_role, decisions.apply_revoke_role),
+    Action("set-policy", ProposeSetPolicy, decisions.verify_set_policy, decisions.apply_set_policy),
+    Action("add-validator", ProposeAddValidator, decisions.verify_add_validator, decisions.apply_add_validator),
+    Action("remove-validator", ProposeRemoveValidator, decisions.verify_remove_validator,
+           decisions.apply_remove_validator),
+    Action("training-course", ProposeTrainingCourse, decisions.verify_training_course,
+           decisions.apply_training_course),
+    Action("governance-quorum", ProposeGovernanceQuorum, decisions.verify_governance_quorum,
+           decisions.apply_governance_quorum),
+)}
+_ACTION_OF: dict[type, Action] = {a.payload: a for a in ACTIONS.values()}
 
 
-def policy_version_key(version: int) -> bytes:
-    """State key of the policy change that created ``version`` (1, 2, ...)."""
-    if not 0 < version < 2**64:
-        raise SchemaError(f"policy version {version} outside 1..2^64-1")
-    return PREFIX_GOVERNANCE + version.to_bytes(8, "big")
+# --- steps -------------------------------------------------------------------------------------------------
 
 
-def get_policy_version(state: StateReader) -> int:
-    """Return the current policy version (0 = the genesis policy, unchanged)."""
-    return get_counter(state, "policy_version")
-
-
-def get_policy_change(state: StateReader, version: int) -> PolicyChange | None:
-    """Return the change that created policy ``version`` (None for 0 or a version not reached yet)."""
-    if version <= 0:
-        return None
-    value = get_record(state, policy_version_key(version))
-    if value is None:
-        return None
-    if not (isinstance(value, list) and len(value) == 5 and isinstance(value[0], str)
-            and type(value[3]) is int and isinstance(value[4], bytes)):
-        raise SchemaError(f"state policy change {version}: expected [name, value, previous, height, sender]")
-    return PolicyChange(version, value[0], value[1], value[2], value[3], value[4])
-
-
-def compute_policy_at(state: StateReader, version: int) -> dict[str, int | str]:
-    """Return every policy parameter as it was at ``version`` (0 = genesis); raise ``ValueError`` if unknown."""
-    current = get_policy_version(state)
-    if not 0 <= version <= current:
-        raise ValueError(f"policy version {version} does not exist; expected 0..{current}")
-    changes = [get_policy_change(state, v) for v in range(current, version, -1)]
-    names = set(DEFAULT_POLICY) | {c.name for c in changes if c is not None}
-    policy: dict[str, Any] = {n: get_policy(state, n, DEFAULT_POLICY.get(n, 0)) for n in names}
-    for change in changes:  # newest first: undo each change above ``version``
-        if change is not None:
-            policy[change.name] = change.previous
-    return {n: v for n, v in sorted(policy.items()) if v is not None}
-
-
-# --- set-policy ------------------------------------------------------------------------------------------
-
-
-def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[Event]:
-    """Change one policy parameter and record the change as a new policy version."""
-    # Only a branch admin changes policy
+def verify_admin_branch(ctx: TxContext) -> str:
+    """Raise unless the sender is a branch admin of an existing branch; return that branch."""
+    # Only branch admins propose and approve
     verify_role(ctx, BRANCH_ADMIN)
-    # The parameter is one the ledger knows (a typo must not create a parameter nobody reads)
-    default = DEFAULT_POLICY.get(tx.name)
-    verify_rule(default is not None, reasons.UNKNOWN_POLICY,
-                f"policy parameter {tx.name[:80]!r} does not exist; expected one of {', '.join(DEFAULT_POLICY)}")
-    # The value has the parameter's type
-    verify_rule(type(tx.value) is type(default), reasons.POLICY_VALUE_INVALID,
-                f"{tx.name} takes a {type(default).__name__}; got {type(tx.value).__name__} {tx.value!r:.40}")
-    # An int is within its minimum (0 or POLICY_MINIMUMS)..2^64-1, a str at most MAX_POLICY_STR chars
-    if isinstance(tx.value, int):
-        low = POLICY_MINIMUMS.get(tx.name, 0)
-        verify_rule(low <= tx.value <= MAX_POLICY_INT, reasons.POLICY_VALUE_INVALID,
-                    f"{tx.name} = {tx.value}; expected {low}..{MAX_POLICY_INT}")
-    else:
-        verify_rule(len(tx.value) <= MAX_POLICY_STR, reasons.POLICY_VALUE_INVALID,
-                    f"{tx.name} has {len(tx.value)} characters; at most {MAX_POLICY_STR} are allowed")
-
-    raw_previous = ctx.state.get_state(policy_key(tx.name))
-    previous = None if raw_previous is None else get_policy(ctx.state, tx.name, default)
-    set_record(ctx.state, policy_key(tx.name), tx.value)
-    version = add_counter(ctx.state, "policy_version", 1)
-    set_record(ctx.state, policy_version_key(version), [tx.name, tx.value, previous, ctx.height, ctx.sender])
-    return [PolicySet(tx.name, tx.value, version)]
+    # ... of a branch that exists (a removed branch no longer governs)
+    branch = get_branch_of(ctx.state, ctx.sender)
+    verify_rule(branch in get_branches(ctx.state), reasons.UNKNOWN_BRANCH,
+                f"the sender's branch {branch!r} is not one of the network's branches")
+    return branch
 
 
-# --- grant-role / revoke-role ----------------------------------------------------------------------------
+def _approve(ctx: TxContext, proposal: Proposal, branch: str) -> list[Event]:
+    """Record ``branch``'s approval; decide the proposal if it reaches the quorum of distinct branches."""
+    proposal = replace(proposal, approvals=proposal.approvals + ((branch, ctx.sender),))
+    count = count_approvals(ctx.state, proposal)
+    quorum, _ = get_governance_quorum(ctx.state)
+    events: list[Event] = [ProposalApproved(proposal.proposal_id, ctx.sender, branch, count, quorum)]
+    if count >= quorum:
+        action = ACTIONS[proposal.action]
+        tx = action.payload(proposal.proposal_id, *proposal.args)
+        # The action still holds now that it is decided (checked again: things changed since it was proposed)
+        action.verify(ctx, tx)
+        effects = action.apply(ctx, tx)
+        proposal = replace(proposal, decided_height=ctx.height)
+        events += [ProposalDecided(proposal.proposal_id, action.name, effects[0].KIND if effects else ""), *effects]
+    set_proposal(ctx.state, proposal)
+    return events
 
 
-def _verify_known_role(role: str) -> None:
-    verify_rule(role in ROLE_CODES, reasons.UNKNOWN_ROLE,
-                f"role {role[:80]!r} does not exist; expected one of {', '.join(ROLE_CODES)}")
+def process_propose(ctx: TxContext, tx: Any) -> list[Event]:
+    """Open a proposal of the action ``tx`` describes, with the proposer's branch approving it."""
+    action = _ACTION_OF[type(tx)]
+    # The sender is a branch admin of an existing branch
+    branch = verify_admin_branch(ctx)
+    # The proposal id is usable as a key
+    verify_id("proposal id", tx.proposal_id)
+    # It was never used before
+    verify_rule(get_proposal(ctx.state, tx.proposal_id) is None, reasons.PROPOSAL_EXISTS,
+                f"proposal {tx.proposal_id!r} already exists; expected a new proposal id")
+    # The action is valid now (and is checked again when decided)
+    action.verify(ctx, tx)
+
+    expires = ctx.timestamp_ms + get_policy_value(ctx, "proposal_lifetime_ms")
+    args = tuple(getattr(tx, f.name) for f in fields(tx)[1:])
+    proposal = Proposal(tx.proposal_id, action.name, args, ctx.sender, ctx.timestamp_ms, expires, ())
+    return [ProposalOpened(tx.proposal_id, action.name, ctx.sender, branch, expires), *_approve(ctx, proposal, branch)]
 
 
-def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[Event]:
-    """Give ``tx.account`` the role ``tx.role`` in branch ``tx.branch``."""
-    # Only a branch admin grants roles
-    verify_role(ctx, BRANCH_ADMIN)
-    # The role exists
-    _verify_known_role(tx.role)
-    # The branch is named
-    verify_name("branch", tx.branch)
-    # The account does not hold the role already (a repeat would hide a mistake)
-    verify_rule(not has_role(ctx.state, tx.role, tx.account), reasons.ROLE_ALREADY_HELD,
-                f"account {tx.account.hex()[:16]}… already holds {tx.role!r}")
+def process_approve_proposal(ctx: TxContext, tx: ApproveProposal) -> list[Event]:
+    """Approve a proposal for the sender's branch; the approval reaching the quorum decides it."""
+    # The sender is a branch admin of an existing branch
+    branch = verify_admin_branch(ctx)
+    # The proposal exists
+    proposal = get_proposal(ctx.state, tx.proposal_id)
+    if proposal is None:
+        raise TxFailure(reasons.PROPOSAL_NOT_FOUND, f"proposal {tx.proposal_id[:80]!r} does not exist")
+    # It is not decided yet (a proposal is decided once)
+    verify_rule(not proposal.decided_height, reasons.PROPOSAL_DECIDED,
+                f"proposal {tx.proposal_id!r} was decided at height {proposal.decided_height}")
+    # It has not expired (block time)
+    verify_rule(ctx.timestamp_ms <= proposal.expires_at_ms, reasons.PROPOSAL_EXPIRED,
+                f"proposal {tx.proposal_id!r} expired at {proposal.expires_at_ms}; the block time is "
+                f"{ctx.timestamp_ms}")
+    # The sender's branch has not approved it yet (one branch counts once)
+    verify_rule(branch not in proposal.branches, reasons.ALREADY_APPROVED,
+                f"branch {branch!r} already approved proposal {tx.proposal_id!r}")
+    return _approve(ctx, proposal, branch)
 
-    set_role(ctx.state, tx.role, tx.account, True)
-    set_branch_of(ctx.state, tx.account, tx.branch)
-    return [RoleGranted(tx.account, tx.role, tx.branch)]
 
-
-def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[Event]:
-    """Take the role ``tx.role`` away from ``tx.account``."""
-    # Only a branch admin revokes roles
-    verify_role(ctx, BRANCH_ADMIN)
-    # The role exists
-    _verify_known_role(tx.role)
-    # The account holds it
-    verify_rule(has_role(ctx.state, tx.role, tx.account), reasons.ROLE_NOT_HELD,
-                f"account {tx.account.hex()[:16]}… does not hold {tx.role!r}")
-    # The last branch admin stays: without one, nobody could ever grant a role or change policy again
-    if tx.role == BRANCH_ADMIN:
-        admins = get_role_count(ctx.state, BRANCH_ADMIN)
-        verify_rule(admins > 1, reasons.LAST_BRANCH_ADMIN,
-                    f"{admins} branch admin(s) left; expected at least 2 before revoking one")
-
-    set_role(ctx.state, tx.role, tx.account, False)
-    if not any(has_role(ctx.state, role, tx.account) for role in ROLE_CODES):
-        set_branch_of(ctx.state, tx.account, "")  # no role left: the account no longer belongs to a branch
-    return [RoleRevoked(tx.account, tx.role)]
+def _propose_spec(action: str, payload: type, help: str):
+    return declare_kind(f"propose-{action}", payload, process_propose, senders="branch admin",
+                        help=help + " Takes effect once admins of a quorum of distinct branches approve.")
 
 
 SPECS = (
-    declare_kind("set-policy", SetPolicy, process_set_policy, senders="branch admin",
-                 help="Change one policy parameter (branch admin); every version stays visible."),
-    declare_kind("grant-role", GrantRole, process_grant_role, senders="branch admin",
-                 help="Give an account a role (branch-admin, staff, issuer, compliance) in a branch (branch admin)."),
-    declare_kind("revoke-role", RevokeRole, process_revoke_role, senders="branch admin",
-                 help="Take a role away from an account (branch admin)."),
+    _propose_spec("grant-role", ProposeGrantRole, "Propose giving an account a role (in a branch, for branch roles)."),
+    _propose_spec("revoke-role", ProposeRevokeRole, "Propose taking a role away from an account."),
+    _propose_spec("set-policy", ProposeSetPolicy, "Propose a new value of one policy parameter."),
+    _propose_spec("add-validator", ProposeAddValidator, "Propose a new branch and its validator node."),
+    _propose_spec("remove-validator", ProposeRemoveValidator, "Propose removing a validator (its branch)."),
+    _propose_spec("training-course", ProposeTrainingCourse, "Propose a training course (or a new reward) for "
+                                                            "the catalogue."),
+    _propose_spec("governance-quorum", ProposeGovernanceQuorum, "Propose a new governance quorum."),
+    declare_kind("approve-proposal", ApproveProposal, process_approve_proposal, senders="branch admin",
+                 help="Approve a proposal for your branch; the approval reaching the quorum decides it."),
 )

@@ -2,6 +2,8 @@
 
 Theory of operation
 -------------------
+Separation of duties: staff act only on orders of their own branch (an order belongs to the branch of the
+staff member who created it) and never confirm their own order (``wrong_branch``, ``self_dealing``).
 Staff create an order for a registered customer (``ledger.orders`` holds the record and its life cycle).
 The customer pays it once: up to ``max_redeem_share_bp`` of the amount due (after any coupon) in coins,
 valued at ``coin_value_minor`` fiat minor units each, and the rest in fiat (recorded, not moved: fiat lives
@@ -26,7 +28,8 @@ from ledger import customers, limits, lots, reasons
 from ledger.events import Event, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
-    MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule,
+    MAX_MEMO_CHARS, TxContext, get_policy_value, verify_not_self, verify_own_branch, verify_positive_amount,
+    verify_role, verify_rule,
 )
 from ledger.process.payload import Account, Amount, ContentHash, Id, Text, arg, declare_kind
 from ledger.state import has_role
@@ -156,6 +159,10 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
     verify_role(ctx, "staff")
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
+    # ... in the staff member's own branch
+    verify_own_branch(ctx, order.branch, f"order {tx.order_id!r}")
+    # ... and not their own order (confirming earns the customer coins)
+    verify_not_self(ctx, order.customer, "confirm an order")
     # It is paid
     verify_rule(bool(order.paid_at), reasons.NOT_PAID, f"order {tx.order_id!r} is unpaid; expected a paid order")
     # It was not refunded
@@ -187,9 +194,11 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     """Refund a paid order at once (coins back, earned coins clawed back); raise ``TxFailure`` if refused."""
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
-    # The customer asks, or staff ask on their behalf
-    if not is_staff(ctx):
-        verify_order_customer(tx.order_id, order, ctx.sender)
+    # The customer asks, or staff of the order's branch ask on their behalf
+    if ctx.sender != order.customer:
+        if not is_staff(ctx):
+            verify_order_customer(tx.order_id, order, ctx.sender)
+        verify_own_branch(ctx, order.branch, f"order {tx.order_id!r}")
     # The reason fits on a receipt
     verify_text("refund reason", tx.reason)
     # The order was paid

@@ -9,6 +9,11 @@ them: who, which ticket, which state, which values) and then one record write. T
 Compensation credits coins on a complaint ticket up to ``compensation_cap_per_ticket`` in total; feedback
 on a resolved ticket or a confirmed order pays ``feedback_reward`` once per target, guarded by a marker key.
 
+Separation of duties: staff (and admins assigning) act only on tickets of their own branch. A ticket a
+customer opened without an order belongs to no branch yet; the first staff action on it (assign, respond,
+resolve) claims it for the sender's branch. Assignees are staff of the assigner's branch; compensation needs
+the ticket in the sender's branch and is never paid by a staff member to their own account.
+
 payloads:
     open-ticket     [ticket_id: str, category: str, priority: int, order_id: str, content_hash: bin32]
     assign-ticket   [ticket_id: str, staff: bin32]
@@ -30,7 +35,10 @@ from ledger.events import (
     TicketResponded,
 )
 from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
-from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule
+from ledger.process.common import (
+    TxContext, get_policy_value, get_sender_branch, verify_not_self, verify_own_branch, verify_positive_amount,
+    verify_role, verify_rule,
+)
 from ledger.process.orders import is_staff, verify_text
 from ledger.process.payload import Account, Amount, ContentHash, Id, Int, Text, arg, declare_kind
 from ledger.state import has_role
@@ -129,6 +137,9 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
                 "a staff member opened a ticket with no order; expected the id of the customer's order")
     # A linked order exists
     order = verify_order(ctx.state, tx.order_id) if tx.order_id else None
+    # Staff open tickets only on orders of their own branch
+    if staff and order is not None:
+        verify_own_branch(ctx, order.branch, f"order {tx.order_id!r}")
     customer = order.customer if staff and order is not None else ctx.sender
     # A customer opening a ticket is registered
     if not staff:
@@ -151,19 +162,29 @@ def verify_staff_or_admin(ctx: TxContext) -> None:
                 f"sender {ctx.sender.hex()[:16]}… holds neither the 'staff' nor the 'branch-admin' role")
 
 
+def verify_ticket_branch(ctx: TxContext, ticket_id: str, branch: str, *, claim: bool) -> None:
+    """Raise ``wrong_branch`` unless the ticket is in the sender's branch (or, with ``claim``, in none yet)."""
+    if not (claim and branch == ""):
+        verify_own_branch(ctx, branch, f"ticket {ticket_id!r}")
+
+
 def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
-    """Assign an active ticket to a staff member (the ticket moves to that member's branch)."""
+    """Assign an active ticket to a staff member of the sender's branch."""
     # Staff or a branch admin assign tickets
     verify_staff_or_admin(ctx)
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is in the sender's branch (or in none yet)
+    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "assign")
     # The assignee is staff
     verify_rule(has_role(ctx.state, "staff", tx.staff), reasons.NOT_STAFF,
                 f"assignee {tx.staff.hex()[:16]}… does not hold the 'staff' role")
-
+    # ... of the sender's branch
     branch = customers.get_branch_of(ctx.state, tx.staff)
+    verify_own_branch(ctx, branch, f"assignee {tx.staff.hex()[:16]}…")
+
     state = "in_progress" if ticket.state == "in_progress" else "assigned"
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, assignee=tx.staff, branch=branch, state=state))
     return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
@@ -175,11 +196,13 @@ def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is in the sender's branch (or in none yet)
+    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
     first = ticket.first_response_at or ctx.timestamp_ms
-    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or get_sender_branch(ctx)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", first_response_at=first, branch=branch,
                                                 last_response_hash=tx.content_hash))
     return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
@@ -191,10 +214,12 @@ def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is in the sender's branch (or in none yet)
+    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
-    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or get_sender_branch(ctx)
     set_ticket(ctx.state, tx.ticket_id, replace(
         ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash, branch=branch,
         first_response_at=ticket.first_response_at or ctx.timestamp_ms))
@@ -221,9 +246,11 @@ def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
     """The customer or staff close a resolved ticket for good."""
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
-    # The sender is staff or the ticket's customer
-    if not is_staff(ctx):
-        verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
+    # The sender is the ticket's customer, or staff of the ticket's branch
+    if ctx.sender != ticket.customer:
+        if not is_staff(ctx):
+            verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
+        verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=False)
     # Only a resolved ticket closes
     verify_ticket_state(tx.ticket_id, ticket, ("resolved",), "close")
 
@@ -237,6 +264,10 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is in the sender's branch
+    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=False)
+    # It is not the sender's own ticket
+    verify_not_self(ctx, ticket.customer, "compensate a ticket")
     # It is a complaint
     verify_rule(ticket.category == "complaint", reasons.NOT_A_COMPLAINT,
                 f"ticket {tx.ticket_id!r} is a {ticket.category}; compensation needs a complaint")

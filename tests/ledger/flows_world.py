@@ -24,6 +24,7 @@ STAFF2 = key(31)
 ADMIN = key(32)
 SECOND = key(33)  # ALICE's second-factor key
 STRANGER = key(34)  # holds no role and is no customer
+STAFF3 = key(36)  # a second staff member of "north"
 CUSTOMERS = (ALICE, BOB, CAROL)
 
 
@@ -33,7 +34,8 @@ def h(text: str) -> bytes:
 
 
 class World:
-    """State with staff (branch "north"/"south"), a branch admin, registered customers and a block clock."""
+    """State with staff (branch "north"/"south"), a branch admin of "north", registered customers and a block
+    clock."""
 
     def __init__(self, policy: dict[str, int] | None = None, customers=CUSTOMERS) -> None:
         self.base = MemoryState()
@@ -45,9 +47,12 @@ class World:
             self.state.set_state(policy_key(name), codec.encode(value))
         set_role(self.state, "staff", STAFF.public_key, True)
         set_role(self.state, "staff", STAFF2.public_key, True)
+        set_role(self.state, "staff", STAFF3.public_key, True)
+        set_branch_of(self.state, STAFF3.public_key, "north")
         set_role(self.state, "branch-admin", ADMIN.public_key, True)
         set_branch_of(self.state, STAFF.public_key, "north")
         set_branch_of(self.state, STAFF2.public_key, "south")
+        set_branch_of(self.state, ADMIN.public_key, "north")
         for c in customers:
             set_customer(self.state, Customer(c.public_key, 1, h("pii"), STAFF.public_key, "north", self.now))
 
@@ -61,6 +66,11 @@ class World:
 
     def ctx(self, sender=STAFF) -> TxContext:
         return TxContext(self.state, sender.public_key, (sender.public_key,), b"\x00" * 32, self.height, self.now)
+
+    def add_course(self, course_id: str, reward: int) -> None:
+        """Put a course in the training catalogue (as a governance decision would)."""
+        from ledger.process.decisions import course_key
+        self.state.set_state(course_key(course_id), codec.encode(reward))
 
     def fund(self, who, amount: int) -> None:
         """Credit coins (as if minted) to ``who``."""
@@ -125,6 +135,11 @@ class World:
     def open_ticket(self, ticket_id: str = "t-1", category: str = "complaint", customer=ALICE,
                     order_id: str = "") -> None:
         self.ok("open-ticket", customer, [ticket_id, category, 2, order_id, h("help")])
+
+    def routed_ticket(self, ticket_id: str = "t-1", category: str = "complaint", customer=ALICE) -> None:
+        """A customer's ticket assigned by the north admin to STAFF (so it is in branch "north")."""
+        self.open_ticket(ticket_id, category, customer)
+        self.ok("assign-ticket", ADMIN, [ticket_id, STAFF.public_key])
 
     def resolved_ticket(self, ticket_id: str = "t-1", category: str = "complaint", customer=ALICE) -> None:
         self.open_ticket(ticket_id, category, customer)

@@ -325,7 +325,9 @@ def test_coin_totals_split_minted_coins_by_source():
 
 # --- payload shapes of every coin-core kind ----------------------------------------------------------------
 
-COIN_CORE_KINDS = ("mint", "transfer", "set-policy", "grant-role", "revoke-role", "register-customer",
+COIN_CORE_KINDS = ("mint", "transfer", "propose-set-policy", "propose-grant-role", "propose-revoke-role",
+                   "propose-add-validator", "propose-remove-validator", "propose-training-course",
+                   "propose-governance-quorum", "approve-proposal", "register-customer",
                    "set-second-factor", "erase-customer-data", "freeze-account", "unfreeze-account",
                    "buy-privilege", "issue-coupon", "redeem-coupon")
 payload_fields = st.one_of(st.integers(-2, 2**64), st.text(max_size=6), st.binary(max_size=33),

@@ -35,7 +35,9 @@ CUSTOMERS = (ALICE, BOB)
 SENDERS = (STAFF, STAFF2, ADMIN, ALICE, BOB, STRANGER)
 ORDER_IDS = ("o0", "o1", "o2", "o3")
 TICKET_IDS = ("t0", "t1", "t2")
-COURSES = ("c0", "c1")
+COURSES = ("c0", "c1", "c9")  # c0 and c1 are in the training catalogue (decided in the setup block), c9 is not
+CATALOGUE = ("c0", "c1")
+BRANCH = "branch-0"  # the one branch: every staff member, the admin and every order are in it
 CAP = 1_000  # compensation cap per ticket
 WINDOW = 3_000  # refund window, ms (a seal advances 1..10_000 ms, so windows often close)
 MAX_PENDING = 12
@@ -158,7 +160,8 @@ class Model:
                 return "unknown_customer"
             if oid and self.orders[oid]["customer"] != s:
                 return "not_order_customer"
-        self.tickets[tid] = dict(customer=customer, category=category, state="open", compensated=0)
+        branch = BRANCH if staff or oid else ""  # a customer's ticket with no order is claimed by the first staff action
+        self.tickets[tid] = dict(customer=customer, category=category, state="open", compensated=0, branch=branch)
         return ""
 
     def _ticket(self, tid: str, s: bytes, roles: tuple, states: tuple, customer_only: bool = False,
@@ -172,6 +175,8 @@ class Model:
             return "not_ticket_customer", None
         if staff_or_customer and s not in STAFF_KEYS and t["customer"] != s:
             return "not_ticket_customer", None
+        if staff_or_customer and t["customer"] != s and t["branch"] != BRANCH:
+            return "wrong_branch", None  # staff close only tickets of their branch
         if t["state"] not in states:
             return "ticket_state", None
         return "", t
@@ -183,6 +188,7 @@ class Model:
         if to not in STAFF_KEYS:
             return "not_staff"
         t["state"] = "in_progress" if t["state"] == "in_progress" else "assigned"
+        t["branch"] = BRANCH
         return ""
 
     def move(self, s: bytes, tid: str, action: str) -> str:
@@ -195,6 +201,8 @@ class Model:
         if t is None:
             return reason
         t["state"] = new
+        if action in ("respond", "resolve"):
+            t["branch"] = BRANCH
         return ""
 
     def compensate(self, s: bytes, tid: str, amount: int) -> str:
@@ -203,6 +211,8 @@ class Model:
         t = self.tickets.get(tid)
         if t is None:
             return "ticket_not_found"
+        if t["branch"] != BRANCH:
+            return "wrong_branch"  # an unclaimed ticket is in no branch yet
         if t["category"] != "complaint":
             return "not_a_complaint"
         if amount <= 0:
@@ -241,10 +251,14 @@ class Model:
         return ""
 
     def training(self, s: bytes, staff: bytes, course: str) -> str:
-        if s != ADMIN.public_key:
+        if s not in STAFF_KEYS + (ADMIN.public_key,):
             return "unauthorized"
+        if course not in CATALOGUE:
+            return "unknown_course"
         if staff not in STAFF_KEYS:
             return "not_staff"
+        if staff == s:
+            return "self_dealing"
         if ("course", staff, course) in self.rewarded:
             return "already_rewarded"
         self.rewarded.add(("course", staff, course))
@@ -303,7 +317,8 @@ class FlowsMachine(RuleBasedStateMachine):
         super().__init__()
         self.genesis = Genesis(
             chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
-            validators=tuple(Validator(f"branch-{i}", k.public_key) for i, k in enumerate(VALIDATORS)),
+            # one branch: the admin's proposals decide at once (quorum 1 of 1), so the setup can fill the catalogue
+            validators=(Validator(BRANCH, VALIDATORS[0].public_key),),
             roles={"issuer": (ISSUER.public_key,), "staff": STAFF_KEYS, "branch-admin": (ADMIN.public_key,)},
             policy=dict(POLICY))
         block, execution = genesis_block(self.genesis)
@@ -322,6 +337,8 @@ class FlowsMachine(RuleBasedStateMachine):
             self.submit(STAFF, "register-customer", [c.public_key, 2, h(c.public_key.hex())], "")
         self.submit(ADMIN, "issue-coupon", [COUPON, "spring", COUPON_VALUE, GENESIS_TIME_MS + 10**12,
                                             COUPON_PER_CUSTOMER, COUPON_TOTAL], "")
+        for course in CATALOGUE:
+            self.submit(ADMIN, "propose-training-course", [f"course-{course}", course, 500], "")
         self.seal(1_000)
         self.committed = copy.deepcopy(self.model)
 

@@ -15,7 +15,7 @@ from ledger.process.orders import (
 )
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_SECOND_KEY, account_record_key, set_record
-from tests.ledger.flows_world import ALICE, BOB, SECOND, STAFF, STAFF2, STRANGER, World, h
+from tests.ledger.flows_world import STAFF3, ALICE, BOB, SECOND, STAFF, STAFF2, STRANGER, World, h
 
 
 def create(order_id="o-1", customer=ALICE, amount=10_000, currency="EUR") -> list:
@@ -243,7 +243,7 @@ class TestRequestRefund:
     def test_staff_may_request_the_refund_on_the_customers_behalf(self):
         w = World()
         w.paid_order()
-        w.ok("request-refund", STAFF2, ["o-1", "on the phone"])
+        w.ok("request-refund", STAFF3, ["o-1", "on the phone"])  # staff of the order's branch (issue 11)
         assert w.order("o-1").fiat_refunded == 10_000
 
     def test_another_customer_is_not_order_customer(self):

@@ -41,7 +41,7 @@ def test_a_wrong_arity_names_the_kind_and_the_wire_signature_in_field_order():
     ("mint", [A, True], "mint.amount is bool; expected an int"),
     ("register-customer", [A, 1, b"x"], "register-customer.commitment is 1 bytes; expected 32 bytes"),
     ("respond-ticket", ["t-1", 7], "respond-ticket.content_hash is int; expected a 32-byte hash"),
-    ("set-policy", ["x", 1.5], "set-policy.value is float; expected an int or str"),
+    ("propose-set-policy", ["p", "x", 1.5], "propose-set-policy.value is float; expected an int or str"),
     ("close-ticket", [b"t-1"], "close-ticket.ticket_id is bytes; expected a str"),
 ])
 def test_a_wrong_field_names_the_field_what_was_seen_and_what_was_expected(kind, payload, needle):

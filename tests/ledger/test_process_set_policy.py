@@ -1,84 +1,82 @@
-"""process_set_policy: a branch admin changes a parameter; every change is a version anyone can read back."""
+"""Changing policy is a governance decision; every change is a version anyone can read back."""
 
 from __future__ import annotations
 
 import pytest
 
-from ledger import reasons
 from ledger.errors import InvalidTransaction
-from ledger.events import PolicySet
 from ledger.process import compute_payload
 from ledger.process.common import DEFAULT_POLICY
 from ledger.process.governance import (
-    SetPolicy, compute_policy_at, get_policy_change, get_policy_version, process_set_policy,
+    ProposeSetPolicy, compute_policy_at, get_policy_change, get_policy_version,
 )
 from ledger.state import get_policy
-from tests.strategies import ADMIN, STAFF, coin_ctx, coin_state, refusal
+from tests.ledger.governance_world import ADMINS, STAFF_1, Gov
 
 
-def test_set_policy_changes_the_value_and_records_version_one():
-    state = coin_state()
-    events = process_set_policy(coin_ctx(state, ADMIN, height=7), SetPolicy("earn_rate_bp", 250))
-    assert events == [PolicySet("earn_rate_bp", 250, 1)]
-    assert get_policy(state, "earn_rate_bp", 0) == 250
-    change = get_policy_change(state, 1)
+def test_a_decided_set_policy_changes_the_value_and_records_version_one():
+    g = Gov()
+    g.height = 7
+    events = g.decide("set-policy", ["earn_rate_bp", 250])
+    assert events[-1] == ["policy_set", "earn_rate_bp", 250, 1]
+    assert get_policy(g.state, "earn_rate_bp", 0) == 250
+    change = get_policy_change(g.state, 1)
+    # the sender recorded is the admin whose approval decided it
     assert (change.name, change.value, change.previous, change.height, change.sender) == (
-        "earn_rate_bp", 250, DEFAULT_POLICY["earn_rate_bp"], 7, ADMIN.public_key)
+        "earn_rate_bp", 250, DEFAULT_POLICY["earn_rate_bp"], 7, ADMINS[2].public_key)
 
 
 def test_every_past_version_can_be_rebuilt_from_state():
-    state = coin_state({"refund_window_ms": 1_000})
-    process_set_policy(coin_ctx(state, ADMIN), SetPolicy("refund_window_ms", 2_000))
-    process_set_policy(coin_ctx(state, ADMIN), SetPolicy("feedback_reward", 7))
-    process_set_policy(coin_ctx(state, ADMIN), SetPolicy("refund_window_ms", 3_000))
-    assert get_policy_version(state) == 3
-    at = [compute_policy_at(state, v) for v in range(4)]
+    g = Gov({"refund_window_ms": 1_000})
+    g.decide("set-policy", ["refund_window_ms", 2_000])
+    g.decide("set-policy", ["feedback_reward", 7])
+    g.decide("set-policy", ["refund_window_ms", 3_000])
+    assert get_policy_version(g.state) == 3
+    at = [compute_policy_at(g.state, v) for v in range(4)]
     assert [p["refund_window_ms"] for p in at] == [1_000, 2_000, 2_000, 3_000]
     assert [p["feedback_reward"] for p in at] == [DEFAULT_POLICY["feedback_reward"]] * 2 + [7, 7]
     assert set(at[0]) == set(DEFAULT_POLICY)
     with pytest.raises(ValueError, match="expected 0..3"):
-        compute_policy_at(state, 4)
+        compute_policy_at(g.state, 4)
 
 
 def test_set_policy_by_non_admin_is_unauthorized():
-    assert refusal(process_set_policy, coin_ctx(coin_state(), STAFF), SetPolicy("mint_cap", 5)) \
-        is reasons.UNAUTHORIZED
+    assert Gov().refused(STAFF_1, "propose-set-policy", ["p", "mint_cap", 5]) == "unauthorized"
 
 
 def test_set_policy_of_an_unknown_parameter_is_unknown_policy():
-    assert refusal(process_set_policy, coin_ctx(coin_state(), ADMIN), SetPolicy("mint_capp", 5)) \
-        is reasons.UNKNOWN_POLICY
+    assert Gov().refused(ADMINS[0], "propose-set-policy", ["p", "mint_capp", 5]) == "unknown_policy"
 
 
 @pytest.mark.parametrize("value", ["10", -1, 2**64])
 def test_set_policy_with_a_wrong_type_or_range_is_policy_value_invalid(value):
-    state = coin_state()
-    assert refusal(process_set_policy, coin_ctx(state, ADMIN), SetPolicy("mint_cap", value)) \
-        is reasons.POLICY_VALUE_INVALID
-    assert get_policy_version(state) == 0
+    g = Gov()
+    assert g.refused(ADMINS[0], "propose-set-policy", ["p", "mint_cap", value]) == "policy_value_invalid"
+    assert get_policy_version(g.state) == 0
 
 
-@pytest.mark.parametrize("name", ["coin_lifetime_ms", "privilege_lifetime_ms", "coin_value_minor"])
+@pytest.mark.parametrize("name", ["coin_lifetime_ms", "privilege_lifetime_ms", "coin_value_minor",
+                                  "proposal_lifetime_ms"])
 def test_a_zero_lifetime_or_coin_value_is_policy_value_invalid(name):
-    state = coin_state()
-    assert refusal(process_set_policy, coin_ctx(state, ADMIN), SetPolicy(name, 0)) is reasons.POLICY_VALUE_INVALID
-    process_set_policy(coin_ctx(state, ADMIN), SetPolicy(name, 1))
-    assert get_policy(state, name, 0) == 1
+    g = Gov()
+    assert g.refused(ADMINS[0], "propose-set-policy", ["p", name, 0]) == "policy_value_invalid"
+    g.decide("set-policy", [name, 1])
+    assert get_policy(g.state, name, 0) == 1
 
 
 def test_set_policy_accepts_the_largest_int():
-    state = coin_state()
-    process_set_policy(coin_ctx(state, ADMIN), SetPolicy("mint_cap", 2**64 - 1))
-    assert get_policy(state, "mint_cap", 0) == 2**64 - 1
+    g = Gov()
+    g.decide("set-policy", ["mint_cap", 2**64 - 1])
+    assert get_policy(g.state, "mint_cap", 0) == 2**64 - 1
 
 
-@pytest.mark.parametrize("payload", [["mint_cap"], ["mint_cap", 1, 2], [5, 1], ["mint_cap", b"1"], ["x", 1.5],
-                                     ["x", [1]]])
-def test_malformed_set_policy_payload_is_bad_payload(payload):
+@pytest.mark.parametrize("payload", [["p", "mint_cap"], ["p", "mint_cap", 1, 2], ["p", 5, 1], ["p", "mint_cap", b"1"],
+                                     ["p", "x", 1.5], ["p", "x", [1]]])
+def test_malformed_propose_set_policy_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_payload("set-policy", payload)
+        compute_payload("propose-set-policy", payload)
     assert exc.value.code == "bad_payload"
 
 
 def test_well_formed_payload_parses():
-    assert compute_payload("set-policy", ["feedback_reward", 3]) == SetPolicy("feedback_reward", 3)
+    assert compute_payload("propose-set-policy", ["p", "feedback_reward", 3]) == ProposeSetPolicy("p", "feedback_reward", 3)

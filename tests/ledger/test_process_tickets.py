@@ -12,7 +12,7 @@ from ledger.process import get_kind
 from ledger.process.tickets import RespondTicket, process_respond_ticket
 from ledger.reasons import TxFailure
 from ledger.tickets import ACTIVE, STATES
-from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STRANGER, World, h
+from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STAFF3, STRANGER, World, h
 from tests.strategies import account_ids, bad_payload_fields
 
 KINDS = ("open-ticket", "assign-ticket", "respond-ticket", "resolve-ticket", "reopen-ticket", "close-ticket",
@@ -110,18 +110,19 @@ class TestOpenTicket:
 
 class TestAssignTicket:
     def test_an_admin_assigns_to_staff_and_the_ticket_moves_to_their_branch(self):
+        # (issue 11: an admin assigns only to staff of the admin's own branch, here "north")
         w = World()
         w.open_ticket()
-        events = w.ok("assign-ticket", ADMIN, ["t-1", STAFF2.public_key])
+        events = w.ok("assign-ticket", ADMIN, ["t-1", STAFF3.public_key])
         t = w.ticket("t-1")
-        assert (t.state, t.assignee, t.branch) == ("assigned", STAFF2.public_key, "south")
-        assert events == (["ticket_assigned", "t-1", STAFF2.public_key, "south"],)
+        assert (t.state, t.assignee, t.branch) == ("assigned", STAFF3.public_key, "north")
+        assert events == (["ticket_assigned", "t-1", STAFF3.public_key, "north"],)
 
     def test_reassigning_a_ticket_in_progress_keeps_it_in_progress(self):
         w = World()
         drive_to(w, "in_progress")
-        w.ok("assign-ticket", STAFF, ["t-1", STAFF2.public_key])
-        assert (w.ticket("t-1").state, w.ticket("t-1").assignee) == ("in_progress", STAFF2.public_key)
+        w.ok("assign-ticket", STAFF, ["t-1", STAFF3.public_key])
+        assert (w.ticket("t-1").state, w.ticket("t-1").assignee) == ("in_progress", STAFF3.public_key)
 
     def test_a_customer_cannot_assign(self):
         w = World()
@@ -151,7 +152,7 @@ class TestRespondTicket:
         w.tick(5_000)
         events = w.ok("respond-ticket", STAFF2, ["t-1", h("looking")])
         w.tick(9_000)
-        w.ok("respond-ticket", STAFF, ["t-1", h("still looking")])
+        w.ok("respond-ticket", STAFF2, ["t-1", h("still looking")])
         t = w.ticket("t-1")
         assert (t.state, t.first_response_at, t.first_response_ms) == ("in_progress", opened + 5_000, 5_000)
         assert t.branch == "south"  # the first staff member to respond took it for their branch
@@ -239,7 +240,7 @@ class TestReopenTicket:
 
 
 class TestCloseTicket:
-    @pytest.mark.parametrize("closer", [ALICE, STAFF2])
+    @pytest.mark.parametrize("closer", [ALICE, STAFF3])
     def test_the_customer_or_staff_close_a_resolved_ticket(self, closer):
         w = World()
         drive_to(w, "resolved")
@@ -266,24 +267,24 @@ class TestCloseTicket:
 class TestCompensate:
     def test_compensation_credits_the_customer_and_adds_to_the_tickets_total(self):
         w = World()
-        w.open_ticket()
+        w.routed_ticket()
         events = w.ok("compensate", STAFF, ["t-1", 300])
-        w.ok("compensate", STAFF2, ["t-1", 200])
+        w.ok("compensate", STAFF3, ["t-1", 200])
         assert (w.balance(ALICE), w.ticket("t-1").compensated) == (500, 500)
         assert events[-1] == ["compensated", "t-1", ALICE.public_key, 300]
         assert any(e[0] == "credited" and e[3] == "compensation" for e in events)
 
     def test_compensation_up_to_exactly_the_cap_is_paid_and_one_more_coin_is_refused(self):
         w = World(policy={"compensation_cap_per_ticket": 1_000})
-        w.open_ticket()
+        w.routed_ticket()
         w.ok("compensate", STAFF, ["t-1", 1_000])
         assert w.refused("compensate", STAFF, ["t-1", 1]) == "compensation_cap_exceeded"
         assert w.balance(ALICE) == 1_000
 
     def test_the_cap_is_per_ticket(self):
         w = World(policy={"compensation_cap_per_ticket": 1_000})
-        w.open_ticket("t-1")
-        w.open_ticket("t-2")
+        w.routed_ticket("t-1")
+        w.routed_ticket("t-2")
         w.ok("compensate", STAFF, ["t-1", 1_000])
         w.ok("compensate", STAFF, ["t-2", 1_000])
         assert w.balance(ALICE) == 2_000
@@ -291,18 +292,18 @@ class TestCompensate:
     @pytest.mark.parametrize("category", ["inquiry", "suggestion"])
     def test_only_complaints_are_compensated(self, category):
         w = World()
-        w.open_ticket(category=category)
+        w.routed_ticket(category=category)
         assert w.refused("compensate", STAFF, ["t-1", 10]) == "not_a_complaint"
 
     def test_a_customer_cannot_compensate_themselves(self):
         w = World()
-        w.open_ticket()
+        w.routed_ticket()
         assert w.refused("compensate", ALICE, ["t-1", 10]) == "unauthorized"
 
     @pytest.mark.parametrize("amount", [0, -10])
     def test_a_non_positive_amount_is_invalid_amount(self, amount):
         w = World()
-        w.open_ticket()
+        w.routed_ticket()
         assert w.refused("compensate", STAFF, ["t-1", amount]) == "invalid_amount"
 
     def test_an_unknown_ticket_is_ticket_not_found(self):

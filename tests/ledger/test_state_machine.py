@@ -211,10 +211,13 @@ class Model:
         return ""
 
     def grant(self, ts, sender, account, role, branch, on):
+        # (issue 11: a one-branch network, so an admin's proposal is decided at once; "branch-0" is its branch)
         if not self.has("branch-admin", sender):
             return "unauthorized"
-        if on and not branch:
-            return "invalid_name"
+        if on and role in ("branch-admin", "staff") and branch != "branch-0":
+            return "unknown_branch"
+        if on and role not in ("branch-admin", "staff") and branch:
+            return "wrong_branch"
         if on and self.has(role, account):
             return "role_already_held"
         if not on and not self.has(role, account):
@@ -280,7 +283,9 @@ class CoinMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         roles = {"branch-admin": (ADMIN,), "staff": (STAFF,), "compliance": (COMPLIANCE,)}
-        self.genesis = make_genesis(issuers=ISSUERS, policy=POLICY, roles=roles)
+        # one validator = one branch: governance quorum 1, so an admin's proposal is decided by its own tx
+        self.genesis = make_genesis(issuers=ISSUERS, policy=POLICY, roles=roles, validators=VALIDATORS[:1])
+        self.proposals = 0
         block, execution = genesis_block(self.genesis)
         self.state = MemoryState(execution.state_writes)
         self.nodes = MemoryNodes(execution.smt_nodes)
@@ -395,14 +400,17 @@ class CoinMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN, STAFF)), change=POLICY_CHANGES)
     def set_policy(self, sender, change):
-        self.send(sender, "set-policy", list(change), predict("set_policy", sender.public_key, *change))
+        self.proposals += 1
+        self.send(sender, "propose-set-policy", [f"p{self.proposals}", *change],
+                  predict("set_policy", sender.public_key, *change))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN, STAFF) + ISSUERS), account=st.sampled_from(ACCOUNTS),
-          role=st.sampled_from(ROLES), branch=st.sampled_from(["north", ""]), on=st.booleans())
+          role=st.sampled_from(ROLES), branch=st.sampled_from(["branch-0", "north", ""]), on=st.booleans())
     def grant_or_revoke_role(self, sender, account, role, branch, on):
+        self.proposals += 1
         payload = [account.public_key, role, branch] if on else [account.public_key, role]
-        self.send(sender, "grant-role" if on else "revoke-role", payload,
+        self.send(sender, "propose-grant-role" if on else "propose-revoke-role", [f"p{self.proposals}", *payload],
                   predict("grant", sender.public_key, account.public_key, role, branch, on))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)

@@ -102,7 +102,11 @@ def test_the_walk_returns_the_set_in_force(walk):
 
 
 def test_a_node_lists_no_changes_while_the_set_has_never_changed():
-    assert get_validator_set_changes(object(), 10**6) == ()
+    from ledger.chain import genesis_state
+    from ledger.state import MemoryState
+    from tests.strategies import make_genesis
+
+    assert get_validator_set_changes(MemoryState(genesis_state(make_genesis())), 10**6) == ()
 
 
 # ------------------------------------------------------------------------------------------------ refused
