@@ -16,7 +16,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench_execute = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench_execute)
 
-GOLDEN_DIGEST = "280d7831d1c4026b336c7077f811c8529ad31171d8d9fcf678877411363e1fa9"
+GOLDEN_DIGEST = "d2e714c7e4029e85ab97cf477ce079e2bd70effa4fecac07c55c4ffcb84af08f"
 GOLDEN_REASONS = {"": 733, "daily_limit_exceeded": 54, "insufficient_balance": 252, "invalid_amount": 14,
                   "second_factor_required": 84, "self_transfer": 63}
 GOLDEN_EVENTS = {"credited": 113, "customer_registered": 14, "expired": 128, "second_factor_set": 2,
