@@ -1,8 +1,13 @@
 """`carecoin network ...`: create the files of a new network.
 
 `carecoin network init --branches 4 --dir DIR` writes, per branch, a node key, client keys for the branch's
-admin, issuer and staff, and a node.toml; plus one DIR/genesis.json shared by all. ``init_network`` is the
-same thing as a function, for the demo, benchmarks and tests.
+admin and staff (placed in that branch in genesis) and an issuer desk key (issuer is company-wide: one key per
+branch keeps each branch's minting nonces apart), and a node.toml; plus the company-wide compliance, auditor
+and treasury keys in DIR/company/, and one DIR/genesis.json shared by all. It prints who holds what (key
+file, role, branch). ``init_network`` is the same thing as a function, for the demo, benchmarks and tests.
+
+After genesis no single key changes roles or policy: the branch admins decide together (``propose-*`` and
+``approve-proposal``, a quorum of distinct branches).
 
 Every new network gets a fresh, unique chain id (``<preset chain_id>-<16 random hex digits>``) unless
 ``--chain-id`` names one: signatures include the chain id, so a tx signed for one network never replays on
@@ -39,6 +44,7 @@ from node.errors import ConfigError, NodeError
 
 CLIENT_ROLES = ("admin", "issuer", "staff")
 _GENESIS_ROLE = {"admin": "branch-admin", "issuer": "issuer", "staff": "staff"}
+COMPANY_ROLES = ("compliance", "auditor", "treasury")  # company-wide: DIR/company/<role>.key
 MAX_BRANCHES = 64
 
 
@@ -58,6 +64,17 @@ class NetworkSummary:
     chain_id: str
     genesis_path: Path
     branches: tuple[BranchFiles, ...]
+    company_keys: dict[str, bytes] = None  # type: ignore[assignment]  # role -> public key (DIR/company/)
+
+    def get_holders(self) -> list[tuple[str, str, str]]:
+        """Who holds what: ``(key file relative to the dir, genesis role, branch or "(company-wide)")``."""
+        rows = []
+        for b in self.branches:
+            for role in CLIENT_ROLES:
+                branch = "(company-wide)" if role == "issuer" else b.name
+                rows.append((f"{b.name}/keys/{role}.key", _GENESIS_ROLE[role], branch))
+        rows += [(f"company/{role}.key", role, "(company-wide)") for role in (self.company_keys or {})]
+        return rows
 
     def to_json(self) -> dict:
         return {
@@ -72,6 +89,8 @@ class NetworkSummary:
                 "api": f"http://{b.api.host}:{b.api.port}",
                 "peer": compute_peer_url(b.peer.host, b.peer.port),
             } for b in self.branches],
+            "company_keys": {r: k.hex() for r, k in (self.company_keys or {}).items()},
+            "holders": [{"key_file": f, "role": r, "branch": b} for f, r, b in self.get_holders()],
         }
 
 
@@ -123,6 +142,7 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
             if sub.is_dir() and (sub.name in names or (sub / "node.toml").is_file()):
                 shutil.rmtree(sub, ignore_errors=True)
         (out / "genesis.json").unlink(missing_ok=True)
+        shutil.rmtree(out / "company", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
 
@@ -131,16 +151,23 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
     apis = [ListenAddress(host, base + 2 * i) for i in range(count)]
     peer_addrs = [ListenAddress(host, base + 2 * i + 1) for i in range(count)]
     genesis_path = out / "genesis.json"
+    company = {r: KeyPair.generate() for r in COMPANY_ROLES}
     roles: dict[str, tuple[bytes, ...]] = {
         _GENESIS_ROLE[r]: tuple(c[r].public_key for c in clients) for r in CLIENT_ROLES}
+    roles.update({r: (k.public_key,) for r, k in company.items()})
+    # each branch's admin and staff are placed in that branch (issuer and the company roles carry none)
+    placed = {c[r].public_key: name for name, c in zip(names, clients) for r in ("admin", "staff")}
     genesis = Genesis(
         chain_id=chain,
         genesis_time_ms=now_ms if now_ms is not None else int(time.time() * 1000),
         validators=tuple(Validator(n, k.public_key) for n, k in zip(names, node_keys)),
         roles=roles,
         policy=dict(preset.policy),
+        branches=placed,
     )
     save_genesis(genesis_path, genesis)
+    for role, key in company.items():
+        save_key(out / "company" / f"{role}.key", key, overwrite=True)
 
     files = []
     for i, name in enumerate(names):
@@ -163,7 +190,7 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
         files.append(BranchFiles(name, node_keys[i].public_key,
                                  {r: k.public_key for r, k in clients[i].items()},
                                  bdir / "node.toml", apis[i], peer_addrs[i]))
-    return NetworkSummary(out, chain, genesis_path, tuple(files))
+    return NetworkSummary(out, chain, genesis_path, tuple(files), {r: k.public_key for r, k in company.items()})
 
 
 def _print_table(summary: NetworkSummary) -> None:
@@ -177,8 +204,16 @@ def _print_table(summary: NetworkSummary) -> None:
         table.add_row(b.name, b.node_key.hex()[:16] + "…", f"http://{b.api.host}:{b.api.port}",
                       compute_peer_url(b.peer.host, b.peer.port),
                       str(b.config_path.relative_to(summary.dir)))
+    holders = Table(title="who holds what (roles in genesis.json)")
+    for col in ("key file", "role", "branch"):
+        holders.add_column(col)
+    for row in summary.get_holders():
+        holders.add_row(*row)
     console = Console(width=160)
     console.print(table)
+    console.print(holders)
+    console.print("after genesis, roles and policy change only by a quorum of branch admins: "
+                  "carecoin tx propose-grant-role ... then approve-proposal")
     console.print(f"genesis: {summary.genesis_path}")
     console.print(f"start a node: carecoin node start --config {summary.branches[0].config_path}")
 

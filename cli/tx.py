@@ -9,7 +9,7 @@ its help, and one option per payload field in payload order, named after the fie
   commits as a failed result with a reason, which is itself a signed proof of the decision);
 - ``ContentHash``: text hashed client-side, ``--content "text"`` -> ``H("carecoin/v1/content", text)`` for
   the field ``content_hash``; or the hash itself with ``--content-hash HEX``;
-- ``PolicyValue`` (``set-policy --value``): an int when the parameter is an int parameter, else text.
+- ``PolicyValue`` (``propose-set-policy --value``): an int when the parameter is an int parameter, else text.
 
 The sender's nonce is read from the node (state nonce + transactions of this sender still pending) unless
 ``--nonce`` is given; ``--wait`` blocks until the transaction is committed and prints its height and result.
@@ -105,7 +105,7 @@ def compute_content_hash(text: str) -> bytes:
 
 
 def parse_policy_value(name: str, text: str) -> int | str:
-    """The value of ``set-policy NAME``: an int for int parameters (the ledger checks the rest)."""
+    """The value of ``propose-set-policy NAME``: an int for int parameters (the ledger checks the rest)."""
     default = DEFAULT_POLICY.get(name)
     if isinstance(default, int):
         try:

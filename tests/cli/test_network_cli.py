@@ -126,3 +126,21 @@ def test_network_init_runs_as_a_real_process(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["branches"]) == 4
     assert load_config(out / "branch-4" / "node.toml").api.port == 27106
+
+
+def test_init_places_each_branchs_admin_and_staff_in_it_and_writes_the_company_keys(tmp_path: Path):
+    from ledger.customers import get_branch_of
+    from ledger.state import has_role
+
+    out = tmp_path / "net"
+    res = _init("--branches", "3", "--dir", str(out), "--base-port", "32100")
+    assert res.exit_code == 0, res.output
+    assert "who holds what" in res.output and "branch-2/keys/staff.key" in res.output
+    state = MemoryState(genesis_state(load_genesis(out / "genesis.json")))
+    for name in ("branch-1", "branch-2", "branch-3"):
+        for role, genesis_role in (("admin", "branch-admin"), ("staff", "staff")):
+            account = load_key(out / name / "keys" / f"{role}.key").public_key
+            assert has_role(state, genesis_role, account) and get_branch_of(state, account) == name
+    for role in ("compliance", "auditor", "treasury"):
+        account = load_key(out / "company" / f"{role}.key").public_key
+        assert has_role(state, role, account) and get_branch_of(state, account) == ""

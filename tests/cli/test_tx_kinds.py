@@ -46,9 +46,15 @@ def run(*args: str):
 EXAMPLES = {
     "mint": ["--to", A, "--amount", "500"],
     "transfer": ["--to", B, "--amount", "120", "--memo", "thanks"],
-    "set-policy": ["--name", "coin_lifetime_ms", "--value", "5000"],
-    "grant-role": ["--account", A, "--role", "staff", "--branch", "north"],
-    "revoke-role": ["--account", A, "--role", "staff"],
+    "propose-set-policy": ["--proposal-id", "p1", "--name", "coin_lifetime_ms", "--value", "5000"],
+    "propose-grant-role": ["--proposal-id", "p2", "--account", A, "--role", "staff", "--branch", "north"],
+    "propose-revoke-role": ["--proposal-id", "p3", "--account", A, "--role", "staff"],
+    "propose-add-validator": ["--proposal-id", "p4", "--branch-name", "east", "--node-public-key", B,
+                              "--peer-address", "ws://127.0.0.1:1/v1/peer"],
+    "propose-remove-validator": ["--proposal-id", "p5", "--node-public-key", B],
+    "propose-training-course": ["--proposal-id", "p6", "--course-id", "c1", "--reward", "100"],
+    "propose-governance-quorum": ["--proposal-id", "p7", "--quorum", "3"],
+    "approve-proposal": ["--proposal-id", "p1"],
     "register-customer": ["--customer", A, "--kyc-level", "1", "--commitment", B],
     "set-second-factor": ["--second-public-key", B],
     "erase-customer-data": ["--customer", A],
@@ -132,9 +138,9 @@ def test_optional_fields_take_their_defaults(sent, key_file):
 
 
 def test_set_policy_value_is_an_int_for_int_parameters_and_text_otherwise(sent, key_file):
-    run("set-policy", "--key", key_file, "--name", "refund_window_ms", "--value", "60000")
-    run("set-policy", "--key", key_file, "--name", "no_such_param", "--value", "x")
-    assert sent[0][1] == ["refund_window_ms", 60000] and sent[1][1] == ["no_such_param", "x"]
+    run("propose-set-policy", "--key", key_file, "--proposal-id", "a", "--name", "refund_window_ms", "--value", "60000")
+    run("propose-set-policy", "--key", key_file, "--proposal-id", "b", "--name", "no_such_param", "--value", "x")
+    assert sent[0][1] == ["a", "refund_window_ms", 60000] and sent[1][1] == ["b", "no_such_param", "x"]
 
 
 def test_nonce_wait_and_second_key_are_passed_through(sent, key_file):
@@ -146,8 +152,10 @@ def test_nonce_wait_and_second_key_are_passed_through(sent, key_file):
 @pytest.mark.parametrize("args, code, needle", [
     (["open-ticket", "--ticket-id", "T1", "--category", "complaint"], 2, "missing --content"),
     (["respond-ticket", "--ticket-id", "T1", "--content", "x", "--content-hash", B], 2, "not both"),
-    (["grant-role", "--account", "abcd", "--role", "staff", "--branch", "n"], 1, "expected 32"),
-    (["set-policy", "--name", "refund_window_ms", "--value", "soon"], 2, "takes an integer"),
+    (["propose-grant-role", "--proposal-id", "p", "--account", "abcd", "--role", "staff", "--branch", "n"], 1,
+     "expected 32"),
+    (["propose-set-policy", "--proposal-id", "p", "--name", "refund_window_ms", "--value", "soon"], 2,
+     "takes an integer"),
     (["compensate", "--ticket-id", "T1"], 2, "Missing option '--amount'"),
     (["pay-order", "--order-id", "O1", "--coins", "many"], 2, "not a valid integer"),
 ])
