@@ -171,7 +171,13 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     clerk, alice = KeyPair.generate(), KeyPair.generate()
     save_key(net / "clerk.key", clerk)
     t = Teller(chain_id, clients)
-    t.send("a clerk joins branch north", admin, "grant-role", [clerk.public_key, "staff", "north"], via=0)
+    # No single admin grants a role: branch 1's admin proposes, the admins of two more branches approve
+    # (a quorum of 3 of the 4 branches); the approval reaching the quorum grants it.
+    t.send(f"proposal: a clerk joins {branches[0]}", admin, "propose-grant-role",
+           ["clerk-joins", clerk.public_key, "staff", branches[0]], via=0)
+    for i in (1, 2):
+        approver = load_key(net / branches[i] / "keys" / "admin.key")
+        t.send(f"{branches[i]}'s admin approves", approver, "approve-proposal", ["clerk-joins"], via=i)
     stored = signed_request(clients[0], str(net / "clerk.key"), "POST", "/v1/vault/customers",
                             {"customer": alice.public_key.hex(), "data": PERSON})
     console.print(f"Alice's personal data went into branch 1's vault only; on chain goes its commitment "
@@ -204,6 +210,7 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     console.print(table)
     STATE["receipt_tx"] = comp["tx_hash"]
     STATE["customer"] = alice.public_key.hex()
+    STATE["branch"] = branches[0]
 
 
 def customer_views(clients: list[NodeClient]) -> None:
@@ -220,9 +227,10 @@ def customer_views(clients: list[NodeClient]) -> None:
     coin = clients[1].get(f"/v1/accounts/{alice}/coin")
     console.print(f"Alice holds {coin['balance']} coins (tier {coin['tier']}, lifetime earned "
                   f"{coin['lifetime_earned']}, KYC {coin['kyc_level']})")
-    report = clients[2].get("/v1/report?branch=north")
+    branch = STATE["branch"]
+    report = clients[2].get(f"/v1/report?branch={branch}")
     t = report["tickets"]
-    console.print("report for branch north: coins " + ", ".join(f"{k} {v}" for k, v in report["coins"].items())
+    console.print(f"report for branch {branch}: coins " + ", ".join(f"{k} {v}" for k, v in report["coins"].items())
                   + f"; tickets {t['total']} ({', '.join(f'{k} {v}' for k, v in t['by_state'].items() if v)}), "
                   f"mean first response {t['mean_first_response_ms']} ms, mean resolution "
                   f"{t['mean_resolution_ms']} ms; average rating {report['ratings']['average']}")

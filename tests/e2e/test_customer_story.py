@@ -37,7 +37,18 @@ class Story:
         self.net, self.tmp = net, tmp
         self.files: dict[str, str] = {name: str(net.dir / net.names[0] / "keys" / f"{name}.key")
                                       for name in ("admin", "issuer", "staff")}
+        # the admins of three of the four branches: governance needs a quorum of 3 distinct branches
+        self.files.update({f"admin{i}": str(net.dir / net.names[i] / "keys" / "admin.key") for i in range(3)})
         self.keys: dict[str, KeyPair] = {}
+        self.proposals = 0
+
+    def govern(self, action: str, *args: str) -> dict:
+        """Decide ``action`` by governance: branch-1's admin proposes, two other branches' admins approve."""
+        self.proposals += 1
+        pid = f"p{self.proposals}"
+        self.ok(f"propose-{action}", "admin0", "--proposal-id", pid, *args)
+        self.ok("approve-proposal", "admin1", "--proposal-id", pid, node=1)
+        return self.ok("approve-proposal", "admin2", "--proposal-id", pid, node=2)
 
     def new_key(self, name: str) -> KeyPair:
         key = KeyPair.generate()
@@ -71,12 +82,14 @@ class Story:
 
 
 def setup_cast(s: Story) -> None:
-    """A north-branch clerk, a compliance officer, and two customers (Alice registered with her data)."""
+    """A first-branch clerk, a compliance officer, and two customers (Alice registered with her data).
+
+    Roles are granted by governance (issue 11): one admin's grant alone no longer takes effect.
+    """
     for name in ("clerk", "officer", "alice", "bob"):
         s.new_key(name)
-    s.ok("grant-role", "admin", "--account", s.keys["clerk"].hex, "--role", "staff", "--branch", "north")
-    s.ok("grant-role", "admin", "--account", s.keys["officer"].hex, "--role", "compliance", "--branch", "hq",
-         node=1)
+    s.govern("grant-role", "--account", s.keys["clerk"].hex, "--role", "staff", "--branch", s.net.names[0])
+    s.govern("grant-role", "--account", s.keys["officer"].hex, "--role", "compliance")
     out = json.loads(cli("customer", "register", "--key", s.files["clerk"], "--customer", s.keys["alice"].hex,
                          "--kyc-level", "1", "--name", PERSON["name"], "--email", PERSON["email"], "--phone",
                          PERSON["phone"], "--node", s.net.apis[0], "--wait", "--json"))
@@ -135,18 +148,18 @@ def test_the_customer_story_through_the_cli(story):
     receipts["refund"] = s.ok("request-refund", "alice", "--order-id", "O2", "--reason", "wrong size",
                               node=3)["tx_hash"]
     assert s.read("order", "show", "O2")["status"] == "refunded"
-    s.ok("set-policy", "admin", "--name", "refund_window_ms", "--value", "1")
+    s.govern("set-policy", "--name", "refund_window_ms", "--value", "1")
     s.ok("create-order", "clerk", "--order-id", "O3", "--customer", alice, "--fiat-amount", "1500")
     s.ok("pay-order", "alice", "--order-id", "O3", "--coins", "0")
     receipts["late_refund"] = s.refused("request-refund", "alice", "refund_window_closed", "--order-id", "O3",
                                         "--reason", "changed my mind")["tx_hash"]
 
     # Expiry under a short coin lifetime: Bob's lot dies, the next tx touching him shows the expired event.
-    s.ok("set-policy", "admin", "--name", "coin_lifetime_ms", "--value", "1500")
+    s.govern("set-policy", "--name", "coin_lifetime_ms", "--value", "1500")
     s.ok("mint", "issuer", "--to", bob, "--amount", "70")
     time.sleep(1.7)
     receipts["expiry"] = s.ok("mint", "issuer", "--to", bob, "--amount", "1")["tx_hash"]
-    s.ok("set-policy", "admin", "--name", "coin_lifetime_ms", "--value", str(365 * 86_400_000))
+    s.govern("set-policy", "--name", "coin_lifetime_ms", "--value", str(365 * 86_400_000))
 
     # Freeze: a frozen account cannot send.
     s.ok("freeze-account", "officer", "--account", alice, "--reason-code", "fraud_check", node=2)

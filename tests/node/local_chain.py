@@ -23,7 +23,7 @@ class LocalChain:
         self.node, self.admin, self.staff, self.issuer, self.compliance = (KeyPair.generate() for _ in range(5))
         self.genesis = Genesis(
             CHAIN, genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000) - 3_600_000,
-            (Validator("branch-1", self.node.public_key),),
+            (Validator("north", self.node.public_key),),  # one branch: governance decides with one admin
             roles={"branch-admin": (self.admin.public_key,), "staff": (self.staff.public_key,),
                    "issuer": (self.issuer.public_key,), "compliance": (self.compliance.public_key,)}, policy={})
         self.store = Store.open(path)
@@ -55,7 +55,7 @@ def h(text: str) -> bytes:
 def play_story(c: LocalChain) -> dict:
     """Grant a north-branch clerk, register Alice, an order paid partly in coins, a complaint ticket."""
     clerk, alice = KeyPair.generate(), KeyPair.generate()
-    c.block(c.tx(c.admin, "grant-role", [clerk.public_key, "staff", "north"]))
+    c.block(c.tx(c.admin, "propose-grant-role", ["clerk", clerk.public_key, "staff", "north"]))
     c.block(c.tx(clerk, "register-customer", [alice.public_key, 1, h("commitment")]),
             c.tx(c.issuer, "mint", [alice.public_key, 1000]))
     c.block(c.tx(clerk, "create-order", ["O1", alice.public_key, 10_000, "EUR", h("items")]))

@@ -56,13 +56,13 @@ def test_report_index_is_incremental_and_never_counts_a_block_twice(story):
 def test_expired_coins_count_for_the_customers_branch(tmp_path):
     c = LocalChain(tmp_path / "db")
     clerk, bob = KeyPair.generate(), KeyPair.generate()
-    c.block(c.tx(c.admin, "grant-role", [clerk.public_key, "staff", "south"]),
-            c.tx(c.admin, "set-policy", ["coin_lifetime_ms", 5_000]))
+    c.block(c.tx(c.admin, "propose-grant-role", ["clerk", clerk.public_key, "staff", "north"]),
+            c.tx(c.admin, "propose-set-policy", ["lifetime", "coin_lifetime_ms", 5_000]))
     c.block(c.tx(clerk, "register-customer", [bob.public_key, 0, h("bob")]), c.tx(c.issuer, "mint", [bob.public_key, 40]))
     c.block(c.tx(c.issuer, "mint", [bob.public_key, 1]), after_ms=10_000)  # touching bob sweeps the dead lot
     index = analytics.ReportIndex(c.store)
     index.catch_up()
-    assert index.report("south")["coins"]["expired"] == 40
+    assert index.report("north")["coins"]["expired"] == 40
     c.store.close()
 
 
@@ -145,7 +145,7 @@ class TestTicketReport:
         w.open_ticket("t-1")
         start = w.tick()
         w.open_ticket("t-2")
-        w.ok("assign-ticket", ADMIN, ["t-2", STAFF2.public_key])  # moves to branch "south"
+        w.ok("respond-ticket", STAFF2, ["t-2", hh("a")])  # south's staff claims it: it moves to branch "south"
         tickets = [t for _, t in compute_tickets(self.state_items(w))]
         assert compute_ticket_report(tickets, since_ms=start).count == 1
         assert compute_ticket_report(tickets, until_ms=start).count == 1

@@ -100,8 +100,8 @@ async def test_ticket_and_order_routes_and_their_refusals(client):
 @pytest.mark.asyncio
 async def test_policy_route_shows_current_and_past_versions(client):
     c = client.chain
-    await commit(client, make_tx(CHAIN, "set-policy", c.admin, c.nonces[c.admin.public_key] + 1,
-                                 ["refund_window_ms", 1234]))
+    await commit(client, make_tx(CHAIN, "propose-set-policy", c.admin, c.nonces[c.admin.public_key] + 1,
+                                 ["window", "refund_window_ms", 1234]))
     status, now = await get(client, "/v1/policy")
     assert status == 200 and now["policy"]["refund_window_ms"] == 1234 and now["version"] == 1
     status, old = await get(client, "/v1/policy?version=0")

@@ -26,7 +26,7 @@ def test_coin_view_counts_lots_alive_at_head_time_with_tier_kyc_and_roles(story)
 def test_coin_view_hides_dead_lots_before_they_are_swept(tmp_path):
     c = LocalChain(tmp_path / "db")
     bob = KeyPair.generate()
-    c.block(c.tx(c.admin, "set-policy", ["coin_lifetime_ms", 5_000]))
+    c.block(c.tx(c.admin, "propose-set-policy", ["lifetime", "coin_lifetime_ms", 5_000]))
     c.block(c.tx(c.issuer, "mint", [bob.public_key, 300]))
     assert reads.get_account(c.store, bob.public_key)["expiring"][0][1] == 300
     c.block(after_ms=10_000)
@@ -70,8 +70,8 @@ def test_customer_view_is_the_on_chain_record_only(story):
 
 def test_every_past_policy_version_is_visible(tmp_path):
     c = LocalChain(tmp_path / "db")
-    c.block(c.tx(c.admin, "set-policy", ["feedback_reward", 70]))
-    c.block(c.tx(c.admin, "set-policy", ["feedback_reward", 90]))
+    c.block(c.tx(c.admin, "propose-set-policy", ["reward-70", "feedback_reward", 70]))
+    c.block(c.tx(c.admin, "propose-set-policy", ["reward-90", "feedback_reward", 90]))
     assert reads.get_policy_view(c.store, None)["policy"]["feedback_reward"] == 90
     assert reads.get_policy_view(c.store, 1)["policy"]["feedback_reward"] == 70
     v0 = reads.get_policy_view(c.store, 0)
