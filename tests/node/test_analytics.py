@@ -7,7 +7,7 @@ from ledger.keys import KeyPair
 from ledger.tickets import compute_tickets
 from node import analytics
 from node.analytics import compute_order_report, compute_orders, compute_ticket_report
-from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, World
+from tests.ledger.flows_world import ALICE, BOB, STAFF, STAFF2, World
 from tests.ledger.flows_world import h as hh
 from tests.node.local_chain import MIN, LocalChain, h
 
