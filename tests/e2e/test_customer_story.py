@@ -187,7 +187,7 @@ def test_the_customer_story_through_the_cli(story):
     assert proven["valid"] and proven["balance"] == balance and proven["frozen"] == "fraud_check"
 
     # The report and the customer's history agree with the story.
-    report = s.read("report", "--branch", "north", node=1)
+    report = s.read("report", "--branch", s.net.names[0], node=1)  # the clerk's branch
     assert report["coins"]["compensated"] == 300 and report["coins"]["earned"] == 91
     assert report["orders"]["refunded"] == 1 and report["tickets"]["by_category"]["complaint"] == 1
     assert report["ratings"]["average"] == 5 and report["tickets"]["mean_first_response_ms"] > 0
