@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from cli.tx_kinds import compute_content_hash
+from cli.tx import compute_content_hash
 from ledger.keys import KeyPair
 from ledger.tx import SignedTx, make_tx
 from tests.faults.cluster import Cluster
