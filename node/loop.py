@@ -55,7 +55,8 @@ class ConsensusLoop:
         head = store.head()
         config = ReplicaConfig(chain_id=genesis.chain_id, validators=genesis.validator_keys,
                                base_timeout_ms=options.base_timeout_ms, max_timeout_ms=options.max_timeout_ms,
-                               block_interval_ms=options.block_interval_ms)
+                               block_interval_ms=options.block_interval_ms,
+                               max_buffered_bytes_per_signer=2 * options.max_frame_bytes)
         self.replica = Replica(config, key, head.height + 1, head.block_hash)
         self.driver = Driver(wal=store, net=net, post=self.post, blocks=pipeline, request_sync=request_sync,
                              metrics=metrics, empty_block_interval_ms=options.empty_block_interval_ms)
@@ -182,12 +183,14 @@ class ConsensusLoop:
         self.driver.cancel_timers()
 
     async def _housekeeping(self) -> None:
-        """Retransmit this height's votes while stuck, and ask peers for their head when no block came."""
+        """Retransmit this height's votes while stuck, ask peers for their head when no block came, and evict
+        mempool txs that waited on a nonce gap for too long."""
         period = max(self.options.retransmit_ms, 50) / 1000.0
         while True:
             await asyncio.sleep(period)
             if self.fatal is not None:
                 return
+            self.pipeline.expire_gapped()
             height = self.replica.height
             idle = time.monotonic() - self.pipeline.get_last_commit_time()
             if idle >= period:
