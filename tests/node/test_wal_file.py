@@ -133,12 +133,14 @@ def spy_on(svc: NodeService) -> Spy:
     return spy
 
 
-async def run_to(path, keys_, height: int) -> None:
+async def run_to(path, keys_, height: int) -> int:
+    """Run a lone validator on ``path`` until ``height`` is committed; return the head when it stopped."""
     svc = open_service(path, *keys_)
     try:
         await svc.start()
         await wait_height(svc, height)
         await svc.stop()
+        return svc.store.head().height
     finally:
         svc.close()
 
@@ -230,6 +232,39 @@ async def test_a_wal_file_ahead_of_the_store_holds_every_vote_until_catch_up_rea
         await svc.stop()
         assert_no_vote_conflicts(spy, held)
     finally:
+        svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_really_torn_leveldb_log_leaves_the_node_voting_nothing_below_its_last_vote(tmp_path, keys):  # noqa: F811
+    pristine = tmp_path / "pristine"
+    head_before = await run_to(pristine, keys, 3)  # not reopened: its newest log holds this whole session
+    voted = decode_record(decode_wal_file((pristine / WAL_FILE_NAME).read_bytes()))
+    assert voted.height >= head_before
+    log_file = max(pristine.glob("*.log"), key=lambda f: f.stat().st_size)
+    size = log_file.stat().st_size
+    # Cut the newest LevelDB log until the store opens (without a word) two blocks short.
+    for cut in range(1, size, 97):
+        path = tmp_path / f"cut-{cut}"
+        shutil.copytree(pristine, path)
+        with open(path / log_file.name, "r+b") as fh:
+            fh.truncate(size - cut)
+        store = Store.open(path)
+        head = store.head().height
+        store.close()
+        if head <= head_before - 2:
+            break
+    else:
+        raise AssertionError(f"no cut of {log_file.name} ({size} bytes) took the head below {head_before - 1}")
+    svc = open_service(path, *keys)
+    spy = spy_on(svc)
+    try:
+        await svc.start()
+        await asyncio.sleep(0.5)
+        assert svc.consensus.held == voted and svc.store.head().height == head
+        assert spy.records == [] and spy.sent == []  # it waits for catch-up instead of voting at head + 1
+    finally:
+        await svc.stop()
         svc.close()
 
 
