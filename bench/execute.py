@@ -111,8 +111,8 @@ def _clear_caches() -> None:
     if clear is not None:
         clear()
     else:  # the code before decode memos: its lru caches
-        import ledger.coin
-        for fn in (ledger.state._decode_account, ledger.coin._decode_lots):
+        import ledger.lots
+        for fn in (ledger.state._decode_account, ledger.lots._decode_lots):
             fn.cache_clear()
 
 

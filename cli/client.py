@@ -1,4 +1,8 @@
-"""A small synchronous HTTP client for a node's API, shared by every CLI command that talks to a node."""
+"""A small synchronous HTTP client for a node's API: the ONE place the CLI speaks HTTP.
+
+Every command (``cli.tx``, ``cli.query``, ``cli.domain``, ``cli.demo``) talks to a node through a
+``NodeClient``; a failure becomes one ``click.ClickException`` naming the node and the cause.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,14 @@ class NodeClient:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
 
-    def _request(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    def request(self, method: str, path: str, body: Any = None, raw: bool = False, data: bytes | None = None,
+                headers: dict[str, str] | None = None) -> Any:
+        """Send one request: ``body`` as JSON (or ``data`` as given bytes) with extra ``headers``; the JSON
+        answer (or its bytes with ``raw``)."""
+        if data is None and body is not None:
+            data = json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data or None, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 payload = resp.read()
@@ -40,10 +48,10 @@ class NodeClient:
             raise click.ClickException(f"node at {self.url} answered {path} with non-JSON content") from None
 
     def get(self, path: str, raw: bool = False) -> Any:
-        return self._request("GET", path, raw=raw)
+        return self.request("GET", path, raw=raw)
 
     def post(self, path: str, body: Any) -> Any:
-        return self._request("POST", path, body)
+        return self.request("POST", path, body)
 
     def wait_committed(self, tx_hash: str, timeout_s: float = 30.0) -> dict:
         """Poll the tx status until it leaves 'pending' (bounded by ``timeout_s``)."""

@@ -27,7 +27,8 @@ from rich.table import Table
 
 from cli.client import NodeClient
 from cli.domain import signed_request
-from cli.tx_kinds import compute_content_hash
+from cli.tx import compute_content_hash
+from ledger.events import Event, UnknownEvent, decode_event
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
 from ledger.receipt import verify as verify_receipt
@@ -213,8 +214,7 @@ def customer_views(clients: list[NodeClient]) -> None:
     for col in ("height", "tx", "outcome", "events"):
         table.add_column(col)
     for item in reversed(history["items"]):
-        events = ", ".join(f"{e[0]} {e[2]}" if len(e) > 2 and isinstance(e[2], int) else e[0]
-                           for e in item["events"])
+        events = ", ".join(event_label(decode_event(e)) for e in item["events"])
         table.add_row(str(item["height"]), item["kind"], item["reason"] or item["result"], events)
     console.print(table)
     coin = clients[1].get(f"/v1/accounts/{alice}/coin")
@@ -226,6 +226,13 @@ def customer_views(clients: list[NodeClient]) -> None:
                   + f"; tickets {t['total']} ({', '.join(f'{k} {v}' for k, v in t['by_state'].items() if v)}), "
                   f"mean first response {t['mean_first_response_ms']} ms, mean resolution "
                   f"{t['mean_resolution_ms']} ms; average rating {report['ratings']['average']}")
+
+
+def event_label(event: Event) -> str:
+    """An event's kind, with its amount when it moves coins ("credited 300")."""
+    kind = event.kind if isinstance(event, UnknownEvent) else event.KIND
+    amount = getattr(event, "amount", None)
+    return f"{kind} {amount}" if isinstance(amount, int) else kind
 
 
 def summary(clients: list[NodeClient], branches: list[str]) -> None:

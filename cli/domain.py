@@ -14,12 +14,9 @@ import contextlib
 import io
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -158,20 +155,7 @@ def signed_request(client: NodeClient, key_file: str, method: str, path: str, bo
     chain_id = client.get("/v1/status")["chain_id"]
     raw = b"" if body is None else json.dumps(body).encode()
     headers = compute_request_headers(key, chain_id, method, path, raw, int(time.time() * 1000))
-    headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(client.url + path, data=raw or None, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=client.timeout_s) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            err = json.loads(exc.read())["error"]
-            text = f"{err['code']}: {err['message']}"
-        except Exception:  # noqa: BLE001 - a non-conforming body still gets a readable message
-            text = exc.reason
-        raise CliError(f"node answered {exc.code}: {text}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise CliError(f"cannot reach node at {client.url}: {getattr(exc, 'reason', exc)}") from None
+    return client.request(method, path, data=raw, headers=headers)
 
 
 @click.group("customer")

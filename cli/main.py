@@ -16,7 +16,6 @@ from cli.node import node
 from cli.query import account_group, block_group, history, status
 from cli.receipt import receipt
 from cli.tx import tx_group
-from cli import tx_kinds  # noqa: F401  (registers `tx <kind>` for every other kind on the tx group)
 from cli.domain import customer_group, order_group, policy_group, report, ticket_group
 
 

@@ -1,7 +1,22 @@
-"""`carecoin tx <kind>`: build, sign and submit transactions to a node.
+"""`carecoin tx <kind>`: build, sign and submit transactions to a node; one command per ledger kind.
+
+Every ``carecoin tx <kind>`` command is GENERATED from the kind's ``KindSpec`` (``ledger.process.KINDS``):
+its help, and one option per payload field in payload order, named after the field (``ticket_id`` ->
+``--ticket-id``) with the field's help and CLI default. A field's type decides its input:
+
+- ``Account`` / ``Bytes32``: 64 hex digits, checked before signing;
+- ``Amount`` / ``Int``: an integer; ``Id`` / ``Text``: text, as given (rules are the ledger's: a refused rule
+  commits as a failed result with a reason, which is itself a signed proof of the decision);
+- ``ContentHash``: text hashed client-side, ``--content "text"`` -> ``H("carecoin/v1/content", text)`` for
+  the field ``content_hash``; or the hash itself with ``--content-hash HEX``;
+- ``PolicyValue`` (``set-policy --value``): an int when the parameter is an int parameter, else text.
 
 The sender's nonce is read from the node (state nonce + transactions of this sender still pending) unless
 ``--nonce`` is given; ``--wait`` blocks until the transaction is committed and prints its height and result.
+
+Example:
+    carecoin tx open-ticket --key alice.key --ticket-id T1 --category complaint --priority 2 \\
+        --order-id O1 --content "parcel arrived damaged" --wait
 """
 
 from __future__ import annotations
@@ -14,8 +29,14 @@ import click
 from cli.client import NodeClient
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
+from ledger.context import DEFAULT_POLICY
+from ledger.hashing import H
 from ledger.keys import KeyPair, load_key, parse_public_key
+from ledger.process import KINDS, KindSpec
+from ledger.process.payload import REQUIRED, FieldSpec
 from ledger.tx import make_tx
+
+TAG_CONTENT = "carecoin/v1/content"
 
 
 def signed_tx_options(func: Callable) -> Callable:
@@ -75,34 +96,102 @@ def tx_group() -> None:
     """
 
 
-def account_arg(value: str) -> bytes:
-    return parse_public_key(value, "account id")
+# --- commands generated from the ledger's kind specs ----------------------------------------------------------
 
 
-@tx_group.command("mint")
-@click.option("--to", "to", required=True, help="Account id (64 hex digits) receiving the coins.")
-@click.option("--amount", required=True, type=click.IntRange(min=1), help="Amount in the smallest unit.")
-@signed_tx_options
-@node_options
-@cli_errors
-def mint(client: NodeClient, as_json: bool, to: str, amount: int, key_file: str, second_key_file: str | None,
-         nonce: int | None, wait: bool, timeout_s: float) -> None:
-    """Mint new coins to an account (the sender must hold the issuer role)."""
-    submit(client, "mint", [account_arg(to), amount], key_file, second_key_file, nonce, wait, timeout_s, as_json)
+def compute_content_hash(text: str) -> bytes:
+    """The 32-byte hash a text field becomes on chain: ``H("carecoin/v1/content", utf-8 text)``."""
+    return H(TAG_CONTENT, text.encode())
 
 
-@tx_group.command("transfer")
-@click.option("--to", "to", required=True, help="Account id (64 hex digits) receiving the coins.")
-@click.option("--amount", required=True, type=click.IntRange(min=1), help="Amount in the smallest unit.")
-@click.option("--memo", default="", help="A short note (at most 140 characters).")
-@signed_tx_options
-@node_options
-@cli_errors
-def transfer(client: NodeClient, as_json: bool, to: str, amount: int, memo: str, key_file: str,
-             second_key_file: str | None, nonce: int | None, wait: bool, timeout_s: float) -> None:
-    """Send coins from the key's account to another account."""
-    submit(client, "transfer", [account_arg(to), amount, memo], key_file, second_key_file, nonce, wait,
-           timeout_s, as_json)
+def parse_policy_value(name: str, text: str) -> int | str:
+    """The value of ``set-policy NAME``: an int for int parameters (the ledger checks the rest)."""
+    default = DEFAULT_POLICY.get(name)
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise click.BadParameter(f"{name} takes an integer, got {text!r}", param_hint="--value") from None
+    return text
+
+
+def _text_option(field: FieldSpec) -> tuple[str, str]:
+    """(option, parameter) of the text a ContentHash field is hashed from: content_hash -> --content."""
+    base = field.name.removesuffix("_hash")
+    return "--" + base.replace("_", "-"), base
+
+
+def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
+    """Build the payload of ``spec``'s kind from the command's option values, in field order."""
+    payload: list = []
+    for field in spec.fields:
+        cli, value = field.scalar.cli, values.get(field.name)
+        if cli == "hash":
+            option, base = _text_option(field)
+            text = values.get(base)
+            if text is not None and value is not None:
+                raise click.UsageError(f"give {option} or {field.option}, not both")
+            if value is not None:
+                payload.append(parse_public_key(value, field.name.replace("_", " ")))
+            elif text is not None or field.default is not REQUIRED:
+                payload.append(compute_content_hash(text if text is not None else field.default))
+            else:
+                raise click.UsageError(f"missing {option} TEXT (or {field.option} HEX)")
+        elif cli in ("account", "bytes32"):
+            payload.append(parse_public_key(value, field.name.replace("_", " ")))
+        elif cli == "policy":
+            payload.append(parse_policy_value(values["name"], value))
+        else:
+            payload.append(value)
+    return payload
+
+
+def _options(spec: KindSpec) -> list[Callable]:
+    """The click options of ``spec``'s payload fields, in field order."""
+    decorators = []
+    for field in spec.fields:
+        cli, required = field.scalar.cli, field.default is REQUIRED
+        if cli == "hash":
+            option, base = _text_option(field)
+            decorators.append(click.option(option, base, default=None,
+                                           help=f"{field.help} as text, hashed client-side into {field.name}."))
+            decorators.append(click.option(field.option, field.name, default=None,
+                                           help=f"{field.name} as 64 hex digits."))
+            continue
+        kind: Any = str
+        if cli == "int":
+            kind = int if field.cli_min is None else click.IntRange(min=field.cli_min)
+        if required:  # no ``default=`` at all: click counts an explicit None as a given default
+            decorators.append(click.option(field.option, field.name, type=kind, required=True, help=field.help))
+        else:
+            decorators.append(click.option(field.option, field.name, type=kind, default=field.default,
+                                           show_default=field.default != "", help=field.help))
+    return decorators
+
+
+def make_command(spec: KindSpec) -> click.Command:
+    """Build ``carecoin tx <kind>`` from the kind's spec."""
+
+    def command(client: NodeClient, as_json: bool, key_file: str, second_key_file: str | None, nonce: int | None,
+                wait: bool, timeout_s: float, **values: Any) -> None:
+        payload = compute_payload(spec, values)
+        submit(client, spec.name, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json)
+
+    command.__name__ = spec.name.replace("-", "_")
+    command.__doc__ = spec.help
+    func: Callable = cli_errors(command)
+    func = node_options(func)
+    func = signed_tx_options(func)
+    for decorator in reversed(_options(spec)):
+        func = decorator(func)
+    return click.command(spec.name, help=f"{spec.help}\n\nSent by: {spec.senders}.")(func)
+
+
+def register(group: click.Group) -> None:
+    """Add every ledger kind's command to ``group`` (idempotent)."""
+    for name, spec in KINDS.items():
+        if name not in group.commands:
+            group.add_command(make_command(spec))
 
 
 @tx_group.command("status")
@@ -116,3 +205,6 @@ def status(client: NodeClient, as_json: bool, tx_hash: str) -> None:
         echo_json(doc)
     else:
         click.echo(" ".join(f"{k}={v}" for k, v in doc.items() if v not in (None, "")))
+
+
+register(tx_group)

@@ -1,7 +1,7 @@
 """What every state-transition step sees: the execution context, the policy defaults, and the rule check.
 
 Kept apart from ``ledger.process`` (whose package import loads every kind) so that shared rule modules such
-as ``ledger.coin`` can use it while the kinds import them: ``ledger.process.common`` re-exports all of it.
+as ``ledger.lots`` can use it while the kinds import them: ``ledger.process.common`` re-exports all of it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger import codec, reasons
 from ledger.errors import SchemaError
+from ledger.events import CouponApplied, Event
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_ORDER, StateReader
 
@@ -143,7 +144,7 @@ def verify_order_customer(order_id: str, order: Order, account: bytes) -> None:
 # --- coupons ---------------------------------------------------------------------------------------------
 
 
-def apply_coupon(ctx: TxContext, order_id: str, customer: bytes, value: int) -> list[list]:
+def apply_coupon(ctx: TxContext, order_id: str, customer: bytes, value: int) -> list[Event]:
     """Record a coupon discount of ``value`` fiat minor units on an unpaid order of ``customer``; return events.
 
     Refusals: order_not_found, not_order_customer, already_paid, coupon_already_applied, invalid_amount.
@@ -166,4 +167,4 @@ def apply_coupon(ctx: TxContext, order_id: str, customer: bytes, value: int) -> 
 
     discount = min(value, order.fiat_amount)  # a coupon worth more than the order only zeroes it
     set_order(ctx.state, order_id, replace(order, discount=discount, coupon_applied=1))
-    return [["coupon_applied", order_id, customer, discount]]
+    return [CouponApplied(order_id, customer, discount)]

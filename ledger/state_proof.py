@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.block import Header
-from ledger.coin import PRIVILEGE_CODES, get_customer, get_earned, get_freeze, get_lots, privilege_key
+from ledger.customers import PRIVILEGE_CODES, get_customer, get_earned, privilege_key
+from ledger.limits import get_freeze
+from ledger.lots import get_lots
 from ledger.errors import LedgerError, ProofError
 from ledger.genesis import Genesis
 from ledger.smt import SmtProof, verify_proof

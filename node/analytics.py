@@ -28,10 +28,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ledger import coin
+from ledger import customers
 from ledger.orders import Order, compute_record, get_order
 from ledger.state import PREFIX_ORDER
 from ledger.tickets import CATEGORIES, STATES, Ticket, get_ticket
+from ledger.events import (
+    ClawedBack, Compensated, CouponApplied, Credited, Event, Expired, Feedback, Spent, decode_event,
+)
 from ledger.tx import decode_tx
 
 log = logging.getLogger("carecoin.analytics")
@@ -85,7 +88,7 @@ class ReportIndex:
             if result.status != 0 or not result.events:
                 continue
             branch = None  # decided lazily: most txs (transfers) never need it
-            for event in result.events:
+            for event in map(decode_event, result.events):
                 metric, amount, where = self._metric(event, touched)
                 if metric is None:
                     continue
@@ -105,46 +108,47 @@ class ReportIndex:
             self._counters.append(counters)
             self.branches.update(counters)
 
-    def _metric(self, event: list, touched: set[str]) -> tuple[str | None, int, str | None]:
+    def _metric(self, event: Event, touched: set[str]) -> tuple[str | None, int, str | None]:
         """(metric, amount, branch or None = the tx's branch) of one event; marks touched tickets."""
-        kind = event[0]
-        if kind == "credited":
-            return _CREDIT_METRIC.get(event[3]), event[2], None
-        if kind == "spent":
-            return "redeemed", event[2], None
-        if kind == "expired":
-            customer = coin.get_customer(self.store, event[1])
-            return "expired", event[2], customer.branch if customer else ""
-        if kind == "clawed_back":
-            return "clawed_back", event[2], None
+        kind = event.KIND
+        if type(event) is Credited:
+            return _CREDIT_METRIC.get(event.source), event.amount, None
+        if type(event) is Spent:
+            return "redeemed", event.amount, None
+        if type(event) is Expired:
+            customer = customers.get_customer(self.store, event.account)
+            return "expired", event.amount, customer.branch if customer else ""
+        if type(event) is ClawedBack:
+            return "clawed_back", event.amount, None
         if kind in _ORDER_EVENTS:
-            order = get_order(self.store, event[1])
+            order = get_order(self.store, event.order_id)  # type: ignore[attr-defined]
             return _ORDER_EVENTS[kind], 1, order.branch if order else ""
-        if kind.startswith("ticket_") or kind == "compensated":
-            touched.add(event[1])
+        if kind.startswith("ticket_") or type(event) is Compensated:
+            touched.add(event.ticket_id)  # type: ignore[attr-defined]
             return None, 0, None
-        if kind == "feedback":  # ["feedback", target_kind, target_id, sender, rating, reward]
-            if event[1] == "ticket":
-                touched.add(event[2])
-            record = get_ticket(self.store, event[2]) if event[1] == "ticket" else get_order(self.store, event[2])
-            return f"rating:{event[4]}", 1, record.branch if record else ""
+        if type(event) is Feedback:
+            if event.target_kind == "ticket":
+                touched.add(event.target_id)
+            record = (get_ticket(self.store, event.target_id) if event.target_kind == "ticket"
+                      else get_order(self.store, event.target_id))
+            return f"rating:{event.rating}", 1, record.branch if record else ""
         return None, 0, None
 
     def _tx_branch(self, raw: bytes, events: Iterable[list]) -> str:
-        for event in events:  # an order's or a ticket's branch wins: it is where the service happened
-            if event[0] in _ORDER_EVENTS or event[0] == "coupon_applied":
-                order = get_order(self.store, event[1])
+        for event in map(decode_event, events):  # an order's or a ticket's branch wins: where the service was
+            if event.KIND in _ORDER_EVENTS or type(event) is CouponApplied:
+                order = get_order(self.store, event.order_id)  # type: ignore[attr-defined]
                 if order is not None:
                     return order.branch
-            if event[0] == "compensated":
-                ticket = get_ticket(self.store, event[1])
+            if type(event) is Compensated:
+                ticket = get_ticket(self.store, event.ticket_id)
                 if ticket is not None:
                     return ticket.branch
         sender = decode_tx(raw).body.sender
-        branch = coin.get_branch_of(self.store, sender)
+        branch = customers.get_branch_of(self.store, sender)
         if branch:
             return branch
-        customer = coin.get_customer(self.store, sender)
+        customer = customers.get_customer(self.store, sender)
         return customer.branch if customer else ""
 
     def report(self, branch: str | None = None, since: int | None = None, until: int | None = None) -> dict[str, Any]:

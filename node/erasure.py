@@ -17,9 +17,10 @@ import logging
 from collections import deque
 from typing import Any, Callable
 
+from ledger.events import CustomerDataErased, decode_event
+
 log = logging.getLogger("carecoin.erasure")
 
-ERASED_EVENT = "customer_data_erased"
 MAX_FED = 256  # blocks queued by the commit path; beyond, the follower reads them from the store
 BATCH = 500  # blocks applied between two yields to the event loop
 PERIOD_S = 1.0  # the task also looks at the head this often, fed or not
@@ -71,9 +72,9 @@ class ErasureFollower:
         for result in results:
             if result.status != 0 or not result.events:
                 continue
-            for event in result.events:
-                if event[0] == ERASED_EVENT:
-                    self.on_erased(event[1])
+            for event in map(decode_event, result.events):
+                if type(event) is CustomerDataErased:
+                    self.on_erased(event.customer)
 
     async def run(self, is_closed: Callable[[], bool]) -> None:
         """Catch up from the store, then follow commits (runs until cancelled or the store closes)."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
-from ledger import coin
+from ledger import customers, limits, lots
 from ledger.context import DAY_MS
 from ledger.errors import NotFound
+from ledger.events import events_mention
 from ledger.genesis import ROLES, Genesis
 from ledger.orders import get_order, is_valid_id
 from ledger.process.governance import compute_policy_at, get_policy_change, get_policy_version
@@ -67,34 +68,40 @@ def compute_next_nonce(state_nonce: int, pending_nonces: Iterable[int]) -> int:
     return nxt
 
 
-def get_account(store: Any, account: bytes, pending_nonces: Iterable[int] = ()) -> dict[str, Any]:
-    """The account document at the head block's time: spendable balance (expired lots never shown), nonce, next
-    nonce (after ``pending_nonces``), lots expiring within 30 days, tier, privileges, freeze, KYC and roles."""
-    head = store.get_header(store.head().height)
-    now_ms = head.timestamp_ms
-    customer = coin.get_customer(store, account)
-    freeze = coin.get_freeze(store, account)
-    record = get_account_record(store, account)
-    doc = {
-        "balance": coin.get_spendable(store, account, now_ms),
+def compute_account_document(state: Any, account: bytes, now_ms: int) -> dict[str, Any]:
+    """What anyone entitled sees of an account at ``now_ms`` (the head block's time): spendable balance (lots
+    dead at ``now_ms`` are never shown, swept or not), nonce, lots expiring within 30 days, tier, privileges,
+    customer record, freeze, branch, second factor, roles. Bytes stay bytes (``jsonable`` makes them hex)."""
+    customer = customers.get_customer(state, account)
+    freeze = limits.get_freeze(state, account)
+    record = get_account_record(state, account)
+    return {
+        "balance": lots.get_spendable(state, account, now_ms),
         "nonce": record.nonce,
-        "expiring": [[e, a] for e, a in coin.get_expiring(store, account, now_ms, EXPIRING_WINDOW_MS)],
-        "tier": coin.get_tier(store, account),
-        "lifetime_earned": coin.get_earned(store, account),
-        "privileges": {p: coin.get_privilege_expiry(store, account, p) for p in coin.PRIVILEGE_CODES
-                       if coin.has_privilege(store, account, p, now_ms)},
+        "expiring": [[e, a] for e, a in lots.get_expiring(state, account, now_ms, EXPIRING_WINDOW_MS)],
+        "tier": customers.get_tier(state, account),
+        "lifetime_earned": customers.get_earned(state, account),
+        "privileges": {p: customers.get_privilege_expiry(state, account, p) for p in customers.PRIVILEGE_CODES
+                       if customers.has_privilege(state, account, p, now_ms)},
         "customer": None if customer is None else {
             "kyc_level": customer.kyc_level, "commitment": customer.commitment.hex(), "branch": customer.branch,
             "registered_at_ms": customer.registered_at_ms, "erased_at_ms": customer.erased_at_ms},
         "frozen": None if freeze is None else {"reason_code": freeze.reason_code, "height": freeze.height},
-        "branch": coin.get_branch_of(store, account),
-        "has_second_factor": coin.get_second_key(store, account) is not None,
+        "branch": customers.get_branch_of(state, account),
+        "has_second_factor": limits.get_second_key(state, account) is not None,
         "account": account.hex(), "stored_balance": record.balance,
-        "roles": [r for r in ROLES if has_role(store, r, account)],
+        "roles": [r for r in ROLES if has_role(state, r, account)],
         "kyc_level": customer.kyc_level if customer else None,
-        "height": head.height, "timestamp_ms": head.timestamp_ms,
     }
-    doc["next_nonce"] = compute_next_nonce(record.nonce, pending_nonces)
+
+
+def get_account(store: Any, account: bytes, pending_nonces: Iterable[int] = ()) -> dict[str, Any]:
+    """The account document (``compute_account_document``) at the head block's time, with the head and the next
+    nonce a new tx should use (after ``pending_nonces``)."""
+    head = store.get_header(store.head().height)
+    doc = compute_account_document(store, account, head.timestamp_ms)
+    doc.update({"height": head.height, "timestamp_ms": head.timestamp_ms,
+                "next_nonce": compute_next_nonce(doc["nonce"], pending_nonces)})
     return jsonable(doc)
 
 
@@ -146,7 +153,7 @@ def get_order_view(store: Any, order_id: str) -> dict[str, Any]:
 
 def get_customer_view(store: Any, account: bytes) -> dict[str, Any]:
     """The on-chain customer record (KYC, commitment, branch, erasure); never personal data."""
-    customer = coin.get_customer(store, account)
+    customer = customers.get_customer(store, account)
     if customer is None:
         raise NotFound(f"account {account.hex()} is not a registered customer")
     doc = jsonable(asdict(customer))
@@ -233,7 +240,7 @@ def get_history(store: Any, account: bytes, limit: int, before: int | None, scan
             for index in range(len(block.txs) - 1, -1, -1):
                 tx = decode_tx(block.txs[index])
                 res = results[index]
-                if tx.body.sender == account or _events_mention(res.events, account):
+                if tx.body.sender == account or events_mention(res.events, account):
                     items.append({"height": h, "index": index, "tx_hash": tx.tx_hash.hex(),
                                   "kind": tx.body.kind, "sender": tx.body.sender.hex(),
                                   "nonce": tx.body.nonce,
@@ -246,10 +253,6 @@ def get_history(store: Any, account: bytes, limit: int, before: int | None, scan
         h -= 1
     return {"account": account.hex(), "items": items, "scanned_to": max(h + 1, 1),
             "next_before": h + 1 if h >= 1 else None}
-
-
-def _events_mention(events, account: bytes) -> bool:
-    return any(account in (e if isinstance(e, (list, tuple)) else ()) for e in events)
 
 
 # --- reads that need more than the store ----------------------------------------------------------------------

@@ -85,7 +85,7 @@ def coin_ctx(state, sender: KeyPair, *cosigners: KeyPair, ts: int = NOW_MS, heig
 
 def fund(state, account: KeyPair | bytes, amount: int, ts: int = NOW_MS, source: str = "mint") -> list[list]:
     """Credit ``amount`` new coins to ``account`` at block time ``ts`` (a lot expiring a lifetime later)."""
-    from ledger.coin import credit
+    from ledger.lots import credit
 
     who = account if isinstance(account, bytes) else account.public_key
     return credit(coin_ctx(state, ISSUER, ts=ts), who, amount, source)
@@ -93,7 +93,8 @@ def fund(state, account: KeyPair | bytes, amount: int, ts: int = NOW_MS, source:
 
 def register(state, customer: KeyPair, kyc_level: int = 1) -> None:
     """Register ``customer`` directly in state (the register-customer kind has its own tests)."""
-    from ledger.coin import Customer, set_customer
+    from ledger.customers import Customer
+    from ledger.customers import set_customer
 
     set_customer(state, Customer(customer.public_key, kyc_level, b"\x11" * 32, STAFF.public_key, "north", NOW_MS))
 

@@ -1,8 +1,12 @@
-"""The registry of transaction kinds: KIND -> (payload check, process step).
+"""The registry of transaction kinds: KIND -> ``KindSpec`` (payload class, shape check, step, CLI help).
 
-Adding a kind = one module ``ledger/process/<kind>.py`` with ``compute_<kind>(payload)`` (shape check,
-raises ``InvalidTransaction``) and ``process_<kind>(ctx, tx) -> events`` (rules, raise ``TxFailure``), one
-line in ``KINDS`` below, and ``tests/ledger/test_process_<kind>.py``.
+Adding a kind = in the module of its group (``ledger/process/<group>.py``): a frozen payload dataclass
+whose typed fields (``ledger.process.payload``: Account, Amount, Id, ...) are the wire format, in order,
+with an ``arg(help, default)`` each; a step ``process_<kind>(ctx, tx) -> list[Event]`` (rules raise
+``TxFailure``; events from ``ledger.events``); and ``declare_kind(...)`` in the module's ``SPECS``. Plus
+``tests/ledger/test_process_<kind>.py``. The shape check is derived from the field types and the command
+``carecoin tx <kind>`` is generated from the spec: nothing to add in ``cli/``. A new group module is one
+more name in ``_MODULES`` below.
 """
 
 from __future__ import annotations

@@ -22,15 +22,15 @@ redeem-coupon payload [coupon_id: str, order_id: str]; events = apply_coupon's [
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ledger import reasons
-from ledger.coin import get_branch_of, verify_customer, verify_not_frozen
+from ledger.customers import get_branch_of, verify_customer
+from ledger.limits import verify_not_frozen
 from ledger.errors import SchemaError
+from ledger.events import CouponIssued, CouponRedeemed, Event
 from ledger.orders import apply_coupon, verify_id
-from ledger.process.common import (
-    KindSpec, TxContext, expect_int, expect_payload, expect_str, verify_any_role, verify_name, verify_rule,
-)
+from ledger.process.common import TxContext, verify_any_role, verify_name, verify_rule
+from ledger.process.payload import Amount, Id, Int, Text, arg, declare_kind
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_COUPON, StateReader, get_record, set_record
 
@@ -60,22 +60,22 @@ class Coupon:
 
 @dataclass(frozen=True, slots=True)
 class IssueCoupon:
-    """An issue-coupon payload, shape-checked."""
+    """An issue-coupon payload."""
 
-    coupon_id: str
-    campaign: str
-    value: int
-    expires_at_ms: int
-    per_customer_limit: int
-    total: int
+    coupon_id: Id = arg("The new coupon's id.")
+    campaign: Text = arg("The campaign it belongs to.")
+    value: Amount = arg("Its discount in fiat minor units.")
+    expires_at_ms: Int = arg("Block time (ms since the epoch) at which it dies.")
+    per_customer_limit: Int = arg("Times one customer may redeem it.", 1)
+    total: Int = arg("Copies in all.", 1)
 
 
 @dataclass(frozen=True, slots=True)
 class RedeemCoupon:
-    """A redeem-coupon payload, shape-checked."""
+    """A redeem-coupon payload."""
 
-    coupon_id: str
-    order_id: str
+    coupon_id: Id = arg("The coupon to redeem.")
+    order_id: Id = arg("Your unpaid order it discounts.")
 
 
 # --- state -----------------------------------------------------------------------------------------------
@@ -121,18 +121,7 @@ def get_coupon_uses(state: StateReader, customer: bytes, coupon_id: str) -> int:
 # --- issue-coupon ----------------------------------------------------------------------------------------
 
 
-def compute_issue_coupon(payload: Any) -> IssueCoupon:
-    """Check the payload's shape and return an ``IssueCoupon``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "issue-coupon"
-    cid, campaign, value, expires, limit, total = expect_payload(
-        k, payload, "[coupon_id: str, campaign: str, value: int, expires_at_ms: int, per_customer_limit: int, "
-                    "total: int]", 6)
-    return IssueCoupon(expect_str(k, "coupon_id", cid), expect_str(k, "campaign", campaign),
-                       expect_int(k, "value", value), expect_int(k, "expires_at_ms", expires),
-                       expect_int(k, "per_customer_limit", limit), expect_int(k, "total", total))
-
-
-def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[list]:
+def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
     """Issue coupon ``tx.coupon_id`` for a campaign."""
     # Only an issuer or a branch admin issues coupons
     verify_any_role(ctx, "issuer", "branch-admin")
@@ -154,20 +143,13 @@ def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[list]:
     coupon = Coupon(tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit, tx.total, 0, ctx.sender,
                     get_branch_of(ctx.state, ctx.sender), ctx.timestamp_ms)
     set_record(ctx.state, coupon_key(tx.coupon_id), coupon.to_list())
-    return [["coupon_issued", tx.coupon_id, tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit,
-             tx.total]]
+    return [CouponIssued(tx.coupon_id, tx.campaign, tx.value, tx.expires_at_ms, tx.per_customer_limit, tx.total)]
 
 
 # --- redeem-coupon ---------------------------------------------------------------------------------------
 
 
-def compute_redeem_coupon(payload: Any) -> RedeemCoupon:
-    """Check the payload's shape and return a ``RedeemCoupon``; raise ``InvalidTransaction(bad_payload)``."""
-    cid, order_id = expect_payload("redeem-coupon", payload, "[coupon_id: str, order_id: str]", 2)
-    return RedeemCoupon(expect_str("redeem-coupon", "coupon_id", cid), expect_str("redeem-coupon", "order_id", order_id))
-
-
-def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[list]:
+def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
     """Apply coupon ``tx.coupon_id`` as a discount on the sender's unpaid order ``tx.order_id``."""
     # Only a registered customer redeems coupons
     verify_customer(ctx, ctx.sender)
@@ -192,11 +174,13 @@ def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[list]:
 
     set_record(ctx.state, coupon_key(tx.coupon_id), replace(coupon, redeemed=coupon.redeemed + 1).to_list())
     set_record(ctx.state, coupon_use_key(ctx.sender, tx.coupon_id), uses + 1)
-    events.append(["coupon_redeemed", tx.coupon_id, ctx.sender, tx.order_id, coupon.value])
+    events.append(CouponRedeemed(tx.coupon_id, ctx.sender, tx.order_id, coupon.value))
     return events
 
 
 SPECS = (
-    KindSpec("issue-coupon", compute_issue_coupon, process_issue_coupon),
-    KindSpec("redeem-coupon", compute_redeem_coupon, process_redeem_coupon),
+    declare_kind("issue-coupon", IssueCoupon, process_issue_coupon, senders="issuer or branch admin",
+                 help="Issue a coupon of a campaign: fiat value, expiry, per-customer limit, total copies."),
+    declare_kind("redeem-coupon", RedeemCoupon, process_redeem_coupon, senders="customer",
+                 help="Redeem a coupon on one of your unpaid orders (customer)."),
 )

@@ -22,55 +22,45 @@ erase-customer-data payload [customer: bin32]     event ["customer_data_erased",
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ledger import reasons
-from ledger.coin import (
-    KYC_LEVELS, Customer, get_branch_of, get_customer, get_second_key, set_customer, verify_second_factor,
-)
-from ledger.process.common import (
-    KindSpec, TxContext, expect_account, expect_bytes32, expect_int, expect_payload, verify_role, verify_rule,
-)
+from ledger.customers import Customer, get_branch_of, get_customer, set_customer
+from ledger.limits import KYC_LEVELS, get_second_key, verify_second_factor
+from ledger.events import CustomerDataErased, CustomerRegistered, Event, SecondFactorSet
+from ledger.process.common import TxContext, verify_role, verify_rule
+from ledger.process.payload import Account, Bytes32, Int, arg, declare_kind
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_SECOND_KEY, account_record_key, has_role, set_record
 
 
 @dataclass(frozen=True, slots=True)
 class RegisterCustomer:
-    """A register-customer payload, shape-checked."""
+    """A register-customer payload."""
 
-    customer: bytes
-    kyc_level: int
-    commitment: bytes
+    customer: Account = arg("The customer's account id (64 hex digits).")
+    kyc_level: Int = arg("KYC level 0, 1 or 2 (sets the daily outflow limit).")
+    commitment: Bytes32 = arg("H(salt || personal data) as 64 hex digits (see `carecoin customer register`).")
 
 
 @dataclass(frozen=True, slots=True)
 class SetSecondFactor:
-    """A set-second-factor payload, shape-checked."""
+    """A set-second-factor payload."""
 
-    second_key: bytes
+    # ``--second-key`` is the co-signing key FILE of every tx command: this field is a public key
+    second_key: Bytes32 = arg("The second-factor public key (64 hex digits).", option="--second-public-key")
 
 
 @dataclass(frozen=True, slots=True)
 class EraseCustomerData:
-    """An erase-customer-data payload, shape-checked."""
+    """An erase-customer-data payload."""
 
-    customer: bytes
+    customer: Account = arg("The customer's account id (64 hex digits).")
 
 
 # --- register-customer -----------------------------------------------------------------------------------
 
 
-def compute_register_customer(payload: Any) -> RegisterCustomer:
-    """Check the payload's shape and return a ``RegisterCustomer``; raise ``InvalidTransaction(bad_payload)``."""
-    kind = "register-customer"
-    customer, kyc, commitment = expect_payload(kind, payload, "[customer: bin32, kyc_level: int, commitment: bin32]",
-                                               3)
-    return RegisterCustomer(expect_account(kind, "customer", customer), expect_int(kind, "kyc_level", kyc),
-                            expect_bytes32(kind, "commitment", commitment))
-
-
-def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[list]:
+def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[Event]:
     """Register ``tx.customer`` with a KYC level and a commitment of their personal data, in the staff's branch."""
     # Only staff register customers
     verify_role(ctx, "staff")
@@ -80,23 +70,18 @@ def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[list
     # A customer is registered once (the commitment is never overwritten)
     existing = get_customer(ctx.state, tx.customer)
     verify_rule(existing is None, reasons.CUSTOMER_EXISTS,
-                f"customer {tx.customer.hex()[:16]}… was registered at {existing.registered_at_ms if existing else 0}")
+                f"customer {tx.customer.hex()[:16]}… was registered at "
+                f"{existing.registered_at_ms if existing else 0}")
 
     branch = get_branch_of(ctx.state, ctx.sender)
     set_customer(ctx.state, Customer(tx.customer, tx.kyc_level, tx.commitment, ctx.sender, branch, ctx.timestamp_ms))
-    return [["customer_registered", tx.customer, tx.kyc_level, tx.commitment, branch]]
+    return [CustomerRegistered(tx.customer, tx.kyc_level, tx.commitment, branch)]
 
 
 # --- set-second-factor -----------------------------------------------------------------------------------
 
 
-def compute_set_second_factor(payload: Any) -> SetSecondFactor:
-    """Check the payload's shape and return a ``SetSecondFactor``; raise ``InvalidTransaction(bad_payload)``."""
-    (second_key,) = expect_payload("set-second-factor", payload, "[second_key: bin32]", 1)
-    return SetSecondFactor(expect_bytes32("set-second-factor", "second_key", second_key))
-
-
-def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[list]:
+def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[Event]:
     """Register (or replace) the sender's second-factor key."""
     # The second key is not the account's own key (that would be no second factor at all)
     verify_rule(tx.second_key != ctx.sender, reasons.INVALID_SECOND_KEY,
@@ -106,19 +91,13 @@ def process_set_second_factor(ctx: TxContext, tx: SetSecondFactor) -> list[list]
         verify_second_factor(ctx, ctx.sender, "replacing the second key")
 
     set_record(ctx.state, account_record_key(PREFIX_SECOND_KEY, ctx.sender), tx.second_key)
-    return [["second_factor_set", ctx.sender, tx.second_key]]
+    return [SecondFactorSet(ctx.sender, tx.second_key)]
 
 
 # --- erase-customer-data ---------------------------------------------------------------------------------
 
 
-def compute_erase_customer_data(payload: Any) -> EraseCustomerData:
-    """Check the payload's shape and return an ``EraseCustomerData``; raise ``InvalidTransaction(bad_payload)``."""
-    (customer,) = expect_payload("erase-customer-data", payload, "[customer: bin32]", 1)
-    return EraseCustomerData(expect_account("erase-customer-data", "customer", customer))
-
-
-def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[list]:
+def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[Event]:
     """Mark the customer's personal data erased; the node's vault deletes its key on the event."""
     # Staff, or the customer themself, may ask for erasure
     verify_rule(ctx.sender == tx.customer or has_role(ctx.state, "staff", ctx.sender), reasons.UNAUTHORIZED,
@@ -132,11 +111,16 @@ def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[l
                 f"customer data was erased at {customer.erased_at_ms}")
 
     set_customer(ctx.state, replace(customer, erased_at_ms=ctx.timestamp_ms))
-    return [["customer_data_erased", tx.customer, customer.commitment]]
+    return [CustomerDataErased(tx.customer, customer.commitment)]
 
 
 SPECS = (
-    KindSpec("register-customer", compute_register_customer, process_register_customer),
-    KindSpec("set-second-factor", compute_set_second_factor, process_set_second_factor),
-    KindSpec("erase-customer-data", compute_erase_customer_data, process_erase_customer_data),
+    declare_kind("register-customer", RegisterCustomer, process_register_customer, senders="staff",
+                 help="Register a customer with a KYC level and the commitment of their personal data (staff). "
+                      "See `carecoin customer register` to store the data in the vault first."),
+    declare_kind("set-second-factor", SetSecondFactor, process_set_second_factor, senders="any account",
+                 help="Register (or replace) the sender's second-factor public key."),
+    declare_kind("erase-customer-data", EraseCustomerData, process_erase_customer_data,
+                 senders="staff or the customer",
+                 help="Erase a customer's personal data: the branch vaults delete its key (staff or the customer)."),
 )

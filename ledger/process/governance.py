@@ -25,13 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import reasons
-from ledger.coin import set_branch_of
+from ledger.customers import set_branch_of
 from ledger.errors import SchemaError
-from ledger.process.common import (
-    DEFAULT_POLICY, KindSpec, TxContext, expect_account, expect_payload, expect_str, verify_name, verify_role,
-    verify_rule,
-)
-from ledger.reasons import invalid_tx
+from ledger.events import Event, PolicySet, RoleGranted, RoleRevoked
+from ledger.process.common import DEFAULT_POLICY, TxContext, verify_name, verify_role, verify_rule
+from ledger.process.payload import Account, PolicyValue, Text, arg, declare_kind
 from ledger.state import (
     PREFIX_GOVERNANCE, ROLE_CODES, StateReader, add_counter, get_counter, get_policy, get_record, get_role_count,
     has_role, policy_key, set_record, set_role,
@@ -46,27 +44,27 @@ BRANCH_ADMIN = "branch-admin"
 
 @dataclass(frozen=True, slots=True)
 class SetPolicy:
-    """A set-policy payload, shape-checked."""
+    """A set-policy payload."""
 
-    name: str
-    value: int | str
+    name: Text = arg("The policy parameter.")
+    value: PolicyValue = arg("Its new value (an integer for integer parameters).")
 
 
 @dataclass(frozen=True, slots=True)
 class GrantRole:
-    """A grant-role payload, shape-checked."""
+    """A grant-role payload."""
 
-    account: bytes
-    role: str
-    branch: str
+    account: Account = arg("The account (64 hex digits) receiving the role.")
+    role: Text = arg("branch-admin, staff, issuer or compliance.")
+    branch: Text = arg("The branch the account belongs to.")
 
 
 @dataclass(frozen=True, slots=True)
 class RevokeRole:
-    """A revoke-role payload, shape-checked."""
+    """A revoke-role payload."""
 
-    account: bytes
-    role: str
+    account: Account = arg("The account (64 hex digits) losing the role.")
+    role: Text = arg("branch-admin, staff, issuer or compliance.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +124,7 @@ def compute_policy_at(state: StateReader, version: int) -> dict[str, int | str]:
 # --- set-policy ------------------------------------------------------------------------------------------
 
 
-def compute_set_policy(payload: Any) -> SetPolicy:
-    """Check the payload's shape and return a ``SetPolicy``; raise ``InvalidTransaction(bad_payload)``."""
-    name, value = expect_payload("set-policy", payload, "[name: str, value: int | str]", 2)
-    if type(value) not in (int, str):
-        raise invalid_tx(reasons.BAD_PAYLOAD, f"set-policy.value is {type(value).__name__}; expected an int or str")
-    return SetPolicy(expect_str("set-policy", "name", name), value)
-
-
-def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[list]:
+def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[Event]:
     """Change one policy parameter and record the change as a new policy version."""
     # Only a branch admin changes policy
     verify_role(ctx, BRANCH_ADMIN)
@@ -159,17 +149,10 @@ def process_set_policy(ctx: TxContext, tx: SetPolicy) -> list[list]:
     set_record(ctx.state, policy_key(tx.name), tx.value)
     version = add_counter(ctx.state, "policy_version", 1)
     set_record(ctx.state, policy_version_key(version), [tx.name, tx.value, previous, ctx.height, ctx.sender])
-    return [["policy_set", tx.name, tx.value, version]]
+    return [PolicySet(tx.name, tx.value, version)]
 
 
 # --- grant-role / revoke-role ----------------------------------------------------------------------------
-
-
-def compute_grant_role(payload: Any) -> GrantRole:
-    """Check the payload's shape and return a ``GrantRole``; raise ``InvalidTransaction(bad_payload)``."""
-    account, role, branch = expect_payload("grant-role", payload, "[account: bin32, role: str, branch: str]", 3)
-    return GrantRole(expect_account("grant-role", "account", account), expect_str("grant-role", "role", role),
-                     expect_str("grant-role", "branch", branch))
 
 
 def _verify_known_role(role: str) -> None:
@@ -177,7 +160,7 @@ def _verify_known_role(role: str) -> None:
                 f"role {role[:80]!r} does not exist; expected one of {', '.join(ROLE_CODES)}")
 
 
-def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[list]:
+def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[Event]:
     """Give ``tx.account`` the role ``tx.role`` in branch ``tx.branch``."""
     # Only a branch admin grants roles
     verify_role(ctx, BRANCH_ADMIN)
@@ -191,16 +174,10 @@ def process_grant_role(ctx: TxContext, tx: GrantRole) -> list[list]:
 
     set_role(ctx.state, tx.role, tx.account, True)
     set_branch_of(ctx.state, tx.account, tx.branch)
-    return [["role_granted", tx.account, tx.role, tx.branch]]
+    return [RoleGranted(tx.account, tx.role, tx.branch)]
 
 
-def compute_revoke_role(payload: Any) -> RevokeRole:
-    """Check the payload's shape and return a ``RevokeRole``; raise ``InvalidTransaction(bad_payload)``."""
-    account, role = expect_payload("revoke-role", payload, "[account: bin32, role: str]", 2)
-    return RevokeRole(expect_account("revoke-role", "account", account), expect_str("revoke-role", "role", role))
-
-
-def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[list]:
+def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[Event]:
     """Take the role ``tx.role`` away from ``tx.account``."""
     # Only a branch admin revokes roles
     verify_role(ctx, BRANCH_ADMIN)
@@ -218,11 +195,14 @@ def process_revoke_role(ctx: TxContext, tx: RevokeRole) -> list[list]:
     set_role(ctx.state, tx.role, tx.account, False)
     if not any(has_role(ctx.state, role, tx.account) for role in ROLE_CODES):
         set_branch_of(ctx.state, tx.account, "")  # no role left: the account no longer belongs to a branch
-    return [["role_revoked", tx.account, tx.role]]
+    return [RoleRevoked(tx.account, tx.role)]
 
 
 SPECS = (
-    KindSpec("set-policy", compute_set_policy, process_set_policy),
-    KindSpec("grant-role", compute_grant_role, process_grant_role),
-    KindSpec("revoke-role", compute_revoke_role, process_revoke_role),
+    declare_kind("set-policy", SetPolicy, process_set_policy, senders="branch admin",
+                 help="Change one policy parameter (branch admin); every version stays visible."),
+    declare_kind("grant-role", GrantRole, process_grant_role, senders="branch admin",
+                 help="Give an account a role (branch-admin, staff, issuer, compliance) in a branch (branch admin)."),
+    declare_kind("revoke-role", RevokeRole, process_revoke_role, senders="branch admin",
+                 help="Take a role away from an account (branch admin)."),
 )

@@ -9,7 +9,7 @@ outside the chain). Staff confirm the order, which earns
 ``floor(fiat_paid * earn_rate_bp * tier_multiplier_pct / 1_000_000)`` coins — one floor over the whole
 product, so no rounding step favours anyone. A refund is checked by rule and executes at once: coins paid
 come back, earned coins are clawed back (never below zero: what the customer already spent is gone), the
-fiat refund is recorded. Coins move only through ``ledger.coin`` (lots, expiry, supply and limits live there).
+fiat refund is recorded. Coins move only through ``ledger.lots`` (lots, expiry, supply); limits are ``ledger.limits``.
 
 payloads:
     create-order   [order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]
@@ -21,24 +21,15 @@ payloads:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ledger import coin, reasons
+from ledger import customers, limits, lots, reasons
+from ledger.events import Event, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
-    MAX_MEMO_CHARS, KindSpec, TxContext, expect_account, expect_int, expect_payload, expect_str,
-    get_policy_value, verify_positive_amount, verify_role, verify_rule,
+    MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule,
 )
+from ledger.process.payload import Account, Amount, ContentHash, Id, Text, arg, declare_kind
 from ledger.state import has_role
-from ledger.types import AccountId, Hash32
-
-
-def expect_hash(kind: str, name: str, value: Any) -> bytes:
-    """Return ``value`` if it is 32 bytes (a content hash), else raise ``bad_payload``."""
-    if not isinstance(value, bytes) or len(value) != 32:
-        seen = f"{len(value)} bytes" if isinstance(value, bytes) else type(value).__name__
-        raise reasons.invalid_tx(reasons.BAD_PAYLOAD, f"{kind}.{name} is {seen}; expected a 32-byte hash")
-    return value
 
 
 def is_currency(code: str) -> bool:
@@ -62,26 +53,16 @@ def is_staff(ctx: TxContext) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CreateOrder:
-    """A create-order payload, shape-checked."""
+    """A create-order payload."""
 
-    order_id: str
-    customer: AccountId
-    fiat_amount: int
-    currency: str
-    items_hash: Hash32
-
-
-def compute_create_order(payload: Any) -> CreateOrder:
-    """Check the payload's shape and return a ``CreateOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "create-order"
-    order_id, customer, amount, currency, items = expect_payload(
-        k, payload, "[order_id: str, customer: bin32, fiat_amount: int, currency: str, items_hash: bin32]", 5)
-    return CreateOrder(expect_str(k, "order_id", order_id), expect_account(k, "customer", customer),
-                       expect_int(k, "fiat_amount", amount), expect_str(k, "currency", currency),
-                       expect_hash(k, "items_hash", items))
+    order_id: Id = arg("The new order's id.")
+    customer: Account = arg("The registered customer's account id (64 hex digits).")
+    fiat_amount: Amount = arg("The amount in fiat minor units (cents).")
+    currency: Text = arg("ISO 4217 currency code.", "EUR")
+    items_hash: ContentHash = arg("The order's items", "")
 
 
-def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
+def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[Event]:
     """Record a new unpaid order for a registered customer; raise ``TxFailure`` if a rule forbids it."""
     # Only staff create orders
     verify_role(ctx, "staff")
@@ -96,12 +77,12 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
     verify_rule(is_currency(tx.currency), reasons.INVALID_CURRENCY,
                 f"currency is {tx.currency[:20]!r}; expected three capital letters such as 'EUR'")
     # The customer is registered
-    coin.verify_customer(ctx, tx.customer)
+    customers.verify_customer(ctx, tx.customer)
 
-    branch = coin.get_branch_of(ctx.state, ctx.sender)
+    branch = customers.get_branch_of(ctx.state, ctx.sender)
     set_order(ctx.state, tx.order_id, Order(tx.customer, ctx.sender, branch, tx.fiat_amount, tx.currency,
                                             tx.items_hash, ctx.timestamp_ms))
-    return [["order_created", tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch]]
+    return [OrderCreated(tx.order_id, tx.customer, tx.fiat_amount, tx.currency, branch)]
 
 
 # --- pay-order -------------------------------------------------------------------------------------------
@@ -109,16 +90,10 @@ def process_create_order(ctx: TxContext, tx: CreateOrder) -> list[list]:
 
 @dataclass(frozen=True, slots=True)
 class PayOrder:
-    """A pay-order payload, shape-checked."""
+    """A pay-order payload."""
 
-    order_id: str
-    coins: int
-
-
-def compute_pay_order(payload: Any) -> PayOrder:
-    """Check the payload's shape and return a ``PayOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    order_id, coins = expect_payload("pay-order", payload, "[order_id: str, coins: int]", 2)
-    return PayOrder(expect_str("pay-order", "order_id", order_id), expect_int("pay-order", "coins", coins))
+    order_id: Id = arg("Your order.")
+    coins: Amount = arg("Coins to pay with (up to the policy share); the rest is fiat.", 0)
 
 
 def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
@@ -129,7 +104,7 @@ def get_max_redeem_coins(ctx: TxContext, order: Order) -> int:
     return order.amount_due * min(share_bp, 10_000) // (10_000 * coin_value)
 
 
-def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
+def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[Event]:
     """Pay an order with up to the policy share in coins, the rest recorded as fiat; raise ``TxFailure``."""
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
@@ -146,18 +121,18 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
                 f"{tx.coins} coins offered; at most {most} may pay an amount due of {order.amount_due} "
                 f"{order.currency}")
     # A frozen account cannot pay
-    coin.verify_not_frozen(ctx, ctx.sender)
-    events: list[list] = []
+    limits.verify_not_frozen(ctx, ctx.sender)
+    events: list[Event] = []
     if tx.coins:
         # Redeeming counts against the daily outflow limit
-        coin.verify_outflow(ctx, ctx.sender, tx.coins)
+        limits.verify_outflow(ctx, ctx.sender, tx.coins)
         # The customer holds the coins (spend raises insufficient_balance)
-        events += coin.spend(ctx, ctx.sender, tx.coins, f"order:{tx.order_id}")
+        events += lots.spend(ctx, ctx.sender, tx.coins, f"order:{tx.order_id}")
 
     fiat_paid = order.amount_due - tx.coins * get_policy_value(ctx, "coin_value_minor")
     set_order(ctx.state, tx.order_id, replace(order, coins_paid=tx.coins, fiat_paid=fiat_paid,
                                               paid_at=ctx.timestamp_ms))
-    return events + [["order_paid", tx.order_id, ctx.sender, tx.coins, fiat_paid]]
+    return events + [OrderPaid(tx.order_id, ctx.sender, tx.coins, fiat_paid)]
 
 
 # --- confirm-order ---------------------------------------------------------------------------------------
@@ -165,15 +140,9 @@ def process_pay_order(ctx: TxContext, tx: PayOrder) -> list[list]:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmOrder:
-    """A confirm-order payload, shape-checked."""
+    """A confirm-order payload."""
 
-    order_id: str
-
-
-def compute_confirm_order(payload: Any) -> ConfirmOrder:
-    """Check the payload's shape and return a ``ConfirmOrder``; raise ``InvalidTransaction(bad_payload)``."""
-    (order_id,) = expect_payload("confirm-order", payload, "[order_id: str]", 1)
-    return ConfirmOrder(expect_str("confirm-order", "order_id", order_id))
+    order_id: Id = arg("The paid order.")
 
 
 def compute_earned(fiat_paid: int, earn_rate_bp: int, multiplier_pct: int) -> int:
@@ -181,7 +150,7 @@ def compute_earned(fiat_paid: int, earn_rate_bp: int, multiplier_pct: int) -> in
     return fiat_paid * earn_rate_bp * multiplier_pct // 1_000_000
 
 
-def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
+def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
     """Confirm a paid order and credit the coins it earns; raise ``TxFailure`` if a rule forbids it."""
     # Only staff confirm orders
     verify_role(ctx, "staff")
@@ -197,10 +166,10 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
                 f"order {tx.order_id!r} was confirmed at {order.confirmed_at}; coins are earned once")
 
     earned = compute_earned(order.fiat_paid, get_policy_value(ctx, "earn_rate_bp"),
-                            coin.get_tier_multiplier_pct(ctx, order.customer))
-    events = coin.credit(ctx, order.customer, earned, "earn") if earned else []
+                            customers.get_tier_multiplier_pct(ctx, order.customer))
+    events = lots.credit(ctx, order.customer, earned, "earn") if earned else []
     set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
-    return events + [["order_confirmed", tx.order_id, order.customer, earned]]
+    return events + [OrderConfirmed(tx.order_id, order.customer, earned)]
 
 
 # --- request-refund --------------------------------------------------------------------------------------
@@ -208,20 +177,13 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[list]:
 
 @dataclass(frozen=True, slots=True)
 class RequestRefund:
-    """A request-refund payload, shape-checked."""
+    """A request-refund payload."""
 
-    order_id: str
-    reason: str
-
-
-def compute_request_refund(payload: Any) -> RequestRefund:
-    """Check the payload's shape and return a ``RequestRefund``; raise ``InvalidTransaction(bad_payload)``."""
-    order_id, reason = expect_payload("request-refund", payload, "[order_id: str, reason: str]", 2)
-    return RequestRefund(expect_str("request-refund", "order_id", order_id),
-                         expect_str("request-refund", "reason", reason))
+    order_id: Id = arg("The paid order.")
+    reason: Text = arg(f"Why (at most {MAX_MEMO_CHARS} characters).", "")
 
 
-def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
+def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     """Refund a paid order at once (coins back, earned coins clawed back); raise ``TxFailure`` if refused."""
     # The order exists
     order = verify_order(ctx.state, tx.order_id)
@@ -245,24 +207,28 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[list]:
     # A large fiat refund needs the customer's second-factor signature
     threshold = get_policy_value(ctx, "refund_second_factor_threshold")
     if order.fiat_paid > threshold:
-        coin.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
-                                                        f"(above {threshold})")
+        limits.verify_second_factor(ctx, order.customer, f"a refund of {order.fiat_paid} {order.currency} "
+                                                          f"(above {threshold})")
 
-    events: list[list] = []
+    events: list[Event] = []
     if order.coins_paid:
-        events += coin.credit(ctx, order.customer, order.coins_paid, "refund")
+        events += lots.credit(ctx, order.customer, order.coins_paid, "refund")
     clawed = 0
     if order.earned:
-        clawed, clawback_events = coin.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
+        clawed, clawback_events = lots.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
         events += clawback_events
     set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
                                               clawed_back=clawed, fiat_refunded=order.fiat_paid))
-    return events + [["order_refunded", tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid]]
+    return events + [OrderRefunded(tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid)]
 
 
 SPECS = (
-    KindSpec("create-order", compute_create_order, process_create_order),
-    KindSpec("pay-order", compute_pay_order, process_pay_order),
-    KindSpec("confirm-order", compute_confirm_order, process_confirm_order),
-    KindSpec("request-refund", compute_request_refund, process_request_refund),
+    declare_kind("create-order", CreateOrder, process_create_order, senders="staff",
+                 help="Create an order for a registered customer (staff)."),
+    declare_kind("pay-order", PayOrder, process_pay_order, senders="the order's customer",
+                 help="Pay your order: COINS in coins (up to the policy share), the rest in fiat (customer)."),
+    declare_kind("confirm-order", ConfirmOrder, process_confirm_order, senders="staff",
+                 help="Confirm a paid order; the customer earns coins (staff)."),
+    declare_kind("request-refund", RequestRefund, process_request_refund, senders="the order's customer or staff",
+                 help="Refund an order inside the refund window (customer or staff)."),
 )

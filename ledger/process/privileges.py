@@ -3,7 +3,7 @@
 The price is the policy's ``privilege_<name>_price``; the privilege lasts ``privilege_lifetime_ms``. Buying
 it again while it is active extends it from its current expiry (nothing already paid for is lost). Spending
 on a privilege is a redemption: the sender must not be frozen and it counts toward the daily outflow.
-Tiers need no transaction: ``ledger.coin.get_tier`` derives them from lifetime earnings.
+Tiers need no transaction: ``ledger.customers.get_tier`` derives them from lifetime earnings.
 
 payload [privilege: str]; events = the sweep (if any), ["spent", account, price, "privilege:<name>"],
 ["privilege_bought", account, privilege, price, expires_at_ms]
@@ -12,13 +12,14 @@ payload [privilege: str]; events = the sweep (if any), ["spent", account, price,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ledger import reasons
-from ledger.coin import (
-    PRIVILEGE_CODES, get_privilege_expiry, privilege_key, spend, verify_customer, verify_not_frozen, verify_outflow,
-)
-from ledger.process.common import KindSpec, TxContext, expect_payload, expect_str, get_policy_value, verify_rule
+from ledger.customers import PRIVILEGE_CODES, get_privilege_expiry, privilege_key, verify_customer
+from ledger.limits import verify_not_frozen, verify_outflow
+from ledger.lots import spend
+from ledger.events import Event, PrivilegeBought
+from ledger.process.common import TxContext, get_policy_value, verify_rule
+from ledger.process.payload import Text, arg, declare_kind
 from ledger.state import set_record
 
 KIND = "buy-privilege"
@@ -26,18 +27,12 @@ KIND = "buy-privilege"
 
 @dataclass(frozen=True, slots=True)
 class BuyPrivilege:
-    """A buy-privilege payload, shape-checked."""
+    """A buy-privilege payload."""
 
-    privilege: str
-
-
-def compute_buy_privilege(payload: Any) -> BuyPrivilege:
-    """Check the payload's shape and return a ``BuyPrivilege``; raise ``InvalidTransaction(bad_payload)``."""
-    (privilege,) = expect_payload(KIND, payload, "[privilege: str]", 1)
-    return BuyPrivilege(expect_str(KIND, "privilege", privilege))
+    privilege: Text = arg("priority or vip.")
 
 
-def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
+def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[Event]:
     """Spend the policy price and hold ``tx.privilege`` for ``privilege_lifetime_ms`` more."""
     # The privilege exists
     verify_rule(tx.privilege in PRIVILEGE_CODES, reasons.UNKNOWN_PRIVILEGE,
@@ -47,7 +42,7 @@ def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
     # A frozen account cannot redeem coins
     verify_not_frozen(ctx, ctx.sender)
     price = get_policy_value(ctx, f"privilege_{tx.privilege}_price")
-    events: list[list] = []
+    events: list[Event] = []
     if price > 0:
         # The customer holds the price in live coins (checked by spend)
         events = spend(ctx, ctx.sender, price, f"privilege:{tx.privilege}")
@@ -57,8 +52,9 @@ def process_buy_privilege(ctx: TxContext, tx: BuyPrivilege) -> list[list]:
     start = max(get_privilege_expiry(ctx.state, ctx.sender, tx.privilege), ctx.timestamp_ms)
     expires = start + get_policy_value(ctx, "privilege_lifetime_ms")
     set_record(ctx.state, privilege_key(ctx.sender, tx.privilege), expires)
-    events.append(["privilege_bought", ctx.sender, tx.privilege, price, expires])
+    events.append(PrivilegeBought(ctx.sender, tx.privilege, price, expires))
     return events
 
 
-SPECS = (KindSpec(KIND, compute_buy_privilege, process_buy_privilege),)
+SPECS = (declare_kind(KIND, BuyPrivilege, process_buy_privilege, senders="customer",
+                      help="Spend coins on a privilege: priority or vip (customer)."),)

@@ -23,145 +23,95 @@ payloads:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ledger import coin, reasons
-from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
-from ledger.process.common import (
-    KindSpec, TxContext, expect_account, expect_int, expect_payload, expect_str, get_policy_value,
-    verify_positive_amount, verify_role, verify_rule,
+from ledger import customers, lots, reasons
+from ledger.events import (
+    Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketResolved,
+    TicketResponded,
 )
-from ledger.process.orders import expect_hash, is_staff, verify_text
+from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
+from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_role, verify_rule
+from ledger.process.orders import is_staff, verify_text
+from ledger.process.payload import Account, Amount, ContentHash, Id, Int, Text, arg, declare_kind
 from ledger.state import has_role
 from ledger.tickets import (
     ACTIVE, CATEGORIES, FEEDBACK_TARGETS, PRIORITIES, Reward, Ticket, feedback_key, get_reward, get_ticket,
     set_reward, set_ticket, verify_ticket, verify_ticket_customer, verify_ticket_state,
 )
-from ledger.types import AccountId, Hash32
 
 
 @dataclass(frozen=True, slots=True)
 class OpenTicket:
-    """An open-ticket payload, shape-checked."""
+    """An open-ticket payload."""
 
-    ticket_id: str
-    category: str
-    priority: int
-    order_id: str
-    content_hash: Hash32
+    ticket_id: Id = arg("The new ticket's id.")
+    category: Text = arg("complaint, inquiry or suggestion.")
+    priority: Int = arg("1 (low) to 3 (high).", 2)
+    order_id: Id = arg("The order it is about, if any.", "")
+    content_hash: ContentHash = arg("What the customer says")
 
 
 @dataclass(frozen=True, slots=True)
 class AssignTicket:
-    """An assign-ticket payload, shape-checked."""
+    """An assign-ticket payload."""
 
-    ticket_id: str
-    staff: AccountId
+    ticket_id: Id = arg("The ticket.")
+    staff: Account = arg("The staff member's account id (64 hex digits).")
 
 
 @dataclass(frozen=True, slots=True)
-class TicketText:
-    """A respond-ticket or resolve-ticket payload: the ticket and the hash of the text given to the customer."""
+class RespondTicket:
+    """A respond-ticket payload: the ticket and the hash of the response given to the customer."""
 
-    ticket_id: str
-    content_hash: Hash32
+    ticket_id: Id = arg("The ticket.")
+    content_hash: ContentHash = arg("The response")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveTicket:
+    """A resolve-ticket payload: the ticket and the hash of the resolution given to the customer."""
+
+    ticket_id: Id = arg("The ticket.")
+    resolution_hash: ContentHash = arg("The resolution")
 
 
 @dataclass(frozen=True, slots=True)
 class ReopenTicket:
-    """A reopen-ticket payload, shape-checked."""
+    """A reopen-ticket payload."""
 
-    ticket_id: str
-    reason: str
+    ticket_id: Id = arg("Your resolved ticket.")
+    reason: Text = arg("Why (at most 140 characters).", "")
 
 
 @dataclass(frozen=True, slots=True)
 class CloseTicket:
-    """A close-ticket payload, shape-checked."""
+    """A close-ticket payload."""
 
-    ticket_id: str
+    ticket_id: Id = arg("The resolved ticket.")
 
 
 @dataclass(frozen=True, slots=True)
 class Compensate:
-    """A compensate payload, shape-checked."""
+    """A compensate payload."""
 
-    ticket_id: str
-    amount: int
+    ticket_id: Id = arg("The complaint ticket.")
+    amount: Amount = arg("Coins to credit to its customer.")
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitFeedback:
-    """A submit-feedback payload, shape-checked."""
+    """A submit-feedback payload."""
 
-    target_kind: str
-    target_id: str
-    rating: int
-    comment_hash: Hash32
-
-
-# --- payload shapes --------------------------------------------------------------------------------------
-
-
-def compute_open_ticket(payload: Any) -> OpenTicket:
-    """Check the payload's shape and return an ``OpenTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "open-ticket"
-    tid, category, priority, order_id, content = expect_payload(
-        k, payload, "[ticket_id: str, category: str, priority: int, order_id: str, content_hash: bin32]", 5)
-    return OpenTicket(expect_str(k, "ticket_id", tid), expect_str(k, "category", category),
-                      expect_int(k, "priority", priority), expect_str(k, "order_id", order_id),
-                      expect_hash(k, "content_hash", content))
-
-
-def compute_assign_ticket(payload: Any) -> AssignTicket:
-    """Check the payload's shape and return an ``AssignTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, staff = expect_payload("assign-ticket", payload, "[ticket_id: str, staff: bin32]", 2)
-    return AssignTicket(expect_str("assign-ticket", "ticket_id", tid), expect_account("assign-ticket", "staff", staff))
-
-
-def _compute_ticket_text(kind: str, field: str) -> Any:
-    def compute(payload: Any) -> TicketText:
-        tid, content = expect_payload(kind, payload, f"[ticket_id: str, {field}: bin32]", 2)
-        return TicketText(expect_str(kind, "ticket_id", tid), expect_hash(kind, field, content))
-    compute.__doc__ = f"Check a {kind} payload's shape and return a ``TicketText``; raise ``bad_payload``."
-    return compute
-
-
-compute_respond_ticket = _compute_ticket_text("respond-ticket", "content_hash")
-compute_resolve_ticket = _compute_ticket_text("resolve-ticket", "resolution_hash")
-
-
-def compute_reopen_ticket(payload: Any) -> ReopenTicket:
-    """Check the payload's shape and return a ``ReopenTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, reason = expect_payload("reopen-ticket", payload, "[ticket_id: str, reason: str]", 2)
-    return ReopenTicket(expect_str("reopen-ticket", "ticket_id", tid), expect_str("reopen-ticket", "reason", reason))
-
-
-def compute_close_ticket(payload: Any) -> CloseTicket:
-    """Check the payload's shape and return a ``CloseTicket``; raise ``InvalidTransaction(bad_payload)``."""
-    (tid,) = expect_payload("close-ticket", payload, "[ticket_id: str]", 1)
-    return CloseTicket(expect_str("close-ticket", "ticket_id", tid))
-
-
-def compute_compensate(payload: Any) -> Compensate:
-    """Check the payload's shape and return a ``Compensate``; raise ``InvalidTransaction(bad_payload)``."""
-    tid, amount = expect_payload("compensate", payload, "[ticket_id: str, amount: int]", 2)
-    return Compensate(expect_str("compensate", "ticket_id", tid), expect_int("compensate", "amount", amount))
-
-
-def compute_submit_feedback(payload: Any) -> SubmitFeedback:
-    """Check the payload's shape and return a ``SubmitFeedback``; raise ``InvalidTransaction(bad_payload)``."""
-    k = "submit-feedback"
-    target_kind, target_id, rating, comment = expect_payload(
-        k, payload, "[target_kind: str, target_id: str, rating: int, comment_hash: bin32]", 4)
-    return SubmitFeedback(expect_str(k, "target_kind", target_kind), expect_str(k, "target_id", target_id),
-                          expect_int(k, "rating", rating), expect_hash(k, "comment_hash", comment))
+    target_kind: Text = arg("ticket or order.")
+    target_id: Id = arg("The resolved ticket or confirmed order.")
+    rating: Int = arg("1 to 5.")
+    comment_hash: ContentHash = arg("Your comment", "")
 
 
 # --- steps -----------------------------------------------------------------------------------------------
 
 
-def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[list]:
+def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
     """Open a ticket for the sender (a customer) or, by staff, for the customer of the linked order."""
     # The ticket id is usable as a key
     verify_id("ticket id", tx.ticket_id)
@@ -182,17 +132,17 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[list]:
     customer = order.customer if staff and order is not None else ctx.sender
     # A customer opening a ticket is registered
     if not staff:
-        coin.verify_customer(ctx, customer)
+        customers.verify_customer(ctx, customer)
     # A customer links only their own order
     if not staff and order is not None:
         verify_order_customer(tx.order_id, order, customer)
 
-    branch = coin.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
-    flagged = int(any(coin.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
+    branch = customers.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
+    flagged = int(any(customers.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
     set_ticket(ctx.state, tx.ticket_id, Ticket(
         customer, ctx.sender, branch, tx.category, tx.priority, flagged, tx.order_id, tx.content_hash, "open",
         opened_at=ctx.timestamp_ms))
-    return [["ticket_opened", tx.ticket_id, customer, tx.category, tx.priority, flagged, branch]]
+    return [TicketOpened(tx.ticket_id, customer, tx.category, tx.priority, flagged, branch)]
 
 
 def verify_staff_or_admin(ctx: TxContext) -> None:
@@ -201,7 +151,7 @@ def verify_staff_or_admin(ctx: TxContext) -> None:
                 f"sender {ctx.sender.hex()[:16]}… holds neither the 'staff' nor the 'branch-admin' role")
 
 
-def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[list]:
+def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     """Assign an active ticket to a staff member (the ticket moves to that member's branch)."""
     # Staff or a branch admin assign tickets
     verify_staff_or_admin(ctx)
@@ -213,13 +163,13 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[list]:
     verify_rule(has_role(ctx.state, "staff", tx.staff), reasons.NOT_STAFF,
                 f"assignee {tx.staff.hex()[:16]}… does not hold the 'staff' role")
 
-    branch = coin.get_branch_of(ctx.state, tx.staff)
+    branch = customers.get_branch_of(ctx.state, tx.staff)
     state = "in_progress" if ticket.state == "in_progress" else "assigned"
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, assignee=tx.staff, branch=branch, state=state))
-    return [["ticket_assigned", tx.ticket_id, tx.staff, branch]]
+    return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
 
 
-def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
+def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     """Record a staff response; the first one fixes the ticket's first-response time."""
     # Only staff respond
     verify_role(ctx, "staff")
@@ -229,13 +179,13 @@ def process_respond_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
     first = ticket.first_response_at or ctx.timestamp_ms
-    branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", first_response_at=first, branch=branch,
                                                 last_response_hash=tx.content_hash))
-    return [["ticket_responded", tx.ticket_id, ctx.sender, first - ticket.opened_at]]
+    return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
 
 
-def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
+def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     """Resolve an active ticket; records the resolution time (and the first response if none came before)."""
     # Only staff resolve
     verify_role(ctx, "staff")
@@ -244,14 +194,14 @@ def process_resolve_ticket(ctx: TxContext, tx: TicketText) -> list[list]:
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
-    branch = ticket.branch or coin.get_branch_of(ctx.state, ctx.sender)
+    branch = ticket.branch or customers.get_branch_of(ctx.state, ctx.sender)
     set_ticket(ctx.state, tx.ticket_id, replace(
-        ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.content_hash, branch=branch,
+        ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash, branch=branch,
         first_response_at=ticket.first_response_at or ctx.timestamp_ms))
-    return [["ticket_resolved", tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at]]
+    return [TicketResolved(tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at)]
 
 
-def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
+def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[Event]:
     """The customer reopens a resolved (not closed) ticket."""
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
@@ -264,10 +214,10 @@ def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[list]:
 
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="open", resolved_at=0,
                                                 reopen_count=ticket.reopen_count + 1))
-    return [["ticket_reopened", tx.ticket_id, ctx.sender, ticket.reopen_count + 1]]
+    return [TicketReopened(tx.ticket_id, ctx.sender, ticket.reopen_count + 1)]
 
 
-def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[list]:
+def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
     """The customer or staff close a resolved ticket for good."""
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
@@ -278,10 +228,10 @@ def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[list]:
     verify_ticket_state(tx.ticket_id, ticket, ("resolved",), "close")
 
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="closed", closed_at=ctx.timestamp_ms))
-    return [["ticket_closed", tx.ticket_id, ctx.sender]]
+    return [TicketClosed(tx.ticket_id, ctx.sender)]
 
 
-def process_compensate(ctx: TxContext, tx: Compensate) -> list[list]:
+def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     """Credit compensation coins to the customer of a complaint ticket, within the cap per ticket."""
     # Only staff compensate
     verify_role(ctx, "staff")
@@ -298,12 +248,12 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[list]:
                 f"ticket {tx.ticket_id!r} has {ticket.compensated} compensated; {tx.amount} more would make "
                 f"{ticket.compensated + tx.amount}, the cap is {cap}")
 
-    events = coin.credit(ctx, ticket.customer, tx.amount, "compensation")
+    events = lots.credit(ctx, ticket.customer, tx.amount, "compensation")
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, compensated=ticket.compensated + tx.amount))
-    return events + [["compensated", tx.ticket_id, ticket.customer, tx.amount]]
+    return events + [Compensated(tx.ticket_id, ticket.customer, tx.amount)]
 
 
-def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[list]:
+def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
     """Record the customer's rating of a resolved ticket or confirmed order and pay the reward once."""
     # The target is a ticket or an order
     verify_rule(tx.target_kind in FEEDBACK_TARGETS, reasons.INVALID_TARGET,
@@ -328,22 +278,30 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[list]:
                 "a target is rewarded once")
 
     reward = get_policy_value(ctx, "feedback_reward")
-    events = coin.credit(ctx, ctx.sender, reward, "reward") if reward else []
+    events = lots.credit(ctx, ctx.sender, reward, "reward") if reward else []
     set_reward(ctx.state, key, Reward(ctx.sender, reward, ctx.timestamp_ms, tx.rating))
     if tx.target_kind == "ticket":
         set_ticket(ctx.state, tx.target_id, replace(ticket, rating=tx.rating))
     else:
         set_order(ctx.state, tx.target_id, replace(order, rating=tx.rating))
-    return events + [["feedback", tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward]]
+    return events + [Feedback(tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward)]
 
 
 SPECS = (
-    KindSpec("open-ticket", compute_open_ticket, process_open_ticket),
-    KindSpec("assign-ticket", compute_assign_ticket, process_assign_ticket),
-    KindSpec("respond-ticket", compute_respond_ticket, process_respond_ticket),
-    KindSpec("resolve-ticket", compute_resolve_ticket, process_resolve_ticket),
-    KindSpec("reopen-ticket", compute_reopen_ticket, process_reopen_ticket),
-    KindSpec("close-ticket", compute_close_ticket, process_close_ticket),
-    KindSpec("compensate", compute_compensate, process_compensate),
-    KindSpec("submit-feedback", compute_submit_feedback, process_submit_feedback),
+    declare_kind("open-ticket", OpenTicket, process_open_ticket, senders="customer, or staff on a customer's order",
+                 help="Open a ticket: complaint, inquiry or suggestion, priority 1-3, optionally on an order."),
+    declare_kind("assign-ticket", AssignTicket, process_assign_ticket, senders="staff or branch admin",
+                 help="Assign a ticket to a staff member (staff or branch admin)."),
+    declare_kind("respond-ticket", RespondTicket, process_respond_ticket, senders="staff",
+                 help="Respond to a ticket (staff); the first response fixes the first-response time."),
+    declare_kind("resolve-ticket", ResolveTicket, process_resolve_ticket, senders="staff",
+                 help="Resolve a ticket (staff)."),
+    declare_kind("reopen-ticket", ReopenTicket, process_reopen_ticket, senders="the ticket's customer",
+                 help="Reopen your resolved ticket (customer)."),
+    declare_kind("close-ticket", CloseTicket, process_close_ticket, senders="the ticket's customer or staff",
+                 help="Close a ticket for good (its customer or staff)."),
+    declare_kind("compensate", Compensate, process_compensate, senders="staff",
+                 help="Pay coins on a complaint ticket, capped per ticket by policy (staff)."),
+    declare_kind("submit-feedback", SubmitFeedback, process_submit_feedback, senders="customer",
+                 help="Rate a resolved ticket or a confirmed order 1-5; rewarded once (customer)."),
 )

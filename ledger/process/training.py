@@ -7,35 +7,27 @@ The marker ``b"z" + staff + course_id`` (``ledger.tickets.training_key``) is wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from ledger import coin, reasons
+from ledger import lots, reasons
+from ledger.events import Event, Trained
 from ledger.orders import verify_id
-from ledger.process.common import (
-    KindSpec, TxContext, expect_account, expect_payload, expect_str, get_policy_value, verify_role, verify_rule,
-)
+from ledger.process.common import TxContext, get_policy_value, verify_role, verify_rule
+from ledger.process.payload import Account, Id, arg, declare_kind
 from ledger.state import has_role
 from ledger.tickets import Reward, get_reward, set_reward, training_key
-from ledger.types import AccountId
 
 KIND = "record-training"
 
 
 @dataclass(frozen=True, slots=True)
 class RecordTraining:
-    """A record-training payload, shape-checked."""
+    """A record-training payload."""
 
-    staff: AccountId
-    course_id: str
-
-
-def compute_record_training(payload: Any) -> RecordTraining:
-    """Check the payload's shape and return a ``RecordTraining``; raise ``InvalidTransaction(bad_payload)``."""
-    staff, course_id = expect_payload(KIND, payload, "[staff: bin32, course_id: str]", 2)
-    return RecordTraining(expect_account(KIND, "staff", staff), expect_str(KIND, "course_id", course_id))
+    staff: Account = arg("The staff member's account id (64 hex digits).")
+    course_id: Id = arg("The course completed.")
 
 
-def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[list]:
+def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[Event]:
     """Credit ``training_reward`` to a staff member for a course, once; raise ``TxFailure`` if refused."""
     # Only a branch admin records training
     verify_role(ctx, "branch-admin")
@@ -52,9 +44,10 @@ def process_record_training(ctx: TxContext, tx: RecordTraining) -> list[list]:
                 f"{previous.at if previous else 0}; a course pays once")
 
     reward = get_policy_value(ctx, "training_reward")
-    events = coin.credit(ctx, tx.staff, reward, "reward") if reward else []
+    events = lots.credit(ctx, tx.staff, reward, "reward") if reward else []
     set_reward(ctx.state, key, Reward(tx.staff, reward, ctx.timestamp_ms))
-    return events + [["trained", tx.staff, tx.course_id, reward]]
+    return events + [Trained(tx.staff, tx.course_id, reward)]
 
 
-SPECS = (KindSpec(KIND, compute_record_training, process_record_training),)
+SPECS = (declare_kind(KIND, RecordTraining, process_record_training, senders="branch admin",
+                      help="Record a completed training course; rewards the staff member once (branch admin)."),)

@@ -2,43 +2,33 @@
 
 payload = [to: bin32, amount: int, memo: str]; events = the sweeps of both accounts (if any), then
 ["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
-extends a coin's life (``ledger.coin.process_move``).
+extends a coin's life (``ledger.lots.process_move``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ledger import reasons
-from ledger.coin import process_move, verify_not_frozen, verify_outflow, verify_second_factor
-from ledger.process.common import (
-    KindSpec,
-    MAX_MEMO_CHARS, TxContext, expect_account, expect_int, expect_payload, expect_str, get_policy_value,
-    verify_positive_amount, verify_rule,
-)
-from ledger.types import AccountId, Amount
+from ledger.limits import verify_not_frozen, verify_outflow, verify_second_factor
+from ledger.lots import process_move
+from ledger.events import Event, Transferred
+from ledger.process.common import MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_rule
+from ledger.process.payload import Account, Amount, Text, arg, declare_kind
 
 KIND = "transfer"
 
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A transfer payload, shape-checked."""
+    """A transfer payload."""
 
-    to: AccountId
-    amount: Amount
-    memo: str
-
-
-def compute_transfer(payload: Any) -> Transfer:
-    """Check the payload's shape and return a ``Transfer``; raise ``InvalidTransaction(bad_payload)``."""
-    to, amount, memo = expect_payload(KIND, payload, "[to: bin32, amount: int, memo: str]", 3)
-    return Transfer(expect_account(KIND, "to", to), expect_int(KIND, "amount", amount),
-                    expect_str(KIND, "memo", memo))
+    to: Account = arg("Account id (64 hex digits) receiving the coins.")
+    amount: Amount = arg("Amount in the smallest unit.", cli_min=1)
+    memo: Text = arg(f"A short note (at most {MAX_MEMO_CHARS} characters).", "")
 
 
-def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
+def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     """Move ``tx.amount`` from the sender to ``tx.to``; raise ``TxFailure`` if a rule forbids it."""
     # The amount must be positive
     verify_positive_amount(tx.amount)
@@ -58,8 +48,9 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[list]:
     # A customer's daily outflow stays within the limit of their KYC level
     verify_outflow(ctx, ctx.sender, tx.amount)
 
-    events.append(["transferred", ctx.sender, tx.to, tx.amount])
+    events.append(Transferred(ctx.sender, tx.to, tx.amount))
     return events
 
 
-SPECS = (KindSpec(KIND, compute_transfer, process_transfer),)
+SPECS = (declare_kind(KIND, Transfer, process_transfer, senders="any account",
+                      help="Send coins from the key's account to another account."),)

@@ -1,4 +1,4 @@
-"""`carecoin tx <kind>`: one command per kind, options named after payload fields, payloads the ledger accepts.
+"""`carecoin tx <kind>`: one generated command per kind, options named after payload fields, accepted payloads.
 
 ``cli.tx.submit`` is replaced by a recorder here (no node needed); real-node runs are in
 tests/e2e/test_customer_story.py.
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cli import tx as tx_module
 from cli.main import main
-from cli.tx_kinds import KIND_FIELDS, compute_content_hash
+from cli.tx import compute_content_hash
 from ledger.hashing import H
 from ledger.keys import KeyPair, save_key
 from ledger.process import KINDS, compute_payload
@@ -44,6 +44,8 @@ def run(*args: str):
 
 
 EXAMPLES = {
+    "mint": ["--to", A, "--amount", "500"],
+    "transfer": ["--to", B, "--amount", "120", "--memo", "thanks"],
     "set-policy": ["--name", "coin_lifetime_ms", "--value", "5000"],
     "grant-role": ["--account", A, "--role", "staff", "--branch", "north"],
     "revoke-role": ["--account", A, "--role", "staff"],
@@ -75,7 +77,32 @@ EXAMPLES = {
 def test_every_ledger_kind_has_a_tx_command():
     commands = set(main.commands["tx"].commands)
     assert set(KINDS) <= commands, sorted(set(KINDS) - commands)
-    assert set(EXAMPLES) == set(KIND_FIELDS) == set(KINDS) - {"mint", "transfer"}
+    assert set(EXAMPLES) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_generated_command_has_one_option_per_payload_field_and_the_kinds_help(kind):
+    command = main.commands["tx"].commands[kind]
+    common = {"key_file", "second_key_file", "nonce", "wait", "timeout_s", "node_url", "as_json"}
+    params = {p.name: p for p in command.params if p.name not in common}
+    expected = set()
+    for field in KINDS[kind].fields:
+        expected.add(field.name)
+        if field.scalar.cli == "hash":  # the text the hash is made of, or the hash itself
+            expected.add(field.name.removesuffix("_hash"))
+        assert field.option in params[field.name].opts
+    assert set(params) == expected
+    assert KINDS[kind].help in command.help
+
+
+def test_mint_and_transfer_keep_their_options_and_positive_amounts(sent, key_file):
+    run("transfer", "--key", key_file, *EXAMPLES["transfer"])
+    run("mint", "--key", key_file, *EXAMPLES["mint"])
+    run("transfer", "--key", key_file, "--to", B, "--amount", "7")
+    assert [s[1] for s in sent] == [[bytes.fromhex(B), 120, "thanks"], [bytes.fromhex(A), 500],
+                                    [bytes.fromhex(B), 7, ""]]
+    result = CliRunner().invoke(main, ["tx", "mint", "--key", key_file, "--to", A, "--amount", "0"])
+    assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output and len(sent) == 3
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from ledger.coin import get_customer
+from ledger.customers import get_customer
 from ledger.genesis import load_genesis
 from ledger.receipt import verify as verify_receipt
 from ledger.storage import Store

@@ -118,7 +118,7 @@ async def check_supply_api(c: Cluster, honest: list[int], accounts: list[bytes])
 
 def check_supply_store(data_dirs: dict[str, Path]) -> tuple[list[dict], dict[str, int]]:
     """Open each stopped node's store: supply == minted - expired - burned == sum of stored balances."""
-    from ledger.coin import get_coin_totals
+    from ledger.lots import get_coin_totals
     from ledger.state import PREFIX_ACCOUNT, get_account
     from ledger.storage import Store
 

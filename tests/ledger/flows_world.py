@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ledger import codec, coin
+from ledger import codec, lots
+from ledger.customers import Customer, set_branch_of, set_customer
 from ledger.chain import process_tx
 from ledger.orders import Order, get_order
 from ledger.process import get_kind
@@ -45,11 +46,10 @@ class World:
         set_role(self.state, "staff", STAFF.public_key, True)
         set_role(self.state, "staff", STAFF2.public_key, True)
         set_role(self.state, "branch-admin", ADMIN.public_key, True)
-        coin.set_branch_of(self.state, STAFF.public_key, "north")
-        coin.set_branch_of(self.state, STAFF2.public_key, "south")
+        set_branch_of(self.state, STAFF.public_key, "north")
+        set_branch_of(self.state, STAFF2.public_key, "south")
         for c in customers:
-            coin.set_customer(self.state, coin.Customer(c.public_key, 1, h("pii"), STAFF.public_key, "north",
-                                                        self.now))
+            set_customer(self.state, Customer(c.public_key, 1, h("pii"), STAFF.public_key, "north", self.now))
 
     # --- clock and direct state helpers ---------------------------------------------------------------
 
@@ -64,7 +64,7 @@ class World:
 
     def fund(self, who, amount: int) -> None:
         """Credit coins (as if minted) to ``who``."""
-        coin.credit(self.ctx(), who.public_key, amount, "mint")
+        lots.credit(self.ctx(), who.public_key, amount, "mint")
 
     def balance(self, who) -> int:
         return get_balance(self.state, who.public_key)

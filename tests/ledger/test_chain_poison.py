@@ -20,17 +20,21 @@ from tests.ledger.test_chain import Chain, block_with, check_of, mint
 from tests.strategies import ALICE, BOB, CAST_ROLES, CHAIN_ID, STAFF, make_genesis
 
 UINT64_MAX = 2**64 - 1
+# Payload amounts are capped at 10**15, so the overflow comes from a (legal) huge earn rate instead:
+# 281_479_271_743_489 fiat x 65_535 = 2**64 - 1 coins earned.
+BIG_FIAT, EARN_FACTOR = 281_479_271_743_489, 65_535
 
 
 def order_world() -> Chain:
-    """A chain where staff of branch north may serve customers, earning 1 coin per fiat minor unit."""
-    genesis = make_genesis(roles=CAST_ROLES, policy={"earn_rate_bp": 10_000})
+    """A chain where staff of branch north may serve customers, earning EARN_FACTOR coins per fiat minor unit."""
+    genesis = make_genesis(roles=CAST_ROLES, policy={"earn_rate_bp": 10_000 * EARN_FACTOR})
     genesis = dataclasses.replace(genesis, extra={"branches": {STAFF.public_key.hex(): "north"}})
     return Chain(genesis)
 
 
 def order_cycle(order_id: str, amount: int, staff_nonce: int, alice_nonce: int) -> list:
-    """create-order (staff), pay-order all in fiat (the customer), confirm-order (staff): earns ``amount``."""
+    """create-order (staff), pay-order all in fiat (the customer), confirm-order (staff): earns
+    ``amount * EARN_FACTOR``."""
     return [make_tx(CHAIN_ID, "create-order", STAFF, staff_nonce, [order_id, ALICE.public_key, amount, "EUR",
                                                                    b"\x22" * 32]),
             make_tx(CHAIN_ID, "pay-order", ALICE, alice_nonce, [order_id, 0]),
@@ -38,12 +42,12 @@ def order_cycle(order_id: str, amount: int, staff_nonce: int, alice_nonce: int) 
 
 
 def test_poison_tx_overflow_commits_as_failure_and_chain_continues():
-    # The attacker: staff confirming orders of a fiat amount near 2**64 until the customer's balance would
+    # The attacker: staff confirming orders that earn near 2**64 coins until the customer's balance would
     # pass the 64-bit range. Before, the EncodeError escaped build_block, the tx stayed in every mempool
     # and no proposer could build again.
     chain = order_world()
     register = make_tx(CHAIN_ID, "register-customer", STAFF, 1, [ALICE.public_key, 1, b"\x11" * 32])
-    first, _ = chain.build([register] + order_cycle("o-big", UINT64_MAX, 2, 1))
+    first, _ = chain.build([register] + order_cycle("o-big", BIG_FIAT, 2, 1))
     chain.commit(chain.validate(first.block))
     assert get_balance(chain.state, ALICE.public_key) == UINT64_MAX
     poison = order_cycle("o-over", 5, 4, 2)
@@ -148,7 +152,7 @@ def test_execution_error_is_a_stable_wire_reason():
 def test_a_validator_refuses_a_block_claiming_the_poison_tx_applied():
     chain = order_world()
     register = make_tx(CHAIN_ID, "register-customer", STAFF, 1, [ALICE.public_key, 1, b"\x11" * 32])
-    first, _ = chain.build([register] + order_cycle("o-big", UINT64_MAX, 2, 1))
+    first, _ = chain.build([register] + order_cycle("o-big", BIG_FIAT, 2, 1))
     chain.commit(first)
     execution, _ = chain.build(order_cycle("o-over", 5, 4, 2))
     lying = dataclasses.replace(execution.header, results_root=b"\x01" * 32)

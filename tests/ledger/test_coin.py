@@ -1,5 +1,5 @@
-"""ledger.coin: lots, expiry at the boundary millisecond, oldest-first spending, transfers keeping expiry,
-clawback, daily outflow, tiers, privileges and the supply counters."""
+"""ledger.lots, ledger.limits, ledger.customers and the coin view: lots, expiry at the boundary millisecond,
+oldest-first spending, transfers keeping expiry, clawback, daily outflow, tiers, privileges and the supply counters."""
 
 from __future__ import annotations
 
@@ -9,18 +9,20 @@ from hypothesis import strategies as st
 
 from ledger import reasons
 from ledger.chain import process_tx
-from ledger.coin import (
-    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_account_view, get_coin_totals, get_earned,
-    get_expiring, get_lots, get_outflow,
-    get_spendable, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key, process_move, spend,
-    verify_outflow, verify_second_factor,
-)
 from ledger.context import DAY_MS
+from ledger.customers import get_earned, get_tier, get_tier_multiplier_pct, has_privilege, privilege_key
+from ledger.limits import get_outflow, verify_outflow, verify_second_factor
+from ledger.lots import (
+    MAX_LOTS, clawback, compute_add_lot, compute_take_lots, credit, get_coin_totals, get_expiring, get_lots,
+    get_spendable, process_move, spend,
+)
 from ledger.errors import InvalidTransaction
+from ledger.events import ClawedBack, Credited, Expired, Spent
 from ledger.process import get_kind
 from ledger.reasons import TxFailure
 from ledger.state import account_record_key, get_balance, get_counter, get_supply, set_record
 from ledger.tx import make_tx
+from node.reads import compute_account_document
 from tests.strategies import (
     ALICE, BOB, CAROL, CHAIN_ID, NOW_MS, SECOND, STAFF, coin_ctx, coin_state, fund, register,
 )
@@ -47,7 +49,7 @@ def supply_is_consistent(state) -> bool:
 def test_credit_creates_a_lot_expiring_one_lifetime_after_the_block_time():
     state = world()
     events = fund(state, ALICE, 70)
-    assert events == [["credited", ALICE.public_key, 70, "mint", NOW_MS + LIFE]]
+    assert events == [Credited(ALICE.public_key, 70, "mint", NOW_MS + LIFE)]
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + LIFE, 70)]
     assert get_balance(state, ALICE.public_key) == 70 == get_supply(state) == get_counter(state, "minted")
 
@@ -83,7 +85,7 @@ def test_spend_takes_the_oldest_lots_first():
     fund(state, ALICE, 50, ts=NOW_MS + 100)
     fund(state, ALICE, 20, ts=NOW_MS + 200)
     events = spend(coin_ctx(state, ALICE, ts=NOW_MS + 300), ALICE.public_key, 40, "test")
-    assert events == [["spent", ALICE.public_key, 40, "test"]]
+    assert events == [Spent(ALICE.public_key, 40, "test")]
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + 100 + LIFE, 40), (NOW_MS + 200 + LIFE, 20)]
     assert get_balance(state, ALICE.public_key) == 60 and get_counter(state, "burned") == 40
 
@@ -109,7 +111,7 @@ def test_touching_an_account_at_the_expiry_ms_sweeps_the_lot_with_an_expired_eve
     fund(state, ALICE, 25)
     fund(state, ALICE, 10, ts=NOW_MS + 1)
     events = fund(state, ALICE, 1, ts=NOW_MS + LIFE)  # any credit touches the account
-    assert events[0] == ["expired", ALICE.public_key, 25]
+    assert events[0] == Expired(ALICE.public_key, 25)
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + 1 + LIFE, 10), (NOW_MS + 2 * LIFE, 1)]
     assert get_counter(state, "expired") == 25
     assert supply_is_consistent(state)
@@ -167,7 +169,7 @@ def test_a_move_sweeps_both_sides_first():
     fund(state, ALICE, 10, ts=NOW_MS + 1)
     fund(state, BOB, 7, ts=NOW_MS)
     events = process_move(coin_ctx(state, ALICE, ts=NOW_MS + LIFE), ALICE.public_key, BOB.public_key, 4)
-    assert events == [["expired", ALICE.public_key, 10], ["expired", BOB.public_key, 7]]
+    assert events == [Expired(ALICE.public_key, 10), Expired(BOB.public_key, 7)]
     assert get_balance(state, BOB.public_key) == 4 and supply_is_consistent(state)
 
 
@@ -180,7 +182,7 @@ def test_clawback_takes_at_most_the_live_balance_and_never_goes_negative():
     fund(state, ALICE, 15, ts=NOW_MS + 1)
     taken, events = clawback(coin_ctx(state, STAFF, ts=NOW_MS + LIFE), ALICE.public_key, 100, "refund:o1")
     assert taken == 15
-    assert events == [["expired", ALICE.public_key, 10], ["clawed_back", ALICE.public_key, 15, "refund:o1"]]
+    assert events == [Expired(ALICE.public_key, 10), ClawedBack(ALICE.public_key, 15, "refund:o1")]
     assert get_balance(state, ALICE.public_key) == 0 and supply_is_consistent(state)
 
 
@@ -297,17 +299,17 @@ def test_taking_from_lots_takes_exactly_the_amount_from_the_earliest(lots, data)
 # --- read views ------------------------------------------------------------------------------------------
 
 
-def test_the_account_view_shows_only_live_coins_and_what_expires_soon():
+def test_the_account_document_shows_only_live_coins_and_what_expires_soon():
     state = world(coin_lifetime_ms=40 * DAY_MS)
     register(state, ALICE)
     fund(state, ALICE, 30, ts=NOW_MS)
     fund(state, ALICE, 12, ts=NOW_MS + 35 * DAY_MS, source="earn")  # expires beyond the 30-day window
     set_record(state, privilege_key(ALICE.public_key, "priority"), NOW_MS + 41 * DAY_MS)
-    view = get_account_view(state, ALICE.public_key, NOW_MS + 39 * DAY_MS)
+    view = compute_account_document(state, ALICE.public_key, NOW_MS + 39 * DAY_MS)
     assert view["balance"] == 42 and view["expiring"] == [[NOW_MS + 40 * DAY_MS, 30]]
     assert view["privileges"] == {"priority": NOW_MS + 41 * DAY_MS} and view["lifetime_earned"] == 12
     assert view["customer"]["kyc_level"] == 1 and view["frozen"] is None
-    later = get_account_view(state, ALICE.public_key, NOW_MS + 40 * DAY_MS)  # the first lot died, unswept
+    later = compute_account_document(state, ALICE.public_key, NOW_MS + 40 * DAY_MS)  # the first lot died, unswept
     assert later["balance"] == 12 and get_balance(state, ALICE.public_key) == 42
 
 

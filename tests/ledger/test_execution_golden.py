@@ -2,7 +2,7 @@
 
 The digest (sha256 over the block hashes) covers every header, hence every results_root (statuses, reasons,
 events) and every state_root (all state keys and values). It was computed with the unoptimised code of
-``ledger.coin``/``ledger.state``/``ledger.chain``/``ledger.smt``; an optimisation that changes any result,
+``ledger.lots``/``ledger.state``/``ledger.chain``/``ledger.smt``; an optimisation that changes any result,
 event or state byte fails here.
 """
 

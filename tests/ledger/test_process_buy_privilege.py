@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import Freeze, get_privilege_expiry, has_privilege, set_freeze
+from ledger.customers import get_privilege_expiry, has_privilege
+from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
-from ledger.process.privileges import BuyPrivilege, compute_buy_privilege, process_buy_privilege
+from ledger.events import PrivilegeBought, Spent
+from ledger.process import compute_payload
+from ledger.process.privileges import BuyPrivilege, process_buy_privilege
 from ledger.state import get_balance, get_counter
 from tests.strategies import ALICE, BOB, COMPLIANCE, NOW_MS, coin_ctx, coin_state, fund, refusal, register
 
@@ -24,8 +27,8 @@ def customer_with(coins: int, **policy):
 def test_buying_priority_spends_the_price_and_grants_it_for_the_lifetime():
     state = customer_with(150)
     events = process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))
-    assert events == [["spent", ALICE.public_key, 100, "privilege:priority"],
-                      ["privilege_bought", ALICE.public_key, "priority", 100, NOW_MS + 1_000]]
+    assert events == [Spent(ALICE.public_key, 100, "privilege:priority"),
+                      PrivilegeBought(ALICE.public_key, "priority", 100, NOW_MS + 1_000)]
     assert get_balance(state, ALICE.public_key) == 50 and get_counter(state, "burned") == 100
     assert has_privilege(state, ALICE.public_key, "priority", NOW_MS + 999)
     assert not has_privilege(state, ALICE.public_key, "vip", NOW_MS)
@@ -40,7 +43,7 @@ def test_buying_again_while_active_extends_from_the_current_expiry():
 
 def test_a_free_privilege_spends_nothing():
     state = customer_with(0, privilege_priority_price=0)
-    assert process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))[-1][3] == 0
+    assert process_buy_privilege(coin_ctx(state, ALICE), BuyPrivilege("priority"))[-1].price == 0
 
 
 def test_an_unknown_privilege_is_unknown_privilege():
@@ -73,5 +76,5 @@ def test_a_price_above_the_daily_outflow_is_daily_limit_exceeded():
 @pytest.mark.parametrize("payload", [[], ["vip", 1], [1]])
 def test_malformed_buy_privilege_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_buy_privilege(payload)
+        compute_payload("buy-privilege", payload)
     assert exc.value.code == "bad_payload"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_customer
+from ledger.customers import get_customer
 from ledger.errors import InvalidTransaction
-from ledger.process.customers import EraseCustomerData, compute_erase_customer_data, process_erase_customer_data
+from ledger.events import CustomerDataErased
+from ledger.process import compute_payload
+from ledger.process.customers import EraseCustomerData, process_erase_customer_data
 from tests.strategies import ALICE, BOB, NOW_MS, STAFF, coin_ctx, coin_state, fund, refusal, register
 
 
@@ -17,7 +19,7 @@ def test_staff_erase_a_customers_data_and_the_event_names_the_commitment():
     fund(state, ALICE, 10)
     events = process_erase_customer_data(coin_ctx(state, STAFF, ts=NOW_MS + 5), EraseCustomerData(ALICE.public_key))
     customer = get_customer(state, ALICE.public_key)
-    assert events == [["customer_data_erased", ALICE.public_key, customer.commitment]]
+    assert events == [CustomerDataErased(ALICE.public_key, customer.commitment)]
     assert customer.erased_at_ms == NOW_MS + 5 and customer.commitment == b"\x11" * 32  # still provable
     assert customer.kyc_level == 1  # still a customer: coins and limits keep working
 
@@ -52,5 +54,5 @@ def test_erasing_twice_is_customer_erased():
 @pytest.mark.parametrize("payload", [[], [ALICE.public_key, 1], ["alice"]])
 def test_malformed_erase_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_erase_customer_data(payload)
+        compute_payload("erase-customer-data", payload)
     assert exc.value.code == "bad_payload"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_freeze
+from ledger.limits import get_freeze
 from ledger.errors import InvalidTransaction
+from ledger.events import AccountFrozen, AccountUnfrozen
+from ledger.process import compute_payload
 from ledger.process.compliance import (
-    FreezeChange, compute_freeze_account, compute_unfreeze_account, process_freeze_account,
+    FreezeChange, process_freeze_account,
     process_unfreeze_account,
 )
 from tests.strategies import ALICE, COMPLIANCE, STAFF, coin_ctx, coin_state, refusal
@@ -23,7 +25,7 @@ def frozen_state():
 def test_compliance_freezes_an_account_and_the_record_keeps_why_and_who():
     state = coin_state()
     events = process_freeze_account(coin_ctx(state, COMPLIANCE, height=4), FreezeChange(ALICE.public_key, "aml-1"))
-    assert events == [["account_frozen", ALICE.public_key, "aml-1"]]
+    assert events == [AccountFrozen(ALICE.public_key, "aml-1")]
     freeze = get_freeze(state, ALICE.public_key)
     assert (freeze.reason_code, freeze.frozen_by, freeze.height) == ("aml-1", COMPLIANCE.public_key, 4)
 
@@ -49,7 +51,7 @@ def test_freezing_a_frozen_account_is_already_frozen_and_keeps_the_first_reason(
 def test_compliance_unfreezes_a_frozen_account():
     state = frozen_state()
     events = process_unfreeze_account(coin_ctx(state, COMPLIANCE), FreezeChange(ALICE.public_key, "cleared"))
-    assert events == [["account_unfrozen", ALICE.public_key, "cleared"]]
+    assert events == [AccountUnfrozen(ALICE.public_key, "cleared")]
     assert get_freeze(state, ALICE.public_key) is None
 
 
@@ -68,9 +70,9 @@ def test_unfreezing_an_active_account_is_not_frozen():
         is reasons.NOT_FROZEN
 
 
-@pytest.mark.parametrize("compute", [compute_freeze_account, compute_unfreeze_account])
+@pytest.mark.parametrize("kind", ["freeze-account", "unfreeze-account"])
 @pytest.mark.parametrize("payload", [[ALICE.public_key], [ALICE.public_key, 3], [ALICE.public_key[:8], "x"]])
-def test_malformed_freeze_payload_is_bad_payload(compute, payload):
+def test_malformed_freeze_payload_is_bad_payload(kind, payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute(payload)
+        compute_payload(kind, payload)
     assert exc.value.code == "bad_payload"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_branch_of
+from ledger.customers import get_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.governance import GrantRole, compute_grant_role, process_grant_role
+from ledger.events import RoleGranted
+from ledger.process import compute_payload
+from ledger.process.governance import GrantRole, process_grant_role
 from ledger.state import get_role_count, has_role
 from tests.strategies import ADMIN, ALICE, STAFF, coin_ctx, coin_state, refusal
 
@@ -15,7 +17,7 @@ from tests.strategies import ADMIN, ALICE, STAFF, coin_ctx, coin_state, refusal
 def test_grant_role_gives_the_role_and_records_the_branch():
     state = coin_state()
     events = process_grant_role(coin_ctx(state, ADMIN), GrantRole(ALICE.public_key, "staff", "north"))
-    assert events == [["role_granted", ALICE.public_key, "staff", "north"]]
+    assert events == [RoleGranted(ALICE.public_key, "staff", "north")]
     assert has_role(state, "staff", ALICE.public_key) and get_branch_of(state, ALICE.public_key) == "north"
     assert get_role_count(state, "staff") == 2
 
@@ -45,7 +47,7 @@ def test_granting_a_role_already_held_is_role_already_held():
                                      [ALICE.public_key, 2, "n"], [ALICE.public_key, "staff", b"n"]])
 def test_malformed_grant_role_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_grant_role(payload)
+        compute_payload("grant-role", payload)
     assert exc.value.code == "bad_payload"
 
 

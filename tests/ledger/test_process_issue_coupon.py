@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import set_branch_of
+from ledger.customers import set_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.coupons import Coupon, IssueCoupon, compute_issue_coupon, get_coupon, process_issue_coupon
+from ledger.events import CouponIssued
+from ledger.process import compute_payload
+from ledger.process.coupons import Coupon, IssueCoupon, get_coupon, process_issue_coupon
 from tests.strategies import ADMIN, ISSUER, NOW_MS, STAFF, coin_ctx, coin_state, refusal
 
 
@@ -18,7 +20,7 @@ def coupon(coupon_id="WELCOME10", campaign="spring", value=500, expires=NOW_MS +
 def test_an_issuer_issues_a_coupon():
     state = coin_state()
     events = process_issue_coupon(coin_ctx(state, ISSUER), coupon())
-    assert events == [["coupon_issued", "WELCOME10", "spring", 500, NOW_MS + 1, 1, 100]]
+    assert events == [CouponIssued("WELCOME10", "spring", 500, NOW_MS + 1, 1, 100)]
     assert get_coupon(state, "WELCOME10") == Coupon("spring", 500, NOW_MS + 1, 1, 100, 0, ISSUER.public_key, "",
                                                     NOW_MS)
 
@@ -62,5 +64,5 @@ def test_reusing_a_coupon_id_is_coupon_exists_and_keeps_the_first():
 ])
 def test_malformed_issue_coupon_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_issue_coupon(payload)
+        compute_payload("issue-coupon", payload)
     assert exc.value.code == "bad_payload"

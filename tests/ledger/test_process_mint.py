@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 from ledger import reasons
 from ledger.chain import genesis_state, process_tx
 from ledger.errors import InvalidTransaction
-from ledger.process import get_kind
+from ledger.events import Credited
+from ledger.process import compute_payload, get_kind
 from ledger.process.common import DEFAULT_POLICY, TxContext
-from ledger.process.mint import Mint, compute_mint, process_mint
+from ledger.process.mint import Mint, process_mint
 from ledger.reasons import TxFailure
-from ledger.coin import get_lots
+from ledger.lots import get_lots
 from ledger.state import MemoryState, Overlay, get_account, get_balance, get_counter, get_supply, set_supply
 from ledger.tx import make_tx
 from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, account_ids, bad_payload_fields, make_genesis
@@ -33,7 +34,7 @@ def test_issuer_mint_credits_recipient_grows_supply_and_emits_event():
     state = fresh_state()
     events = process_mint(ctx(state), Mint(ALICE.public_key, 250))
     expires = 1 + DEFAULT_POLICY["coin_lifetime_ms"]
-    assert events == [["credited", ALICE.public_key, 250, "mint", expires]]
+    assert events == [Credited(ALICE.public_key, 250, "mint", expires)]
     assert get_balance(state, ALICE.public_key) == 250
     assert get_lots(state, ALICE.public_key) == [(expires, 250)]
     assert get_supply(state) == 250 == get_counter(state, "minted")
@@ -81,14 +82,14 @@ def test_mint_cap_defaults_to_code_policy_when_genesis_sets_none():
 def test_failed_mint_is_rolled_back_but_advances_the_issuer_nonce():
     state = fresh_state()
     tx = make_tx(CHAIN_ID, "mint", ISSUER, 1, [ALICE.public_key, CAP + 1])
-    result = process_tx(state, tx, get_kind("mint"), compute_mint(list(tx.body.payload)), 1, 1)
+    result = process_tx(state, tx, get_kind("mint"), compute_payload("mint", list(tx.body.payload)), 1, 1)
     assert (result.status, result.reason, result.events) == (3, "mint_cap_exceeded", ())
     assert get_account(state, ISSUER.public_key).nonce == 1
     assert get_balance(state, ALICE.public_key) == 0 and get_supply(state) == 0
 
 
 def test_well_formed_payload_parses_to_mint():
-    assert compute_mint([ALICE.public_key, 5]) == Mint(ALICE.public_key, 5)
+    assert compute_payload("mint", [ALICE.public_key, 5]) == Mint(ALICE.public_key, 5)
 
 
 @pytest.mark.parametrize("payload", [
@@ -102,14 +103,14 @@ def test_well_formed_payload_parses_to_mint():
 ])
 def test_malformed_mint_payload_is_an_invalid_transaction_not_a_failure(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_mint(payload)
+        compute_payload("mint", payload)
     assert exc.value.code == "bad_payload"
 
 
 @given(st.lists(st.one_of(bad_payload_fields, account_ids), max_size=4))
 def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
     try:
-        tx = compute_mint(payload)
+        tx = compute_payload("mint", payload)
     except InvalidTransaction as exc:
         assert exc.code == "bad_payload"
     else:

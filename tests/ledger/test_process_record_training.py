@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger.errors import InvalidTransaction
-from ledger.process.training import RecordTraining, compute_record_training
+from ledger.process import compute_payload
+from ledger.process.training import RecordTraining
 from ledger.state import set_role
 from tests.ledger.flows_world import ADMIN, ALICE, STAFF, STAFF2, World
 
@@ -63,11 +64,11 @@ def test_an_unusable_course_id_is_invalid_id(course_id):
 
 
 def test_a_well_formed_payload_parses():
-    assert compute_record_training([STAFF.public_key, "c"]) == RecordTraining(STAFF.public_key, "c")
+    assert compute_payload("record-training", [STAFF.public_key, "c"]) == RecordTraining(STAFF.public_key, "c")
 
 
 @pytest.mark.parametrize("payload", [[STAFF.public_key], [STAFF.public_key[:8], "c"], [STAFF.public_key, 3]])
 def test_a_malformed_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_record_training(payload)
+        compute_payload("record-training", payload)
     assert exc.value.code == "bad_payload"

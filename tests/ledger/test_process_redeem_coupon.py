@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import Freeze, set_freeze
+from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
+from ledger.events import CouponApplied, CouponRedeemed
 from ledger.orders import get_order
-from ledger.process import get_kind
+from ledger.process import compute_payload, get_kind
 from ledger.process.coupons import (
-    IssueCoupon, RedeemCoupon, compute_redeem_coupon, get_coupon, get_coupon_uses, process_issue_coupon,
+    IssueCoupon, RedeemCoupon, get_coupon, get_coupon_uses, process_issue_coupon,
     process_redeem_coupon,
 )
 from tests.strategies import (
@@ -40,8 +41,8 @@ def shop():
 
 def test_redeeming_discounts_the_order_and_counts_the_use(shop):
     events = process_redeem_coupon(coin_ctx(shop, ALICE), RedeemCoupon("C", "a1"))
-    assert events == [["coupon_applied", "a1", ALICE.public_key, 300],
-                      ["coupon_redeemed", "C", ALICE.public_key, "a1", 300]]
+    assert events == [CouponApplied("a1", ALICE.public_key, 300),
+                      CouponRedeemed("C", ALICE.public_key, "a1", 300)]
     assert get_order(shop, "a1").amount_due == 1_700
     assert get_coupon(shop, "C").redeemed == 1 and get_coupon_uses(shop, ALICE.public_key, "C") == 1
 
@@ -108,5 +109,5 @@ def test_a_paid_order_is_already_paid(shop):
 @pytest.mark.parametrize("payload", [["C"], ["C", "a1", 1], [b"C", "a1"], ["C", 5]])
 def test_malformed_redeem_coupon_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_redeem_coupon(payload)
+        compute_payload("redeem-coupon", payload)
     assert exc.value.code == "bad_payload"

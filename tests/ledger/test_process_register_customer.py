@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_customer, set_branch_of
+from ledger.customers import get_customer, set_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.customers import RegisterCustomer, compute_register_customer, process_register_customer
+from ledger.events import CustomerRegistered
+from ledger.process import compute_payload
+from ledger.process.customers import RegisterCustomer, process_register_customer
 from tests.strategies import ADMIN, ALICE, NOW_MS, STAFF, coin_ctx, coin_state, refusal
 
 COMMITMENT = bytes(range(32))
@@ -17,7 +19,7 @@ def test_staff_register_a_customer_in_their_branch():
     state = coin_state()
     set_branch_of(state, STAFF.public_key, "north")
     events = process_register_customer(coin_ctx(state, STAFF), RegisterCustomer(ALICE.public_key, 2, COMMITMENT))
-    assert events == [["customer_registered", ALICE.public_key, 2, COMMITMENT, "north"]]
+    assert events == [CustomerRegistered(ALICE.public_key, 2, COMMITMENT, "north")]
     customer = get_customer(state, ALICE.public_key)
     assert (customer.kyc_level, customer.commitment, customer.registered_by, customer.branch,
             customer.registered_at_ms, customer.erased) == (2, COMMITMENT, STAFF.public_key, "north", NOW_MS, False)
@@ -48,5 +50,5 @@ def test_registering_a_customer_twice_is_customer_exists_and_keeps_the_first_com
 ])
 def test_malformed_register_customer_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_register_customer(payload)
+        compute_payload("register-customer", payload)
     assert exc.value.code == "bad_payload"

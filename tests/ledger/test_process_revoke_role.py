@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_branch_of
+from ledger.customers import get_branch_of
 from ledger.errors import InvalidTransaction
-from ledger.process.governance import GrantRole, RevokeRole, compute_revoke_role, process_grant_role, process_revoke_role
+from ledger.events import RoleRevoked
+from ledger.process import compute_payload
+from ledger.process.governance import GrantRole, RevokeRole, process_grant_role, process_revoke_role
 from ledger.state import get_role_count, has_role
 from tests.strategies import ADMIN, ALICE, BOB, STAFF, coin_ctx, coin_state, refusal
 
@@ -16,7 +18,7 @@ def test_revoke_role_removes_it_and_forgets_the_branch_of_an_account_without_rol
     state = coin_state()
     process_grant_role(coin_ctx(state, ADMIN), GrantRole(ALICE.public_key, "staff", "north"))
     events = process_revoke_role(coin_ctx(state, ADMIN), RevokeRole(ALICE.public_key, "staff"))
-    assert events == [["role_revoked", ALICE.public_key, "staff"]]
+    assert events == [RoleRevoked(ALICE.public_key, "staff")]
     assert not has_role(state, "staff", ALICE.public_key) and get_branch_of(state, ALICE.public_key) == ""
 
 
@@ -60,5 +62,5 @@ def test_revoking_a_role_not_held_is_role_not_held():
 @pytest.mark.parametrize("payload", [[ALICE.public_key], [ALICE.public_key, "staff", "n"], [b"", "staff"]])
 def test_malformed_revoke_role_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_revoke_role(payload)
+        compute_payload("revoke-role", payload)
     assert exc.value.code == "bad_payload"

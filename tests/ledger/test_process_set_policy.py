@@ -6,9 +6,11 @@ import pytest
 
 from ledger import reasons
 from ledger.errors import InvalidTransaction
+from ledger.events import PolicySet
+from ledger.process import compute_payload
 from ledger.process.common import DEFAULT_POLICY
 from ledger.process.governance import (
-    SetPolicy, compute_policy_at, compute_set_policy, get_policy_change, get_policy_version, process_set_policy,
+    SetPolicy, compute_policy_at, get_policy_change, get_policy_version, process_set_policy,
 )
 from ledger.state import get_policy
 from tests.strategies import ADMIN, STAFF, coin_ctx, coin_state, refusal
@@ -17,7 +19,7 @@ from tests.strategies import ADMIN, STAFF, coin_ctx, coin_state, refusal
 def test_set_policy_changes_the_value_and_records_version_one():
     state = coin_state()
     events = process_set_policy(coin_ctx(state, ADMIN, height=7), SetPolicy("earn_rate_bp", 250))
-    assert events == [["policy_set", "earn_rate_bp", 250, 1]]
+    assert events == [PolicySet("earn_rate_bp", 250, 1)]
     assert get_policy(state, "earn_rate_bp", 0) == 250
     change = get_policy_change(state, 1)
     assert (change.name, change.value, change.previous, change.height, change.sender) == (
@@ -74,9 +76,9 @@ def test_set_policy_accepts_the_largest_int():
                                      ["x", [1]]])
 def test_malformed_set_policy_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_set_policy(payload)
+        compute_payload("set-policy", payload)
     assert exc.value.code == "bad_payload"
 
 
 def test_well_formed_payload_parses():
-    assert compute_set_policy(["feedback_reward", 3]) == SetPolicy("feedback_reward", 3)
+    assert compute_payload("set-policy", ["feedback_reward", 3]) == SetPolicy("feedback_reward", 3)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import pytest
 
 from ledger import reasons
-from ledger.coin import get_second_key
+from ledger.limits import get_second_key
 from ledger.errors import InvalidTransaction
-from ledger.process.customers import SetSecondFactor, compute_set_second_factor, process_set_second_factor
+from ledger.events import SecondFactorSet
+from ledger.process import compute_payload
+from ledger.process.customers import SetSecondFactor, process_set_second_factor
 from tests.strategies import ALICE, CAROL, SECOND, coin_ctx, coin_state, refusal
 
 
 def test_a_first_second_key_needs_only_the_account():
     state = coin_state()
     events = process_set_second_factor(coin_ctx(state, ALICE), SetSecondFactor(SECOND.public_key))
-    assert events == [["second_factor_set", ALICE.public_key, SECOND.public_key]]
+    assert events == [SecondFactorSet(ALICE.public_key, SECOND.public_key)]
     assert get_second_key(state, ALICE.public_key) == SECOND.public_key
 
 
@@ -41,5 +43,5 @@ def test_replacing_the_second_key_cosigned_by_it_is_applied():
 @pytest.mark.parametrize("payload", [[], [SECOND.public_key, 1], [SECOND.public_key[:16]], ["key"]])
 def test_malformed_set_second_factor_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_set_second_factor(payload)
+        compute_payload("set-second-factor", payload)
     assert exc.value.code == "bad_payload"

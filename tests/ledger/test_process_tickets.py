@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import codec, coin
+from ledger import codec, customers
 from ledger.errors import InvalidTransaction
 from ledger.process import get_kind
-from ledger.process.tickets import TicketText, process_respond_ticket
+from ledger.process.tickets import RespondTicket, process_respond_ticket
 from ledger.reasons import TxFailure
 from ledger.tickets import ACTIVE, STATES
 from tests.ledger.flows_world import ADMIN, ALICE, BOB, STAFF, STAFF2, STRANGER, World, h
@@ -62,13 +62,13 @@ class TestOpenTicket:
     @pytest.mark.parametrize("privilege", ["priority", "vip"])
     def test_a_customer_holding_a_privilege_gets_the_ticket_flagged(self, privilege):
         w = World()
-        w.state.set_state(coin.privilege_key(ALICE.public_key, privilege), codec.encode(w.now + 10))
+        w.state.set_state(customers.privilege_key(ALICE.public_key, privilege), codec.encode(w.now + 10))
         w.ok("open-ticket", ALICE, open_payload())
         assert w.ticket("t-1").flagged == 1
 
     def test_an_expired_privilege_does_not_flag(self):
         w = World()
-        w.state.set_state(coin.privilege_key(ALICE.public_key, "vip"), codec.encode(w.now))
+        w.state.set_state(customers.privilege_key(ALICE.public_key, "vip"), codec.encode(w.now))
         w.ok("open-ticket", ALICE, open_payload())
         assert w.ticket("t-1").flagged == 0
 
@@ -170,7 +170,7 @@ class TestRespondTicket:
         w = World()
         drive_to(w, "resolved")
         with pytest.raises(TxFailure) as exc:
-            process_respond_ticket(w.ctx(STAFF), TicketText("t-1", h("x")))
+            process_respond_ticket(w.ctx(STAFF), RespondTicket("t-1", h("x")))
         assert exc.value.reason.name == "ticket_state"
         assert "is resolved" in exc.value.detail and "open or assigned or in_progress" in exc.value.detail
 

@@ -9,12 +9,13 @@ from hypothesis import strategies as st
 from ledger import reasons
 from ledger.chain import process_tx
 from ledger.errors import InvalidTransaction
-from ledger.process import get_kind
+from ledger.events import Expired, Transferred
+from ledger.process import compute_payload, get_kind
 from ledger.process.common import MAX_MEMO_CHARS, TxContext
-from ledger.process.transfer import Transfer, compute_transfer, process_transfer
+from ledger.process.transfer import Transfer, process_transfer
 from ledger.reasons import TxFailure
 from ledger import codec
-from ledger.coin import credit, get_lots
+from ledger.lots import credit, get_lots
 from ledger.process.common import DEFAULT_POLICY
 from ledger.state import (
     PREFIX_SECOND_KEY, Account, MemoryState, Overlay, account_record_key, get_account, get_balance, policy_key,
@@ -51,7 +52,7 @@ def fail_reason(state: Overlay, tx: Transfer, sender=ALICE) -> reasons.Reason:
 def test_transfer_moves_coins_and_emits_event():
     state = funded(100)
     events = process_transfer(ctx(state), Transfer(BOB.public_key, 40, "lunch"))
-    assert events == [["transferred", ALICE.public_key, BOB.public_key, 40]]  # no lot was due: no sweep
+    assert events == [Transferred(ALICE.public_key, BOB.public_key, 40)]  # no lot was due: no sweep
     assert get_balance(state, ALICE.public_key) == 60
     assert get_balance(state, BOB.public_key) == 40
 
@@ -93,7 +94,7 @@ def test_memo_one_char_over_the_limit_is_memo_too_long():
 def test_failed_transfer_keeps_balances_and_advances_the_sender_nonce():
     state = funded(10)
     tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 11, ""])
-    result = process_tx(state, tx, get_kind("transfer"), compute_transfer(list(tx.body.payload)), 1, 1)
+    result = process_tx(state, tx, get_kind("transfer"), compute_payload("transfer", list(tx.body.payload)), 1, 1)
     assert (result.status, result.reason, result.events) == (2, "insufficient_balance", ())
     assert get_account(state, ALICE.public_key) == Account(10, 1)
     assert get_balance(state, BOB.public_key) == 0
@@ -102,14 +103,14 @@ def test_failed_transfer_keeps_balances_and_advances_the_sender_nonce():
 def test_applied_transfer_result_carries_the_event():
     state = funded(10)
     tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 3, "hi"])
-    result = process_tx(state, tx, get_kind("transfer"), compute_transfer(list(tx.body.payload)), 1, 1)
+    result = process_tx(state, tx, get_kind("transfer"), compute_payload("transfer", list(tx.body.payload)), 1, 1)
     assert (result.status, result.reason) == (0, "")
     assert result.events == (["transferred", ALICE.public_key, BOB.public_key, 3],)
     assert get_account(state, ALICE.public_key) == Account(7, 1)
 
 
 def test_well_formed_payload_parses_to_transfer():
-    assert compute_transfer([BOB.public_key, 5, "m"]) == Transfer(BOB.public_key, 5, "m")
+    assert compute_payload("transfer", [BOB.public_key, 5, "m"]) == Transfer(BOB.public_key, 5, "m")
 
 
 @pytest.mark.parametrize("payload", [
@@ -122,14 +123,14 @@ def test_well_formed_payload_parses_to_transfer():
 ])
 def test_malformed_transfer_payload_is_an_invalid_transaction_not_a_failure(payload):
     with pytest.raises(InvalidTransaction) as exc:
-        compute_transfer(payload)
+        compute_payload("transfer", payload)
     assert exc.value.code == "bad_payload"
 
 
 @given(st.lists(st.one_of(bad_payload_fields, account_ids), max_size=4))
 def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
     try:
-        tx = compute_transfer(payload)
+        tx = compute_payload("transfer", payload)
     except InvalidTransaction as exc:
         assert exc.code == "bad_payload"
     else:
@@ -140,7 +141,8 @@ def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
 
 
 def test_a_frozen_sender_is_account_frozen_and_a_frozen_recipient_still_receives():
-    from ledger.coin import Freeze, set_freeze
+    from ledger.limits import Freeze
+    from ledger.limits import set_freeze
 
     state = funded(100)
     set_freeze(state, ALICE.public_key, Freeze("aml-review", COMPLIANCE.public_key, 1))
@@ -208,4 +210,4 @@ def test_a_transfer_after_expiry_reports_the_sweep_in_its_events():
     fund(state, ALICE, 5, ts=10)
     life = DEFAULT_POLICY["coin_lifetime_ms"]
     events = process_transfer(coin_ctx(state, ALICE, ts=life), Transfer(BOB.public_key, 5, ""))
-    assert events == [["expired", ALICE.public_key, 100], ["transferred", ALICE.public_key, BOB.public_key, 5]]
+    assert events == [Expired(ALICE.public_key, 100), Transferred(ALICE.public_key, BOB.public_key, 5)]

@@ -24,9 +24,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from ledger import codec
 from ledger.chain import build_block, genesis_block, validate_block
-from ledger.coin import get_lots
+from ledger.lots import get_lots
 from ledger.context import DAY_MS
 from ledger.orders import get_order
+from ledger.process.payload import MAX_AMOUNT
 from ledger.process.common import DEFAULT_POLICY, MAX_MEMO_CHARS
 from ledger.process.coupons import get_coupon, get_coupon_uses
 from ledger.smt import MemoryNodes, compute_root
@@ -75,7 +76,7 @@ class Model:
     uses: dict[tuple[bytes, str], int] = field(default_factory=dict)
     order_coupon: dict[str, str] = field(default_factory=dict)  # order id -> the coupon applied on it
 
-    # --- coin mechanics, as ledger.coin does them ---------------------------------------------------------
+    # --- coin mechanics, as ledger.lots does them ---------------------------------------------------------
 
     def balance(self, who: bytes) -> int:
         return sum(self.lots.get(who, {}).values())
@@ -310,7 +311,18 @@ class CoinMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from(ISSUERS * 3 + ACCOUNTS), to=st.sampled_from(HOLDERS), amount=small_amounts)
     def mint(self, sender, to, amount):
+        if self.oversized(sender, "mint", [to.public_key, amount]):
+            return
         self.send(sender, "mint", [to.public_key, amount], predict("mint", sender.public_key, to.public_key, amount))
+
+    def oversized(self, sender, kind: str, payload: list, *cosigners) -> bool:
+        """An amount above MAX_AMOUNT never enters a block: admission refuses it as bad_payload, no nonce used."""
+        if abs(payload[1]) <= MAX_AMOUNT:
+            return False
+        tx = make_tx(CHAIN_ID, kind, sender, self.nonces.get(sender.public_key, 0) + 1, payload, *cosigners)
+        self.queue.append(tx)
+        self.junk.append((tx, "bad_payload"))
+        return True
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from(HOLDERS), to=st.sampled_from(HOLDERS), amount=small_amounts, memo=memos,
@@ -318,6 +330,8 @@ class CoinMachine(RuleBasedStateMachine):
     def transfer(self, sender, to, amount, memo, cosigner):
         cosigners = () if cosigner is None else (cosigner,)
         signers = {k.public_key for k in cosigners}
+        if self.oversized(sender, "transfer", [to.public_key, amount, memo], *cosigners):
+            return
         self.send(sender, "transfer", [to.public_key, amount, memo],
                   predict("transfer", sender.public_key, signers, to.public_key, amount, memo), *cosigners)
 
