@@ -22,7 +22,6 @@ from collections import deque
 from typing import Awaitable, Callable, Sequence
 
 from ledger import chain, codec, state
-from ledger.coin import get_customer
 from ledger.errors import LedgerError
 from ledger.tx import SignedTx, decode_tx
 from node.committer import Committer
@@ -192,7 +191,7 @@ def is_privileged(store, sender: bytes) -> bool:
     role or a registration costs an on-chain act by staff.
     """
     return (any(state.has_role(store, role, sender) for role in state.ROLE_CODES)
-            or get_customer(store, sender) is not None)
+            or store.get_state(state.account_record_key(state.PREFIX_CUSTOMER, sender)) is not None)
 
 
 def _spawn(coro: Awaitable) -> None:

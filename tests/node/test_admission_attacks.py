@@ -110,3 +110,11 @@ async def test_gapped_flood_does_not_drive_empty_blocks(small_pool, keys):  # no
     t1 = loop.time()
     await wait_status(client, mint.tx_hash.hex())
     assert loop.time() - t1 < svc.options.empty_block_interval_ms / 1000
+
+
+def test_the_reserve_is_for_role_holders_and_registered_customers_only(story):
+    from node.admission import is_privileged
+    chain, s = story
+    assert is_privileged(chain.store, s["clerk"].public_key)  # granted a staff role
+    assert is_privileged(chain.store, s["alice"].public_key)  # a registered customer
+    assert not is_privileged(chain.store, KeyPair.generate().public_key)  # a fresh key
