@@ -28,6 +28,10 @@ key                                   value
 ``b"M" + name (utf-8)``               node metadata (``put_meta``/``get_meta``)
 ``b"W"``                              consensus write-ahead record (``put_wal``/``get_wal``)
 ====================================  ========================================================
+
+``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
+without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
+WAL record also in its own checksummed file beside this store (``node.wal_file``) and takes the newer one.
 """
 
 from __future__ import annotations
@@ -340,7 +344,8 @@ class Store:
         self._put(P_META + name.encode(), value)
 
     def put_wal(self, record: bytes) -> None:
-        """Replace the consensus write-ahead record; durable (fsync) before returning."""
+        """Replace the consensus write-ahead record; durable (fsync) before returning (the node also writes it
+        to ``<data_dir>/consensus.wal``: a torn log can lose this copy, see the module docstring)."""
         self._put(P_WAL, record)
 
     def get_wal(self) -> bytes | None:

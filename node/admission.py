@@ -21,7 +21,7 @@ import time
 from collections import deque
 from typing import Awaitable, Callable, Sequence
 
-from ledger import chain, codec
+from ledger import chain, codec, state
 from ledger.errors import LedgerError
 from ledger.tx import SignedTx, decode_tx
 from node.committer import Committer
@@ -182,6 +182,16 @@ class Admission:
                     code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
                     if code is not None and code != "duplicate_tx":
                         self.metrics.rejected_txs.labels(code).inc()
+
+
+def is_privileged(store, sender: bytes) -> bool:
+    """True when ``sender`` holds any role or is a registered customer in the committed state.
+
+    The mempool's reserve (``node.mempool_policy``) is kept for these senders: fresh keys cost nothing, a
+    role or a registration costs an on-chain act by staff.
+    """
+    return (any(state.has_role(store, role, sender) for role in state.ROLE_CODES)
+            or store.get_state(state.account_record_key(state.PREFIX_CUSTOMER, sender)) is not None)
 
 
 def _spawn(coro: Awaitable) -> None:

@@ -123,7 +123,9 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
     if node.peers is not None:
         node.peers.add_routes(listener)
     add_sync_routes(listener, node)
-    runner = web.AppRunner(listener, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    # Sockets that never send a request are closed after the handshake deadline (not aiohttp's hour).
+    options = node.peers.server_options() if node.peers is not None else {}
+    runner = web.AppRunner(listener, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, **options)
     await runner.setup()
     try:
         try:

@@ -3,9 +3,11 @@
 Theory of operation. ``Replica.handle(event)`` returns a list of actions that must be carried out **in
 order**. ``Driver.execute(actions)`` walks that list on the node's single consensus task:
 
-- ``Persist``   -> ``wal.put_wal`` (a synced LevelDB write) *before* the next action runs, so a vote never
-  leaves the node ahead of its write-ahead record (QBFT.md "What is persisted"). (A synced write takes
-  ~0.2 ms here: a worker thread would cost more in hand-off than it saves.)
+- ``Persist``   -> ``wal.put_wal`` *before* the next action runs, so a vote never leaves the node ahead of
+  its write-ahead record (QBFT.md "What is persisted"). The node's port (``node.wal_file.ConsensusWal``)
+  writes the record to ``<data_dir>/consensus.wal`` (temp file, fsync, rename, fsync the dir) and to
+  LevelDB (a synced write), so a torn LevelDB log cannot take it back. Both run on the consensus task, in
+  order: three fsyncs per record (file, directory, LevelDB), a few milliseconds on a loaded disk.
 - ``Broadcast`` / ``SendTo`` -> the peer network, channel ``consensus`` (wire-encoded, signed messages).
   Broadcast messages of the current height are also kept (bounded) and re-sent every ``retransmit_ms``
   while the height does not move, so a peer that reconnects, or one that restarted, still hears the
@@ -70,7 +72,7 @@ class BlockPort(Protocol):
 
     async def await_prebuild(self, action: RequestBlock) -> None: ...
 
-    def pending_count(self) -> int: ...
+    def pending_count(self) -> int: ...  # runnable txs waiting in the mempool
 
     def get_block_target(self) -> int: ...
 
@@ -194,8 +196,11 @@ class Driver:
     def compute_propose_delay(self, interval_ms: int) -> float:
         """How long the PROPOSE timer of a new height waits (every node, so round timers stay in step).
 
-        - A full block's worth of txs waits in the mempool: fire now (no block interval).
-        - Some txs wait: the block interval.
+        Only *runnable* txs count (``BlockPort.pending_count``): txs waiting on a nonce gap cannot go into a
+        block, so a flood of them never makes the network race through empty blocks.
+
+        - A full block's worth of runnable txs waits in the mempool: fire now (no block interval).
+        - Some runnable txs wait: the block interval.
         - None: hold until a tx arrives (``on_txs_admitted``) or ``empty_block_interval_ms`` has passed since
           the last commit, so an idle network makes one empty block per that interval, not one per interval.
         """
@@ -209,16 +214,22 @@ class Driver:
         return max(float(interval_ms), self.empty_block_interval_ms - idle_ms)
 
     def on_txs_admitted(self) -> None:
-        """New txs entered the mempool: a PROPOSE timer held for lack of txs is re-armed at the block interval."""
+        """New txs entered the mempool: a PROPOSE timer held for lack of txs is re-armed at the block interval.
+
+        Nothing changes while no admitted tx can run (all of them wait on a nonce gap).
+        """
         if self._propose is None or self._loop is None:
+            return
+        blocks = self.blocks
+        pending = blocks.pending_count()
+        if pending == 0:
             return
         event, armed_at, interval_ms = self._propose
         handle = self._timers.get(TIMER_PROPOSE)
         if handle is None:
             return
         elapsed_ms = (time.monotonic() - armed_at) * 1000.0
-        blocks = self.blocks
-        due_ms = 0.0 if blocks.pending_count() >= blocks.get_block_target() else max(0.0, interval_ms - elapsed_ms)
+        due_ms = 0.0 if pending >= blocks.get_block_target() else max(0.0, interval_ms - elapsed_ms)
         remaining_ms = (handle.when() - self._loop.time()) * 1000.0
         if due_ms + 1.0 < remaining_ms:
             handle.cancel()

@@ -8,8 +8,12 @@ can never race. Follow-up events produced by the driver (a built or validated bl
 before the next queue item. A local safety fault (``ConsensusSafetyError``, a WAL write that failed) stops
 the loop for good and sets ``fatal``: the node must not keep voting.
 
-Restart: ``start`` builds the replica's ``Restarted(record)`` from the WAL in the store when the record is
-for head + 1. ``housekeeping`` re-sends this height's votes while it does not move and asks peers for
+Restart: ``start`` builds the replica's ``Restarted(record)`` from the newer of the two WAL records (LevelDB's
+and ``<data_dir>/consensus.wal``, ``node.wal_file``) when the record is for head + 1; a record below that is
+moot. A record *above* head + 1 means LevelDB lost committed blocks (a torn log) while the file kept the
+votes of a later height: the replica is then not started at all — it votes nothing, and peer messages are
+dropped — until catch-up brings the store to the record's height - 1 (the record is then restored) or past
+it (moot). So the node never signs a vote below a height it already voted at. ``housekeeping`` re-sends this height's votes while it does not move and asks peers for
 their head when no block came for ``sync_poll_ms``. Tx admission yields to this loop
 (``yield_to_consensus``): consensus work always goes first.
 """
@@ -25,18 +29,18 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from consensus.errors import ConsensusError, ConsensusSafetyError
-from consensus.events import Restarted, SyncedTo
+from consensus.errors import ConsensusSafetyError
+from consensus.events import Restarted, SyncedTo, WalRecord
 from consensus.replica import Replica, ReplicaConfig
-from consensus.wal import decode_record
 from ledger.block import Block
 from ledger.genesis import Genesis
 from ledger.keys import KeyPair
 from node.driver import Driver, NetPort
-from node.errors import NodeError, WalWriteFailed
+from node.errors import WalWriteFailed
 from node.metrics import NodeMetrics
 from node.options import ServiceOptions
 from node.pipeline import BlockPipeline
+from node.wal_file import ConsensusWal
 
 log = logging.getLogger("carecoin.node")
 
@@ -49,15 +53,18 @@ class ConsensusLoop:
     """The replica, its driver, the queue and the consensus task (see the module docstring)."""
 
     def __init__(self, *, store, genesis: Genesis, key: KeyPair, options: ServiceOptions, metrics: NodeMetrics,
-                 pipeline: BlockPipeline, net: NetPort, request_sync: Callable[[int], None]) -> None:
+                 pipeline: BlockPipeline, net: NetPort, request_sync: Callable[[int], None],
+                 wal: ConsensusWal | None = None) -> None:
         self.store, self.options, self.metrics, self.pipeline = store, options, metrics, pipeline
-        self.request_sync = request_sync
+        self.request_sync, self.key = request_sync, key
+        self.wal = wal if wal is not None else ConsensusWal(store)
         head = store.head()
-        config = ReplicaConfig(chain_id=genesis.chain_id, validators=genesis.validator_keys,
+        self.config = config = ReplicaConfig(chain_id=genesis.chain_id, validators=genesis.validator_keys,
                                base_timeout_ms=options.base_timeout_ms, max_timeout_ms=options.max_timeout_ms,
-                               block_interval_ms=options.block_interval_ms)
+                               block_interval_ms=options.block_interval_ms,
+                               max_buffered_bytes_per_signer=2 * options.max_frame_bytes)
         self.replica = Replica(config, key, head.height + 1, head.block_hash)
-        self.driver = Driver(wal=store, net=net, post=self.post, blocks=pipeline, request_sync=request_sync,
+        self.driver = Driver(wal=self.wal, net=net, post=self.post, blocks=pipeline, request_sync=request_sync,
                              metrics=metrics, empty_block_interval_ms=options.empty_block_interval_ms)
         self._queue: asyncio.Queue | None = None
         self._tasks: list[asyncio.Task] = []
@@ -65,6 +72,7 @@ class ConsensusLoop:
         self._idle.set()
         self._last_round = 0
         self._profiler = None
+        self.held: WalRecord | None = None  # a record above head + 1: vote nothing until the store reaches it
         self.fatal: BaseException | None = None
         self.started = False
 
@@ -74,22 +82,39 @@ class ConsensusLoop:
         """Replay the WAL into the replica and start the consensus and housekeeping tasks."""
         if self.started:
             return
+        record = self.wal.load()  # the newer of LevelDB's record and the file's; raises when one is damaged
         self.started = True
         self._profile_start()
         self._queue = asyncio.Queue(maxsize=MAX_QUEUE)
         head = self.store.head()
-        record = None
-        raw = self.store.get_wal()
-        if raw:
-            try:
-                record = decode_record(raw)
-            except ConsensusError as exc:
-                raise NodeError(f"the consensus WAL in the data dir does not decode: {exc}") from None
-            if record.height != head.height + 1:
-                record = None  # a record for a height already committed (or synced past) is moot
         self._tasks.append(asyncio.create_task(self._run(), name="consensus"))
-        await self._step(Restarted(record))
+        if record is not None and record.height > head.height + 1:
+            self.held = record
+            log.warning("the consensus WAL holds votes at height %d round %d but the store's head is %d (a torn "
+                        "LevelDB log?): voting nothing until catch-up reaches height %d", record.height,
+                        record.round, head.height, record.height - 1)
+            self.request_sync(record.height - 1)
+        else:
+            await self._restart(record)
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    async def _restart(self, record: WalRecord | None) -> None:
+        """Start the replica from ``record`` (moot, and dropped, when it is for a height already committed)."""
+        head = self.store.head()
+        if record is not None and record.height != head.height + 1:
+            record = None  # a record for a height already committed (or synced past) is moot
+        await self._step(Restarted(record))
+
+    async def _release_held(self) -> None:
+        """The store caught up to (or past) the held record's height - 1: start the replica from it there."""
+        record, head = self.held, self.store.head()
+        if record is None or head.height + 1 < record.height:
+            return
+        self.held = None
+        self.replica = Replica(self.config, self.key, head.height + 1, head.block_hash)
+        log.info("the store reached height %d: consensus starts %s", head.height,
+                 "from the held WAL record" if record.height == head.height + 1 else "afresh (the record is moot)")
+        await self._restart(record)
 
     async def stop(self) -> None:
         """Cancel timers and tasks and stop the pre-build worker."""
@@ -144,8 +169,9 @@ class ConsensusLoop:
             try:
                 if callable(item):
                     await item()
-                else:
+                elif self.held is None:
                     await self._step(item)
+                # else: the replica waits for catch-up (``held``) and takes no event before it starts
             except (ConsensusSafetyError, WalWriteFailed) as exc:
                 self._idle.set()
                 await self._fail(exc)
@@ -182,13 +208,15 @@ class ConsensusLoop:
         self.driver.cancel_timers()
 
     async def _housekeeping(self) -> None:
-        """Retransmit this height's votes while stuck, and ask peers for their head when no block came."""
+        """Retransmit this height's votes while stuck, ask peers for their head when no block came, and evict
+        mempool txs that waited on a nonce gap for too long."""
         period = max(self.options.retransmit_ms, 50) / 1000.0
         while True:
             await asyncio.sleep(period)
             if self.fatal is not None:
                 return
-            height = self.replica.height
+            self.pipeline.expire_gapped()
+            height = self.replica.height if self.held is None else self.held.height - 1
             idle = time.monotonic() - self.pipeline.get_last_commit_time()
             if idle >= period:
                 self.post(lambda h=height: self.driver.retransmit(h))
@@ -210,5 +238,8 @@ class ConsensusLoop:
         if last is not None:
             self.pipeline.forget()
             self.driver.forget_height(head.height + 1)
-            await self._step(SyncedTo(head.height, head.block_hash))
+            if self.held is not None:
+                await self._release_held()
+            else:
+                await self._step(SyncedTo(head.height, head.block_hash))
         return head.height

@@ -19,30 +19,17 @@ Theory of operation
   whose nonce is now at or below the state nonce (another tx with that nonce committed) is evicted with
   reason ``nonce_stale``.
 
-Admission nobody can clog (active when the pool is given ``get_nonce``, the committed-state nonce reader)
---------------------------------------------------------------------------------------------------------
-Fresh keys cost an attacker nothing, so neither txs that cannot run nor many fresh keys may take the room
-that role holders and customers need:
-
-* Runnable vs gapped. The pool keeps, per sender, the committed nonce (``base``, read once when the sender
-  enters the pool, refreshed after each block) and the length of the run of consecutive pending nonces from
-  base + 1. A tx inside that run is *runnable*; one past a gap is *gapped*. ``runnable_count()`` is kept
-  incrementally (pool size minus gapped count), so the proposer can time blocks by what can actually run.
-* Bounded gap: a nonce more than ``max_nonce_gap`` past the sender's next runnable nonce is refused
-  (``NonceGapTooLarge``, observed vs expected), so one key parks at most ``max_nonce_gap`` gapped txs.
+Runnable vs gapped (active when the pool is given ``get_nonce``, the committed-state nonce reader)
+-------------------------------------------------------------------------------------------------
+* The pool keeps, per sender, the committed nonce (``base``, read once when the sender enters the pool,
+  refreshed after each block) and the length of the run of consecutive pending nonces from base + 1. A tx
+  inside that run is *runnable*; one past a gap is *gapped*. ``runnable_count()`` is kept incrementally
+  (pool size minus gapped count), so the proposer can time blocks by what can actually run.
 * Expiry: a gapped tx that waits ``gap_ttl_s`` is evicted as ``expired_gap`` (a FIFO of (since, hash) in
   clock order: O(1) per expired tx); ``expire()`` runs at each block and at admission, or on a timer.
-* Gapped share: gapped txs together may hold at most ``max_gapped_fraction`` of the count/byte bounds;
-  past that a gapped tx is refused with 503 while runnable txs still get in.
-* Fair share: below ``pressure_fraction`` fill every sender may hold ``max_per_sender`` txs; above it the
-  cap shrinks linearly with the fill, down to ``min_per_sender`` at a full pool, so under pressure the
-  remaining room is spread over more senders instead of going to whoever arrived first with many txs.
-  Privileged senders keep the full ``max_per_sender``.
-* Reserve (active when the pool is given ``is_privileged``): the last ``reserve_fraction`` of the count
-  and byte bounds is only for senders the predicate accepts (role holders and registered customers), so a
-  flood from fresh keys gets ``mempool_full`` (503 + Retry-After) while a staff member's or issuer's tx is
-  still admitted. The predicate is asked only when the public part is full (or a sender is over its
-  pressure share), so the hot path never reads the ledger for it.
+* Who may take room (the nonce-gap bound, fair shares, the gapped share and the reserve for role holders
+  and registered customers, ``is_privileged``) is ``node.mempool_policy``; the limits, statuses and
+  eviction records are ``node.mempool_records``.
 
 Without ``get_nonce`` the pool cannot tell runnable from gapped: the gap bound, gapped share and expiry are
 off and ``runnable_count()`` equals ``len(pool)`` (the behaviour before they existed).
@@ -51,61 +38,29 @@ off and ``runnable_count()`` equals ``len(pool)`` (the behaviour before they exi
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ledger.errors import LedgerError
 from ledger.tx import SignedTx
-from node.errors import (
-    DuplicateTx,
-    MempoolFull,
-    NonceConflict,
-    NonceGapTooLarge,
-    SenderLimit,
-    TxRejected,
-    TxTooLarge,
+from node.errors import DuplicateTx, NonceConflict, TxRejected, TxTooLarge
+from node.mempool_policy import Fill, RoomPolicy, SenderPredicate
+from node.mempool_records import (  # noqa: F401  (re-exported: the pool's statuses and limits are public here)
+    EVICTED,
+    PENDING,
+    REASON_EXPIRED_GAP,
+    REASON_MANUAL,
+    REASON_NONCE_STALE,
+    UNKNOWN,
+    EvictionLog,
+    MempoolLimits,
+    TxStatus,
 )
-
-PENDING = "pending"
-EVICTED = "evicted"
-UNKNOWN = "unknown"
-
-REASON_NONCE_STALE = "nonce_stale"
-REASON_EXPIRED_GAP = "expired_gap"
-REASON_MANUAL = "manual"
-
-DEFAULT_RECENT_EVICTIONS = 100_000
-DEFAULT_RETRY_AFTER_S = 1
 
 AdmissionCheck = Callable[[SignedTx], None]
 NonceGetter = Callable[[bytes], int]
-SenderPredicate = Callable[[bytes], bool]
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class MempoolLimits:
-    max_count: int = 20_000
-    max_bytes: int = 32 * 1024 * 1024
-    max_per_sender: int = 256
-    recent_evictions: int = DEFAULT_RECENT_EVICTIONS
-    retry_after_s: int = DEFAULT_RETRY_AFTER_S
-    max_nonce_gap: int = 16  # a nonce may be at most this far past the sender's next runnable nonce
-    gap_ttl_s: float = 30.0  # a gapped tx waiting this long is evicted (expired_gap)
-    max_gapped_fraction: float = 0.25  # share of count/bytes that gapped txs may hold together
-    reserve_fraction: float = 0.2  # share of count/bytes only privileged senders may fill
-    pressure_fraction: float = 0.5  # above this fill the per-sender cap shrinks...
-    min_per_sender: int = 16  # ...linearly down to this at a full pool
-
-
-@dataclass(frozen=True, slots=True)
-class TxStatus:
-    """Where a tx stands in this mempool: ``state`` is pending, evicted or unknown."""
-
-    state: str
-    reason: str = ""
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,25 +81,20 @@ class Mempool:
                  is_privileged: SenderPredicate | None = None, now: Clock = time.monotonic) -> None:
         self.limits = limits or MempoolLimits()
         self._get_nonce = get_nonce
-        self._is_privileged = is_privileged
         self._now = now
         self._by_hash: dict[bytes, _Entry] = {}
         self._by_sender: dict[bytes, dict[int, _Entry]] = {}
         self._bytes = 0
         self._seq = 0
-        self._evicted: OrderedDict[bytes, TxStatus] = OrderedDict()
+        self._evicted = EvictionLog(self.limits.recent_evictions)
         self.counters: Counter[str] = Counter()
+        self.policy = RoomPolicy(self.limits, is_privileged, self.counters)
         # runnable/gapped bookkeeping (only with get_nonce)
         self._base: dict[bytes, int] = {}  # sender -> committed nonce
         self._run: dict[bytes, int] = {}  # sender -> consecutive pending nonces from base + 1
         self._gapped: dict[bytes, float] = {}  # tx hash -> time it started waiting on a gap
         self._gapped_bytes = 0
         self._gap_queue: deque[tuple[float, bytes]] = deque()  # (since, hash), since ascending
-        lim = self.limits
-        self._public_count = int(lim.max_count * (1 - lim.reserve_fraction))
-        self._public_bytes = int(lim.max_bytes * (1 - lim.reserve_fraction))
-        self._gapped_max_count = int(lim.max_count * lim.max_gapped_fraction)
-        self._gapped_max_bytes = int(lim.max_bytes * lim.max_gapped_fraction)
 
     # --- reads ---
 
@@ -180,10 +130,7 @@ class Mempool:
         if tx_hash in self._by_hash:
             return TxStatus(PENDING)
         record = self._evicted.get(tx_hash)
-        if record is not None:
-            self._evicted.move_to_end(tx_hash)
-            return record
-        return TxStatus(UNKNOWN)
+        return record if record is not None else TxStatus(UNKNOWN)
 
     def stats(self) -> dict[str, int]:
         """Size figures for /v1/status and /metrics."""
@@ -229,9 +176,9 @@ class Mempool:
             if base is None:
                 base = self._get_nonce(sender)
             next_nonce = base + self._run.get(sender, 0) + 1
-            self._check_gap(sender, nonce, next_nonce)
+            self.policy.check_gap(sender, nonce, next_nonce)
             gapped = nonce > next_nonce  # a stale nonce (<= base) is the ledger check's to refuse
-        self._check_room(sender, len(mine), size, gapped)
+        self.policy.check_room(sender, len(mine), size, gapped, self._get_fill())
         try:
             check(tx)
         except LedgerError as exc:
@@ -242,7 +189,7 @@ class Mempool:
         self._by_hash[h] = entry
         self._by_sender.setdefault(sender, {})[nonce] = entry
         self._bytes += size
-        self._evicted.pop(h, None)  # re-admitted after an eviction: pending again
+        self._evicted.forget(h)  # re-admitted after an eviction: pending again
         self.counters["admitted"] += 1
         if self._get_nonce is not None:
             self._base[sender] = base
@@ -251,72 +198,15 @@ class Mempool:
             else:
                 self._mark_gapped(entry, now)
 
-    def _check_gap(self, sender: bytes, nonce: int, next_nonce: int) -> None:
-        """Refuse a nonce more than ``max_nonce_gap`` past the sender's next runnable nonce."""
-        highest = next_nonce + self.limits.max_nonce_gap
-        if nonce > highest:
-            self._count_refusal("nonce_gap")
-            raise NonceGapTooLarge(
-                f"nonce {nonce} is {nonce - next_nonce} past sender {sender.hex()[:16]}…'s next runnable nonce "
-                f"{next_nonce}; the mempool takes nonces up to {highest} (max_nonce_gap "
-                f"{self.limits.max_nonce_gap})", nonce, highest)
-
-    def _check_room(self, sender: bytes, pending: int, size: int, gapped: bool) -> None:
-        """Per-sender share, gapped share, global bounds and the reserve; raise ``MempoolFull``/``SenderLimit``."""
-        limits = self.limits
-        retry = limits.retry_after_s
-        if pending >= limits.max_per_sender:
-            self._count_refusal("sender_limit")
-            raise SenderLimit(
-                f"sender {sender.hex()[:16]}… has {pending} txs pending; the limit per sender is "
-                f"{limits.max_per_sender}", retry)
-        floor = min(limits.min_per_sender, limits.max_per_sender)  # the share never drops below it
-        if pending >= floor and pending >= (share := self.get_sender_share()) \
-                and not self._is_privileged_sender(sender):
-            self._count_refusal("sender_share")
-            raise SenderLimit(
-                f"sender {sender.hex()[:16]}… has {pending} txs pending; with the mempool "
-                f"{self._fill():.0%} full a sender may hold {share} (limit per sender {limits.max_per_sender}); "
-                f"retry after {retry} s", retry)
-        if gapped and (len(self._gapped) >= self._gapped_max_count
-                       or self._gapped_bytes + size > self._gapped_max_bytes):
-            self._count_refusal("gapped_full")
-            raise MempoolFull(
-                f"txs waiting on a nonce gap fill their share: {len(self._gapped)}/{self._gapped_max_count} txs, "
-                f"{self._gapped_bytes}+{size}/{self._gapped_max_bytes} bytes; send the missing nonces first or "
-                f"retry after {retry} s", retry)
-        count, used = len(self._by_hash), self._bytes
-        if count >= limits.max_count or used + size > limits.max_bytes:
-            self._count_refusal("full")
-            raise MempoolFull(
-                f"mempool is full: {count}/{limits.max_count} txs, {used}+{size}/{limits.max_bytes} bytes; "
-                f"retry after {retry} s", retry)
-        if self._is_privileged is not None and (count >= self._public_count or used + size > self._public_bytes):
-            if not self._is_privileged(sender):
-                self._count_refusal("full")
-                raise MempoolFull(
-                    f"mempool is full for senders without a role or registration: {count}/{self._public_count} "
-                    f"txs, {used}+{size}/{self._public_bytes} bytes (the rest is reserved); retry after "
-                    f"{retry} s", retry)
-
     def get_sender_share(self) -> int:
         """How many pending txs one (unprivileged) sender may hold at the pool's current fill."""
-        limits = self.limits
-        fill = self._fill()
-        if fill <= limits.pressure_fraction:
-            return limits.max_per_sender
-        floor = min(limits.min_per_sender, limits.max_per_sender)
-        left = max(0.0, 1.0 - fill) / max(1e-9, 1.0 - limits.pressure_fraction)  # 1 at the threshold, 0 full
-        return floor + int((limits.max_per_sender - floor) * left)
+        return self.policy.get_sender_share(self._get_fill())
 
-    def _fill(self) -> float:
-        return max(len(self._by_hash) / self.limits.max_count, self._bytes / self.limits.max_bytes)
-
-    def _is_privileged_sender(self, sender: bytes) -> bool:
-        return self._is_privileged is not None and self._is_privileged(sender)
+    def _get_fill(self) -> Fill:
+        return Fill(len(self._by_hash), self._bytes, len(self._gapped), self._gapped_bytes)
 
     def _count_refusal(self, reason: str) -> None:
-        self.counters[f"refused_{reason}"] += 1
+        self.policy.refuse(reason)
 
     # --- runnable / gapped bookkeeping ---
 
@@ -483,10 +373,7 @@ class Mempool:
     def _evict(self, entry: _Entry, reason: str, detail: str) -> None:
         self._remove(entry)
         self.counters[f"evicted_{reason}"] += 1
-        self._evicted[entry.tx.tx_hash] = TxStatus(EVICTED, reason, detail)
-        self._evicted.move_to_end(entry.tx.tx_hash)
-        while len(self._evicted) > self.limits.recent_evictions:
-            self._evicted.popitem(last=False)
+        self._evicted.record(entry.tx.tx_hash, reason, detail)
 
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx

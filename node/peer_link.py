@@ -1,9 +1,14 @@
-"""One authenticated peer link: whom to dial and how often, its bounded send queue, writer and reader.
+"""Authenticated peer links: whom to dial and how often, each link's bounded send queue, writer and reader,
+and the table of live links (one per peer).
 
 Sending never waits on a peer: a frame goes into the link's bounded queue (``PeerNetwork._enqueue``) and
 ``write_loop`` puts it on the socket, in order, each write bounded by a timeout; a peer that stops reading
 is dropped (``on_slow``). ``read_frames`` yields the binary frames a peer sends and raises ``PeerError``
 for a remote fault (text frame, frame above the limit), so the caller closes that one link.
+
+``LinkTable`` keeps one link per peer pair: when a pair ends up with two live links both sides keep the one
+dialed by the lower public key, so they converge on the same link without talking about it; a new link in
+the same direction as a live one replaces it (the old one is presumed stale).
 """
 
 from __future__ import annotations
@@ -73,6 +78,81 @@ class Link:
 
     def dialer(self, own_key: bytes) -> bytes:
         return own_key if self.outbound else self.peer_key
+
+    def enqueue(self, data: bytes, max_frames: int, max_bytes: int) -> bool:
+        """Queue a frame for the writer task; False (nothing queued) when the queue bounds would be passed."""
+        if len(self.queue) >= max_frames or self.queued_bytes + len(data) > max_bytes:
+            return False
+        self.queue.append(data)
+        self.queued_bytes += len(data)
+        self.wake.set()
+        return True
+
+    def drop_queue(self) -> None:
+        """Stop taking frames and forget the queued ones (the link is being closed)."""
+        self.dead = True
+        self.queue.clear()
+        self.queued_bytes = 0
+
+
+class LinkTable:
+    """The registered links by peer key, at most one per peer, and an event per peer that fires when its link goes."""
+
+    def __init__(self, own_key: bytes) -> None:
+        self.own_key = own_key
+        self._links: dict[bytes, Link] = {}
+        self._gone: dict[bytes, asyncio.Event] = {}
+
+    def get(self, peer_key: bytes) -> Link | None:
+        return self._links.get(peer_key)
+
+    def get_live(self) -> dict[bytes, Link]:
+        """The live links by peer key."""
+        return {k: link for k, link in self._links.items() if link.live}
+
+    def is_connected(self, peer_key: bytes) -> bool:
+        link = self._links.get(peer_key)
+        return link is not None and link.live
+
+    def register(self, link: Link) -> tuple[bool, Link | None]:
+        """Keep ``link`` unless a live link that wins the dedupe exists; return (kept, the link it replaced)."""
+        old = self._links.get(link.peer_key)
+        if old is not None and old.live:
+            me = self.own_key
+            if old.outbound != link.outbound and old.dialer(me) == min(me, link.peer_key):
+                return False, None
+            # The new link wins: same direction (the old one is stale) or dialed by the lower key.
+            self._links[link.peer_key] = link
+            old.dead = True
+            return True, old
+        self._links[link.peer_key] = link
+        return True, None
+
+    def unregister(self, link: Link) -> bool:
+        """Forget ``link`` if it is the registered one (and wake whoever waits for it to go); True if it was."""
+        if self._links.get(link.peer_key) is not link:
+            return False
+        del self._links[link.peer_key]
+        ev = self._gone.pop(link.peer_key, None)
+        if ev is not None:
+            ev.set()
+        return True
+
+    async def wait_gone(self, peer_key: bytes) -> None:
+        """Wait until the peer's registered link goes (or ``release`` is called)."""
+        ev = self._gone.get(peer_key)
+        if ev is None or ev.is_set():  # a set event would make a dial loop spin
+            ev = self._gone[peer_key] = asyncio.Event()
+        await ev.wait()
+
+    def release(self) -> None:
+        """Wake every ``wait_gone`` (on stop)."""
+        for ev in self._gone.values():
+            ev.set()
+        self._gone.clear()
+
+    def clear(self) -> None:
+        self._links.clear()
 
 
 def parse_frame(data: bytes, max_frame_bytes: int, channels: Collection[str]) -> tuple[str, bytes]:

@@ -11,14 +11,14 @@ The handshake authenticates the endpoints, not the bytes that follow (there is n
 everything that matters on a link (consensus messages, transactions, blocks with certificates) is signed
 on its own. Run peers on a private network or behind TLS.
 
-One link per peer pair: both sides dial, and when a pair ends up with two live links both keep the one
-dialed by the lower public key, so they converge on the same link without talking about it. A new link in
-the same direction as a live one replaces it (the old one is presumed stale). Each dial loop reconnects
-with exponential backoff and jitter, capped, while no link to its peer exists.
+One link per peer pair: both sides dial, and ``node.peer_link.LinkTable`` keeps the one dialed by the lower
+public key. Each dial loop reconnects with exponential backoff and jitter, capped, while no link to its
+peer exists.
 
 After the handshake every message is a binary frame ``[channel, payload]`` (``node.peer_link``); a bad
-frame is a remote fault: that one link is closed and counted, the node goes on. The handler (``async handler(peer_key, channel, payload)``) runs in the link's read task, so a slow
-handler slows only that peer; if it raises ``PeerError`` the link is closed, any other exception is
+frame is a remote fault: that one link is closed and counted, the node goes on. The handler
+(``async handler(peer_key, channel, payload)``) runs in the link's read task, so a slow handler slows only
+that peer; if it raises ``PeerError`` the link is closed, any other exception is
 logged and counted and the link stays.
 """
 
@@ -35,20 +35,11 @@ from aiohttp import web
 
 from ledger.keys import KeyPair
 from node.errors import PeerError
-from node.handshake import (  # noqa: F401  (re-exported: the frame codec and auth message are public here)
-    CHALLENGE_LEN,
-    DEFAULT_HANDSHAKES_PER_ADDRESS,
-    DEFAULT_MAX_HANDSHAKES,
-    PROTOCOL_VERSION,
-    HandshakeSlots,
-    accept_handshake,
-    compute_auth_message,
-    decode_frame,
-    dial_handshake,
-    encode_frame,
-    server_options,
-)
-from node.peer_link import Backoff, Link, LinkInfo, PeerAddress, parse_frame, read_frames, write_loop  # noqa: F401
+# compute_auth_message, encode_frame, Backoff and PeerAddress are re-exported: tests and callers use them from here
+from node.handshake import (DEFAULT_HANDSHAKES_PER_ADDRESS, DEFAULT_MAX_HANDSHAKES, HandshakeSlots,  # noqa: F401
+                            accept_handshake, compute_auth_message, dial_handshake, encode_frame, server_options)
+from node.peer_link import (Backoff, Link, LinkInfo, LinkTable, PeerAddress, parse_frame,  # noqa: F401
+                            read_frames, write_loop)
 
 log = logging.getLogger("carecoin.peers")
 
@@ -96,8 +87,7 @@ class PeerNetwork:
         self._slots = HandshakeSlots(max_handshakes_per_address, max_handshakes)
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
-        self._links: dict[bytes, Link] = {}
-        self._gone: dict[bytes, asyncio.Event] = {}
+        self._links = LinkTable(key.public_key)
         self._dial_tasks: list[asyncio.Task] = []
         self._inbound_tasks: set[asyncio.Task] = set()
         self._open_ws: set = set()
@@ -133,9 +123,7 @@ class PeerNetwork:
     async def stop(self) -> None:
         """Close every link and end every task this network started; safe to call twice."""
         self._running = False
-        for ev in self._gone.values():
-            ev.set()
-        self._gone.clear()
+        self._links.release()
         for task in self._dial_tasks:
             task.cancel()
         if self._dial_tasks:
@@ -155,15 +143,14 @@ class PeerNetwork:
 
     def connected(self) -> list[bytes]:
         """Public keys of the peers with an authenticated link now."""
-        return [k for k, link in self._links.items() if link.live]
+        return list(self._links.get_live())
 
     def is_connected(self, peer_key: bytes) -> bool:
-        link = self._links.get(peer_key)
-        return link is not None and link.live
+        return self._links.is_connected(peer_key)
 
     def get_links(self) -> list[LinkInfo]:
         """The live links with their direction (exactly one per connected peer)."""
-        return [LinkInfo(k, self._name(k), link.outbound) for k, link in self._links.items() if link.live]
+        return [LinkInfo(k, self._name(k), link.outbound) for k, link in self._links.get_live().items()]
 
     def get_counters(self) -> dict[str, int]:
         """Counters for metrics: frames/bytes in/out, refusals by reason, closed links by reason, dials."""
@@ -210,20 +197,15 @@ class PeerNetwork:
         link = self._links.get(peer_key)
         if link is None or not link.live:
             return False
-        if len(link.queue) >= self.max_queue_frames or link.queued_bytes + len(data) > self.max_queue_bytes:
+        if not link.enqueue(data, self.max_queue_frames, self.max_queue_bytes):
             self._drop_slow(link, f"{len(link.queue)} frames / {link.queued_bytes} bytes queued")
             return False
-        link.queue.append(data)
-        link.queued_bytes += len(data)
-        link.wake.set()
         return True
 
     def _drop_slow(self, link: Link, why: str) -> None:
-        link.dead = True  # stop queueing at once; the read task sees the close, ends and unregisters
         self.counters["closed_slow"] += 1
         log.warning("peer %s is not reading (%s); closing the link", self._name(link.peer_key), why)
-        link.queue.clear()
-        link.queued_bytes = 0
+        link.drop_queue()  # stop queueing at once; the read task sees the close, ends and unregisters
         self._spawn(self._close_ws(link.ws, CLOSE_BAD_FRAME, "slow"))
 
     def _spawn(self, coro) -> None:
@@ -284,10 +266,7 @@ class PeerNetwork:
         while self._running:
             if self.is_connected(addr.public_key):
                 attempt = 0
-                ev = self._gone.get(addr.public_key)
-                if ev is None or ev.is_set():  # a set event would make this loop spin
-                    ev = self._gone[addr.public_key] = asyncio.Event()
-                await ev.wait()
+                await self._links.wait_gone(addr.public_key)
                 continue
             try:
                 await self._dial_once(addr)
@@ -361,28 +340,14 @@ class PeerNetwork:
                 await self._notify(link.peer_key, False)
 
     def _register(self, link: Link) -> bool:
-        old = self._links.get(link.peer_key)
-        if old is not None and old.live:
-            me = self.key.public_key
-            if old.outbound != link.outbound and old.dialer(me) == min(me, link.peer_key):
-                return False
-            # The new link wins: same direction (the old one is stale) or dialed by the lower key.
+        kept, replaced = self._links.register(link)
+        if replaced is not None:
             self.counters["duplicates_closed"] += 1
-            self._links[link.peer_key] = link
-            old.dead = True
-            self._spawn(self._close_ws(old.ws, CLOSE_DUPLICATE, "duplicate"))
-            return True
-        self._links[link.peer_key] = link
-        return True
+            self._spawn(self._close_ws(replaced.ws, CLOSE_DUPLICATE, "duplicate"))
+        return kept
 
     def _unregister(self, link: Link) -> bool:
-        if self._links.get(link.peer_key) is not link:
-            return False
-        del self._links[link.peer_key]
-        ev = self._gone.pop(link.peer_key, None)
-        if ev is not None:
-            ev.set()
-        return True
+        return self._links.unregister(link)
 
     async def _notify(self, peer_key: bytes, up: bool) -> None:
         if self.on_link is None:

@@ -97,8 +97,12 @@ class BlockPipeline:
         return self.store.get_header(self.store.head().height)
 
     def pending_count(self) -> int:
-        """Txs waiting in the mempool."""
-        return len(self.mempool)
+        """Txs in the mempool that can run now (gapped ones wait for their missing nonce: they make no block)."""
+        return self.mempool.runnable_count()
+
+    def expire_gapped(self) -> list[bytes]:
+        """Evict the txs that waited on a nonce gap for too long (housekeeping); return their hashes."""
+        return self.mempool.expire()
 
     def get_last_commit_time(self) -> float:
         """Monotonic time of the last commit (or of the node's start)."""
@@ -155,6 +159,17 @@ class BlockPipeline:
 
     # ---- blocks ----------------------------------------------------------------------------------
 
+    def _get_cached(self, block: Block) -> "chain.BlockExecution | None":
+        """The cached execution of this very block: same hash *and* same body.
+
+        The hash covers the header only; a copy with the honest header and a corrupted body must never ride
+        on the verdict (or the execution) of the honest copy, so the txs are compared too.
+        """
+        execution = self._executions.get(block.hash)
+        if execution is None or execution.block.txs != block.txs:
+            return None
+        return execution
+
     def _remember(self, execution: "chain.BlockExecution") -> None:
         self._executions[execution.block.hash] = execution
         while len(self._executions) > MAX_EXEC_CACHE:
@@ -197,7 +212,7 @@ class BlockPipeline:
     def process_validate_block(self, action: ValidateBlock) -> BlockValidated:
         """Re-execute a proposed block against the head; answer whether it matches its header."""
         block = action.block
-        if block.hash in self._executions:
+        if self._get_cached(block) is not None:
             return BlockValidated(action.height, block.hash, True)
         parent = self.head_header()
         if parent.height + 1 != block.height:
@@ -222,7 +237,7 @@ class BlockPipeline:
     def process_decide(self, action: Decide) -> None:
         """Commit the decided block with its certificate (the committer lets the mempool drop what it carried)."""
         block: Block = action.block
-        execution = self._executions.get(block.hash)
+        execution = self._get_cached(block)
         if execution is None:
             # Decided without our own validation (possible when we joined late): execute it now. A block
             # with a quorum certificate that does not execute here is a local fault: we cannot follow.
@@ -264,7 +279,7 @@ class BlockPipeline:
         the pre-built block is not used (``process_request_block`` checks the parent hash).
         """
         height = parent.header.height + 1
-        if not self.is_next_proposer(height) or len(self.mempool) == 0:
+        if not self.is_next_proposer(height) or self.mempool.runnable_count() == 0:
             return
         if self._prebuild_task is not None and not self._prebuild_task.done():
             return

@@ -15,15 +15,16 @@ store: whoever opened it closes it (``node.app``'s store context, or ``close`` i
 from __future__ import annotations
 
 import logging
+import time
 from typing import Sequence
 
 from consensus.errors import ConsensusError
 from consensus.events import MessageReceived
 from consensus.wire import decode_message
-from ledger import chain
+from ledger import chain, state
 from ledger.genesis import Genesis
 from ledger.keys import KeyPair
-from node.admission import CHANNEL_TX, CHANNEL_TXS, Admission
+from node.admission import CHANNEL_TX, CHANNEL_TXS, Admission, is_privileged
 from node.committer import Committer
 from node.config import PeerEntry
 from node.errors import GenesisMismatch
@@ -53,8 +54,12 @@ class NodeService:
             log.warning("node key %s is not a genesis validator: this node will follow, not vote",
                         key.public_key.hex()[:16])
         ensure_genesis(store, genesis)
+        # Given the committed nonces the pool tells runnable txs from gapped ones (bounded, expiring); given
+        # who holds a role or a registration it keeps its reserve for them, so fresh keys cannot fill it.
         self.mempool = Mempool(MempoolLimits(max_count=opts.mempool_max_count, max_bytes=opts.mempool_max_bytes,
-                                             max_per_sender=opts.mempool_max_per_sender))
+                                             max_per_sender=opts.mempool_max_per_sender),
+                               get_nonce=lambda sender: state.get_nonce(store, sender),
+                               is_privileged=lambda sender: is_privileged(store, sender), now=time.monotonic)
         self.peers = None  # node.peers.PeerNetwork when this node has peers
         if peers:
             # Imported lazily: a single-validator node needs no transport.

@@ -10,8 +10,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / "node"
 MAX_LINES = 400
-# Owned by the admission-hardening work and left whole on purpose; split it there (see docs/architecture.md).
-TOO_LONG_EXEMPT = {"peers.py"}
 
 
 def module_name(path: Path) -> str:
@@ -76,7 +74,5 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 @pytest.mark.parametrize("path", sorted(NODE.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_node_module_is_over_400_lines(path):
-    if path.name in TOO_LONG_EXEMPT and path.parent == NODE:
-        pytest.skip(f"{path.name} is exempt (owned elsewhere)")
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines; at most {MAX_LINES}"
