@@ -19,6 +19,11 @@ Block bodies are kept apart from headers (``consensus.bodies``): validity is jud
 digest), so a corrupted copy of a proposal is dropped and counted (``fault_counts["invalid_block"]``) while
 the honest copy of the same header, arriving later, is still validated and voted for.
 
+Validator sets are per height (``consensus.schedule``): the node feeds ``ValidatorSetScheduled(H + 2, V)``
+after committing block H and ``Restarted(record, (V(h), V(h + 1)))`` at start; every count, quorum, proposer and
+certificate check of a message uses V(message height). A replica whose key is not in V(h) follows height h (it
+validates proposals and decides from COMMITs or sync) and signs nothing; ``SafetyRules`` refuses it too.
+
 Input from peers is never trusted and never raises: bad signatures, non-members, wrong proposer, stale or
 far-future messages are dropped and counted in ``fault_counts``. Messages for later heights (within
 ``max_future_heights``; a PROPOSAL only from that slot's proposer) and later rounds are held in per-signer

@@ -136,7 +136,7 @@ class Simulation:
         self.node_sync_after_ms = 0  # > 0: like node.sync, a host that committed nothing for this long syncs
         self.watchdog_syncs = 0
         self.activity: dict[str, int] = {"crashes": 0, "restarts": 0, "syncs": 0, "wire_round_trips": 0,
-                                         "partitions": 0}
+                                         "partitions": 0, "set_changes_fed": 0}
         self.on_decide: Callable[[Host, int], None] | None = None
         self._nodes_by_key: dict[bytes, list[int]] = {}
         for h in hosts:
@@ -266,6 +266,7 @@ class Simulation:
             scheduled = self.decided_by(block.height)
             if scheduled is not None:
                 host.pending.append(ev.ValidatorSetScheduled(block.height + 2, scheduled))
+                self.activity["set_changes_fed"] += 1
             if self.on_decide is not None:
                 self.on_decide(host, block.height)
         return ok

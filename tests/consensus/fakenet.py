@@ -128,7 +128,7 @@ class FakeNet:
             at = self.replicas[i].height
             for h in sorted(self.changes):
                 if at <= h <= top.block.height:
-                    self.queue.append((i, ValidatorSetScheduled(h + 2, self.changes[h])))
+                    self.deliver(i, ValidatorSetScheduled(h + 2, self.changes[h]))
             self.queue.append((i, SyncedTo(top.block.height, top.block.hash)))
 
     def run(self, max_steps: int = 100_000) -> int:
