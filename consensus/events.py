@@ -64,13 +64,31 @@ class SyncedTo:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidatorSetScheduled:
+    """``validators`` (in the set's own order) validate from ``effective_height`` on.
+
+    The node feeds it after committing block H that decided a validator-set change (``effective_height`` =
+    H + 2), before it feeds the replica any other event; feeding the set already in force is a no-op, so a
+    node may feed ``ValidatorSetScheduled(H + 2, V(H + 2))`` after every commit (by consensus or catch-up)."""
+
+    effective_height: int
+    validators: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Restarted:
-    """Replay of the write-ahead record after a restart (``record`` is None when there was none)."""
+    """Replay of the write-ahead record after a restart (``record`` is None when there was none).
+
+    ``validator_sets``: the sets in force at the height the replica starts at (h = head + 1) and at h + 1, as
+    ``ValidatorSetScheduled(h, V(h))`` and ``ValidatorSetScheduled(h + 1, V(h + 1))`` (either may be left
+    out while it equals ``ReplicaConfig.validators``, the genesis set)."""
 
     record: "WalRecord | None"
+    validator_sets: tuple[ValidatorSetScheduled, ...] = ()
 
 
-Event = MessageReceived | TimerExpired | BlockProposalReady | BlockValidated | SyncedTo | Restarted
+Event = (MessageReceived | TimerExpired | BlockProposalReady | BlockValidated | SyncedTo | ValidatorSetScheduled
+         | Restarted)
 
 
 # ---- actions ------------------------------------------------------------------------------------------

@@ -19,6 +19,11 @@ Block bodies are kept apart from headers (``consensus.bodies``): validity is jud
 digest), so a corrupted copy of a proposal is dropped and counted (``fault_counts["invalid_block"]``) while
 the honest copy of the same header, arriving later, is still validated and voted for.
 
+Validator sets are per height (``consensus.schedule``): the node feeds ``ValidatorSetScheduled(H + 2, V)``
+after committing block H and ``Restarted(record, (V(h), V(h + 1)))`` at start; every count, quorum, proposer and
+certificate check of a message uses V(message height). A replica whose key is not in V(h) follows height h (it
+validates proposals and decides from COMMITs or sync) and signs nothing; ``SafetyRules`` refuses it too.
+
 Input from peers is never trusted and never raises: bad signatures, non-members, wrong proposer, stale or
 far-future messages are dropped and counted in ``fault_counts``. Messages for later heights (within
 ``max_future_heights``; a PROPOSAL only from that slot's proposer) and later rounds are held in per-signer
@@ -35,9 +40,10 @@ from consensus.bodies import BlockBodies, compute_body_digest, compute_message_b
 from consensus.errors import ConsensusSafetyError, ReplicaMisuse
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, Action, BlockProposalReady, BlockValidated, Decide,
                               Event, MessageReceived, ReportEvidence, RequestBlock, RequestSync, Restarted,
-                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, WalRecord)
+                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, ValidatorSetScheduled, WalRecord)
 from consensus.messages import Commit, Message, Prepare, Proposal, RoundChange, verify_message
 from consensus.safety import COMMIT_VOTE, PREPARE_VOTE, PROPOSAL_VOTE, SafetyRules
+from consensus.schedule import ValidatorSchedule, ValidatorSet
 from ledger.block import Block
 from ledger.keys import KeyPair
 
@@ -48,7 +54,7 @@ _EVIDENCE_MAX = 1_000
 @dataclass(frozen=True, slots=True)
 class ReplicaConfig:
     chain_id: str
-    validators: tuple[bytes, ...]      # public keys in genesis order; proposer(h, r) = validators[(h + r) % n]
+    validators: tuple[bytes, ...]      # the genesis set, in genesis order; later sets: ValidatorSetScheduled
     base_timeout_ms: int = 1000        # round r timer = min(base * 2**r, max_timeout_ms)
     max_timeout_ms: int = 60_000
     block_interval_ms: int = 0         # delay of the PROPOSE timer after a height starts (round 0 starts then)
@@ -67,18 +73,11 @@ class Replica:
     """A validator's consensus core: events in, actions out (see the module docstring)."""
 
     def __init__(self, config: ReplicaConfig, key: KeyPair, height: int, prev_hash: bytes) -> None:
-        if not config.validators:
-            raise ReplicaMisuse("validator set is empty; expected at least one validator")
-        if len(set(config.validators)) != len(config.validators):
-            raise ReplicaMisuse("validator set lists a key twice; expected distinct keys")
         self.config = config
         self.key = key
-        self._validators = tuple(config.validators)
-        self._members = frozenset(config.validators)
-        self._n = len(self._validators)
-        self._q = rules.compute_quorum(self._n)
-        self._f = rules.compute_max_faulty(self._n)
+        self._schedule = ValidatorSchedule(tuple(config.validators))  # raises ReplicaMisuse on a bad set
         self.safety = SafetyRules(key, config.chain_id, height)
+        self._use_set(height)
         self._started = False
         self._height = height
         self._prev_hash = prev_hash
@@ -114,8 +113,17 @@ class Replica:
         return self.safety.prepared_block
 
     def proposer(self, height: int, round_: int) -> bytes:
-        """The validator that proposes at (height, round)."""
-        return rules.get_proposer(self._validators, height, round_)
+        """The validator that proposes at (height, round): V(height)[(height + round) mod |V(height)|]."""
+        return self._schedule.at(height).proposer(height, round_)
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        """The set in force at ``height`` as this replica knows it (final up to ``height + 1``)."""
+        return self._schedule.at(height)
+
+    @property
+    def is_member(self) -> bool:
+        """True iff this replica's key is in the set in force at ``height`` (only then does it sign)."""
+        return self._is_member
 
     def buffered_count(self) -> int:
         """Messages held for later heights plus messages stored for rounds above the current one."""
@@ -134,7 +142,7 @@ class Replica:
             if self._started:
                 raise ReplicaMisuse("Restarted received twice; expected it once, as the first event")
             self._started = True
-            self._on_restarted(event.record, out)
+            self._on_restarted(event, out)
         elif not self._started:
             raise ReplicaMisuse(f"{type(event).__name__} before Restarted; the first event must be Restarted")
         elif isinstance(event, MessageReceived):
@@ -148,11 +156,21 @@ class Replica:
         elif isinstance(event, SyncedTo):
             if event.height >= self._height:
                 self._start_height(event.height + 1, event.block_hash, out)
+        elif isinstance(event, ValidatorSetScheduled):
+            self._schedule.schedule(event.effective_height, tuple(event.validators), started_through=self._height)
         else:
             raise ReplicaMisuse(f"unknown event type {type(event).__name__}")
         return out
 
     # ---- height and round lifecycle -------------------------------------------------------------------
+
+    def _use_set(self, height: int) -> None:
+        """Take the set in force at ``height`` for every count, quorum and proposer of this height."""
+        vs = self._schedule.at(height)
+        self._vs = vs
+        self._validators, self._members, self._n, self._q, self._f = vs.validators, vs.members, vs.n, vs.q, vs.f
+        self._is_member = self.key.public_key in vs.members
+        self.safety.set_members(height, vs.members)
 
     def _reset_height(self, height: int, prev_hash: bytes) -> None:
         self._height = height
@@ -175,6 +193,8 @@ class Replica:
     def _start_height(self, height: int, prev_hash: bytes, out: list[Action]) -> None:
         self._reset_height(height, prev_hash)
         self.safety.start_height(height)
+        self._schedule.prune(height)
+        self._use_set(height)
         out.append(StartTimer(height, 0, TIMER_PROPOSE, self.config.block_interval_ms))
         if len(self._sig_ok) > _SIG_CACHE_MAX:
             self._sig_ok.clear()
@@ -218,7 +238,7 @@ class Replica:
             del self._proposals[r]
         self._recount_future_rounds()
         self._start_round_timer(out)
-        if send_round_change:
+        if send_round_change and self._is_member:
             vote = self.safety.sign_round_change(self._height, round_)
             out.extend(vote.actions)
             self._store_round_change(vote.message)
@@ -239,7 +259,12 @@ class Replica:
 
     # ---- events ---------------------------------------------------------------------------------------
 
-    def _on_restarted(self, record: WalRecord | None, out: list[Action]) -> None:
+    def _on_restarted(self, event: Restarted, out: list[Action]) -> None:
+        for change in event.validator_sets:  # V(h) and V(h + 1), before anything uses them
+            self._schedule.schedule(change.effective_height, tuple(change.validators),
+                                    started_through=self._height - 1)
+        self._use_set(self._height)
+        record = event.record
         if record is None or record.height < self._height:
             out.append(StartTimer(self._height, 0, TIMER_PROPOSE, self.config.block_interval_ms))
             return
@@ -272,6 +297,12 @@ class Replica:
             self._progress(out)
         elif ev.kind == TIMER_ROUND:
             if not self._round_started:
+                return
+            if not self._is_member:
+                # A follower has no vote to change rounds with: it keeps its round (R5 moves it with the
+                # validators) and, like a validator, asks for blocks while anyone is known to be ahead.
+                self._start_round_timer(out)
+                self._retry_sync(out)
                 return
             self._enter_round(self._round + 1, out, send_round_change=True)  # R4
             self._retry_sync(out)
@@ -346,10 +377,11 @@ class Replica:
     def _on_message(self, msg: Message, out: list[Action]) -> None:
         if not isinstance(msg, (Proposal, Prepare, Commit, RoundChange)):
             return self._drop("unknown_type")
-        if msg.signer not in self._members:
-            return self._drop("unknown_signer")
         if msg.height < self._height:
             return  # stale, not a fault
+        # The set in force at the message's own height (tentative for h + 2 and later: checked again on replay).
+        if msg.signer not in self._schedule.at(msg.height).members:
+            return self._drop("unknown_signer")
         if not 0 <= msg.round <= self.config.round_cap:
             return self._drop("round_out_of_range")
         if msg.height > self._height:
@@ -519,6 +551,8 @@ class Replica:
 
     def _try_accept(self, out: list[Action]) -> bool:
         """R1: a valid, validated proposal for the current round (nothing accepted yet) or a higher one."""
+        if not self._is_member:
+            return False  # a follower validates proposals (to decide with their blocks) but never votes
         for r in sorted(self._proposals):
             if r < self._round or (r == self._round and self._accepted is not None):
                 continue

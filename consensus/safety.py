@@ -7,7 +7,9 @@ the PROPOSAL, PREPARE and COMMIT votes signed in this height) and the validator'
 to sign; it never signs itself. Every ``sign_*`` method
 
 1. runs one guard (``_guard``) that applies the named rule functions below (each raises
-   ``ConsensusSafetyError`` naming the observed and the expected value),
+   ``ConsensusSafetyError`` naming the observed and the expected value; one of them refuses any vote at a
+   height whose validator set, given by ``set_members``, does not hold this key: a removed validator never
+   seals, an added one only from the height its set is in force),
 2. updates the record, and
 3. returns a ``SignedVote``: the ``Persist`` of the record that covers the vote followed by the ``Broadcast``
    of the vote, as one frozen value. The replica extends its action list with ``vote.actions``; it cannot
@@ -63,6 +65,16 @@ def verify_height(record: WalRecord, height: int, kind: str) -> None:
     """
     if height != record.height:
         raise ConsensusSafetyError(f"{kind} for height {height}; the record is at height {record.height}")
+
+
+def verify_member(members: frozenset[bytes] | None, signer: bytes, height: int, kind: str) -> None:
+    """A vote is signed only at a height where this validator is a member of the set in force there.
+
+    Conditions: ``signer in members`` (``members`` None: no set given, nothing to check).
+    """
+    if members is not None and signer not in members:
+        raise ConsensusSafetyError(f"{kind} at height {height} by {signer.hex()[:16]}, which is not in the "
+                                   f"validator set in force there ({len(members)} validators); expected a member")
 
 
 def verify_round_not_below(record: WalRecord, round_: int, kind: str) -> None:
@@ -158,6 +170,7 @@ class SafetyRules:
         self._chain_id = chain_id
         self._record = self._fresh(height)
         self._handed_out: WalRecord | None = None  # the last record emitted in a Persist (or read from disk)
+        self._members: frozenset[bytes] | None = None  # the set in force at the record's height (None: unchecked)
 
     @staticmethod
     def _fresh(height: int) -> WalRecord:
@@ -202,11 +215,19 @@ class SafetyRules:
         self._record = record
         self._handed_out = record
 
+    def set_members(self, height: int, members: frozenset[bytes]) -> None:
+        """The validator set in force at the record's height: votes are signed only while the key is in it."""
+        if height != self._record.height:
+            raise ConsensusSafetyError(f"validator set given for height {height}; the record is at height "
+                                       f"{self._record.height}")
+        self._members = frozenset(members)
+
     def start_height(self, height: int) -> None:
         """A new height: round 0, nothing prepared, no votes (the old height is decided)."""
         if height <= self._record.height:
             raise ConsensusSafetyError(f"starting height {height}; expected a height above {self._record.height}")
         self._record = self._fresh(height)
+        self._members = None if self._members is None else frozenset()  # until set_members names the new set
 
     def enter_round(self, round_: int) -> None:
         """Move to ``round_`` (strictly higher); votes of lower rounds are dropped from the record."""
@@ -223,6 +244,7 @@ class SafetyRules:
         """Apply every rule that protects a vote of ``kind``; True when the record holds this very vote."""
         rec = self._record
         verify_height(rec, height, kind)
+        verify_member(self._members, self._key.public_key, height, kind)
         verify_round_not_below(rec, round_, kind)
         if kind == ROUND_CHANGE_VOTE:
             verify_prepared_below(rec, round_)

@@ -9,6 +9,11 @@ Format: ``P([1, height, round, prepared_round, prepared_block: bin (b"" if none)
 [[round, block_hash], ...] prepare votes, [[round, block_hash], ...] commit votes,
 [[round, block_hash], ...] proposals signed])``. PREPARE frames are the
 arrays of ``consensus.wire``.
+
+No validator-set hash is recorded, on purpose: a record only protects votes at height head + 1, whose set V(head + 1)
+follows from the committed chain (blocks up to head - 1, durable before the record was written) and is handed back
+at restart in ``Restarted.validator_sets``; ``SafetyRules`` refuses any vote at a height whose set does not hold
+the key before its ``Persist``, so no record can commit a non-member to a vote.
 """
 
 from __future__ import annotations

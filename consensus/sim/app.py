@@ -8,13 +8,15 @@ leaves), and ``state_root`` is derived deterministically from the parent, height
 per-instance salt (two twins with one key therefore build *different* blocks for the same slot, which is
 exactly the equivocation we want to provoke). Validation checks what a real node checks: height and parent
 follow this replica's own decided chain, the timestamp is above the parent's and not too far ahead of the
-(virtual) clock, the header names this chain and validator set, every envelope's signatures verify and the
-body matches the header. The decided log survives a crash (it is the block store); the consensus WAL lives
+(virtual) clock, the header names this chain, the set in force at its height (``validator_set_hash``) and the
+one in force at the next (``next_validator_set_hash``), its proposer is in that set, every envelope's signatures
+verify and the body matches the header. The decided log survives a crash (it is the block store); the consensus WAL lives
 in the host.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger import codec
@@ -71,14 +73,23 @@ class Decision:
 class FakeApp:
     """Block building and header validation for one replica; holds its crash-surviving decided log."""
 
-    def __init__(self, chain_id: str, validators: tuple[bytes, ...], salt: bytes = b"") -> None:
+    def __init__(self, chain_id: str, validators: tuple[bytes, ...], salt: bytes = b"",
+                 sets_at: Callable[[int], tuple[bytes, ...]] | None = None) -> None:
         self.chain_id = chain_id
-        self.validators = validators
-        self.vset_hash = validator_set_hash(validators)
+        self.validators = validators  # the genesis set
+        self.sets_at = sets_at or (lambda height: validators)  # V(h): the set in force at each height
+        self._hashes: dict[tuple[bytes, ...], bytes] = {}
         self.salt = salt
         self.log: list[Decision] = []
 
     # ---- reads ------------------------------------------------------------------------------------------
+
+    def get_set_hash(self, height: int) -> bytes:
+        """validator_set_hash of V(height)."""
+        vals = self.sets_at(height)
+        if vals not in self._hashes:
+            self._hashes[vals] = validator_set_hash(vals)
+        return self._hashes[vals]
 
     def get_height(self) -> int:
         """Height of the last decided block (0 = only genesis)."""
@@ -102,7 +113,7 @@ class FakeApp:
         state_root = H(TAG_SIM_STATE, prev + height.to_bytes(8, "big") + proposer + use_salt)
         txs = compute_txs(self.chain_id, height, use_salt)
         header = Header(self.chain_id, height, prev, ts, proposer, len(txs), compute_body_root(txs), state_root,
-                        self.vset_hash)
+                        self.get_set_hash(height), self.get_set_hash(height + 1))
         return Block(header, txs)
 
     def get_block_problem(self, block: Block, now_ms: int) -> str:
@@ -115,10 +126,12 @@ class FakeApp:
             return "prev_hash does not match the last decided block"
         if hd.chain_id != self.chain_id:
             return f"chain_id {hd.chain_id!r}; expected {self.chain_id!r}"
-        if hd.validator_set_hash != self.vset_hash:
-            return "validator_set_hash does not match the validator set"
-        if hd.proposer not in self.validators:
-            return "proposer is not a validator"
+        if hd.validator_set_hash != self.get_set_hash(hd.height):
+            return f"validator_set_hash does not match the set in force at height {hd.height}"
+        if hd.next_validator_set_hash != self.get_set_hash(hd.height + 1):
+            return f"next_validator_set_hash does not match the set in force at height {hd.height + 1}"
+        if hd.proposer not in self.sets_at(hd.height):
+            return f"proposer is not a validator at height {hd.height}"
         if hd.timestamp_ms <= self.get_last_timestamp():
             return f"timestamp {hd.timestamp_ms} is not above the parent's {self.get_last_timestamp()}"
         if hd.timestamp_ms > now_ms + MAX_FUTURE_MS:

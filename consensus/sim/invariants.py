@@ -10,6 +10,8 @@ it. Safety is checked always, whatever the fault plan:
   * chain — a decided block extends the deciding replica's own chain (height + 1, prev_hash);
   * no honest equivocation — an honest validator (across crashes and restarts) never signs two different
     PROPOSALs, PREPAREs or COMMITs for one (height, round): what the write-ahead record must guarantee;
+  * membership — an honest replica signs a message only at a height whose set (V(h), the set in force there
+    after validator-set changes) holds its key: a removed validator never seals, an added one starts at H + 2;
   * evidence — evidence is never reported against an honest validator;
   * buffers — ``buffered_count()`` stays within the configured per-signer bound times the signers;
   * wire — what goes through ``encode_message``/``decode_message`` comes back equal, and oversized input
@@ -20,6 +22,7 @@ checked by the scenario runner, and only when at most f validators are faulty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus.messages import Commit, Message, Prepare, Proposal
@@ -30,6 +33,7 @@ FORK = "fork"
 BAD_CERTIFICATE = "bad_certificate"
 BAD_CHAIN = "bad_chain"
 HONEST_EQUIVOCATION = "honest_equivocation"
+NON_MEMBER_VOTE = "non_member_vote"
 FALSE_EVIDENCE = "false_evidence"
 BUFFER_BOUND = "buffer_bound"
 WIRE = "wire"
@@ -70,9 +74,10 @@ class InvariantChecker:
     """Collects violations; ``decided`` maps height -> hash as first decided by an honest replica."""
 
     def __init__(self, chain_id: str, validators: tuple[bytes, ...], honest_keys: frozenset[bytes],
-                 buffer_bound: int) -> None:
+                 buffer_bound: int, sets_at: Callable[[int], tuple[bytes, ...]] | None = None) -> None:
         self.chain_id = chain_id
-        self.validators = validators
+        self.validators = validators  # the genesis set
+        self.sets_at = sets_at or (lambda height: validators)  # V(h): certificates are checked against it
         self.honest_keys = honest_keys
         self.buffer_bound = buffer_bound
         self.decided: dict[int, bytes] = {}
@@ -81,7 +86,13 @@ class InvariantChecker:
         self.max_buffered = 0
         self._votes: dict[tuple, bytes] = {}
         self._good_seals: set[tuple] = set()
-        self._members = frozenset(validators)
+        self._members: dict[tuple[bytes, ...], frozenset[bytes]] = {}
+
+    def _members_at(self, height: int) -> tuple[tuple[bytes, ...], frozenset[bytes]]:
+        vals = self.sets_at(height)
+        if vals not in self._members:
+            self._members[vals] = frozenset(vals)
+        return vals, self._members[vals]
 
     def record(self, kind: str, node: int, time_ms: int, detail: str) -> None:
         """Record a violation (kept in order of discovery)."""
@@ -101,19 +112,20 @@ class InvariantChecker:
                         f"{expected_prev.hex()[:12]}")
             ok = False
         seal_keys = [(block.height, block.hash, s.validator, s.signature) for s in seals]
+        vals, members = self._members_at(block.height)
         if all(k in self._good_seals for k in seal_keys):
             # Every signature already passed verify_certificate in another replica's certificate: only the
             # set rules remain (members, distinct, a quorum) — same verdict, without re-verifying Ed25519.
             signers = [s.validator for s in seals]
-            if (len(set(signers)) != len(signers) or not set(signers) <= self._members
-                    or len(signers) < quorum(len(self.validators))):
+            if (len(set(signers)) != len(signers) or not set(signers) <= members
+                    or len(signers) < quorum(len(vals))):
                 self.record(BAD_CERTIFICATE, node, time_ms, f"height {block.height}: {len(set(signers))} "
                             f"distinct member seals of {len(signers)}; a quorum needs "
-                            f"{quorum(len(self.validators))}")
+                            f"{quorum(len(vals))}")
                 ok = False
         else:
             try:
-                verify_certificate(self.chain_id, block.height, block.hash, seals, self.validators)
+                verify_certificate(self.chain_id, block.height, block.hash, seals, vals)
                 self._good_seals.update(seal_keys)
             except LedgerError as exc:
                 self.record(BAD_CERTIFICATE, node, time_ms, f"height {block.height}: {exc}")
@@ -130,7 +142,12 @@ class InvariantChecker:
         return ok
 
     def process_honest_vote(self, node: int, msg: Message, time_ms: int) -> None:
-        """Remember an honest validator's signed vote; flag a second, different one for the same slot."""
+        """Remember an honest validator's signed vote; flag a second, different one for the same slot, and any
+        message signed at a height whose set does not hold the signer."""
+        if msg.signer not in self._members_at(msg.height)[1]:
+            self.record(NON_MEMBER_VOTE, node, time_ms, f"honest replica {msg.signer.hex()[:12]} signed "
+                        f"{type(msg).__name__} at height {msg.height} round {msg.round}; it is not in the "
+                        f"{len(self.sets_at(msg.height))} validators in force there")
         slot = _vote_slot(msg)
         if slot is None:
             return

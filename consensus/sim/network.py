@@ -11,11 +11,13 @@ replica and carries out the returned actions in order, exactly as a node would:
   RequestBlock / ValidateBlock -> the fake app answers after a small delay;
   Decide     -> checked by the invariant checker, then appended to the host's decided log;
   RequestSync -> after a delay, certified blocks from a reachable honest replica's log, each certificate
-                 verified, then SyncedTo;
+                 verified with the set in force at its height, then SyncedTo;
   ReportEvidence -> recorded (and checked never to accuse an honest validator).
 All randomness comes from one ``random.Random(seed)``, iteration is over lists only, so a (plan, seed)
 replays bit for bit. A crash drops the Replica object and its in-flight timers and app answers; a restart
-builds a new one at the decided height + 1 and feeds it ``Restarted(last WAL record)``.
+builds a new one at the decided height + 1 and feeds it ``Restarted(last WAL record, (V(h), V(h + 1)))``.
+After a block that decided a validator-set change is committed (by consensus or sync), the host feeds its
+replica ``ValidatorSetScheduled(H + 2, V(H + 2))`` before any other event (``Host.pending``), as a node does.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Host:
     evidence: list = field(default_factory=list)
     crashes: int = 0
     started_ms: int = 0
+    pending: list = field(default_factory=list)  # events to feed before anything else (set changes)
 
     @property
     def honest(self) -> bool:
@@ -107,10 +110,14 @@ class Simulation:
     def __init__(self, chain_id: str, validator_keys: list[KeyPair], hosts: list[Host], config: object,
                  rng: random.Random, checker: InvariantChecker, replica_factory: Callable, *,
                  app_delay_ms: tuple[int, int] = (0, 5), sync_delay_ms: tuple[int, int] = (5, 30),
-                 wire_p: float = 0.0, max_wire_bytes: int | None = None) -> None:
+                 wire_p: float = 0.0, max_wire_bytes: int | None = None,
+                 sets_at: Callable[[int], tuple[bytes, ...]] | None = None,
+                 decided_by: Callable[[int], tuple[bytes, ...] | None] | None = None) -> None:
         self.chain_id = chain_id
         self.validator_keys = validator_keys
-        self.validators = tuple(k.public_key for k in validator_keys)
+        self.validators = tuple(k.public_key for k in validator_keys)  # the genesis set
+        self.sets_at = sets_at or (lambda height: self.validators)  # V(h)
+        self.decided_by = decided_by or (lambda height: None)  # the set block h decides (from h + 2), or None
         self.hosts = hosts
         self.config = config
         self.rng = rng
@@ -129,7 +136,7 @@ class Simulation:
         self.node_sync_after_ms = 0  # > 0: like node.sync, a host that committed nothing for this long syncs
         self.watchdog_syncs = 0
         self.activity: dict[str, int] = {"crashes": 0, "restarts": 0, "syncs": 0, "wire_round_trips": 0,
-                                         "partitions": 0}
+                                         "partitions": 0, "set_changes_fed": 0}
         self.on_decide: Callable[[Host, int], None] | None = None
         self._nodes_by_key: dict[bytes, list[int]] = {}
         for h in hosts:
@@ -145,9 +152,12 @@ class Simulation:
         self.activity["restarts"] += host.crashes > 0
         if self.node_sync_after_ms > 0:
             self.queue.push(self.now + self.node_sync_after_ms, "watchdog", (host.idx, host.epoch))
-        host.replica = self.replica_factory(self.config, host.key, host.app.get_height() + 1,
-                                            host.app.get_last_hash())
-        self.feed(host, ev.Restarted(host.wal))
+        height = host.app.get_height() + 1
+        host.pending.clear()  # what a node knows at restart: V(h) and V(h + 1), given with Restarted
+        host.replica = self.replica_factory(self.config, host.key, height, host.app.get_last_hash())
+        sets = (ev.ValidatorSetScheduled(height, self.sets_at(height)),
+                ev.ValidatorSetScheduled(height + 1, self.sets_at(height + 1)))
+        self.feed(host, ev.Restarted(host.wal, sets))
 
     def crash_host(self, host: Host, restart_after_ms: int | None) -> None:
         """Drop the Replica and everything in flight for it; optionally schedule its restart."""
@@ -155,6 +165,7 @@ class Simulation:
             return
         host.up = False
         host.replica = None
+        host.pending.clear()
         host.epoch += 1
         host.crashes += 1
         self.activity["crashes"] += 1
@@ -164,7 +175,17 @@ class Simulation:
     # ---- feeding events and carrying out actions ------------------------------------------------------------
 
     def feed(self, host: Host, event: object) -> None:
-        """Hand one event to a live host's replica and carry out its actions in order."""
+        """Hand one event to a live host's replica and carry out its actions in order; events the host owes
+        its replica (``pending``: validator-set changes of committed blocks) go first and right after."""
+        self._flush(host)
+        self._feed_one(host, event)
+        self._flush(host)
+
+    def _flush(self, host: Host) -> None:
+        while host.up and host.pending:
+            self._feed_one(host, host.pending.pop(0))
+
+    def _feed_one(self, host: Host, event: object) -> None:
         if not host.up:
             return
         try:
@@ -242,6 +263,10 @@ class Simulation:
                                           host.app.get_last_hash(), self.now)
         if ok:
             host.app.process_decision(Decision(block, tuple(seals), round_, source, self.now))
+            scheduled = self.decided_by(block.height)
+            if scheduled is not None:
+                host.pending.append(ev.ValidatorSetScheduled(block.height + 2, scheduled))
+                self.activity["set_changes_fed"] += 1
             if self.on_decide is not None:
                 self.on_decide(host, block.height)
         return ok
@@ -314,7 +339,8 @@ class Simulation:
         top = source.app.get_height()
         for d in source.app.log[own:top]:
             try:
-                verify_certificate(self.chain_id, d.block.height, d.block.hash, d.seals, self.validators)
+                verify_certificate(self.chain_id, d.block.height, d.block.hash, d.seals,
+                                   self.sets_at(d.block.height))
             except LedgerError as exc:
                 self.checker.record(SYNC, host.idx, self.now, f"sync refused height {d.block.height}: {exc}")
                 return

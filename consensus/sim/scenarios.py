@@ -10,6 +10,12 @@ crashed ones together. An outside injector sends forged, far-future and oversize
 network is calm (no drops, no partitions, delays of a few ms, every crashed replica restarted) and every
 honest replica must decide ``target_heights`` within ``liveness_bound_ms``; safety invariants are checked
 during the whole run (see ``consensus.sim.invariants``). Same (n, seed, faults) -> same run, bit for bit.
+
+``set_change`` adds validator-set changes (``consensus.sim.governance``): a validator added (its host starts
+as a follower, from genesis or later by catch-up, and votes from H + 2), one removed, or both; n is the genesis
+set's size, faulty validators stay within f of every set used, and the target height moves past the last
+change so the new set must decide blocks too. Its draws come from their own stream, so every other fault's
+plan for (n, seed) is the same with or without it.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from dataclasses import dataclass, field
 
 from consensus.sim.app import FakeApp
 from consensus.sim.byzantine import BodyCorrupter, Equivocator, Injector, Silent
+from consensus.sim.governance import SET_CHANGE, SetChangePlan, SetTruth, compute_fault_budget, compute_set_change_plan
 from consensus.sim.invariants import LIVENESS, InvariantChecker, Violation
 from consensus.sim.network import HONEST, Host, LinkModel, Simulation
-from ledger.block import max_faulty
 from ledger.hashing import sha256
 from ledger.keys import KeyPair
 
@@ -31,7 +37,8 @@ NETWORK_FAULTS = ("drop", "delay", "reorder", "duplicate", "partition")
 NODE_FAULTS = ("crash", "crash_mid")
 BYZANTINE_FAULTS = ("equivocate", "twins", "silent", "corrupt_copy", "split_body")
 INJECTED_FAULTS = ("forge", "future", "oversize", "wire")
-ALL_FAULTS = NETWORK_FAULTS + NODE_FAULTS + BYZANTINE_FAULTS + INJECTED_FAULTS
+GOVERNANCE_FAULTS = (SET_CHANGE,)
+ALL_FAULTS = NETWORK_FAULTS + NODE_FAULTS + BYZANTINE_FAULTS + INJECTED_FAULTS + GOVERNANCE_FAULTS
 BASE_TIMEOUT_MS = 200
 MAX_TIMEOUT_MS = 3200
 NODE_SYNC_AFTER_MS = 4 * MAX_TIMEOUT_MS  # the node's stall watchdog (node.sync "no block for a while")
@@ -39,9 +46,10 @@ BLOCK_INTERVAL_MS = 100  # paces heights so a run does not decide hundreds of bl
 CALM_LINK = LinkModel(0.0, 0.0, 1, 10)
 
 
-def get_keys(n: int) -> list[KeyPair]:
-    """Deterministic validator keys for a network of ``n`` (the same in every scenario of that size)."""
-    return [KeyPair.from_seed(sha256(b"carecoin-sim-validator/%d/%d" % (n, i))) for i in range(n)]
+def get_keys(n: int, extra: int = 0) -> list[KeyPair]:
+    """Deterministic validator keys for a network of ``n`` (the same in every scenario of that size), plus
+    ``extra`` keys of validators that join later."""
+    return [KeyPair.from_seed(sha256(b"carecoin-sim-validator/%d/%d" % (n, i))) for i in range(n + extra)]
 
 
 OUTSIDER = KeyPair.from_seed(sha256(b"carecoin-sim-outsider"))
@@ -78,6 +86,12 @@ class FaultPlan:
     injection_kinds: tuple[str, ...]
     wire_p: float
     target_heights: int
+    set_change: SetChangePlan | None = None       # validator-set changes (consensus.sim.governance)
+
+    @property
+    def fault_budget(self) -> int:
+        """f of the smallest-f validator set the scenario uses."""
+        return compute_fault_budget(self.n, self.set_change)
 
     @property
     def faulty_count(self) -> int:
@@ -93,6 +107,8 @@ class FaultPlan:
             parts.append("crash=" + ",".join(f"{i}@{t}+{d}{'/' + g if g else ''}" for i, t, d, g in self.crashes))
         if self.partitions:
             parts.append("part=" + ",".join(f"{m}[{a},{b})" for a, b, m in self.partitions))
+        if self.set_change is not None:
+            parts.append(self.set_change.describe())
         parts.append("faults=" + ",".join(self.faults))
         return " ".join(parts)
 
@@ -100,9 +116,16 @@ class FaultPlan:
 def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: int = 3) -> FaultPlan:
     """Draw the fault plan of scenario (n, seed) from the enabled faults (see the module docstring)."""
     rng = random.Random(f"plan/{n}/{seed}")
-    use = [f for f in enabled if rng.random() < 0.5]
-    f = max_faulty(n)
+    use = [f for f in enabled if f != SET_CHANGE and rng.random() < 0.5]
+    set_change = compute_set_change_plan(n, seed, 0) if SET_CHANGE in enabled else None
+    if set_change is not None:
+        use.append(SET_CHANGE)
     gst = rng.randint(200, 1500) if use else 0
+    if set_change is not None:
+        set_change = compute_set_change_plan(n, seed, gst)  # the same draw, now with the joiner's start time
+        target_heights = max(target_heights, set_change.last_effective_height + 2)
+    f = compute_fault_budget(n, set_change)
+    n_hosts = n + (set_change.extra_hosts if set_change is not None else 0)
     link = LinkModel(0.0, 0.0, 1, 10)
     if "drop" in use:
         link.drop_p = rng.choice((0.05, 0.1, 0.2, 0.4))
@@ -137,7 +160,7 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
     budget = f - len(byzantine)
     if crash_kinds and budget > 0:
         byz_idx = {i for i, _ in byzantine}
-        honest_idx = [i for i in range(n) if i not in byz_idx]
+        honest_idx = [i for i in range(n_hosts) if i not in byz_idx]
         for i in rng.sample(honest_idx, rng.randint(1, budget)):
             at = rng.randint(0, max(0, gst - 50))
             restart_after = rng.randint(20, max(20, gst - at))
@@ -149,7 +172,7 @@ def compute_plan(n: int, seed: int, enabled: tuple[str, ...], target_heights: in
         injections = tuple(sorted(rng.randint(0, gst + 500) for _ in range(rng.randint(1, 4))))
     wire_p = rng.choice((0.1, 0.5)) if "wire" in use else 0.0
     return FaultPlan(n, seed, tuple(use), gst, link, tuple(partitions), tuple(byzantine), tuple(crashes),
-                     injections, injection_kinds, wire_p, target_heights)
+                     injections, injection_kinds, wire_p, target_heights, set_change)
 
 
 @dataclass(slots=True)
@@ -214,15 +237,17 @@ def get_wire_limit() -> int | None:
 
 def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, config=None) -> Simulation:
     """Hosts, behaviours, checker and every scheduled fault of ``plan``, ready to ``run``."""
-    keys = get_keys(plan.n)
-    validators = tuple(k.public_key for k in keys)
-    config = config or make_config(keys)
+    extra = plan.set_change.extra_hosts if plan.set_change is not None else 0
+    keys = get_keys(plan.n, extra)
+    validators = tuple(k.public_key for k in keys[:plan.n])
+    truth = SetTruth(tuple(k.public_key for k in keys), plan.n, plan.set_change)
+    config = config or make_config(keys[:plan.n])
     rng = random.Random(f"run/{plan.n}/{plan.seed}")
     byz = dict(plan.byzantine)
     hosts: list[Host] = []
     for i, key in enumerate(keys):
         role = byz.get(i, HONEST)
-        host = Host(i, key, role, FakeApp(CHAIN_ID, validators, salt=b"node%d" % i))
+        host = Host(i, key, role, FakeApp(CHAIN_ID, validators, salt=b"node%d" % i, sets_at=truth.at))
         if role == "equivocate":
             host.behaviour = Equivocator()
         elif role == "silent":
@@ -233,10 +258,11 @@ def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, c
     for i, kind in plan.byzantine:  # a twin: a second host with the same key, peers split between the two
         if kind != "twins":
             continue
-        twin = Host(len(hosts), keys[i], "twins", FakeApp(CHAIN_ID, validators, salt=b"twin%d" % i))
+        twin = Host(len(hosts), keys[i], "twins", FakeApp(CHAIN_ID, validators, salt=b"twin%d" % i,
+                                                          sets_at=truth.at))
         hosts.append(twin)
         side_a, side_b = {i}, {twin.idx}
-        for h in hosts[:plan.n]:
+        for h in hosts[:len(keys)]:
             if h.idx == i:
                 continue
             pick = rng.random()
@@ -246,11 +272,13 @@ def build_simulation(plan: FaultPlan, replica_factory: Callable | None = None, c
                 side_b.add(h.idx)
         hosts[i].reachable, twin.reachable = frozenset(side_a), frozenset(side_b)
     honest_keys = frozenset(h.key.public_key for h in hosts if h.honest)
-    checker = InvariantChecker(CHAIN_ID, validators, honest_keys, plan.n * config.max_buffered_per_signer)
+    checker = InvariantChecker(CHAIN_ID, validators, honest_keys,
+                               len(truth.all_keys) * config.max_buffered_per_signer, sets_at=truth.at)
     wire_limit = get_wire_limit()
     wire_p = plan.wire_p if wire_limit is not None else 0.0
-    sim = Simulation(CHAIN_ID, keys, hosts, config, rng, checker, replica_factory or default_replica_factory(),
-                     wire_p=wire_p, max_wire_bytes=wire_limit)
+    sim = Simulation(CHAIN_ID, keys[:plan.n], hosts, config, rng, checker,
+                     replica_factory or default_replica_factory(), wire_p=wire_p, max_wire_bytes=wire_limit,
+                     sets_at=truth.at, decided_by=truth.decided_by)
     sim.link = LinkModel(plan.link.drop_p, plan.link.dup_p, plan.link.min_delay_ms, plan.link.max_delay_ms)
     _schedule_faults(sim, plan, wire_limit)
     return sim
@@ -292,7 +320,8 @@ def _partition(sim: Simulation, mode: str) -> None:
         if not slots:
             return
         height, round_ = max(set(slots), key=lambda s: (slots.count(s), s))
-        victim_key = sim.validators[(height + round_) % len(sim.validators)]
+        in_force = sim.sets_at(height)
+        victim_key = in_force[(height + round_) % len(in_force)]
     alone = frozenset(h.idx for h in sim.hosts if h.key.public_key == victim_key)
     sim.link.groups = (alone, frozenset(range(n_nodes)) - alone)
 
@@ -326,7 +355,7 @@ def _get_activity(sim: Simulation) -> dict:
 
 def compute_liveness_bound_ms(plan: FaultPlan) -> int:
     """Virtual time after GST within which every honest replica must reach the target height."""
-    return plan.target_heights * (max_faulty(plan.n) + 4) * MAX_TIMEOUT_MS
+    return plan.target_heights * (plan.fault_budget + 4) * MAX_TIMEOUT_MS
 
 
 def run_scenario(n: int, seed: int, faults: tuple[str, ...] = ALL_FAULTS, *, target_heights: int = 3,
@@ -356,8 +385,12 @@ def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps
             max_round[0] = max(max_round[0], host.app.log[-1].round)
 
     sim.on_decide = note_decide
+    joiner = plan.set_change.joiner if plan.set_change is not None else None
     for host in sim.hosts:
-        sim.start_host(host)
+        if host.idx == joiner and plan.set_change.joiner_start_ms > 0:  # joins later: catch-up from genesis
+            sim.schedule(plan.set_change.joiner_start_ms, lambda s, h=host: None if h.up else s.start_host(h))
+        else:
+            sim.start_host(host)
 
     goal = [target]
 
@@ -377,7 +410,7 @@ def run_plan(plan: FaultPlan, replica_factory: Callable | None = None, max_steps
     checker = sim.checker
     heights = min(h.app.get_height() for h in honest)
     stalled = outcome != "done"
-    asserted = plan.faulty_count <= max_faulty(plan.n)
+    asserted = plan.faulty_count <= plan.fault_budget
     violations = list(checker.violations)
     if stalled and asserted:
         violations.append(Violation(LIVENESS, -1, sim.now, f"honest replicas reached height {heights} of "

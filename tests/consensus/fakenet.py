@@ -4,6 +4,11 @@
 other *connected* replica; ``RequestBlock``/``ValidateBlock`` are answered at once (blocks in ``invalid``
 are refused); ``Persist`` keeps the last WAL record per replica; ``StartTimer`` is remembered, and the test
 fires timers explicitly with ``fire_round_timers`` / ``fire_propose``. ``Decide`` appends to ``decided``.
+
+Validator-set changes: ``FakeNet(n, extra=k, changes={H: (i, ...)})`` runs n + k replicas, the genesis set
+being the first n keys; block H decides the set of those key indices, in force from H + 2. After a replica
+decides (or syncs past) block H, the net feeds it ``ValidatorSetScheduled(H + 2, ...)`` before any other
+event, as the node does; ``set_at(h)`` is the truth the tests check certificates against.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections import deque
 
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockProposalReady, BlockValidated, Broadcast, Decide,
                               MessageReceived, Persist, RequestBlock, RequestSync, Restarted, SendTo,
-                              StartTimer, SyncedTo, TimerExpired, ValidateBlock)
+                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, ValidatorSetScheduled)
 from consensus.replica import Replica, ReplicaConfig
 from ledger.block import Block, Header, validator_set_hash
 from ledger.keys import KeyPair
@@ -27,17 +32,22 @@ def make_keys(n: int) -> list[KeyPair]:
 
 
 def make_block(height: int, prev_hash: bytes, proposer: bytes, validators: tuple[bytes, ...], salt: int = 0,
-               chain_id: str = CHAIN) -> Block:
+               chain_id: str = CHAIN, next_validators: tuple[bytes, ...] | None = None) -> Block:
     """An empty block; ``salt`` (in the timestamp) makes different blocks for the same height."""
     header = Header(chain_id, height, prev_hash, 1_000 * height + salt, proposer, 0, b"\x11" * 32, b"\x22" * 32,
-                    validator_set_hash(validators))
+                    validator_set_hash(validators),
+                    validator_set_hash(next_validators) if next_validators is not None else b"")
     return Block(header, ())
 
 
 class FakeNet:
-    def __init__(self, n: int, *, base_timeout_ms: int = 1000, start_height: int = 1, **cfg) -> None:
-        self.keys = make_keys(n)
-        self.validators = tuple(k.public_key for k in self.keys)
+    def __init__(self, n: int, *, base_timeout_ms: int = 1000, start_height: int = 1, extra: int = 0,
+                 changes: dict[int, tuple[int, ...]] | None = None, **cfg) -> None:
+        self.keys = make_keys(n + extra)
+        self.all_keys = tuple(k.public_key for k in self.keys)
+        self.validators = self.all_keys[:n]  # the genesis set
+        self.changes = {h: tuple(self.all_keys[j] for j in idx) for h, idx in (changes or {}).items()}
+        n += extra
         self.config = ReplicaConfig(CHAIN, self.validators, base_timeout_ms=base_timeout_ms, **cfg)
         self.replicas = [Replica(self.config, k, start_height, GENESIS_HASH) for k in self.keys]
         self.queue: deque[tuple[int, object]] = deque()
@@ -58,11 +68,20 @@ class FakeNet:
         for i in range(len(self.replicas)):
             self.deliver(i, Restarted(None))
 
+    def set_at(self, height: int) -> tuple[bytes, ...]:
+        """The validator set in force at ``height`` (the chain's truth)."""
+        current = self.validators
+        for h in sorted(self.changes):
+            if h + 2 <= height:
+                current = self.changes[h]
+        return current
+
     def deliver(self, i: int, event) -> None:
         actions = self.replicas[i].handle(event)
         self.apply(i, actions)
 
     def apply(self, i: int, actions) -> None:
+        follow_up = []
         for a in actions:
             self.sent.append((i, a))
             if isinstance(a, Broadcast):
@@ -71,7 +90,7 @@ class FakeNet:
                         if j != i and self.connected[j]:
                             self.queue.append((j, MessageReceived(a.message)))
             elif isinstance(a, SendTo):
-                j = self.validators.index(a.validator)
+                j = self.all_keys.index(a.validator)
                 if self.connected[i] and self.connected[j]:
                     self.queue.append((j, MessageReceived(a.message)))
             elif isinstance(a, Persist):
@@ -81,16 +100,21 @@ class FakeNet:
                 self.deadlines[i][a.kind] = (self.now + a.delay_ms, a)
             elif isinstance(a, RequestBlock):
                 r = self.replicas[i]
-                block = make_block(a.height, r._prev_hash, self.validators[i], self.validators, self.salt[i])
+                block = make_block(a.height, r._prev_hash, self.all_keys[i], self.set_at(a.height), self.salt[i],
+                                   next_validators=self.set_at(a.height + 1))
                 self.queue.append((i, BlockProposalReady(a.height, a.round, block)))
             elif isinstance(a, ValidateBlock):
                 ok = a.block.hash not in self.invalid
                 self.queue.append((i, BlockValidated(a.height, a.block.hash, ok)))
             elif isinstance(a, Decide):
                 self.decided[i].append(a)
+                if a.block.height in self.changes:  # fed after the commit, before any other event
+                    follow_up.append(ValidatorSetScheduled(a.block.height + 2, self.changes[a.block.height]))
             elif isinstance(a, RequestSync):
                 self.sync_requests[i].append(a.height)
                 self._serve_sync(i)
+        for event in follow_up:
+            self.deliver(i, event)
 
     def _serve_sync(self, i: int) -> None:
         """Catch-up (R3b): hand replica i the highest block any replica decided, as the node's sync would."""
@@ -100,6 +124,11 @@ class FakeNet:
                 top = ds[-1]
         if top is not None and top.block.height >= self.replicas[i].height:
             self.synced.setdefault(i, []).append(top.block.height)
+            # The node commits the synced blocks, feeding each change they decide, then SyncedTo.
+            at = self.replicas[i].height
+            for h in sorted(self.changes):
+                if at <= h <= top.block.height:
+                    self.deliver(i, ValidatorSetScheduled(h + 2, self.changes[h]))
             self.queue.append((i, SyncedTo(top.block.height, top.block.hash)))
 
     def run(self, max_steps: int = 100_000) -> int:

@@ -220,9 +220,9 @@ def test_every_message_through_the_wire_codec_round_trips():
 class QuorumOfTwoF(Replica):
     """Test-only broken core: decides with 2f signers instead of Q = ceil(2n/3)."""
 
-    def __init__(self, config, key, height, prev_hash):
-        super().__init__(config, key, height, prev_hash)
-        self._q = 2 * rules.compute_max_faulty(len(config.validators))
+    def _use_set(self, height):
+        super()._use_set(height)
+        self._q = 2 * rules.compute_max_faulty(self._n)
 
 
 def test_a_broken_quorum_rule_is_caught_by_the_checker():
