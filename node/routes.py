@@ -18,8 +18,8 @@ from ledger.receipt import encode_compact
 from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
-    AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_hex32, parse_int, parse_json,
-    path_param, query_param, read_body,
+    AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_choice, parse_hex, parse_hex32,
+    parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import reads
@@ -32,6 +32,8 @@ MAX_BATCH_TXS = 1000
 MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 MAX_HISTORY_LIMIT = 1000
 MAX_HISTORY_SCAN = 100_000
+MAX_HEIGHT = MAX_TIME_MS = MAX_VERSION = 2**63 - 1
+MAX_BRANCH_CHARS = 64
 REQUEST_CATCH_UP = 10_000  # blocks a request may index before it answers (report, vault read)
 
 
@@ -44,8 +46,8 @@ class AnalyticsOff(NodeError):
 
 def parse_id(text: str, what: str) -> str:
     """An order/ticket id from a path (1..64 bytes of printable text) or ``BadRequest``."""
-    if not reads.is_id(text):
-        raise BadRequest(f"{what} {text[:80]!r} is not 1..64 bytes of printable text without surrounding spaces")
+    if parse_text(text, what, 64) is None or not reads.is_id(text):
+        raise BadRequest(f"{what} {show(text)}: expected 1..64 bytes of printable text without surrounding spaces")
     return text
 
 
@@ -57,13 +59,9 @@ def _account(request: web.Request) -> bytes:
 
 async def post_tx(request: web.Request) -> web.Response:
     """POST /v1/tx {"tx": hex envelope} -> 202 {"tx_hash", "status": "pending"}."""
-    doc = parse_json(await read_body(request, MAX_BODY_BYTES), '{"tx": "<hex envelope>"}')
-    if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
-        raise BadRequest('expected a JSON object {"tx": "<hex envelope>"}')
-    try:
-        raw = bytes.fromhex(doc["tx"])
-    except ValueError:
-        raise BadRequest("tx is not hex; expected the hex of the canonical envelope") from None
+    expected = '{"tx": "<hex of the canonical envelope>"}'
+    doc = require_object(parse_json(await read_body(request, MAX_BODY_BYTES), expected), {"tx": str}, expected)
+    raw = parse_hex(doc["tx"], "tx", max_bytes=MAX_BODY_BYTES)
     node = request.app[NODE_KEY]
     try:
         tx = node.admission.submit_tx(raw)
@@ -80,18 +78,13 @@ async def post_txs(request: web.Request) -> web.Response:
     ``{"error": {"code", "message"}}`` (plus ``retry_after`` for ``mempool_full``/``sender_limit``). The
     admitted txs are gossiped to peers in one frame per peer. A malformed body refuses the whole batch.
     """
-    doc = parse_json(await read_body(request, MAX_BATCH_BODY_BYTES), '{"txs": ["<hex envelope>", ...]}')
-    txs = doc.get("txs") if isinstance(doc, dict) else None
-    if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
-        raise BadRequest('expected a JSON object {"txs": ["<hex envelope>", ...]}')
+    expected = '{"txs": ["<hex of a canonical envelope>", ...]}'
+    doc = require_object(parse_json(await read_body(request, MAX_BATCH_BODY_BYTES), expected), {"txs": list},
+                         expected)
+    txs = doc["txs"]
     if not 1 <= len(txs) <= MAX_BATCH_TXS:
         raise BadRequest(f"batch of {len(txs)} txs; expected 1..{MAX_BATCH_TXS}")
-    raws = []
-    for i, text in enumerate(txs):
-        try:
-            raws.append(bytes.fromhex(text))
-        except ValueError:
-            raise BadRequest(f"txs[{i}] is not hex; expected the hex of the canonical envelope") from None
+    raws = [parse_hex(text, f"txs[{i}]", max_bytes=MAX_BATCH_BODY_BYTES) for i, text in enumerate(txs)]
     node = request.app[NODE_KEY]
     results = []
     for outcome in await node.admission.submit_txs_chunked(raws):
@@ -121,9 +114,7 @@ async def get_tx(request: web.Request) -> web.Response:
 async def get_receipt(request: web.Request) -> web.Response:
     """GET /v1/tx/{hash}/receipt: receipt JSON, or compact msgpack with ?format=msgpack."""
     tx_hash = parse_hex32(request.match_info["hash"], "tx hash")
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "msgpack"):
-        raise BadRequest(f"format must be json or msgpack, got {fmt[:20]!r}")
+    fmt = parse_choice(request.query.get("format"), "format", ("json", "msgpack"))
     receipt = reads.get_receipt(request.app[NODE_KEY].store, tx_hash)
     if fmt == "msgpack":
         return web.Response(body=encode_compact(receipt), content_type="application/msgpack")
@@ -149,7 +140,7 @@ async def get_history(request: web.Request) -> web.Response:
     account = _account(request)
     q = request.query
     limit = parse_int(q.get("limit"), "limit", 1, MAX_HISTORY_LIMIT, 50)
-    before = parse_int(q.get("before"), "before", 1, 2**63, None)
+    before = parse_int(q.get("before"), "before", 1, MAX_HEIGHT, None)
     scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 5000)
     return web.json_response(reads.get_history(request.app[NODE_KEY].store, account, limit, before, scan))
 
@@ -158,10 +149,8 @@ async def get_block(request: web.Request) -> web.Response:
     """GET /v1/blocks/{height} or /v1/blocks/latest; ?format=raw for the encoded block + certificate."""
     node = request.app[NODE_KEY]
     height = reads.get_block_height(node.store, request.match_info["height"],
-                                    lambda text: parse_int(text, "height", 0, 2**63))
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "raw"):
-        raise BadRequest(f"format must be json or raw, got {fmt[:20]!r}")
+                                    lambda text: parse_int(text, "height", 0, MAX_HEIGHT))
+    fmt = parse_choice(request.query.get("format"), "format", ("json", "raw"))
     return web.json_response(reads.get_raw_block(node.store, height) if fmt == "raw" else node.reads.get_block(height))
 
 
@@ -186,7 +175,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def get_policy(request: web.Request) -> web.Response:
     """GET /v1/policy[?version=N]."""
-    version = parse_int(request.query.get("version"), "version", 0, 2**63)
+    version = parse_int(request.query.get("version"), "version", 0, MAX_VERSION)
     return web.json_response(reads.get_policy_view(request.app[NODE_KEY].store, version))
 
 
@@ -199,11 +188,9 @@ async def get_customer(request: web.Request) -> web.Response:
 async def get_report(request: web.Request) -> web.Response:
     """GET /v1/report?branch=&since=&until=."""
     q = request.query
-    branch = q.get("branch")
-    if branch is not None and not 0 < len(branch) <= 64:
-        raise BadRequest(f"branch must be 1..64 characters, got {len(branch)}")
-    since = parse_int(q.get("since"), "since (ms)", 0, 2**63)
-    until = parse_int(q.get("until"), "until (ms)", 0, 2**63)
+    branch = parse_text(q.get("branch"), "branch", MAX_BRANCH_CHARS)
+    since = parse_int(q.get("since"), "since (ms)", 0, MAX_TIME_MS)
+    until = parse_int(q.get("until"), "until (ms)", 0, MAX_TIME_MS)
     if since is not None and until is not None and until <= since:
         raise BadRequest(f"until {until} must be after since {since}")
     index = request.app.get(REPORT_KEY)
@@ -216,12 +203,16 @@ async def get_report(request: web.Request) -> web.Response:
 # ---- the vault (staff-signed) ---------------------------------------------------------------------------
 
 async def post_vault_customer(request: web.Request) -> web.Response:
-    """POST /v1/vault/customers {"customer", "data": {field: str}} (staff-signed) -> {salt, commitment}."""
-    doc = parse_json(request[BODY], '{"customer": hex, "data": {field: text}}')
-    if not isinstance(doc, dict) or not isinstance(doc.get("customer"), str) or not isinstance(doc.get("data"), dict):
-        raise BadRequest('expected {"customer": "<64 hex digits>", "data": {field: text, ...}}')
+    """POST /v1/vault/customers {"customer", "data": {field: str}, "salt"?} (staff-signed) -> {salt, commitment}.
+
+    A registered customer's write must carry the salt and data that open the on-chain commitment (409
+    otherwise, the stored record unchanged); an erased customer's is refused (410). See ``node.vault``.
+    """
+    expected = '{"customer": "<64 hex digits>", "data": {field: text, ...}, "salt": "<64 hex digits>" (optional)}'
+    doc = require_object(parse_json(request[BODY], expected), {"customer": str, "data": dict}, expected)
     customer = parse_hex32(doc["customer"], "customer id")
-    stored = request.app[VAULT_KEY].put(customer, doc["data"])
+    salt = None if doc.get("salt") is None else parse_hex(doc["salt"], "salt", size=32)
+    stored = request.app[VAULT_KEY].put(customer, doc["data"], salt)
     log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
                               "commitment": stored.commitment.hex()}, status=201)
