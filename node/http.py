@@ -110,12 +110,13 @@ def build_openapi(routes: Iterable[Route], *, title: str, description: str) -> d
 
 
 def op(summary: str, ok: str, *errors: int, params: tuple = (), body: dict | None = None,
-       content: str = "application/json") -> dict[str, Any]:
-    """One OpenAPI operation: its parameters, request body schema, success response and error responses."""
+       content: str | tuple[str, ...] = "application/json") -> dict[str, Any]:
+    """One OpenAPI operation: its parameters, request body schema, success response (of each ``content``
+    type) and error responses."""
+    types = (content,) if isinstance(content, str) else content
     operation: dict[str, Any] = {"summary": summary, "parameters": [dict(p) for p in params], "responses": {
-        ok: {"description": "success", "content": {content: {"schema": {"type": "object"} if
-                                                             content == "application/json" else
-                                                             {"type": "string"}}}}}}
+        ok: {"description": "success", "content": {
+            t: {"schema": {"type": "object"} if t == "application/json" else {"type": "string"}} for t in types}}}}
     for code in errors:
         operation["responses"][str(code)] = {"$ref": "#/components/responses/Error"}
     if body is not None:
@@ -123,12 +124,18 @@ def op(summary: str, ok: str, *errors: int, params: tuple = (), body: dict | Non
     return operation
 
 
-def path_param(name: str, desc: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
+def path_param(name: str, desc: str, **schema: Any) -> dict[str, Any]:
+    """A path parameter: a string, narrowed by JSON-schema keywords (``pattern``, ``maxLength``, ...)."""
+    return {"name": name, "in": "path", "required": True, "description": desc,
+            "schema": {"type": "string", **schema}}
 
 
-def query_param(name: str, desc: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": kind}}
+def query_param(name: str, desc: str, kind: str = "string", **schema: Any) -> dict[str, Any]:
+    """An optional query parameter of JSON type ``kind``, narrowed by JSON-schema keywords."""
+    return {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": kind, **schema}}
+
+
+HEX32_PATTERN = "^[0-9a-fA-F]{64}$"
 
 
 # ---- errors ---------------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
     AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_choice, parse_hex, parse_hex32,
-    parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
+    parse_int, parse_json, parse_text, path_param, HEX32_PATTERN, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import reads
 from node.staff_auth import BODY, STAFF
+from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
 
 log = logging.getLogger("carecoin.api")
 
@@ -242,14 +243,23 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 # ---- the table ------------------------------------------------------------------------------------------
 
-_HASH = path_param("hash", "tx hash, 64 hex digits")
-_ID = path_param("id", "account id (public key), 64 hex digits")
-_OBJ_ID = path_param("id", "1..64 bytes of printable text")
+_HASH = path_param("hash", "tx hash, 64 hex digits", pattern=HEX32_PATTERN)
+_ID = path_param("id", "account id (public key), 64 hex digits", pattern=HEX32_PATTERN)
+_OBJ_ID = path_param("id", "1..64 bytes of printable text without surrounding spaces", minLength=1, maxLength=64)
+_HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
+_HEX32 = {"type": "string", "pattern": HEX32_PATTERN}
 _TX_BODY = {"type": "object", "required": ["tx"],
-            "properties": {"tx": {"type": "string", "description": "hex of the canonical tx envelope"}}}
+            "properties": {"tx": {**_HEX, "description": "hex of the canonical tx envelope"}}}
 _TXS_BODY = {"type": "object", "required": ["txs"], "properties": {"txs": {
-    "type": "array", "maxItems": MAX_BATCH_TXS, "items": {"type": "string",
-                                                          "description": "hex of a canonical tx envelope"}}}}
+    "type": "array", "minItems": 1, "maxItems": MAX_BATCH_TXS,
+    "items": {**_HEX, "description": "hex of a canonical tx envelope"}}}}
+_VAULT_BODY = {"type": "object", "required": ["customer", "data"], "properties": {
+    "customer": {**_HEX32, "description": "the customer's account id"},
+    "data": {"type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS,
+             "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,63}$"},
+             "additionalProperties": {"type": "string", "maxLength": MAX_FIELD_VALUE}},
+    "salt": {**_HEX32, "description": "required once the customer is registered: the salt of the on-chain "
+                                      "commitment (a fresh one is drawn when absent)"}}}
 _ACCOUNT = ("The account document at the head block time: spendable balance, nonce, next nonce (counting pending "
             "txs), lots expiring in 30 days, tier, privileges, freeze, KYC level, roles")
 
@@ -264,7 +274,8 @@ ROUTES: tuple[Route, ...] = (
         "(with reason)", "200", 400, 404, params=(_HASH,))),
     Route("GET", "/v1/tx/{hash}/receipt", get_receipt, AUTH_OPEN, op(
         "Receipt of a committed tx (DESIGN receipt JSON; compact msgpack with ?format=msgpack)", "200", 400, 404,
-        params=(_HASH, query_param("format", "json | msgpack")))),
+        content=("application/json", "application/msgpack"),
+        params=(_HASH, query_param("format", "json (default) | msgpack", enum=["json", "msgpack"])))),
     Route("GET", "/v1/accounts/{id}", get_account, AUTH_OPEN, op(_ACCOUNT, "200", 400, params=(_ID,))),
     Route("GET", "/v1/accounts/{id}/coin", get_account, AUTH_OPEN, op(
         _ACCOUNT + " (same document as /v1/accounts/{id})", "200", 400, params=(_ID,))),
@@ -273,14 +284,16 @@ ROUTES: tuple[Route, ...] = (
         "offline: carecoin account verify-proof)", "200", 400, params=(_ID,))),
     Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_OPEN, op(
         "Txs sent by or touching the account, newest first", "200", 400,
-        params=(_ID, query_param("limit", "1..1000, default 50", "integer"),
-                query_param("before", "only blocks below this height", "integer"),
+        params=(_ID, query_param("limit", f"1..{MAX_HISTORY_LIMIT}, default 50", "integer", minimum=1,
+                                 maximum=MAX_HISTORY_LIMIT),
+                query_param("before", "only blocks below this height", "integer", minimum=1, maximum=MAX_HEIGHT),
                 query_param("scan", "at most this many blocks are scanned, default 5000; page with "
-                                    "before=next_before", "integer")))),
+                                    "before=next_before", "integer", minimum=1, maximum=MAX_HISTORY_SCAN)))),
     Route("GET", "/v1/blocks/{height}", get_block, AUTH_OPEN, op(
         "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives the "
         "encoded block and certificate", "200", 400, 404,
-        params=(path_param("height", "a height or 'latest'"), query_param("format", "json | raw"))), peer=True),
+        params=(path_param("height", "a height or 'latest'", pattern="^([0-9]{1,19}|latest)$"),
+                query_param("format", "json (default) | raw", enum=["json", "raw"]))), peer=True),
     Route("GET", "/v1/status", get_status, AUTH_OPEN, op(
         "Chain id, node, height, last block hash, round, peers, mempool, validator", "200")),
     Route("GET", "/v1/tickets/{id}", get_ticket, AUTH_OPEN, op(
@@ -290,21 +303,23 @@ ROUTES: tuple[Route, ...] = (
         "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
     Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
         "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
-        params=(query_param("version", "0 = genesis .. current", "integer"),))),
+        params=(query_param("version", "0 = genesis .. current", "integer", minimum=0, maximum=MAX_VERSION),))),
     Route("GET", "/v1/customers/{id}", get_customer, AUTH_OPEN, op(
         "A customer's on-chain record (KYC, commitment, branch, erasure); never personal data", "200", 400, 404,
         params=(_ID,))),
     Route("GET", "/v1/report", get_report, AUTH_OPEN, op(
         "Analytics per branch and period: coins minted/earned/redeemed/expired/compensated, orders, tickets by "
         "state and category, mean first-response and resolution ms, ratings", "200", 400, 503,
-        params=(query_param("branch", "one branch (default all)"),
-                query_param("since", "block time >= this (ms)", "integer"),
-                query_param("until", "block time < this (ms)", "integer")))),
+        params=(query_param("branch", "one branch (default all)", minLength=1, maxLength=MAX_BRANCH_CHARS),
+                query_param("since", "block time >= this (ms)", "integer", minimum=0, maximum=MAX_TIME_MS),
+                query_param("until", "block time < this (ms), after since", "integer", minimum=0,
+                            maximum=MAX_TIME_MS)))),
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
-        "register-customer.", "201", 400, 403, 410)),
+        "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "
+        "customer is refused (410).", "201", 400, 403, 409, 410, 413, 503, body=_VAULT_BODY)),
     Route("GET", "/v1/vault/customers/{id}", get_vault_customer, AUTH_STAFF_SIGNED, op(
-        "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410,
+        "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410, 503,
         params=(_ID,))),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
