@@ -18,8 +18,8 @@ from ledger.receipt import encode_compact
 from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
-    AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_choice, parse_hex, parse_hex32,
-    parse_int, parse_json, parse_text, path_param, HEX32_PATTERN, query_param, read_body, require_object, show,
+    AUTH_OPEN, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice, parse_hex,
+    parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import reads

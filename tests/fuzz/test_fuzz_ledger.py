@@ -1,7 +1,8 @@
 """Fuzzing the ledger's decoders and verifiers: any input raises only ``LedgerError`` (never anything else).
 
-The canonical codec (decode, and encode of any Python value), the tx decoder, the receipt verifier (JSON and
-compact) and the account state-proof verifier get random and mutated input; the seeds are valid encodings
+The canonical codec (decode, and encode of any Python value), the tx decoder, admission of signed txs of every
+kind with arbitrary payloads, the receipt verifier (JSON and compact) and the account state-proof verifier get
+random and mutated input; the seeds are valid encodings
 and documents, so mutations reach deep into each format.
 """
 
@@ -10,11 +11,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ledger import codec
+from ledger.chain import check_admission
 from ledger.errors import LedgerError
+from ledger.process import KINDS
 from ledger.receipt import build_receipt, decode_compact, encode_compact, verify
+from ledger.state import MemoryState
 from ledger.state_proof import verify_state_proof
 from ledger.tx import decode_tx, make_tx
 from node import reads
@@ -117,5 +121,22 @@ def test_the_state_proof_verifier_raises_only_ledger_errors_on_mutated_documents
     doc = data.draw(st.one_of(mutated_doc(data.draw(st.sampled_from(docs))), JSON_VALUES))
     try:
         verify_state_proof(doc, genesis)
+    except LedgerError:
+        return
+
+
+CANONICAL_VALUES = st.recursive(
+    st.one_of(st.integers(-(2**63), 2**64 - 1), st.binary(max_size=40), st.sampled_from([b"\x01" * 32, b""]),
+              st.text(max_size=70), st.sampled_from(["EUR", "complaint", "staff", "north", "ticket"])),
+    lambda inner: st.lists(inner, max_size=5), max_leaves=12)
+
+
+@settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # each example signs a tx
+@given(kind=st.sampled_from(sorted(KINDS) + ["no-such-kind"]), payload=st.lists(CANONICAL_VALUES, max_size=7),
+       nonce=st.integers(0, 2**64 - 1))
+def test_admission_of_a_signed_tx_of_any_kind_with_any_payload_raises_only_ledger_errors(kind, payload, nonce):
+    try:
+        tx = make_tx("carecoin-test", kind, ALICE, nonce, payload)
+        check_admission(MemoryState({}), decode_tx(tx.raw), "carecoin-test", exact_nonce=False)
     except LedgerError:
         return
