@@ -55,7 +55,11 @@ def _check(value: Any, depth: int) -> None:
 def encode(value: Any) -> bytes:
     """Return the canonical msgpack bytes of ``value`` (arrays, ints, bytes, str only)."""
     _check(value, 0)
-    return msgpack.packb(value, use_bin_type=True)
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except UnicodeEncodeError as exc:  # a str holding a lone surrogate has no UTF-8 form
+        raise EncodeError(f"a str is not valid UTF-8 ({exc.reason} at position {exc.start}); "
+                          "expected text without lone surrogates") from None
 
 
 def _reject_map(pairs: Any) -> None:

@@ -26,6 +26,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from ledger.coin import get_customer
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store
@@ -144,8 +145,9 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
     node = app[NODE_KEY]
-    app[VAULT_KEY] = Vault(Path(node.store.path) / "vault")
-    app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id)
+    vault = Vault(Path(node.store.path) / "vault", on_chain=lambda customer: get_customer(node.store, customer))
+    app[VAULT_KEY] = vault
+    app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id, replay_file=vault.root / "seen-requests")
     yield
 
 

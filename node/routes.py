@@ -18,12 +18,13 @@ from ledger.receipt import encode_compact
 from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
-    AUTH_OPEN, AUTH_STAFF_SIGNED, BadRequest, Route, build_openapi, op, parse_hex32, parse_int, parse_json,
-    path_param, query_param, read_body,
+    AUTH_OPEN, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice, parse_hex,
+    parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import reads
 from node.staff_auth import BODY, STAFF
+from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
 
 log = logging.getLogger("carecoin.api")
 
@@ -32,6 +33,8 @@ MAX_BATCH_TXS = 1000
 MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 MAX_HISTORY_LIMIT = 1000
 MAX_HISTORY_SCAN = 100_000
+MAX_HEIGHT = MAX_TIME_MS = MAX_VERSION = 2**63 - 1
+MAX_BRANCH_CHARS = 64
 REQUEST_CATCH_UP = 10_000  # blocks a request may index before it answers (report, vault read)
 
 
@@ -44,8 +47,8 @@ class AnalyticsOff(NodeError):
 
 def parse_id(text: str, what: str) -> str:
     """An order/ticket id from a path (1..64 bytes of printable text) or ``BadRequest``."""
-    if not reads.is_id(text):
-        raise BadRequest(f"{what} {text[:80]!r} is not 1..64 bytes of printable text without surrounding spaces")
+    if parse_text(text, what, 64) is None or not reads.is_id(text):
+        raise BadRequest(f"{what} {show(text)}: expected 1..64 bytes of printable text without surrounding spaces")
     return text
 
 
@@ -57,13 +60,9 @@ def _account(request: web.Request) -> bytes:
 
 async def post_tx(request: web.Request) -> web.Response:
     """POST /v1/tx {"tx": hex envelope} -> 202 {"tx_hash", "status": "pending"}."""
-    doc = parse_json(await read_body(request, MAX_BODY_BYTES), '{"tx": "<hex envelope>"}')
-    if not isinstance(doc, dict) or not isinstance(doc.get("tx"), str):
-        raise BadRequest('expected a JSON object {"tx": "<hex envelope>"}')
-    try:
-        raw = bytes.fromhex(doc["tx"])
-    except ValueError:
-        raise BadRequest("tx is not hex; expected the hex of the canonical envelope") from None
+    expected = '{"tx": "<hex of the canonical envelope>"}'
+    doc = require_object(parse_json(await read_body(request, MAX_BODY_BYTES), expected), {"tx": str}, expected)
+    raw = parse_hex(doc["tx"], "tx", max_bytes=MAX_BODY_BYTES)
     node = request.app[NODE_KEY]
     try:
         tx = node.admission.submit_tx(raw)
@@ -80,18 +79,13 @@ async def post_txs(request: web.Request) -> web.Response:
     ``{"error": {"code", "message"}}`` (plus ``retry_after`` for ``mempool_full``/``sender_limit``). The
     admitted txs are gossiped to peers in one frame per peer. A malformed body refuses the whole batch.
     """
-    doc = parse_json(await read_body(request, MAX_BATCH_BODY_BYTES), '{"txs": ["<hex envelope>", ...]}')
-    txs = doc.get("txs") if isinstance(doc, dict) else None
-    if not isinstance(txs, list) or not all(isinstance(t, str) for t in txs):
-        raise BadRequest('expected a JSON object {"txs": ["<hex envelope>", ...]}')
+    expected = '{"txs": ["<hex of a canonical envelope>", ...]}'
+    doc = require_object(parse_json(await read_body(request, MAX_BATCH_BODY_BYTES), expected), {"txs": list},
+                         expected)
+    txs = doc["txs"]
     if not 1 <= len(txs) <= MAX_BATCH_TXS:
         raise BadRequest(f"batch of {len(txs)} txs; expected 1..{MAX_BATCH_TXS}")
-    raws = []
-    for i, text in enumerate(txs):
-        try:
-            raws.append(bytes.fromhex(text))
-        except ValueError:
-            raise BadRequest(f"txs[{i}] is not hex; expected the hex of the canonical envelope") from None
+    raws = [parse_hex(text, f"txs[{i}]", max_bytes=MAX_BATCH_BODY_BYTES) for i, text in enumerate(txs)]
     node = request.app[NODE_KEY]
     results = []
     for outcome in await node.admission.submit_txs_chunked(raws):
@@ -121,9 +115,7 @@ async def get_tx(request: web.Request) -> web.Response:
 async def get_receipt(request: web.Request) -> web.Response:
     """GET /v1/tx/{hash}/receipt: receipt JSON, or compact msgpack with ?format=msgpack."""
     tx_hash = parse_hex32(request.match_info["hash"], "tx hash")
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "msgpack"):
-        raise BadRequest(f"format must be json or msgpack, got {fmt[:20]!r}")
+    fmt = parse_choice(request.query.get("format"), "format", ("json", "msgpack"))
     receipt = reads.get_receipt(request.app[NODE_KEY].store, tx_hash)
     if fmt == "msgpack":
         return web.Response(body=encode_compact(receipt), content_type="application/msgpack")
@@ -149,7 +141,7 @@ async def get_history(request: web.Request) -> web.Response:
     account = _account(request)
     q = request.query
     limit = parse_int(q.get("limit"), "limit", 1, MAX_HISTORY_LIMIT, 50)
-    before = parse_int(q.get("before"), "before", 1, 2**63, None)
+    before = parse_int(q.get("before"), "before", 1, MAX_HEIGHT, None)
     scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 5000)
     return web.json_response(reads.get_history(request.app[NODE_KEY].store, account, limit, before, scan))
 
@@ -158,10 +150,8 @@ async def get_block(request: web.Request) -> web.Response:
     """GET /v1/blocks/{height} or /v1/blocks/latest; ?format=raw for the encoded block + certificate."""
     node = request.app[NODE_KEY]
     height = reads.get_block_height(node.store, request.match_info["height"],
-                                    lambda text: parse_int(text, "height", 0, 2**63))
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "raw"):
-        raise BadRequest(f"format must be json or raw, got {fmt[:20]!r}")
+                                    lambda text: parse_int(text, "height", 0, MAX_HEIGHT))
+    fmt = parse_choice(request.query.get("format"), "format", ("json", "raw"))
     return web.json_response(reads.get_raw_block(node.store, height) if fmt == "raw" else node.reads.get_block(height))
 
 
@@ -186,7 +176,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def get_policy(request: web.Request) -> web.Response:
     """GET /v1/policy[?version=N]."""
-    version = parse_int(request.query.get("version"), "version", 0, 2**63)
+    version = parse_int(request.query.get("version"), "version", 0, MAX_VERSION)
     return web.json_response(reads.get_policy_view(request.app[NODE_KEY].store, version))
 
 
@@ -199,11 +189,9 @@ async def get_customer(request: web.Request) -> web.Response:
 async def get_report(request: web.Request) -> web.Response:
     """GET /v1/report?branch=&since=&until=."""
     q = request.query
-    branch = q.get("branch")
-    if branch is not None and not 0 < len(branch) <= 64:
-        raise BadRequest(f"branch must be 1..64 characters, got {len(branch)}")
-    since = parse_int(q.get("since"), "since (ms)", 0, 2**63)
-    until = parse_int(q.get("until"), "until (ms)", 0, 2**63)
+    branch = parse_text(q.get("branch"), "branch", MAX_BRANCH_CHARS)
+    since = parse_int(q.get("since"), "since (ms)", 0, MAX_TIME_MS)
+    until = parse_int(q.get("until"), "until (ms)", 0, MAX_TIME_MS)
     if since is not None and until is not None and until <= since:
         raise BadRequest(f"until {until} must be after since {since}")
     index = request.app.get(REPORT_KEY)
@@ -216,12 +204,16 @@ async def get_report(request: web.Request) -> web.Response:
 # ---- the vault (staff-signed) ---------------------------------------------------------------------------
 
 async def post_vault_customer(request: web.Request) -> web.Response:
-    """POST /v1/vault/customers {"customer", "data": {field: str}} (staff-signed) -> {salt, commitment}."""
-    doc = parse_json(request[BODY], '{"customer": hex, "data": {field: text}}')
-    if not isinstance(doc, dict) or not isinstance(doc.get("customer"), str) or not isinstance(doc.get("data"), dict):
-        raise BadRequest('expected {"customer": "<64 hex digits>", "data": {field: text, ...}}')
+    """POST /v1/vault/customers {"customer", "data": {field: str}, "salt"?} (staff-signed) -> {salt, commitment}.
+
+    A registered customer's write must carry the salt and data that open the on-chain commitment (409
+    otherwise, the stored record unchanged); an erased customer's is refused (410). See ``node.vault``.
+    """
+    expected = '{"customer": "<64 hex digits>", "data": {field: text, ...}, "salt": "<64 hex digits>" (optional)}'
+    doc = require_object(parse_json(request[BODY], expected), {"customer": str, "data": dict}, expected)
     customer = parse_hex32(doc["customer"], "customer id")
-    stored = request.app[VAULT_KEY].put(customer, doc["data"])
+    salt = None if doc.get("salt") is None else parse_hex(doc["salt"], "salt", size=32)
+    stored = request.app[VAULT_KEY].put(customer, doc["data"], salt)
     log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
                               "commitment": stored.commitment.hex()}, status=201)
@@ -251,14 +243,23 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 # ---- the table ------------------------------------------------------------------------------------------
 
-_HASH = path_param("hash", "tx hash, 64 hex digits")
-_ID = path_param("id", "account id (public key), 64 hex digits")
-_OBJ_ID = path_param("id", "1..64 bytes of printable text")
+_HASH = path_param("hash", "tx hash, 64 hex digits", pattern=HEX32_PATTERN)
+_ID = path_param("id", "account id (public key), 64 hex digits", pattern=HEX32_PATTERN)
+_OBJ_ID = path_param("id", "1..64 bytes of printable text without surrounding spaces", minLength=1, maxLength=64)
+_HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
+_HEX32 = {"type": "string", "pattern": HEX32_PATTERN}
 _TX_BODY = {"type": "object", "required": ["tx"],
-            "properties": {"tx": {"type": "string", "description": "hex of the canonical tx envelope"}}}
+            "properties": {"tx": {**_HEX, "description": "hex of the canonical tx envelope"}}}
 _TXS_BODY = {"type": "object", "required": ["txs"], "properties": {"txs": {
-    "type": "array", "maxItems": MAX_BATCH_TXS, "items": {"type": "string",
-                                                          "description": "hex of a canonical tx envelope"}}}}
+    "type": "array", "minItems": 1, "maxItems": MAX_BATCH_TXS,
+    "items": {**_HEX, "description": "hex of a canonical tx envelope"}}}}
+_VAULT_BODY = {"type": "object", "required": ["customer", "data"], "properties": {
+    "customer": {**_HEX32, "description": "the customer's account id"},
+    "data": {"type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS,
+             "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,63}$"},
+             "additionalProperties": {"type": "string", "maxLength": MAX_FIELD_VALUE}},
+    "salt": {**_HEX32, "description": "required once the customer is registered: the salt of the on-chain "
+                                      "commitment (a fresh one is drawn when absent)"}}}
 _ACCOUNT = ("The account document at the head block time: spendable balance, nonce, next nonce (counting pending "
             "txs), lots expiring in 30 days, tier, privileges, freeze, KYC level, roles")
 
@@ -273,7 +274,8 @@ ROUTES: tuple[Route, ...] = (
         "(with reason)", "200", 400, 404, params=(_HASH,))),
     Route("GET", "/v1/tx/{hash}/receipt", get_receipt, AUTH_OPEN, op(
         "Receipt of a committed tx (DESIGN receipt JSON; compact msgpack with ?format=msgpack)", "200", 400, 404,
-        params=(_HASH, query_param("format", "json | msgpack")))),
+        content=("application/json", "application/msgpack"),
+        params=(_HASH, query_param("format", "json (default) | msgpack", enum=["json", "msgpack"])))),
     Route("GET", "/v1/accounts/{id}", get_account, AUTH_OPEN, op(_ACCOUNT, "200", 400, params=(_ID,))),
     Route("GET", "/v1/accounts/{id}/coin", get_account, AUTH_OPEN, op(
         _ACCOUNT + " (same document as /v1/accounts/{id})", "200", 400, params=(_ID,))),
@@ -282,14 +284,16 @@ ROUTES: tuple[Route, ...] = (
         "offline: carecoin account verify-proof)", "200", 400, params=(_ID,))),
     Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_OPEN, op(
         "Txs sent by or touching the account, newest first", "200", 400,
-        params=(_ID, query_param("limit", "1..1000, default 50", "integer"),
-                query_param("before", "only blocks below this height", "integer"),
+        params=(_ID, query_param("limit", f"1..{MAX_HISTORY_LIMIT}, default 50", "integer", minimum=1,
+                                 maximum=MAX_HISTORY_LIMIT),
+                query_param("before", "only blocks below this height", "integer", minimum=1, maximum=MAX_HEIGHT),
                 query_param("scan", "at most this many blocks are scanned, default 5000; page with "
-                                    "before=next_before", "integer")))),
+                                    "before=next_before", "integer", minimum=1, maximum=MAX_HISTORY_SCAN)))),
     Route("GET", "/v1/blocks/{height}", get_block, AUTH_OPEN, op(
         "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives the "
         "encoded block and certificate", "200", 400, 404,
-        params=(path_param("height", "a height or 'latest'"), query_param("format", "json | raw"))), peer=True),
+        params=(path_param("height", "a height or 'latest'", pattern="^([0-9]{1,19}|latest)$"),
+                query_param("format", "json (default) | raw", enum=["json", "raw"]))), peer=True),
     Route("GET", "/v1/status", get_status, AUTH_OPEN, op(
         "Chain id, node, height, last block hash, round, peers, mempool, validator", "200")),
     Route("GET", "/v1/tickets/{id}", get_ticket, AUTH_OPEN, op(
@@ -299,21 +303,23 @@ ROUTES: tuple[Route, ...] = (
         "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
     Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
         "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
-        params=(query_param("version", "0 = genesis .. current", "integer"),))),
+        params=(query_param("version", "0 = genesis .. current", "integer", minimum=0, maximum=MAX_VERSION),))),
     Route("GET", "/v1/customers/{id}", get_customer, AUTH_OPEN, op(
         "A customer's on-chain record (KYC, commitment, branch, erasure); never personal data", "200", 400, 404,
         params=(_ID,))),
     Route("GET", "/v1/report", get_report, AUTH_OPEN, op(
         "Analytics per branch and period: coins minted/earned/redeemed/expired/compensated, orders, tickets by "
         "state and category, mean first-response and resolution ms, ratings", "200", 400, 503,
-        params=(query_param("branch", "one branch (default all)"),
-                query_param("since", "block time >= this (ms)", "integer"),
-                query_param("until", "block time < this (ms)", "integer")))),
+        params=(query_param("branch", "one branch (default all)", minLength=1, maxLength=MAX_BRANCH_CHARS),
+                query_param("since", "block time >= this (ms)", "integer", minimum=0, maximum=MAX_TIME_MS),
+                query_param("until", "block time < this (ms), after since", "integer", minimum=0,
+                            maximum=MAX_TIME_MS)))),
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
-        "register-customer.", "201", 400, 403, 410)),
+        "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "
+        "customer is refused (410).", "201", 400, 403, 409, 410, 413, 503, body=_VAULT_BODY)),
     Route("GET", "/v1/vault/customers/{id}", get_vault_customer, AUTH_STAFF_SIGNED, op(
-        "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410,
+        "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410, 503,
         params=(_ID,))),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),

@@ -3,36 +3,69 @@
 Vault requests are signed by a staff key (``node.vault.compute_request_digest``) in three headers:
 ``X-Carecoin-Staff`` (public key hex), ``X-Carecoin-Time`` (ms since the epoch) and ``X-Carecoin-Signature``
 (Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state, the time must
-be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a signature is accepted once (a bounded replay
-cache). The guard reads the body (at most ``MAX_SIGNED_BODY``) and leaves it and the signer on the request.
+be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a request is accepted once. The guard reads the body
+(at most ``MAX_SIGNED_BODY``) and leaves it and the signer on the request.
+
+The replay guard remembers the digest of every accepted request with its signed time, until that time is
+more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway). It is written to
+``replay_file`` (the vault dir's ``seen-requests``, atomically: temp file, fsync, rename) before the request
+is let through, and read back at start, so a restart forgets nothing. It is bounded: when
+``MAX_SEEN_REQUESTS`` requests of the window are remembered, new ones are refused (503) rather than an old
+one forgotten. A file that does not decode is not trusted: every request signed before start +
+``MAX_CLOCK_SKEW_MS`` is refused (none accepted before the start can be replayed; honest clients wait out
+the skew window).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from aiohttp import web
 
+from ledger import codec
+from ledger.errors import LedgerError
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
-from node.http import read_body
-from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, compute_request_digest
+from node.errors import NodeError
+from node.http import parse_hex, parse_int, read_body
+from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, compute_request_digest, write_atomic
 
-MAX_SEEN_SIGNATURES = 10_000
+log = logging.getLogger("carecoin.vault")
+
+MAX_SEEN_REQUESTS = 10_000
+REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
 MAX_SIGNED_BODY = 64 * 1024
 H_STAFF, H_TIME, H_SIG = "X-Carecoin-Staff", "X-Carecoin-Time", "X-Carecoin-Signature"
 STAFF: web.RequestKey[bytes] = web.RequestKey("staff", bytes)
 BODY: web.RequestKey[bytes] = web.RequestKey("body", bytes)
 
 
-class StaffGuard:
-    """Checks staff-signed requests against the store's roles; remembers signatures it accepted."""
+class ReplayGuardFull(NodeError):
+    """The replay guard remembers ``MAX_SEEN_REQUESTS`` recent requests; forgetting one would allow its replay."""
 
-    def __init__(self, store: Any, chain_id: str) -> None:
-        self.store, self.chain_id = store, chain_id
-        self._seen: OrderedDict[bytes, int] = OrderedDict()  # signature -> request time (replay guard)
+    code = "replay_guard_full"
+    http_status = 503
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StaffGuard:
+    """Checks staff-signed requests against the store's roles; remembers (and persists) requests it accepted."""
+
+    def __init__(self, store: Any, chain_id: str, replay_file: str | Path | None = None,
+                 clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
+        self.store, self.chain_id, self.clock_ms = store, chain_id, clock_ms
+        self.replay_file = None if replay_file is None else Path(replay_file)
+        self._seen: OrderedDict[bytes, int] = OrderedDict()  # request digest -> signed time, oldest first
+        self._not_before = 0  # requests signed before this are refused (set when the file is unreadable)
+        if self.replay_file is not None:
+            self._load()
 
     async def __call__(self, request: web.Request) -> None:
         """The guard ``node.http.mount`` runs before a staff-signed handler."""
@@ -46,27 +79,63 @@ class StaffGuard:
         if not (staff_hex and time_text and sig_hex):
             raise VaultUnauthorized(f"vault requests must be signed by a staff key: headers {H_STAFF}, {H_TIME} "
                                     f"and {H_SIG} are required")
-        try:
-            staff, signature, stamp = bytes.fromhex(staff_hex), bytes.fromhex(sig_hex), int(time_text)
-        except ValueError:
-            raise VaultUnauthorized("the signature headers are malformed; expected hex key, integer ms, "
-                                    "hex signature") from None
-        now = int(time.time() * 1000)
+        staff = parse_hex(staff_hex, f"header {H_STAFF}", size=32, error=VaultUnauthorized)
+        signature = parse_hex(sig_hex, f"header {H_SIG}", size=64, error=VaultUnauthorized)
+        stamp = parse_int(time_text, f"header {H_TIME} (ms)", 0, 2**63 - 1, error=VaultUnauthorized)
+        now = self.clock_ms()
         if abs(now - stamp) > MAX_CLOCK_SKEW_MS:
             raise VaultUnauthorized(f"request time {stamp} is {abs(now - stamp)} ms from the node's clock; "
                                     f"at most {MAX_CLOCK_SKEW_MS} ms are accepted")
-        if len(staff) != 32 or len(signature) != 64:
-            raise VaultUnauthorized("staff key must be 32 bytes and signature 64 bytes")
+        if stamp <= self._not_before:
+            raise VaultUnauthorized(f"request time {stamp} is not after {self._not_before}: the replay guard "
+                                    "was unreadable at start, so only requests signed later are accepted")
         digest = compute_request_digest(self.chain_id, method, path, stamp, body)
         if not verify_signature(staff, digest, signature):
             raise VaultUnauthorized(f"the signature does not verify for key {staff.hex()[:16]}… over "
                                     f"{method} {path[:80]}")
         if not has_role(self.store, "staff", staff):
             raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role")
-        if signature in self._seen:
-            raise VaultUnauthorized("this signed request was already used; sign each request afresh")
-        self._seen[signature] = stamp
-        while self._seen and (len(self._seen) > MAX_SEEN_SIGNATURES
-                              or next(iter(self._seen.values())) < now - 2 * MAX_CLOCK_SKEW_MS):
-            self._seen.popitem(last=False)
+        self.remember(digest, stamp, now)
         return staff
+
+    def remember(self, digest: bytes, stamp: int, now: int) -> None:
+        """Accept the request ``digest`` once: refuse a replay, else remember it (on disk first)."""
+        if digest in self._seen:
+            raise VaultUnauthorized("this signed request was already used; sign each request afresh")
+        self._forget_older_than(now - REPLAY_WINDOW_MS)
+        if len(self._seen) >= MAX_SEEN_REQUESTS:
+            raise ReplayGuardFull(f"{len(self._seen)} signed requests of the last {REPLAY_WINDOW_MS} ms are "
+                                  f"remembered (at most {MAX_SEEN_REQUESTS}); retry later")
+        self._seen[digest] = stamp
+        self._save()
+
+    def _forget_older_than(self, cutoff: int) -> None:
+        for digest, stamp in list(self._seen.items()):
+            if stamp < cutoff:
+                del self._seen[digest]
+
+    def _save(self) -> None:
+        if self.replay_file is None:
+            return
+        write_atomic(self.replay_file, codec.encode([[digest, stamp] for digest, stamp in self._seen.items()]))
+
+    def _load(self) -> None:
+        try:
+            raw = self.replay_file.read_bytes()
+        except FileNotFoundError:
+            return
+        now = self.clock_ms()
+        try:
+            entries = codec.decode(raw)
+            if not isinstance(entries, list) or not all(
+                    isinstance(e, list) and len(e) == 2 and isinstance(e[0], bytes) and type(e[1]) is int
+                    for e in entries):
+                raise ValueError("expected [[digest, time_ms], ...]")
+        except (LedgerError, ValueError) as exc:
+            self._not_before = now + MAX_CLOCK_SKEW_MS
+            log.error("replay guard %s is unreadable (%s): only requests signed after %d are accepted",
+                      self.replay_file, exc, self._not_before)
+            return
+        for digest, stamp in sorted(entries, key=lambda e: e[1]):
+            if stamp >= now - REPLAY_WINDOW_MS:
+                self._seen[digest] = stamp

@@ -20,6 +20,13 @@ state or ``state_root``: ``keys/<customer hex>`` (wrapped key), ``records/<custo
 Files are written to a temp name, fsynced and renamed, so a crash never leaves half a key. The vault is
 node-local: another branch's node has no copy of this branch's customers.
 
+Writes must agree with the chain (``on_chain`` gives the customer's on-chain record, or None): for a
+customer registered on chain the write must carry the salt, and ``H(tag, salt || data)`` must equal the
+on-chain commitment, otherwise it is refused (409 ``commitment_mismatch``) and the record already here stays
+as it was; for a customer erased on chain (or whose key this vault already shredded) it is refused (410
+``customer_erased``): their data is never stored again. Before registration staff may store and correct
+data freely (a fresh salt each time unless one is given).
+
 Requests to the vault's HTTP routes are signed by a staff key (``compute_request_digest``): the digest
 binds chain id, method, path, a timestamp (accepted within ``MAX_CLOCK_SKEW_MS``) and the body hash; the
 node checks the signer holds the ``staff`` role in the current state and refuses a replayed signature.
@@ -32,7 +39,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 import nacl.exceptions
 import nacl.secret
@@ -80,6 +87,13 @@ class VaultErased(VaultError):
 
     code = "customer_erased"
     http_status = 410
+
+
+class VaultCommitmentMismatch(VaultError):
+    """A write for a registered customer whose salt and data do not open the on-chain commitment."""
+
+    code = "commitment_mismatch"
+    http_status = 409
 
 
 class VaultCorrupt(VaultError):
@@ -133,10 +147,14 @@ def compute_request_digest(chain_id: str, method: str, path: str, timestamp_ms: 
 
 
 class Vault:
-    """Per-customer encrypted personal data under ``root`` (see the module docstring)."""
+    """Per-customer encrypted personal data under ``root`` (see the module docstring).
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    ``on_chain(customer)`` returns the customer's on-chain record (``ledger.coin.Customer``: ``commitment``,
+    ``erased``) or None; the default (no chain: offline tools and unit tests) knows no customer.
+    """
+
+    def __init__(self, root: str | Path, on_chain: Callable[[bytes], Any] = lambda customer: None) -> None:
+        self.root, self.on_chain = Path(root), on_chain
         (self.root / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.root / "records").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master = nacl.secret.SecretBox(self._load_master())
@@ -164,22 +182,34 @@ class Vault:
         name = customer.hex()
         return self.root / "keys" / name, self.root / "records" / name
 
-    def put(self, customer: bytes, fields: Mapping[str, str]) -> StoredCustomer:
+    def put(self, customer: bytes, fields: Mapping[str, str], salt: bytes | None = None) -> StoredCustomer:
         """Encrypt and store a customer's personal data under a fresh key; return salt and commitment.
 
-        Storing again for the same customer replaces the data (new salt, new key): until the
-        ``register-customer`` tx commits, staff may correct a typo. An erased customer is refused.
+        Before ``register-customer`` commits, storing again replaces the data (a new salt unless ``salt`` is
+        given, a new key): staff may correct a typo. Once registered, the write must carry the ``salt`` and
+        data that open the on-chain commitment (``VaultCommitmentMismatch``, nothing written); an erased
+        customer is refused (``VaultErased``).
         """
         key_path, record_path = self._paths(customer)
-        if self.is_erased(customer):
+        onchain = self.on_chain(customer)
+        if self.is_erased(customer) or (onchain is not None and onchain.erased):
             raise VaultErased(f"customer {customer.hex()[:16]}… was erased; their data is never stored again")
         data = compute_personal_data(fields)
-        salt = nacl.utils.random(SALT_BYTES)
+        if onchain is not None and salt is None:
+            raise VaultCommitmentMismatch(
+                f"customer {customer.hex()[:16]}… is registered on chain with commitment "
+                f"{onchain.commitment.hex()[:16]}…; expected the salt and data that open it, got no salt")
+        salt = nacl.utils.random(SALT_BYTES) if salt is None else salt
+        commitment = compute_commitment(salt, data)
+        if onchain is not None and commitment != onchain.commitment:
+            raise VaultCommitmentMismatch(
+                f"salt and data commit to {commitment.hex()[:16]}…; customer {customer.hex()[:16]}… is "
+                f"registered on chain with {onchain.commitment.hex()[:16]}…: the record here stays as it was")
         key = nacl.utils.random(KEY_BYTES)
         record = nacl.secret.SecretBox(key).encrypt(codec.encode([salt, data]))
-        _write_atomic(record_path, bytes(record))
-        _write_atomic(key_path, bytes(self._master.encrypt(key)))
-        return StoredCustomer(customer, salt, compute_commitment(salt, data))
+        write_atomic(record_path, bytes(record))
+        write_atomic(key_path, bytes(self._master.encrypt(key)))
+        return StoredCustomer(customer, salt, commitment)
 
     def get(self, customer: bytes) -> tuple[dict[str, str], bytes]:
         """Return (fields, salt) of a customer; raise ``VaultNotFound``, ``VaultErased`` or ``VaultCorrupt``."""
@@ -224,7 +254,8 @@ class Vault:
         return True
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file (fsync, rename, fsync the dir): never half written."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -8,11 +8,16 @@ import stat
 import pytest
 
 from ledger import codec
+from ledger.coin import Customer
 from ledger.hashing import H
+from node import staff_auth
+from node.staff_auth import REPLAY_WINDOW_MS, ReplayGuardFull, StaffGuard
 from node.vault import (
-    TAG_COMMITMENT, Vault, VaultCorrupt, VaultErased, VaultError, VaultNotFound, compute_commitment,
-    compute_personal_data, compute_request_digest,
+    MAX_CLOCK_SKEW_MS, TAG_COMMITMENT, Vault, VaultCommitmentMismatch, VaultCorrupt, VaultErased, VaultError,
+    VaultNotFound, VaultUnauthorized, compute_commitment, compute_personal_data, compute_request_digest,
+    compute_request_headers,
 )
+from tests.node.local_chain import CHAIN, LocalChain
 
 ALICE = bytes(range(32))
 BOB = bytes(range(1, 33))
@@ -106,3 +111,130 @@ def test_request_digest_binds_chain_method_path_time_and_body():
     assert base != compute_request_digest("c", "POST", "/v1/vault/customers/x", 1, b"{}")
     assert base != compute_request_digest("c", "POST", "/v1/vault/customers", 2, b"{}")
     assert base != compute_request_digest("c", "POST", "/v1/vault/customers", 1, b"{ }")
+
+
+# ---- writes must agree with the chain ---------------------------------------------------------------------
+
+class OnChain:
+    """A stand-in for the store's customer records: ``on_chain(customer)`` as the node gives it to the vault."""
+
+    def __init__(self) -> None:
+        self.records: dict[bytes, Customer] = {}
+
+    def register(self, customer: bytes, commitment: bytes, erased: bool = False) -> None:
+        self.records[customer] = Customer(customer, 1, commitment, b"\x01" * 32, "branch-1", 1, 5 if erased else 0)
+
+    def __call__(self, customer: bytes) -> Customer | None:
+        return self.records.get(customer)
+
+
+def registered_vault(tmp_path) -> tuple[Vault, OnChain, bytes]:
+    chain = OnChain()
+    vault = Vault(tmp_path, on_chain=chain)
+    stored = vault.put(ALICE, DATA)
+    chain.register(ALICE, stored.commitment)
+    return vault, chain, stored.salt
+
+
+def test_staff_cannot_overwrite_a_registered_customers_record_with_data_that_no_longer_matches_the_chain(tmp_path):
+    vault, _, salt = registered_vault(tmp_path)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(VaultCommitmentMismatch, match="stays as it was") as refused:
+        vault.put(ALICE, {**DATA, "name": "Mallory"}, salt)
+    assert refused.value.http_status == 409
+    with pytest.raises(VaultCommitmentMismatch, match="got no salt"):
+        vault.put(ALICE, {**DATA, "name": "Mallory"})
+    with pytest.raises(VaultCommitmentMismatch):
+        vault.put(ALICE, DATA, bytes(32))  # the right data under another salt opens another commitment
+    assert vault.get(ALICE) == (DATA, salt)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files  # not one byte written
+
+
+def test_a_registered_customers_record_can_be_stored_again_with_the_salt_and_data_that_open_the_commitment(tmp_path):
+    vault, chain, salt = registered_vault(tmp_path)
+    again = vault.put(ALICE, dict(reversed(DATA.items())), salt)
+    assert again.commitment == chain(ALICE).commitment and again.salt == salt
+    assert vault.get(ALICE) == (DATA, salt)
+
+
+def test_staff_cannot_store_data_for_a_customer_erased_on_chain_even_where_the_vault_never_held_them(tmp_path):
+    chain = OnChain()
+    salt = bytes(range(32))
+    chain.register(BOB, compute_commitment(salt, compute_personal_data(DATA)), erased=True)
+    vault = Vault(tmp_path, on_chain=chain)
+    with pytest.raises(VaultErased) as refused:
+        vault.put(BOB, DATA, salt)  # even the data that opens the commitment
+    assert refused.value.http_status == 410
+    assert not vault.has(BOB)
+
+
+def test_before_registration_staff_may_correct_the_data_and_may_choose_the_salt(tmp_path):
+    vault = Vault(tmp_path, on_chain=OnChain())
+    vault.put(ALICE, {"name": "Alice Matrin"})
+    salt = bytes(range(32))
+    stored = vault.put(ALICE, DATA, salt)
+    assert stored.salt == salt and vault.get(ALICE) == (DATA, salt)
+
+
+# ---- the replay guard survives a restart --------------------------------------------------------------------
+
+T0 = 1_800_000_000_000
+PATH = "/v1/vault/customers/" + ALICE.hex()
+
+
+@pytest.fixture
+def staff_chain(tmp_path):
+    c = LocalChain(tmp_path / "db")
+    yield c
+    c.store.close()
+
+
+def make_guard(c: LocalChain, tmp_path, now: list[int]) -> StaffGuard:
+    return StaffGuard(c.store, CHAIN, replay_file=tmp_path / "seen-requests", clock_ms=lambda: now[0])
+
+
+def signed_get(c: LocalChain, stamp: int) -> dict[str, str]:
+    return compute_request_headers(c.staff, CHAIN, "GET", PATH, b"", stamp)
+
+
+def test_a_request_accepted_before_a_restart_is_refused_after_it(staff_chain, tmp_path):
+    now = [T0]
+    headers = signed_get(staff_chain, T0)
+    assert make_guard(staff_chain, tmp_path, now).verify("GET", PATH, headers, b"") == staff_chain.staff.public_key
+    now[0] += 1000
+    with pytest.raises(VaultUnauthorized, match="already used"):
+        make_guard(staff_chain, tmp_path, now).verify("GET", PATH, headers, b"")
+
+
+def test_remembered_requests_age_out_after_the_clock_skew_window(staff_chain, tmp_path):
+    now = [T0]
+    guard = make_guard(staff_chain, tmp_path, now)
+    guard.verify("GET", PATH, signed_get(staff_chain, T0), b"")
+    now[0] = T0 + REPLAY_WINDOW_MS + 1
+    guard.verify("GET", PATH, signed_get(staff_chain, now[0]), b"")  # the first one is forgotten here
+    stored = codec.decode((tmp_path / "seen-requests").read_bytes())
+    assert [stamp for _, stamp in stored] == [now[0]]
+
+
+def test_an_unreadable_replay_file_refuses_every_request_that_could_have_been_accepted_before(staff_chain, tmp_path):
+    (tmp_path / "seen-requests").write_bytes(b"\xc1garbage")
+    now = [T0]
+    guard = make_guard(staff_chain, tmp_path, now)
+    with pytest.raises(VaultUnauthorized, match="unreadable"):
+        guard.verify("GET", PATH, signed_get(staff_chain, T0 + MAX_CLOCK_SKEW_MS), b"")
+    now[0] = T0 + MAX_CLOCK_SKEW_MS + 1
+    assert guard.verify("GET", PATH, signed_get(staff_chain, now[0]), b"") == staff_chain.staff.public_key
+
+
+def test_a_full_replay_guard_refuses_new_requests_instead_of_forgetting_recent_ones(staff_chain, tmp_path, monkeypatch):
+    monkeypatch.setattr(staff_auth, "MAX_SEEN_REQUESTS", 2)
+    now = [T0]
+    guard = make_guard(staff_chain, tmp_path, now)
+    first = signed_get(staff_chain, T0)
+    guard.verify("GET", PATH, first, b"")
+    guard.verify("GET", PATH, signed_get(staff_chain, T0 + 1), b"")
+    with pytest.raises(ReplayGuardFull) as refused:
+        guard.verify("GET", PATH, signed_get(staff_chain, T0 + 2), b"")
+    assert refused.value.http_status == 503
+    with pytest.raises(VaultUnauthorized, match="already used"):
+        guard.verify("GET", PATH, first, b"")

@@ -1,0 +1,142 @@
+"""Fuzzing the ledger's decoders and verifiers: any input raises only ``LedgerError`` (never anything else).
+
+The canonical codec (decode, and encode of any Python value), the tx decoder, admission of signed txs of every
+kind with arbitrary payloads, the receipt verifier (JSON and compact) and the account state-proof verifier get
+random and mutated input; the seeds are valid encodings
+and documents, so mutations reach deep into each format.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ledger import codec
+from ledger.chain import check_admission
+from ledger.errors import LedgerError
+from ledger.process import KINDS
+from ledger.receipt import build_receipt, decode_compact, encode_compact, verify
+from ledger.state import MemoryState
+from ledger.state_proof import verify_state_proof
+from ledger.tx import decode_tx, make_tx
+from node import reads
+from tests.fuzz.mutations import FUZZ, JSON_VALUES, hostile_bytes, mutated_doc
+from tests.node.local_chain import CHAIN, LocalChain, play_story
+from tests.receipt_fixtures import make_chain, make_genesis
+from tests.strategies import ALICE, BOB, ISSUER
+
+CODEC_SEEDS = [codec.encode(v) for v in (0, -1, 2**64 - 1, -(2**63), b"", b"\x00" * 40, "é" * 20, [], [[[]]],
+                                          [1, b"ab", "cd", [2**32, [b"x" * 300]]], ["x" * 70000][:1])]
+TX_SEEDS = [make_tx("carecoin-test", "transfer", ALICE, 3, [BOB.public_key, 5, "memo"]).raw,
+            make_tx("carecoin-test", "mint", ISSUER, 1, [ALICE.public_key, 2**63]).raw,
+            make_tx("carecoin-test", "transfer", ALICE, 4, [BOB.public_key, 1, ""], BOB).raw]
+ANY_VALUE = st.recursive(st.one_of(st.integers(-(2**70), 2**70), st.binary(max_size=40), st.text(max_size=20),
+                                   st.none(), st.booleans(), st.floats(),
+                                   st.text(st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=4)),
+                         lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                                                 st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                         max_leaves=16)
+
+
+@FUZZ
+@given(hostile_bytes(CODEC_SEEDS))
+def test_the_canonical_decoder_raises_only_decode_errors(data):
+    try:
+        value = codec.decode(data)
+    except LedgerError:
+        return
+    assert codec.encode(value) == data  # what decodes is canonical: it re-encodes to the same bytes
+
+
+@FUZZ
+@given(ANY_VALUE)
+def test_the_canonical_encoder_refuses_what_it_cannot_encode_with_an_encode_error(value):
+    try:
+        raw = codec.encode(value)
+    except LedgerError:
+        return
+    codec.decode(raw)
+
+
+def test_a_string_with_a_lone_surrogate_has_no_canonical_encoding_and_says_so():
+    with pytest.raises(LedgerError, match="UTF-8"):
+        codec.encode(["name", "\ud800"])
+
+
+@FUZZ
+@given(hostile_bytes(TX_SEEDS))
+def test_the_tx_decoder_raises_only_ledger_errors(data):
+    try:
+        tx = decode_tx(data)
+    except LedgerError:
+        return
+    assert tx.raw == data
+
+
+@pytest.fixture(scope="module")
+def receipts():
+    chain = make_chain((1, 3, 6))
+    out = [build_receipt(sb.block, sb.results, i, sb.seals) for sb in chain for i in range(len(sb.results))]
+    return out, make_genesis(), [encode_compact(d) for d in out[:4]]
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_receipt_verifier_raises_only_ledger_errors_on_mutated_json(receipts, data):
+    docs, genesis, _ = receipts
+    doc = data.draw(mutated_doc(data.draw(st.sampled_from(docs))))
+    try:
+        verify(doc, genesis)
+    except LedgerError:
+        return
+    json.dumps(doc)  # a document that verifies is plain JSON
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_compact_receipt_decoder_raises_only_ledger_errors(receipts, data):
+    _, genesis, compact = receipts
+    raw = data.draw(hostile_bytes(compact, max_size=64))
+    try:
+        verify(decode_compact(raw), genesis)
+    except LedgerError:
+        return
+
+
+@pytest.fixture(scope="module")
+def state_proofs(tmp_path_factory):
+    c = LocalChain(tmp_path_factory.mktemp("proofs") / "db")
+    story = play_story(c)
+    docs = [reads.build_account_proof(c.store, CHAIN, k.public_key) for k in (story["alice"], story["clerk"])]
+    c.store.close()
+    return docs, c.genesis
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_state_proof_verifier_raises_only_ledger_errors_on_mutated_documents(state_proofs, data):
+    docs, genesis = state_proofs
+    doc = data.draw(st.one_of(mutated_doc(data.draw(st.sampled_from(docs))), JSON_VALUES))
+    try:
+        verify_state_proof(doc, genesis)
+    except LedgerError:
+        return
+
+
+CANONICAL_VALUES = st.recursive(
+    st.one_of(st.integers(-(2**63), 2**64 - 1), st.binary(max_size=40), st.sampled_from([b"\x01" * 32, b""]),
+              st.text(max_size=70), st.sampled_from(["EUR", "complaint", "staff", "north", "ticket"])),
+    lambda inner: st.lists(inner, max_size=5), max_leaves=12)
+
+
+@settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # each example signs a tx
+@given(kind=st.sampled_from(sorted(KINDS) + ["no-such-kind"]), payload=st.lists(CANONICAL_VALUES, max_size=7),
+       nonce=st.integers(0, 2**64 - 1))
+def test_admission_of_a_signed_tx_of_any_kind_with_any_payload_raises_only_ledger_errors(kind, payload, nonce):
+    try:
+        tx = make_tx("carecoin-test", kind, ALICE, nonce, payload)
+        check_admission(MemoryState({}), decode_tx(tx.raw), "carecoin-test", exact_nonce=False)
+    except LedgerError:
+        return
