@@ -26,7 +26,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from ledger.coin import get_customer
+from ledger.customers import get_customer
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store

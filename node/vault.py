@@ -149,7 +149,7 @@ def compute_request_digest(chain_id: str, method: str, path: str, timestamp_ms: 
 class Vault:
     """Per-customer encrypted personal data under ``root`` (see the module docstring).
 
-    ``on_chain(customer)`` returns the customer's on-chain record (``ledger.coin.Customer``: ``commitment``,
+    ``on_chain(customer)`` returns the customer's on-chain record (``ledger.customers.Customer``: ``commitment``,
     ``erased``) or None; the default (no chain: offline tools and unit tests) knows no customer.
     """
 

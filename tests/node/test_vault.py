@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from ledger import codec
-from ledger.coin import Customer
+from ledger.customers import Customer
 from ledger.hashing import H
 from node import staff_auth
 from node.staff_auth import REPLAY_WINDOW_MS, ReplayGuardFull, StaffGuard
