@@ -343,10 +343,12 @@ class Store:
         """Set metadata ``name`` (synced to disk before returning)."""
         self._put(P_META + name.encode(), value)
 
-    def put_wal(self, record: bytes) -> None:
-        """Replace the consensus write-ahead record; durable (fsync) before returning (the node also writes it
-        to ``<data_dir>/consensus.wal``: a torn log can lose this copy, see the module docstring)."""
-        self._put(P_WAL, record)
+    def put_wal(self, record: bytes, *, sync: bool = True) -> None:
+        """Replace the consensus write-ahead record; durable (fsync) before returning unless ``sync=False`` (the
+        node keeps the durable copy in ``<data_dir>/consensus.wal``, written first: a torn log can lose this
+        copy, see the module docstring, so the node writes this one as a second opinion without its own fsync;
+        the next synced write, at the latest the block's commit, makes it durable too)."""
+        self._put(P_WAL, record, sync=sync)
 
     def get_wal(self) -> bytes | None:
         """The last consensus write-ahead record, or None."""
@@ -365,13 +367,13 @@ class Store:
         except plyvel.Error as exc:
             raise StorageError(f"reading {self.path} failed: {_text(exc)}") from None
 
-    def _put(self, key: bytes, value: bytes) -> None:
+    def _put(self, key: bytes, value: bytes, *, sync: bool = True) -> None:
         if not isinstance(value, bytes):
             raise StorageError(f"value must be bytes, got {type(value).__name__}")
         with self._lock:
             self._check_open()
             try:
-                self._db.put(key, value, sync=True)
+                self._db.put(key, value, sync=sync)
             except plyvel.Error as exc:
                 raise StorageError(f"writing {self.path} failed: {_text(exc)}") from None
 

@@ -9,11 +9,11 @@ and it carries a checksum, so damage is seen instead of silently read as an olde
 
 File format: ``MAGIC`` (8 bytes) + sha256(record) (32 bytes) + the record (``consensus.wal.encode_record``).
 
-``ConsensusWal`` is the driver's ``wal`` port: ``put_wal`` writes the file, then LevelDB, both before the
-vote that the record covers leaves (the driver's ``Persist`` step). ``load`` reads both and returns the
-newer record (by height, then round, then how many votes it holds; the file wins a tie): a torn LevelDB
-log can no longer take the node's memory of its votes back. A file that exists but fails its checksum or
-does not decode stops the node at start (``WalFileDamaged``), naming the file and what to do.
+``ConsensusWal`` is the driver's ``wal`` port: ``put_wal`` writes the file (durably), then LevelDB (no fsync
+of its own), both before the vote that the record covers leaves (the driver's ``Persist`` step). ``load``
+reads both and returns the newer record (by height, then round, then how many votes it holds; the file wins
+a tie): a torn LevelDB log can no longer take the node's memory of its votes back. A file that exists but
+fails its checksum or does not decode stops the node at start (``WalFileDamaged``), naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -112,9 +112,13 @@ class ConsensusWal:
         self.file = WalFile(path if path is not None else Path(store.path) / WAL_FILE_NAME)
 
     def put_wal(self, raw: bytes) -> None:
-        """Write the record to the file and to LevelDB (both synced) before returning."""
+        """Write the record durably to the file, then to LevelDB without an fsync of its own, before returning.
+
+        The file is the copy a restart trusts; LevelDB's is a second opinion that ``load`` compares with it
+        (``choose_newer``). Syncing it too cost one more fsync per vote on the consensus task for no safety:
+        the vote leaves only after the file's fsync, and a lost LevelDB copy is older, never newer."""
         self.file.write(raw)
-        self.store.put_wal(raw)
+        self.store.put_wal(raw, sync=False)
 
     def load(self) -> WalRecord | None:
         """The newer of the two records (None when neither exists); ``NodeError`` when one is unreadable."""
