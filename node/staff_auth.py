@@ -9,7 +9,6 @@ cache). The guard reads the body (at most ``MAX_SIGNED_BODY``) and leaves it and
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -17,6 +16,7 @@ from aiohttp import web
 
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
+from node.clock import now_ms
 from node.http import read_body
 from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, compute_request_digest
 
@@ -51,7 +51,7 @@ class StaffGuard:
         except ValueError:
             raise VaultUnauthorized("the signature headers are malformed; expected hex key, integer ms, "
                                     "hex signature") from None
-        now = int(time.time() * 1000)
+        now = now_ms()
         if abs(now - stamp) > MAX_CLOCK_SKEW_MS:
             raise VaultUnauthorized(f"request time {stamp} is {abs(now - stamp)} ms from the node's clock; "
                                     f"at most {MAX_CLOCK_SKEW_MS} ms are accepted")
