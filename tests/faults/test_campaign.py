@@ -61,3 +61,4 @@ def test_twenty_fault_scenarios_on_real_nodes_keep_one_chain_every_acked_tx_and_
     assert summary["supply_errors"] == 0, (summary["store_errors"], summary["failures"])
     assert summary["double_signs"] == 0, summary["failures"]
     assert summary["max_recovery_s"] <= 10.0, summary["failures"]
+    assert summary["rss_over_limit"] == 0, (summary["max_rss_mb"], summary["failures"])
