@@ -96,6 +96,7 @@ async def run_campaign(count: int, seed: int, n: int = 4, quick: bool = False, p
     summary["wall_s"] = round(time.monotonic() - t0, 1)
     summary["failures"] = [r for r in results if r["forks"] or r["lost_count"] or r["supply_errors"]
                            or r["double_signs"] or r["duplicated"] or r["misplaced"] or r["recovery_s"] > 10.0
+                           or r.get("attack_progress_s", 0.0) > 10.0
                            or any(mb > RSS_LIMIT_MB for mb in r.get("rss_mb", {}).values())]
     summary["truncation_outcomes"] = [f"#{r['index']} {r['kind']}: {r.get('outcome')}" for r in results
                                       if r["kind"].startswith("truncate")]

@@ -118,10 +118,13 @@ class Runner:
         workers = [asyncio.create_task(self.w.worker(stop, load_deadline)) for _ in range(WORKERS)]
         try:
             await asyncio.sleep(sc.start_s)
-            self.startup_s = None
+            self.startup_s = self.attack_progress_s = None
             outcome = await self.apply(sc)
             if outcome:
                 result["outcome"] = outcome
+            if self.attack_progress_s is not None:
+                # the first block every other node commits while the byzantine validator misbehaves
+                result["attack_progress_s"] = self.attack_progress_s
             if self.startup_s is not None:
                 result["startup_s"] = self.startup_s
             result["recovery_s"] = await self.measure_recovery()
@@ -167,14 +170,15 @@ class Runner:
         result["wall_s"] = round(time.monotonic() - t0, 2)
         return result
 
-    async def measure_recovery(self) -> float:
+    async def measure_recovery(self, exclude: tuple[int, ...] = ()) -> float:
         """Seconds from now (the heal) until every honest node holds a block above every height seen now."""
         t_heal = time.monotonic()
         heights = await asyncio.gather(*(self.c.height(i) for i in range(self.c.n)))
         target = max(max(heights), max(self.view.hashes, default=0)) + 1
         self.sample_rss()
+        nodes = [i for i in self.honest() if i not in exclude]
         while time.monotonic() - t_heal < RECOVERY_WAIT_S:
-            heights = await asyncio.gather(*(self.c.height(i) for i in self.honest()))
+            heights = await asyncio.gather(*(self.c.height(i) for i in nodes))
             if min(heights) >= target:
                 return round(time.monotonic() - t_heal, 3)
             await asyncio.sleep(0.05)
@@ -255,7 +259,9 @@ class Runner:
                 c.extra_env.pop(hooks.BYZANTINE_ENV, None)
                 c.extra_env.pop("CARECOIN_TEST_MODE", None)
             await c.wait_ready(i, READY_S)
-            await asyncio.sleep(sc.duration_s)
+            t0 = time.monotonic()
+            self.attack_progress_s = await self.measure_recovery(exclude=(i,))  # blocks keep coming meanwhile
+            await asyncio.sleep(max(0.0, sc.duration_s - (time.monotonic() - t0)))
             self.sample_rss()
             c.kill(i)
             c.start(i)
@@ -335,6 +341,7 @@ class Runner:
 def summarize(results: list[dict], skipped: dict[str, str]) -> dict:
     """The campaign's figures."""
     recoveries = [r["recovery_s"] for r in results if "recovery_s" in r]
+    recoveries += [r["attack_progress_s"] for r in results if "attack_progress_s" in r]
     return {
         "scenarios": len(results),
         "forks": sum(len(r["forks"]) for r in results),
