@@ -312,12 +312,11 @@ class Replica:
         # A round timed out while some validator is known (signed message) to be at a higher height: ask
         # for the blocks again. Needed when fewer than f+1 are ahead, e.g. the one honest replica that
         # decided while the others missed its COMMIT quorum; spurious requests are cheap (the node verifies
-        # certificates) and are paced by the round timer.
+        # certificates) and are paced by the round timer. ``_sync_requested`` is not raised here: one signer's
+        # claim (a byzantine one may say h + 10**6) must not mute the f+1 trigger of ``_check_sync``.
         ahead = [h for s, h in self._peer_heights.items() if h > self._height]
         if ahead:
-            target = max(ahead) - 1
-            self._sync_requested = max(self._sync_requested, target)
-            out.append(RequestSync(target))
+            out.append(RequestSync(max(ahead) - 1))
 
     def _on_block_ready(self, ev: BlockProposalReady, out: list[Action]) -> None:
         if ev.height != self._height or ev.round != self._round:

@@ -30,7 +30,7 @@ from ledger.customers import get_customer
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store
-from node import analytics
+from node import analytics, byzantine, clock
 from node.analytics import ReportIndex
 from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
 from node.config import NodeConfig
@@ -103,9 +103,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG_KEY]
-    app[NODE_KEY] = NodeService(key=load_key(config.key_file), genesis=load_genesis(config.genesis_file),
-                                store=app[STORE_KEY], options=ServiceOptions.from_config(config),
-                                peers=config.peers)
+    clock.configure_from_env()  # CARECOIN_CLOCK_OFFSET_MS, read once: a bad value refuses the start
+    behaviours = byzantine.read_mode()  # refuses CARECOIN_TEST_BYZANTINE without CARECOIN_TEST_MODE=1
+    node = NodeService(key=load_key(config.key_file), genesis=load_genesis(config.genesis_file),
+                       store=app[STORE_KEY], options=ServiceOptions.from_config(config), peers=config.peers)
+    if behaviours:  # test mode only: the honest send path is not wrapped otherwise
+        byzantine.install(node, behaviours)
+    app[NODE_KEY] = node
     yield
 
 

@@ -33,6 +33,7 @@ from ledger.genesis import Genesis
 from ledger.keys import KeyPair
 from ledger.smt import OverlayNodes
 from ledger.tx import SignedTx, decode_tx
+from node.clock import now_ms  # the node's one wall clock (block timestamps, max_future_ms)
 from node.committer import Committer
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
@@ -61,11 +62,6 @@ class PendingState:
         if key in self._writes:
             return self._writes[key]
         return self._base.get_state(key)
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds (block timestamps and the future-timestamp bound use it)."""
-    return int(time.time() * 1000)
 
 
 class BlockPipeline:

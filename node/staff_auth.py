@@ -19,7 +19,6 @@ the skew window).
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +29,7 @@ from ledger import codec
 from ledger.errors import LedgerError
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
+from node.clock import now_ms
 from node.errors import NodeError
 from node.http import parse_hex, parse_int, read_body
 from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, compute_request_digest, write_atomic
@@ -51,15 +51,11 @@ class ReplayGuardFull(NodeError):
     http_status = 503
 
 
-def _wall_clock_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class StaffGuard:
     """Checks staff-signed requests against the store's roles; remembers (and persists) requests it accepted."""
 
     def __init__(self, store: Any, chain_id: str, replay_file: str | Path | None = None,
-                 clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
+                 clock_ms: Callable[[], int] = now_ms) -> None:
         self.store, self.chain_id, self.clock_ms = store, chain_id, clock_ms
         self.replay_file = None if replay_file is None else Path(replay_file)
         self._seen: OrderedDict[bytes, int] = OrderedDict()  # request digest -> signed time, oldest first

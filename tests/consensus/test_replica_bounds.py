@@ -163,6 +163,14 @@ def test_round_timeout_retries_sync_when_a_single_validator_is_ahead():
     assert of(out, RequestSync) == [RequestSync(1)]
 
 
+def test_a_byzantine_far_future_claim_does_not_mute_the_f_plus_one_sync_trigger():
+    s = _started(n=4)
+    s.recv(s.prepare(3, 0, b"\x01" * 32, height=1_000_000))  # one signer claims a height nobody has
+    assert of(s.handle(TimerExpired(1, 0, TIMER_ROUND)), RequestSync) == [RequestSync(999_999)]
+    out = s.recv(s.prepare(1, 0, b"\x01" * 32, height=3))  # an honest validator really is ahead: f+1 with it
+    assert of(out, RequestSync) == [RequestSync(2)]
+
+
 def test_round_timeout_requests_no_sync_when_nobody_is_ahead():
     s = _started(n=4)
     assert of(s.handle(TimerExpired(1, 0, TIMER_ROUND)), RequestSync) == []

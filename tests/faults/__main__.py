@@ -1,7 +1,7 @@
 """`python -m tests.faults --scenarios K --seed S [--nodes N] [--quick] [--json]`: run a fault campaign.
 
 Prints the campaign's figures (one JSON object with ``--json``); exits 1 unless there were 0 forks, 0 lost
-acknowledged txs, 0 supply errors, 0 double signs and every recovery took at most 10 s.
+acknowledged txs, 0 supply errors, 0 double signs, every recovery took at most 10 s and no honest node's RSS passed 500 MB.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, default=str))
     else:
         for key in ("scenarios", "forks", "lost", "supply_errors", "double_signs", "max_recovery_s", "max_startup_s",
-                    "recovery_over_limit", "acked_txs", "wall_s", "kinds", "skipped_kinds", "truncation_outcomes"):
+                    "max_rss_mb", "recovery_over_limit", "acked_txs", "wall_s", "kinds", "skipped_kinds", "truncation_outcomes"):
             print(f"{key}: {summary[key]}")
     return 0 if is_clean(summary) else 1
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.faults import hooks
 from tests.faults.checks import check_forks, check_supply_store
 from tests.faults.cluster import Cluster
-from tests.faults.scenarios import KINDS, READY_S, Runner, Scenario, plan, summarize
+from tests.faults.scenarios import KINDS, READY_S, RSS_LIMIT_MB, Runner, Scenario, plan, summarize
 from tests.faults.workload import Workload
 
 
@@ -50,6 +50,7 @@ async def run_network(scenarios: list[Scenario], n: int, seed: int, root: Path) 
             log(f"#{sc.index} {sc.kind:<28} recovery {res['recovery_s']:>6.2f}s forks {len(res['forks'])} "
                 f"lost {res['lost_count']} supply_err {len(res['supply_errors'])} "
                 f"double_signs {len(res['double_signs'])} acked +{res['acked_delta']} "
+                f"rss<={max(res['rss_mb'].values(), default=0):.0f}MB "
                 f"{res.get('outcome', '')} ({res['wall_s']} s)")
         await check_forks(cluster, runner.view, list(range(n)))
         end_stats = {"proxy": cluster.mesh.stats(), "votes_decoded": cluster.mesh.auditor.decoded,
@@ -94,7 +95,9 @@ async def run_campaign(count: int, seed: int, n: int = 4, quick: bool = False, p
     summary["votes_audited"] = sum(r.get("network_stats", {}).get("votes_decoded", 0) for r in results)
     summary["wall_s"] = round(time.monotonic() - t0, 1)
     summary["failures"] = [r for r in results if r["forks"] or r["lost_count"] or r["supply_errors"]
-                           or r["double_signs"] or r["duplicated"] or r["misplaced"] or r["recovery_s"] > 10.0]
+                           or r["double_signs"] or r["duplicated"] or r["misplaced"] or r["recovery_s"] > 10.0
+                           or r.get("attack_progress_s", 0.0) > 10.0
+                           or any(mb > RSS_LIMIT_MB for mb in r.get("rss_mb", {}).values())]
     summary["truncation_outcomes"] = [f"#{r['index']} {r['kind']}: {r.get('outcome')}" for r in results
                                       if r["kind"].startswith("truncate")]
     return summary
@@ -103,4 +106,4 @@ async def run_campaign(count: int, seed: int, n: int = 4, quick: bool = False, p
 def is_clean(summary: dict) -> bool:
     return (summary["forks"] == 0 and summary["lost"] == 0 and summary["supply_errors"] == 0
             and summary["double_signs"] == 0 and summary["duplicated"] == 0 and summary["misplaced"] == 0
-            and summary["max_recovery_s"] <= 10.0)
+            and summary["max_recovery_s"] <= 10.0 and summary["rss_over_limit"] == 0)

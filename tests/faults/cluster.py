@@ -175,6 +175,19 @@ class Cluster:
             self.procs[i].send_signal(signal.SIGCONT)
         self.paused.discard(i)
 
+    def rss_mb(self, i: int) -> float | None:
+        """Resident memory of node ``i``'s process in MB (Linux ``/proc``), None when it is not running."""
+        proc = self.procs[i]
+        if proc is None or proc.poll() is not None:
+            return None
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
     def exit_code(self, i: int) -> int | None:
         proc = self.procs[i]
         return None if proc is None else proc.poll()

@@ -1,17 +1,24 @@
-"""Feature checks for the node hooks some scenarios need (the node does not have them yet).
+"""Feature checks for the node hooks some scenarios need.
 
 A hook counts as present when its environment variable is named in the node's source (``node/``,
 ``cli/node.py``): a scenario that needs an absent hook is never drawn and the campaign reports why.
 
-- ``CARECOIN_CLOCK_OFFSET_MS`` (integer, may be negative): added to every wall-clock read of the node —
-  block timestamps, the ``max_future_ms`` check of a proposal, ``validate_block``'s now, the vault's skew
-  check — so one node runs ahead of or behind the others. Monotonic timers stay as they are.
-- ``CARECOIN_TEST_BYZANTINE`` (comma list of behaviours, test builds only, refused unless
-  ``CARECOIN_TEST_MODE=1`` is also set): ``equivocate`` (as proposer, sign two different blocks for the same
-  round and send one to each half of the peers; as voter, PREPARE/COMMIT both), ``corrupt_body`` (send a
-  proposal whose block body differs from its header's ``tx_root`` to some peers), ``replay`` (re-send
-  messages of earlier heights/rounds), ``flood_future`` (sign votes for heights h+1..h+K). The honest nodes
-  must keep one chain and never blame an honest validator.
+- ``CARECOIN_CLOCK_OFFSET_MS`` (integer ms, may be negative, at most a day; ``node/clock.py``): added to every
+  wall-clock read of the node (``node.clock.now_ms``) — block timestamps, the ``max_future_ms`` check of a
+  proposal, ``validate_block``'s now, the staff guard's skew check — so one node runs ahead of or behind the
+  others. Read once when the node is built; a value that is not an integer refuses the start (exit 1).
+  Monotonic timers stay as they are.
+- ``CARECOIN_TEST_BYZANTINE`` (comma list of behaviours; ``node/byzantine.py``), honoured only with
+  ``CARECOIN_TEST_MODE=1`` (otherwise, and for an unknown behaviour, the node refuses to start, exit 1). It wraps
+  the consensus driver's send port; nothing is installed when it is unset:
+  ``equivocate`` (as proposer, a second valid signed block for the same (h, r): the honest proposal to one group
+  of peers, the twin with a PREPARE and COMMIT for it to the other; as voter, its vote to one group and a vote
+  for another hash to the rest), ``corrupt_body`` (one peer first gets a copy of a proposal with one tx
+  signature bit flipped, same header and proposal signature), ``replay`` (re-send its messages of earlier
+  heights/rounds, bounded per period), ``flood_future`` (signed votes for heights h+1..h+12, far rounds and far
+  heights, and a ~256 KB proposal for a future height, bounded per period). The honest nodes must keep one
+  chain, every acknowledged tx, the supply, make blocks during the attack and within 10 s of the heal, keep
+  their RSS under 500 MB, and never blame an honest validator.
 """
 
 from __future__ import annotations

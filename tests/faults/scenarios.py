@@ -29,6 +29,7 @@ KINDS: dict[str, int] = {
     "truncate_ldb": 1, "clock_offset": 1, "byzantine": 1,
 }
 RECOVERY_LIMIT_S = 10.0
+RSS_LIMIT_MB = 500.0  # an honest node's resident memory must stay below this (floods must not grow it)
 RECOVERY_WAIT_S = 30.0
 WORKERS = 4
 DRAIN_S = 25.0
@@ -87,6 +88,8 @@ class Runner:
         self.view = ChainView()
         self.reported_conflicts: set[tuple] = set()
         self.byzantine: set[int] = set()  # misbehaving during the current scenario
+        self.skewed: set[int] = set()  # running with a shifted clock until the scenario ends
+        self.rss: dict[int, float] = {}  # node -> highest RSS (MB) sampled in the current scenario
 
     def honest(self) -> list[int]:
         return list(range(self.c.n))
@@ -109,24 +112,30 @@ class Runner:
         result: dict = {"index": sc.index, "kind": sc.kind, "node": self.c.names[sc.node], "params": sc.params}
         result["unexpected_exits"] = await self.ensure_all_up()
         self.byzantine.clear()
+        self.rss = {}
         stop = asyncio.Event()
         load_deadline = time.monotonic() + sc.start_s + sc.duration_s + RECOVERY_WAIT_S + 5
         workers = [asyncio.create_task(self.w.worker(stop, load_deadline)) for _ in range(WORKERS)]
         try:
             await asyncio.sleep(sc.start_s)
-            self.startup_s = None
+            self.startup_s = self.attack_progress_s = None
             outcome = await self.apply(sc)
             if outcome:
                 result["outcome"] = outcome
+            if self.attack_progress_s is not None:
+                # the first block every other node commits while the byzantine validator misbehaves
+                result["attack_progress_s"] = self.attack_progress_s
             if self.startup_s is not None:
                 result["startup_s"] = self.startup_s
             result["recovery_s"] = await self.measure_recovery()
+            self.sample_rss()
             await asyncio.sleep(0.5)
         finally:
             stop.set()
             self.c.mesh.heal()
             for i in list(self.c.paused):
                 self.c.resume(i)
+            await self.restore_clocks()
             done, pending = await asyncio.wait(workers, timeout=15)
             for task in pending:
                 task.cancel()
@@ -155,17 +164,21 @@ class Runner:
         self.reported_conflicts.update((x["signer"], x["kind"], x["height"], x["round"]) for x in new)
         result["double_signs"] = new
         result["acked_total"] = len(self.w.acked)
+        self.sample_rss()
+        result["rss_mb"] = {self.c.names[i]: mb for i, mb in sorted(self.rss.items())}
         result["undrained"] = len(missing)
         result["wall_s"] = round(time.monotonic() - t0, 2)
         return result
 
-    async def measure_recovery(self) -> float:
+    async def measure_recovery(self, exclude: tuple[int, ...] = ()) -> float:
         """Seconds from now (the heal) until every honest node holds a block above every height seen now."""
         t_heal = time.monotonic()
         heights = await asyncio.gather(*(self.c.height(i) for i in range(self.c.n)))
         target = max(max(heights), max(self.view.hashes, default=0)) + 1
+        self.sample_rss()
+        nodes = [i for i in self.honest() if i not in exclude]
         while time.monotonic() - t_heal < RECOVERY_WAIT_S:
-            heights = await asyncio.gather(*(self.c.height(i) for i in self.honest()))
+            heights = await asyncio.gather(*(self.c.height(i) for i in nodes))
             if min(heights) >= target:
                 return round(time.monotonic() - t_heal, 3)
             await asyncio.sleep(0.05)
@@ -222,12 +235,16 @@ class Runner:
         elif sc.kind in ("truncate_wal_log", "truncate_ldb"):
             return await self.truncate(sc)
         elif sc.kind == "clock_offset":
+            # node i runs with a shifted clock through the window and the recovery (blocks must keep coming
+            # with one skewed validator); it restarts with a true clock when the scenario ends
             c.kill(i)
             c.extra_env[hooks.CLOCK_ENV] = str(sc.params["offset_ms"])  # only node i restarts with it
             try:
                 c.start(i)
             finally:
                 c.extra_env.pop(hooks.CLOCK_ENV, None)
+            self.skewed.add(i)
+            await self.await_started([i])
             await asyncio.sleep(sc.duration_s)
         elif sc.kind == "byzantine":
             # node i misbehaves for the fault window only (it counts as the one faulty validator), then
@@ -241,13 +258,34 @@ class Runner:
             finally:
                 c.extra_env.pop(hooks.BYZANTINE_ENV, None)
                 c.extra_env.pop("CARECOIN_TEST_MODE", None)
-            await asyncio.sleep(sc.duration_s)
+            await c.wait_ready(i, READY_S)
+            t0 = time.monotonic()
+            self.attack_progress_s = await self.measure_recovery(exclude=(i,))  # blocks keep coming meanwhile
+            await asyncio.sleep(max(0.0, sc.duration_s - (time.monotonic() - t0)))
+            self.sample_rss()
             c.kill(i)
             c.start(i)
             await self.await_started([i])
         else:
             raise ValueError(f"no runner for scenario kind {sc.kind!r}")
         return None
+
+    def sample_rss(self) -> None:
+        """Keep each running honest node's highest resident memory of this scenario."""
+        for i in range(self.c.n):
+            if i in self.byzantine:
+                continue
+            mb = self.c.rss_mb(i)
+            if mb is not None:
+                self.rss[i] = max(self.rss.get(i, 0.0), mb)
+
+    async def restore_clocks(self) -> None:
+        """Restart the nodes that ran with a shifted clock with a true one (bounded wait)."""
+        for i in sorted(self.skewed):
+            self.c.kill(i)
+            self.c.start(i)
+        await asyncio.gather(*(self.c.wait_ready(i, READY_S) for i in self.skewed))
+        self.skewed.clear()
 
     async def await_started(self, nodes: list[int]) -> None:
         """Wait (bounded) until restarted processes answer; the recovery clock starts then.
@@ -303,6 +341,7 @@ class Runner:
 def summarize(results: list[dict], skipped: dict[str, str]) -> dict:
     """The campaign's figures."""
     recoveries = [r["recovery_s"] for r in results if "recovery_s" in r]
+    recoveries += [r["attack_progress_s"] for r in results if "attack_progress_s" in r]
     return {
         "scenarios": len(results),
         "forks": sum(len(r["forks"]) for r in results),
@@ -314,6 +353,8 @@ def summarize(results: list[dict], skipped: dict[str, str]) -> dict:
         "max_recovery_s": max(recoveries, default=0.0),
         "recovery_over_limit": sum(1 for x in recoveries if x > RECOVERY_LIMIT_S),
         "max_startup_s": max((r["startup_s"] for r in results if "startup_s" in r), default=0.0),
+        "max_rss_mb": max((mb for r in results for mb in r.get("rss_mb", {}).values()), default=0.0),
+        "rss_over_limit": sum(1 for r in results for mb in r.get("rss_mb", {}).values() if mb > RSS_LIMIT_MB),
         "unexpected_exits": sum(len(r["unexpected_exits"]) for r in results),
         "acked_txs": sum(r.get("acked_delta", 0) for r in results),
         "kinds": {k: sum(1 for r in results if r["kind"] == k) for k in sorted({r["kind"] for r in results})},

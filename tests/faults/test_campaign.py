@@ -1,7 +1,8 @@
 """The fault campaign: real node processes behind faulty links keep one chain, every acknowledged tx and the supply.
 
 The e2e test runs 20 seeded scenarios (kill -9 and restart, kill mid-commit, SIGSTOP, all-crash, partitions,
-lossy links, truncated LevelDB files) on 4 real nodes; ``make faults`` runs 200. The unit tests pin the two
+lossy links, truncated LevelDB files, a skewed clock, a byzantine validator) on 4 real nodes; ``make faults``
+runs 200. The unit tests pin the two
 pieces the campaign's verdicts rest on: the websocket frame parser of the proxy and the seeded plan.
 """
 
@@ -61,3 +62,4 @@ def test_twenty_fault_scenarios_on_real_nodes_keep_one_chain_every_acked_tx_and_
     assert summary["supply_errors"] == 0, (summary["store_errors"], summary["failures"])
     assert summary["double_signs"] == 0, summary["failures"]
     assert summary["max_recovery_s"] <= 10.0, summary["failures"]
+    assert summary["rss_over_limit"] == 0, (summary["max_rss_mb"], summary["failures"])

@@ -57,7 +57,7 @@ async def test_run_node_exits_2_after_a_local_safety_fault(config, monkeypatch):
     from cli.node import run_node
     from ledger.storage import Store
 
-    def broken(self, raw: bytes) -> None:
+    def broken(self, raw: bytes, **_options) -> None:
         raise OSError("no space left on device")
 
     monkeypatch.setattr(Store, "put_wal", broken)

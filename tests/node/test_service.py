@@ -321,7 +321,7 @@ async def test_a_failed_wal_write_stops_the_node_and_refuses_new_txs(tmp_path, k
     node, issuer = keys
     svc = open_service(tmp_path / "db", node, issuer)
 
-    def broken(raw: bytes) -> None:
+    def broken(raw: bytes, **_options) -> None:
         raise OSError("no space left on device")
 
     svc.store.put_wal = broken
