@@ -22,7 +22,7 @@ from node.http import (
     parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
-from node import reads
+from node import governance_reads, reads
 from node.staff_auth import BODY, STAFF
 from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
 
@@ -201,6 +201,23 @@ async def get_report(request: web.Request) -> web.Response:
     return web.json_response(index.report(branch, since, until))
 
 
+# ---- governance ---------------------------------------------------------------------------------------
+
+async def get_proposals(request: web.Request) -> web.Response:
+    """GET /v1/governance/proposals?status=&offset=&limit=: open first, then expired, then decided."""
+    q = request.query
+    status = None if q.get("status") is None else parse_choice(q["status"], "status", governance_reads.STATUSES)
+    offset = parse_int(q.get("offset"), "offset", 0, governance_reads.MAX_PROPOSAL_SCAN, 0)
+    limit = parse_int(q.get("limit"), "limit", 1, governance_reads.MAX_PROPOSAL_PAGE, 50)
+    return web.json_response(governance_reads.list_proposals(request.app[NODE_KEY].store, status, offset, limit))
+
+
+async def get_proposal(request: web.Request) -> web.Response:
+    """GET /v1/governance/proposals/{id}: the proposal document (404 when there is none)."""
+    proposal_id = parse_id(request.match_info["id"], "proposal id")
+    return web.json_response(governance_reads.get_proposal_view(request.app[NODE_KEY].store, proposal_id))
+
+
 # ---- the vault (staff-signed) ---------------------------------------------------------------------------
 
 async def post_vault_customer(request: web.Request) -> web.Response:
@@ -314,6 +331,17 @@ ROUTES: tuple[Route, ...] = (
                 query_param("since", "block time >= this (ms)", "integer", minimum=0, maximum=MAX_TIME_MS),
                 query_param("until", "block time < this (ms), after since", "integer", minimum=0,
                             maximum=MAX_TIME_MS)))),
+    Route("GET", "/v1/governance/proposals", get_proposals, AUTH_OPEN, op(
+        "Governance proposals, open first, then expired, then decided (newest first in each); a page of the "
+        f"first {governance_reads.MAX_PROPOSAL_SCAN} found", "200", 400,
+        params=(query_param("status", "only this status", enum=list(governance_reads.STATUSES)),
+                query_param("offset", "skip this many", "integer", minimum=0,
+                            maximum=governance_reads.MAX_PROPOSAL_SCAN),
+                query_param("limit", f"1..{governance_reads.MAX_PROPOSAL_PAGE}, default 50", "integer", minimum=1,
+                            maximum=governance_reads.MAX_PROPOSAL_PAGE)))),
+    Route("GET", "/v1/governance/proposals/{id}", get_proposal, AUTH_OPEN, op(
+        "A governance proposal: action and arguments, proposer, approvals by branch, quorum, status "
+        "(open/expired/decided) and what the decision did", "200", 400, 404, params=(_OBJ_ID,))),
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
         "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "
