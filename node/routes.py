@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ledger.customers import get_branch_of
 from ledger.errors import LedgerError
 from ledger.receipt import encode_compact
 from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
@@ -23,7 +24,7 @@ from node.http import (
 )
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
-from node.staff_auth import BODY, STAFF
+from node.staff_auth import BODY, STAFF, verify_customer_scope
 from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
 
 log = logging.getLogger("carecoin.api")
@@ -223,6 +224,7 @@ async def get_proposal(request: web.Request) -> web.Response:
 async def post_vault_customer(request: web.Request) -> web.Response:
     """POST /v1/vault/customers {"customer", "data": {field: str}, "salt"?} (staff-signed) -> {salt, commitment}.
 
+    Staff write only records of their own branch's customers (403 ``wrong_branch``, ``node.staff_auth``).
     A registered customer's write must carry the salt and data that open the on-chain commitment (409
     otherwise, the stored record unchanged); an erased customer's is refused (410). See ``node.vault``.
     """
@@ -230,17 +232,25 @@ async def post_vault_customer(request: web.Request) -> web.Response:
     doc = require_object(parse_json(request[BODY], expected), {"customer": str, "data": dict}, expected)
     customer = parse_hex32(doc["customer"], "customer id")
     salt = None if doc.get("salt") is None else parse_hex(doc["salt"], "salt", size=32)
-    stored = request.app[VAULT_KEY].put(customer, doc["data"], salt)
+    node, vault = request.app[NODE_KEY], request.app[VAULT_KEY]
+    verify_customer_scope(node.store, request[STAFF], customer, vault, write=True)
+    stored = vault.put(customer, doc["data"], salt, branch=get_branch_of(node.store, request[STAFF]))
     log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
                               "commitment": stored.commitment.hex()}, status=201)
 
 
 async def get_vault_customer(request: web.Request) -> web.Response:
-    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased."""
+    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased.
+
+    Staff read only their own branch's customers; compliance and auditors read all (403 ``wrong_branch``).
+    """
     customer = parse_hex32(request.match_info["id"], "customer id")
+    vault = request.app[VAULT_KEY]
+    verify_customer_scope(request.app[NODE_KEY].store, request[STAFF], customer, vault, write=False)
     request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
-    fields, salt = request.app[VAULT_KEY].get(customer)
+    fields, salt = vault.get(customer)
+    log.info("vault: personal data of %s read by %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "data": fields, "salt": salt.hex()})
 
 
