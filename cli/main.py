@@ -10,6 +10,7 @@ from importlib import metadata
 
 import click
 
+from cli.gov import gov_group
 from cli.keys import keys
 from cli.network import network
 from cli.node import node
@@ -48,6 +49,7 @@ COMMAND_GROUPS = [
     policy_group,   # carecoin policy show [--version N]
     report,         # carecoin report [--branch B] [--since T] [--until T]
     customer_group, # carecoin customer register/show/data
+    gov_group,      # carecoin gov propose/approve/show/list
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

@@ -146,7 +146,7 @@ def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
     return payload
 
 
-def _options(spec: KindSpec) -> list[Callable]:
+def payload_options(spec: KindSpec) -> list[Callable]:
     """The click options of ``spec``'s payload fields, in field order."""
     decorators = []
     for field in spec.fields:
@@ -182,7 +182,7 @@ def make_command(spec: KindSpec) -> click.Command:
     func: Callable = cli_errors(command)
     func = node_options(func)
     func = signed_tx_options(func)
-    for decorator in reversed(_options(spec)):
+    for decorator in reversed(payload_options(spec)):
         func = decorator(func)
     return click.command(spec.name, help=f"{spec.help}\n\nSent by: {spec.senders}.")(func)
 

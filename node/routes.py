@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ledger.customers import get_branch_of
 from ledger.errors import LedgerError
 from ledger.receipt import encode_compact
 from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
@@ -22,8 +23,8 @@ from node.http import (
     parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
-from node import reads
-from node.staff_auth import BODY, STAFF
+from node import governance_reads, reads
+from node.staff_auth import BODY, STAFF, verify_customer_scope
 from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
 
 log = logging.getLogger("carecoin.api")
@@ -201,11 +202,29 @@ async def get_report(request: web.Request) -> web.Response:
     return web.json_response(index.report(branch, since, until))
 
 
+# ---- governance ---------------------------------------------------------------------------------------
+
+async def get_proposals(request: web.Request) -> web.Response:
+    """GET /v1/governance/proposals?status=&offset=&limit=: open first, then expired, then decided."""
+    q = request.query
+    status = None if q.get("status") is None else parse_choice(q["status"], "status", governance_reads.STATUSES)
+    offset = parse_int(q.get("offset"), "offset", 0, governance_reads.MAX_PROPOSAL_SCAN, 0)
+    limit = parse_int(q.get("limit"), "limit", 1, governance_reads.MAX_PROPOSAL_PAGE, 50)
+    return web.json_response(governance_reads.list_proposals(request.app[NODE_KEY].store, status, offset, limit))
+
+
+async def get_proposal(request: web.Request) -> web.Response:
+    """GET /v1/governance/proposals/{id}: the proposal document (404 when there is none)."""
+    proposal_id = parse_id(request.match_info["id"], "proposal id")
+    return web.json_response(governance_reads.get_proposal_view(request.app[NODE_KEY].store, proposal_id))
+
+
 # ---- the vault (staff-signed) ---------------------------------------------------------------------------
 
 async def post_vault_customer(request: web.Request) -> web.Response:
     """POST /v1/vault/customers {"customer", "data": {field: str}, "salt"?} (staff-signed) -> {salt, commitment}.
 
+    Staff write only records of their own branch's customers (403 ``wrong_branch``, ``node.staff_auth``).
     A registered customer's write must carry the salt and data that open the on-chain commitment (409
     otherwise, the stored record unchanged); an erased customer's is refused (410). See ``node.vault``.
     """
@@ -213,17 +232,25 @@ async def post_vault_customer(request: web.Request) -> web.Response:
     doc = require_object(parse_json(request[BODY], expected), {"customer": str, "data": dict}, expected)
     customer = parse_hex32(doc["customer"], "customer id")
     salt = None if doc.get("salt") is None else parse_hex(doc["salt"], "salt", size=32)
-    stored = request.app[VAULT_KEY].put(customer, doc["data"], salt)
+    node, vault = request.app[NODE_KEY], request.app[VAULT_KEY]
+    verify_customer_scope(node.store, request[STAFF], customer, vault, write=True)
+    stored = vault.put(customer, doc["data"], salt, branch=get_branch_of(node.store, request[STAFF]))
     log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
                               "commitment": stored.commitment.hex()}, status=201)
 
 
 async def get_vault_customer(request: web.Request) -> web.Response:
-    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased."""
+    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased.
+
+    Staff read only their own branch's customers; compliance and auditors read all (403 ``wrong_branch``).
+    """
     customer = parse_hex32(request.match_info["id"], "customer id")
+    vault = request.app[VAULT_KEY]
+    verify_customer_scope(request.app[NODE_KEY].store, request[STAFF], customer, vault, write=False)
     request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
-    fields, salt = request.app[VAULT_KEY].get(customer)
+    fields, salt = vault.get(customer)
+    log.info("vault: personal data of %s read by %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "data": fields, "salt": salt.hex()})
 
 
@@ -314,6 +341,17 @@ ROUTES: tuple[Route, ...] = (
                 query_param("since", "block time >= this (ms)", "integer", minimum=0, maximum=MAX_TIME_MS),
                 query_param("until", "block time < this (ms), after since", "integer", minimum=0,
                             maximum=MAX_TIME_MS)))),
+    Route("GET", "/v1/governance/proposals", get_proposals, AUTH_OPEN, op(
+        "Governance proposals, open first, then expired, then decided (newest first in each); a page of the "
+        f"first {governance_reads.MAX_PROPOSAL_SCAN} found", "200", 400,
+        params=(query_param("status", "only this status", enum=list(governance_reads.STATUSES)),
+                query_param("offset", "skip this many", "integer", minimum=0,
+                            maximum=governance_reads.MAX_PROPOSAL_SCAN),
+                query_param("limit", f"1..{governance_reads.MAX_PROPOSAL_PAGE}, default 50", "integer", minimum=1,
+                            maximum=governance_reads.MAX_PROPOSAL_PAGE)))),
+    Route("GET", "/v1/governance/proposals/{id}", get_proposal, AUTH_OPEN, op(
+        "A governance proposal: action and arguments, proposer, approvals by branch, quorum, status "
+        "(open/expired/decided) and what the decision did", "200", 400, 404, params=(_OBJ_ID,))),
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
         "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "

@@ -2,9 +2,15 @@
 
 Vault requests are signed by a staff key (``node.vault.compute_request_digest``) in three headers:
 ``X-Carecoin-Staff`` (public key hex), ``X-Carecoin-Time`` (ms since the epoch) and ``X-Carecoin-Signature``
-(Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state, the time must
-be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a request is accepted once. The guard reads the body
-(at most ``MAX_SIGNED_BODY``) and leaves it and the signer on the request.
+(Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state (or, for a read,
+``compliance`` or ``auditor``), the time must be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a
+request is accepted once. The guard reads the body (at most ``MAX_SIGNED_BODY``) and leaves it and the signer
+on the request.
+
+Which customers a signer may touch is the handler's check, once it knows the customer
+(``verify_customer_scope``): staff only customers of their own branch (separation of duties: the branch the
+customer is registered in, or before registration the branch that stored the record); compliance and auditors
+read all. A refusal is 403 ``wrong_branch`` naming both branches.
 
 The replay guard remembers the digest of every accepted request with its signed time, until that time is
 more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway). It is written to
@@ -26,19 +32,24 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ledger import codec
+from ledger.customers import get_branch_of, get_customer
 from ledger.errors import LedgerError
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
 from node.clock import now_ms
 from node.errors import NodeError
 from node.http import parse_hex, parse_int, read_body
-from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, compute_request_digest, write_atomic
+from node.vault import (
+    MAX_CLOCK_SKEW_MS, Vault, VaultUnauthorized, VaultWrongBranch, compute_request_digest, write_atomic,
+)
 
 log = logging.getLogger("carecoin.vault")
 
 MAX_SEEN_REQUESTS = 10_000
 REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
 MAX_SIGNED_BODY = 64 * 1024
+STAFF_ROLE = "staff"
+READ_ALL_ROLES = ("compliance", "auditor")  # read every customer's record, write none
 H_STAFF, H_TIME, H_SIG = "X-Carecoin-Staff", "X-Carecoin-Time", "X-Carecoin-Signature"
 STAFF: web.RequestKey[bytes] = web.RequestKey("staff", bytes)
 BODY: web.RequestKey[bytes] = web.RequestKey("body", bytes)
@@ -89,8 +100,10 @@ class StaffGuard:
         if not verify_signature(staff, digest, signature):
             raise VaultUnauthorized(f"the signature does not verify for key {staff.hex()[:16]}… over "
                                     f"{method} {path[:80]}")
-        if not has_role(self.store, "staff", staff):
-            raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role")
+        readers = READ_ALL_ROLES if method == "GET" else ()
+        if not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
+            also = f" (nor, to read, {' or '.join(map(repr, readers))})" if readers else ""
+            raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role{also}")
         self.remember(digest, stamp, now)
         return staff
 
@@ -135,3 +148,24 @@ class StaffGuard:
         for digest, stamp in sorted(entries, key=lambda e: e[1]):
             if stamp >= now - REPLAY_WINDOW_MS:
                 self._seen[digest] = stamp
+
+
+def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vault, *, write: bool) -> None:
+    """Raise ``VaultWrongBranch`` unless ``signer`` may read (or ``write``) ``customer``'s vault record.
+
+    Compliance and auditors read every record. Staff touch only customers of their own branch: the branch
+    the customer is registered in on chain, else the branch that stored the record here; a customer nobody
+    holds yet (a first write before registration, or a read that finds nothing) is anyone's among staff.
+    """
+    if not write and any(has_role(store, role, signer) for role in READ_ALL_ROLES):
+        return
+    record = get_customer(store, customer)
+    owner = record.branch if record is not None else vault.get_branch(customer)
+    if owner is None:
+        return
+    branch = get_branch_of(store, signer)
+    if owner != branch:
+        where = "registered in" if record is not None else "stored by staff of"
+        raise VaultWrongBranch(
+            f"customer {customer.hex()[:16]}… is {where} branch {owner!r}; staff of branch {branch!r} may "
+            f"{'write' if write else 'read'} only the vault records of their own branch's customers")

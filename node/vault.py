@@ -30,6 +30,11 @@ data freely (a fresh salt each time unless one is given).
 Requests to the vault's HTTP routes are signed by a staff key (``compute_request_digest``): the digest
 binds chain id, method, path, a timestamp (accepted within ``MAX_CLOCK_SKEW_MS``) and the body hash; the
 node checks the signer holds the ``staff`` role in the current state and refuses a replayed signature.
+
+Branch scope (``node.staff_auth.verify_customer_scope``): staff read and write only records of customers of
+their own branch — the branch the customer is registered in on chain, or, before registration, the branch of
+the staff member who stored the record here (kept beside it in ``branches/<customer hex>``, not secret);
+compliance and auditors read every record and write none. Anything else is 403 ``wrong_branch``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,13 @@ class VaultUnauthorized(VaultError):
     """The request is not signed by a current staff key, is stale, or replays an earlier signature."""
 
     code = "vault_unauthorized"
+    http_status = 403
+
+
+class VaultWrongBranch(VaultUnauthorized):
+    """Staff asked for the record of a customer of another branch."""
+
+    code = "wrong_branch"
     http_status = 403
 
 
@@ -157,6 +169,7 @@ class Vault:
         self.root, self.on_chain = Path(root), on_chain
         (self.root / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.root / "records").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.root / "branches").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master = nacl.secret.SecretBox(self._load_master())
 
     def _load_master(self) -> bytes:
@@ -182,13 +195,15 @@ class Vault:
         name = customer.hex()
         return self.root / "keys" / name, self.root / "records" / name
 
-    def put(self, customer: bytes, fields: Mapping[str, str], salt: bytes | None = None) -> StoredCustomer:
+    def put(self, customer: bytes, fields: Mapping[str, str], salt: bytes | None = None,
+            branch: str = "") -> StoredCustomer:
         """Encrypt and store a customer's personal data under a fresh key; return salt and commitment.
 
         Before ``register-customer`` commits, storing again replaces the data (a new salt unless ``salt`` is
         given, a new key): staff may correct a typo. Once registered, the write must carry the ``salt`` and
         data that open the on-chain commitment (``VaultCommitmentMismatch``, nothing written); an erased
-        customer is refused (``VaultErased``).
+        customer is refused (``VaultErased``). ``branch`` is the storing staff member's branch: it scopes the
+        record until the customer is registered on chain (``get_branch``).
         """
         key_path, record_path = self._paths(customer)
         onchain = self.on_chain(customer)
@@ -209,7 +224,17 @@ class Vault:
         record = nacl.secret.SecretBox(key).encrypt(codec.encode([salt, data]))
         write_atomic(record_path, bytes(record))
         write_atomic(key_path, bytes(self._master.encrypt(key)))
+        if branch:
+            write_atomic(self.root / "branches" / customer.hex(), branch.encode())
         return StoredCustomer(customer, salt, commitment)
+
+    def get_branch(self, customer: bytes) -> str | None:
+        """The branch whose staff last stored ``customer``'s record here (None: none stored, or unknown)."""
+        self._paths(customer)
+        try:
+            return (self.root / "branches" / customer.hex()).read_bytes().decode("utf-8", "replace") or None
+        except FileNotFoundError:
+            return None
 
     def get(self, customer: bytes) -> tuple[dict[str, str], bytes]:
         """Return (fields, salt) of a customer; raise ``VaultNotFound``, ``VaultErased`` or ``VaultCorrupt``."""

@@ -61,8 +61,11 @@ def test_personal_data_never_reaches_a_block_or_the_state_and_erasure_shreds_the
     assert compute_commitment(bytes.fromhex(vault_doc["salt"]), compute_personal_data(CAROL)).hex() == \
         reg_carol["commitment"]
     # Vaults are node-local: branch 2's node holds nothing of Carol.
-    other = CliRunner().invoke(main, ["customer", "data", carol.hex, "--key", staff1, "--node", net.apis[1]])
+    other = CliRunner().invoke(main, ["customer", "data", carol.hex, "--key", staff0, "--node", net.apis[1]])
     assert other.exit_code == 1 and "vault_not_found" in other.output
+    # And branch 2's staff may not read a branch-1 customer at all.
+    other = CliRunner().invoke(main, ["customer", "data", carol.hex, "--key", staff1, "--node", net.apis[0]])
+    assert other.exit_code == 1 and "403" in other.output and "wrong_branch" in other.output
 
     s.ok("mint", "issuer", "--to", carol.hex, "--amount", "500")
     s.ok("create-order", "staff", "--order-id", "P1", "--customer", carol.hex, "--fiat-amount", "4000")

@@ -1,5 +1,5 @@
-"""Read models over a real store: the account document, ticket, order, customer, policy versions and the
-account state proof (checked offline with ``ledger.state_proof``)."""
+"""Read models over a real store: the account document, ticket, order, customer, policy versions, the
+account state proof (checked offline with ``ledger.state_proof``) and governance proposals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import pytest
 from ledger.errors import NotFound
 from ledger.keys import KeyPair
 from ledger.state_proof import StateProofError, verify_state_proof
-from node import reads
+from ledger import chain as ledger_chain
+from ledger.block import make_seal
+from ledger.storage import Store
+from ledger.tx import make_tx
+from node import governance_reads, reads
+from tests.ledger.governance_world import ADMINS, BRANCHES, make_gov_genesis
 from tests.node.local_chain import CHAIN, MIN, LocalChain, h
+from tests.strategies import CHAIN_ID, VALIDATORS
 
 
 def test_coin_view_counts_lots_alive_at_head_time_with_tier_kyc_and_roles(story):
@@ -139,3 +145,108 @@ def test_a_proof_at_genesis_is_refused_for_lack_of_a_certificate(tmp_path):
     with pytest.raises(StateProofError, match="height 0"):
         verify_state_proof(doc, c.genesis)
     c.store.close()
+
+
+# --- governance: the proposal document and the list -----------------------------------------------------------
+
+class GovChain:
+    """A four-branch chain (quorum 3) in a temp store, sealed by the first validator, one block per call."""
+
+    def __init__(self, path, policy: dict | None = None) -> None:
+        self.genesis = make_gov_genesis(policy)
+        self.store = Store.open(path)
+        block, execution = ledger_chain.genesis_block(self.genesis)
+        self.store.commit_block(block, (), execution.results, execution.state_writes, execution.smt_nodes)
+        self.nonces: dict[bytes, int] = {}
+        self.now = self.genesis.genesis_time_ms
+
+    def block(self, *sent: tuple, after_ms: int = 1000) -> list:
+        """Commit one block of ``(key, kind, payload)`` txs; return the results."""
+        txs = []
+        for key, kind, payload in sent:
+            n = self.nonces[key.public_key] = self.nonces.get(key.public_key, 0) + 1
+            txs.append(make_tx(CHAIN_ID, kind, key, n, payload))
+        self.now += after_ms
+        parent = self.store.get_header(self.store.head().height)
+        execution = ledger_chain.execute_block(self.store, self.store, parent, txs, self.now,
+                                               VALIDATORS[0].public_key, CHAIN_ID, self.genesis.validator_set_hash)
+        seal = make_seal(VALIDATORS[0], CHAIN_ID, execution.header.height, execution.block.hash)
+        self.store.commit_block(execution.block, (seal,), execution.results, execution.state_writes,
+                                execution.smt_nodes)
+        return execution.results
+
+
+@pytest.fixture
+def gov(tmp_path):
+    g = GovChain(tmp_path / "gov-db", {"proposal_lifetime_ms": 60_000})
+    yield g
+    g.store.close()
+
+
+def test_an_open_proposal_shows_its_action_proposer_branch_approvals_and_quorum(gov):
+    account = KeyPair.generate().public_key
+    gov.block((ADMINS[1], "propose-grant-role", ["g1", account, "staff", BRANCHES[2]]))
+    doc = governance_reads.get_proposal_view(gov.store, "g1")
+    assert doc["status"] == "open" and doc["decided_height"] is None and doc["decision"] is None
+    assert doc["action"] == "grant-role"
+    assert doc["args"] == {"account": account.hex(), "role": "staff", "branch": BRANCHES[2]}
+    assert doc["summary"] == f"grant staff role to {account.hex()[:8]}… in {BRANCHES[2]}"
+    assert doc["proposer"] == ADMINS[1].public_key.hex() and doc["proposer_branch"] == BRANCHES[1]
+    assert doc["approvals"] == [{"branch": BRANCHES[1], "approver": ADMINS[1].public_key.hex(), "counts": True}]
+    assert (doc["approval_count"], doc["quorum"], doc["branches"]) == (1, 3, 4)
+    assert doc["expires_at_ms"] == doc["created_at_ms"] + 60_000 == gov.now + 60_000
+
+
+def test_a_decided_proposal_says_at_which_height_and_what_the_decision_did(gov):
+    account = KeyPair.generate().public_key
+    gov.block((ADMINS[0], "propose-grant-role", ["g1", account, "staff", BRANCHES[2]]))
+    gov.block((ADMINS[2], "approve-proposal", ["g1"]))
+    results = gov.block((ADMINS[3], "approve-proposal", ["g1"]))
+    assert results[0].status == 0
+    doc = governance_reads.get_proposal_view(gov.store, "g1")
+    assert doc["status"] == "decided" and doc["decided_height"] == 3 == gov.store.head().height
+    assert [a["branch"] for a in doc["approvals"]] == [BRANCHES[0], BRANCHES[2], BRANCHES[3]]
+    decision = doc["decision"]
+    assert decision["height"] == 3 and decision["quorum"] == 3
+    assert decision["effect"] == {"kind": "role_granted", "account": account.hex(), "role": "staff",
+                                  "branch": BRANCHES[2]}
+    assert decision["summary"] == f"staff role granted to {account.hex()[:8]}… in {BRANCHES[2]}"
+
+
+def test_a_policy_decision_names_the_new_value_and_version(gov):
+    gov.block((ADMINS[0], "propose-set-policy", ["p", "feedback_reward", 77]),
+              (ADMINS[1], "approve-proposal", ["p"]), (ADMINS[2], "approve-proposal", ["p"]))
+    decision = governance_reads.get_proposal_view(gov.store, "p")["decision"]
+    assert decision["summary"] == "policy feedback_reward set to 77 (policy version 1)"
+
+
+def test_a_proposal_past_its_expiry_at_the_head_is_expired(gov):
+    gov.block((ADMINS[0], "propose-set-policy", ["old", "feedback_reward", 1]))
+    assert governance_reads.get_proposal_view(gov.store, "old")["status"] == "open"
+    gov.block(after_ms=60_001)
+    assert governance_reads.get_proposal_view(gov.store, "old")["status"] == "expired"
+
+
+def test_unknown_proposal_is_not_found(gov):
+    with pytest.raises(NotFound, match="proposal 'nope' does not exist"):
+        governance_reads.get_proposal_view(gov.store, "nope")
+
+
+def test_the_list_shows_open_proposals_first_then_expired_then_decided_and_pages(gov):
+    gov.block((ADMINS[0], "propose-set-policy", ["a-expired", "feedback_reward", 1]))
+    gov.block(after_ms=60_001)
+    gov.block((ADMINS[0], "propose-set-policy", ["b-decided", "feedback_reward", 2]),
+              (ADMINS[1], "approve-proposal", ["b-decided"]), (ADMINS[2], "approve-proposal", ["b-decided"]))
+    gov.block((ADMINS[1], "propose-set-policy", ["c-open", "feedback_reward", 3]))
+    gov.block((ADMINS[2], "propose-set-policy", ["d-open", "feedback_reward", 4]))
+    page = governance_reads.list_proposals(gov.store, None, 0, 50)
+    assert [(p["proposal_id"], p["status"]) for p in page["items"]] == [
+        ("d-open", "open"), ("c-open", "open"), ("a-expired", "expired"), ("b-decided", "decided")]
+    assert page["total"] == 4 and page["next_offset"] is None and not page["truncated"]
+    first = governance_reads.list_proposals(gov.store, None, 0, 3)
+    second = governance_reads.list_proposals(gov.store, None, first["next_offset"], 3)
+    assert [p["proposal_id"] for p in first["items"] + second["items"]] == ["d-open", "c-open", "a-expired",
+                                                                            "b-decided"]
+    assert first["next_offset"] == 3 and second["next_offset"] is None
+    only_open = governance_reads.list_proposals(gov.store, "open", 0, 50)
+    assert [p["proposal_id"] for p in only_open["items"]] == ["d-open", "c-open"] and only_open["total"] == 2

@@ -1,4 +1,5 @@
-"""The privacy vault: per-customer encryption, the commitment, crypto-shredding, the staff request digest."""
+"""The privacy vault: per-customer encryption, the commitment, crypto-shredding, the staff request digest, and
+the branch scope of staff (their own branch's customers only; compliance and auditors read all)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import stat
 import pytest
 
 from ledger import codec
-from ledger.customers import Customer
+from ledger.customers import Customer, get_customer
 from ledger.hashing import H
+from ledger.keys import KeyPair
 from node import staff_auth
-from node.staff_auth import REPLAY_WINDOW_MS, ReplayGuardFull, StaffGuard
+from node.staff_auth import REPLAY_WINDOW_MS, ReplayGuardFull, StaffGuard, verify_customer_scope
 from node.vault import (
     MAX_CLOCK_SKEW_MS, TAG_COMMITMENT, Vault, VaultCommitmentMismatch, VaultCorrupt, VaultErased, VaultError,
-    VaultNotFound, VaultUnauthorized, compute_commitment, compute_personal_data, compute_request_digest,
-    compute_request_headers,
+    VaultNotFound, VaultUnauthorized, VaultWrongBranch, compute_commitment, compute_personal_data,
+    compute_request_digest, compute_request_headers,
 )
+from tests.ledger.governance_world import ADMINS, STAFF_1, STAFF_1B, STAFF_2
 from tests.node.local_chain import CHAIN, LocalChain
+from tests.node.test_reads import GovChain
+from tests.strategies import CHAIN_ID
 
 ALICE = bytes(range(32))
 BOB = bytes(range(1, 33))
@@ -238,3 +243,87 @@ def test_a_full_replay_guard_refuses_new_requests_instead_of_forgetting_recent_o
     assert refused.value.http_status == 503
     with pytest.raises(VaultUnauthorized, match="already used"):
         guard.verify("GET", PATH, first, b"")
+
+
+# --- branch scope: staff touch only their own branch's customers; compliance and auditors read all -------------
+
+OFFICER, AUDITOR = KeyPair.generate(), KeyPair.generate()
+
+
+def govern(g: GovChain, pid: str, account: bytes, role: str) -> None:
+    """Grant a company-wide role by a quorum of three branches."""
+    results = g.block((ADMINS[0], "propose-grant-role", [pid, account, role, ""]),
+                      (ADMINS[1], "approve-proposal", [pid]), (ADMINS[2], "approve-proposal", [pid]))
+    assert all(r.status == 0 for r in results), results
+
+
+@pytest.fixture
+def branches(tmp_path):
+    """Four branches; Alice's data stored by branch-1 staff and Alice registered in branch-1 on chain."""
+    g = GovChain(tmp_path / "db")
+    vault = Vault(tmp_path / "vault", on_chain=lambda c: get_customer(g.store, c))
+    stored = vault.put(ALICE, DATA, branch="branch-1")
+    results = g.block((STAFF_1, "register-customer", [ALICE, 1, stored.commitment]))
+    assert results[0].status == 0 and get_customer(g.store, ALICE).branch == "branch-1"
+    g.vault, g.stored = vault, stored
+    yield g
+    g.store.close()
+
+
+def test_staff_of_another_branch_can_neither_read_nor_write_a_customers_record(branches):
+    g = branches
+    for write in (False, True):
+        with pytest.raises(VaultWrongBranch, match="registered in branch 'branch-1'; staff of branch 'branch-2'") \
+                as refused:
+            verify_customer_scope(g.store, STAFF_2.public_key, ALICE, g.vault, write=write)
+        assert refused.value.http_status == 403 and refused.value.code == "wrong_branch"
+
+
+def test_staff_of_the_customers_branch_read_and_write_it(branches):
+    g = branches
+    for staff in (STAFF_1, STAFF_1B):
+        verify_customer_scope(g.store, staff.public_key, ALICE, g.vault, write=False)
+        verify_customer_scope(g.store, staff.public_key, ALICE, g.vault, write=True)
+    assert g.vault.get(ALICE) == (DATA, g.stored.salt)
+
+
+def test_compliance_and_auditors_read_every_record_once_they_hold_the_role_but_write_none(branches):
+    g = branches
+    with pytest.raises(VaultWrongBranch):  # no such role held yet: nobody outside branch-1 reads Alice
+        verify_customer_scope(g.store, AUDITOR.public_key, ALICE, g.vault, write=False)
+    govern(g, "officer", OFFICER.public_key, "compliance")
+    govern(g, "auditor", AUDITOR.public_key, "auditor")
+    for reader in (OFFICER, AUDITOR):
+        verify_customer_scope(g.store, reader.public_key, ALICE, g.vault, write=False)
+        with pytest.raises(VaultWrongBranch):
+            verify_customer_scope(g.store, reader.public_key, ALICE, g.vault, write=True)
+
+
+def test_the_guard_lets_compliance_and_auditors_sign_reads_but_not_writes(branches, tmp_path):
+    g = branches
+    govern(g, "auditor", AUDITOR.public_key, "auditor")
+    now = [T0]
+    guard = StaffGuard(g.store, CHAIN_ID, clock_ms=lambda: now[0])
+    headers = compute_request_headers(AUDITOR, CHAIN_ID, "GET", PATH, b"", T0)
+    assert guard.verify("GET", PATH, headers, b"") == AUDITOR.public_key
+    body = b'{"customer": "00"}'
+    headers = compute_request_headers(AUDITOR, CHAIN_ID, "POST", "/v1/vault/customers", body, T0 + 1)
+    with pytest.raises(VaultUnauthorized, match="does not hold the 'staff' role"):
+        guard.verify("POST", "/v1/vault/customers", headers, body)
+    headers = compute_request_headers(OFFICER, CHAIN_ID, "GET", PATH, b"", T0 + 2)  # not granted here
+    with pytest.raises(VaultUnauthorized, match=r"nor, to read, 'compliance' or 'auditor'"):
+        guard.verify("GET", PATH, headers, b"")
+
+
+def test_before_registration_a_record_belongs_to_the_branch_that_stored_it(branches):
+    g = branches
+    g.vault.put(BOB, DATA, branch="branch-1")
+    assert g.vault.get_branch(BOB) == "branch-1"
+    with pytest.raises(VaultWrongBranch, match="stored by staff of branch 'branch-1'"):
+        verify_customer_scope(g.store, STAFF_2.public_key, BOB, g.vault, write=True)
+    with pytest.raises(VaultWrongBranch):
+        verify_customer_scope(g.store, STAFF_2.public_key, BOB, g.vault, write=False)
+    verify_customer_scope(g.store, STAFF_1B.public_key, BOB, g.vault, write=True)
+    nobody = bytes(range(2, 34))  # a customer no branch holds yet: any staff member may store the first record
+    assert g.vault.get_branch(nobody) is None
+    verify_customer_scope(g.store, STAFF_2.public_key, nobody, g.vault, write=True)
