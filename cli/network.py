@@ -9,6 +9,13 @@ file, role, branch). ``init_network`` is the same thing as a function, for the d
 After genesis no single key changes roles or policy: the branch admins decide together (``propose-*`` and
 ``approve-proposal``, a quorum of distinct branches).
 
+`carecoin network add-branch --dir DIR --name NAME` prepares a new branch of that network: its node key, admin
+and staff keys, and a node.toml (the next free port pair on the network's host, peers = the branches of DIR),
+then prints the exact governance commands that add it (propose, approvals by a quorum of branches), the
+command that starts its node, and those that grant its admin and staff their roles once it exists. The
+running nodes need no config change: they learn the new validator's address from the decision on chain.
+``add_branch`` is the same as a function.
+
 Every new network gets a fresh, unique chain id (``<preset chain_id>-<16 random hex digits>``) unless
 ``--chain-id`` names one: signatures include the chain id, so a tx signed for one network never replays on
 another, even two made from the same preset.
@@ -17,8 +24,10 @@ another, even two made from the same preset.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +36,8 @@ import click
 import tomli_w
 
 from ledger.errors import LedgerError
-from ledger.genesis import Genesis, Validator, save_genesis
-from ledger.keys import KeyPair, save_key
+from ledger.genesis import Genesis, Validator, load_genesis, save_genesis
+from ledger.keys import KeyPair, load_key, save_key
 from node.config import (
     ListenAddress,
     NodeConfig,
@@ -252,3 +261,154 @@ def init(branches: int | None, out_dir: Path, base_port: int | None, host: str |
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         _print_table(summary)
+
+
+# ---- add-branch ------------------------------------------------------------------------------------------
+
+MAX_PORT_TRIES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class NewBranch:
+    """What ``add_branch`` wrote and the commands that add the branch to the running network."""
+
+    name: str
+    node_key: bytes
+    client_keys: dict[str, bytes]
+    config_path: Path
+    api: ListenAddress
+    peer: ListenAddress
+    peer_url: str
+    commands: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "node_key": self.node_key.hex(),
+                "client_keys": {r: k.hex() for r, k in self.client_keys.items()},
+                "config": str(self.config_path), "api": f"http://{self.api.host}:{self.api.port}",
+                "peer": self.peer_url, "commands": list(self.commands)}
+
+
+def is_port_free(host: str, port: int) -> bool:
+    """True when nothing listens on (``host``, ``port``) now (a bind test, like the OS would answer)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def load_branch_configs(net_dir: Path) -> list[NodeConfig]:
+    """The node.toml of every branch directory of a network directory, in the order init wrote them."""
+    configs = [load_config(sub / "node.toml") for sub in net_dir.iterdir() if (sub / "node.toml").is_file()]
+    return sorted(configs, key=lambda c: (c.api.port, c.name))
+
+
+def choose_ports(host: str, configs: list[NodeConfig]) -> tuple[int, int]:
+    """(API port, peer port) like init: base + 2i and + 1 after the last branch, skipping taken ones."""
+    used = {p for c in configs for p in (c.api.port, c.peer.port)}
+    port = max(used) + 1 if used else 27100
+    port += port % 2 != min(used, default=port) % 2  # keep init's parity: API ports share the base's parity
+    for _ in range(MAX_PORT_TRIES):
+        if port + 1 > 65535:
+            break
+        if not used & {port, port + 1} and is_port_free(host, port) and is_port_free(host, port + 1):
+            return port, port + 1
+        port += 2
+    raise ConfigError(f"no free pair of ports on {host} above {max(used, default=27100)}")
+
+
+def add_branch(net_dir: str | Path, name: str, *, host: str | None = None,
+               proposal_id: str | None = None) -> NewBranch:
+    """Write the new branch's keys and node.toml into ``net_dir``/``name``; return them with the commands."""
+    out = Path(net_dir).resolve()
+    genesis_path = out / "genesis.json"
+    if not genesis_path.is_file():
+        raise ConfigError(f"{out} holds no genesis.json; expected a directory written by `carecoin network init`")
+    genesis = load_genesis(genesis_path)
+    configs = load_branch_configs(out)
+    if not configs:
+        raise ConfigError(f"{out} holds no branch directory with a node.toml")
+    if not name or name != name.strip() or "/" in name or name in (".", "..", "company"):
+        raise ConfigError(f"branch name {name!r} is not usable as a directory and branch name")
+    if (out / name).exists() or any(c.name == name for c in configs):
+        raise ConfigError(f"{out / name} exists already: branch {name!r} is taken")
+    first = configs[0]
+    host = host if host is not None else first.api.host
+    if not is_local_or_any_host(host):
+        raise ConfigError(f"--host must be a loopback address or 0.0.0.0/::, got {host!r}")
+    api_port, peer_port = choose_ports(host, configs)
+    node_key = KeyPair.generate()
+    clients = {role: KeyPair.generate() for role in ("admin", "staff")}
+    bdir = out / name
+    save_key(bdir / "node.key", node_key)
+    for role, key in clients.items():
+        save_key(bdir / "keys" / f"{role}.key", key)
+    peers = tuple(PeerEntry(c.name, load_key(c.key_file).public_key, compute_peer_url(c.peer.host, c.peer.port))
+                  for c in configs)
+    cfg = NodeConfig(path=bdir / "node.toml", name=name, key_file=bdir / "node.key", genesis_file=genesis_path,
+                     data_dir=bdir / "data", api=ListenAddress(host, api_port), peer=ListenAddress(host, peer_port),
+                     max_frame_bytes=first.max_frame_bytes, peers=peers, consensus=first.consensus,
+                     mempool=first.mempool, block=first.block, log=first.log)
+    (bdir / "node.toml").write_text(f"# carecoin node config for {name} (written by `carecoin network add-branch`; "
+                                    f"a validator once governance adds it)\n" + tomli_w.dumps(config_to_dict(cfg)))
+    load_config(bdir / "node.toml")
+    peer_url = compute_peer_url(host, peer_port)
+    commands = compute_add_commands(out, genesis, configs, name, node_key.public_key, peer_url,
+                                    {r: k.public_key for r, k in clients.items()}, proposal_id or f"add-{name}")
+    return NewBranch(name, node_key.public_key, {r: k.public_key for r, k in clients.items()}, bdir / "node.toml",
+                     cfg.api, cfg.peer, peer_url, commands)
+
+
+def compute_add_commands(out: Path, genesis: Genesis, configs: list[NodeConfig], name: str, node_key: bytes,
+                         peer_url: str, clients: dict[str, bytes], proposal_id: str) -> tuple[str, ...]:
+    """The governance commands, in order: propose by the first branch's admin, approvals of admins of more
+    branches up to the default quorum ceil(2b/3), start the node, then grant the new admin and staff."""
+    need = math.ceil(2 * len(configs) / 3)
+    voters = configs[:need]
+
+    def tx(cfg: NodeConfig, kind: str, *args: str) -> str:
+        return (f"carecoin tx {kind} --node http://{cfg.api.host}:{cfg.api.port} "
+                f"--key {out / cfg.name / 'keys' / 'admin.key'} {' '.join(args)} --wait")
+
+    cmds = [tx(voters[0], "propose-add-validator", f"--proposal-id {proposal_id}", f"--branch-name {name}",
+               f"--node-public-key {node_key.hex()}", f"--peer-address {peer_url}")]
+    cmds += [tx(c, "approve-proposal", f"--proposal-id {proposal_id}") for c in voters[1:]]
+    cmds.append(f"carecoin node start --config {out / name / 'node.toml'}")
+    for role, genesis_role in (("admin", "branch-admin"), ("staff", "staff")):
+        pid = f"{proposal_id}-{role}"
+        cmds.append(tx(voters[0], "propose-grant-role", f"--proposal-id {pid}", f"--account {clients[role].hex()}",
+                       f"--role {genesis_role}", f"--branch {name}"))
+        cmds += [tx(c, "approve-proposal", f"--proposal-id {pid}") for c in voters[1:]]
+    return tuple(cmds)
+
+
+@network.command("add-branch")
+@click.option("--dir", "net_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
+              help="The network directory (what `carecoin network init` wrote).")
+@click.option("--name", required=True, help="The new branch's name (also its validator's name).")
+@click.option("--host", default=None, help="Listen host of the new node (default: the network's).")
+@click.option("--proposal-id", default=None, help="Id of the add-validator proposal (default: add-<name>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def add_branch_command(net_dir: Path, name: str, host: str | None, proposal_id: str | None, as_json: bool) -> None:
+    """Prepare a new branch's keys and node.toml; print the commands that add it by governance.
+
+    \b
+    Example:
+      carecoin network add-branch --dir ./net --name branch-5
+    """
+    try:
+        new = add_branch(net_dir, name, host=host, proposal_id=proposal_id)
+    except (NodeError, LedgerError) as exc:
+        raise click.ClickException(exc.message) from None
+    if as_json:
+        click.echo(json.dumps(new.to_json(), indent=2))
+        return
+    click.echo(f"branch {new.name}: node key {new.node_key.hex()}, API http://{new.api.host}:{new.api.port}, "
+               f"peer {new.peer_url}")
+    click.echo(f"config {new.config_path}; keys in {new.config_path.parent / 'keys'} (admin, staff)")
+    click.echo("add it by governance (admins of a quorum of branches; the running nodes learn its address on "
+               "chain), start it, then grant its roles:")
+    for cmd in new.commands:
+        click.echo(f"  {cmd}")

@@ -16,7 +16,8 @@ order**. ``Driver.execute(actions)`` walks that list on the node's single consen
   drops stale expiries itself; the driver only cancels a superseded timer of the same kind to keep the
   loop's timer heap small.
 - ``RequestBlock`` / ``ValidateBlock`` / ``Decide`` -> the block pipeline (``node.pipeline``), which answers
-  ``BlockProposalReady`` / ``BlockValidated`` and commits decided blocks.
+  ``BlockProposalReady`` / ``BlockValidated`` and commits decided blocks; a committed block H that decided a
+  validator-set change answers ``ValidatorSetScheduled(H + 2, V(H + 2))``, which the loop feeds first.
 - ``RequestSync`` -> hand the target height to the catch-up task (``node.sync``).
 
 The driver takes small ports, never the node: ``wal`` (``put_wal``), ``net`` (``broadcast``/``send``),
@@ -34,7 +35,7 @@ from typing import Any, Callable, Protocol
 
 from consensus.events import (
     TIMER_PROPOSE, BlockProposalReady, BlockValidated, Broadcast, Decide, Persist, ReportEvidence, RequestBlock,
-    RequestSync, SendTo, StartTimer, TimerExpired, ValidateBlock,
+    RequestSync, SendTo, StartTimer, TimerExpired, ValidateBlock, ValidatorSetScheduled,
 )
 from consensus.messages import RoundChange
 from consensus.wal import encode_record
@@ -68,7 +69,7 @@ class BlockPort(Protocol):
 
     def process_validate_block(self, action: ValidateBlock) -> BlockValidated: ...
 
-    def process_decide(self, action: Decide) -> None: ...
+    def process_decide(self, action: Decide) -> ValidatorSetScheduled | None: ...
 
     async def await_prebuild(self, action: RequestBlock) -> None: ...
 
@@ -116,7 +117,9 @@ class Driver:
             elif isinstance(action, ValidateBlock):
                 follow.append(self.blocks.process_validate_block(action))
             elif isinstance(action, Decide):
-                self.process_decide(action)
+                change = self.process_decide(action)
+                if change is not None:
+                    follow.insert(0, change)  # before any other event (the replica's contract)
             elif isinstance(action, RequestSync):
                 self.request_sync(action.height)
             elif isinstance(action, ReportEvidence):
@@ -153,10 +156,12 @@ class Driver:
         """Send a signed message to one validator."""
         await self.net.send(action.validator, CHANNEL_CONSENSUS, encode_message(action.message))
 
-    def process_decide(self, action: Decide) -> None:
-        """Commit the decided block (the pipeline), then start the next height's retransmit set."""
-        self.blocks.process_decide(action)
+    def process_decide(self, action: Decide) -> ValidatorSetScheduled | None:
+        """Commit the decided block (the pipeline), then start the next height's retransmit set; return the
+        validator-set change the block scheduled, if any."""
+        change = self.blocks.process_decide(action)
         self._recent, self._recent_height = [], action.block.height + 1
+        return change
 
     async def retransmit(self, height: int) -> int:
         """Re-send this height's broadcast messages (no-op after the height moved); return how many."""

@@ -16,6 +16,12 @@ dropped — until catch-up brings the store to the record's height - 1 (the reco
 it (moot). So the node never signs a vote below a height it already voted at. ``housekeeping`` re-sends this height's votes while it does not move and asks peers for
 their head when no block came for ``sync_poll_ms``. Tx admission yields to this loop
 (``yield_to_consensus``): consensus work always goes first.
+
+Validator sets (the replica's contract, docs/architecture.md): ``Restarted`` carries V(h) and V(h + 1) for
+h = head + 1, read from the committed state; after a block H commits — decided here or caught up — the
+``ValidatorSetScheduled(H + 2, ...)`` of a change it decided is fed before any other event (a follow-up of
+the commit goes to the front of the pending follow-ups; catch-up feeds every change of the batch, in
+order, before ``SyncedTo``).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from consensus.errors import ConsensusSafetyError
-from consensus.events import Restarted, SyncedTo, WalRecord
+from consensus.events import Restarted, SyncedTo, ValidatorSetScheduled, WalRecord
 from consensus.replica import Replica, ReplicaConfig
 from ledger.block import Block
 from ledger.genesis import Genesis
@@ -103,7 +109,9 @@ class ConsensusLoop:
         head = self.store.head()
         if record is not None and record.height != head.height + 1:
             record = None  # a record for a height already committed (or synced past) is moot
-        await self._step(Restarted(record))
+        h = head.height + 1
+        sets = tuple(ValidatorSetScheduled(x, self.pipeline.get_validators_at(x)) for x in (h, h + 1))
+        await self._step(Restarted(record, validator_sets=sets))
 
     async def _release_held(self) -> None:
         """The store caught up to (or past) the held record's height - 1: start the replica from it there."""
@@ -194,7 +202,11 @@ class ConsensusLoop:
         pending = deque([event])
         while pending:
             actions = self.replica.handle(pending.popleft())
-            pending.extend(await self.driver.execute(actions))
+            for follow in await self.driver.execute(actions):
+                if isinstance(follow, ValidatorSetScheduled):
+                    pending.appendleft(follow)  # a commit's set change goes before any other event
+                else:
+                    pending.append(follow)
         if self.replica.round > self._last_round:
             self.metrics.round_changes.inc(self.replica.round - self._last_round)
             log.info("height %d: round %d -> %d (mempool %d)", self.replica.height, self._last_round,
@@ -228,18 +240,30 @@ class ConsensusLoop:
         if self.started:
             self.post(lambda h=self.replica.height: self.driver.retransmit(h))
 
-    async def apply_synced(self, blocks: Sequence[tuple[Block, tuple]]) -> int:
-        """Commit already certificate-checked blocks after re-executing them; tell the replica. Returns head.
+    async def apply_synced(self, blocks: Sequence[tuple[Block, tuple]],
+                           verify: Callable[[Block, tuple], None] | None = None) -> int:
+        """Verify (``verify(block, seals)``, right before each block runs), re-execute and commit fetched
+        blocks; feed the replica the validator-set changes they decided, then ``SyncedTo``. Returns head.
 
-        Runs on the consensus task (catch-up posts it as a job).
+        Runs on the consensus task (catch-up posts it as a job). When ``verify`` or re-execution refuses a
+        block, the blocks before it stay committed, the replica is told about them, and the error is raised.
         """
-        last = self.pipeline.commit_synced(blocks)
-        head = self.store.head()
-        if last is not None:
-            self.pipeline.forget()
-            self.driver.forget_height(head.height + 1)
-            if self.held is not None:
-                await self._release_held()
-            else:
-                await self._step(SyncedTo(head.height, head.block_hash))
+        scheduled: list[ValidatorSetScheduled] = []
+        before = self.store.head().height
+        try:
+            self.pipeline.commit_synced(blocks, verify, scheduled)
+        finally:
+            head = self.store.head()
+            if head.height > before:
+                await self._after_synced(head, scheduled)
         return head.height
+
+    async def _after_synced(self, head, scheduled: list[ValidatorSetScheduled]) -> None:
+        self.pipeline.forget()
+        self.driver.forget_height(head.height + 1)
+        if self.held is not None:
+            await self._release_held()  # the replica is built afresh there, with V from the store
+            return
+        for change in scheduled:  # rule 2 of the contract, for every block of the batch, in order
+            await self._step(change)
+        await self._step(SyncedTo(head.height, head.block_hash))

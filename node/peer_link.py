@@ -14,11 +14,13 @@ the same direction as a live one replaces it (the old one is presumed stale).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -36,6 +38,27 @@ class PeerAddress:
     name: str
     public_key: bytes
     url: str
+
+
+def parse_peer_address(text: str, path: str = "/peer") -> str | None:
+    """The URL to dial for a validator's on-chain peer address: ``ws[s]://host:port[/path]`` as is, or
+    ``host:port`` as ``ws://host:port/peer``; None unless the host is an IP literal or ``localhost`` and the
+    port a valid one (nothing is resolved, and a bad address is skipped, never fatal)."""
+    url = text if "://" in text else f"ws://{text}{path}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme not in ("ws", "wss") or port is None or not port:
+        return None
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return None
+    return url if parts.path else url + path
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +116,41 @@ class Link:
         self.dead = True
         self.queue.clear()
         self.queued_bytes = 0
+
+
+class DialSet:
+    """One dial task per peer address: ``update`` starts the new or moved ones and cancels the gone ones."""
+
+    def __init__(self, dial: Callable[[PeerAddress], Awaitable[None]]) -> None:
+        self._dial = dial
+        self._tasks: dict[bytes, tuple[PeerAddress, asyncio.Task]] = {}
+        self._cancelled: set[asyncio.Task] = set()
+
+    def update(self, peers: Collection[PeerAddress]) -> None:
+        """Dial exactly ``peers`` from now on (a running dial of an unchanged address goes on)."""
+        wanted = {p.public_key: p for p in peers}
+        for key, (addr, task) in list(self._tasks.items()):
+            if wanted.get(key) != addr:
+                del self._tasks[key]
+                task.cancel()
+                self._cancelled.add(task)
+                task.add_done_callback(self._cancelled.discard)
+        for key, addr in wanted.items():
+            if key not in self._tasks:
+                self._tasks[key] = (addr, asyncio.create_task(self._dial(addr), name=f"peer-dial-{addr.name}"))
+
+    def get_dialed(self) -> list[PeerAddress]:
+        """The addresses dialed now."""
+        return [addr for addr, _ in self._tasks.values()]
+
+    async def cancel(self) -> None:
+        """Cancel every dial task and wait for them to end."""
+        tasks = [task for _, task in self._tasks.values()] + list(self._cancelled)
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class LinkTable:

@@ -3,23 +3,21 @@
 Theory of operation
 -------------------
 Every validator listens on ``ws://host:port/peer`` (``add_routes`` mounts it on the node's peer listener)
-and dials every other validator from ``peers``. A link is usable only after the challenge-response
-handshake of ``node.handshake``, which also bounds pending inbound handshakes per remote address and in
-total, each with a deadline (see there). A refusal is logged, counted and the websocket closed.
+and dials every other validator of ``peers``. A link is usable only after the challenge-response handshake
+of ``node.handshake`` (which also bounds pending inbound handshakes per remote address and in total, each
+with a deadline); a refusal is logged, counted and the websocket closed. The handshake authenticates the
+endpoints, not the bytes that follow (no transport encryption): everything that matters on a link
+(consensus messages, transactions, blocks with certificates) is signed on its own.
 
-The handshake authenticates the endpoints, not the bytes that follow (there is no transport encryption):
-everything that matters on a link (consensus messages, transactions, blocks with certificates) is signed
-on its own. Run peers on a private network or behind TLS.
-
-One link per peer pair: both sides dial, and ``node.peer_link.LinkTable`` keeps the one dialed by the lower
-public key. Each dial loop reconnects with exponential backoff and jitter, capped, while no link to its
-peer exists.
+The set follows the chain: ``set_validators`` replaces the keys the handshake accepts and the addresses
+dialed (a dial loop starts for an added validator, stops for a removed one) and closes the links of keys
+that left the set. One link per peer pair: both sides dial, and ``node.peer_link.LinkTable`` keeps the one
+dialed by the lower public key. Each dial loop reconnects with exponential backoff and jitter, capped.
 
 After the handshake every message is a binary frame ``[channel, payload]`` (``node.peer_link``); a bad
-frame is a remote fault: that one link is closed and counted, the node goes on. The handler
-(``async handler(peer_key, channel, payload)``) runs in the link's read task, so a slow handler slows only
-that peer; if it raises ``PeerError`` the link is closed, any other exception is
-logged and counted and the link stays.
+frame is a remote fault: that one link is closed and counted. The handler (``async handler(peer_key,
+channel, payload)``) runs in the link's read task, so a slow handler slows only that peer; if it raises
+``PeerError`` the link is closed, any other exception is logged and counted and the link stays.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from node.errors import PeerError
 # compute_auth_message, encode_frame, Backoff and PeerAddress are re-exported: tests and callers use them from here
 from node.handshake import (DEFAULT_HANDSHAKES_PER_ADDRESS, DEFAULT_MAX_HANDSHAKES, HandshakeSlots,  # noqa: F401
                             accept_handshake, compute_auth_message, dial_handshake, encode_frame, server_options)
-from node.peer_link import (Backoff, Link, LinkInfo, LinkTable, PeerAddress, parse_frame,  # noqa: F401
+from node.peer_link import (Backoff, DialSet, Link, LinkInfo, LinkTable, PeerAddress, parse_frame,  # noqa: F401
                             read_frames, write_loop)
 
 log = logging.getLogger("carecoin.peers")
@@ -68,19 +66,13 @@ class PeerNetwork:
                  max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
                  max_handshakes_per_address: int = DEFAULT_HANDSHAKES_PER_ADDRESS, on_link: LinkCallback | None = None,
                  rng: random.Random | None = None) -> None:
-        self.chain_id = chain_id
-        self.key = key
+        self.chain_id, self.key, self.handler, self.backoff = chain_id, key, handler, backoff
         self.validators = dict(validators)
         self.peers = tuple(p for p in peers if p.public_key != key.public_key)
-        self.handler = handler
         self.channels = frozenset(channels)
-        self.max_frame_bytes = max_frame_bytes
-        self.backoff = backoff
-        self.handshake_timeout_s = handshake_timeout_s
-        self.heartbeat_s = heartbeat_s
-        self.close_timeout_s = close_timeout_s
-        self.send_timeout_s = send_timeout_s
-        self.max_queue_frames = max_queue_frames
+        self.max_frame_bytes, self.max_queue_frames = max_frame_bytes, max_queue_frames
+        self.handshake_timeout_s, self.heartbeat_s = handshake_timeout_s, heartbeat_s
+        self.close_timeout_s, self.send_timeout_s = close_timeout_s, send_timeout_s
         self.max_queue_bytes = max(max_queue_bytes, max_frame_bytes)
         self.max_handshakes = max_handshakes
         self.on_link = on_link
@@ -88,7 +80,7 @@ class PeerNetwork:
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
         self._links = LinkTable(key.public_key)
-        self._dial_tasks: list[asyncio.Task] = []
+        self._dials = DialSet(self._dial_loop)
         self._inbound_tasks: set[asyncio.Task] = set()
         self._open_ws: set = set()
         self._bg_tasks: set[asyncio.Task] = set()
@@ -117,18 +109,13 @@ class PeerNetwork:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, connect=self.handshake_timeout_s,
                                           sock_connect=self.handshake_timeout_s))
-        self._dial_tasks = [asyncio.create_task(self._dial_loop(p), name=f"peer-dial-{p.name}")
-                            for p in self.peers]
+        self._dials.update(self.peers)
 
     async def stop(self) -> None:
         """Close every link and end every task this network started; safe to call twice."""
         self._running = False
         self._links.release()
-        for task in self._dial_tasks:
-            task.cancel()
-        if self._dial_tasks:
-            await asyncio.gather(*self._dial_tasks, return_exceptions=True)
-        self._dial_tasks = []
+        await self._dials.cancel()
         await asyncio.gather(*(self._close_ws(ws, CLOSE_SHUTDOWN, "shutdown") for ws in list(self._open_ws)),
                              return_exceptions=True)
         pending = list(self._inbound_tasks) + list(self._bg_tasks)
@@ -138,6 +125,21 @@ class PeerNetwork:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def set_validators(self, validators: Mapping[bytes, str], peers: Sequence[PeerAddress]) -> None:
+        """Follow a new validator set: the handshake accepts exactly ``validators``' keys from now on, one dial
+        loop runs per address of ``peers`` (new or moved ones start, gone ones stop), and live links of keys
+        no longer in ``validators`` are closed."""
+        self.validators = dict(validators)
+        self.peers = tuple(p for p in peers if p.public_key != self.key.public_key)
+        if self._running:
+            self._dials.update(self.peers)
+        for key, link in self._links.get_live().items():
+            if key not in self.validators:
+                self.counters["closed_not_validator"] += 1
+                log.info("closing the link to %s: it left the validator set", key.hex()[:16])
+                link.drop_queue()
+                self._spawn(self._close_ws(link.ws, CLOSE_REFUSED, "not_validator"))
 
     # --- reads ---
 

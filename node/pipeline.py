@@ -8,7 +8,12 @@ it knows nothing of queues, timers or peers. The consensus driver calls it on th
 - ``process_validate_block`` re-executes a proposed block (``ledger.chain.validate_block``), trusting the
   signatures of the exact envelopes the mempool verified, and decoding from the envelopes admission kept;
 - ``process_decide`` commits the decided block without re-executing it (executions are cached by block hash);
-- ``commit_synced`` re-executes certificate-checked blocks from catch-up and commits them.
+- ``commit_synced`` checks each block from catch-up right before it runs (its certificate against the set in
+  force at its height, known once its parent is committed), re-executes it and commits it.
+
+After each commit, ``get_scheduled_change(H)`` answers ``ValidatorSetScheduled(H + 2, V(H + 2))`` when block H
+decided a validator-set change (``ledger.validator_sets``): the consensus loop feeds it to the replica before
+any other event (docs/architecture.md, "The contract with the node").
 
 Blocks are sized to a time budget: ``BLOCK_TIME_SHARE`` of the base round timeout, from a moving average of
 the per-tx execution time measured here. When this node proposes the next height's round 0, it pre-builds
@@ -25,8 +30,9 @@ import time
 from collections import OrderedDict
 from typing import Callable, Sequence
 
-from consensus.events import BlockProposalReady, BlockValidated, Decide, RequestBlock, ValidateBlock
-from ledger import chain, reasons, state
+from consensus.events import (BlockProposalReady, BlockValidated, Decide, RequestBlock, ValidateBlock,
+                              ValidatorSetScheduled)
+from ledger import chain, reasons, state, validator_sets
 from ledger.block import Block, Header
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -85,6 +91,17 @@ class BlockPipeline:
         self._prebuild_task: asyncio.Future | None = None
         self._prebuild_height = -1
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # ---- validator sets ------------------------------------------------------------------------------
+
+    def get_validators_at(self, height: int) -> tuple[bytes, ...]:
+        """V(height) from the committed state (answers any height up to head + 2)."""
+        return validator_sets.get_validators_at(self.store, height)
+
+    def get_scheduled_change(self, height: int) -> ValidatorSetScheduled | None:
+        """After committing block ``height``: the set it scheduled for ``height + 2``, or None if it changed none."""
+        new = self.get_validators_at(height + 2)
+        return ValidatorSetScheduled(height + 2, new) if new != self.get_validators_at(height + 1) else None
 
     # ---- mempool views ---------------------------------------------------------------------------
 
@@ -214,6 +231,9 @@ class BlockPipeline:
         if parent.height + 1 != block.height:
             return BlockValidated(action.height, block.hash, False,
                                   f"block height {block.height}; the next height here is {parent.height + 1}")
+        if block.header.proposer not in self.get_validators_at(block.height):
+            return BlockValidated(action.height, block.hash, False, f"proposer {block.header.proposer.hex()[:16]}… "
+                                  f"is not in the validator set in force at height {block.height}")
         t0 = time.perf_counter()
         try:
             execution = chain.validate_block(self.store, self.store, parent, block, now_ms(),
@@ -230,8 +250,9 @@ class BlockPipeline:
         self._schedule_prebuild(execution)
         return BlockValidated(action.height, block.hash, True)
 
-    def process_decide(self, action: Decide) -> None:
-        """Commit the decided block with its certificate (the committer lets the mempool drop what it carried)."""
+    def process_decide(self, action: Decide) -> ValidatorSetScheduled | None:
+        """Commit the decided block with its certificate (the committer lets the mempool drop what it carried);
+        return the validator-set change it scheduled, if any (``get_scheduled_change``)."""
         block: Block = action.block
         execution = self._get_cached(block)
         if execution is None:
@@ -242,9 +263,18 @@ class BlockPipeline:
                                              self.genesis.validator_set_hash, known_verified=self.is_known_verified)
         self.committer.commit(block, action.seals, execution, source="consensus")
         self._executions.clear()
+        return self.get_scheduled_change(block.height)
 
-    def commit_synced(self, blocks: Sequence[tuple[Block, tuple]]) -> Block | None:
-        """Re-execute and commit already certificate-checked blocks in order; return the last one committed."""
+    def commit_synced(self, blocks: Sequence[tuple[Block, tuple]],
+                      verify: Callable[[Block, tuple], None] | None = None,
+                      scheduled: list[ValidatorSetScheduled] | None = None) -> Block | None:
+        """Check, re-execute and commit blocks from catch-up in order; return the last one committed.
+
+        ``verify(block, seals)`` runs right before each block executes, once its parent is committed, so it can
+        check the certificate against the set in force at that very height; whatever it raises stops the batch
+        (the blocks before stay committed). Each block that scheduled a validator-set change appends its
+        ``ValidatorSetScheduled`` to ``scheduled``, in height order.
+        """
         last = None
         for block, seals in blocks:
             head = self.store.head()
@@ -252,11 +282,16 @@ class BlockPipeline:
                 continue
             if block.height != head.height + 1:
                 break
+            if verify is not None:
+                verify(block, seals)
             parent = self.store.get_header(head.height)
             execution = chain.validate_block(self.store, self.store, parent, block, now_ms(),
                                              self.options.max_future_ms, self.genesis.validator_set_hash)
             self.committer.commit(block, seals, execution, source="sync")
             last = block
+            change = self.get_scheduled_change(block.height)
+            if change is not None and scheduled is not None:
+                scheduled.append(change)
         return last
 
     def forget(self) -> None:

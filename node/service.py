@@ -2,9 +2,16 @@
 
 ``NodeService`` builds, for one validator and an open store: the mempool, the committer and the block
 pipeline (``node.pipeline``), the consensus loop with its driver (``node.loop``, ``node.driver``), admission
-(``node.admission``), catch-up (``node.sync``), the peer network when there are peers, and the read models
-(``node.reads``). Each part gets the few ports it needs, never the service. On an empty store it commits the
-genesis block first; a store of another genesis is refused (``GenesisMismatch``).
+(``node.admission``), catch-up (``node.sync``), the peer network, and the read models (``node.reads``). Each
+part gets the few ports it needs, never the service. On an empty store it commits the genesis block first; a
+store of another genesis is refused (``GenesisMismatch``). A node whose key is in no validator set (yet) runs
+as a follower: it catches up and validates, and votes once governance adds it.
+
+The peer links follow the validator set on chain (``compute_validator_peers``, re-read after every commit):
+the handshake accepts the keys of the set in force and of the one decided next, a validator added by
+governance is dialed at the address its decision carries (configured addresses win, so genesis validators
+keep theirs), and the links of a removed one close once it has left the set (it may go on following
+through the peer listener's block route, which needs no link). The same addresses are catch-up sources.
 
 Lifecycle: ``start_consensus``/``stop_consensus`` and ``start_peers``/``stop_peers`` are the one definition
 of starting and stopping each resource; ``node.app`` runs them from its ``cleanup_ctx`` entries, and
@@ -21,7 +28,7 @@ from typing import Sequence
 from consensus.errors import ConsensusError
 from consensus.events import MessageReceived
 from consensus.wire import decode_message
-from ledger import chain, state
+from ledger import chain, state, validator_sets
 from ledger.genesis import Genesis
 from ledger.keys import KeyPair
 from node.admission import CHANNEL_TX, CHANNEL_TXS, Admission, is_privileged
@@ -32,6 +39,8 @@ from node.loop import ConsensusLoop
 from node.mempool import Mempool, MempoolLimits
 from node.metrics import NodeMetrics
 from node.options import ServiceOptions, compute_http_url
+from node.peer_link import PeerAddress, parse_peer_address
+from node.peers import DEFAULT_CHANNELS, PeerNetwork
 from node.pipeline import BlockPipeline
 from node.reads import NodeReads
 from node.sync import Syncer
@@ -50,25 +59,22 @@ class NodeService:
         self.options = opts = options or ServiceOptions()
         self.chain_id = genesis.chain_id
         self.metrics = NodeMetrics()
-        if key.public_key not in genesis.validator_keys:
-            log.warning("node key %s is not a genesis validator: this node will follow, not vote",
-                        key.public_key.hex()[:16])
         ensure_genesis(store, genesis)
+        if all(v.node_public_key != key.public_key for v in get_linked_validators(store)):
+            log.warning("node key %s is not in the validator set: this node follows (catches up and validates) "
+                        "and votes once governance adds it", key.public_key.hex()[:16])
         # Given the committed nonces the pool tells runnable txs from gapped ones (bounded, expiring); given
         # who holds a role or a registration it keeps its reserve for them, so fresh keys cannot fill it.
         self.mempool = Mempool(MempoolLimits(max_count=opts.mempool_max_count, max_bytes=opts.mempool_max_bytes,
                                              max_per_sender=opts.mempool_max_per_sender),
                                get_nonce=lambda sender: state.get_nonce(store, sender),
                                is_privileged=lambda sender: is_privileged(store, sender), now=time.monotonic)
-        self.peers = None  # node.peers.PeerNetwork when this node has peers
-        if peers:
-            # Imported lazily: a single-validator node needs no transport.
-            from node.peers import DEFAULT_CHANNELS, PeerAddress, PeerNetwork
-            names = {v.public_key: v.name for v in genesis.validators}
-            addresses = [PeerAddress(p.name, p.public_key, p.url) for p in peers]
-            self.peers = PeerNetwork(self.chain_id, key, names, addresses, self._on_peer_frame,
-                                     max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
-                                     channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
+        self.configured_peers = tuple(peers)
+        self._validator_peers = names, dial = compute_validator_peers(store, key.public_key, peers)
+        # Always built (a one-validator network may add a branch later); with nobody to dial it only listens.
+        self.peers = PeerNetwork(self.chain_id, key, names, dial, self._on_peer_frame,
+                                 max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
+                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
         self.committer = Committer(store, self.mempool, self.metrics)
         self.pipeline = BlockPipeline(
             store=store, mempool=self.mempool, genesis=genesis, key=key, options=opts, metrics=self.metrics,
@@ -77,16 +83,17 @@ class NodeService:
             consensus_height=lambda: self.consensus.replica.height)
         self.consensus = ConsensusLoop(store=store, genesis=genesis, key=key, options=opts, metrics=self.metrics,
                                        pipeline=self.pipeline, net=self, request_sync=self._request_sync)
-        self.syncer = Syncer([(p.public_key, compute_http_url(p.url)) for p in peers], store=store,
-                             chain_id=self.chain_id, validators=genesis.validator_keys, post=self.consensus.post,
+        self.syncer = Syncer(self._get_sync_sources(), store=store, chain_id=self.chain_id,
+                             validators_at=self.pipeline.get_validators_at, post=self.consensus.post,
                              apply_synced=self.consensus.apply_synced,
                              on_fault=lambda: self.metrics.remote_faults.labels("sync").inc())
+        self.committer.subscribe(lambda height, results: self.follow_validator_set())
         self.admission = Admission(
             store=store, chain_id=self.chain_id, mempool=self.mempool, committer=self.committer,
             metrics=self.metrics, mempool_max_count=opts.mempool_max_count,
             on_admitted=self.consensus.driver.on_txs_admitted, stopped=lambda: self.consensus.fatal,
             yield_to_consensus=self.consensus.yield_to_consensus,
-            broadcast=self.peers.broadcast if self.peers is not None else None)
+            broadcast=self.peers.broadcast if dial else None)  # gossip only where links may exist
         self.reads = NodeReads(
             store, genesis, self.mempool, name=opts.name, validator=key.public_key,
             consensus=lambda: (self.consensus.replica.height, self.consensus.replica.round, self.consensus.fatal),
@@ -117,6 +124,27 @@ class NodeService:
 
     # ---- peers ---------------------------------------------------------------------------------------
 
+    def follow_validator_set(self) -> bool:
+        """Re-read the validator set from the head state; when it changed, update the peer links and the
+        catch-up sources. Runs after every commit (on the consensus task: it only schedules link work)."""
+        table = compute_validator_peers(self.store, self.key.public_key, self.configured_peers)
+        if table == self._validator_peers:
+            return False
+        self._validator_peers = names, dial = table
+        log.info("validator set changed: linking with %s", ", ".join(sorted(names.values())) or "nobody")
+        self.peers.set_validators(names, dial)
+        self.admission.broadcast = self.peers.broadcast if dial else None
+        self.syncer.sources = self._get_sync_sources()
+        return True
+
+    def _get_sync_sources(self) -> list[tuple[bytes, str]]:
+        """Configured peers, then every other validator address known on chain: where catch-up reads blocks."""
+        urls = {p.public_key: p.url for p in self.configured_peers}
+        for key, url in compute_validator_urls(self.store, self.configured_peers).items():
+            urls.setdefault(key, url)
+        urls.pop(self.key.public_key, None)
+        return [(k, compute_http_url(u)) for k, u in urls.items()]
+
     async def _on_peer_frame(self, peer: bytes, channel: str, payload: bytes) -> None:
         """Route a peer frame: consensus messages to the consensus queue, txs to admission."""
         if channel == CHANNEL_CONSENSUS:
@@ -140,18 +168,50 @@ class NodeService:
         self.syncer.request(height)
 
     async def broadcast(self, channel: str, payload: bytes) -> None:
-        """Send to every connected peer (no-op for a single-validator node)."""
-        if self.peers is not None:
-            await self.peers.broadcast(channel, payload)
+        """Send to every connected peer (no-op without links)."""
+        await self.peers.broadcast(channel, payload)
 
     async def send(self, peer: bytes, channel: str, payload: bytes) -> None:
         """Send to one peer (no-op when it is not connected)."""
-        if self.peers is not None:
-            await self.peers.send(peer, channel, payload)
+        await self.peers.send(peer, channel, payload)
 
     def get_connected_peers(self) -> list[bytes]:
         """Public keys of the authenticated peer links."""
-        return list(self.peers.connected()) if self.peers is not None else []
+        return list(self.peers.connected())
+
+
+def get_linked_validators(store) -> tuple[validator_sets.ValidatorInfo, ...]:
+    """The validators a node links with, from the head state: the set in force there, then those of the
+    decided next set (a change decided at head H is in force from H + 2: the joiner is linked from the
+    decision on, a removed one until the head reaches H + 2, i.e. after it sealed its last block)."""
+    infos = {i.node_public_key: i for i in validator_sets.get_current_validators(store)}
+    pending = validator_sets.get_pending_change(store)
+    for info in pending.validators if pending is not None else ():
+        infos.setdefault(info.node_public_key, info)
+    return tuple(infos.values())
+
+
+def compute_validator_urls(store, configured: Sequence[PeerEntry]) -> dict[bytes, str]:
+    """key -> the URL to dial, for every linked validator with one: configured first, else its on-chain address."""
+    urls = {p.public_key: p.url for p in configured}
+    out = {}
+    for info in get_linked_validators(store):
+        url = urls.get(info.node_public_key) or parse_peer_address(info.peer_address)
+        if url is not None:
+            out[info.node_public_key] = url
+    return out
+
+
+def compute_validator_peers(store, me: bytes,
+                            configured: Sequence[PeerEntry]) -> tuple[dict[bytes, str], tuple[PeerAddress, ...]]:
+    """(keys the handshake accepts -> branch names, addresses to dial). Only a member of the linked set dials:
+    a follower (not added yet, or removed) has no link to ask for and catches up over the block route."""
+    infos = get_linked_validators(store)
+    names = {i.node_public_key: i.branch_name for i in infos}
+    if me not in names:
+        return names, ()
+    urls = compute_validator_urls(store, configured)
+    return names, tuple(PeerAddress(names[k], k, u) for k, u in urls.items() if k != me)
 
 
 def ensure_genesis(store, genesis: Genesis) -> None:
@@ -182,13 +242,11 @@ async def stop_consensus(node: NodeService) -> None:
 
 async def start_peers(node: NodeService) -> None:
     """Dial and accept peer links, and catch up from peers that are ahead."""
-    if node.peers is not None:
-        await node.peers.start()
+    await node.peers.start()
     node.syncer.start()
 
 
 async def stop_peers(node: NodeService) -> None:
     """Stop catch-up and close every peer link."""
     await node.syncer.stop()
-    if node.peers is not None:
-        await node.peers.stop()
+    await node.peers.stop()

@@ -3,16 +3,20 @@
 Theory of operation. When the replica reports that peers are ahead (``RequestSync``), when the node
 starts, or when no block committed for a while, ``Syncer.request(height)`` wakes one background task. The
 task asks each peer's listener for its head (``GET /v1/blocks/latest``), then pulls the missing blocks in
-batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON). Each block's
-certificate is checked here, off the consensus task: a quorum of distinct genesis validators must have
-sealed exactly that (chain id, height, block hash). The verified batch is then handed to the consensus
-task as one job (``ConsensusLoop.apply_synced``), which re-executes every block on its parent with
-``ledger.chain.validate_block`` — the state root must come out identical — commits it, and finally feeds
-``SyncedTo`` to the replica. A peer that serves a bad block or certificate is a remote fault: counted,
-logged, and the next peer is tried. Every wait is bounded; the task exits when nobody is ahead.
+batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON), checking here
+that each decodes, is for this chain and extends the one before. The batch is then handed to the consensus
+task as one job (``ConsensusLoop.apply_synced``), which, block by block, checks the certificate right before
+the block runs — a quorum of distinct members of the set in force at **that** height (``validators_at``,
+read from the state at its parent, so a node following from genesis walks every validator-set change)
+sealed exactly that (chain id, height, block hash) — re-executes it on its parent with
+``ledger.chain.validate_block`` (the state root must come out identical), commits it, and finally feeds the
+replica the set changes of the batch and ``SyncedTo``. A peer that serves a bad block or certificate is a
+remote fault: counted, logged, and the next peer is tried (blocks before the bad one stay committed).
+Every wait is bounded; the task exits when nobody is ahead.
 
-The syncer takes small ports, never the node: the store (head height), the chain id and validator keys,
-``post`` (queue a job on the consensus task), ``apply_synced`` (the job's body) and ``on_fault``.
+The syncer takes small ports, never the node: the store (head height), the chain id, ``validators_at``
+(the set in force at a height <= head + 2), ``post`` (queue a job on the consensus task), ``apply_synced``
+(the job's body) and ``on_fault``. ``sources`` may be replaced at any time (the node follows the set).
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ MAX_ROUNDS = 10_000  # bound on fetch rounds per task run (each round commits >=
 
 class SyncFault(Exception):
     """A peer served something that is not a certified block of this chain (a remote fault)."""
+
+
+class _CertificateRefused(Exception):
+    """Carries a refused certificate out of the consensus job (a remote fault, unlike a re-execution one)."""
 
 
 def decode_raw_block(doc: Any, height: int) -> tuple[Block, tuple]:
@@ -63,10 +71,11 @@ def verify_synced_block(chain_id: str, validators: Sequence[bytes], block: Block
 class Syncer:
     """One background catch-up task per node, woken by ``request``."""
 
-    def __init__(self, sources: Sequence[tuple[bytes, str]], *, store, chain_id: str, validators: Sequence[bytes],
-                 post: Callable[[Any], None], apply_synced: Callable[[list], Awaitable[int]],
+    def __init__(self, sources: Sequence[tuple[bytes, str]], *, store, chain_id: str,
+                 validators_at: Callable[[int], Sequence[bytes]], post: Callable[[Any], None],
+                 apply_synced: Callable[..., Awaitable[int]],
                  on_fault: Callable[[], None] = lambda: None, batch: int = BATCH) -> None:
-        self.store, self.chain_id, self.validators = store, chain_id, tuple(validators)
+        self.store, self.chain_id, self.validators_at = store, chain_id, validators_at
         self.post, self.apply_synced, self.on_fault = post, apply_synced, on_fault
         self.sources = list(sources)  # (peer key, http base URL)
         self.running = False
@@ -145,7 +154,13 @@ class Syncer:
                 self.on_fault()
                 log.warning("catch-up from %s failed: %s", base, exc)
                 continue
-            new_head = await self._apply(blocks)
+            try:
+                new_head = await self._apply(blocks)
+            except SyncFault as exc:  # a certificate refused: that peer's fault (what came before stays)
+                self.faults += 1
+                self.on_fault()
+                log.warning("catch-up from %s stopped: %s", base, exc)
+                continue
             if new_head > head:
                 log.info("caught up to %d from %s (peer at %d)", new_head, base, peer_height)
                 return True
@@ -156,19 +171,27 @@ class Syncer:
         for h in range(first, last + 1):
             doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
             block, seals = decode_raw_block(doc, h)
-            verify_synced_block(self.chain_id, self.validators, block, seals)
+            if block.header.chain_id != self.chain_id:
+                raise SyncFault(f"block {h} is for chain {block.header.chain_id!r}; expected {self.chain_id!r}")
             if out and block.header.prev_hash != out[-1][0].hash:
                 raise SyncFault(f"block {h} does not extend block {h - 1} served by the same peer")
             out.append((block, seals))
         return out
 
+    def verify(self, block: Block, seals) -> None:
+        """The certificate check of one block, run right before it executes (its parent is committed)."""
+        verify_synced_block(self.chain_id, self.validators_at(block.height), block, seals)
+
     async def _apply(self, blocks: list[tuple[Block, tuple]]) -> int:
-        """Run ``apply_synced`` on the consensus task and wait (bounded) for the new head height."""
+        """Run ``apply_synced`` on the consensus task and wait (bounded) for the new head height; raise
+        ``SyncFault`` when a block's certificate is refused."""
         fut = asyncio.get_running_loop().create_future()
 
         async def job() -> None:
             try:
-                fut.set_result(await self.apply_synced(blocks))
+                fut.set_result(await self.apply_synced(blocks, self.verify))
+            except SyncFault as exc:
+                fut.set_exception(_CertificateRefused(str(exc)))
             except LedgerError as exc:
                 fut.set_exception(SyncFault(f"re-execution refused a certified block: {exc}"))
             except BaseException as exc:
@@ -179,6 +202,8 @@ class Syncer:
         self.post(job)
         try:
             return await asyncio.wait_for(fut, timeout=60)
+        except _CertificateRefused as exc:
+            raise SyncFault(str(exc)) from None
         except SyncFault as exc:
             # A quorum-certified block that does not re-execute here means our state differs from the
             # network's: loud, but not a vote, so the node keeps serving reads.

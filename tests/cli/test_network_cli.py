@@ -144,3 +144,88 @@ def test_init_places_each_branchs_admin_and_staff_in_it_and_writes_the_company_k
     for role in ("compliance", "auditor", "treasury"):
         account = load_key(out / "company" / f"{role}.key").public_key
         assert has_role(state, role, account) and get_branch_of(state, account) == ""
+
+
+# ---- add-branch -----------------------------------------------------------------------------------------
+
+def _add_branch(*args: str):
+    return CliRunner().invoke(network, ["add-branch", *args])
+
+
+def test_add_branch_writes_a_followers_keys_and_config_and_the_governance_commands(tmp_path: Path):
+    import shlex
+
+    from cli.main import main
+
+    out = tmp_path / "net"
+    assert _init("--branches", "4", "--dir", str(out), "--base-port", "33100", "--json").exit_code == 0
+    res = _add_branch("--dir", str(out), "--name", "branch-5", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    bdir = out / "branch-5"
+    node_key = load_key(bdir / "node.key")  # 0600, or load_key refuses it
+    assert doc["node_key"] == node_key.public_key.hex()
+    admin, staff = (load_key(bdir / "keys" / f"{r}.key") for r in ("admin", "staff"))
+    cfg = load_config(bdir / "node.toml")
+    existing = [load_config(out / f"branch-{i}" / "node.toml") for i in range(1, 5)]
+    taken = {p for c in existing for p in (c.api.port, c.peer.port)}
+    assert cfg.api.port not in taken and cfg.peer.port not in taken and cfg.peer.port == cfg.api.port + 1
+    assert cfg.api.port >= 33108 and cfg.api.port % 2 == 0  # init's pattern, after the last branch
+    assert cfg.genesis_file == out / "genesis.json" and cfg.key_file == bdir / "node.key"
+    genesis = load_genesis(out / "genesis.json")
+    assert {p.public_key for p in cfg.peers} == {v.public_key for v in genesis.validators}  # it dials them all
+    assert cfg.consensus == existing[0].consensus
+    assert node_key.public_key not in {v.public_key for v in genesis.validators}  # nobody changes genesis
+    for c in existing:  # the running nodes need no config change
+        assert {p.public_key for p in c.peers} == {v.public_key for v in genesis.validators} - {
+            load_key(c.key_file).public_key}
+
+    cmds = doc["commands"]
+    propose = shlex.split(cmds[0])
+    assert propose[:3] == ["carecoin", "tx", "propose-add-validator"]
+    assert propose[propose.index("--node-public-key") + 1] == node_key.public_key.hex()
+    assert propose[propose.index("--peer-address") + 1] == f"ws://127.0.0.1:{cfg.peer.port}/peer"
+    # the default quorum of 4 branches is 3: the proposer's branch and two approvals of other branches
+    approvals = [shlex.split(c) for c in cmds[1:3]]
+    assert all(a[2] == "approve-proposal" for a in approvals)
+    admins = {a[a.index("--key") + 1] for a in [propose, *approvals]}
+    assert admins == {str(out / f"branch-{i}" / "keys" / "admin.key") for i in (1, 2, 3)}
+    assert cmds[3] == f"carecoin node start --config {bdir / 'node.toml'}"
+    grants = " ".join(cmds[4:])
+    assert admin.public_key.hex() in grants and staff.public_key.hex() in grants and "--branch branch-5" in grants
+    # every printed tx command parses as the real CLI's (the node is unreachable: not a usage error)
+    for cmd in [c for c in cmds if c.startswith("carecoin tx")]:
+        args = shlex.split(cmd)[1:]
+        args[args.index("--node") + 1] = "http://127.0.0.1:9"
+        parsed = CliRunner().invoke(main, args)
+        assert parsed.exit_code not in (0, 2), (cmd, parsed.output)
+        assert "No such option" not in parsed.output and "Missing option" not in parsed.output
+    # and the proposal it prints is admissible on the network
+    tx = make_tx(genesis.chain_id, "propose-add-validator", load_key(propose[propose.index("--key") + 1]), 1,
+                 ["add-branch-5", "branch-5", node_key.public_key, propose[propose.index("--peer-address") + 1]])
+    check_admissible(MemoryState(genesis_state(genesis)), tx, genesis.chain_id)
+
+
+def test_add_branch_refuses_a_taken_name_and_a_directory_without_a_network(tmp_path: Path):
+    out = tmp_path / "net"
+    assert _init("--branches", "2", "--dir", str(out), "--base-port", "33200").exit_code == 0
+    res = _add_branch("--dir", str(out), "--name", "branch-2")
+    assert res.exit_code != 0 and "branch 'branch-2' is taken" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _add_branch("--dir", str(empty), "--name", "branch-3")
+    assert res.exit_code != 0 and "holds no genesis.json" in res.output
+
+
+def test_add_branch_skips_ports_in_use(tmp_path: Path):
+    import socket
+
+    out = tmp_path / "net"
+    assert _init("--branches", "2", "--dir", str(out), "--base-port", "33300").exit_code == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 33304))
+        busy.listen()
+        res = _add_branch("--dir", str(out), "--name", "branch-3", "--json")
+    assert res.exit_code == 0, res.output
+    cfg = load_config(out / "branch-3" / "node.toml")
+    assert cfg.api.port >= 33306 and cfg.api.port % 2 == 0
