@@ -193,6 +193,10 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
         raise ValueError(f"credit amount {amount!r}; expected an int >= 0 (the step checks amounts)")
     if amount == 0:
         return []
+    # Every coin creation (mint, earning, rewards, compensation, returned payments) stays within the supply cap
+    supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
+    verify_rule(supply + amount <= cap, reasons.MINT_CAP_EXCEEDED,
+                f"supply {supply} + {amount} ({source}) = {supply + amount}; the mint cap is {cap}")
     events = process_sweep(ctx, account)
     expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
     key = account_record_key(PREFIX_LOTS, account)

@@ -27,7 +27,7 @@ BIG_FIAT, EARN_FACTOR = 281_479_271_743_489, 65_535
 
 def order_world() -> Chain:
     """A chain where staff of branch north may serve customers, earning EARN_FACTOR coins per fiat minor unit."""
-    genesis = make_genesis(roles=CAST_ROLES, policy={"earn_rate_bp": 10_000 * EARN_FACTOR})
+    genesis = make_genesis(roles=CAST_ROLES, policy={"earn_rate_bp": 10_000 * EARN_FACTOR, "mint_cap": UINT64_MAX})
     genesis = dataclasses.replace(genesis, extra={"branches": {STAFF.public_key.hex(): "north"}})
     return Chain(genesis)
 
@@ -44,7 +44,8 @@ def order_cycle(order_id: str, amount: int, staff_nonce: int, alice_nonce: int) 
 def test_poison_tx_overflow_commits_as_failure_and_chain_continues():
     # The attacker: staff confirming orders that earn near 2**64 coins until the customer's balance would
     # pass the 64-bit range. Before, the EncodeError escaped build_block, the tx stayed in every mempool
-    # and no proposer could build again.
+    # and no proposer could build again. Now every coin creation counts against the supply cap (at most
+    # 2**64 - 1), so the overflowing earn is refused by that rule before any value leaves the 64-bit range.
     chain = order_world()
     register = make_tx(CHAIN_ID, "register-customer", STAFF, 1, [ALICE.public_key, 1, b"\x11" * 32])
     first, _ = chain.build([register] + order_cycle("o-big", BIG_FIAT, 2, 1))
@@ -55,7 +56,7 @@ def test_poison_tx_overflow_commits_as_failure_and_chain_continues():
     # The block builds, with the overflowing confirm committed as a failure with its reason code
     assert rejected == [] and execution.block.txs == tuple(tx.raw for tx in poison)
     assert [(r.status, r.reason) for r in execution.results] == [
-        (0, ""), (0, ""), (reasons.EXECUTION_ERROR.status, "execution_error")]
+        (0, ""), (0, ""), (reasons.MINT_CAP_EXCEEDED.status, "mint_cap_exceeded")]
     assert execution.results[2].events == ()
     # Every validator re-executes to the same result: the proposer's block validates
     checked = chain.validate(execution.block)
@@ -71,6 +72,21 @@ def test_poison_tx_overflow_commits_as_failure_and_chain_continues():
     assert rejected == [] and [r.status for r in after.results] == [0]
     chain.commit(chain.validate(after.block))
     assert chain.head.height == 3
+
+
+def test_earned_coins_count_against_the_supply_cap():
+    # The attacker: a customer (with staff) earning coins on orders once issuers minted up to the cap.
+    # DESIGN: every coin creation counts against the supply cap, not only mint.
+    genesis = make_genesis(roles=CAST_ROLES, policy={"earn_rate_bp": 10_000, "mint_cap": 1_000})
+    chain = Chain(dataclasses.replace(genesis, extra={"branches": {STAFF.public_key.hex(): "north"}}))
+    register = make_tx(CHAIN_ID, "register-customer", STAFF, 1, [ALICE.public_key, 1, b"\x11" * 32])
+    txs = [register] + order_cycle("o-1", 999, 2, 1) + order_cycle("o-2", 2, 4, 2)
+    execution, rejected = chain.build(txs)
+    assert rejected == []
+    assert [(r.status, r.reason) for r in execution.results][-1] == (
+        reasons.MINT_CAP_EXCEEDED.status, "mint_cap_exceeded")
+    chain.commit(chain.validate(execution.block))
+    assert get_balance(chain.state, ALICE.public_key) == 999 and get_order(chain.state, "o-2").status == "paid"
 
 
 def install(monkeypatch, name: str, step) -> None:
