@@ -92,11 +92,12 @@ def fund(state, account: KeyPair | bytes, amount: int, ts: int = NOW_MS, source:
 
 
 def register(state, customer: KeyPair, kyc_level: int = 1) -> None:
-    """Register ``customer`` directly in state (the register-customer kind has its own tests)."""
-    from ledger.customers import Customer
-    from ledger.customers import set_customer
+    """Register ``customer`` directly in state, as ``STAFF`` would: in STAFF's branch (the register-customer kind
+    has its own tests)."""
+    from ledger.customers import Customer, get_branch_of, set_customer
 
-    set_customer(state, Customer(customer.public_key, kyc_level, b"\x11" * 32, STAFF.public_key, "north", NOW_MS))
+    branch = get_branch_of(state, STAFF.public_key) or "north"
+    set_customer(state, Customer(customer.public_key, kyc_level, b"\x11" * 32, STAFF.public_key, branch, NOW_MS))
 
 
 def refusal(step, ctx, tx):

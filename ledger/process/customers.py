@@ -27,7 +27,7 @@ from ledger import reasons
 from ledger.customers import Customer, get_branch_of, get_customer, set_customer
 from ledger.limits import KYC_LEVELS, get_second_key, verify_second_factor
 from ledger.events import CustomerDataErased, CustomerRegistered, Event, SecondFactorSet
-from ledger.process.common import TxContext, verify_role, verify_rule
+from ledger.process.common import TxContext, verify_own_branch, verify_role, verify_rule
 from ledger.process.payload import Account, Bytes32, Int, arg, declare_kind
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_SECOND_KEY, account_record_key, has_role, set_record
@@ -106,6 +106,9 @@ def process_erase_customer_data(ctx: TxContext, tx: EraseCustomerData) -> list[E
     customer = get_customer(ctx.state, tx.customer)
     if customer is None:
         raise TxFailure(reasons.UNKNOWN_CUSTOMER, f"account {tx.customer.hex()[:16]}… is not a registered customer")
+    # Staff erase only customers registered in their own branch (the customer may always ask)
+    if ctx.sender != tx.customer:
+        verify_own_branch(ctx, customer.branch, f"customer {tx.customer.hex()[:16]}…")
     # Erasure happens once
     verify_rule(not customer.erased, reasons.CUSTOMER_ERASED,
                 f"customer data was erased at {customer.erased_at_ms}")

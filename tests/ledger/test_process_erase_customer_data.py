@@ -56,3 +56,19 @@ def test_malformed_erase_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_payload("erase-customer-data", payload)
     assert exc.value.code == "bad_payload"
+
+
+def test_staff_of_another_branch_cannot_erase_a_customers_data():
+    # The attacker: staff of one branch destroying (irreversibly, on every node) the personal data of a customer
+    # registered in another branch.
+    from dataclasses import replace
+
+    from ledger.customers import set_customer
+    state = coin_state()
+    register(state, ALICE)
+    set_customer(state, replace(get_customer(state, ALICE.public_key), branch="south"))
+    assert refusal(process_erase_customer_data, coin_ctx(state, STAFF), EraseCustomerData(ALICE.public_key)) \
+        is reasons.WRONG_BRANCH
+    assert not get_customer(state, ALICE.public_key).erased
+    process_erase_customer_data(coin_ctx(state, ALICE), EraseCustomerData(ALICE.public_key))  # the customer may
+    assert get_customer(state, ALICE.public_key).erased
