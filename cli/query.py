@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -52,23 +53,53 @@ def account_show(client: NodeClient, as_json: bool, account_id: str) -> None:
         click.echo(f"{key:>12}: {value}")
 
 
+MAX_HISTORY_PAGES = 400  # pages one `history` run follows (each bounded by the node's time budget)
+HISTORY_DEADLINE_S = 60.0  # and the wall-clock time it spends following them
+HISTORY_SCAN = 100_000  # blocks a page may scan: the node ends a page sooner when its time budget is spent
+
+
+def fetch_history(client: NodeClient, account_id: str, limit: int, before: int | None = None) -> dict:
+    """The account's history, newest first, following ``next_before`` until ``limit`` items or genesis.
+
+    A node ends a page early when its time budget for one request is spent; the pages are joined here, so
+    the caller sees one answer (``next_before``/``scanned_to`` of the last page read: non-null
+    ``next_before`` means older history remains). Bounded by ``MAX_HISTORY_PAGES`` and ``HISTORY_DEADLINE_S``.
+    """
+    deadline = time.monotonic() + HISTORY_DEADLINE_S
+    items: list = []
+    doc: dict = {}
+    for _ in range(MAX_HISTORY_PAGES):
+        query = f"limit={limit - len(items)}&scan={HISTORY_SCAN}" + ("" if before is None else f"&before={before}")
+        page = client.get(f"/v1/accounts/{account_id}/history?{query}")
+        if not isinstance(page, dict):  # not a paged answer: nothing to follow
+            return {"items": page if isinstance(page, list) else []}
+        doc = page
+        items.extend(page.get("items", []))
+        before = page.get("next_before")
+        if len(items) >= limit or before is None or time.monotonic() >= deadline:
+            break
+    return {**doc, "items": items}
+
+
 @click.command("history")
 @click.argument("account_id")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--before", type=click.IntRange(min=1), help="Only blocks below this height (continue a listing).")
 @click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also save each transaction's receipt as DIR/<tx_hash>.json (verify with `receipt verify`).")
 @node_options
 @cli_errors
-def history(client: NodeClient, as_json: bool, account_id: str, limit: int, receipts_dir: Path | None) -> None:
-    """List the transactions that touched an account, newest first.
+def history(client: NodeClient, as_json: bool, account_id: str, limit: int, before: int | None,
+            receipts_dir: Path | None) -> None:
+    """List the transactions that touched an account, newest first (up to --limit, paging as needed).
 
     \b
     Example:
       carecoin history 3f2a... --receipts ./receipts
     """
     parse_public_key(account_id, "account id")
-    doc = client.get(f"/v1/accounts/{account_id}/history?limit={limit}")
-    items = doc.get("items", doc if isinstance(doc, list) else [])
+    doc = fetch_history(client, account_id, limit, before)
+    items = doc["items"]
     if receipts_dir is not None:
         receipts_dir.mkdir(parents=True, exist_ok=True)
         for item in items:
@@ -86,6 +117,8 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, rece
         if "receipt_file" in item:
             line += f"  receipt: {item['receipt_file']}"
         click.echo(line)
+    if len(items) < limit and doc.get("next_before") is not None:
+        click.echo(f"older history not fetched: continue with --before {doc['next_before']}", err=True)
 
 
 @click.group("block")

@@ -10,9 +10,10 @@ writes and the new SMT nodes; the node commits all of them in one storage batch 
 Each transaction goes through two gates:
 
 1. **Admission** (``check_admission``): right chain, known kind, well-formed payload, nonce exactly the
-   sender's state nonce + 1, valid signatures. A tx that fails admission can never enter a block: the
-   proposer (``build_block``) skips it and reports why; a validator (``validate_block``) refuses a block
-   that contains one. The mempool runs the same gate with ``check_admissible`` (later nonces allowed).
+   sender's state nonce + 1, valid signatures: the sender's first and at most one more, by the sender's
+   registered second-factor key (``check_signers``: nobody can append a signature to a pending tx). A tx
+   that fails admission can never enter a block: the proposer (``build_block``) skips it and reports why;
+   a validator (``validate_block``) refuses a block that contains one. The mempool runs the same gate with ``check_admissible`` (later nonces allowed).
 2. **Rules** (``ledger.process``): the kind's ``process_*`` step. A broken rule is *committed* as a failed
    ``TxResult`` (status + reason, no events) with the sender's nonce advanced: the nonce is bumped before
    the per-tx checkpoint, every other write of the tx is rolled back.
@@ -45,6 +46,7 @@ from ledger import codec, merkle, reasons
 from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash
 from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, LedgerError, SignatureError
 from ledger.genesis import BRANCH_ROLES, Genesis
+from ledger.limits import get_second_key
 from ledger.process import KindSpec, get_kind
 from ledger.proposals import compute_genesis_admin_counts
 from ledger.process.common import DEFAULT_POLICY, TxContext, process_nonce
@@ -164,6 +166,9 @@ def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_no
         raise invalid_tx(reasons.NONCE_TOO_LOW, f"nonce {body.nonce} is already used; the next is {current + 1}")
     if exact_nonce and body.nonce != current + 1:
         raise invalid_tx(reasons.NONCE_GAP, f"nonce {body.nonce} leaves a gap; expected {current + 1}")
+    # Every further signer is the sender's registered second-factor key, at most one (checked even when the
+    # signatures were verified before: the registered key is a fact of this state, not of the envelope)
+    check_signers(state, tx)
     # The sender signed first and every signature verifies (last: the most expensive check)
     if verify_signatures:
         try:
@@ -171,6 +176,27 @@ def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_no
         except SignatureError as exc:
             raise invalid_tx(reasons.BAD_SIGNATURE, exc.message) from None
     return spec, payload
+
+
+def check_signers(state: StateReader, tx: SignedTx) -> None:
+    """Raise ``unexpected_signer`` unless every signature after the first is the sender's second-factor key.
+
+    The envelope's bytes are committed (``envelope_hash``), so a signature nobody asked for would let whoever
+    relays a tx first change the bytes that commit (and have the sender's own copy refused as a duplicate).
+    """
+    extra = tx.signers[1:]
+    if not extra:
+        return
+    sender = tx.body.sender
+    second = get_second_key(state, sender)
+    expected = (f"only the sender's second-factor key {second.hex()[:16]}…" if second is not None
+                else "no further signature: the sender has no second-factor key registered")
+    if len(extra) > 1:
+        raise invalid_tx(reasons.UNEXPECTED_SIGNER, f"{len(extra)} signatures after the sender's; expected at "
+                         f"most one, by {expected}")
+    if extra[0] != second:
+        raise invalid_tx(reasons.UNEXPECTED_SIGNER, f"signature by {extra[0].hex()[:16]}… after the sender's "
+                         f"{sender.hex()[:16]}…; expected {expected}")
 
 
 def check_admissible(state: StateReader, tx: SignedTx, chain_id: str) -> None:

@@ -162,10 +162,11 @@ NONCE_TOO_LOW = "nonce_too_low"  # already used: a replay or a stale duplicate
 NONCE_GAP = "nonce_gap"  # a later nonce: may become valid once the gap is filled
 DUPLICATE_TX = "duplicate_tx"
 UNEXECUTABLE = "unexecutable_tx"  # execution raised what cannot be a committed failure (the builder drops it)
+UNEXPECTED_SIGNER = "unexpected_signer"  # a further signature not by the sender's registered second-factor key
 
 ADMISSION_CODES: tuple[str, ...] = (
     WRONG_CHAIN, UNKNOWN_KIND, BAD_PAYLOAD, BAD_SIGNATURE, MALFORMED, NONCE_TOO_LOW, NONCE_GAP, DUPLICATE_TX,
-    UNEXECUTABLE,
+    UNEXECUTABLE, UNEXPECTED_SIGNER,
 )
 
 

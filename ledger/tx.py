@@ -4,8 +4,9 @@ body = [chain_id: str, kind: str, sender: bin32, nonce: int, payload: array]
 tx_hash = H("carecoin/v1/tx", P(body)); every signature is Ed25519 over tx_hash
 envelope = P([body, [[public_key: bin32, signature: bin64], ...]])
 
-The first signature must be the sender's; further signatures (a second factor) are checked here for
-validity and by the state transition for whether policy required them.
+The first signature must be the sender's; a further signature (a second factor) is checked here for
+validity, by admission (``ledger.chain.check_signers``) for being the sender's registered second key, and by
+the state transition for whether policy required it.
 """
 
 from __future__ import annotations

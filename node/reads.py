@@ -14,6 +14,7 @@ the next nonce counting pending txs, roles, tier, privileges, freeze, KYC.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
@@ -36,6 +37,7 @@ from node.mempool import Mempool
 
 MAX_POLICY_HISTORY = 1000
 EXPIRING_WINDOW_MS = 30 * DAY_MS  # "lots expiring in the next 30 days" in the account document
+HISTORY_BUDGET_S = 0.025  # event-loop time one history page may take (checked per block; then it continues)
 
 
 def jsonable(value: Any) -> Any:
@@ -220,16 +222,26 @@ def get_raw_block(store: Any, height: int) -> dict[str, Any]:
             "certificate": encode_certificate(store.get_certificate(height)).hex()}
 
 
-def get_history(store: Any, account: bytes, limit: int, before: int | None, scan: int) -> dict[str, Any]:
+def get_history(store: Any, account: bytes, limit: int, before: int | None, scan: int, *,
+                budget_s: float | None = None, clock: Callable[[], float] = time.perf_counter,
+                ) -> dict[str, Any]:
     """Txs sent by or touching ``account``, newest first, scanning at most ``scan`` blocks below ``before``.
 
-    Pages end at block boundaries; ``next_before`` is the height to pass as ``before`` for the next page.
+    The read runs on the event loop, so one request's work is bounded: the page also ends once ``budget_s``
+    (default ``HISTORY_BUDGET_S``; ``clock`` time) is spent, checked after each block (at least one block is
+    read per page). Pages end at
+    block boundaries; ``next_before`` is the height to pass as ``before`` for the next page (None once the
+    scan reached height 1) and ``scanned_to`` the lowest height read.
     """
+    start = clock()
+    budget_s = HISTORY_BUDGET_S if budget_s is None else budget_s
     head = store.head().height
     top = head if before is None else min(before - 1, head)
     items: list[dict[str, Any]] = []
     h = top
     while h >= 1 and h > top - scan and len(items) < limit:
+        if h < top and clock() - start >= budget_s:
+            break  # a block boundary: the client continues at next_before, no tx is skipped
         # Most blocks of an idle chain are empty: the header says so without reading the block.
         if store.get_header(h).tx_count == 0:
             h -= 1

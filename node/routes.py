@@ -34,6 +34,7 @@ MAX_BATCH_TXS = 1000
 MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 MAX_HISTORY_LIMIT = 1000
 MAX_HISTORY_SCAN = 100_000
+DEFAULT_HISTORY_SCAN = 1000
 MAX_HEIGHT = MAX_TIME_MS = MAX_VERSION = 2**63 - 1
 MAX_BRANCH_CHARS = 64
 REQUEST_CATCH_UP = 10_000  # blocks a request may index before it answers (report, vault read)
@@ -138,12 +139,15 @@ async def get_proof(request: web.Request) -> web.Response:
 
 
 async def get_history(request: web.Request) -> web.Response:
-    """GET /v1/accounts/{id}/history?limit=&before=&scan=: txs touching the account, newest first."""
+    """GET /v1/accounts/{id}/history?limit=&before=&scan=: txs touching the account, newest first.
+
+    One page costs the event loop at most ``reads.HISTORY_BUDGET_S`` (plus one block): it may end early;
+    the client continues with ``before=next_before``."""
     account = _account(request)
     q = request.query
     limit = parse_int(q.get("limit"), "limit", 1, MAX_HISTORY_LIMIT, 50)
     before = parse_int(q.get("before"), "before", 1, MAX_HEIGHT, None)
-    scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, 5000)
+    scan = parse_int(q.get("scan"), "scan", 1, MAX_HISTORY_SCAN, DEFAULT_HISTORY_SCAN)
     return web.json_response(reads.get_history(request.app[NODE_KEY].store, account, limit, before, scan))
 
 
@@ -310,12 +314,17 @@ ROUTES: tuple[Route, ...] = (
         "SMT proofs of the account's state keys against the head header and its commit certificate (check "
         "offline: carecoin account verify-proof)", "200", 400, params=(_ID,))),
     Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_OPEN, op(
-        "Txs sent by or touching the account, newest first", "200", 400,
+        "Txs sent by or touching the account, newest first. A page ends at a block boundary when `limit` "
+        "items are found, `scan` blocks are read or the node's time budget for one page "
+        f"({int(reads.HISTORY_BUDGET_S * 1000)} ms) is spent, so it may hold fewer than `limit` items with more "
+        "below: continue with before=`next_before` until it is null; `scanned_to` is the lowest height read. "
+        "Paging this way never skips or repeats a tx", "200", 400,
         params=(_ID, query_param("limit", f"1..{MAX_HISTORY_LIMIT}, default 50", "integer", minimum=1,
                                  maximum=MAX_HISTORY_LIMIT),
                 query_param("before", "only blocks below this height", "integer", minimum=1, maximum=MAX_HEIGHT),
-                query_param("scan", "at most this many blocks are scanned, default 5000; page with "
-                                    "before=next_before", "integer", minimum=1, maximum=MAX_HISTORY_SCAN)))),
+                query_param("scan", f"at most this many blocks are scanned, default {DEFAULT_HISTORY_SCAN} "
+                                    "(the time budget may end a page sooner); page with before=next_before",
+                            "integer", minimum=1, maximum=MAX_HISTORY_SCAN)))),
     Route("GET", "/v1/blocks/{height}", get_block, AUTH_OPEN, op(
         "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives the "
         "encoded block and certificate", "200", 400, 404,

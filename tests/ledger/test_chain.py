@@ -283,10 +283,13 @@ def with_envelope(block: Block, index: int, raw: bytes) -> Block:
 
 
 def test_attacker_appending_a_valid_signer_to_a_committed_envelope_is_refused_by_results_root():
-    # Same body, same tx hash, every signature valid: only the envelope bytes differ. The header's
-    # results_root binds those bytes, so the altered body cannot pass for the sealed block.
+    # Same body, same tx hash, every signature valid and admissible (CAROL is ALICE's registered second key):
+    # only the envelope bytes differ. The header's results_root binds those bytes, so the altered body cannot
+    # pass for the sealed block.
     chain = Chain()
-    tx = transfer(1, amount=0)
+    setup, _ = chain.build([make_tx(CHAIN_ID, "set-second-factor", ALICE, 1, [CAROL.public_key])])
+    chain.commit(setup)
+    tx = transfer(2, amount=0)
     execution, _ = chain.build([mint(1), tx])
     padded = sign_tx(tx.body, ALICE, CAROL)
     assert padded.tx_hash == tx.tx_hash and padded.raw != tx.raw
@@ -296,6 +299,56 @@ def test_attacker_appending_a_valid_signer_to_a_committed_envelope_is_refused_by
     with pytest.raises(InvalidBlock) as exc:
         chain.validate(forged)
     assert check_of(exc) == "results_root"
+
+
+def test_front_runner_appending_an_unregistered_signer_to_a_pending_tx_is_refused_at_admission():
+    # Anyone who sees a pending tx can sign its hash with a fresh key; such an envelope never enters a block,
+    # so the committed bytes stay the sender's.
+    chain = Chain()
+    tx = transfer(1, amount=0)
+    padded = sign_tx(tx.body, ALICE, CAROL)
+    padded.verify_signatures()  # every signature is valid: only admission can tell
+    with pytest.raises(InvalidTransaction) as exc:
+        check_admissible(chain.state, padded, CHAIN_ID)
+    assert exc.value.code == "unexpected_signer"
+    assert CAROL.public_key.hex()[:16] in exc.value.message and "no second-factor key" in exc.value.message
+    check_admissible(chain.state, tx, CHAIN_ID)  # the sender's own copy is fine
+
+
+def test_front_runner_cannot_add_a_signer_beside_the_registered_second_key():
+    chain = Chain()
+    setup, _ = chain.build([make_tx(CHAIN_ID, "set-second-factor", ALICE, 1, [CAROL.public_key])])
+    chain.commit(setup)
+    body = transfer(2, amount=0).body
+    check_admissible(chain.state, sign_tx(body, ALICE, CAROL), CHAIN_ID)  # the registered second key: fine
+    for padded in (sign_tx(body, ALICE, BOB), sign_tx(body, ALICE, CAROL, BOB)):
+        with pytest.raises(InvalidTransaction) as exc:
+            check_admissible(chain.state, padded, CHAIN_ID)
+        assert exc.value.code == "unexpected_signer"
+        assert CAROL.public_key.hex()[:16] in exc.value.message  # names the key it expected
+
+
+def test_byzantine_proposer_cannot_commit_an_envelope_with_an_unregistered_signer():
+    chain = Chain()
+    padded = sign_tx(mint(1).body, ISSUER, CAROL)
+    with pytest.raises(InvalidBlock) as exc:
+        chain.validate(block_with(chain, [padded]))
+    assert check_of(exc) == "tx_admission" and "unexpected_signer" in exc.value.message
+    execution, rejected = chain.build([padded])  # an honest proposer skips it
+    assert execution.block.txs == () and [e.code for _, e in rejected] == ["unexpected_signer"]
+
+
+def test_a_signer_valid_when_queued_is_refused_once_a_block_replaced_the_second_key():
+    # The check reads the state the tx runs on, even when the mempool verified the signatures before.
+    chain = Chain()
+    setup, _ = chain.build([make_tx(CHAIN_ID, "set-second-factor", ALICE, 1, [CAROL.public_key])])
+    chain.commit(setup)
+    cosigned = make_tx(CHAIN_ID, "transfer", ALICE, 3, [BOB.public_key, 0, ""], CAROL)
+    check_admissible(chain.state, cosigned, CHAIN_ID)
+    replace = make_tx(CHAIN_ID, "set-second-factor", ALICE, 2, [BOB.public_key], CAROL)
+    execution, rejected = chain.build([replace, cosigned], signatures_checked=True)
+    assert [r.reason for r in execution.results] == [""]
+    assert [(tx.tx_hash, e.code) for tx, e in rejected] == [(cosigned.tx_hash, "unexpected_signer")]
 
 
 def test_attacker_flipping_a_signature_bit_in_a_committed_envelope_is_refused():

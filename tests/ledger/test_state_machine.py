@@ -40,6 +40,7 @@ ISSUERS = (key(20), key(21))
 CUSTOMERS = (key(22), key(23), key(24))  # 22 and 23 are registered at setup (KYC 0 and 1), 24 is not
 ADMIN, STAFF, COMPLIANCE = key(25), key(26), key(27)
 SECOND_KEYS = (key(28), key(29))
+OUTSIDER = key(30)  # never anyone's second key: a signature by it is appended by a third party
 ACCOUNTS = ISSUERS + CUSTOMERS + (ADMIN, STAFF, COMPLIANCE)
 ORDERS = {"o22a": CUSTOMERS[0], "o22b": CUSTOMERS[0], "o23a": CUSTOMERS[1]}
 COUPON_IDS = ("C1", "C2", " bad")
@@ -297,6 +298,7 @@ class CoinMachine(RuleBasedStateMachine):
         self.queue: list[SignedTx] = []
         self.predictions: list[Prediction] = []
         self.junk: list[tuple[SignedTx, str]] = []
+        self.second_pending: set[bytes] = set()  # senders with a set-second-factor queued in this block
         # Setup: two registered customers with unpaid orders (orders belong to ledger.process.orders)
         for customer, kyc in ((CUSTOMERS[0], 0), (CUSTOMERS[1], 1)):
             self.send(STAFF, "register-customer", [customer.public_key, kyc, b"\x01" * 32],
@@ -305,6 +307,16 @@ class CoinMachine(RuleBasedStateMachine):
             self.send(STAFF, "create-order", [order_id, customer.public_key, 1_000, "EUR", b"\x02" * 32],
                       lambda model, ts: "")
         self.seal(1)
+
+    def admitted_cosigners(self, sender, cosigner) -> tuple:
+        """``(cosigner,)`` when it is surely the sender's second key when the tx runs, else no cosigner.
+
+        Admission refuses any other further signer (``unexpected_signer``; the ``inadmissible`` rule covers it).
+        """
+        if cosigner is None or sender.public_key in self.second_pending \
+                or self.model.second.get(sender.public_key) != cosigner.public_key:
+            return ()
+        return (cosigner,)
 
     def send(self, sender, kind: str, payload: list, prediction: Prediction, *cosigners) -> None:
         self.nonces[sender.public_key] = nonce = self.nonces.get(sender.public_key, 0) + 1
@@ -333,7 +345,7 @@ class CoinMachine(RuleBasedStateMachine):
     @rule(sender=st.sampled_from(HOLDERS), to=st.sampled_from(HOLDERS), amount=small_amounts, memo=memos,
           cosigner=st.sampled_from((None,) + SECOND_KEYS))
     def transfer(self, sender, to, amount, memo, cosigner):
-        cosigners = () if cosigner is None else (cosigner,)
+        cosigners = self.admitted_cosigners(sender, cosigner)
         signers = {k.public_key for k in cosigners}
         if self.oversized(sender, "transfer", [to.public_key, amount, memo], *cosigners):
             return
@@ -381,7 +393,8 @@ class CoinMachine(RuleBasedStateMachine):
           cosigner=st.sampled_from((None,) + SECOND_KEYS))
     def set_second_factor(self, sender, second, cosigner):
         second_key = sender.public_key if second is None else second.public_key
-        cosigners = () if cosigner is None else (cosigner,)
+        cosigners = self.admitted_cosigners(sender, cosigner)
+        self.second_pending.add(sender.public_key)
         self.send(sender, "set-second-factor", [second_key],
                   predict("set_second", sender.public_key, {k.public_key for k in cosigners}, second_key), *cosigners)
 
@@ -428,7 +441,7 @@ class CoinMachine(RuleBasedStateMachine):
         self.send(sender, "redeem-coupon", [cid, order_id], predict("redeem", sender.public_key, cid, order_id))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
-    @rule(sender=st.sampled_from(ACCOUNTS), flavour=st.sampled_from(["gap", "stale", "chain", "signature"]))
+    @rule(sender=st.sampled_from(ACCOUNTS), flavour=st.sampled_from(["gap", "stale", "chain", "signature", "signer"]))
     def inadmissible(self, sender, flavour):
         """A tx that can never enter: the proposer must skip it and the model must not change."""
         nonce = self.nonces.get(sender.public_key, 0)
@@ -441,6 +454,8 @@ class CoinMachine(RuleBasedStateMachine):
             tx, code = make_tx(CHAIN_ID, "mint", sender, nonce, [to, 1]), "nonce_too_low"
         elif flavour == "chain":
             tx, code = make_tx("elsewhere", "mint", sender, nonce + 1, [to, 1]), "wrong_chain"
+        elif flavour == "signer":
+            tx, code = make_tx(CHAIN_ID, "mint", sender, nonce + 1, [to, 1], OUTSIDER), "unexpected_signer"
         else:
             good = make_tx(CHAIN_ID, "mint", sender, nonce + 1, [to, 1])
             sigs = ((sender.public_key, sender.sign(b"not the tx hash")),)
@@ -474,6 +489,7 @@ class CoinMachine(RuleBasedStateMachine):
                 self.committed_txs[tx.body.sender] = self.committed_txs.get(tx.body.sender, 0) + 1
         self.model = model
         self.queue, self.predictions, self.junk = [], [], []
+        self.second_pending = set()
 
     # --- invariants on the committed state --------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Attacks on tx admission through the real door: the HTTP API of an in-process single-validator node.
 
 The attacker holds no role and no registration; fresh keys cost it nothing. The promises: it cannot fill
-the mempool so that an issuer is shut out, and txs that cannot run (waiting on a nonce gap) do not make
-the chain race through empty blocks.
+the mempool so that an issuer is shut out, txs that cannot run (waiting on a nonce gap) do not make
+the chain race through empty blocks, and whoever sees a pending tx first cannot change the bytes that commit.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import pytest
 import pytest_asyncio
 
 from ledger.keys import KeyPair
-from ledger.tx import make_tx
+from ledger.receipt import verify
+from ledger.tx import make_tx, sign_tx
 from node.app import create_node_app
-from tests.node.test_api import post_tx, wait_status
+from tests.node.test_api import client, post_tx, wait_status  # noqa: F401
 from tests.node.test_service import CHAIN, FAST, keys, open_service, wait_height  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -110,6 +111,31 @@ async def test_gapped_flood_does_not_drive_empty_blocks(small_pool, keys):  # no
     t1 = loop.time()
     await wait_status(client, mint.tx_hash.hex())
     assert loop.time() - t1 < svc.options.empty_block_interval_ms / 1000
+
+
+@pytest.mark.asyncio
+async def test_front_runner_cannot_append_a_signature_to_a_pending_tx(client, keys):  # noqa: F811
+    _, issuer = keys
+    await wait_height(client.svc, 1)
+    alice, front_runner = KeyPair.generate(), KeyPair.generate()
+    tx = make_tx(CHAIN, "mint", issuer, 1, [alice.public_key, 40])
+    # The front runner saw the tx (gossip, a shared relay) and signs its hash with a key of its own: every
+    # signature in its copy is valid, and it reaches the node first.
+    padded = sign_tx(tx.body, issuer, front_runner)
+    assert padded.tx_hash == tx.tx_hash and padded.raw != tx.raw
+    status, doc = await post_tx(client, padded)
+    assert status == 400 and doc["error"]["code"] == "tx_rejected", doc
+    assert "unexpected_signer" in doc["error"]["message"]
+    assert front_runner.public_key.hex()[:16] in doc["error"]["message"]
+    # The sender's own copy is admitted and it is the sender's bytes that commit.
+    status, doc = await post_tx(client, tx)
+    assert status == 202 and doc["status"] == "pending", doc
+    done = await wait_status(client, tx.tx_hash.hex())
+    assert done["outcome"] == "applied"
+    resp = await client.get(f"/v1/tx/{tx.tx_hash.hex()}/receipt")
+    receipt = await resp.json()
+    assert bytes.fromhex(receipt["tx"]) == tx.raw
+    assert verify(receipt, client.svc.genesis).tx_hash == tx.tx_hash
 
 
 def test_the_reserve_is_for_role_holders_and_registered_customers_only(story):

@@ -3,6 +3,8 @@ account state proof (checked offline with ``ledger.state_proof``) and governance
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ledger.errors import NotFound
@@ -250,3 +252,75 @@ def test_the_list_shows_open_proposals_first_then_expired_then_decided_and_pages
     assert first["next_offset"] == 3 and second["next_offset"] is None
     only_open = governance_reads.list_proposals(gov.store, "open", 0, 50)
     assert [p["proposal_id"] for p in only_open["items"]] == ["d-open", "c-open"] and only_open["total"] == 2
+
+
+# --- history: one page's work on the event loop is bounded ---------------------------------------------------
+
+
+def history_chain(path) -> tuple[LocalChain, KeyPair, list[str]]:
+    """A chain where Alice's txs are spread over blocks of 0..3 txs, among empty blocks and others' txs.
+
+    Returns the chain, Alice and the hashes of every tx touching her, newest first."""
+    c = LocalChain(path)
+    alice, bob = KeyPair.generate(), KeyPair.generate()
+    hers: list[str] = []
+    for i in range(24):
+        txs = [c.tx(c.issuer, "mint", [alice.public_key, 10]) for _ in range(i % 4)]
+        if i % 5 == 0:
+            txs.append(c.tx(c.issuer, "mint", [bob.public_key, 1]))  # not hers
+        c.block(*txs)
+        hers.extend(tx.tx_hash.hex() for tx in txs if tx.body.payload[0] == alice.public_key)
+    return c, alice, hers[::-1]
+
+
+class LongChain:
+    """A read-only view of ``store`` as a chain ``height`` blocks long: height h shows block 1 + h % n."""
+
+    def __init__(self, store, height: int) -> None:
+        self.store, self.height, self.n = store, height, store.head().height
+
+    def head(self):
+        return type("Head", (), {"height": self.height})()
+
+    def _real(self, h: int) -> int:
+        return 1 + h % self.n
+
+    def get_header(self, h: int):
+        return self.store.get_header(self._real(h))
+
+    def get_block(self, h: int):
+        return self.store.get_block(self._real(h))
+
+    def get_results(self, h: int):
+        return self.store.get_results(self._real(h))
+
+
+def test_open_history_request_over_a_long_chain_cannot_hold_the_event_loop_past_its_budget(tmp_path):
+    # The attacker asks for the largest scan of an account with no tx at all: every block must be read.
+    c, _, _ = history_chain(tmp_path / "db")
+    long_chain = LongChain(c.store, 50_000)
+    stranger = KeyPair.generate().public_key
+    t0 = time.perf_counter()
+    page = reads.get_history(long_chain, stranger, 1000, None, 20_000)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 0.025 + 0.25, f"one page held the loop {elapsed:.3f} s"  # a 25 ms budget + slack
+    assert page["items"] == [] and 30_000 < page["next_before"] < 50_000  # ended early, with a continuation
+    assert page["scanned_to"] == page["next_before"]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 1000])
+def test_paging_with_next_before_yields_every_tx_exactly_once_when_the_budget_ends_pages(tmp_path, limit):
+    c, alice, hers = history_chain(tmp_path / "db")
+    ticks = iter(range(1_000_000))
+    seen: list[str] = []
+    before, pages = None, 0
+    for pages in range(1, 200):
+        # a fake clock: every look costs one unit, so a budget of 3 ends a page after a few blocks
+        page = reads.get_history(c.store, alice.public_key, limit, before, 1000, budget_s=3,
+                                 clock=lambda: next(ticks))
+        seen.extend(i["tx_hash"] for i in page["items"])
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == hers and len(set(seen)) == len(hers)
+    assert pages > 24 // 4  # the budget, not the limit or the scan, ended most pages
