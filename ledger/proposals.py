@@ -90,11 +90,20 @@ def compute_default_quorum(branches: int) -> int:
 
 
 def get_governance_quorum(state: StateReader) -> tuple[int, int]:
-    """``(quorum, branches)``: how many distinct branches a decision needs now, of how many there are."""
-    b = len(get_branches(state))
+    """``(quorum, branches)``: how many distinct branches a decision needs now, of how many govern.
+
+    Only branches with at least one admin govern (only they can approve): a branch added by governance counts
+    once its first admin is granted. Counting admin-less branches let a quorum become unreachable for good
+    (add a branch nobody administers, remove one that has admins: no decision could ever be taken again)."""
+    b = max(count_governing_branches(state, get_branches(state)), 1)
     stored = get_counter(state, QUORUM_COUNTER)
     quorum = stored if stored else compute_default_quorum(b)
     return min(max(quorum, b // 2 + 1), b), b
+
+
+def count_governing_branches(state: StateReader, branches) -> int:
+    """How many of ``branches`` have at least one branch admin (only those can approve anything)."""
+    return sum(1 for branch in branches if get_branch_admin_count(state, branch) > 0)
 
 
 def count_approvals(state: StateReader, proposal: Proposal) -> int:

@@ -131,7 +131,10 @@ UNKNOWN_VALIDATOR = Reason(91, "unknown_validator", "This node key is not a vali
 LAST_VALIDATOR = Reason(92, "last_validator", "The last validator cannot be removed: the network would stop.")
 INVALID_QUORUM = Reason(93, "invalid_quorum",
                         "The governance quorum must be a strict majority of the branches and at most their number.")
-INVALID_ADDRESS = Reason(94, "invalid_address", "The peer address is empty, too long or not printable.")
+INVALID_ADDRESS = Reason(94, "invalid_address", "The peer address is not a ws:// or wss:// URL with a host and port.")
+INVALID_NODE_KEY = Reason(95, "invalid_node_key", "The node key is not a valid Ed25519 public key.")
+BRANCH_NAME_RETIRED = Reason(96, "branch_name_retired",
+                             "This branch name was used before; its old roles would come back with it.")
 
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))

@@ -32,7 +32,7 @@ from ledger.state import get_account as get_account_record, has_role
 from ledger.state_proof import STATE_PROOF_VERSION, compute_account_keys
 from ledger.tickets import get_ticket
 from ledger.tx import decode_tx
-from ledger.validator_sets import get_validator_set_changes
+from ledger.validator_sets import get_validator_info, get_validator_set_changes, get_validators_at
 from node.mempool import Mempool
 
 MAX_POLICY_HISTORY = 1000
@@ -288,14 +288,16 @@ class NodeReads:
         """Chain id, node name, head, round, peers, mempool size and validator key."""
         head = self.store.head()
         height, round_, fatal = self.consensus()
-        names = {v.public_key: v.name for v in self.genesis.validators}
+        # The set in force for the next height and the branch names on chain (governance changes both)
+        names = {key: name for name, key, _ in get_validator_info(self.store)}
+        validators = get_validators_at(self.store, head.height + 1)
         connected = self.peers()
         return {
             "chain_id": self.genesis.chain_id, "node": self.name, "height": head.height,
             "last_block_hash": head.block_hash.hex(), "state_root": head.state_root.hex(),
             "round": round_, "consensus_height": height, "peers": len(connected),
             "peer_names": sorted(names.get(k, k.hex()[:16]) for k in connected),
-            "validators": len(self.genesis.validators), "mempool": len(self.mempool),
+            "validators": len(validators), "mempool": len(self.mempool),
             "validator": self.validator.hex(), "healthy": fatal is None,
         }
 

@@ -49,8 +49,10 @@ MAX_POLICY_INT = 2**64 - 1
 MAX_POLICY_STR = 256
 MAX_ADDRESS_CHARS = 256
 # Parameters that must stay above zero: a zero lifetime would credit coins (or privileges) already dead.
+# A proposal must live long enough for admins of other branches to approve it: below a minute, one policy
+# change would leave every later proposal expiring before its approvals and governance stuck for good.
 POLICY_MINIMUMS: dict[str, int] = {"coin_lifetime_ms": 1, "privilege_lifetime_ms": 1, "coin_value_minor": 1,
-                                   "proposal_lifetime_ms": 1}
+                                   "proposal_lifetime_ms": 60_000}
 BRANCH_ADMIN = "branch-admin"
 
 
@@ -239,10 +241,16 @@ def verify_add_validator(ctx: TxContext, tx: Any) -> None:
     verify_rule(all(tx.branch_name != name and tx.node_public_key != key for name, key, _ in infos),
                 reasons.VALIDATOR_EXISTS,
                 f"branch {tx.branch_name!r} or node key {tx.node_public_key.hex()[:16]}… is already a validator")
-    # Its peers can dial it
-    verify_rule(0 < len(tx.peer_address) <= MAX_ADDRESS_CHARS and tx.peer_address.isprintable(),
-                reasons.INVALID_ADDRESS,
-                f"peer address has {len(tx.peer_address)} characters; expected 1..{MAX_ADDRESS_CHARS} printable ones")
+    # A retired branch name never comes back (its admins and staff would regain their powers with it)
+    verify_rule(get_branch_admin_count(ctx.state, tx.branch_name) == 0, reasons.BRANCH_NAME_RETIRED,
+                f"branch {tx.branch_name!r} had admins before; expected a new branch name")
+    # The node key can sign: a valid Ed25519 point (a bogus key would be a validator that never seals)
+    verify_rule(is_valid_node_key(tx.node_public_key), reasons.INVALID_NODE_KEY,
+                f"node key {tx.node_public_key.hex()[:16]}… is not a valid Ed25519 public key")
+    # Its peers can dial it: a ws:// or wss:// URL with a host and a port 1..65535
+    verify_rule(is_valid_peer_address(tx.peer_address), reasons.INVALID_ADDRESS,
+                f"peer address {tx.peer_address[:80]!r}; expected ws://host:port/path or wss://… (at most "
+                f"{MAX_ADDRESS_CHARS} printable characters, port 1..65535)")
 
 
 def verify_remove_validator(ctx: TxContext, tx: Any) -> None:
@@ -253,6 +261,26 @@ def verify_remove_validator(ctx: TxContext, tx: Any) -> None:
                 f"node key {tx.node_public_key.hex()[:16]}… is not a validator")
     # A set never goes below one member
     verify_rule(len(infos) > 1, reasons.LAST_VALIDATOR, f"the set has {len(infos)} validator; expected at least 2")
+
+
+def is_valid_node_key(key: bytes) -> bool:
+    """True iff ``key`` is a valid Ed25519 point that is not of small order (it can verify signatures)."""
+    from nacl.bindings import crypto_core_ed25519_is_valid_point
+    return len(key) == 32 and bool(crypto_core_ed25519_is_valid_point(key))
+
+
+def is_valid_peer_address(address: str) -> bool:
+    """True iff ``address`` is a peer websocket URL ``ws[s]://host:port[/path]`` (printable, no spaces, at most
+    MAX_ADDRESS_CHARS, port 1..65535)."""
+    from urllib.parse import urlsplit
+    if not (0 < len(address) <= MAX_ADDRESS_CHARS and address.isprintable()) or any(c.isspace() for c in address):
+        return False
+    try:
+        url = urlsplit(address)
+        port = url.port
+    except ValueError:
+        return False
+    return url.scheme in ("ws", "wss") and bool(url.hostname) and port is not None and 0 < port < 65536
 
 
 def _verify_no_pending_change(ctx: TxContext) -> None:
@@ -302,10 +330,10 @@ def apply_training_course(ctx: TxContext, tx: Any) -> list[Event]:
 
 
 def verify_governance_quorum(ctx: TxContext, tx: Any) -> None:
-    """Rules of a new quorum: a strict majority of the branches, and no more than there are."""
+    """Rules of a new quorum: a strict majority of the governing branches, and no more than there are."""
     _, b = get_governance_quorum(ctx.state)
     verify_rule(b // 2 < tx.quorum <= b, reasons.INVALID_QUORUM,
-                f"quorum {tx.quorum} of {b} branches; expected {b // 2 + 1}..{b}")
+                f"quorum {tx.quorum} of {b} branches with an admin; expected {b // 2 + 1}..{b}")
 
 
 def apply_governance_quorum(ctx: TxContext, tx: Any) -> list[Event]:

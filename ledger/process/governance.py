@@ -189,6 +189,8 @@ def process_propose(ctx: TxContext, tx: Any) -> list[Event]:
 
     expires = ctx.timestamp_ms + get_policy_value(ctx, "proposal_lifetime_ms")
     args = tuple(getattr(tx, f.name) for f in fields(tx)[1:])
+    # Nobody proposes a decision that benefits their own account
+    verify_not_beneficiary(ctx, action.name, args)
     proposal = Proposal(tx.proposal_id, action.name, args, ctx.sender, ctx.timestamp_ms, expires, ())
     return [ProposalOpened(tx.proposal_id, action.name, ctx.sender, branch, expires), *_approve(ctx, proposal, branch)]
 
@@ -211,7 +213,16 @@ def process_approve_proposal(ctx: TxContext, tx: ApproveProposal) -> list[Event]
     # The sender's branch has not approved it yet (one branch counts once)
     verify_rule(branch not in proposal.branches, reasons.ALREADY_APPROVED,
                 f"branch {branch!r} already approved proposal {tx.proposal_id!r}")
+    # Nobody approves a decision that benefits their own account
+    verify_not_beneficiary(ctx, proposal.action, proposal.args)
     return _approve(ctx, proposal, branch)
+
+
+def verify_not_beneficiary(ctx: TxContext, action: str, args: tuple) -> None:
+    """Raise ``self_dealing`` when the sender is the account a ``grant-role`` decision would empower."""
+    verify_rule(not (action == "grant-role" and args and args[0] == ctx.sender), reasons.SELF_DEALING,
+                f"the {action} proposal would give the sender {ctx.sender.hex()[:16]}… a role; another "
+                f"branch's admins decide that")
 
 
 def _propose_spec(action: str, payload: type, help: str):

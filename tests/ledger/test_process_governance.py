@@ -47,8 +47,9 @@ def test_rogue_admin_cannot_remove_other_admins_alone():
         assert g.refused(ROGUE, "propose-revoke-role", [f"oust-{i}", ADMINS[i].public_key, "branch-admin"]) \
             == "last_branch_admin"
     assert all(has_role(g.state, "branch-admin", ADMINS[i].public_key) for i in (0, 2, 3))
-    # ... nor make itself staff and pay itself for an invented course
-    g.ok(ROGUE, "propose-grant-role", ["self-staff", ROGUE.public_key, "staff", "branch-1"])
+    # ... nor make itself staff (it may not even propose a role for itself) and pay itself for an invented course
+    assert g.refused(ROGUE, "propose-grant-role", ["self-staff", ROGUE.public_key, "staff", "branch-1"]) \
+        == "self_dealing"
     assert not has_role(g.state, "staff", ROGUE.public_key)
     assert g.refused(ROGUE, "record-training", [ROGUE.public_key, "invented-course"]) == "unknown_course"
     assert get_balance(g.state, ROGUE.public_key) == 0
@@ -162,3 +163,15 @@ def test_governance_adds_an_admin_to_a_branch_who_then_counts_for_it():
     assert g.ok(FRESH, "approve-proposal", ["c"])[-1][3:] == ["branch-3", 2, 3]
     assert g.refused(ADMINS[3], "approve-proposal", ["c"]) == "already_approved"
     assert g.ok(ADMINS[2], "approve-proposal", ["c"])[-1][0] == "training_course_set"
+
+
+def test_nobody_proposes_or_approves_a_role_for_themselves():
+    # The attack found on a live network: a branch admin proposing "issuer" for its own account, its own
+    # approval counting towards the quorum.
+    g = Gov()
+    assert g.refused(ADMINS[0], "propose-grant-role", ["me", ADMINS[0].public_key, "issuer", ""]) == "self_dealing"
+    g.ok(ADMINS[1], "propose-grant-role", ["them", ADMINS[0].public_key, "issuer", ""])
+    assert g.refused(ADMINS[0], "approve-proposal", ["them"]) == "self_dealing"
+    g.ok(ADMINS[2], "approve-proposal", ["them"])
+    g.ok(ADMINS[3], "approve-proposal", ["them"])  # three other branches decide it
+    assert has_role(g.state, "issuer", ADMINS[0].public_key)

@@ -55,13 +55,23 @@ def test_set_policy_with_a_wrong_type_or_range_is_policy_value_invalid(value):
     assert get_policy_version(g.state) == 0
 
 
-@pytest.mark.parametrize("name", ["coin_lifetime_ms", "privilege_lifetime_ms", "coin_value_minor",
-                                  "proposal_lifetime_ms"])
+@pytest.mark.parametrize("name", ["coin_lifetime_ms", "privilege_lifetime_ms", "coin_value_minor"])
 def test_a_zero_lifetime_or_coin_value_is_policy_value_invalid(name):
     g = Gov()
     assert g.refused(ADMINS[0], "propose-set-policy", ["p", name, 0]) == "policy_value_invalid"
     g.decide("set-policy", [name, 1])
     assert get_policy(g.state, name, 0) == 1
+
+
+def test_a_proposal_lifetime_below_a_minute_is_refused_so_governance_cannot_brick_itself():
+    # The attacker: a quorum (or a careless one) setting proposal_lifetime_ms to 1, after which every proposal
+    # expires before any other branch can approve it and no decision can ever undo it.
+    g = Gov()
+    for value in (0, 1, 59_999):
+        assert g.refused(ADMINS[0], "propose-set-policy", [f"p{value}", "proposal_lifetime_ms", value]) \
+            == "policy_value_invalid"
+    g.decide("set-policy", ["proposal_lifetime_ms", 60_000])
+    assert get_policy(g.state, "proposal_lifetime_ms", 0) == 60_000
 
 
 def test_set_policy_accepts_the_largest_int():

@@ -105,14 +105,14 @@ def test_a_second_change_while_one_is_pending_is_validator_change_pending():
     c.block(c.tx(ADMINS[0], "propose-add-validator", ["add", "branch-4", NEW.public_key, "ws://127.0.0.1:9/v1/peer"]),
             c.tx(ADMINS[0], "propose-remove-validator", ["rm", VALIDATORS[3].public_key]),
             c.tx(ADMINS[1], "approve-proposal", ["add"]), c.tx(ADMINS[1], "approve-proposal", ["rm"]))
-    # In one block: the add is decided (5 branches from now on: quorum 4), then the remove reaches its quorum
-    # while the add is pending
+    # In one block: the add is decided (branch-4 has no admin yet, so the quorum stays 3 of the 4 governing
+    # branches), then the remove reaches its quorum while the add is pending: refused, by each approver
     parent = c.headers[c.height]
     execution, _ = build_block(c.state, c.nodes, parent, [c.tx(ADMINS[2], "approve-proposal", ["add"]),
                                                           c.tx(ADMINS[2], "approve-proposal", ["rm"]),
                                                           c.tx(ADMINS[3], "approve-proposal", ["rm"])],
                                parent.timestamp_ms + 1000, VALIDATORS[0].public_key)
-    assert [r.reason for r in execution.results] == ["", "", "validator_change_pending"]
+    assert [r.reason for r in execution.results] == ["", "validator_change_pending", "validator_change_pending"]
 
 
 def test_the_set_never_goes_below_one_member():
@@ -145,7 +145,8 @@ def test_receipts_before_between_and_after_two_changes_verify_with_genesis_only(
     c.decide("add-validator", ["branch-4", NEW.public_key, "ws://127.0.0.1:9/v1/peer"], "add")
     c.block(c.tx(ISSUER, "mint", [ALICE.public_key, 1]))  # H+1 announces
     between = c.block(c.tx(ISSUER, "mint", [ALICE.public_key, 1])).header.height  # sealed by the 5
-    c.decide("remove-validator", [VALIDATORS[1].public_key], "rm", branches=4)  # 5 branches now: quorum 4
+    # 5 branches now, but branch-4 has no admin yet: the 4 governing branches decide with a quorum of 3
+    c.decide("remove-validator", [VALIDATORS[1].public_key], "rm")
     c.block(c.tx(ISSUER, "mint", [ALICE.public_key, 1]))
     after = c.block(c.tx(ISSUER, "mint", [ALICE.public_key, 1])).header.height
     final = tuple(v.public_key for v in VALIDATORS if v != VALIDATORS[1]) + (NEW.public_key,)
@@ -160,3 +161,54 @@ def test_receipts_before_between_and_after_two_changes_verify_with_genesis_only(
     bare = dict(c.receipt(after), validator_set_changes=[])
     with pytest.raises(Exception, match="validator_set_hash"):
         verify(bare, c.genesis)
+
+
+def _gov_without_an_admin_in(branch_index: int):
+    """A four-branch Gov whose branch ``branch_index`` has no admin (e.g. a branch added before its admin)."""
+    import dataclasses
+
+    from ledger.chain import genesis_state
+    from ledger.state import Overlay
+    from tests.ledger.governance_world import Gov
+    g = Gov()
+    roles = dict(g.genesis.roles)
+    roles["branch-admin"] = tuple(k for k in roles["branch-admin"] if k != ADMINS[branch_index].public_key)
+    g.genesis = dataclasses.replace(g.genesis, roles=roles)
+    g.state = Overlay(MemoryState(genesis_state(g.genesis)))
+    return g
+
+
+def test_a_branch_without_an_admin_does_not_count_towards_the_quorum_so_governance_never_deadlocks():
+    # The attack found on a live network: add a branch nobody administers, then remove one that has admins;
+    # when every branch counted, the quorum then needed a branch that can never approve: no decision could
+    # ever be taken again. Only branches with an admin govern.
+    from ledger.proposals import get_governance_quorum
+    g = _gov_without_an_admin_in(3)  # branches 0..2 have admins, branch-3 none
+    assert get_governance_quorum(g.state) == (2, 3)  # ceil(2*3/3) of the three governing branches
+    g.decide("remove-validator", [VALIDATORS[2].public_key], approvers=ADMINS[:2])
+    g.tick()
+    assert get_governance_quorum(g.state) == (2, 2)  # branches 0 and 1 still decide (2 of 2)
+    g.decide("grant-role", [ISSUER.public_key, "branch-admin", "branch-3"], approvers=ADMINS[:2])
+    assert get_governance_quorum(g.state) == (2, 3)  # branch-3 governs once its first admin is granted
+
+
+def test_a_node_key_that_cannot_sign_or_an_address_nobody_can_dial_is_refused():
+    from tests.ledger.governance_world import Gov
+    g = Gov()
+    for bogus in (b"\x00" * 32, b"\x01" + b"\x00" * 31):  # small-order points: no signature verifies under them
+        assert g.refused(ADMINS[0], "propose-add-validator", ["k", "branch-9", bogus, "ws://127.0.0.1:9/v1/peer"]) \
+            == "invalid_node_key"
+    for address in ("garbage", "http://evil.example.com:80/x", "ws://:9/v1/peer", "ws://127.0.0.1:0/v1/peer",
+                    "ws://127.0.0.1/v1/peer", "ws://127.0.0.1:9 /v1/peer"):
+        assert g.refused(ADMINS[0], "propose-add-validator", ["a", "branch-9", NEW.public_key, address]) \
+            == "invalid_address", address
+    g.ok(ADMINS[0], "propose-add-validator", ["ok", "branch-9", NEW.public_key, "wss://branch9.example:443/v1/peer"])
+
+
+def test_a_removed_branch_name_cannot_be_reused_to_bring_its_old_admins_back():
+    from tests.ledger.governance_world import Gov
+    g = Gov()
+    g.decide("remove-validator", [VALIDATORS[3].public_key])
+    g.tick()
+    assert g.refused(ADMINS[0], "propose-add-validator", ["back", "branch-3", NEW.public_key,
+                                                          "ws://127.0.0.1:9/v1/peer"]) == "branch_name_retired"

@@ -56,7 +56,7 @@ def extend(svc: NodeService, txs, signers) -> None:
 
 def build_chain(svc: NodeService, k: Keys, after_change) -> None:
     """Block 1 adds south (B); block 2 is the last the old set {A} seals; then blocks sealed by ``after_change``."""
-    extend(svc, [add_b(k, "127.0.0.1:1")], [k.a])
+    extend(svc, [add_b(k, "ws://127.0.0.1:1/peer")], [k.a])
     extend(svc, [], [k.a])
     for _ in range(3):
         extend(svc, [], after_change)
@@ -82,7 +82,7 @@ async def wait_for(predicate, timeout_s: float, what: str) -> None:
 @pytest.mark.asyncio
 async def test_a_restarted_node_hands_the_replica_the_sets_of_the_next_two_heights(tmp_path, keys):
     leader = NodeService(key=keys.a, genesis=keys.genesis, store=Store.open(tmp_path / "a"), options=FAST)
-    extend(leader, [add_b(keys, "127.0.0.1:1")], [keys.a])  # decided in block 1: in force from 3
+    extend(leader, [add_b(keys, "ws://127.0.0.1:1/peer")], [keys.a])  # decided in block 1: in force from 3
     leader.close()
     svc = NodeService(key=keys.c, genesis=keys.genesis, store=Store.open(tmp_path / "a"), options=FAST)
     try:
@@ -141,7 +141,7 @@ def test_links_follow_the_set_the_joiner_at_its_on_chain_address_and_only_member
     svc = NodeService(key=keys.a, genesis=keys.genesis, store=Store.open(tmp_path / "a"), options=FAST)
     try:
         assert compute_validator_peers(svc.store, keys.a.public_key, ()) == ({keys.a.public_key: "north"}, ())
-        extend(svc, [add_b(keys, "127.0.0.1:4567")], [keys.a])
+        extend(svc, [add_b(keys, "ws://127.0.0.1:4567/peer")], [keys.a])
         names, dial = compute_validator_peers(svc.store, keys.a.public_key, ())
         assert names == {keys.a.public_key: "north", keys.b.public_key: "south"}
         assert [(p.name, p.public_key, p.url) for p in dial] == [("south", keys.b.public_key,
@@ -177,6 +177,8 @@ async def test_a_validator_added_by_governance_joins_from_its_own_node_and_seals
         signers = [{s.validator for s in a.store.get_certificate(h)} for h in range(1, target + 1)]
         assert all(keys.b.public_key not in s for s in signers[:decided + 1])  # not before H + 2
         assert all(s == {keys.a.public_key, keys.b.public_key} for s in signers[decided + 1:])  # Q(2) = 2
+        status = a.reads.get_status()  # the status shows the set on chain, not genesis
+        assert status["validators"] == 2 and status["peer_names"] == ["south"]
     finally:
         await b.stop()
         await a.stop()
