@@ -4,54 +4,19 @@ proposals (served for reads)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 
 from cli.main import main
 from ledger.keys import KeyPair, save_key
-from ledger.storage import Store
-from node.app import create_node_app
-from node.service import NodeService
 from tests.ledger.governance_world import ADMINS, BRANCHES
+from tests.node.live_node import LiveNode
 from tests.node.local_chain import LocalChain
 from tests.node.test_reads import GovChain
-from tests.node.test_service import FAST
 from tests.strategies import VALIDATORS
-
-
-class LiveNode:
-    """A node app on 127.0.0.1 (an ephemeral port) in its own event-loop thread."""
-
-    def __init__(self, key: KeyPair, genesis, path) -> None:
-        self.key, self.genesis, self.path = key, genesis, path
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="gov-cli-node", daemon=True)
-        self.thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
-
-    async def _start(self) -> str:
-        self.svc = NodeService(key=self.key, genesis=self.genesis, store=Store.open(self.path), options=FAST)
-        self.runner = web.AppRunner(create_node_app(self.svc), access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-
-    async def _stop(self) -> None:
-        await self.runner.cleanup()
-        self.svc.close()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from node import reads
-from tests.cli.test_gov_cli import LiveNode
+from tests.node.live_node import LiveNode
 from tests.node.test_reads import history_chain
 
 

@@ -10,14 +10,11 @@ bytes sent, so their bodies are exercised beyond the guard.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
 import pytest
 import requests
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import load_all_checks, not_a_server_error
@@ -25,55 +22,23 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from ledger.storage import Store
-from node.app import create_node_app
 from node.routes import ROUTES
-from node.service import NodeService
 from node.vault import compute_request_headers
+from tests.node.live_node import LiveNode
 from tests.node.local_chain import CHAIN, LocalChain, play_story
-from tests.node.test_service import FAST
 
 EXAMPLES_PER_OPERATION = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-class LiveNode:
-    """The node app served on 127.0.0.1:<free port> by an event loop running in its own thread."""
-
-    def __init__(self, path) -> None:
-        chain = LocalChain(path)
-        play_story(chain)
-        chain.store.close()
-        self.chain, self.path = chain, path
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="live-node", daemon=True)
-        self.thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=30)
-
-    async def _start(self) -> str:
-        self.svc = NodeService(key=self.chain.node, genesis=self.chain.genesis, store=Store.open(self.path),
-                               options=FAST)
-        self.runner = web.AppRunner(create_node_app(self.svc), access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def _stop(self) -> None:
-        await self.runner.cleanup()
-        self.svc.close()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def live_node(tmp_path_factory):
-    node = LiveNode(tmp_path_factory.mktemp("live") / "db")
+    path = tmp_path_factory.mktemp("live") / "db"
+    chain = LocalChain(path)
+    play_story(chain)
+    chain.store.close()
+    node = LiveNode(chain.node, chain.genesis, path)
+    node.chain = chain  # its staff key signs the vault operations
     yield node
     node.close()
 
