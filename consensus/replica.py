@@ -40,7 +40,7 @@ from consensus.bodies import BlockBodies, compute_body_digest, compute_message_b
 from consensus.errors import ConsensusSafetyError, ReplicaMisuse
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, Action, BlockProposalReady, BlockValidated, Decide,
                               Event, MessageReceived, ReportEvidence, RequestBlock, RequestSync, Restarted,
-                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, ValidatorSetScheduled, WalRecord)
+                              StartTimer, SyncedTo, TimerExpired, ValidateBlock, ValidatorSetScheduled)
 from consensus.messages import Commit, Message, Prepare, Proposal, RoundChange, verify_message
 from consensus.safety import COMMIT_VOTE, PREPARE_VOTE, PROPOSAL_VOTE, SafetyRules
 from consensus.schedule import ValidatorSchedule, ValidatorSet

@@ -40,7 +40,7 @@ already checked them at admission). Time comes only from the block's ``timestamp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from ledger import codec, merkle, reasons
 from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash

@@ -8,7 +8,7 @@ from consensus import rules
 from consensus.errors import ConsensusSafetyError, ReplicaMisuse
 from consensus.events import (TIMER_PROPOSE, TIMER_ROUND, BlockValidated, Decide, MessageReceived, Restarted,
                               TimerExpired, ValidateBlock, ValidatorSetScheduled)
-from consensus.messages import Commit, Prepare, Proposal, RoundChange, sign_commit, sign_prepare, sign_proposal, \
+from consensus.messages import Commit, Prepare, RoundChange, sign_commit, sign_prepare, sign_proposal, \
     sign_round_change
 from consensus.replica import Replica, ReplicaConfig
 from consensus.schedule import ValidatorSchedule

@@ -22,7 +22,6 @@ from click.testing import CliRunner
 from cli.main import main
 from cli.network import add_branch
 from ledger.block import validator_set_hash
-from ledger.keys import load_key
 from ledger.tx import make_tx
 from tests.e2e.conftest import Network, http_json
 

@@ -7,7 +7,6 @@ Every process is killed at the end, also on failure; the work directory is remov
 
 from __future__ import annotations
 
-import asyncio
 import random
 import shutil
 import sys

@@ -17,7 +17,6 @@ from ledger.merkle import inclusion_proof
 from ledger.results import TxResult, compute_leaves
 from ledger.receipt import (KEYS, build_receipt, decode_compact, encode_compact, load_receipt, save_receipt,
                             verify)
-from ledger.tx import make_tx
 from tests.receipt_fixtures import CHAIN_ID, customer_key, make_block, make_chain, make_genesis, validator_keys
 
 SIZES = (1, 2, 3, 5, 8, 13)

@@ -13,7 +13,7 @@ from ledger.tx import make_tx
 from node.app import create_node_app
 from node.errors import MempoolFull
 from node.routes import OPENAPI
-from tests.node.test_service import CHAIN, FAST, make_genesis, open_service
+from tests.node.test_service import CHAIN, FAST, open_service
 
 
 @pytest.fixture
