@@ -28,6 +28,7 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"q" + proposal_id(utf-8)     -> a governance proposal (``ledger.proposals``)
     b"u" + course_id(utf-8)       -> P(reward)                 a training course of the catalogue
     b"w" + which(1)               -> the validator set: current, pending change, history (``ledger.validator_sets``)
+    b"h" + queue(1) + due_ms(8) + subject -> P(1)              a due-queue entry (``ledger.due``: expiry, SLA)
 
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
@@ -79,11 +80,12 @@ PREFIX_TRAINING = b"z"
 PREFIX_PROPOSAL = b"q"
 PREFIX_COURSE = b"u"
 PREFIX_VALIDATORS = b"w"
+PREFIX_DUE = b"h"
 PREFIXES: tuple[bytes, ...] = (
     PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
     PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
     PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
-    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS,
+    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE,
 )
 if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")
@@ -102,9 +104,15 @@ _ROLE_PRESENT = codec.encode(1)
 
 
 class StateReader(Protocol):
-    """Anything that can read a state value: a ``Store``, a ``MemoryState``, an ``Overlay``."""
+    """Anything that can read a state value: a ``Store``, a ``MemoryState``, an ``Overlay``.
+
+    ``scan(start, stop, limit)`` returns at most ``limit`` ``(key, value)`` with ``start <= key < stop`` in key
+    order; the block-time sweeps read their due queues with it (``ledger.due``).
+    """
 
     def get_state(self, key: bytes) -> bytes | None: ...
+
+    def scan(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +202,10 @@ class MemoryState:
         """Return the value at ``key`` or None."""
         return self.data.get(key)
 
+    def scan(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """At most ``limit`` ``(key, value)`` with ``start <= key < stop``, in key order (O(size): tests and tools)."""
+        return sorted((k, v) for k, v in self.data.items() if start <= k < stop)[:max(limit, 0)]
+
     def apply(self, writes: Mapping[bytes, bytes | None]) -> None:
         """Apply state writes (None deletes), as the store does when it commits a block."""
         for key, value in writes.items():
@@ -269,6 +281,11 @@ class Overlay:
             return parse(value[2](value[0]))
         return parse(value)  # type: ignore[arg-type]
 
+    def scan(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """At most ``limit`` ``(key, value)`` with ``start <= key < stop`` as seen after the writes so far."""
+        writes = {k: self.get_state(k) for k in self._writes if start <= k < stop}
+        return merge_scan(self._base, writes, start, stop, limit)
+
     def set_state(self, key: bytes, value: bytes | None) -> None:
         """Write ``value`` (canonical msgpack bytes) at ``key``; None deletes the key."""
         if value is not None and not isinstance(value, bytes):
@@ -312,6 +329,25 @@ class Overlay:
             if value != get_base(key):
                 out[key] = value  # type: ignore[assignment]
         return out
+
+
+def merge_scan(base: StateReader, writes: Mapping[bytes, bytes | None], start: bytes, stop: bytes,
+               limit: int) -> list[tuple[bytes, bytes]]:
+    """``base.scan`` with pending ``writes`` (None deletes) laid over it; ``writes`` may hold keys out of range.
+
+    At most ``len(writes in range)`` base entries can be hidden or replaced, so reading that many more from the
+    base than ``limit`` is always enough.
+    """
+    if limit <= 0:
+        return []
+    pending = {k: v for k, v in writes.items() if start <= k < stop}
+    merged = dict(base.scan(start, stop, limit + len(pending)))
+    for key, value in pending.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return sorted(merged.items())[:limit]
 
 
 def read_parsed(state: StateReader, key: bytes, parse: Callable[[bytes], object]) -> object | None:

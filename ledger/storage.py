@@ -312,6 +312,18 @@ class Store:
         for key, value in self._db.iterator(prefix=P_STATE + prefix):
             yield key[cut:], value
 
+    def scan(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """At most ``limit`` ``(key, value)`` of the current state with ``start <= key < stop``, in key order."""
+        self._check_open()
+        cut, out = len(P_STATE), []
+        if limit <= 0:
+            return out
+        for key, value in self._db.iterator(start=P_STATE + start, stop=P_STATE + stop):
+            out.append((key[cut:], value))
+            if len(out) >= limit:
+                break
+        return out
+
     def get_node(self, node_hash: bytes) -> bytes | None:
         """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``)."""
         node = self._node_cache.get(node_hash)

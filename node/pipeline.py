@@ -69,6 +69,10 @@ class PendingState:
             return self._writes[key]
         return self._base.get_state(key)
 
+    def scan(self, start: bytes, stop: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """The store's scan with the pending block's writes laid over it."""
+        return state.merge_scan(self._base, self._writes, start, stop, limit)
+
 
 class BlockPipeline:
     """Builds, validates, pre-builds and decides blocks for one node (called only from its consensus task).
