@@ -225,6 +225,8 @@ class Model:
             return "role_not_held"
         if not on and role == "branch-admin" and len(self.roles[role]) == 1:
             return "last_branch_admin"
+        if on and account == sender:  # nobody proposes a role for themselves
+            return "self_dealing"
         (self.roles.setdefault(role, set()).add if on else self.roles[role].discard)(account)
         return ""
 
