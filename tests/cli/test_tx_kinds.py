@@ -77,6 +77,8 @@ EXAMPLES = {
     "compensate": ["--ticket-id", "T1", "--amount", "200"],
     "submit-feedback": ["--target-kind", "ticket", "--target-id", "T1", "--rating", "5", "--comment", "great"],
     "record-training": ["--staff", A, "--course-id", "deescalation-101"],
+    "set-fx-rate": ["--currency", "USD", "--rate", "920000"],
+    "repay-debt": ["--amount", "250"],
 }
 
 
