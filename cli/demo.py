@@ -199,8 +199,8 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     t.send("order O2: 20.00 EUR", clerk, "create-order", ["O2", alice.public_key, 2_000, "EUR", content("scarf")],
            via=2)
     t.send("Alice pays 100 in coins", alice, "pay-order", ["O2", 100], via=3)
-    t.send("refund inside the window", alice, "request-refund", ["O2", "wrong colour"], via=0)
-    t.send("refund again: refused", alice, "request-refund", ["O2", "once more"], via=1)
+    t.send("refund inside the window", alice, "request-refund", ["O2", content("wrong colour")], via=0)
+    t.send("refund again: refused", alice, "request-refund", ["O2", content("once more")], via=1)
 
     table = Table(title="the customer story")
     for col in ("step", "tx", "via", "height", "outcome", "reason"):
