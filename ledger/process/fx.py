@@ -38,7 +38,8 @@ def process_set_fx_rate(ctx: TxContext, tx: SetFxRate) -> list[Event]:
                 f"{tx.currency} is the base currency; rates are set for the other currencies on the list")
     # The rate is positive
     verify_rule(tx.rate > 0, reasons.INVALID_FX_RATE,
-                f"rate is {tx.rate}; expected more than 0 {base} minor units per {fx.FX_UNIT} {tx.currency} minor units")
+                f"rate is {tx.rate}; expected more than 0 {base} minor units per {fx.FX_UNIT} {tx.currency} "
+                "minor units")
 
     fx.set_rate(ctx.state, tx.currency, fx.FxRate(tx.rate, ctx.timestamp_ms, ctx.sender))
     return [FxRateSet(tx.currency, tx.rate, ctx.sender)]
