@@ -366,7 +366,7 @@ class CoinMachine(RuleBasedStateMachine):
         """A transfer that may well succeed: a holder sends up to its balance."""
         sender = data.draw(st.sampled_from(self.funded()))
         amount = data.draw(st.integers(1, self.model.balance(sender.public_key)))
-        self.transfer(sender, to, amount, "", cosigner)
+        self.transfer(sender, to, amount, bytes(32), cosigner)
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN,) + ISSUERS), cid=st.sampled_from(COUPON_IDS[:2]), value=st.integers(1, 400),
