@@ -5,7 +5,10 @@ Vault requests are signed by a staff key (``node.vault.compute_request_digest``)
 (Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state (or, for a read,
 ``compliance`` or ``auditor``), the time must be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a
 request is accepted once. The guard reads the body (at most ``MAX_SIGNED_BODY``) and leaves it and the signer
-on the request.
+on the request. The ``signed`` guard (``StaffGuard.signed``, the text records' routes) checks the same headers,
+time and replay but lets any key sign: there the header carries the signer's key, and the handler decides
+(``verify_text_scope``: the customer themself, staff of their branch or of the ticket's/order's branch,
+compliance and auditors for reads).
 
 Which customers a signer may touch is the handler's check, once it knows the customer
 (``verify_customer_scope``): staff only customers of their own branch (separation of duties: the branch the
