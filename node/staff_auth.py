@@ -95,7 +95,8 @@ class StaffGuard:
     def verify(self, method: str, path: str, headers: Any, body: bytes, *, any_key: bool = False) -> bytes:
         """Return the key that signed the request; raise ``VaultUnauthorized``.
 
-        Without ``any_key`` the signer must hold the ``staff`` role (or, for a read, compliance or auditor).
+        Without ``any_key`` the signer must hold the ``staff`` role (or, for a read, compliance or auditor);
+        with it, the signer must exist on chain (``is_known_account``).
         """
         staff_hex, time_text, sig_hex = (headers.get(h) for h in (H_STAFF, H_TIME, H_SIG))
         if not (staff_hex and time_text and sig_hex):
@@ -117,6 +118,10 @@ class StaffGuard:
             raise VaultUnauthorized(f"the signature does not verify for key {staff.hex()[:16]}… over "
                                     f"{method} {path[:80]}")
         readers = READ_ALL_ROLES if method == "GET" else ()
+        # Checked before the request is remembered: a stranger's keys never fill the replay guard
+        if any_key and not is_known_account(self.store, staff):
+            raise VaultUnauthorized(f"account {staff.hex()[:16]}… does not exist on chain (no registration, "
+                                    "role, balance or nonce); it signs no vault requests")
         if not any_key and not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
             also = f" (nor, to read, {' or '.join(map(repr, readers))})" if readers else ""
             raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role{also}")

@@ -16,7 +16,7 @@ from ledger.hashing import H
 from ledger.keys import KeyPair
 from ledger.storage import Store
 from node.app import create_node_app
-from node.app_keys import VAULT_KEY
+from node.app_keys import STAFF_GUARD_KEY, VAULT_KEY
 from node.service import NodeService
 from node.vault import compute_request_headers
 from tests.ledger.governance_world import ADMINS, STAFF_1, STAFF_2
@@ -81,7 +81,10 @@ async def test_a_customers_text_is_read_back_by_them_their_branchs_staff_and_com
     status, doc = await read(client, STAFF_2, body)
     assert status == 403 and doc["error"]["code"] == "wrong_branch" and WORDS not in json.dumps(doc)
     status, doc = await read(client, CAROL, body)
+    assert status == 403 and "does not exist on chain" in doc["error"]["message"]
+    status, doc = await read(client, BOB, body)  # bob exists (a customer): signs, but not for alice's texts
     assert status == 403 and doc["error"]["code"] == "vault_unauthorized"
+    assert "neither customer" in doc["error"]["message"]
 
 
 @pytest.mark.asyncio
@@ -104,11 +107,13 @@ async def test_staff_of_the_branch_that_sold_the_order_read_and_write_texts_abou
 
 
 @pytest.mark.asyncio
-async def test_a_stranger_key_stores_nothing_for_anyone_nor_for_itself(client):
-    status, doc = await store(client, CAROL, text_body(ALICE))
+async def test_a_stranger_key_stores_nothing_for_anyone_nor_for_itself_and_fills_no_replay_guard(client):
+    for owner in (ALICE, CAROL):
+        status, doc = await store(client, CAROL, text_body(owner))
+        assert status == 403 and "does not exist on chain" in doc["error"]["message"]
+    assert len(client.server.app[STAFF_GUARD_KEY]._seen) == 0
+    status, doc = await store(client, BOB, text_body(ALICE))  # a customer writes only their own texts
     assert status == 403 and doc["error"]["code"] == "vault_unauthorized"
-    status, doc = await store(client, CAROL, text_body(CAROL))
-    assert status == 403 and "does not exist on chain" in doc["error"]["message"]
 
 
 @pytest.mark.asyncio
