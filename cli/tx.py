@@ -118,7 +118,17 @@ def _text_option(field: FieldSpec) -> tuple[str, str]:
     return "--" + base.replace("_", "-"), base
 
 
-def compute_payload(spec: KindSpec, values: dict[str, Any]) -> tuple[list, list[PendingText]]:
+def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
+    """Build the payload of ``spec``'s kind from option values, for callers that store no texts (``cli.gov``):
+    a text option is refused (``--<name>-hash HEX`` and left-out optional texts are fine)."""
+    payload, texts = compute_payload_and_texts(spec, values)
+    if texts:
+        option = "--" + texts[0].field.replace("_", "-")
+        raise click.UsageError(f"{spec.name} takes no text here: give {option} HEX, or use `carecoin tx {spec.name}`")
+    return payload
+
+
+def compute_payload_and_texts(spec: KindSpec, values: dict[str, Any]) -> tuple[list, list[PendingText]]:
     """Build the payload of ``spec``'s kind from the command's option values, in field order, and the texts
     (salted commitments already in the payload) that must be stored in the vault before it is submitted."""
     payload: list = []
@@ -178,7 +188,7 @@ def make_command(spec: KindSpec) -> click.Command:
 
     def command(client: NodeClient, as_json: bool, key_file: str, second_key_file: str | None, nonce: int | None,
                 wait: bool, timeout_s: float, **values: Any) -> None:
-        payload, texts = compute_payload(spec, values)
+        payload, texts = compute_payload_and_texts(spec, values)
         if texts:  # kept before the tx exists: a commitment on chain always has its text in a vault
             store_texts(client, key_file, values, texts, quiet=as_json)
         submit(client, spec.name, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json)
