@@ -239,7 +239,7 @@ class TestRequestRefund:
     def test_clawback_never_takes_the_balance_below_zero(self):
         w = World()
         w.confirmed_order(amount=10_000)  # earns 100
-        w.ok("transfer", ALICE, [BOB.public_key, 80, ""])
+        w.ok("transfer", ALICE, [BOB.public_key, 80, bytes(32)])
         w.ok("request-refund", ALICE, ["o-1", h("broken")])
         assert (w.balance(ALICE), w.order("o-1").clawed_back) == (0, 20)
 
@@ -356,7 +356,7 @@ class TestRefundAttacks:
         w = World(policy={"second_factor_threshold": 10**9, "refund_second_factor_threshold": 10**9})
         w.confirmed_order(amount=2_000_000)  # €20,000.00 earns 20,000 coins
         assert w.balance(ALICE) == 20_000
-        w.ok("transfer", ALICE, [BOB.public_key, 19_998, ""])  # moved away before the refund
+        w.ok("transfer", ALICE, [BOB.public_key, 19_998, bytes(32)])  # moved away before the refund
         supply = get_supply(w.state)
         events = w.ok("request-refund", ALICE, ["o-1", h("changed my mind")])
         order = w.order("o-1")
@@ -370,12 +370,12 @@ class TestRefundAttacks:
     def test_a_customer_in_debt_can_neither_send_nor_pay_with_coins_nor_buy_a_privilege(self):
         w = World(policy={"second_factor_threshold": 10**9})
         w.confirmed_order(amount=100_000)  # earns 1,000
-        w.ok("transfer", ALICE, [BOB.public_key, 1_000, ""])
+        w.ok("transfer", ALICE, [BOB.public_key, 1_000, bytes(32)])
         w.ok("request-refund", ALICE, ["o-1", h("")])  # debt 1,000
-        w.ok("transfer", BOB, [ALICE.public_key, 600, ""])  # a transfer in never repays a debt
+        w.ok("transfer", BOB, [ALICE.public_key, 600, bytes(32)])  # a transfer in never repays a debt
         assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (600, 1_000)
         w.new_order("o-2")
-        assert w.refused("transfer", ALICE, [BOB.public_key, 1, ""]) == "in_debt"
+        assert w.refused("transfer", ALICE, [BOB.public_key, 1, bytes(32)]) == "in_debt"
         assert w.refused("pay-order", ALICE, ["o-2", 100]) == "in_debt"
         assert w.refused("buy-privilege", ALICE, ["priority"]) == "in_debt"
         w.ok("pay-order", ALICE, ["o-2", 0])  # paying in fiat stays possible
@@ -384,7 +384,7 @@ class TestRefundAttacks:
     def test_later_earnings_repay_the_debt_first_and_only_the_rest_becomes_coins(self):
         w = World(policy={"second_factor_threshold": 10**9})
         w.confirmed_order(amount=100_000)  # earns 1,000
-        w.ok("transfer", ALICE, [BOB.public_key, 1_000, ""])
+        w.ok("transfer", ALICE, [BOB.public_key, 1_000, bytes(32)])
         w.ok("request-refund", ALICE, ["o-1", h("")])  # debt 1,000
         supply, minted = get_supply(w.state), get_counter(w.state, "minted")
         w.paid_order("o-2", amount=80_000)
@@ -396,7 +396,7 @@ class TestRefundAttacks:
         w.confirmed_order("o-3", amount=50_000)  # earns 500: 200 repay, 300 become coins
         assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (300, 0)
         assert get_supply(w.state) == supply + 300 and w.order("o-2").earned == 800
-        w.ok("transfer", ALICE, [BOB.public_key, 300, ""])  # out of debt: spending works again
+        w.ok("transfer", ALICE, [BOB.public_key, 300, bytes(32)])  # out of debt: spending works again
 
     def test_refund_of_an_order_whose_fiat_was_never_confirmed_pays_no_fiat_back(self):
         w = World()

@@ -27,7 +27,7 @@ def test_repaying_burns_the_coins_and_lowers_the_debt_then_spending_works_again(
                            ["debt_repaid", ALICE.public_key, 500, "repay-debt", 0])
     assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key), get_supply(w.state)) == (100, 0, supply - 500)
     assert get_counter(w.state, "burned") == 500
-    w.ok("transfer", ALICE, [BOB.public_key, 100, ""])
+    w.ok("transfer", ALICE, [BOB.public_key, 100, bytes(32)])
 
 
 def test_a_partial_repayment_leaves_the_rest_owed():
