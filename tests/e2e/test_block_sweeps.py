@@ -42,7 +42,7 @@ def prepare(net) -> None:
         toml.write_text(tomli_w.dumps(cfg))
 
 
-def test_customer_coins_expire_on_their_own_with_nobody_transacting(network_factory, tmp_path):
+def test_dead_coins_of_an_idle_customer_expire_on_time_and_the_report_counts_them(network_factory, tmp_path):
     net = network_factory(4)
     prepare(net)
     net.start_all()
