@@ -409,6 +409,19 @@ class DebtRepaid(Event):
     source: str  # the credit source it came out of ("earn", "reward", ...), or "repay-debt"
     debt: int  # what the account still owes
 
+# --- sweep: block-time sweeps (ledger.sweeps) -----------------------------------------------------------------
+
+
+@_event("sweep_failed")
+@dataclass(frozen=True, slots=True)
+class SweepFailed(Event):
+    """A due entry whose sweeper failed: its writes were rolled back and the entry was dropped (no retry loop)."""
+
+    queue: int
+    due_ms: int
+    subject: bytes
+    reason: str
+
 
 # --- decoding ------------------------------------------------------------------------------------------------
 
