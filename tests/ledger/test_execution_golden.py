@@ -16,7 +16,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench_execute = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench_execute)
 
-GOLDEN_DIGEST = "d2e714c7e4029e85ab97cf477ce079e2bd70effa4fecac07c55c4ffcb84af08f"
+GOLDEN_DIGEST = "1a845c5b90020d66fa88ccaf6c551951f9b4888b5383fb32e163f5f1060f27ce"
 GOLDEN_REASONS = {"": 733, "daily_limit_exceeded": 54, "insufficient_balance": 252, "invalid_amount": 14,
                   "second_factor_required": 84, "self_transfer": 63}
 GOLDEN_EVENTS = {"credited": 113, "customer_registered": 14, "expired": 128, "second_factor_set": 2,
