@@ -33,6 +33,11 @@ makes header H+1 name the new set and block H+2 the first it seals; executing H+
 set (``process_validator_set_promotion``), before any transaction. ``validator_set_hash`` /
 ``next_validator_set_hash`` parameters are still accepted (older call sites pass them) and ignored.
 
+Block-time sweeps (``ledger.sweeps``): when a due queue has an entry due by the block's timestamp in the
+parent state, the block's first tx is the system transaction ``block-sweep`` (no signature, zero sender,
+nonce = height). ``build_block``/``execute_block`` make it; ``validate_block`` demands exactly it, first,
+exactly when due (check ``sweep``). Admission refuses the kind from anyone else (``system_tx``).
+
 Signatures are checked at most once per tx per call (``build_block`` may skip them when the mempool has
 already checked them at admission). Time comes only from the block's ``timestamp_ms``, never a clock.
 """
@@ -42,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ledger import codec, merkle, reasons
+from ledger import codec, merkle, reasons, sweeps
 from ledger.block import MAX_BLOCK_TXS, Block, Header, validator_set_hash as compute_validator_set_hash
 from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, LedgerError, SignatureError
 from ledger.genesis import BRANCH_ROLES, Genesis
@@ -57,7 +62,7 @@ from ledger.state import (
     PREFIX_BRANCH, Overlay, StateReader, account_record_key, counter_key, get_nonce, policy_key, role_count_name,
     role_key,
 )
-from ledger.tx import SignedTx, decode_tx
+from ledger.tx import SWEEP_KIND, SignedTx, decode_tx
 from ledger.types import ZERO_HASH
 from ledger.validator_sets import (
     compute_genesis_validator_state, get_validators_at, process_validator_set_promotion,
@@ -154,6 +159,10 @@ def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_no
     execution); without it any later nonce passes (the mempool holds it until the gap fills).
     """
     body = tx.body
+    # A system transaction is made by a block's proposer only, never submitted
+    if body.kind == SWEEP_KIND:
+        raise invalid_tx(reasons.SYSTEM_TX, f"{SWEEP_KIND} is a system transaction: only a block's proposer makes "
+                                            f"it, as the block's first tx; it cannot be submitted")
     # The tx is for this chain (signatures include the chain id, so this is also replay protection)
     if body.chain_id != chain_id:
         raise invalid_tx(reasons.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}; this is {chain_id!r}")
@@ -245,9 +254,12 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
              proposer: bytes, chain_id: str, *,
              verify_signatures: bool,
              known_verified: Callable[[SignedTx], bool] | None = None,
-             skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS,
+             skip_invalid: bool, max_txs: int = MAX_BLOCK_TXS, make_sweep: bool = True,
              ) -> tuple[BlockExecution, list[tuple[SignedTx, InvalidTransaction]]]:
-    """Shared core of build/execute/validate: admit, process, and compute the roots and header."""
+    """Shared core of build/execute/validate: sweep, admit, process, and compute the roots and header.
+
+    ``make_sweep`` (build/execute): add the block-sweep when due; else (validate) ``txs`` must carry it.
+    """
     # A block's time moves forward (rules such as expiry read it)
     if timestamp_ms <= parent.timestamp_ms:
         raise _bad_block("timestamp", f"timestamp {timestamp_ms} is not above the parent's {parent.timestamp_ms}")
@@ -260,7 +272,18 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
     results: list[TxResult] = []
     rejected: list[tuple[SignedTx, InvalidTransaction]] = []
     seen: set[bytes] = set()
-    for index, tx in enumerate(txs):
+    # Due entries are swept first, by the system tx at leaf 0 (made here, or checked in the block)
+    due_now = sweeps.get_due_now(overlay, timestamp_ms)
+    if make_sweep:
+        sweep = sweeps.make_sweep_tx(chain_id, height) if due_now is not None else None
+    else:
+        sweep = _check_sweep(txs, due_now, chain_id, height, timestamp_ms)
+        txs = txs[1:] if sweep is not None else txs
+    if sweep is not None:
+        included.append(sweep)
+        results.append(sweeps.process_block_sweep(overlay, sweep, height, timestamp_ms))
+        seen.add(sweep.tx_hash)
+    for index, tx in enumerate(txs, start=len(included)):
         if len(included) >= max_txs:
             break
         try:
@@ -301,6 +324,34 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
     )
     block = Block(header, envelopes)
     return BlockExecution(header, results, writes, dict(new_nodes), block), rejected
+
+
+def _check_sweep(txs: Sequence[SignedTx], due_now: tuple[int, int] | None, chain_id: str, height: int,
+                 timestamp_ms: int) -> SignedTx | None:
+    """The block's sweep tx (None when nothing is due); raise ``InvalidBlock`` (check "sweep") otherwise."""
+    # A block-sweep may only be the first tx
+    for index, tx in enumerate(txs[1:], start=1):
+        if tx.body.kind == SWEEP_KIND:
+            raise _bad_block("sweep", f"tx {index} is a {SWEEP_KIND}; it may only be a block's first tx")
+    first = txs[0] if txs and txs[0].body.kind == SWEEP_KIND else None
+    # It is there exactly when an entry is due by the block's time
+    if due_now is not None and first is None:
+        queue, due_ms = due_now
+        raise _bad_block("sweep", f"the block does not start with a {SWEEP_KIND}; due queue {queue} has an entry "
+                                  f"due at {due_ms} <= block time {timestamp_ms}")
+    if first is None:
+        return None
+    if due_now is None:
+        raise _bad_block("sweep", f"tx 0 is a {SWEEP_KIND} but no due entry is due by block time {timestamp_ms}")
+    # It is the canonical one: this chain, zero sender, nonce = height, empty payload, no signature
+    expected = sweeps.make_sweep_tx(chain_id, height)
+    if first.raw != expected.raw:
+        b = first.body
+        raise _bad_block("sweep", f"tx 0 is a {SWEEP_KIND} with chain {b.chain_id!r}, sender {b.sender.hex()[:16]}…, "
+                                  f"nonce {b.nonce}, {len(b.payload)} payload field(s) and {len(first.signatures)} "
+                                  f"signature(s); expected chain {chain_id!r}, the zero sender, nonce {height}, "
+                                  f"no payload and no signature, canonically encoded")
+    return first
 
 
 def execute_block(state: StateReader, nodes: Any, parent: Header, txs: Sequence[SignedTx], timestamp_ms: int,
@@ -389,7 +440,7 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
     try:
         execution, _ = _execute(state, nodes, parent, txs, h.timestamp_ms, h.proposer, h.chain_id,
                                 verify_signatures=True, skip_invalid=False,
-                                known_verified=known_verified)
+                                known_verified=known_verified, make_sweep=False)
     except InvalidTransaction as exc:
         check = "duplicate_tx" if exc.code == reasons.DUPLICATE_TX else "tx_admission"
         index = getattr(exc, "tx_index", "?")

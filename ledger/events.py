@@ -373,6 +373,20 @@ class GovernanceQuorumSet(Event):
     branches: int
 
 
+# --- sweep: block-time sweeps (ledger.sweeps) -----------------------------------------------------------------
+
+
+@_event("sweep_failed")
+@dataclass(frozen=True, slots=True)
+class SweepFailed(Event):
+    """A due entry whose sweeper failed: its writes were rolled back and the entry was dropped (no retry loop)."""
+
+    queue: int
+    due_ms: int
+    subject: bytes
+    reason: str
+
+
 # --- issue 12, sla: waiting on the customer and the SLA clock (ledger.sla) ---------------------------------
 
 

@@ -10,13 +10,14 @@ transfer moves lots with their ORIGINAL expiry, so passing coins around never ex
 the same expiry are merged; past ``MAX_LOTS`` the two latest-expiring lots merge under the EARLIER expiry
 (bounded state per account; coin life is only ever shortened, never extended).
 
-**Expiry is lazy but deterministic at block time.** A lot whose ``expires_at_ms <= block timestamp`` is dead:
-``get_spendable`` never counts it, and the next transaction that touches the account (credit, spend,
-clawback, transfer, either side) sweeps it out first and records ``["expired", account, amount]`` in that
-transaction's result, so the expiry is visible, provable by receipt, and the same on every validator. A
-block-level sweep is not possible: ``results_root`` only has leaves for transactions. Until it is swept, a
-dead lot still sits in the stored balance and in the supply; a failed transaction rolls its sweep back with
-everything else.
+**Expiry happens at block time.** A lot whose ``expires_at_ms <= block timestamp`` is dead: ``get_spendable``
+never counts it. Every lot added to an account (``credit``, the receiving side of ``process_move``) schedules
+a due entry ``(QUEUE_EXPIRY, expires_at_ms, account)`` (``ledger.due``); the first block whose time reaches it
+sweeps the account's dead lots out in its ``block-sweep`` system tx (``ledger.sweeps``), recording
+``["expired", account, amount]``, so no account needs to be touched for its coins to expire. A transaction
+that touches an account with dead lots before that (credit, spend, clawback, transfer, either side) still
+sweeps them first, in its own result; the entry then finds nothing to do. Until it is swept, a dead lot still
+sits in the stored balance and in the supply; a failed transaction rolls its sweep back with everything else.
 
 **Supply accounting.** Counters (``b"n" + name``): ``minted`` (every coin ``credit`` creates, whatever its
 source; ``credited:<source>`` splits it), ``burned`` (spent or clawed back), ``expired`` (swept). Always:
@@ -29,7 +30,7 @@ balance.
 
 from __future__ import annotations
 
-from ledger import codec, reasons
+from ledger import codec, due, reasons
 from ledger.context import TxContext, get_policy_value, verify_rule
 from ledger.customers import get_earned
 from ledger.errors import SchemaError
@@ -202,6 +203,7 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
     expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
     key = account_record_key(PREFIX_LOTS, account)
     _set_lots(ctx.state, key, compute_add_lot(list(_read_lots(ctx.state, key)), expires, amount))
+    due.schedule(ctx.state, due.QUEUE_EXPIRY, expires, account)  # the block-time sweep expires it
     _change_balance(ctx.state, account, amount)
     _change_supply(ctx.state, amount)
     add_counter(ctx.state, "minted", amount)
@@ -275,6 +277,7 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     received = _read_lots(state, to_key)
     for expires, part in taken:
         received = compute_add_lot(received, expires, part)
+        due.schedule(state, due.QUEUE_EXPIRY, expires, to)  # the lot keeps its expiry, now for ``to``
     _set_lots(state, to_key, received)
     _change_balance(state, sender, -amount)
     _change_balance(state, to, amount)

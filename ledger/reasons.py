@@ -180,3 +180,8 @@ def invalid_tx(code: str, message: str) -> InvalidTransaction:
     err = InvalidTransaction(f"{code}: {message}")
     err.code = code  # instance attribute shadows the class default "invalid_tx"
     return err
+
+
+# --- sweep (issue 12): block-time sweeps -------------------------------------------------------------------
+SYSTEM_TX = "system_tx"  # a system transaction (block-sweep): only a block's proposer makes it, never a client
+ADMISSION_CODES += (SYSTEM_TX,)

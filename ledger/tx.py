@@ -7,6 +7,11 @@ envelope = P([body, [[public_key: bin32, signature: bin64], ...]])
 The first signature must be the sender's; a further signature (a second factor) is checked here for
 validity, by admission (``ledger.chain.check_signers``) for being the sender's registered second key, and by
 the state transition for whether policy required it.
+
+**System transactions.** A block's proposer makes one system transaction, ``block-sweep`` (``ledger.sweeps``):
+its sender is 32 zero bytes (a small-order point: no key signs as it) and it carries NO signature, so "every
+signature is valid" holds vacuously. Only that shape may have an empty signature list; admission refuses
+the kind from clients, and block validation checks its exact bytes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ MAX_TX_BYTES = 64 * 1024
 MAX_SIGNATURES = 4
 MAX_KIND_LEN = 32
 MAX_CHAIN_ID_LEN = 64
+SYSTEM_SENDER = bytes(32)  # the sender of system transactions: nobody holds a key for it
+SWEEP_KIND = "block-sweep"  # the one system transaction kind (made by a block's proposer, never by a client)
+
+
+def is_system_body(body: "TxBody") -> bool:
+    """True for a system transaction's body: the sweep kind from the zero sender."""
+    return body.kind == SWEEP_KIND and body.sender == SYSTEM_SENDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,8 @@ class SignedTx:
     def verify_signatures(self) -> None:
         """Raise ``SignatureError`` unless the sender signed first and every signature verifies."""
         if not self.signatures:
+            if is_system_body(self.body):
+                return  # a system transaction carries no signature: nothing to verify
             raise SignatureError("transaction has no signature; expected the sender's")
         if self.signatures[0][0] != self.body.sender:
             raise SignatureError(
@@ -103,8 +117,8 @@ def decode_tx(raw: bytes) -> SignedTx:
     _expect(isinstance(obj, list) and len(obj) == 2, "tx envelope: expected [body, signatures]")
     body = body_from_list(obj[0])
     sigs = obj[1]
-    _expect(isinstance(sigs, list) and 1 <= len(sigs) <= MAX_SIGNATURES,
-            f"tx envelope: expected 1..{MAX_SIGNATURES} signatures")
+    _expect(isinstance(sigs, list) and (1 <= len(sigs) or is_system_body(body)) and len(sigs) <= MAX_SIGNATURES,
+            f"tx envelope: expected 1..{MAX_SIGNATURES} signatures (none only on a {SWEEP_KIND} system tx)")
     pairs = []
     for pair in sigs:
         _expect(isinstance(pair, list) and len(pair) == 2, "tx signature: expected [public_key, signature]")

@@ -76,6 +76,7 @@ class Model:
     coupons: dict[str, list] = field(default_factory=dict)  # id -> [value, expires, limit, total, redeemed]
     uses: dict[tuple[bytes, str], int] = field(default_factory=dict)
     order_coupon: dict[str, str] = field(default_factory=dict)  # order id -> the coupon applied on it
+    due: set[tuple[int, bytes]] = field(default_factory=set)  # expiry due entries: (expires_at_ms, account)
 
     # --- coin mechanics, as ledger.lots does them ---------------------------------------------------------
 
@@ -106,6 +107,15 @@ class Model:
     def add(self, who: bytes, expires: int, amount: int) -> None:
         lots = self.lots.setdefault(who, {})
         lots[expires] = lots.get(expires, 0) + amount
+        self.due.add((expires, who))  # every lot added schedules its expiry (stale once spent: still swept)
+
+    def block_sweep(self, ts: int) -> bool:
+        """The block's sweep: the earliest 256 entries due by ``ts`` expire their accounts' dead lots first."""
+        entries = sorted(e for e in self.due if e[0] <= ts)[:256]
+        for expires, who in entries:
+            self.due.discard((expires, who))
+            self.sweep(who, ts)
+        return bool(entries)
 
     def outflow_ok(self, who: bytes, amount: int, ts: int) -> bool:
         if who not in self.customers:
@@ -472,7 +482,8 @@ class CoinMachine(RuleBasedStateMachine):
     def seal(self, advance_ms):
         ts = self.head.timestamp_ms + advance_ms
         model = copy.deepcopy(self.model)
-        expected = [prediction(model, ts) for prediction in self.predictions]
+        swept = model.block_sweep(ts)  # the block-sweep system tx comes first, when an entry is due
+        expected = [""] * swept + [prediction(model, ts) for prediction in self.predictions]
         execution, rejected = build_block(self.state, self.nodes, self.head, self.queue, ts,
                                           VALIDATORS[0].public_key)
         assert [(tx.tx_hash, exc.code) for tx, exc in rejected] == [(tx.tx_hash, c) for tx, c in self.junk]
@@ -537,6 +548,7 @@ class CoinMachine(RuleBasedStateMachine):
     def nonce_counts_committed_txs(self):
         for acct in ACCOUNTS:
             assert get_account(self.state, acct.public_key).nonce == self.committed_txs.get(acct.public_key, 0)
+        assert get_account(self.state, bytes(32)).nonce == 0  # the block-sweep's zero sender keeps no nonce
 
     @invariant()
     def state_root_matches_a_from_scratch_rebuild(self):
