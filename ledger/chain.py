@@ -160,9 +160,7 @@ def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_no
     """
     body = tx.body
     # A system transaction is made by a block's proposer only, never submitted
-    if body.kind == SWEEP_KIND:
-        raise invalid_tx(reasons.SYSTEM_TX, f"{SWEEP_KIND} is a system transaction: only a block's proposer makes "
-                                            f"it, as the block's first tx; it cannot be submitted")
+    check_not_system(tx)
     # The tx is for this chain (signatures include the chain id, so this is also replay protection)
     if body.chain_id != chain_id:
         raise invalid_tx(reasons.WRONG_CHAIN, f"tx is for chain {body.chain_id!r}; this is {chain_id!r}")
@@ -185,6 +183,13 @@ def check_admission(state: StateReader, tx: SignedTx, chain_id: str, *, exact_no
         except SignatureError as exc:
             raise invalid_tx(reasons.BAD_SIGNATURE, exc.message) from None
     return spec, payload
+
+
+def check_not_system(tx: SignedTx) -> None:
+    """Raise ``system_tx`` for a system transaction (``block-sweep``): nobody submits one, whatever it carries."""
+    if tx.body.kind == SWEEP_KIND:
+        raise invalid_tx(reasons.SYSTEM_TX, f"{SWEEP_KIND} is a system transaction: only a block's proposer makes "
+                                            f"it, as the block's first tx; it cannot be submitted")
 
 
 def check_signers(state: StateReader, tx: SignedTx) -> None:

@@ -10,7 +10,8 @@ yield to the consensus loop between chunks (``yield_to_consensus``): consensus g
 Gossiped batches are queued (bounded by ``MAX_GOSSIP_BACKLOG``: beyond it a batch is dropped; its origin
 node keeps the txs pending, so they still commit) and admitted by one background task, so a link's read
 loop is free for consensus frames at once. After a local fault (``stopped()`` is not None) every submission
-is refused with ``NodeStopped``.
+is refused with ``NodeStopped``. A system transaction (``block-sweep``: a block's proposer makes it) is refused
+from clients and peers alike, with the admission code ``system_tx``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Admission:
         if fatal is not None:
             raise NodeStopped(f"the node stopped after a local fault: {fatal}")
         tx = decode_tx(raw)
+        chain.check_not_system(tx)  # before the mempool's nonce rules: name the real problem
         self.mempool.add(tx, self._check)
         self.committer.decoded[tx.raw] = tx
         self.on_admitted()
@@ -109,6 +111,7 @@ class Admission:
         for raw in raws:
             try:
                 tx = decode_tx(raw)
+                chain.check_not_system(tx)
                 self.mempool.add(tx, self._check)
             except (LedgerError, NodeError) as exc:
                 out.append(exc)

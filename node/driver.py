@@ -75,6 +75,8 @@ class BlockPort(Protocol):
 
     def pending_count(self) -> int: ...  # runnable txs waiting in the mempool
 
+    def get_sweep_due_in_ms(self) -> float | None: ...  # until the earliest due entry (None: nothing queued)
+
     def get_block_target(self) -> int: ...
 
     def get_last_commit_time(self) -> float: ...
@@ -207,7 +209,9 @@ class Driver:
         - A full block's worth of runnable txs waits in the mempool: fire now (no block interval).
         - Some runnable txs wait: the block interval.
         - None: hold until a tx arrives (``on_txs_admitted``) or ``empty_block_interval_ms`` has passed since
-          the last commit, so an idle network makes one empty block per that interval, not one per interval.
+          the last commit, so an idle network makes one empty block per that interval, not one per interval —
+          unless a due entry (expiry, SLA) comes due sooner: then fire when it is due (at least the block
+          interval), so its block-sweep runs on time with nobody transacting. Nothing due: nothing changes.
         """
         blocks = self.blocks
         pending = blocks.pending_count()
@@ -216,7 +220,12 @@ class Driver:
         if pending:
             return interval_ms
         idle_ms = (time.monotonic() - blocks.get_last_commit_time()) * 1000.0
-        return max(float(interval_ms), self.empty_block_interval_ms - idle_ms)
+        hold_ms = max(float(interval_ms), self.empty_block_interval_ms - idle_ms)
+        due_in_ms = blocks.get_sweep_due_in_ms()
+        if due_in_ms is None:
+            return hold_ms
+        # +1 ms: the block's timestamp (our wall clock when it is built) must reach the entry's due time
+        return min(hold_ms, max(float(interval_ms), due_in_ms + 1.0))
 
     def on_txs_admitted(self) -> None:
         """New txs entered the mempool: a PROPOSE timer held for lack of txs is re-armed at the block interval.

@@ -15,6 +15,10 @@ After each commit, ``get_scheduled_change(H)`` answers ``ValidatorSetScheduled(H
 decided a validator-set change (``ledger.validator_sets``): the consensus loop feeds it to the replica before
 any other event (docs/architecture.md, "The contract with the node").
 
+Block-time sweeps (``ledger.sweeps``): ``get_sweep_due_in_ms`` tells the driver when the earliest due entry
+comes due on this node's clock, so a block is proposed for it with an empty mempool (and only then: an idle
+network with nothing due keeps its idle pace); ``ledger.chain.build_block`` adds the ``block-sweep`` itself.
+
 Blocks are sized to a time budget: ``BLOCK_TIME_SHARE`` of the base round timeout, from a moving average of
 the per-tx execution time measured here. When this node proposes the next height's round 0, it pre-builds
 that block on a worker thread on top of the block just validated (``PendingState``/``OverlayNodes``) while
@@ -32,7 +36,7 @@ from typing import Callable, Sequence
 
 from consensus.events import (BlockProposalReady, BlockValidated, Decide, RequestBlock, ValidateBlock,
                               ValidatorSetScheduled)
-from ledger import chain, reasons, state, validator_sets
+from ledger import chain, reasons, state, sweeps, validator_sets
 from ledger.block import Block, Header
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -116,6 +120,14 @@ class BlockPipeline:
     def pending_count(self) -> int:
         """Txs in the mempool that can run now (gapped ones wait for their missing nonce: they make no block)."""
         return self.mempool.runnable_count()
+
+    def get_sweep_due_in_ms(self) -> float | None:
+        """Milliseconds until the earliest due entry (expiry, SLA) comes due on our clock (<= 0: due now).
+
+        None when every due queue is empty. A block whose timestamp reaches it starts with the block-sweep.
+        """
+        next_due = sweeps.get_next_due(self.store)
+        return None if next_due is None else float(next_due - now_ms())
 
     def expire_gapped(self) -> list[bytes]:
         """Evict the txs that waited on a nonce gap for too long (housekeeping); return their hashes."""
@@ -314,12 +326,19 @@ class BlockPipeline:
         the pre-built block is not used (``process_request_block`` checks the parent hash).
         """
         height = parent.header.height + 1
-        if not self.is_next_proposer(height) or self.mempool.runnable_count() == 0:
+        if not self.is_next_proposer(height):
+            return
+        if self.mempool.runnable_count() == 0 and not self._is_sweep_due(parent):
             return
         if self._prebuild_task is not None and not self._prebuild_task.done():
             return
         self._prebuild_task = asyncio.ensure_future(self._prebuild(parent))
         self._prebuild_height = height
+
+    def _is_sweep_due(self, parent: "chain.BlockExecution") -> bool:
+        """True when a block built now on the pending ``parent`` would start with a block-sweep."""
+        reader = PendingState(self.store, parent.state_writes)
+        return sweeps.get_due_now(reader, max(now_ms(), parent.header.timestamp_ms + 1)) is not None
 
     async def _prebuild(self, parent: "chain.BlockExecution") -> None:
         """Build the next block on the pending ``parent`` (worker thread) and keep it for the PROPOSE timer."""
@@ -332,9 +351,9 @@ class BlockPipeline:
         target = self.get_block_target()
         candidates = self.mempool.select(target, self.options.block_max_bytes,
                                          lambda sender: state.get_nonce(reader, sender))
-        if not candidates:
-            return
         timestamp = max(now_ms(), parent.header.timestamp_ms + 1)
+        if not candidates and sweeps.get_due_now(reader, timestamp) is None:
+            return
         key, validator_set_hash, chain_id = self.key.public_key, self.genesis.validator_set_hash, self.chain_id
 
         def build():
