@@ -179,6 +179,13 @@ def _sweep_lots(ctx: TxContext, account: bytes, key: bytes) -> tuple[list[Event]
     return [Expired(account, dead)], live
 
 
+def _schedule_expiry(state: Overlay, lots: list[Lot] | tuple[Lot, ...], expires: int, account: bytes) -> None:
+    # A lot added to ``account`` expires at block time (``ledger.sweeps``): schedule its due entry, unless a lot
+    # of the same expiry is already there (every lot an account holds has its entry until the sweep removes both).
+    if not any(e == expires for e, _ in lots):
+        due.schedule(state, due.QUEUE_EXPIRY, expires, account)
+
+
 # --- the contract: credit, spend, clawback, move ------------------------------------------------------------
 
 
@@ -202,8 +209,9 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
     events = process_sweep(ctx, account)
     expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
     key = account_record_key(PREFIX_LOTS, account)
-    _set_lots(ctx.state, key, compute_add_lot(list(_read_lots(ctx.state, key)), expires, amount))
-    due.schedule(ctx.state, due.QUEUE_EXPIRY, expires, account)  # the block-time sweep expires it
+    lots = list(_read_lots(ctx.state, key))
+    _set_lots(ctx.state, key, compute_add_lot(lots, expires, amount))
+    _schedule_expiry(ctx.state, lots, expires, account)
     _change_balance(ctx.state, account, amount)
     _change_supply(ctx.state, amount)
     add_counter(ctx.state, "minted", amount)
@@ -276,8 +284,8 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     _set_lots(state, sender_key, remaining)
     received = _read_lots(state, to_key)
     for expires, part in taken:
+        _schedule_expiry(state, received, expires, to)  # the lot keeps its expiry, now for ``to``
         received = compute_add_lot(received, expires, part)
-        due.schedule(state, due.QUEUE_EXPIRY, expires, to)  # the lot keeps its expiry, now for ``to``
     _set_lots(state, to_key, received)
     _change_balance(state, sender, -amount)
     _change_balance(state, to, amount)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import pytest_asyncio
 
-from ledger import chain
+from ledger import chain, sweeps
 from ledger.errors import InvalidBlock
 from ledger.keys import KeyPair
 from ledger.tx import SignedTx, make_tx
@@ -217,7 +217,9 @@ async def test_a_block_prebuilt_on_a_pending_parent_is_proposed_and_validates_on
         assert svc.pipeline._prebuilt is not None
         svc.committer.commit(pending.block, (), pending, source="test")  # block 1 decided as pre-supposed
         ready = svc.pipeline.process_request_block(RequestBlock(2, 0))
-        assert list(ready.block.txs) == [t.raw for t in later]
+        # block 1 is timestamped just after the (old) genesis time: its lot is a year past by block 2's clock time,
+        # so the pre-built block starts with the block-sweep that expires it
+        assert list(ready.block.txs) == [sweeps.make_sweep_tx(CHAIN, 2).raw] + [t.raw for t in later]
         head = svc.pipeline.head_header()
         execution = chain.validate_block(svc.store, svc.store, head, ready.block, ready.block.header.timestamp_ms,
                                          1000, svc.genesis.validator_set_hash)
@@ -244,7 +246,8 @@ async def test_a_prebuilt_block_on_a_parent_that_was_not_decided_is_not_proposed
         svc.committer.commit(decided.block, (), decided, source="test")  # another block 1 won (other timestamp)
         ready = svc.pipeline.process_request_block(RequestBlock(2, 0))
         assert ready.block.header.prev_hash == decided.block.hash
-        assert list(ready.block.txs) == [txs[1].raw]
+        # (block 1's lot, timestamped at the old genesis time, is dead by block 2's clock time: swept first)
+        assert list(ready.block.txs) == [sweeps.make_sweep_tx(CHAIN, 2).raw, txs[1].raw]
     finally:
         svc.close()
 
