@@ -157,6 +157,9 @@ def report(client: NodeClient, as_json: bool, branch: str | None, since: str | N
                + " | " + ", ".join(f"{k} {v}" for k, v in t["by_category"].items() if v))
     click.echo(f"  mean first response {_ms(t['mean_first_response_ms'])}, mean resolution "
                f"{_ms(t['mean_resolution_ms'])}")
+    b = t["sla_breaches"]
+    click.echo(f"  SLA breaches: {b['total']} (first response {b['first_response']}, resolution {b['resolution']}),"
+               f" {b['compensated']} coins compensated automatically")
     r = doc["ratings"]
     click.echo(f"  ratings: {r['count']}, average {r['average'] if r['average'] is not None else '-'}")
 

@@ -112,8 +112,11 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
     if not items:
         click.echo("no transactions")
     for item in items:
+        kinds = list(dict.fromkeys(e[0] for e in item.get("events", []) if e))  # e.g. credited, sla_breached
         line = (f"h={item.get('height')} {item.get('kind', '?'):<10} {item.get('tx_hash')} "
-                f"{item.get('outcome', item.get('status', ''))} {item.get('reason', '')}").rstrip()
+                f"{item.get('result', '')} {item.get('reason', '')}").rstrip()
+        if kinds:
+            line += "  events: " + ", ".join(kinds)
         if "receipt_file" in item:
             line += f"  receipt: {item['receipt_file']}"
         click.echo(line)

@@ -55,6 +55,23 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "fx_max_age_ms": DAY_MS,                 # an FX rate older than this at the block time is stale
 }
 
+# --- issue 12, sla: SLA targets per category and priority (1 low .. 3 high), in ms; 0 = no target ----------
+HOUR_MS = 3_600_000
+_SLA_TARGETS_H = {  # category: ((first response p1, p2, p3), (resolution p1, p2, p3)), in hours
+    "complaint": ((24, 8, 2), (7 * 24, 3 * 24, 24)),
+    "inquiry": ((48, 24, 8), (14 * 24, 7 * 24, 3 * 24)),
+    "suggestion": ((7 * 24, 7 * 24, 3 * 24), (0, 0, 0)),
+}
+for _category, _by_target in _SLA_TARGETS_H.items():
+    for _target, _hours in zip(("first_response", "resolution"), _by_target):
+        for _priority, _h in enumerate(_hours, start=1):
+            DEFAULT_POLICY[f"sla_{_target}_ms_{_category}_p{_priority}"] = _h * HOUR_MS
+DEFAULT_POLICY.update({
+    "privilege_priority_sla_factor_pct": 50,        # a priority privilege at opening: targets x 50 / 100
+    "sla_breach_compensation_first_response": 100,  # coins credited to the customer when a target breaches
+    "sla_breach_compensation_resolution": 300,
+})
+
 
 @dataclass(frozen=True, slots=True)
 class TxContext:

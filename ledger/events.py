@@ -423,6 +423,52 @@ class SweepFailed(Event):
     reason: str
 
 
+# --- issue 12, sla: waiting on the customer and the SLA clock (ledger.sla) ---------------------------------
+
+
+@_event("ticket_waiting", "staff")
+@dataclass(frozen=True, slots=True)
+class TicketWaiting(Event):
+    ticket_id: str
+    staff: bytes  # who asked the customer (the SLA clock pauses)
+
+
+@_event("ticket_replied", "customer")
+@dataclass(frozen=True, slots=True)
+class TicketReplied(Event):
+    ticket_id: str
+    customer: bytes
+    waited_ms: int  # how long the ticket waited on the customer (the clock resumes)
+
+
+@_event("sla_clock", "customer")
+@dataclass(frozen=True, slots=True)
+class SlaClock(Event):
+    ticket_id: str
+    customer: bytes
+    first_response_due_ms: int  # the deadlines now in force (0 = no target)
+    resolution_due_ms: int
+
+
+@_event("sla_breached", "customer")
+@dataclass(frozen=True, slots=True)
+class SlaBreached(Event):
+    ticket_id: str
+    customer: bytes
+    target: str  # "first_response" | "resolution"
+    deadline_ms: int
+    compensation: int  # coins credited to the customer (0 when the credit was refused)
+
+
+@_event("sla_compensation_refused", "customer")
+@dataclass(frozen=True, slots=True)
+class SlaCompensationRefused(Event):
+    ticket_id: str
+    customer: bytes
+    target: str
+    reason: str  # the failure reason of the credit (mint_cap_exceeded, account_frozen, ...)
+
+
 # --- decoding ------------------------------------------------------------------------------------------------
 
 

@@ -48,7 +48,8 @@ from ledger.state import (
     set_balance_nonce, set_record, set_supply,
 )
 
-SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
+SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer",
+                     "sla"})  # sla: automatic compensation of an SLA breach (ledger.sla)
 EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
 MAX_LOTS = 256
 

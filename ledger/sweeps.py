@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ledger import codec, due, lots, reasons
+from ledger import codec, due, lots, reasons, sla
 from ledger.context import TxContext
 from ledger.events import Event, SweepFailed, to_wire_events
 from ledger.reasons import TxFailure
@@ -53,7 +53,7 @@ def process_expiry_due(ctx: TxContext, due_ms: int, account: bytes) -> list[Even
 # The registry: (queue, sweeper), in execution order. A new sweeper is one more line here.
 SWEEPERS: tuple[tuple[int, Sweeper], ...] = (
     (due.QUEUE_EXPIRY, process_expiry_due),
-    # (due.QUEUE_SLA, sla.process_sla_due): SLA breaches (the sla slice)
+    (due.QUEUE_SLA, sla.process_sla_due),  # SLA breaches: compensate the customer (ledger.sla)
 )
 
 # Errors of the machine, not of an entry: never turned into a sweep_failed event (as in ``ledger.chain``).

@@ -7,11 +7,15 @@ A ticket is one state record under ``b"t" + ticket_id`` (utf-8). Its state machi
     open --assign--> assigned --respond--> in_progress --resolve--> resolved --close--> closed
       \\____________________\\______________________\\               |
        (respond, resolve and assign are allowed from every active state)  '--reopen--> open
+                  in_progress <--reply-- waiting <--wait-- open | assigned | in_progress
 
-``ACTIVE`` states accept assign/respond/resolve; only ``resolved`` accepts reopen and close; ``closed`` is
-final. Times come from block timestamps: ``first_response_at`` is set by the first response (or by the
-resolution, if nobody responded before), ``resolved_at`` by the latest resolution, ``closed_at`` once.
-A refusal names the state seen and the states expected (``TICKET_STATE``).
+``ACTIVE`` states (waiting included) accept assign/respond/resolve; ``wait`` (staff ask the customer
+something: the SLA clock pauses) needs a non-waiting active state and ``reply`` (the customer answers: the
+clock resumes) needs ``waiting``; only ``resolved`` accepts reopen and close; ``closed`` is final. Times come
+from block timestamps: ``first_response_at`` is set by the first response or question to the customer (or
+by the resolution, if nobody responded before), ``resolved_at`` by the latest resolution, ``closed_at`` once.
+A refusal names the state seen and the states expected (``TICKET_STATE``). The SLA fields (deadlines, the
+pause, the breaches) are kept by ``ledger.sla``.
 
 Rewards that must never pay twice leave a marker whose presence is the whole check:
 ``b"y" + (b"o" | b"t") + target_id`` for feedback on an order or a ticket, and
@@ -32,7 +36,7 @@ from ledger.state import PREFIX_FEEDBACK, PREFIX_TICKET, PREFIX_TRAINING, StateR
 
 CATEGORIES: tuple[str, ...] = ("complaint", "inquiry", "suggestion")
 PRIORITIES = range(1, 4)
-ACTIVE: tuple[str, ...] = ("open", "assigned", "in_progress")
+ACTIVE: tuple[str, ...] = ("open", "assigned", "in_progress", "waiting")
 STATES: tuple[str, ...] = ACTIVE + ("resolved", "closed")
 FEEDBACK_TARGETS: dict[str, bytes] = {"order": b"o", "ticket": b"t"}
 
@@ -45,7 +49,7 @@ class Ticket:
     opened_by: bytes  # the customer, or the staff member who opened it on their behalf
     branch: str  # the branch that handles it ("" until a staff member is involved)
     category: str
-    priority: int  # 1 (highest) .. 3
+    priority: int  # 1 (low) .. 3 (high)
     flagged: int  # 1 when the customer held the priority or vip privilege at opening
     order_id: str  # "" when not linked to an order
     content_hash: bytes
@@ -60,6 +64,15 @@ class Ticket:
     rating: int = 0
     resolution_hash: bytes = b""
     last_response_hash: bytes = b""
+    # SLA (``ledger.sla``); 0 = none / not yet
+    sla_factor_pct: int = 100  # targets x this / 100, fixed at opening (priority privilege)
+    first_response_due: int = 0  # block time the first response is due by (0 = no target)
+    resolution_due: int = 0  # block time the resolution is due by (0 = no target)
+    paused_at: int = 0  # block time the ticket started waiting on the customer (0 = clock running)
+    paused_ms: int = 0  # total time spent waiting on the customer
+    breached: int = 0  # bit 1: first response breached, bit 2: resolution breached
+    sla_compensated: int = 0  # coins credited automatically for breaches
+    last_reply_hash: bytes = b""  # the customer's latest answer while waiting
 
     def to_list(self) -> list:
         """The record's canonical array form."""

@@ -12,7 +12,8 @@ so a long catch-up never starves consensus). Nothing else depends on it: erasure
 (``node.erasure``).
 
 Branch attribution (deterministic, from state): order and ticket events count for the order's / ticket's
-branch; ``expired`` for the customer's registering branch; anything else for the sender's branch (staff,
+branch (an SLA breach too: its count, and its compensation under ``compensated``); ``expired`` for the
+customer's registering branch; anything else for the sender's branch (staff,
 issuers, admins granted with a branch), else the sending customer's branch, else "" (no branch).
 
 ``compute_orders``/``compute_order_report`` and ``compute_ticket_report`` summarise order and ticket records
@@ -33,7 +34,7 @@ from ledger.orders import Order, compute_record, get_order
 from ledger.state import PREFIX_ORDER
 from ledger.tickets import CATEGORIES, STATES, Ticket, get_ticket
 from ledger.events import (
-    ClawedBack, Compensated, CouponApplied, Credited, Event, Expired, Feedback, Spent, decode_event,
+    ClawedBack, Compensated, CouponApplied, Credited, Event, Expired, Feedback, SlaBreached, Spent, decode_event,
 )
 from ledger.tx import decode_tx
 
@@ -43,7 +44,8 @@ FOLLOW_PERIOD_S = 0.25
 FOLLOW_BATCH = 500
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
-                  "refund": "refunded"}
+                  "refund": "refunded"}  # ("sla" credits are counted from their sla_breached event)
+SLA_TARGETS = ("first_response", "resolution")
 _ORDER_EVENTS = {"order_created": "orders_created", "order_paid": "orders_paid",
                  "order_confirmed": "orders_confirmed", "order_refunded": "orders_refunded"}
 
@@ -89,6 +91,10 @@ class ReportIndex:
                 continue
             branch = None  # decided lazily: most txs (transfers) never need it
             for event in map(decode_event, result.events):
+                if type(event) is SlaBreached:
+                    for metric, amount, where in self._sla_metrics(event, touched):
+                        counters.setdefault(where, Counter())[metric] += amount
+                    continue
                 metric, amount, where = self._metric(event, touched)
                 if metric is None:
                     continue
@@ -134,6 +140,14 @@ class ReportIndex:
             return f"rating:{event.rating}", 1, record.branch if record else ""
         return None, 0, None
 
+    def _sla_metrics(self, event: SlaBreached, touched: set[str]) -> list[tuple[str, int, str]]:
+        """An SLA breach counts for its ticket's branch: the breach, and the compensation the sweep credited."""
+        touched.add(event.ticket_id)
+        ticket = get_ticket(self.store, event.ticket_id)
+        where = ticket.branch if ticket else ""
+        return [(f"sla_breaches:{event.target}", 1, where), ("sla_compensated", event.compensation, where),
+                ("compensated", event.compensation, where)]
+
     def _tx_branch(self, raw: bytes, events: Iterable[list]) -> str:
         for event in map(decode_event, events):  # an order's or a ticket's branch wins: where the service was
             if event.KIND in _ORDER_EVENTS or type(event) is CouponApplied:
@@ -152,8 +166,8 @@ class ReportIndex:
         return customer.branch if customer else ""
 
     def report(self, branch: str | None = None, since: int | None = None, until: int | None = None) -> dict[str, Any]:
-        """Coin flows, orders and ratings of blocks with ``since <= time < until``, tickets opened in that period;
-        for one branch or all."""
+        """Coin flows, orders, ratings and SLA breaches of blocks with ``since <= time < until``, tickets opened in
+        that period; for one branch or all."""
         lo = 0 if since is None else bisect.bisect_left(self._times, since)
         hi = len(self._times) if until is None else bisect.bisect_left(self._times, until)
         total: Counter = Counter()
@@ -175,6 +189,11 @@ class ReportIndex:
                 "flagged": tickets.flagged,
                 "mean_first_response_ms": tickets.mean_first_response_ms,
                 "mean_resolution_ms": tickets.mean_resolution_ms,
+                "sla_breaches": {
+                    "total": sum(total.get(f"sla_breaches:{t}", 0) for t in SLA_TARGETS),
+                    **{t: total.get(f"sla_breaches:{t}", 0) for t in SLA_TARGETS},
+                    "compensated": total.get("sla_compensated", 0),
+                },
             },
             "ratings": {"count": count, "by_rating": {str(r): n for r, n in ratings.items()},
                         "average": round(sum(r * n for r, n in ratings.items()) / count, 2) if count else None},

@@ -303,7 +303,7 @@ ROUTES: tuple[Route, ...] = (
         params=(_ID,))),
     Route("GET", "/v1/report", get_report, AUTH_OPEN, op(
         "Analytics per branch and period: coins minted/earned/redeemed/expired/compensated, orders, tickets by "
-        "state and category, mean first-response and resolution ms, ratings", "200", 400, 503,
+        "state and category, mean first-response and resolution ms, SLA breaches, ratings", "200", 400, 503,
         params=(query_param("branch", "one branch (default all)", minLength=1, maxLength=MAX_BRANCH_CHARS),
                 query_param("since", "block time >= this (ms)", "integer", minimum=0, maximum=MAX_TIME_MS),
                 query_param("until", "block time < this (ms), after since", "integer", minimum=0,

@@ -1,4 +1,4 @@
-"""Ticket kinds: open/assign/respond/resolve/reopen/close-ticket, ``compensate`` and ``submit-feedback``.
+"""Ticket kinds: open/assign/respond/wait/reply/resolve/reopen/close-ticket, ``compensate``, ``submit-feedback``.
 
 Theory of operation
 -------------------
@@ -6,6 +6,9 @@ The ticket record and its state machine live in ``ledger.tickets`` (see the diag
 here is one transition: its checks (one comment + one check each, in the order a support agent would ask
 them: who, which ticket, which state, which values) and then one record write. Times are block times:
 ``first_response_at`` - ``opened_at`` and ``resolved_at`` - ``opened_at`` are the SLA figures reports use.
+The SLA clock (deadlines, the pause while waiting on the customer, breaches) is ``ledger.sla``: opening
+starts it, a question to the customer (wait) pauses it, the customer's reply or staff acting again
+resumes it, reopening restarts the resolution clock.
 Compensation credits coins on a complaint ticket up to ``compensation_cap_per_ticket`` in total; feedback
 on a resolved ticket or a confirmed order pays ``feedback_reward`` once per target, guarded by a marker key.
 
@@ -18,8 +21,10 @@ payloads:
     open-ticket     [ticket_id: str, category: str, priority: int, order_id: str, content_hash: bin32]
     assign-ticket   [ticket_id: str, staff: bin32]
     respond-ticket  [ticket_id: str, content_hash: bin32]
+    wait-ticket     [ticket_id: str, content_hash: bin32]
+    reply-ticket    [ticket_id: str, content_hash: bin32]
     resolve-ticket  [ticket_id: str, resolution_hash: bin32]
-    reopen-ticket   [ticket_id: str, reason: str]
+    reopen-ticket   [ticket_id: str, reason_hash: bin32]
     close-ticket    [ticket_id: str]
     compensate      [ticket_id: str, amount: int]
     submit-feedback [target_kind: "ticket" | "order", target_id: str, rating: int, comment_hash: bin32]
@@ -29,23 +34,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import customers, lots, reasons
+from ledger import customers, lots, reasons, sla
 from ledger.events import (
-    Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketResolved,
-    TicketResponded,
+    Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketReplied,
+    TicketResolved, TicketResponded, TicketWaiting,
 )
 from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
     TxContext, get_policy_value, get_sender_branch, verify_not_self, verify_own_branch, verify_positive_amount,
     verify_role, verify_rule,
 )
-from ledger.process.orders import is_staff, verify_text
+from ledger.process.orders import is_staff
 from ledger.process.payload import Account, Amount, ContentHash, Id, Int, Text, arg, declare_kind
 from ledger.state import has_role
 from ledger.tickets import (
     ACTIVE, CATEGORIES, FEEDBACK_TARGETS, PRIORITIES, Reward, Ticket, feedback_key, get_reward, get_ticket,
     set_reward, set_ticket, verify_ticket, verify_ticket_customer, verify_ticket_state,
 )
+
+WAITABLE: tuple[str, ...] = tuple(s for s in ACTIVE if s != "waiting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,22 @@ class RespondTicket:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitTicket:
+    """A wait-ticket payload: the ticket and the hash of the question put to the customer."""
+
+    ticket_id: Id = arg("The ticket.")
+    content_hash: ContentHash = arg("The question to the customer")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTicket:
+    """A reply-ticket payload: the ticket and the hash of the customer's answer."""
+
+    ticket_id: Id = arg("Your ticket, waiting on you.")
+    content_hash: ContentHash = arg("Your answer")
+
+
+@dataclass(frozen=True, slots=True)
 class ResolveTicket:
     """A resolve-ticket payload: the ticket and the hash of the resolution given to the customer."""
 
@@ -88,7 +111,7 @@ class ReopenTicket:
     """A reopen-ticket payload."""
 
     ticket_id: Id = arg("Your resolved ticket.")
-    reason: Text = arg("Why (at most 140 characters).", "")
+    reason_hash: ContentHash = arg("Why")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +173,11 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
 
     branch = customers.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
     flagged = int(any(customers.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
-    set_ticket(ctx.state, tx.ticket_id, Ticket(
+    ticket, clock = sla.process_start(ctx, tx.ticket_id, Ticket(
         customer, ctx.sender, branch, tx.category, tx.priority, flagged, tx.order_id, tx.content_hash, "open",
         opened_at=ctx.timestamp_ms))
-    return [TicketOpened(tx.ticket_id, customer, tx.category, tx.priority, flagged, branch)]
+    set_ticket(ctx.state, tx.ticket_id, ticket)
+    return [TicketOpened(tx.ticket_id, customer, tx.category, tx.priority, flagged, branch), *clock]
 
 
 def verify_staff_or_admin(ctx: TxContext) -> None:
@@ -185,7 +209,7 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     branch = customers.get_branch_of(ctx.state, tx.staff)
     verify_own_branch(ctx, branch, f"assignee {tx.staff.hex()[:16]}…")
 
-    state = "in_progress" if ticket.state == "in_progress" else "assigned"
+    state = ticket.state if ticket.state in ("in_progress", "waiting") else "assigned"
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, assignee=tx.staff, branch=branch, state=state))
     return [TicketAssigned(tx.ticket_id, tx.staff, branch)]
 
@@ -201,11 +225,48 @@ def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
+    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket)  # (a response ends a wait on the customer)
     first = ticket.first_response_at or ctx.timestamp_ms
     branch = ticket.branch or get_sender_branch(ctx)
-    set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", first_response_at=first, branch=branch,
-                                                last_response_hash=tx.content_hash))
-    return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at)]
+    ticket = replace(ticket, state="in_progress", first_response_at=first, branch=branch,
+                     last_response_hash=tx.content_hash)
+    sla.process_met(ctx, tx.ticket_id, ticket, sla.FIRST_RESPONSE)
+    set_ticket(ctx.state, tx.ticket_id, ticket)
+    return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at), *clock]
+
+
+def process_wait_ticket(ctx: TxContext, tx: WaitTicket) -> list[Event]:
+    """Staff ask the customer something: the ticket waits on the customer and its SLA clock pauses."""
+    # Only staff ask the customer
+    verify_role(ctx, "staff")
+    # The ticket exists
+    ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is in the sender's branch (or in none yet)
+    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
+    # It is active and not already waiting
+    verify_ticket_state(tx.ticket_id, ticket, WAITABLE, "wait")
+
+    branch = ticket.branch or get_sender_branch(ctx)
+    ticket = replace(ticket, state="waiting", first_response_at=ticket.first_response_at or ctx.timestamp_ms,
+                     branch=branch, last_response_hash=tx.content_hash)
+    sla.process_met(ctx, tx.ticket_id, ticket, sla.FIRST_RESPONSE)  # a question to the customer is a response
+    set_ticket(ctx.state, tx.ticket_id, sla.process_pause(ctx, tx.ticket_id, ticket))
+    return [TicketWaiting(tx.ticket_id, ctx.sender)]
+
+
+def process_reply_ticket(ctx: TxContext, tx: ReplyTicket) -> list[Event]:
+    """The customer answers a ticket waiting on them: back to in_progress, the SLA clock resumes."""
+    # The ticket exists
+    ticket = verify_ticket(ctx.state, tx.ticket_id)
+    # It is the sender's
+    verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
+    # It waits on the customer
+    verify_ticket_state(tx.ticket_id, ticket, ("waiting",), "reply")
+
+    waited = ctx.timestamp_ms - ticket.paused_at
+    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket)
+    set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", last_reply_hash=tx.content_hash))
+    return [TicketReplied(tx.ticket_id, ctx.sender, waited), *clock]
 
 
 def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
@@ -219,10 +280,13 @@ def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
+    ticket, _ = sla.process_resume(ctx, tx.ticket_id, ticket)  # (resolving ends a wait; no deadline is left)
     branch = ticket.branch or get_sender_branch(ctx)
-    set_ticket(ctx.state, tx.ticket_id, replace(
-        ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash, branch=branch,
-        first_response_at=ticket.first_response_at or ctx.timestamp_ms))
+    ticket = replace(ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash,
+                     branch=branch, first_response_at=ticket.first_response_at or ctx.timestamp_ms)
+    for target in sla.TARGETS:
+        sla.process_met(ctx, tx.ticket_id, ticket, target)
+    set_ticket(ctx.state, tx.ticket_id, ticket)
     return [TicketResolved(tx.ticket_id, ctx.sender, ctx.timestamp_ms - ticket.opened_at)]
 
 
@@ -232,14 +296,13 @@ def process_reopen_ticket(ctx: TxContext, tx: ReopenTicket) -> list[Event]:
     ticket = verify_ticket(ctx.state, tx.ticket_id)
     # It is the sender's
     verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
-    # The reason fits on a receipt
-    verify_text("reopen reason", tx.reason)
     # Only a resolved ticket reopens; a closed one is final
     verify_ticket_state(tx.ticket_id, ticket, ("resolved",), "reopen")
 
+    ticket, clock = sla.process_restart_resolution(ctx, tx.ticket_id, ticket)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="open", resolved_at=0,
                                                 reopen_count=ticket.reopen_count + 1))
-    return [TicketReopened(tx.ticket_id, ctx.sender, ticket.reopen_count + 1)]
+    return [TicketReopened(tx.ticket_id, ctx.sender, ticket.reopen_count + 1), *clock]
 
 
 def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
@@ -325,6 +388,10 @@ SPECS = (
                  help="Assign a ticket to a staff member (staff or branch admin)."),
     declare_kind("respond-ticket", RespondTicket, process_respond_ticket, senders="staff",
                  help="Respond to a ticket (staff); the first response fixes the first-response time."),
+    declare_kind("wait-ticket", WaitTicket, process_wait_ticket, senders="staff",
+                 help="Ask the ticket's customer something (staff); the SLA clock pauses until they reply."),
+    declare_kind("reply-ticket", ReplyTicket, process_reply_ticket, senders="the ticket's customer",
+                 help="Answer your ticket waiting on you (customer); its SLA clock resumes."),
     declare_kind("resolve-ticket", ResolveTicket, process_resolve_ticket, senders="staff",
                  help="Resolve a ticket (staff)."),
     declare_kind("reopen-ticket", ReopenTicket, process_reopen_ticket, senders="the ticket's customer",

@@ -78,6 +78,8 @@ EXAMPLES = {
                     "--content", "parcel arrived damaged"],
     "assign-ticket": ["--ticket-id", "T1", "--staff", A],
     "respond-ticket": ["--ticket-id", "T1", "--content", "we are sorry"],
+    "wait-ticket": ["--ticket-id", "T1", "--content", "which parcel is it?"],
+    "reply-ticket": ["--ticket-id", "T1", "--content", "the blue one"],
     "resolve-ticket": ["--ticket-id", "T1", "--resolution", "replaced"],
     "reopen-ticket": ["--ticket-id", "T1", "--reason", "still broken"],
     "close-ticket": ["--ticket-id", "T1"],

@@ -21,7 +21,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench_execute = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench_execute)
 
-GOLDEN_DIGEST = "17a0eb721ec5f1b4ab216c7c807ecec1615723243bc51e93d707e03bd1fcb174"
+GOLDEN_DIGEST = "bdbe51748e686432b53aaf3cbde8eadf4528b59d215b1c0d0476f0833f957e1f"
 GOLDEN_REASONS = {"": 738, "daily_limit_exceeded": 54, "insufficient_balance": 252, "invalid_amount": 14,
                   "second_factor_required": 84, "self_transfer": 63}
 GOLDEN_EVENTS = {"credited": 113, "customer_registered": 14, "expired": 129, "second_factor_set": 2,

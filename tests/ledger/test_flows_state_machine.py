@@ -44,7 +44,8 @@ WINDOW = 3_000  # refund window, ms (a seal advances 1..10_000 ms, so windows of
 MAX_PENDING = 12
 POLICY = {"compensation_cap_per_ticket": CAP, "refund_window_ms": WINDOW, "feedback_reward": 50,
           "training_reward": 500}
-ACTIVE = ("open", "assigned", "in_progress")
+ACTIVE = ("open", "assigned", "in_progress", "waiting")
+WAITABLE = ("open", "assigned", "in_progress")
 COUPON, COUPON_VALUE, COUPON_PER_CUSTOMER, COUPON_TOTAL = "k0", 3_000, 2, 3  # issued in the setup block
 
 
@@ -197,21 +198,23 @@ class Model:
             return reason
         if to not in STAFF_KEYS:
             return "not_staff"
-        t["state"] = "in_progress" if t["state"] == "in_progress" else "assigned"
+        t["state"] = t["state"] if t["state"] in ("in_progress", "waiting") else "assigned"
         t["branch"] = BRANCH
         return ""
 
     def move(self, s: bytes, tid: str, action: str) -> str:
         roles, states, new = {"respond": (STAFF_KEYS, ACTIVE, "in_progress"),
                               "resolve": (STAFF_KEYS, ACTIVE, "resolved"),
+                              "wait": (STAFF_KEYS, WAITABLE, "waiting"),
+                              "reply": ((), ("waiting",), "in_progress"),
                               "reopen": ((), ("resolved",), "open"),
                               "close": ((), ("resolved",), "closed")}[action]
-        reason, t = self._ticket(tid, s, roles, states, customer_only=action == "reopen",
+        reason, t = self._ticket(tid, s, roles, states, customer_only=action in ("reopen", "reply"),
                                  staff_or_customer=action == "close")
         if t is None:
             return reason
         t["state"] = new
-        if action in ("respond", "resolve"):
+        if action in ("respond", "resolve", "wait"):
             t["branch"] = BRANCH
         return ""
 
@@ -411,9 +414,10 @@ class FlowsMachine(RuleBasedStateMachine):
         self.submit(s, "assign-ticket", [tid, to.public_key], self.model.assign(s.public_key, tid, to.public_key))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
-    @rule(s=anyone, tid=ticket_ids, action=st.sampled_from(["respond", "resolve", "resolve", "reopen", "close"]))
+    @rule(s=anyone, tid=ticket_ids, action=st.sampled_from(["respond", "resolve", "resolve", "reopen", "close", "wait",
+                                                            "reply"]))
     def move_ticket(self, s, tid, action):
-        payload = [tid, "again"] if action == "reopen" else [tid] if action == "close" else [tid, h(action)]
+        payload = [tid] if action == "close" else [tid, h(action)]
         self.submit(s, f"{action}-ticket", payload, self.model.move(s.public_key, tid, action))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
@@ -478,13 +482,13 @@ class FlowsMachine(RuleBasedStateMachine):
             self.request_refund(customer, oid)
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING and self.model.tickets)
-    @rule(data=st.data(), action=st.sampled_from(["assign", "respond", "resolve", "reopen", "close"]))
+    @rule(data=st.data(), action=st.sampled_from(["assign", "respond", "resolve", "reopen", "close", "wait", "reply"]))
     def move_a_known_ticket(self, data, action):
         """Any transition on an existing ticket by the right kind of sender: (state, action) pairs all get tried."""
         tid = data.draw(st.sampled_from(sorted(self.model.tickets)))
         if action == "assign":
             self.assign_ticket(ADMIN, tid, STAFF)
-        elif action in ("reopen", "close"):
+        elif action in ("reopen", "close", "reply"):
             owner = self.model.tickets[tid]["customer"]
             self.move_ticket(next(c for c in CUSTOMERS if c.public_key == owner), tid, action)
         else:

@@ -152,3 +152,25 @@ class TestTicketReport:
         assert compute_ticket_report(tickets, branch="south").count == 1
         empty = compute_ticket_report(tickets, branch="east")
         assert (empty.count, empty.mean_first_response_ms, empty.average_rating) == (0, None, None)
+
+
+def test_an_sla_breach_counts_for_the_tickets_branch_and_period_with_its_compensation(tmp_path):
+    c = LocalChain(tmp_path / "db")
+    clerk, alice = KeyPair.generate(), KeyPair.generate()
+    c.block(c.tx(c.admin, "propose-grant-role", ["clerk", clerk.public_key, "staff", "north"]),
+            c.tx(c.admin, "propose-set-policy", ["sla", "sla_first_response_ms_complaint_p2", 5_000]))
+    c.block(c.tx(clerk, "register-customer", [alice.public_key, 0, h("alice")]),
+            c.tx(clerk, "create-order", ["O1", alice.public_key, 10_000, "EUR", h("items")]))
+    c.block(c.tx(alice, "open-ticket", ["T1", "complaint", 2, "O1", h("late")]))
+    breached_at = c.now + 6_000
+    results = c.block(after_ms=6_000)  # nobody acts: the block's sweep breaches the first-response target
+    assert [e[0] for e in results[0].events] == ["credited", "sla_breached"]
+    index = analytics.ReportIndex(c.store)
+    index.catch_up()
+    north = index.report("north")
+    assert north["tickets"]["sla_breaches"] == {"total": 1, "first_response": 1, "resolution": 0, "compensated": 100}
+    assert north["coins"]["compensated"] == 100
+    assert index.report("")["tickets"]["sla_breaches"]["total"] == 0  # not the sweep's (zero) sender's branch
+    assert index.report("north", until=breached_at)["tickets"]["sla_breaches"]["total"] == 0
+    assert index.report("north", since=breached_at)["tickets"]["sla_breaches"]["compensated"] == 100
+    c.store.close()
