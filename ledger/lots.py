@@ -40,7 +40,8 @@ from ledger.state import (
     set_balance_nonce, set_record, set_supply,
 )
 
-SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
+SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer",
+                     "campaign"})  # campaign: a campaign's bonus (ledger.campaigns)
 EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
 MAX_LOTS = 256
 

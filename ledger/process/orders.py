@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import customers, limits, lots, reasons
+from ledger import campaigns, customers, limits, lots, reasons
 from ledger.events import Event, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
@@ -176,7 +176,10 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
                             customers.get_tier_multiplier_pct(ctx, order.customer))
     events = lots.credit(ctx, order.customer, earned, "earn") if earned else []
     set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
-    return events + [OrderConfirmed(tx.order_id, order.customer, earned)]
+    events.append(OrderConfirmed(tx.order_id, order.customer, earned))
+    return events + campaigns.process_trigger(ctx, "order_confirmed", order.customer, branch=order.branch,
+                                              currency=order.currency, amount_base=order.fiat_amount, earned=earned,
+                                              order_id=tx.order_id)
 
 
 # --- request-refund --------------------------------------------------------------------------------------
@@ -226,6 +229,7 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     if order.earned:
         clawed, clawback_events = lots.clawback(ctx, order.customer, order.earned, f"refund:{tx.order_id}")
         events += clawback_events
+    events += campaigns.process_refund(ctx, tx.order_id, order.customer)  # a campaign's bonus on it goes back too
     set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
                                               clawed_back=clawed, fiat_refunded=order.fiat_paid))
     return events + [OrderRefunded(tx.order_id, order.customer, order.coins_paid, clawed, order.fiat_paid)]
