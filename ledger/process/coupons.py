@@ -71,6 +71,9 @@ def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
     verify_id("coupon id", tx.coupon_id)
     verify_rule("#" not in tx.coupon_id, reasons.INVALID_ID,
                 f"coupon id {tx.coupon_id!r} holds '#'; those ids are the campaigns' own")
+    # The id is new: an issued coupon is never redefined
+    verify_rule(get_coupon(ctx.state, tx.coupon_id) is None, reasons.COUPON_EXISTS,
+                f"coupon {tx.coupon_id!r} already exists")
     # The campaign exists (governance decided it), is active now, and its effect is a coupon
     campaign = get_campaign(ctx.state, tx.campaign)
     if campaign is None:
@@ -103,9 +106,6 @@ def process_issue_coupon(ctx: TxContext, tx: IssueCoupon) -> list[Event]:
     cost = tx.value * tx.total
     verify_rule(cost <= campaign.remaining, reasons.CAMPAIGN_BUDGET_EXHAUSTED,
                 f"{tx.total} × {tx.value} = {cost}; campaign {tx.campaign!r} has {campaign.remaining} left")
-    # The id is new: an issued coupon is never redefined
-    verify_rule(get_coupon(ctx.state, tx.coupon_id) is None, reasons.COUPON_EXISTS,
-                f"coupon {tx.coupon_id!r} already exists")
 
     set_campaign(ctx.state, tx.campaign, replace(campaign, spent=campaign.spent + cost))
     set_coupon(ctx.state, tx.coupon_id, Coupon(tx.campaign, tx.value, tx.currency, tx.expires_at_ms, tx.customer,
