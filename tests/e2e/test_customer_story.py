@@ -3,7 +3,8 @@
 Register (personal data into branch 1's vault), order, a coupon campaign decided by governance, its coupon (twice:
 the second is refused), pay partly in coins, confirm and earn, complaint ticket, response, compensation,
 resolution, feedback reward, refund inside the window and one outside it, coin expiry under a short policy
-lifetime, freeze and a refused transfer; then the read commands, receipts of several steps verified offline, and a balance proof.
+lifetime, freeze and a refused transfer; then the read commands, receipts of several steps verified offline, and
+a balance proof.
 """
 
 from __future__ import annotations
