@@ -156,8 +156,8 @@ def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
 
 SPECS = (
     declare_kind("issue-coupon", IssueCoupon, process_issue_coupon, senders="issuer or branch admin",
-                 help="Issue a coupon of an active coupon campaign: value, currency, expiry, one customer or anyone up to a "
-                      "count (reserved from the campaign's budget)."),
+                 help="Issue a coupon of an active coupon campaign: value, currency, expiry, one customer or anyone "
+                      "up to a count (reserved from the campaign's budget)."),
     declare_kind("redeem-coupon", RedeemCoupon, process_redeem_coupon, senders="customer",
                  help="Redeem a coupon on one of your unpaid orders (customer)."),
 )
