@@ -27,7 +27,7 @@ from rich.table import Table
 
 from cli.client import NodeClient
 from cli.domain import signed_request
-from cli.tx import compute_content_hash
+from cli.texts import new_pending_text
 from ledger.events import Event, UnknownEvent, decode_event
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
@@ -160,7 +160,8 @@ class Teller:
 
 
 def content(text: str) -> bytes:
-    return compute_content_hash(text)
+    """A salted commitment to ``text`` (the demo keeps no text: only the commitment goes on chain)."""
+    return new_pending_text("content_hash", "demo", text, "--content").commitment
 
 
 def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeClient]) -> None:
@@ -199,8 +200,8 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     t.send("order O2: 20.00 EUR", clerk, "create-order", ["O2", alice.public_key, 2_000, "EUR", content("scarf")],
            via=2)
     t.send("Alice pays 100 in coins", alice, "pay-order", ["O2", 100], via=3)
-    t.send("refund inside the window", alice, "request-refund", ["O2", "wrong colour"], via=0)
-    t.send("refund again: refused", alice, "request-refund", ["O2", "once more"], via=1)
+    t.send("refund inside the window", alice, "request-refund", ["O2", content("wrong colour")], via=0)
+    t.send("refund again: refused", alice, "request-refund", ["O2", content("once more")], via=1)
 
     table = Table(title="the customer story")
     for col in ("step", "tx", "via", "height", "outcome", "reason"):

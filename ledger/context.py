@@ -49,6 +49,10 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "privilege_lifetime_ms": 90 * DAY_MS,
     # governance (issue 11)
     "proposal_lifetime_ms": 7 * DAY_MS,      # a proposal not decided this long after it was opened expires
+    # issue 12, orders: currencies and FX rates (ledger.fx)
+    "base_currency": "EUR",                  # coin values, earnings and reports are in this currency
+    "currencies": "EUR",                     # comma list of the other currencies orders may use
+    "fx_max_age_ms": DAY_MS,                 # an FX rate older than this at the block time is stale
 }
 
 

@@ -374,6 +374,43 @@ class GovernanceQuorumSet(Event):
     branches: int
 
 
+# --- issue 12, orders: FX rates, refunds of unconfirmed fiat, debt (ledger.fx, ledger.debt) -------------------
+
+
+@_event("fx_rate_set", "set_by")
+@dataclass(frozen=True, slots=True)
+class FxRateSet(Event):
+    currency: str
+    rate: int  # base-currency minor units per 1,000,000 minor units of ``currency``
+    set_by: bytes
+
+
+@_event("fiat_refund_withheld", "customer")
+@dataclass(frozen=True, slots=True)
+class FiatRefundWithheld(Event):
+    order_id: str
+    customer: bytes
+    fiat_paid: int  # the fiat recorded as paid but never confirmed as received: none of it is refunded
+
+
+@_event("debt_incurred", "account")
+@dataclass(frozen=True, slots=True)
+class DebtIncurred(Event):
+    account: bytes
+    amount: int  # coins the clawback could not take back
+    purpose: str  # "refund:<order_id>"
+    debt: int  # the account's whole debt after this
+
+
+@_event("debt_repaid", "account")
+@dataclass(frozen=True, slots=True)
+class DebtRepaid(Event):
+    account: bytes
+    amount: int  # coins that went to the debt instead of the account (never minted) or were burned for it
+    source: str  # the credit source it came out of ("earn", "reward", ...), or "repay-debt"
+    debt: int  # what the account still owes
+
+
 # --- campaigns (issue 12, campaigns branch: ledger.campaigns) ---------------------------------------------
 
 

@@ -5,7 +5,7 @@ Theory of operation
 **Lots.** An account's coins are a list of lots ``[expires_at_ms, amount]`` (state key ``b"l" + account``),
 earliest expiry first; their amounts always sum to the balance in the account record (``b"a"``), which keeps
 the node's account view and the nonce in one place. ``credit`` creates a lot expiring ``coin_lifetime_ms``
-after the block time; ``spend`` and ``clawback`` take the earliest-expiring ("oldest") lots first; a
+after the block time; ``spend`` takes the earliest-expiring ("oldest") lots first (``clawback`` the latest); a
 transfer moves lots with their ORIGINAL expiry, so passing coins around never extends their life. Lots with
 the same expiry are merged; past ``MAX_LOTS`` the two latest-expiring lots merge under the EARLIER expiry
 (bounded state per account; coin life is only ever shortened, never extended).
@@ -18,6 +18,13 @@ block-level sweep is not possible: ``results_root`` only has leaves for transact
 dead lot still sits in the stored balance and in the supply; a failed transaction rolls its sweep back with
 everything else.
 
+**Debt** (``ledger.debt``). A refund's clawback takes the LATEST-expiring lots first (so a refund never
+leaves the customer with younger coins than before) and what it cannot take becomes a debt. While in debt,
+``spend`` and ``process_move`` refuse (``in_debt``) except ``spend(..., repaying_debt=True)`` for the
+``repay-debt`` kind; ``credit`` (of every source but refund returns and transfers) repays the debt first and
+mints only the rest. ``return_lots`` gives a refunded payment back as the very lots ``take`` took, with their
+original expiry (a lot already dead at the block time is swept at once, as an ``expired`` event).
+
 **Supply accounting.** Counters (``b"n" + name``): ``minted`` (every coin ``credit`` creates, whatever its
 source; ``credited:<source>`` splits it), ``burned`` (spent or clawed back), ``expired`` (swept). Always:
 supply (``b"s"``) = minted − expired − burned = the sum of all stored balances (dead-but-unswept lots
@@ -29,7 +36,7 @@ balance.
 
 from __future__ import annotations
 
-from ledger import codec, reasons
+from ledger import codec, debt, reasons
 from ledger.context import TxContext, get_policy_value, verify_rule
 from ledger.customers import get_earned
 from ledger.errors import SchemaError
@@ -131,6 +138,12 @@ def compute_take_lots(lots: list[Lot], amount: int) -> tuple[list[Lot], list[Lot
     return taken, remaining
 
 
+def compute_take_latest_lots(lots: list[Lot], amount: int) -> list[Lot]:
+    """Return ``lots`` less ``amount`` taken from the LATEST-expiring lots first (``amount`` <= their sum)."""
+    _, reversed_remaining = compute_take_lots(lots[::-1], amount)
+    return reversed_remaining[::-1]
+
+
 def get_spendable(state: StateReader, account: bytes, now_ms: int) -> int:
     """Return the balance excluding lots expired at ``now_ms`` (a lot expiring exactly at now_ms is dead)."""
     return sum(amount for expires, amount in _read_lots(state, account_record_key(PREFIX_LOTS, account))
@@ -194,11 +207,18 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
         raise ValueError(f"credit amount {amount!r}; expected an int >= 0 (the step checks amounts)")
     if amount == 0:
         return []
+    earned = amount
+    # A debt is repaid first: that part is never minted (ledger.debt; refund returns and transfers excepted)
+    repaid, events = debt.process_repay_from_credit(ctx, account, amount, source)
+    amount -= repaid
+    if amount == 0:
+        _add_earned(ctx, account, earned, source)
+        return events
     # Every coin creation (mint, earning, rewards, compensation, returned payments) stays within the supply cap
     supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
     verify_rule(supply + amount <= cap, reasons.MINT_CAP_EXCEEDED,
                 f"supply {supply} + {amount} ({source}) = {supply + amount}; the mint cap is {cap}")
-    events = process_sweep(ctx, account)
+    events += process_sweep(ctx, account)
     expires = ctx.timestamp_ms + get_policy_value(ctx, "coin_lifetime_ms")
     key = account_record_key(PREFIX_LOTS, account)
     _set_lots(ctx.state, key, compute_add_lot(list(_read_lots(ctx.state, key)), expires, amount))
@@ -206,21 +226,64 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
     _change_supply(ctx.state, amount)
     add_counter(ctx.state, "minted", amount)
     add_counter(ctx.state, f"credited:{source}", amount)
-    if source in EARNING_SOURCES:
-        key = account_record_key(PREFIX_EARNED, account)
-        set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
+    _add_earned(ctx, account, earned, source)
     events.append(Credited(account, amount, source, expires))
     return events
 
 
-def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[Event]:
+def _add_earned(ctx: TxContext, account: bytes, amount: int, source: str) -> None:
+    # Lifetime earnings count the whole credit, the part that repaid a debt included (it was earned).
+    if source in EARNING_SOURCES:
+        key = account_record_key(PREFIX_EARNED, account)
+        set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
+
+
+def return_lots(ctx: TxContext, account: bytes, lots: list[Lot] | tuple[Lot, ...]) -> list[Event]:
+    """Give back a refunded payment as the lots ``take`` took, each with its ORIGINAL expiry.
+
+    Counted like a credit of source "refund" (minted, within the supply cap; it never repays a debt). A lot
+    already dead at the block time is swept at once: the events end with the account's ``expired`` event.
+    Returns ``["credited", account, amount, "refund", expires_at_ms]`` per lot, then the sweep's event.
+    """
+    amount = sum(a for _, a in lots)
+    if amount == 0:
+        return []
+    # Returned coins are coins again: they stay within the supply cap like every other creation
+    supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
+    verify_rule(supply + amount <= cap, reasons.MINT_CAP_EXCEEDED,
+                f"supply {supply} + {amount} (refund) = {supply + amount}; the mint cap is {cap}")
+    key = account_record_key(PREFIX_LOTS, account)
+    held = list(_read_lots(ctx.state, key))
+    events: list[Event] = []
+    for expires, part in lots:
+        held = compute_add_lot(held, expires, part)
+        events.append(Credited(account, part, "refund", expires))
+    _set_lots(ctx.state, key, held)
+    _change_balance(ctx.state, account, amount)
+    _change_supply(ctx.state, amount)
+    add_counter(ctx.state, "minted", amount)
+    add_counter(ctx.state, "credited:refund", amount)
+    return events + process_sweep(ctx, account)
+
+
+def spend(ctx: TxContext, account: bytes, amount: int, purpose: str, *, repaying_debt: bool = False) -> list[Event]:
     """Burn ``amount`` of the account's coins, earliest-expiring lots first; raise ``insufficient_balance``.
 
-    Sweeps dead lots first (their events come first). Does not check freezes or outflow limits: callers do
-    (``verify_not_frozen``, ``verify_outflow``). Ends with ``["spent", account, amount, purpose]``.
+    Sweeps dead lots first (their events come first). Refuses an account in debt (``in_debt``) unless
+    ``repaying_debt``. Does not check freezes or outflow limits: callers do (``verify_not_frozen``,
+    ``verify_outflow``). Ends with ``["spent", account, amount, purpose]``.
     """
+    return take(ctx, account, amount, purpose, repaying_debt=repaying_debt)[1]
+
+
+def take(ctx: TxContext, account: bytes, amount: int, purpose: str, *,
+         repaying_debt: bool = False) -> tuple[list[Lot], list[Event]]:
+    """``spend``, also returning the lots it burned ((expires_at_ms, amount), earliest first) for a refund."""
     if type(amount) is not int or amount <= 0:
         raise ValueError(f"spend amount {amount!r}; expected an int > 0 (the step checks amounts)")
+    # An account in debt spends nothing but the repayment itself
+    if not repaying_debt:
+        debt.verify_not_in_debt(ctx, account, purpose)
     events = process_sweep(ctx, account)
     key = account_record_key(PREFIX_LOTS, account)
     lots = list(_read_lots(ctx.state, key))
@@ -228,17 +291,22 @@ def spend(ctx: TxContext, account: bytes, amount: int, purpose: str) -> list[Eve
     # The account must hold the amount in live coins
     verify_rule(balance >= amount, reasons.INSUFFICIENT_BALANCE,
                 lambda: f"spendable balance is {balance}; {purpose} needs {amount}")
-    _, remaining = compute_take_lots(lots, amount)
+    taken, remaining = compute_take_lots(lots, amount)
     _set_lots(ctx.state, key, remaining)
     _change_balance(ctx.state, account, -amount)
     _change_supply(ctx.state, -amount)
     add_counter(ctx.state, "burned", amount)
     events.append(Spent(account, amount, purpose))
-    return events
+    return taken, events
 
 
 def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple[int, list[Event]]:
-    """Burn up to ``amount`` of the account's live coins (never below zero); return (taken, events)."""
+    """Burn up to ``amount`` of the account's live coins (never below zero); return (taken, events).
+
+    Takes the LATEST-expiring lots first: what the customer keeps is never younger than before (a clawback
+    that took the oldest lots would swap coins about to expire for the refunded order's fresh ones).
+    The shortfall (``amount - taken``) is the caller's to record as a debt (``ledger.debt``).
+    """
     if type(amount) is not int or amount < 0:
         raise ValueError(f"clawback amount {amount!r}; expected an int >= 0")
     events = process_sweep(ctx, account)
@@ -247,7 +315,7 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
     taken = min(amount, sum(a for _, a in lots))
     if taken == 0:
         return 0, events
-    _, remaining = compute_take_lots(lots, taken)
+    remaining = compute_take_latest_lots(lots, taken)
     _set_lots(ctx.state, key, remaining)
     _change_balance(ctx.state, account, -taken)
     _change_supply(ctx.state, -taken)
@@ -259,9 +327,12 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
 def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[Event]:
     """Move ``amount`` from ``sender`` to ``to``, lots keeping their expiry; raise ``insufficient_balance``.
 
-    Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
+    Refuses a sender in debt (``in_debt``). Both accounts are swept first. Supply and counters do not change:
+    no coin is created or destroyed.
     """
     state = ctx.state
+    # An account in debt sends nothing
+    debt.verify_not_in_debt(ctx, sender, "a transfer")
     sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)
     events, lots = _sweep_lots(ctx, sender, sender_key)
     if to != sender:  # (a step refuses self-transfers; this keeps the general contract exact)

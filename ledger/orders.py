@@ -10,6 +10,9 @@ An order is one state record under ``b"o" + order_id`` (utf-8), written by the o
 
 A timestamp of 0 means "not yet" (block times are far above 0). The record keeps everything a report needs
 (branch, amounts, times, earned, refunded, rating), so analytics read state without replaying history.
+An order in another currency than the base records the FX rate in force at its creation (``ledger.fx``)
+and its value in base-currency minor units: coin shares and earnings use the base value, while the fiat
+paid and refunded stay in the order's own currency.
 The record is a canonical msgpack array in the field order of ``Order``: a wire format — append only.
 """
 
@@ -19,6 +22,7 @@ from dataclasses import astuple, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ledger import codec, reasons
+from ledger.fx import FX_UNIT
 from ledger.errors import SchemaError
 from ledger.events import CouponApplied, Event
 from ledger.reasons import TxFailure
@@ -53,6 +57,11 @@ class Order:
     clawed_back: int = 0
     fiat_refunded: int = 0
     rating: int = 0  # feedback rating 1..5, 0 = none
+    # issue 12 (orders): the FX rate at creation, values in the base currency, the lots paid, the debt left
+    fx_rate: int = FX_UNIT  # base minor units per FX_UNIT minor units of ``currency`` (FX_UNIT = the base itself)
+    base_amount: int = 0  # ``fiat_amount`` in base-currency minor units (floor)
+    paid_lots: tuple = ()  # ((expires_at_ms, amount), ...): the coin lots pay-order burned, for the refund
+    debt_incurred: int = 0  # earned coins the refund could not claw back (the customer's debt from this order)
 
     def to_list(self) -> list:
         """The record's canonical array form."""
@@ -62,6 +71,15 @@ class Order:
     def amount_due(self) -> int:
         """Fiat minor units to pay after the coupon discount (never below 0)."""
         return max(0, self.fiat_amount - self.discount)
+
+    def to_base(self, minor: int) -> int:
+        """``minor`` units of the order's currency in base-currency minor units, at the order's rate (floor)."""
+        return minor * self.fx_rate // FX_UNIT
+
+    @property
+    def amount_due_base(self) -> int:
+        """The amount due after the coupon, in base-currency minor units (the coin share is taken of this)."""
+        return self.to_base(self.amount_due)
 
     @property
     def status(self) -> str:
@@ -75,16 +93,25 @@ class Order:
 
 
 def compute_record(cls: Any, raw: bytes, what: str) -> Any:
-    """Decode a stored record array into ``cls`` (a dataclass of int/str/bytes fields); raise ``SchemaError``."""
+    """Decode a stored record array into ``cls`` (a dataclass of int/str/bytes fields, and ``tuple`` fields of
+    ``[int, int]`` pairs such as lots); raise ``SchemaError``."""
     value = codec.decode(raw)
     names = [f.name for f in fields(cls)]
     if not isinstance(value, list) or len(value) != len(names):
         raise SchemaError(f"state {what}: expected an array of {len(names)} fields, got {value!r:.60}")
+    items = []
     for name, field_type, item in zip(names, (f.type for f in fields(cls)), value):
+        if field_type == "tuple":
+            if not (type(item) is list and all(type(p) is list and len(p) == 2 and all(type(x) is int and x >= 0
+                                                                                      for x in p) for p in item)):
+                raise SchemaError(f"state {what}.{name}: expected [[int, int], ...], got {item!r:.40}")
+            items.append(tuple((p[0], p[1]) for p in item))
+            continue
         expected = {"int": int, "str": str, "bytes": bytes}[field_type]
         if type(item) is not expected or (expected is int and item < 0):
             raise SchemaError(f"state {what}.{name}: expected a {field_type}, got {item!r:.40}")
-    return cls(*value)
+        items.append(item)
+    return cls(*items)
 
 
 # --- ids -------------------------------------------------------------------------------------------------

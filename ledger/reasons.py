@@ -136,6 +136,19 @@ INVALID_NODE_KEY = Reason(95, "invalid_node_key", "The node key is not a valid E
 BRANCH_NAME_RETIRED = Reason(96, "branch_name_retired",
                              "This branch name was used before; its old roles would come back with it.")
 
+# --- issue 12, orders (FX, refunds, debt): statuses 120..139 ---
+CURRENCY_NOT_ACCEPTED = Reason(120, "currency_not_accepted",
+                               "The currency is not the base currency or on the policy's list of currencies.")
+FX_RATE_MISSING = Reason(121, "fx_rate_missing", "Treasury has not set an FX rate for this currency.")
+FX_RATE_STALE = Reason(122, "fx_rate_stale", "The currency's FX rate is older than the policy's maximum age.")
+INVALID_FX_RATE = Reason(123, "invalid_fx_rate",
+                         "The FX rate must be a positive number of base minor units per 1,000,000 minor units.")
+BASE_CURRENCY_RATE = Reason(124, "base_currency_rate", "The base currency has no FX rate: it is worth itself.")
+IN_DEBT = Reason(125, "in_debt",
+                 "The account owes coins from a refund: it cannot spend or send coins until the debt is repaid.")
+NO_DEBT = Reason(126, "no_debt", "The account owes no coins.")
+REPAY_EXCEEDS_DEBT = Reason(127, "repay_exceeds_debt", "The amount is more than the account owes.")
+
 # --- issue 12, campaigns branch: statuses 160..179 ---
 INVALID_CAMPAIGN = Reason(160, "invalid_campaign",
                           "A field of the campaign is not valid (trigger, effect, amount, conditions, dates, limits).")

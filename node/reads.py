@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
-from ledger import customers, limits, lots
+from ledger import customers, debt, limits, lots
 from ledger.context import DAY_MS
 from ledger.errors import NotFound
 from ledger.events import events_mention
@@ -83,6 +83,7 @@ def compute_account_document(state: Any, account: bytes, now_ms: int) -> dict[st
         "expiring": [[e, a] for e, a in lots.get_expiring(state, account, now_ms, EXPIRING_WINDOW_MS)],
         "tier": customers.get_tier(state, account),
         "lifetime_earned": customers.get_earned(state, account),
+        "debt": debt.get_debt(state, account),  # coins owed after a refund (ledger.debt); spending waits for 0
         "privileges": {p: customers.get_privilege_expiry(state, account, p) for p in customers.PRIVILEGE_CODES
                        if customers.has_privilege(state, account, p, now_ms)},
         "customer": None if customer is None else {

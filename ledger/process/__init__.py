@@ -25,6 +25,8 @@ _MODULES: tuple[str, ...] = (
     "governance", "customers", "compliance", "privileges", "coupons",
     # issue 6, orders / refunds / tickets / feedback / compensation / training:
     "orders", "tickets", "training",
+    # issue 12, orders: FX rates and debt
+    "fx", "debt",
 )
 
 KINDS: dict[str, KindSpec] = {}

@@ -316,7 +316,7 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
     else:
         set_order(ctx.state, tx.target_id, replace(order, rating=tx.rating))
     branch, currency, amount = ((ticket.branch, "", 0) if tx.target_kind == "ticket"
-                                else (order.branch, order.currency, order.fiat_amount))
+                                else (order.branch, order.currency, order.base_amount))
     return events + [Feedback(tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward),
                      *campaigns.process_trigger(ctx, "feedback", ctx.sender, branch=branch, currency=currency,
                                                 amount_base=amount)]

@@ -1,8 +1,9 @@
 """``transfer``: an account sends coins to another account.
 
-payload = [to: bin32, amount: int, memo: str]; events = the sweeps of both accounts (if any), then
+payload = [to: bin32, amount: int, memo_hash: bin32]; events = the sweeps of both accounts (if any), then
 ["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
-extends a coin's life (``ledger.lots.process_move``).
+extends a coin's life (``ledger.lots.process_move``). The memo is never on chain: ``memo_hash`` is a salted
+commitment to it (``ledger.commitments``; ``NO_TEXT`` when there is none), its text kept in a vault.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from ledger import reasons
 from ledger.limits import verify_not_frozen, verify_outflow, verify_second_factor
 from ledger.lots import process_move
 from ledger.events import Event, Transferred
-from ledger.process.common import MAX_MEMO_CHARS, TxContext, get_policy_value, verify_positive_amount, verify_rule
-from ledger.process.payload import Account, Amount, Text, arg, declare_kind
+from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_rule
+from ledger.process.payload import Account, Amount, ContentHash, arg, declare_kind
 
 KIND = "transfer"
 
@@ -25,7 +26,7 @@ class Transfer:
 
     to: Account = arg("Account id (64 hex digits) receiving the coins.")
     amount: Amount = arg("Amount in the smallest unit.", cli_min=1)
-    memo: Text = arg(f"A short note (at most {MAX_MEMO_CHARS} characters).", "")
+    memo_hash: ContentHash = arg("A note to the recipient", "")
 
 
 def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
@@ -34,9 +35,6 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     verify_positive_amount(tx.amount)
     # Sending to oneself is refused: it would only burn a nonce and confuse the history
     verify_rule(tx.to != ctx.sender, reasons.SELF_TRANSFER, lambda: f"recipient {tx.to.hex()[:16]}… is the sender")
-    # The memo must be short enough to show on a receipt
-    verify_rule(len(tx.memo) <= MAX_MEMO_CHARS, reasons.MEMO_TOO_LONG,
-                lambda: f"memo has {len(tx.memo)} characters; at most {MAX_MEMO_CHARS} are allowed")
     # A frozen account cannot send
     verify_not_frozen(ctx, ctx.sender)
     # Above the policy threshold, the sender's second key must co-sign

@@ -130,8 +130,8 @@ def test_spend_of_expired_coins_is_insufficient_balance_and_names_the_live_balan
 def test_a_failed_tx_rolls_its_sweep_back_but_the_balance_shown_still_excludes_dead_lots():
     state = world()
     fund(state, ALICE, 25)
-    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 30, ""])
-    result = process_tx(state, tx, get_kind("transfer"), get_kind("transfer").compute_payload([BOB.public_key, 30, ""]),
+    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 30, bytes(32)])
+    result = process_tx(state, tx, get_kind("transfer"), get_kind("transfer").compute_payload([BOB.public_key, 30, bytes(32)]),
                         2, NOW_MS + LIFE)
     assert (result.status, result.reason) == (2, "insufficient_balance")
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + LIFE, 25)]  # sweep undone with the rest
@@ -192,12 +192,13 @@ def test_clawback_from_an_empty_account_takes_nothing():
     assert state.get_changes() == {}
 
 
-def test_partial_clawback_takes_the_oldest_lot_first():
+def test_partial_clawback_takes_the_latest_lot_first_so_what_is_kept_is_never_younger():
+    # (taking the oldest would let a refund swap coins about to expire for the refunded order's fresh ones)
     state = world()
     fund(state, ALICE, 10, ts=NOW_MS)
     fund(state, ALICE, 15, ts=NOW_MS + 1)
     assert clawback(coin_ctx(state, STAFF), ALICE.public_key, 12, "x")[0] == 12
-    assert get_lots(state, ALICE.public_key) == [(NOW_MS + 1 + LIFE, 13)]
+    assert get_lots(state, ALICE.public_key) == [(NOW_MS + LIFE, 10), (NOW_MS + 1 + LIFE, 3)]
 
 
 # --- daily outflow ---------------------------------------------------------------------------------------

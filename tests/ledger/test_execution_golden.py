@@ -16,7 +16,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench_execute = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench_execute)
 
-GOLDEN_DIGEST = "d2e714c7e4029e85ab97cf477ce079e2bd70effa4fecac07c55c4ffcb84af08f"
+GOLDEN_DIGEST = "de941d36c23e2ff9b359b493daeef5978bbf85384943b715f34cdb16e4f894fe"
 GOLDEN_REASONS = {"": 733, "daily_limit_exceeded": 54, "insufficient_balance": 252, "invalid_amount": 14,
                   "second_factor_required": 84, "self_transfer": 63}
 GOLDEN_EVENTS = {"credited": 113, "customer_registered": 14, "expired": 128, "second_factor_set": 2,

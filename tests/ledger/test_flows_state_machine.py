@@ -23,7 +23,8 @@ from ledger.chain import build_block, genesis_block, validate_block
 from ledger.genesis import Genesis, Validator
 from ledger.orders import get_order
 from ledger.smt import MemoryNodes
-from ledger.state import PREFIX_ACCOUNT, MemoryState, get_account, get_supply
+from ledger.debt import get_debt
+from ledger.state import PREFIX_ACCOUNT, PREFIX_DEBT, MemoryState, get_account, get_supply
 from ledger.tickets import get_ticket
 from ledger.tx import SignedTx, make_tx
 from tests.ledger.flows_world import h
@@ -58,12 +59,17 @@ class Model:
     rewarded: set = field(default_factory=set)  # ("order"|"ticket", id) and ("course", staff, course)
     ts: int = 0  # the block time the queued transactions will execute at
     coupon_uses: dict[bytes, int] = field(default_factory=dict)
+    debts: dict[bytes, int] = field(default_factory=dict)  # coins owed after a refund (issue 12)
 
-    def credit(self, who: bytes, amount: int, earning: bool) -> None:
+    def credit(self, who: bytes, amount: int, earning: bool, repays_debt: bool = True) -> None:
+        if earning:
+            self.lifetime[who] = self.lifetime.get(who, 0) + amount  # the whole credit counts as earned
+        if repays_debt:  # every credit but a refund return repays the debt first; that part is never minted
+            repaid = min(self.debts.get(who, 0), amount)
+            self.debts[who] = self.debts.get(who, 0) - repaid
+            amount -= repaid
         self.balances[who] = self.balances.get(who, 0) + amount
         self.supply += amount
-        if earning:
-            self.lifetime[who] = self.lifetime.get(who, 0) + amount
 
     def burn(self, who: bytes, amount: int) -> None:
         self.balances[who] -= amount
@@ -101,6 +107,8 @@ class Model:
         due = o["amount"] - o["discount"]
         if coins > due * 5_000 // 10_000:
             return "redeem_share_exceeded"
+        if coins and self.debts.get(s, 0):
+            return "in_debt"
         if self.balances.get(s, 0) < coins:
             return "insufficient_balance"
         if coins:
@@ -138,8 +146,10 @@ class Model:
         if self.ts > o["paid_at"] + WINDOW:
             return "refund_window_closed"
         c = o["customer"]
-        self.credit(c, o["coins"], False)
-        self.burn(c, min(o["earned"], self.balances.get(c, 0)))
+        self.credit(c, o["coins"], False, repays_debt=False)
+        clawed = min(o["earned"], self.balances.get(c, 0))
+        self.burn(c, clawed)
+        self.debts[c] = self.debts.get(c, 0) + o["earned"] - clawed
         o["refunded"] = True
         return ""
 
@@ -273,6 +283,8 @@ class Model:
     def transfer(self, s: bytes, to: bytes, amount: int) -> str:
         if to == s:
             return "self_transfer"
+        if self.debts.get(s, 0):
+            return "in_debt"
         if self.balances.get(s, 0) < amount:
             return "insufficient_balance"
         self.balances[s] -= amount
@@ -360,7 +372,7 @@ class FlowsMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=customer_mostly, to=st.sampled_from((ALICE, BOB, STAFF)), amount=st.integers(1, 300))
     def transfer(self, s, to, amount):
-        self.submit(s, "transfer", [to.public_key, amount, ""], self.model.transfer(s.public_key, to.public_key, amount))
+        self.submit(s, "transfer", [to.public_key, amount, bytes(32)], self.model.transfer(s.public_key, to.public_key, amount))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=customer_mostly, oid=order_ids)
@@ -387,7 +399,7 @@ class FlowsMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=st.sampled_from((ALICE, BOB, ALICE, STAFF, STRANGER)), oid=order_ids)
     def request_refund(self, s, oid):
-        self.submit(s, "request-refund", [oid, "r"], self.model.refund(s.public_key, oid))
+        self.submit(s, "request-refund", [oid, h("r")], self.model.refund(s.public_key, oid))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=customer_mostly, tid=ticket_ids, category=st.sampled_from(["complaint", "complaint", "inquiry", "praise"]),
@@ -433,8 +445,9 @@ class FlowsMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) <= MAX_PENDING - 8)
     @rule(oid=order_ids, customer=customers, amount=st.integers(1, 20_000),
           coins=st.sampled_from([0, 0, 50, 1_000, 4_000]), fund=st.booleans(), depth=st.integers(2, 3),
-          feedback=st.booleans(), refund=st.booleans(), coupons=st.sampled_from([0, 1, 2]))
-    def order_story(self, oid, customer, amount, coins, fund, depth, feedback, refund, coupons):
+          feedback=st.booleans(), refund=st.booleans(), coupons=st.sampled_from([0, 1, 2]),
+          spend_away=st.booleans())
+    def order_story(self, oid, customer, amount, coins, fund, depth, feedback, refund, coupons, spend_away):
         if fund:
             self.mint(customer, max(coins, 1))
         self.create_order(STAFF, oid, customer, amount)
@@ -445,8 +458,13 @@ class FlowsMachine(RuleBasedStateMachine):
             self.confirm_order(STAFF2, oid)
         if feedback:
             self.submit_feedback(customer, ("order", oid), 4)
+        held = self.model.balances.get(customer.public_key, 0)
+        if spend_away and held > 1:  # send the earned coins away first: the refund then leaves a debt
+            self.transfer(customer, STAFF, min(held - 1, 300))
         if refund:
             self.request_refund(customer, oid)
+            if spend_away:  # in debt: sending is refused, and the next earning repays the debt first
+                self.transfer(customer, BOB if customer is ALICE else ALICE, 1)
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING and any(
         o["paid_at"] for o in self.model.orders.values()))
@@ -549,6 +567,11 @@ class FlowsMachine(RuleBasedStateMachine):
         assert all(v >= 0 for v in balances.values())
         assert get_supply(self.state) == sum(balances.values()) == self.committed.supply
         assert {k: v for k, v in balances.items() if v} == {k: v for k, v in self.committed.balances.items() if v}
+
+    @invariant()
+    def debts_match_the_model(self):
+        stored = {k[1:]: get_debt(self.state, k[1:]) for k in self.state.data if k[:1] == PREFIX_DEBT}
+        assert stored == {k: v for k, v in self.committed.debts.items() if v}
 
     @invariant()
     def refunds_coupons_feedback_and_training_rewards_never_pay_twice(self):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger import limits, lots
+from ledger.debt import get_debt
+from ledger.lots import get_lots
 from ledger.errors import InvalidTransaction
 from ledger.events import CouponApplied
 from ledger.orders import apply_coupon
@@ -14,8 +16,9 @@ from ledger.process.orders import (
     compute_earned,
 )
 from ledger.reasons import TxFailure
-from ledger.state import PREFIX_SECOND_KEY, account_record_key, set_record
+from ledger.state import PREFIX_SECOND_KEY, account_record_key, get_counter, get_supply, set_record, set_role
 from tests.ledger.flows_world import STAFF3, ALICE, BOB, SECOND, STAFF, STAFF2, STRANGER, World, h
+from tests.strategies import key
 
 
 def create(order_id="o-1", customer=ALICE, amount=10_000, currency="EUR") -> list:
@@ -210,7 +213,7 @@ class TestConfirmOrder:
     def test_a_refunded_order_cannot_be_confirmed(self):
         w = World()
         w.paid_order()
-        w.ok("request-refund", ALICE, ["o-1", "changed my mind"])
+        w.ok("request-refund", ALICE, ["o-1", h("changed my mind")])
         assert w.refused("confirm-order", STAFF, ["o-1"]) == "already_refunded"
         assert w.balance(ALICE) == 0
 
@@ -225,7 +228,7 @@ class TestRequestRefund:
         w.fund(ALICE, 3_000)
         w.confirmed_order(amount=10_000, coins=3_000)  # earns floor(7_000 * 1 %) = 70
         assert w.balance(ALICE) == 70
-        events = w.ok("request-refund", ALICE, ["o-1", "broken"])
+        events = w.ok("request-refund", ALICE, ["o-1", h("broken")])
         order = w.order("o-1")
         assert w.balance(ALICE) == 3_000
         assert (order.coins_returned, order.clawed_back, order.fiat_refunded, order.refunded_at) == (3_000, 70, 7_000,
@@ -236,35 +239,35 @@ class TestRequestRefund:
     def test_clawback_never_takes_the_balance_below_zero(self):
         w = World()
         w.confirmed_order(amount=10_000)  # earns 100
-        w.ok("transfer", ALICE, [BOB.public_key, 80, ""])
-        w.ok("request-refund", ALICE, ["o-1", "broken"])
+        w.ok("transfer", ALICE, [BOB.public_key, 80, bytes(32)])
+        w.ok("request-refund", ALICE, ["o-1", h("broken")])
         assert (w.balance(ALICE), w.order("o-1").clawed_back) == (0, 20)
 
     def test_staff_may_request_the_refund_on_the_customers_behalf(self):
         w = World()
-        w.paid_order()
-        w.ok("request-refund", STAFF3, ["o-1", "on the phone"])  # staff of the order's branch (issue 11)
+        w.confirmed_order()
+        w.ok("request-refund", STAFF3, ["o-1", h("on the phone")])  # staff of the order's branch (issue 11)
         assert w.order("o-1").fiat_refunded == 10_000
 
     def test_another_customer_is_not_order_customer(self):
         w = World()
         w.paid_order()
-        assert w.refused("request-refund", BOB, ["o-1", ""]) == "not_order_customer"
+        assert w.refused("request-refund", BOB, ["o-1", h("")]) == "not_order_customer"
 
     def test_an_unknown_order_is_order_not_found(self):
-        assert World().refused("request-refund", ALICE, ["o-1", ""]) == "order_not_found"
+        assert World().refused("request-refund", ALICE, ["o-1", h("")]) == "order_not_found"
 
     def test_an_unpaid_order_is_not_paid(self):
         w = World()
         w.new_order()
-        assert w.refused("request-refund", ALICE, ["o-1", ""]) == "not_paid"
+        assert w.refused("request-refund", ALICE, ["o-1", h("")]) == "not_paid"
 
     def test_a_second_refund_is_already_refunded_and_pays_nothing(self):
         w = World()
         w.fund(ALICE, 1_000)
         w.paid_order(coins=1_000)
-        w.ok("request-refund", ALICE, ["o-1", ""])
-        assert w.refused("request-refund", ALICE, ["o-1", ""]) == "already_refunded"
+        w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert w.refused("request-refund", ALICE, ["o-1", h("")]) == "already_refunded"
         assert w.balance(ALICE) == 1_000
 
     def test_the_window_is_counted_from_payment_in_block_time(self):
@@ -272,28 +275,29 @@ class TestRequestRefund:
         w.paid_order("o-1")
         w.paid_order("o-2")
         w.tick(DAY_MS)  # exactly at the end of the window: still inside
-        w.ok("request-refund", ALICE, ["o-1", ""])
+        w.ok("request-refund", ALICE, ["o-1", h("")])
         w.tick(1)
-        assert w.refused("request-refund", ALICE, ["o-2", ""]) == "refund_window_closed"
+        assert w.refused("request-refund", ALICE, ["o-2", h("")]) == "refund_window_closed"
 
     def test_a_large_refund_needs_the_customers_second_factor(self):
         w = World(policy={"refund_second_factor_threshold": 5_000})
         w.paid_order(amount=5_001)
-        assert w.refused("request-refund", ALICE, ["o-1", ""]) == "second_factor_required"
+        assert w.refused("request-refund", ALICE, ["o-1", h("")]) == "second_factor_required"
         set_record(w.state, account_record_key(PREFIX_SECOND_KEY, ALICE.public_key), SECOND.public_key)
-        assert w.refused("request-refund", ALICE, ["o-1", ""]) == "second_factor_required"
-        w.ok("request-refund", ALICE, ["o-1", ""], SECOND)
+        assert w.refused("request-refund", ALICE, ["o-1", h("")]) == "second_factor_required"
+        w.ok("request-refund", ALICE, ["o-1", h("")], SECOND)
         assert w.order("o-1").status == "refunded"
 
     def test_a_refund_at_the_threshold_needs_no_second_factor(self):
         w = World(policy={"refund_second_factor_threshold": 5_000})
         w.paid_order(amount=5_000)
-        w.ok("request-refund", ALICE, ["o-1", ""])
+        w.ok("request-refund", ALICE, ["o-1", h("")])
 
-    def test_a_reason_longer_than_a_receipt_line_is_text_too_long(self):
-        w = World()
-        w.paid_order()
-        assert w.refused("request-refund", ALICE, ["o-1", "x" * 141]) == "text_too_long"
+    @pytest.mark.parametrize("reason", ["wrong size", "x" * 141, b"short"])
+    def test_a_free_text_reason_never_reaches_the_chain_only_its_32_byte_commitment(self, reason):
+        with pytest.raises(InvalidTransaction) as exc:
+            compute_payload("request-refund", ["o-1", reason])
+        assert exc.value.code == "bad_payload" and "reason_hash" in str(exc.value)
 
     def test_a_malformed_payload_is_bad_payload(self):
         with pytest.raises(InvalidTransaction):
@@ -333,3 +337,189 @@ class TestApplyCoupon:
         with pytest.raises(TxFailure) as exc:
             apply_coupon(w.ctx(customer), "o-1", customer.public_key, value)
         assert exc.value.reason.name == reason
+
+
+# --- issue 12: refunds that cannot be gamed, orders in other currencies ------------------------------------
+
+TREASURY = key(37)
+
+
+def treasury_world(policy: dict | None = None) -> World:
+    """A world accepting EUR (base), JPY and USD, with a treasury account; no rate set yet."""
+    w = World(policy={"currencies": "JPY, USD", **(policy or {})})
+    set_role(w.state, "treasury", TREASURY.public_key, True)
+    return w
+
+
+class TestRefundAttacks:
+    def test_customer_who_spent_earned_coins_then_refunds_is_left_in_debt(self):
+        w = World(policy={"second_factor_threshold": 10**9, "refund_second_factor_threshold": 10**9})
+        w.confirmed_order(amount=2_000_000)  # €20,000.00 earns 20,000 coins
+        assert w.balance(ALICE) == 20_000
+        w.ok("transfer", ALICE, [BOB.public_key, 19_998, bytes(32)])  # moved away before the refund
+        supply = get_supply(w.state)
+        events = w.ok("request-refund", ALICE, ["o-1", h("changed my mind")])
+        order = w.order("o-1")
+        assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (0, 19_998)
+        assert (order.clawed_back, order.debt_incurred, order.fiat_refunded) == (2, 19_998, 2_000_000)
+        assert ["clawed_back", ALICE.public_key, 2, "refund:o-1"] in events
+        assert ["debt_incurred", ALICE.public_key, 19_998, "refund:o-1", 19_998] in events
+        assert get_supply(w.state) == supply - 2 == get_counter(w.state, "minted") - get_counter(
+            w.state, "burned") - get_counter(w.state, "expired")
+
+    def test_a_customer_in_debt_can_neither_send_nor_pay_with_coins_nor_buy_a_privilege(self):
+        w = World(policy={"second_factor_threshold": 10**9})
+        w.confirmed_order(amount=100_000)  # earns 1,000
+        w.ok("transfer", ALICE, [BOB.public_key, 1_000, bytes(32)])
+        w.ok("request-refund", ALICE, ["o-1", h("")])  # debt 1,000
+        w.ok("transfer", BOB, [ALICE.public_key, 600, bytes(32)])  # a transfer in never repays a debt
+        assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (600, 1_000)
+        w.new_order("o-2")
+        assert w.refused("transfer", ALICE, [BOB.public_key, 1, bytes(32)]) == "in_debt"
+        assert w.refused("pay-order", ALICE, ["o-2", 100]) == "in_debt"
+        assert w.refused("buy-privilege", ALICE, ["priority"]) == "in_debt"
+        w.ok("pay-order", ALICE, ["o-2", 0])  # paying in fiat stays possible
+        assert w.balance(ALICE) == 600
+
+    def test_later_earnings_repay_the_debt_first_and_only_the_rest_becomes_coins(self):
+        w = World(policy={"second_factor_threshold": 10**9})
+        w.confirmed_order(amount=100_000)  # earns 1,000
+        w.ok("transfer", ALICE, [BOB.public_key, 1_000, bytes(32)])
+        w.ok("request-refund", ALICE, ["o-1", h("")])  # debt 1,000
+        supply, minted = get_supply(w.state), get_counter(w.state, "minted")
+        w.paid_order("o-2", amount=80_000)
+        events = w.ok("confirm-order", STAFF, ["o-2"])  # earns 800: all of it repays the debt
+        assert events == (["debt_repaid", ALICE.public_key, 800, "earn", 200],
+                          ["order_confirmed", "o-2", ALICE.public_key, 800])
+        assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (0, 200)
+        assert (get_supply(w.state), get_counter(w.state, "minted")) == (supply, minted)  # nothing minted
+        w.confirmed_order("o-3", amount=50_000)  # earns 500: 200 repay, 300 become coins
+        assert (w.balance(ALICE), get_debt(w.state, ALICE.public_key)) == (300, 0)
+        assert get_supply(w.state) == supply + 300 and w.order("o-2").earned == 800
+        w.ok("transfer", ALICE, [BOB.public_key, 300, bytes(32)])  # out of debt: spending works again
+
+    def test_refund_of_an_order_whose_fiat_was_never_confirmed_pays_no_fiat_back(self):
+        w = World()
+        w.fund(ALICE, 3_000)
+        w.paid_order(amount=10_000, coins=3_000)  # 7,000 fiat recorded as paid, never confirmed
+        events = w.ok("request-refund", ALICE, ["o-1", h("")])
+        order = w.order("o-1")
+        assert (order.fiat_refunded, order.coins_returned, w.balance(ALICE)) == (0, 3_000, 3_000)
+        assert ["fiat_refund_withheld", "o-1", ALICE.public_key, 7_000] in events
+        assert events[-1] == ["order_refunded", "o-1", ALICE.public_key, 3_000, 0, 0]
+
+    def test_confirmed_fiat_is_refunded_and_nothing_is_withheld(self):
+        w = World()
+        w.confirmed_order(amount=10_000)
+        events = w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert w.order("o-1").fiat_refunded == 10_000
+        assert not any(e[0] == "fiat_refund_withheld" for e in events)
+
+    def test_customer_paying_with_coins_about_to_expire_gets_them_back_with_their_original_expiry(self):
+        w = World(policy={"coin_lifetime_ms": 10 * DAY_MS, "refund_window_ms": 30 * DAY_MS})
+        w.fund(ALICE, 3_000)  # expires 10 days from now
+        expiry = w.now + 10 * DAY_MS
+        w.tick(9 * DAY_MS)
+        w.fund(ALICE, 1_000)  # a younger lot, not used by the payment
+        w.paid_order(amount=10_000, coins=3_000)
+        w.tick(DAY_MS // 2)
+        events = w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert get_lots(w.state, ALICE.public_key) == [(expiry, 3_000), (w.now - DAY_MS // 2 + 10 * DAY_MS, 1_000)]
+        assert ["credited", ALICE.public_key, 3_000, "refund", expiry] in events
+
+    def test_coins_returned_after_their_original_expiry_expire_at_once_never_given_new_life(self):
+        w = World(policy={"coin_lifetime_ms": DAY_MS, "refund_window_ms": 30 * DAY_MS})
+        w.fund(ALICE, 3_000)
+        expiry = w.now + DAY_MS
+        w.paid_order(amount=10_000, coins=3_000)
+        w.tick(2 * DAY_MS)  # the paid lot would have died a day ago
+        expired_before = get_counter(w.state, "expired")
+        events = w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert ["credited", ALICE.public_key, 3_000, "refund", expiry] in events
+        assert ["expired", ALICE.public_key, 3_000] in events
+        assert (w.balance(ALICE), get_lots(w.state, ALICE.public_key)) == (0, [])
+        assert get_counter(w.state, "expired") == expired_before + 3_000
+        assert get_supply(w.state) == get_counter(w.state, "minted") - get_counter(
+            w.state, "burned") - get_counter(w.state, "expired")
+
+    def test_a_refund_never_leaves_the_customer_with_younger_coins_than_before(self):
+        w = World(policy={"coin_lifetime_ms": 10 * DAY_MS, "refund_window_ms": 30 * DAY_MS})
+        w.fund(ALICE, 100)  # about to expire
+        old = w.now + 10 * DAY_MS
+        w.tick(9 * DAY_MS)
+        w.confirmed_order(amount=10_000)  # earns 100 fresh coins
+        w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert get_lots(w.state, ALICE.public_key) == [(old, 100)]  # the fresh ones went back, the old stay
+
+    def test_a_frozen_customer_is_not_refunded(self):
+        w = World()
+        w.fund(ALICE, 1_000)
+        w.confirmed_order(coins=1_000)
+        limits.set_freeze(w.state, ALICE.public_key, limits.Freeze("fraud", STAFF.public_key, 1))
+        assert w.refused("request-refund", ALICE, ["o-1", h("")]) == "account_frozen"
+        assert w.refused("request-refund", STAFF3, ["o-1", h("")]) == "account_frozen"
+        assert w.order("o-1").refunded_at == 0
+        limits.set_freeze(w.state, ALICE.public_key, None)
+        w.ok("request-refund", STAFF3, ["o-1", h("")])
+        assert w.order("o-1").status == "refunded"
+
+
+class TestOrderCurrencies:
+    def test_a_yen_order_earns_what_its_euro_value_earns_not_its_face_value(self):
+        w = treasury_world()
+        w.ok("set-fx-rate", TREASURY, ["JPY", 610_000])  # ¥1 = €0.0061: 610,000 cents per ¥1,000,000
+        w.ok("create-order", STAFF, ["o-1", ALICE.public_key, 10_000, "JPY", h("items")])  # ¥10,000 = €61.00
+        w.confirmed_order("o-2", amount=10_000)  # €100.00
+        order = w.order("o-1")
+        assert (order.fx_rate, order.base_amount, order.fiat_amount, order.currency) == (610_000, 6_100, 10_000, "JPY")
+        w.ok("pay-order", ALICE, ["o-1", 0])
+        w.ok("confirm-order", STAFF, ["o-1"])
+        assert (w.order("o-1").earned, w.order("o-2").earned) == (61, 100)
+
+    def test_the_coin_share_is_taken_of_the_base_value_and_the_fiat_stays_in_the_orders_currency(self):
+        w = treasury_world()
+        w.ok("set-fx-rate", TREASURY, ["USD", 920_000])  # $1 = €0.92
+        w.fund(ALICE, 10_000)
+        w.ok("create-order", STAFF, ["o-1", ALICE.public_key, 10_000, "USD", h("items")])  # $100 = €92
+        assert w.order("o-1").base_amount == 9_200
+        assert w.refused("pay-order", ALICE, ["o-1", 4_601]) == "redeem_share_exceeded"  # 50 % of 9,200
+        w.ok("pay-order", ALICE, ["o-1", 4_600])  # €46 in coins = $50 of the order
+        assert (w.order("o-1").coins_paid, w.order("o-1").fiat_paid) == (4_600, 5_000)
+        w.ok("confirm-order", STAFF, ["o-1"])
+        assert w.order("o-1").earned == 46  # $50 fiat = €46.00 -> 46 coins
+        w.ok("request-refund", ALICE, ["o-1", h("")])
+        assert (w.order("o-1").fiat_refunded, w.balance(ALICE)) == (5_000, 10_000)  # dollars back, coins back
+
+    def test_an_order_keeps_the_rate_of_its_creation(self):
+        w = treasury_world()
+        w.ok("set-fx-rate", TREASURY, ["USD", 920_000])
+        w.ok("create-order", STAFF, ["o-1", ALICE.public_key, 10_000, "USD", h("items")])
+        w.ok("set-fx-rate", TREASURY, ["USD", 2_000_000])
+        w.ok("pay-order", ALICE, ["o-1", 0])
+        w.ok("confirm-order", STAFF, ["o-1"])
+        assert w.order("o-1").earned == 92
+
+    @pytest.mark.parametrize("currency", ["ABC", "GBP"])
+    def test_a_well_formed_currency_not_on_the_list_is_currency_not_accepted(self, currency):
+        assert treasury_world().refused("create-order", STAFF, create(currency=currency)) == "currency_not_accepted"
+
+    def test_the_base_currency_is_accepted_whatever_the_list_says(self):
+        w = World(policy={"base_currency": "CHF", "currencies": "EUR"})
+        w.ok("create-order", STAFF, create(currency="CHF"))
+        assert (w.order("o-1").fx_rate, w.order("o-1").base_amount) == (1_000_000, 10_000)
+
+    def test_a_listed_currency_without_a_rate_is_fx_rate_missing(self):
+        assert treasury_world().refused("create-order", STAFF, create(currency="USD")) == "fx_rate_missing"
+
+    def test_a_rate_older_than_the_maximum_age_is_fx_rate_stale(self):
+        w = treasury_world({"fx_max_age_ms": DAY_MS})
+        w.ok("set-fx-rate", TREASURY, ["USD", 920_000])
+        w.tick(DAY_MS)  # exactly the maximum age: still fresh
+        w.ok("create-order", STAFF, create(order_id="o-1", currency="USD"))
+        w.tick(1)
+        assert w.refused("create-order", STAFF, create(order_id="o-2", currency="USD")) == "fx_rate_stale"
+
+    def test_a_base_value_beyond_any_amount_is_invalid_amount(self):
+        w = treasury_world()
+        w.ok("set-fx-rate", TREASURY, ["USD", 10**12])
+        assert w.refused("create-order", STAFF, create(amount=10**10, currency="USD")) == "invalid_amount"

@@ -56,7 +56,7 @@ def test_branch1_staff_assign_only_to_staff_of_their_branch():
 
 def test_branch2_staff_cannot_refund_branch1_order_or_open_a_ticket_on_it():
     g = branch1_world()
-    assert g.refused(STAFF_2, "request-refund", ["o-1", "because"]) == "wrong_branch"
+    assert g.refused(STAFF_2, "request-refund", ["o-1", h("because")]) == "wrong_branch"
     assert g.refused(STAFF_2, "open-ticket", ["t-2", "complaint", 2, "o-1", h("x")]) == "wrong_branch"
 
 

@@ -100,7 +100,7 @@ class TestOrderReport:
         w = World()
         w.fund(ALICE, 2_000)
         w.confirmed_order("o-1", amount=10_000, coins=2_000)  # earns 80, then refunded
-        w.ok("request-refund", ALICE, ["o-1", ""])
+        w.ok("request-refund", ALICE, ["o-1", hh("")])
         w.confirmed_order("o-2", amount=5_000)  # earns 50, rated 5
         w.ok("submit-feedback", ALICE, ["order", "o-2", 5, hh("ok")])
         w.new_order("o-3", customer=BOB)
