@@ -8,6 +8,7 @@ import pytest
 from ledger import reasons
 from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
+from ledger.fx import FxRate, set_rate
 from ledger.events import CouponApplied, CouponRedeemed
 from ledger.orders import get_order
 from ledger.process import compute_payload, get_kind
@@ -32,7 +33,8 @@ def run(state, kind: str, sender, payload: list, ts: int = NOW_MS):
 def shop():
     """Customers ALICE and BOB with unpaid EUR orders a1, a2 (ALICE) and b1 (BOB) of 2000, a USD order u1 (ALICE),
     and coupon C (300 off, twice in all) of campaign spring."""
-    state = coin_state()
+    state = coin_state({"currencies": "USD"})
+    set_rate(state, "USD", FxRate(920_000, NOW_MS, ISSUER.public_key))
     for customer in (ALICE, BOB):
         register(state, customer)
     for order_id, customer in (("a1", ALICE), ("a2", ALICE), ("b1", BOB)):
