@@ -23,25 +23,29 @@ source; ``credited:<source>`` splits it), ``burned`` (spent or clawed back), ``e
 supply (``b"s"``) = minted − expired − burned = the sum of all stored balances (dead-but-unswept lots
 included).
 
-Freezes and outflow limits are ``ledger.limits``; callers run those checks: ``spend`` itself only checks the
-balance.
+Freezes and outflow limits are ``ledger.limits``. A frozen account receives nothing: ``credit`` and the
+receiving side of ``process_move`` raise ``account_frozen`` (a ``TxFailure``: a caller crediting many accounts
+in one transaction, such as a sweep or a campaign, catches it per account if one frozen account must not fail
+the rest). Sending is checked by the callers (``verify_not_frozen``, ``verify_outflow``): ``spend`` itself only
+checks the balance.
 """
 
 from __future__ import annotations
 
 from ledger import codec, reasons
 from ledger.context import TxContext, get_policy_value, verify_rule
-from ledger.customers import get_earned
+from ledger.customers import record_clawback, record_earning
 from ledger.errors import SchemaError
 from ledger.events import ClawedBack, Credited, Event, Expired, Spent
+from ledger.limits import verify_not_frozen
 from ledger.state import (
-    Overlay, PREFIX_EARNED, PREFIX_LOTS, StateReader, UINT_MAX, account_record_key, add_counter,
+    Overlay, PREFIX_LOTS, StateReader, UINT_MAX, account_record_key, add_counter,
     encode_checked, get_balance_nonce, get_counter, get_supply, new_decode_memo, read_parsed, remember,
     set_balance_nonce, set_record, set_supply,
 )
 
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer"})
-EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
+EARNING_SOURCES = frozenset({"earn", "reward"})  # count toward earnings (tiers); compensation never does
 MAX_LOTS = 256
 
 Lot = tuple[int, int]  # (expires_at_ms, amount)
@@ -185,7 +189,8 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
 
     Returns the events: the account's sweep (if any) then ``["credited", account, amount, source,
     expires_at_ms]``. A zero amount credits nothing and returns []. ``source`` in ``SOURCES``; the
-    ``EARNING_SOURCES`` add to lifetime earnings (tiers).
+    ``EARNING_SOURCES`` add to the account's earnings (tiers). Raises ``TxFailure``: ``account_frozen`` when
+    the account is frozen, ``mint_cap_exceeded`` past the supply cap.
     """
     if source not in SOURCES:
         raise ValueError(f"credit source {source!r}; expected one of {sorted(SOURCES)}")
@@ -193,6 +198,8 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
         raise ValueError(f"credit amount {amount!r}; expected an int >= 0 (the step checks amounts)")
     if amount == 0:
         return []
+    # A frozen account receives nothing, whatever the source
+    verify_not_frozen(ctx, account)
     # Every coin creation (mint, earning, rewards, compensation, returned payments) stays within the supply cap
     supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
     verify_rule(supply + amount <= cap, reasons.MINT_CAP_EXCEEDED,
@@ -206,8 +213,7 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
     add_counter(ctx.state, "minted", amount)
     add_counter(ctx.state, f"credited:{source}", amount)
     if source in EARNING_SOURCES:
-        key = account_record_key(PREFIX_EARNED, account)
-        set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
+        record_earning(ctx.state, account, amount, ctx.timestamp_ms)
     events.append(Credited(account, amount, source, expires))
     return events
 
@@ -251,6 +257,7 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
     _change_balance(ctx.state, account, -taken)
     _change_supply(ctx.state, -taken)
     add_counter(ctx.state, "burned", taken)
+    record_clawback(ctx.state, account, taken, ctx.timestamp_ms)  # what is taken back was earned: tiers drop
     events.append(ClawedBack(account, taken, purpose))
     return taken, events
 
@@ -259,8 +266,12 @@ def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[
     """Move ``amount`` from ``sender`` to ``to``, lots keeping their expiry; raise ``insufficient_balance``.
 
     Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
+    Raises ``account_frozen`` when either side is frozen (a frozen account neither sends nor receives).
     """
     state = ctx.state
+    # Neither side is frozen
+    verify_not_frozen(ctx, sender)
+    verify_not_frozen(ctx, to)
     sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)
     events, lots = _sweep_lots(ctx, sender, sender_key)
     if to != sender:  # (a step refuses self-transfers; this keeps the general contract exact)

@@ -136,6 +136,12 @@ INVALID_NODE_KEY = Reason(95, "invalid_node_key", "The node key is not a valid E
 BRANCH_NAME_RETIRED = Reason(96, "branch_name_retired",
                              "This branch name was used before; its old roles would come back with it.")
 
+# --- issue 12, limits branch: statuses 140..159 ---
+CUSTOMER_COMPENSATION_CAP_EXCEEDED = Reason(
+    140, "customer_compensation_cap_exceeded",
+    "This compensation would take the customer above the policy's compensation cap per period.")
+ORDER_REFUNDED = Reason(141, "order_refunded", "The order was refunded: feedback on it is not rewarded.")
+
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))
 if len({r.status for r in ALL_REASONS}) != len(ALL_REASONS) or len({r.name for r in ALL_REASONS}) != len(ALL_REASONS):

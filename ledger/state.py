@@ -20,7 +20,8 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"x" + account(32)            -> P(second_key: bin32)      the account's second-factor key
     b"f" + account(32)            -> P([reason_code, by, height])  a freeze (absent = not frozen)
     b"d" + account(32)            -> P([utc_day, outflow])     coins sent/redeemed on that UTC day
-    b"e" + account(32)            -> P(int)                    lifetime earnings (earn, reward, compensation)
+    b"e" + account(32)            -> P([lifetime, bucket_ms, [[bucket, amount], ...]])  earnings (earn, reward):
+                                                               net lifetime total and the rolling tier window
     b"v" + account(32) + code(1)  -> P(expires_at_ms)          a bought privilege
     b"b" + account(32)            -> P(branch: str)            the branch a staff/admin account belongs to
     b"g" + version(8, big-endian) -> P([name, value, previous, height, sender])  a policy change
@@ -29,6 +30,7 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"u" + course_id(utf-8)       -> P(reward)                 a training course of the catalogue
     b"w" + which(1)               -> the validator set: current, pending change, history (``ledger.validator_sets``)
     b"h" + queue(1) + due_ms(8) + subject -> P(1)              a due-queue entry (``ledger.due``: expiry, SLA)
+    b"C" + customer(32)           -> P([period_index, amount]) compensation paid to the customer in that period
 
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
@@ -81,11 +83,12 @@ PREFIX_PROPOSAL = b"q"
 PREFIX_COURSE = b"u"
 PREFIX_VALIDATORS = b"w"
 PREFIX_DUE = b"h"
+PREFIX_COMPENSATION = b"C"
 PREFIXES: tuple[bytes, ...] = (
     PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
     PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
     PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
-    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE,
+    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE, PREFIX_COMPENSATION,
 )
 if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")

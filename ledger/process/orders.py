@@ -213,6 +213,8 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     verify_rule(ctx.timestamp_ms <= closes, reasons.REFUND_WINDOW_CLOSED,
                 f"order {tx.order_id!r} was paid at {order.paid_at}; its refund window of {window} ms closed at "
                 f"{closes}, the request came at {ctx.timestamp_ms}")
+    # A frozen customer is not refunded until unfrozen
+    limits.verify_not_frozen(ctx, order.customer)
     # A large fiat refund needs the customer's second-factor signature
     threshold = get_policy_value(ctx, "refund_second_factor_threshold")
     if order.fiat_paid > threshold:
