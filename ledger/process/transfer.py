@@ -43,10 +43,10 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     verify_not_frozen(ctx, ctx.sender)
     # ... nor receive
     verify_not_frozen(ctx, tx.to)
-    # The day's outflow stays within the KYC limit; past the threshold the sender's second key co-signs
-    verify_outflow(ctx, ctx.sender, tx.amount)
     # The sender must hold the amount in live coins (dead lots are swept first)
     events = process_move(ctx, ctx.sender, tx.to, tx.amount)
+    # The day's outflow stays within the KYC limit; past the threshold the sender's second key co-signs
+    verify_outflow(ctx, ctx.sender, tx.amount)
 
     events.append(Transferred(ctx.sender, tx.to, tx.amount))
     return events

@@ -305,11 +305,11 @@ class Model:
     def transfer(self, s: bytes, to: bytes, amount: int) -> str:
         if to == s:
             return "self_transfer"
+        if self.balances.get(s, 0) < amount:
+            return "insufficient_balance"
         reason = self.outflow_reason(s, amount)
         if reason:
             return reason
-        if self.balances.get(s, 0) < amount:
-            return "insufficient_balance"
         self.add_outflow(s, amount)
         self.balances[s] -= amount
         self.balances[to] = self.balances.get(to, 0) + amount

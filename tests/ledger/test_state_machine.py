@@ -152,16 +152,13 @@ class Model:
             return "memo_too_long"
         if sender in self.frozen or to in self.frozen:  # frozen means frozen: neither sends nor receives
             return "account_frozen"
-        reason = self.outflow_reason(sender, amount, ts, signers)
-        if reason:
-            return reason
         self.sweep(sender, ts)
         self.sweep(to, ts)
         if self.balance(sender) < amount:
             return "insufficient_balance"
         for expires, part in self.take(sender, amount):
             self.add(to, expires, part)
-        return ""
+        return self.outflow_reason(sender, amount, ts, signers)
 
     def register(self, ts, sender, customer, kyc):
         if not self.has("staff", sender):
