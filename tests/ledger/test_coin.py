@@ -24,7 +24,7 @@ from ledger.state import account_record_key, get_balance, get_counter, get_suppl
 from ledger.tx import make_tx
 from node.reads import compute_account_document
 from tests.strategies import (
-    ALICE, BOB, CAROL, CHAIN_ID, NOW_MS, SECOND, STAFF, coin_ctx, coin_state, fund, register,
+    ALICE, BOB, CAROL, CHAIN_ID, ISSUER, NOW_MS, SECOND, STAFF, coin_ctx, coin_state, fund, register,
 )
 
 LIFE = 10_000  # a short coin lifetime keeps the arithmetic readable
@@ -144,6 +144,33 @@ def test_get_expiring_lists_only_live_lots_inside_the_window():
     fund(state, ALICE, 2, ts=NOW_MS + 500)
     assert get_expiring(state, ALICE.public_key, NOW_MS + 100, LIFE - 100) == [(NOW_MS + LIFE, 1)]
     assert get_expiring(state, ALICE.public_key, NOW_MS + LIFE, LIFE) == [(NOW_MS + 500 + LIFE, 2)]
+
+
+# --- the supply cap holds for every coin creation --------------------------------------------------------
+
+
+def test_with_a_cap_of_1000_a_mint_of_1_more_is_refused_and_a_100000_euro_confirm_pays_no_coins():
+    from tests.ledger.flows_world import ALICE as CUSTOMER, STAFF as CLERK, World
+
+    w = World({"mint_cap": 1_000})
+    w.fund(BOB, 1_000)
+    w.state.set_state(b"r\x03" + ISSUER.public_key, b"\x01")  # ISSUER holds the issuer role
+    assert w.refused("mint", ISSUER, [BOB.public_key, 1]) == "mint_cap_exceeded"
+    w.paid_order(amount=10_000_000)  # EUR 100,000.00 would earn 100,000 coins
+    assert w.refused("confirm-order", CLERK, ["o-1"]) == "mint_cap_exceeded"
+    assert w.balance(CUSTOMER) == 0 and get_supply(w.state) == 1_000
+
+
+def test_rewards_and_compensation_stay_inside_the_supply_cap_too():
+    from tests.ledger.flows_world import ALICE as CUSTOMER, STAFF as CLERK, World, h
+
+    w = World({"mint_cap": 1_000, "feedback_reward": 50})
+    w.fund(BOB, 990)
+    w.confirmed_order(amount=1_000)  # 10 coins: the supply is at the cap
+    assert w.refused("submit-feedback", CUSTOMER, ["order", "o-1", 5, h("ok")]) == "mint_cap_exceeded"
+    w.ok("open-ticket", CLERK, ["t-1", "complaint", 2, "o-1", h("late")])
+    assert w.refused("compensate", CLERK, ["t-1", 1]) == "mint_cap_exceeded"
+    assert get_supply(w.state) == 1_000 == get_counter(w.state, "minted")
 
 
 # --- moving lots (transfers) -----------------------------------------------------------------------------
