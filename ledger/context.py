@@ -22,7 +22,7 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "coin_lifetime_ms": 365 * DAY_MS,        # a credited lot expires this long after its block time
     # earning on confirmed orders: floor(fiat_minor * earn_rate_bp / 10_000 * tier_multiplier_pct / 100)
     "earn_rate_bp": 100,                     # 1 coin per 100 fiat minor units at the base tier
-    "tier_silver_threshold": 10_000,         # lifetime earned coins to reach each tier
+    "tier_silver_threshold": 10_000,         # coins earned inside tier_window_ms to reach each tier
     "tier_gold_threshold": 50_000,
     "tier_platinum_threshold": 200_000,
     "tier_base_multiplier_pct": 100,
