@@ -101,7 +101,7 @@ class Workload:
             to = accts[rnd.randrange(len(accts))]
             amount = rnd.randrange(1, 600) if roll < 0.90 else rnd.randrange(600, 5_000)  # big: often overdraft
         extra = (self.seconds[i],) if i in self.seconds and amount > 1_000 and rnd.random() < 0.7 else ()
-        return self._tx("transfer", sender, [to.public_key, amount, "m%d" % rnd.randrange(100)], *extra)
+        return self._tx("transfer", sender, [to.public_key, amount, bytes([rnd.randrange(100)]) * 32], *extra)
 
 
 def _clear_caches() -> None:

@@ -130,7 +130,7 @@ def _sign_range(job: tuple[str, list[tuple[bytes, bytes]], int]) -> list[list[tu
     out = []
     for seed, to in pairs:
         key = KeyPair.from_seed(seed)
-        txs = [make_tx(chain_id, "transfer", key, nonce, [to, 1, ""]) for nonce in range(1, per_sender + 1)]
+        txs = [make_tx(chain_id, "transfer", key, nonce, [to, 1, bytes(32)]) for nonce in range(1, per_sender + 1)]
         out.append([(tx.tx_hash.hex(), tx.raw) for tx in txs])
     return out
 

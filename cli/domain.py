@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +24,10 @@ from cli.client import NodeClient
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from cli.query import account_group
+from cli.texts import read_text, signed_request
 from ledger.genesis import load_genesis
-from ledger.keys import load_key, parse_public_key
+from ledger.keys import parse_public_key
 from ledger.state_proof import verify_state_proof
-from node.vault import compute_request_headers
 
 MAX_PROOF_FILE = 1024 * 1024
 
@@ -55,11 +54,31 @@ def ticket_group() -> None:
 
 @ticket_group.command("show")
 @click.argument("ticket_id")
+@click.option("--key", "key_file", default=None, type=click.Path(dir_okay=False),
+              help="The customer's or a staff key: also show the texts (message, response, resolution) "
+                   "from the node's vault.")
 @node_options
 @cli_errors
-def ticket_show(client: NodeClient, as_json: bool, ticket_id: str) -> None:
-    """Show a ticket: state, category, priority, assignee, first-response and resolution times."""
-    _echo_doc(client.get(f"/v1/tickets/{_quote(ticket_id)}"), as_json)
+def ticket_show(client: NodeClient, as_json: bool, ticket_id: str, key_file: str | None) -> None:
+    """Show a ticket: state, category, priority, assignee, first-response and resolution times (and with
+    --key its texts, checked against their on-chain commitments)."""
+    doc = client.get(f"/v1/tickets/{_quote(ticket_id)}")
+    texts: dict[str, str] = {}
+    for name in ("content_hash", "last_response_hash", "resolution_hash") if key_file else ():
+        commitment = doc.get(name) or ""
+        if len(commitment) == 64 and commitment != "00" * 32:
+            try:
+                texts[name.removesuffix("_hash")] = read_text(client, key_file, commitment)["text"]
+            except click.ClickException as exc:  # e.g. erased (410) or kept on another node (404)
+                texts[name.removesuffix("_hash")] = f"({exc.message})"
+    if key_file:
+        doc["texts"] = texts
+    if as_json:
+        echo_json(doc)
+        return
+    _echo_doc({k: v for k, v in doc.items() if k != "texts"}, False)
+    for name, text in texts.items():
+        click.echo(f"{'text ' + name:>20}: {text}")
 
 
 @click.group("order")
@@ -147,15 +166,6 @@ def _ms(value: int | None) -> str:
 
 
 # ---- customers ---------------------------------------------------------------------------------------------
-
-
-def signed_request(client: NodeClient, key_file: str, method: str, path: str, body: dict | None = None) -> dict:
-    """Send a staff-signed vault request (see ``node.vault``); node refusals become one-line errors."""
-    key = load_key(key_file)
-    chain_id = client.get("/v1/status")["chain_id"]
-    raw = b"" if body is None else json.dumps(body).encode()
-    headers = compute_request_headers(key, chain_id, method, path, raw, int(time.time() * 1000))
-    return client.request(method, path, data=raw, headers=headers)
 
 
 @click.group("customer")

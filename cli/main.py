@@ -16,6 +16,7 @@ from cli.network import network
 from cli.node import node
 from cli.query import account_group, block_group, history, status
 from cli.receipt import receipt
+from cli.texts import text_group
 from cli.tx import tx_group
 from cli.domain import customer_group, order_group, policy_group, report, ticket_group
 
@@ -49,6 +50,7 @@ COMMAND_GROUPS = [
     policy_group,   # carecoin policy show [--version N]
     report,         # carecoin report [--branch B] [--since T] [--until T]
     customer_group, # carecoin customer register/show/data
+    text_group,     # carecoin text show/verify
     gov_group,      # carecoin gov propose/approve/show/list
 ]
 for _group in COMMAND_GROUPS:

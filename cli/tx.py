@@ -7,8 +7,11 @@ its help, and one option per payload field in payload order, named after the fie
 - ``Account`` / ``Bytes32``: 64 hex digits, checked before signing;
 - ``Amount`` / ``Int``: an integer; ``Id`` / ``Text``: text, as given (rules are the ledger's: a refused rule
   commits as a failed result with a reason, which is itself a signed proof of the decision);
-- ``ContentHash``: text hashed client-side, ``--content "text"`` -> ``H("carecoin/v1/content", text)`` for
-  the field ``content_hash``; or the hash itself with ``--content-hash HEX``;
+- ``ContentHash``: a free text, never put on chain: ``--content "text"`` for the field ``content_hash``
+  becomes a salted commitment ``H("carecoin/v1/text", salt || text)`` (fresh 32-byte salt) in the payload,
+  and the text with its salt is stored in the node's vault, signed by ``--key``, BEFORE the tx is submitted
+  (``cli.texts``); or the commitment itself with ``--content-hash HEX`` (a client that keeps its texts
+  elsewhere). An optional text left out is ``NO_TEXT`` (32 zero bytes);
 - ``PolicyValue`` (``propose-set-policy --value``): an int when the parameter is an int parameter, else text.
 
 The sender's nonce is read from the node (state nonce + transactions of this sender still pending) unless
@@ -29,14 +32,13 @@ import click
 from cli.client import NodeClient
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
+from cli.texts import PendingText, new_pending_text, store_texts
+from ledger.commitments import NO_TEXT, compute_text_kind
 from ledger.context import DEFAULT_POLICY
-from ledger.hashing import H
 from ledger.keys import KeyPair, load_key, parse_public_key
 from ledger.process import KINDS, KindSpec
 from ledger.process.payload import REQUIRED, FieldSpec
 from ledger.tx import make_tx
-
-TAG_CONTENT = "carecoin/v1/content"
 
 
 def signed_tx_options(func: Callable) -> Callable:
@@ -99,11 +101,6 @@ def tx_group() -> None:
 # --- commands generated from the ledger's kind specs ----------------------------------------------------------
 
 
-def compute_content_hash(text: str) -> bytes:
-    """The 32-byte hash a text field becomes on chain: ``H("carecoin/v1/content", utf-8 text)``."""
-    return H(TAG_CONTENT, text.encode())
-
-
 def parse_policy_value(name: str, text: str) -> int | str:
     """The value of ``propose-set-policy NAME``: an int for int parameters (the ledger checks the rest)."""
     default = DEFAULT_POLICY.get(name)
@@ -116,14 +113,26 @@ def parse_policy_value(name: str, text: str) -> int | str:
 
 
 def _text_option(field: FieldSpec) -> tuple[str, str]:
-    """(option, parameter) of the text a ContentHash field is hashed from: content_hash -> --content."""
+    """(option, parameter) of the text a ContentHash field commits to: content_hash -> --content."""
     base = field.name.removesuffix("_hash")
     return "--" + base.replace("_", "-"), base
 
 
 def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
-    """Build the payload of ``spec``'s kind from the command's option values, in field order."""
+    """Build the payload of ``spec``'s kind from option values, for callers that store no texts (``cli.gov``):
+    a text option is refused (``--<name>-hash HEX`` and left-out optional texts are fine)."""
+    payload, texts = compute_payload_and_texts(spec, values)
+    if texts:
+        option = "--" + texts[0].field.replace("_", "-")
+        raise click.UsageError(f"{spec.name} takes no text here: give {option} HEX, or use `carecoin tx {spec.name}`")
+    return payload
+
+
+def compute_payload_and_texts(spec: KindSpec, values: dict[str, Any]) -> tuple[list, list[PendingText]]:
+    """Build the payload of ``spec``'s kind from the command's option values, in field order, and the texts
+    (salted commitments already in the payload) that must be stored in the vault before it is submitted."""
     payload: list = []
+    texts: list[PendingText] = []
     for field in spec.fields:
         cli, value = field.scalar.cli, values.get(field.name)
         if cli == "hash":
@@ -133,8 +142,11 @@ def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
                 raise click.UsageError(f"give {option} or {field.option}, not both")
             if value is not None:
                 payload.append(parse_public_key(value, field.name.replace("_", " ")))
-            elif text is not None or field.default is not REQUIRED:
-                payload.append(compute_content_hash(text if text is not None else field.default))
+            elif text:
+                texts.append(new_pending_text(field.name, compute_text_kind(spec.name, field.name), text, option))
+                payload.append(texts[-1].commitment)
+            elif field.default is not REQUIRED:
+                payload.append(NO_TEXT)
             else:
                 raise click.UsageError(f"missing {option} TEXT (or {field.option} HEX)")
         elif cli in ("account", "bytes32"):
@@ -143,7 +155,7 @@ def compute_payload(spec: KindSpec, values: dict[str, Any]) -> list:
             payload.append(parse_policy_value(values["name"], value))
         else:
             payload.append(value)
-    return payload
+    return payload, texts
 
 
 def payload_options(spec: KindSpec) -> list[Callable]:
@@ -154,9 +166,11 @@ def payload_options(spec: KindSpec) -> list[Callable]:
         if cli == "hash":
             option, base = _text_option(field)
             decorators.append(click.option(option, base, default=None,
-                                           help=f"{field.help} as text, hashed client-side into {field.name}."))
+                                           help=f"{field.help}, as text: kept in the node's vault, only a salted "
+                                                f"commitment goes on chain ({field.name})."))
             decorators.append(click.option(field.option, field.name, default=None,
-                                           help=f"{field.name} as 64 hex digits."))
+                                           help=f"{field.name} as 64 hex digits (a commitment to a text kept "
+                                                "elsewhere)."))
             continue
         kind: Any = str
         if cli == "int":
@@ -174,7 +188,9 @@ def make_command(spec: KindSpec) -> click.Command:
 
     def command(client: NodeClient, as_json: bool, key_file: str, second_key_file: str | None, nonce: int | None,
                 wait: bool, timeout_s: float, **values: Any) -> None:
-        payload = compute_payload(spec, values)
+        payload, texts = compute_payload_and_texts(spec, values)
+        if texts:  # kept before the tx exists: a commitment on chain always has its text in a vault
+            store_texts(client, key_file, values, texts, quiet=as_json)
         submit(client, spec.name, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json)
 
     command.__name__ = spec.name.replace("-", "_")

@@ -36,7 +36,7 @@ from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_G
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
 from node.errors import NodeError
-from node.http import AUTH_STAFF_SIGNED, error_middleware, mount
+from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
 from node.routes import MAX_BATCH_BODY_BYTES, ROUTES
 from node.service import NodeService, start_consensus, start_peers, stop_consensus, stop_peers
@@ -80,12 +80,16 @@ def add_sync_routes(app: web.Application, node: NodeService) -> None:
 
 def _api_app() -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BATCH_BODY_BYTES)
-    mount(app, ROUTES, {AUTH_STAFF_SIGNED: _staff_signed})
+    mount(app, ROUTES, {AUTH_STAFF_SIGNED: _staff_signed, AUTH_SIGNED: _signed})
     return app
 
 
 async def _staff_signed(request: web.Request) -> None:
     await request.app[STAFF_GUARD_KEY](request)
+
+
+async def _signed(request: web.Request) -> None:
+    await request.app[STAFF_GUARD_KEY].signed(request)
 
 
 # ---- one context per resource ---------------------------------------------------------------------------

@@ -27,10 +27,13 @@ log = logging.getLogger("carecoin.api")
 
 AUTH_OPEN = "open"
 AUTH_STAFF_SIGNED = "staff-signed"
+AUTH_SIGNED = "signed"  # signed like staff-signed by any account's key; the handler checks what it may touch
 AUTH_TEXT = {
     AUTH_STAFF_SIGNED: "Staff-signed: headers X-Carecoin-Staff (key hex), X-Carecoin-Time (ms), X-Carecoin-Signature "
                        "(Ed25519 over H('carecoin/v1/vault-request', P([chain_id, method, path, time_ms, "
                        "sha256(body)])), hex)",
+    AUTH_SIGNED: "Signed by the customer's own key or a staff key: the same three headers as staff-signed "
+                 "(X-Carecoin-Staff carries the signer's key)",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -13,19 +13,19 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.customers import get_branch_of
 from ledger.errors import LedgerError
 from ledger.receipt import encode_compact
-from node.app_keys import ERASURE_KEY, NODE_KEY, REPORT_KEY, VAULT_KEY
+from node.app_keys import NODE_KEY, REPORT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
-    AUTH_OPEN, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice, parse_hex,
-    parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
+    AUTH_OPEN, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
+    parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
-from node.staff_auth import BODY, STAFF, verify_customer_scope
-from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
+from node.vault_routes import (
+    TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
+)
 
 log = logging.getLogger("carecoin.api")
 
@@ -223,41 +223,6 @@ async def get_proposal(request: web.Request) -> web.Response:
     return web.json_response(governance_reads.get_proposal_view(request.app[NODE_KEY].store, proposal_id))
 
 
-# ---- the vault (staff-signed) ---------------------------------------------------------------------------
-
-async def post_vault_customer(request: web.Request) -> web.Response:
-    """POST /v1/vault/customers {"customer", "data": {field: str}, "salt"?} (staff-signed) -> {salt, commitment}.
-
-    Staff write only records of their own branch's customers (403 ``wrong_branch``, ``node.staff_auth``).
-    A registered customer's write must carry the salt and data that open the on-chain commitment (409
-    otherwise, the stored record unchanged); an erased customer's is refused (410). See ``node.vault``.
-    """
-    expected = '{"customer": "<64 hex digits>", "data": {field: text, ...}, "salt": "<64 hex digits>" (optional)}'
-    doc = require_object(parse_json(request[BODY], expected), {"customer": str, "data": dict}, expected)
-    customer = parse_hex32(doc["customer"], "customer id")
-    salt = None if doc.get("salt") is None else parse_hex(doc["salt"], "salt", size=32)
-    node, vault = request.app[NODE_KEY], request.app[VAULT_KEY]
-    verify_customer_scope(node.store, request[STAFF], customer, vault, write=True)
-    stored = vault.put(customer, doc["data"], salt, branch=get_branch_of(node.store, request[STAFF]))
-    log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
-    return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
-                              "commitment": stored.commitment.hex()}, status=201)
-
-
-async def get_vault_customer(request: web.Request) -> web.Response:
-    """GET /v1/vault/customers/{id} (staff-signed): the decrypted personal data; 410 once erased.
-
-    Staff read only their own branch's customers; compliance and auditors read all (403 ``wrong_branch``).
-    """
-    customer = parse_hex32(request.match_info["id"], "customer id")
-    vault = request.app[VAULT_KEY]
-    verify_customer_scope(request.app[NODE_KEY].store, request[STAFF], customer, vault, write=False)
-    request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
-    fields, salt = vault.get(customer)
-    log.info("vault: personal data of %s read by %s", customer.hex()[:16], request[STAFF].hex()[:16])
-    return web.json_response({"customer": customer.hex(), "data": fields, "salt": salt.hex()})
-
-
 # ---- about the node -------------------------------------------------------------------------------------
 
 async def get_openapi(request: web.Request) -> web.Response:
@@ -284,13 +249,6 @@ _TX_BODY = {"type": "object", "required": ["tx"],
 _TXS_BODY = {"type": "object", "required": ["txs"], "properties": {"txs": {
     "type": "array", "minItems": 1, "maxItems": MAX_BATCH_TXS,
     "items": {**_HEX, "description": "hex of a canonical tx envelope"}}}}
-_VAULT_BODY = {"type": "object", "required": ["customer", "data"], "properties": {
-    "customer": {**_HEX32, "description": "the customer's account id"},
-    "data": {"type": "object", "minProperties": 1, "maxProperties": MAX_FIELDS,
-             "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,63}$"},
-             "additionalProperties": {"type": "string", "maxLength": MAX_FIELD_VALUE}},
-    "salt": {**_HEX32, "description": "required once the customer is registered: the salt of the on-chain "
-                                      "commitment (a fresh one is drawn when absent)"}}}
 _ACCOUNT = ("The account document at the head block time: spendable balance, nonce, next nonce (counting pending "
             "txs), lots expiring in 30 days, tier, privileges, freeze, KYC level, roles")
 
@@ -364,10 +322,21 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
         "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "
-        "customer is refused (410).", "201", 400, 403, 409, 410, 413, 503, body=_VAULT_BODY)),
+        "customer is refused (410).", "201", 400, 403, 409, 410, 413, 503, body=VAULT_BODY)),
     Route("GET", "/v1/vault/customers/{id}", get_vault_customer, AUTH_STAFF_SIGNED, op(
         "Decrypted personal data from this node's vault (410 once erased).", "200", 400, 403, 404, 410, 503,
         params=(_ID,))),
+    Route("POST", "/v1/vault/texts", post_vault_text, AUTH_SIGNED, op(
+        "Store the text behind an on-chain commitment H('carecoin/v1/text', salt || text) (a ticket message, "
+        "response, resolution, reason, memo), encrypted under the customer's vault key, before the tx that "
+        "carries the commitment. Signed by the customer or by staff of their branch (or of the ticket's/order's "
+        "branch); 409 when salt and text do not open the commitment, 410 once the customer is erased.",
+        "201", 200, 400, 403, 409, 410, 413, 503, body=TEXT_BODY)),
+    Route("GET", "/v1/vault/texts/{commitment}", get_vault_text, AUTH_SIGNED, op(
+        "A text record: kind, text, salt (anyone can then check the commitment). Read by the customer, staff "
+        "of their branch or of the ticket's/order's branch, compliance and auditors; 410 once erased.",
+        "200", 400, 403, 404, 410, 503,
+        params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )

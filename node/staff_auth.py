@@ -5,7 +5,10 @@ Vault requests are signed by a staff key (``node.vault.compute_request_digest``)
 (Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state (or, for a read,
 ``compliance`` or ``auditor``), the time must be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a
 request is accepted once. The guard reads the body (at most ``MAX_SIGNED_BODY``) and leaves it and the signer
-on the request.
+on the request. The ``signed`` guard (``StaffGuard.signed``, the text records' routes) checks the same headers,
+time and replay but lets any key sign: there the header carries the signer's key, and the handler decides
+(``verify_text_scope``: the customer themself, staff of their branch or of the ticket's/order's branch,
+compliance and auditors for reads).
 
 Which customers a signer may touch is the handler's check, once it knows the customer
 (``verify_customer_scope``): staff only customers of their own branch (separation of duties: the branch the
@@ -33,6 +36,9 @@ from aiohttp import web
 
 from ledger import codec
 from ledger.customers import get_branch_of, get_customer
+from ledger.orders import get_order
+from ledger.state import get_balance_nonce
+from ledger.tickets import get_ticket
 from ledger.errors import LedgerError
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
@@ -80,11 +86,22 @@ class StaffGuard:
         request[STAFF] = self.verify(request.method, request.raw_path, request.headers, body)
         request[BODY] = body
 
-    def verify(self, method: str, path: str, headers: Any, body: bytes) -> bytes:
-        """Return the staff key that signed the request; raise ``VaultUnauthorized``."""
+    async def signed(self, request: web.Request) -> None:
+        """The guard of an account-signed handler: any key may sign; the handler decides what it may touch."""
+        body = await read_body(request, MAX_SIGNED_BODY) if request.method == "POST" else b""
+        request[STAFF] = self.verify(request.method, request.raw_path, request.headers, body, any_key=True)
+        request[BODY] = body
+
+    def verify(self, method: str, path: str, headers: Any, body: bytes, *, any_key: bool = False) -> bytes:
+        """Return the key that signed the request; raise ``VaultUnauthorized``.
+
+        Without ``any_key`` the signer must hold the ``staff`` role (or, for a read, compliance or auditor);
+        with it, the signer must exist on chain (``is_known_account``).
+        """
         staff_hex, time_text, sig_hex = (headers.get(h) for h in (H_STAFF, H_TIME, H_SIG))
         if not (staff_hex and time_text and sig_hex):
-            raise VaultUnauthorized(f"vault requests must be signed by a staff key: headers {H_STAFF}, {H_TIME} "
+            who = "an account's key" if any_key else "a staff key"
+            raise VaultUnauthorized(f"vault requests must be signed by {who}: headers {H_STAFF}, {H_TIME} "
                                     f"and {H_SIG} are required")
         staff = parse_hex(staff_hex, f"header {H_STAFF}", size=32, error=VaultUnauthorized)
         signature = parse_hex(sig_hex, f"header {H_SIG}", size=64, error=VaultUnauthorized)
@@ -101,7 +118,11 @@ class StaffGuard:
             raise VaultUnauthorized(f"the signature does not verify for key {staff.hex()[:16]}… over "
                                     f"{method} {path[:80]}")
         readers = READ_ALL_ROLES if method == "GET" else ()
-        if not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
+        # Checked before the request is remembered: a stranger's keys never fill the replay guard
+        if any_key and not is_known_account(self.store, staff):
+            raise VaultUnauthorized(f"account {staff.hex()[:16]}… does not exist on chain (no registration, "
+                                    "role, balance or nonce); it signs no vault requests")
+        if not any_key and not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
             also = f" (nor, to read, {' or '.join(map(repr, readers))})" if readers else ""
             raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role{also}")
         self.remember(digest, stamp, now)
@@ -169,3 +190,52 @@ def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vau
         raise VaultWrongBranch(
             f"customer {customer.hex()[:16]}… is {where} branch {owner!r}; staff of branch {branch!r} may "
             f"{'write' if write else 'read'} only the vault records of their own branch's customers")
+
+
+def is_known_account(store: Any, account: bytes) -> bool:
+    """True iff ``account`` exists on chain: a registered customer, a role holder, or with a balance or nonce."""
+    return (get_customer(store, account) is not None or get_branch_of(store, account) != ""
+            or any(has_role(store, role, account) for role in (STAFF_ROLE, *READ_ALL_ROLES))
+            or get_balance_nonce(store, account) != (0, 0))
+
+
+def get_about_branch(store: Any, customer: bytes, about_kind: str, about_id: str) -> str:
+    """The branch of the ticket or order a text is about, if it exists on chain and is ``customer``'s; else ""."""
+    record = get_ticket(store, about_id) if about_kind == "ticket" else (
+        get_order(store, about_id) if about_kind == "order" else None)
+    return record.branch if record is not None and record.customer == customer else ""
+
+
+def verify_text_scope(store: Any, signer: bytes, customer: bytes, vault: Vault, about: tuple[str, str], *,
+                      write: bool) -> None:
+    """Raise ``VaultUnauthorized``/``VaultWrongBranch`` unless ``signer`` may write (or read) this text record.
+
+    The customer reads and writes their own texts (a write needs the account to exist on chain: no stranger's
+    key fills the vault). Staff read and write the texts of customers of their own branch (registered there,
+    or whose personal data their branch stored here) and the texts about a ticket or order of their branch
+    that belongs to the customer (``about``, checked on chain at each request). Compliance and auditors read
+    every text and write none. Unlike personal data, a customer nobody holds is nobody's among staff.
+    """
+    if signer == customer:
+        if write and not is_known_account(store, customer):
+            raise VaultUnauthorized(f"account {customer.hex()[:16]}… does not exist on chain (no registration, "
+                                    "role, balance or nonce); it stores no texts")
+        return
+    if not write and any(has_role(store, role, signer) for role in READ_ALL_ROLES):
+        return
+    if not has_role(store, STAFF_ROLE, signer):
+        also = ", nor compliance or auditor" if not write else ""
+        raise VaultUnauthorized(f"key {signer.hex()[:16]}… is neither customer {customer.hex()[:16]}… nor staff"
+                                f"{also}")
+    branch = get_branch_of(store, signer)
+    record = get_customer(store, customer)
+    owner = record.branch if record is not None else (vault.get_branch(customer) or "")
+    about_branch = get_about_branch(store, customer, *about)
+    if branch and branch in (owner, about_branch):
+        return
+    where = f"branch {owner!r}" if owner else "no branch"
+    raise VaultWrongBranch(
+        f"customer {customer.hex()[:16]}… belongs to {where}"
+        + (f" and {about[0]} {about[1][:64]!r} to branch {about_branch!r}" if about_branch else "")
+        + f"; staff of branch {branch!r} may {'write' if write else 'read'} only texts of their own branch's "
+        "customers, tickets and orders")

@@ -16,7 +16,9 @@ Personal data (name, email, phone, ...) is a small map of str -> str. It is cano
   and every receipt stay valid: erasure removes the means to open the commitment, not the ledger's history.
 
 Storage is a directory of small files beside the LevelDB files (``<data_dir>/vault``), never part of the
-state or ``state_root``: ``keys/<customer hex>`` (wrapped key), ``records/<customer hex>`` (ciphertext).
+state or ``state_root``: ``keys/<customer hex>`` (wrapped key), ``records/<customer hex>`` (ciphertext),
+``texts/<commitment hex>`` (the customer's text records, ``node.vault_texts``, under the same key) and
+``erased/<customer hex>`` (a marker: this customer's key was shredded here, none is ever made again).
 Files are written to a temp name, fsynced and renamed, so a crash never leaves half a key. The vault is
 node-local: another branch's node has no copy of this branch's customers.
 
@@ -169,7 +171,8 @@ class Vault:
         self.root, self.on_chain = Path(root), on_chain
         (self.root / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.root / "records").mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.root / "branches").mkdir(parents=True, exist_ok=True, mode=0o700)
+        for sub in ("branches", "erased", "texts", "text-counts"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         self._master = nacl.secret.SecretBox(self._load_master())
 
     def _load_master(self) -> bytes:
@@ -197,15 +200,15 @@ class Vault:
 
     def put(self, customer: bytes, fields: Mapping[str, str], salt: bytes | None = None,
             branch: str = "") -> StoredCustomer:
-        """Encrypt and store a customer's personal data under a fresh key; return salt and commitment.
+        """Encrypt and store a customer's personal data under their key; return salt and commitment.
 
         Before ``register-customer`` commits, storing again replaces the data (a new salt unless ``salt`` is
-        given, a new key): staff may correct a typo. Once registered, the write must carry the ``salt`` and
+        given): staff may correct a typo. Once registered, the write must carry the ``salt`` and
         data that open the on-chain commitment (``VaultCommitmentMismatch``, nothing written); an erased
         customer is refused (``VaultErased``). ``branch`` is the storing staff member's branch: it scopes the
         record until the customer is registered on chain (``get_branch``).
         """
-        key_path, record_path = self._paths(customer)
+        _, record_path = self._paths(customer)
         onchain = self.on_chain(customer)
         if self.is_erased(customer) or (onchain is not None and onchain.erased):
             raise VaultErased(f"customer {customer.hex()[:16]}… was erased; their data is never stored again")
@@ -220,13 +223,35 @@ class Vault:
             raise VaultCommitmentMismatch(
                 f"salt and data commit to {commitment.hex()[:16]}…; customer {customer.hex()[:16]}… is "
                 f"registered on chain with {onchain.commitment.hex()[:16]}…: the record here stays as it was")
-        key = nacl.utils.random(KEY_BYTES)
-        record = nacl.secret.SecretBox(key).encrypt(codec.encode([salt, data]))
+        record = self.box(customer, create=True).encrypt(codec.encode([salt, data]))
         write_atomic(record_path, bytes(record))
-        write_atomic(key_path, bytes(self._master.encrypt(key)))
         if branch:
             write_atomic(self.root / "branches" / customer.hex(), branch.encode())
         return StoredCustomer(customer, salt, commitment)
+
+    def box(self, customer: bytes, *, create: bool = False) -> nacl.secret.SecretBox:
+        """The customer's own SecretBox (their key, unwrapped by the master key).
+
+        With ``create``, a customer without a key gets a fresh one (stored wrapped) unless they were erased
+        (``VaultErased``); without it, a missing key is ``VaultErased`` (a record exists only beside a key, so
+        a record without one was shredded). Personal data and text records share this one key: deleting it
+        destroys both.
+        """
+        key_path, _ = self._paths(customer)
+        try:
+            wrapped = key_path.read_bytes()
+        except FileNotFoundError:
+            if not create or self.is_erased(customer):
+                raise VaultErased(f"customer {customer.hex()[:16]}…'s key was deleted (data erased); "
+                                  "the data cannot be decrypted") from None
+            key = nacl.utils.random(KEY_BYTES)
+            write_atomic(key_path, bytes(self._master.encrypt(key)))
+            return nacl.secret.SecretBox(key)
+        try:
+            return nacl.secret.SecretBox(self._master.decrypt(wrapped))
+        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+            raise VaultCorrupt(f"the key of customer {customer.hex()[:16]}… does not decrypt with the master "
+                               f"key: {type(exc).__name__}") from None
 
     def get_branch(self, customer: bytes) -> str | None:
         """The branch whose staff last stored ``customer``'s record here (None: none stored, or unknown)."""
@@ -244,9 +269,9 @@ class Vault:
         if not key_path.exists():
             raise VaultErased(f"customer {customer.hex()[:16]}…'s key was deleted (data erased); "
                               "the data cannot be decrypted")
+        box = self.box(customer)
         try:
-            key = self._master.decrypt(key_path.read_bytes())
-            plain = nacl.secret.SecretBox(key).decrypt(record_path.read_bytes())
+            plain = box.decrypt(record_path.read_bytes())
             salt, data = codec.decode(plain)
             pairs = codec.decode(data)
         except (nacl.exceptions.CryptoError, LedgerError, ValueError, TypeError) as exc:
@@ -259,17 +284,24 @@ class Vault:
         return self._paths(customer)[1].exists()
 
     def is_erased(self, customer: bytes) -> bool:
-        """True iff the customer's data is here but its key is gone."""
+        """True iff the customer's key was deleted here (their data, or texts, are here but the key is gone)."""
         key_path, record_path = self._paths(customer)
-        return record_path.exists() and not key_path.exists()
+        if key_path.exists():
+            return False
+        return record_path.exists() or (self.root / "erased" / customer.hex()).exists()
 
     def erase(self, customer: bytes) -> bool:
-        """Delete the customer's wrapped key (overwritten first); return True if a key was deleted."""
+        """Delete the customer's wrapped key (overwritten first); return True if a key was deleted.
+
+        A marker ``erased/<customer hex>`` is left (not secret) so that no key is ever created for them again,
+        even when this vault held only text records of theirs.
+        """
         key_path, _ = self._paths(customer)
         try:
             size = key_path.stat().st_size
         except FileNotFoundError:
             return False
+        write_atomic(self.root / "erased" / customer.hex(), b"")
         with open(key_path, "r+b") as f:  # overwrite before unlinking: no plain copy left in the file's blocks
             f.write(b"\x00" * size)
             f.flush()

@@ -67,7 +67,7 @@ def make_block(height: int, tx_count: int, *, keys: list[KeyPair] | None = None,
     txs = []
     for i in range(tx_count):
         sender = customer_key(i)
-        txs.append(make_tx(chain_id, "transfer", sender, height, [customer_key(i + 1).public_key, 5 + i, "memo"]))
+        txs.append(make_tx(chain_id, "transfer", sender, height, [customer_key(i + 1).public_key, 5 + i, bytes(32)]))
     results = make_results(txs)
     header = Header(
         chain_id=chain_id, height=height, prev_hash=prev_hash, timestamp_ms=GENESIS_TIME_MS + 1000 * height,

@@ -8,8 +8,8 @@ type           accepted on the wire (else ``bad_payload``)             CLI input
 =============  =====================================================  ===================================
 ``Account``    32 bytes (an Ed25519 public key)                        64 hex digits
 ``Bytes32``    32 bytes (a key, a commitment)                          64 hex digits
-``ContentHash`` 32 bytes, the hash of a text kept off chain            ``--<name>`` TEXT (hashed) or
-                                                                       ``--<name>-hash`` HEX
+``ContentHash`` 32 bytes, a salted commitment to a text kept off       ``--<name>`` TEXT (committed, kept
+               chain (``ledger.commitments``)                          in the vault) or ``--<name>-hash`` HEX
 ``Amount``     an int, ``-MAX_AMOUNT..MAX_AMOUNT`` (coins, fiat)       an int
 ``Int``        an int, ``-MAX_INT..MAX_INT`` (levels, times, counts)   an int
 ``Id``/``Text`` a str of at most ``MAX_PAYLOAD_STR`` characters        text

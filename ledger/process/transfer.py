@@ -1,10 +1,11 @@
 """``transfer``: an account sends coins to another account.
 
-payload = [to: bin32, amount: int, memo: str]; events = the sweeps of both accounts (if any), then
+payload = [to: bin32, amount: int, memo_hash: bin32]; events = the sweeps of both accounts (if any), then
 ["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
 extends a coin's life (``ledger.lots.process_move``). Neither side may be frozen; the amount counts toward the
 sender's outflow of the day (``ledger.limits.verify_outflow``: the KYC limit, and the second factor once the
-day's total crosses ``second_factor_threshold``).
+day's total crosses ``second_factor_threshold``). The memo is never on chain: ``memo_hash`` is a salted
+commitment to it (``ledger.commitments``; ``NO_TEXT`` when there is none), its text kept in a vault.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ledger import reasons
 from ledger.limits import verify_not_frozen, verify_outflow
 from ledger.lots import process_move
 from ledger.events import Event, Transferred
-from ledger.process.common import MAX_MEMO_CHARS, TxContext, verify_positive_amount, verify_rule
-from ledger.process.payload import Account, Amount, Text, arg, declare_kind
+from ledger.process.common import TxContext, verify_positive_amount, verify_rule
+from ledger.process.payload import Account, Amount, ContentHash, arg, declare_kind
 
 KIND = "transfer"
 
@@ -27,7 +28,7 @@ class Transfer:
 
     to: Account = arg("Account id (64 hex digits) receiving the coins.")
     amount: Amount = arg("Amount in the smallest unit.", cli_min=1)
-    memo: Text = arg(f"A short note (at most {MAX_MEMO_CHARS} characters).", "")
+    memo_hash: ContentHash = arg("A note to the recipient", "")
 
 
 def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
@@ -36,9 +37,6 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     verify_positive_amount(tx.amount)
     # Sending to oneself is refused: it would only burn a nonce and confuse the history
     verify_rule(tx.to != ctx.sender, reasons.SELF_TRANSFER, lambda: f"recipient {tx.to.hex()[:16]}… is the sender")
-    # The memo must be short enough to show on a receipt
-    verify_rule(len(tx.memo) <= MAX_MEMO_CHARS, reasons.MEMO_TOO_LONG,
-                lambda: f"memo has {len(tx.memo)} characters; at most {MAX_MEMO_CHARS} are allowed")
     # A frozen account cannot send
     verify_not_frozen(ctx, ctx.sender)
     # ... nor receive

@@ -1,7 +1,7 @@
 """`carecoin tx <kind>`: one generated command per kind, options named after payload fields, accepted payloads.
 
-``cli.tx.submit`` is replaced by a recorder here (no node needed); real-node runs are in
-tests/e2e/test_customer_story.py.
+``cli.tx.submit`` and ``cli.tx.store_texts`` are replaced by recorders here (no node needed); real-node runs
+are in tests/e2e/test_customer_story.py and tests/cli/test_texts_cli.py.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from click.testing import CliRunner
 
 from cli import tx as tx_module
 from cli.main import main
-from cli.tx import compute_content_hash
-from ledger.hashing import H
+from ledger.commitments import NO_TEXT, verify_text_commitment
 from ledger.keys import KeyPair, save_key
 from ledger.process import KINDS, compute_payload
 
@@ -30,6 +29,14 @@ def sent(monkeypatch):
 
     monkeypatch.setattr(tx_module, "submit", record)
     return calls
+
+
+@pytest.fixture
+def kept(monkeypatch):
+    """The texts the command would store in the vault before submitting, in order."""
+    texts = []
+    monkeypatch.setattr(tx_module, "store_texts", lambda client, key_file, values, pending, quiet: texts.extend(pending))
+    return texts
 
 
 @pytest.fixture
@@ -101,18 +108,20 @@ def test_each_generated_command_has_one_option_per_payload_field_and_the_kinds_h
     assert KINDS[kind].help in command.help
 
 
-def test_mint_and_transfer_keep_their_options_and_positive_amounts(sent, key_file):
+def test_mint_and_transfer_keep_their_options_and_positive_amounts(sent, kept, key_file):
     run("transfer", "--key", key_file, *EXAMPLES["transfer"])
     run("mint", "--key", key_file, *EXAMPLES["mint"])
     run("transfer", "--key", key_file, "--to", B, "--amount", "7")
-    assert [s[1] for s in sent] == [[bytes.fromhex(B), 120, "thanks"], [bytes.fromhex(A), 500],
-                                    [bytes.fromhex(B), 7, ""]]
+    memo, = kept
+    assert (memo.kind, memo.text) == ("memo", "thanks")
+    assert [s[1] for s in sent] == [[bytes.fromhex(B), 120, memo.commitment], [bytes.fromhex(A), 500],
+                                    [bytes.fromhex(B), 7, NO_TEXT]]
     result = CliRunner().invoke(main, ["tx", "mint", "--key", key_file, "--to", A, "--amount", "0"])
     assert result.exit_code == 2 and "0 is not in the range x>=1" in result.output and len(sent) == 3
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
-def test_each_command_builds_a_payload_the_ledger_accepts(sent, key_file, kind):
+def test_each_command_builds_a_payload_the_ledger_accepts(sent, kept, key_file, kind):
     result = run(kind, "--key", key_file, *EXAMPLES[kind])
     assert result.exit_code == 0, result.output
     (sent_kind, payload, *_), = sent
@@ -120,21 +129,34 @@ def test_each_command_builds_a_payload_the_ledger_accepts(sent, key_file, kind):
     compute_payload(kind, payload)  # raises InvalidTransaction on a wrong shape
 
 
-def test_open_ticket_fields_land_in_payload_order_with_the_text_hashed(sent, key_file):
+def test_open_ticket_puts_a_salted_commitment_on_chain_and_keeps_the_text_for_the_vault(sent, kept, key_file):
     run("open-ticket", "--key", key_file, *EXAMPLES["open-ticket"])
-    assert sent[0][1] == ["T1", "complaint", 2, "O1", H("carecoin/v1/content", b"parcel arrived damaged")]
+    run("open-ticket", "--key", key_file, *EXAMPLES["open-ticket"])
+    first, second = kept
+    assert sent[0][1][:4] == ["T1", "complaint", 2, "O1"] and sent[0][1][4] == first.commitment
+    assert (first.kind, first.field, first.text) == ("ticket_message", "content_hash", "parcel arrived damaged")
+    assert verify_text_commitment(first.commitment, first.salt, "parcel arrived damaged")
+    assert b"parcel" not in b"".join(x for x in sent[0][1] if isinstance(x, bytes))
+    # a fresh salt each time: the same words never give the same commitment (no dictionary attack)
+    assert first.salt != second.salt and first.commitment != second.commitment
 
 
-def test_a_hash_field_takes_hex_instead_of_text(sent, key_file):
+def test_a_hash_field_takes_hex_instead_of_text_and_keeps_nothing(sent, kept, key_file):
     run("respond-ticket", "--key", key_file, "--ticket-id", "T1", "--content-hash", B)
-    assert sent[0][1] == ["T1", bytes.fromhex(B)]
+    assert sent[0][1] == ["T1", bytes.fromhex(B)] and kept == []
 
 
-def test_optional_fields_take_their_defaults(sent, key_file):
+def test_each_text_option_is_labelled_with_its_kind(sent, kept, key_file):
+    for kind in ("respond-ticket", "resolve-ticket", "submit-feedback", "create-order"):
+        run(kind, "--key", key_file, *EXAMPLES[kind])
+    assert [t.kind for t in kept] == ["ticket_response", "resolution", "feedback_comment", "order_items"]
+
+
+def test_optional_fields_take_their_defaults_and_a_missing_text_is_no_text(sent, kept, key_file):
     run("open-ticket", "--key", key_file, "--ticket-id", "T2", "--category", "inquiry", "--content", "hours?")
     assert sent[0][1][2:4] == [2, ""]
     run("submit-feedback", "--key", key_file, "--target-kind", "order", "--target-id", "O1", "--rating", "4")
-    assert sent[1][1][3] == compute_content_hash("")
+    assert sent[1][1][3] == NO_TEXT and [t.text for t in kept] == ["hours?"]
 
 
 def test_set_policy_value_is_an_int_for_int_parameters_and_text_otherwise(sent, key_file):
@@ -164,3 +186,10 @@ def test_bad_options_are_refused_before_signing(sent, key_file, args, code, need
     assert result.exit_code == code, result.output
     assert needle in result.output and "Traceback" not in result.output
     assert sent == []
+
+
+def test_a_text_too_long_for_the_vault_is_refused_before_anything_is_stored_or_signed(sent, kept, key_file):
+    result = CliRunner().invoke(main, ["tx", "respond-ticket", "--key", key_file, "--ticket-id", "T1",
+                                       "--content", "x" * 4097])
+    assert result.exit_code == 2 and "4097 utf-8 bytes; expected at most 4096" in result.output
+    assert sent == [] and kept == []

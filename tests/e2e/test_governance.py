@@ -79,7 +79,10 @@ def test_staff_act_only_inside_their_own_branch_and_never_for_themselves(g):
 
     # Branch 2's staff: no confirming, handling or compensating across the branch line
     g.refused("confirm-order", "staff1", "wrong_branch", "--order-id", "B1-O1", node=1)
-    g.refused("respond-ticket", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--content", "hello", node=1)
+    g.refused("respond-ticket", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--content-hash", "ab" * 32, node=1)
+    said = CliRunner().invoke(main, ["tx", "respond-ticket", "--key", g.files["staff1"], "--ticket-id", "B1-T1",
+                                     "--content", "hello", "--node", g.net.apis[1]])
+    assert said.exit_code == 1 and "wrong_branch" in said.output  # the vault refuses the text: no tx is sent
     g.refused("compensate", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--amount", "50", node=2)
     assert g.read("ticket", "show", "B1-T1")["compensated"] == 0
 

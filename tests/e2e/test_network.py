@@ -30,7 +30,7 @@ def test_txs_sent_to_different_nodes_commit_everywhere_with_the_same_chain(netwo
     txs = mint_from_each_branch(net, 1, alice.public_key, 1000)
     for tx in txs:
         net.wait_committed(0, tx.tx_hash)
-    transfers = [make_tx(net.chain_id, "transfer", alice, n, [bob.public_key, 10 * n, f"gift {n}"])
+    transfers = [make_tx(net.chain_id, "transfer", alice, n, [bob.public_key, 10 * n, bytes([n]) * 32])
                  for n in (1, 2, 3)]
     for n, tx in enumerate(transfers):
         net.submit(n + 1, tx)  # nodes 2, 3, 4: gossip brings them to whoever proposes

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from cli.tx import compute_content_hash
+from ledger.commitments import compute_text_commitment
 from ledger.keys import KeyPair
 from ledger.tx import SignedTx, make_tx
 from tests.faults.cluster import Cluster
@@ -31,6 +31,11 @@ SUBMIT_ATTEMPTS = 8
 COMMIT_WAIT_S = 12.0
 ACK_CODES = ("duplicate_tx",)
 COMMITTED_CODES = ("nonce_too_low",)  # the same bytes resent after they committed
+
+
+def _commit(text: str) -> bytes:
+    """A text commitment under a fixed salt (the workload keeps no texts; only the shape matters)."""
+    return compute_text_commitment(bytes(32), text)
 
 
 @dataclass
@@ -135,14 +140,14 @@ class Workload:
 
     async def flow_transfer(self, deadline: float) -> None:
         a, b = self.rng.sample(self.customers, 2)
-        await self.step(a, "transfer", [b.key.public_key, self.rng.randint(1, 20), "faults"], deadline)
+        await self.step(a, "transfer", [b.key.public_key, self.rng.randint(1, 20), _commit("faults")], deadline)
 
     async def flow_order(self, deadline: float) -> None:
         cust = self.rng.choice(self.customers)
         staff = self.staff[cust.branch]
         oid = self._next_id("O")
         if not await self.step(staff, "create-order", [oid, cust.key.public_key, self.rng.randint(500, 5000), "EUR",
-                                                       compute_content_hash("items")], deadline):
+                                                       _commit("items")], deadline):
             return
         if not await self.step(cust, "pay-order", [oid, self.rng.randint(0, 30)], deadline):
             return
@@ -152,11 +157,11 @@ class Workload:
         cust = self.rng.choice(self.customers)
         staff = self.staff[cust.branch]
         tid = self._next_id("T")
-        steps = [(cust, "open-ticket", [tid, "complaint", 2, "", compute_content_hash("broken")]),
-                 (staff, "respond-ticket", [tid, compute_content_hash("sorry")]),
+        steps = [(cust, "open-ticket", [tid, "complaint", 2, "", _commit("broken")]),
+                 (staff, "respond-ticket", [tid, _commit("sorry")]),
                  (staff, "compensate", [tid, self.rng.randint(1, 50)]),
-                 (staff, "resolve-ticket", [tid, compute_content_hash("fixed")]),
-                 (cust, "submit-feedback", ["ticket", tid, self.rng.randint(1, 5), compute_content_hash("ok")])]
+                 (staff, "resolve-ticket", [tid, _commit("fixed")]),
+                 (cust, "submit-feedback", ["ticket", tid, self.rng.randint(1, 5), _commit("ok")])]
         for actor, kind, payload in steps:
             if not await self.step(actor, kind, payload, deadline):
                 return

@@ -29,9 +29,9 @@ from tests.strategies import ALICE, BOB, ISSUER
 
 CODEC_SEEDS = [codec.encode(v) for v in (0, -1, 2**64 - 1, -(2**63), b"", b"\x00" * 40, "é" * 20, [], [[[]]],
                                           [1, b"ab", "cd", [2**32, [b"x" * 300]]], ["x" * 70000][:1])]
-TX_SEEDS = [make_tx("carecoin-test", "transfer", ALICE, 3, [BOB.public_key, 5, "memo"]).raw,
+TX_SEEDS = [make_tx("carecoin-test", "transfer", ALICE, 3, [BOB.public_key, 5, bytes(32)]).raw,
             make_tx("carecoin-test", "mint", ISSUER, 1, [ALICE.public_key, 2**63]).raw,
-            make_tx("carecoin-test", "transfer", ALICE, 4, [BOB.public_key, 1, ""], BOB).raw]
+            make_tx("carecoin-test", "transfer", ALICE, 4, [BOB.public_key, 1, bytes(32)], BOB).raw]
 ANY_VALUE = st.recursive(st.one_of(st.integers(-(2**70), 2**70), st.binary(max_size=40), st.text(max_size=20),
                                    st.none(), st.booleans(), st.floats(),
                                    st.text(st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010), max_size=4)),

@@ -55,7 +55,7 @@ def mint(nonce: int, to=ALICE, amount: int = 100) -> SignedTx:
     return make_tx(CHAIN_ID, "mint", ISSUER, nonce, [to.public_key, amount])
 
 
-def transfer(nonce: int, sender=ALICE, to=BOB, amount: int = 10, memo: str = "") -> SignedTx:
+def transfer(nonce: int, sender=ALICE, to=BOB, amount: int = 10, memo: bytes = bytes(32)) -> SignedTx:
     return make_tx(CHAIN_ID, "transfer", sender, nonce, [to.public_key, amount, memo])
 
 
@@ -343,7 +343,7 @@ def test_a_signer_valid_when_queued_is_refused_once_a_block_replaced_the_second_
     chain = Chain()
     setup, _ = chain.build([make_tx(CHAIN_ID, "set-second-factor", ALICE, 1, [CAROL.public_key])])
     chain.commit(setup)
-    cosigned = make_tx(CHAIN_ID, "transfer", ALICE, 3, [BOB.public_key, 0, ""], CAROL)
+    cosigned = make_tx(CHAIN_ID, "transfer", ALICE, 3, [BOB.public_key, 0, bytes(32)], CAROL)
     check_admissible(chain.state, cosigned, CHAIN_ID)
     replace = make_tx(CHAIN_ID, "set-second-factor", ALICE, 2, [BOB.public_key], CAROL)
     execution, rejected = chain.build([replace, cosigned], signatures_checked=True)

@@ -130,8 +130,8 @@ def test_spend_of_expired_coins_is_insufficient_balance_and_names_the_live_balan
 def test_a_failed_tx_rolls_its_sweep_back_but_the_balance_shown_still_excludes_dead_lots():
     state = world()
     fund(state, ALICE, 25)
-    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 30, ""])
-    result = process_tx(state, tx, get_kind("transfer"), get_kind("transfer").compute_payload([BOB.public_key, 30, ""]),
+    tx = make_tx(CHAIN_ID, "transfer", ALICE, 1, [BOB.public_key, 30, bytes(32)])
+    result = process_tx(state, tx, get_kind("transfer"), get_kind("transfer").compute_payload([BOB.public_key, 30, bytes(32)]),
                         2, NOW_MS + LIFE)
     assert (result.status, result.reason) == (2, "insufficient_balance")
     assert get_lots(state, ALICE.public_key) == [(NOW_MS + LIFE, 25)]  # sweep undone with the rest

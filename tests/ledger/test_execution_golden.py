@@ -16,7 +16,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench_execute = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench_execute)
 
-GOLDEN_DIGEST = "fd31ed87603ba901be57c68cb0df0b78a20c6af0d91c36f7c60902232356b7d9"
+GOLDEN_DIGEST = "2d56cc9a48729f14fa242b209da82d099ef33660a5415b2d1d424fb96afd7d49"
 # Issue 12 (limits): unregistered accounts have the KYC-0 daily limit and the second factor applies to the
 # day's cumulative outflow (the workload's threshold went from 1,000 to 5,000 to keep a transfer-heavy mix).
 GOLDEN_REASONS = {"": 560, "daily_limit_exceeded": 198, "insufficient_balance": 312, "invalid_amount": 14,

@@ -394,7 +394,7 @@ class FlowsMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=customer_mostly, to=st.sampled_from((ALICE, BOB, STAFF)), amount=st.integers(1, 300))
     def transfer(self, s, to, amount):
-        self.submit(s, "transfer", [to.public_key, amount, ""], self.model.transfer(s.public_key, to.public_key, amount))
+        self.submit(s, "transfer", [to.public_key, amount, bytes(32)], self.model.transfer(s.public_key, to.public_key, amount))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(s=customer_mostly, oid=order_ids)

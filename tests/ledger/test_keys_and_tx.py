@@ -124,7 +124,7 @@ def test_parse_public_key_errors_name_what_was_seen():
 
 def test_signed_tx_roundtrips_and_verifies():
     key = KeyPair.generate()
-    tx = make_tx(CHAIN, "transfer", key, 1, [b"\x01" * 32, 10, "hi"])
+    tx = make_tx(CHAIN, "transfer", key, 1, [b"\x01" * 32, 10, bytes(32)])
     again = decode_tx(tx.raw)
     assert again.tx_hash == tx.tx_hash == H(TAG_TX, codec.encode(tx.body.to_list()))
     again.verify_signatures()
@@ -132,7 +132,7 @@ def test_signed_tx_roundtrips_and_verifies():
 
 def test_tx_with_second_factor_verifies_both():
     key, second = KeyPair.generate(), KeyPair.generate()
-    tx = make_tx(CHAIN, "transfer", key, 1, [b"\x01" * 32, 10, ""], second)
+    tx = make_tx(CHAIN, "transfer", key, 1, [b"\x01" * 32, 10, bytes(32)], second)
     decode_tx(tx.raw).verify_signatures()
     assert decode_tx(tx.raw).signers == (key.public_key, second.public_key)
 

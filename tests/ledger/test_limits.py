@@ -13,7 +13,8 @@ from ledger.lots import credit
 from ledger.process.transfer import Transfer, process_transfer
 from ledger.reasons import TxFailure
 from ledger.state import get_supply
-from tests.ledger.flows_world import ALICE, BOB, SECOND, STAFF, STRANGER, World
+from ledger.commitments import NO_TEXT
+from tests.ledger.flows_world import ALICE, BOB, SECOND, STAFF, STRANGER, World, h
 from tests.strategies import ISSUER
 
 
@@ -48,7 +49,7 @@ def test_customer_sending_to_a_frozen_account_is_refused_and_keeps_the_coins():
     w = World()
     w.fund(ALICE, 500)
     frozen(w, BOB)
-    assert w.refused("transfer", ALICE, [BOB.public_key, 100, ""]) == "account_frozen"
+    assert w.refused("transfer", ALICE, [BOB.public_key, 100, NO_TEXT]) == "account_frozen"
     assert w.balance(ALICE) == 500 and w.balance(BOB) == 0
 
 
@@ -78,11 +79,11 @@ def test_staff_confirming_the_order_of_a_frozen_customer_earns_nothing_while_fro
 def test_unregistered_account_is_held_to_the_kyc0_daily_limit():
     w = World({"daily_outflow_kyc0": 1_000})
     w.fund(STRANGER, 5_000)
-    w.ok("transfer", STRANGER, [BOB.public_key, 600, ""])
-    assert w.refused("transfer", STRANGER, [BOB.public_key, 401, ""]) == "daily_limit_exceeded"
-    w.ok("transfer", STRANGER, [BOB.public_key, 400, ""])
+    w.ok("transfer", STRANGER, [BOB.public_key, 600, NO_TEXT])
+    assert w.refused("transfer", STRANGER, [BOB.public_key, 401, NO_TEXT]) == "daily_limit_exceeded"
+    w.ok("transfer", STRANGER, [BOB.public_key, 400, NO_TEXT])
     w.tick(DAY_MS)  # a new UTC day: the full limit again
-    w.ok("transfer", STRANGER, [BOB.public_key, 1_000, ""])
+    w.ok("transfer", STRANGER, [BOB.public_key, 1_000, NO_TEXT])
     assert w.balance(BOB) == 2_000
 
 
@@ -96,8 +97,8 @@ def test_the_limit_level_is_the_customers_own_none_for_a_role_holder_and_zero_fo
 def test_staff_have_no_kyc_limit_but_cross_the_second_factor_threshold_like_anyone():
     w = World({"daily_outflow_kyc0": 10, "second_factor_threshold": 1_000})
     w.fund(STAFF, 5_000)
-    w.ok("transfer", STAFF, [BOB.public_key, 1_000, ""])
-    assert w.refused("transfer", STAFF, [BOB.public_key, 1, ""]) == "second_factor_required"
+    w.ok("transfer", STAFF, [BOB.public_key, 1_000, NO_TEXT])
+    assert w.refused("transfer", STAFF, [BOB.public_key, 1, NO_TEXT]) == "second_factor_required"
 
 
 # --- the second factor on the day's cumulative outflow ---------------------------------------------------
@@ -106,17 +107,17 @@ def test_staff_have_no_kyc_limit_but_cross_the_second_factor_threshold_like_anyo
 def test_customer_splitting_a_transfer_into_six_of_9999_still_needs_the_second_factor():
     w = World({"daily_outflow_kyc1": 100_000})
     w.fund(ALICE, 60_000)
-    w.ok("transfer", ALICE, [BOB.public_key, 9_999, "1/6"])
+    w.ok("transfer", ALICE, [BOB.public_key, 9_999, h("1/6")])
     mark = w.state.checkpoint()
     with pytest.raises(TxFailure) as exc:
-        process_transfer(w.ctx(ALICE), Transfer(BOB.public_key, 9_999, "2/6"))
+        process_transfer(w.ctx(ALICE), Transfer(BOB.public_key, 9_999, h("2/6")))
     w.state.rollback(mark)  # (the executor rolls a failed tx back; the step alone does not)
     assert exc.value.reason is reasons.SECOND_FACTOR_REQUIRED
     assert "after 9999 today (19998, above 10000)" in exc.value.message and "none is registered" in exc.value.message
     w.ok("set-second-factor", ALICE, [SECOND.public_key])
-    assert w.refused("transfer", ALICE, [BOB.public_key, 9_999, "2/6"]) == "second_factor_required"
+    assert w.refused("transfer", ALICE, [BOB.public_key, 9_999, h("2/6")]) == "second_factor_required"
     for part in range(2, 7):  # co-signed by the second key, the rest of the day's outflow goes through
-        w.ok("transfer", ALICE, [BOB.public_key, 9_999, f"{part}/6"], SECOND)
+        w.ok("transfer", ALICE, [BOB.public_key, 9_999, h(f"{part}/6")], SECOND)
     assert w.balance(BOB) == 6 * 9_999 and get_outflow(w.state, ALICE.public_key, w.now) == 6 * 9_999
 
 
@@ -124,10 +125,10 @@ def test_the_day_ends_at_utc_midnight_of_the_block_time_and_so_does_the_cumulati
     w = World({"daily_outflow_kyc1": 100_000})
     w.fund(ALICE, 30_000)
     w.now = (w.now // DAY_MS + 1) * DAY_MS - 1  # the last ms of the day
-    w.ok("transfer", ALICE, [BOB.public_key, 9_999, ""])
+    w.ok("transfer", ALICE, [BOB.public_key, 9_999, NO_TEXT])
     w.tick(1)
-    w.ok("transfer", ALICE, [BOB.public_key, 9_999, ""])  # a new day: 9,999 so far
-    assert w.refused("transfer", ALICE, [BOB.public_key, 2, ""]) == "second_factor_required"
+    w.ok("transfer", ALICE, [BOB.public_key, 9_999, NO_TEXT])  # a new day: 9,999 so far
+    assert w.refused("transfer", ALICE, [BOB.public_key, 2, NO_TEXT]) == "second_factor_required"
 
 
 def test_customer_paying_an_order_with_30000_coins_needs_the_second_factor():
@@ -143,7 +144,7 @@ def test_customer_paying_an_order_with_30000_coins_needs_the_second_factor():
 def test_customer_buying_a_privilege_after_a_large_transfer_crosses_the_threshold_and_needs_the_second_factor():
     w = World()
     w.fund(ALICE, 20_000)
-    w.ok("transfer", ALICE, [BOB.public_key, 9_000, ""])
+    w.ok("transfer", ALICE, [BOB.public_key, 9_000, NO_TEXT])
     assert w.refused("buy-privilege", ALICE, ["vip"]) == "second_factor_required"  # 9,000 + 5,000
     w.ok("set-second-factor", ALICE, [SECOND.public_key])
     w.ok("buy-privilege", ALICE, ["vip"], SECOND)
@@ -153,8 +154,8 @@ def test_customer_buying_a_privilege_after_a_large_transfer_crosses_the_threshol
 def test_an_outflow_up_to_exactly_the_threshold_needs_no_second_factor():
     w = World()
     w.fund(ALICE, 10_000)
-    w.ok("transfer", ALICE, [BOB.public_key, 4_000, ""])
-    w.ok("transfer", ALICE, [BOB.public_key, 6_000, ""])  # exactly 10,000 today
+    w.ok("transfer", ALICE, [BOB.public_key, 4_000, NO_TEXT])
+    w.ok("transfer", ALICE, [BOB.public_key, 6_000, NO_TEXT])  # exactly 10,000 today
     assert w.balance(BOB) == 10_000
 
 

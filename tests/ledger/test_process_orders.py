@@ -236,7 +236,7 @@ class TestRequestRefund:
     def test_clawback_never_takes_the_balance_below_zero(self):
         w = World()
         w.confirmed_order(amount=10_000)  # earns 100
-        w.ok("transfer", ALICE, [BOB.public_key, 80, ""])
+        w.ok("transfer", ALICE, [BOB.public_key, 80, bytes(32)])
         w.ok("request-refund", ALICE, ["o-1", "broken"])
         assert (w.balance(ALICE), w.order("o-1").clawed_back) == (0, 20)
 

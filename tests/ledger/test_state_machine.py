@@ -28,7 +28,7 @@ from ledger.lots import get_lots
 from ledger.context import DAY_MS
 from ledger.orders import get_order
 from ledger.process.payload import MAX_AMOUNT
-from ledger.process.common import DEFAULT_POLICY, MAX_MEMO_CHARS
+from ledger.process.common import DEFAULT_POLICY
 from ledger.process.coupons import get_coupon, get_coupon_uses
 from ledger.smt import MemoryNodes, compute_root
 from ledger.state import PREFIX_ACCOUNT, MemoryState, get_account, get_counter, get_supply
@@ -148,8 +148,6 @@ class Model:
             return "invalid_amount"
         if to == sender:
             return "self_transfer"
-        if len(memo) > MAX_MEMO_CHARS:
-            return "memo_too_long"
         if sender in self.frozen or to in self.frozen:  # frozen means frozen: neither sends nor receives
             return "account_frozen"
         self.sweep(sender, ts)
@@ -376,7 +374,7 @@ class CoinMachine(RuleBasedStateMachine):
         """A transfer that may well succeed: a holder sends up to its balance."""
         sender = data.draw(st.sampled_from(self.funded()))
         amount = data.draw(st.integers(1, self.model.balance(sender.public_key)))
-        self.transfer(sender, to, amount, "", cosigner)
+        self.transfer(sender, to, amount, bytes(32), cosigner)
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN,) + ISSUERS), cid=st.sampled_from(COUPON_IDS[:2]), value=st.integers(1, 400),

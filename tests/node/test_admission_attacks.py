@@ -37,7 +37,7 @@ async def small_pool(aiohttp_client, tmp_path, keys):  # noqa: F811
 
 
 def transfer(key: KeyPair, nonce: int, to: bytes):
-    return make_tx(CHAIN, "transfer", key, nonce, [to, 1, "flood"])
+    return make_tx(CHAIN, "transfer", key, nonce, [to, 1, bytes(32)])
 
 
 @pytest.mark.asyncio

@@ -211,7 +211,7 @@ async def test_a_block_prebuilt_on_a_pending_parent_is_proposed_and_validates_on
                                        node.public_key, signatures_checked=True)
         # While block 1 is being voted on, more txs arrive (the sender's next nonces and a transfer).
         later = [make_tx(CHAIN, "mint", issuer, 2, [alice.public_key, 5]),
-                 make_tx(CHAIN, "transfer", alice, 1, [issuer.public_key, 20, "back"])]
+                 make_tx(CHAIN, "transfer", alice, 1, [issuer.public_key, 20, bytes(32)])]
         svc.admission.submit_txs([t.raw for t in later], gossip=False)
         await svc.pipeline._prebuild(pending)
         assert svc.pipeline._prebuilt is not None
