@@ -299,7 +299,8 @@ def customer_views(clients: list[NodeClient]) -> None:
                   f"{coin['lifetime_earned']}, KYC {coin['kyc_level']})")
     branch = STATE["branch"]
     console.print(f"`carecoin report --branch {branch}`, read from branch 3:")
-    console.print(run_cli("report", "--branch", branch, "--node", clients[2].url).rstrip(), highlight=False)
+    console.print(run_cli("report", "--branch", branch, "--node", clients[2].url).rstrip(), highlight=False,
+                  soft_wrap=True)
 
 
 def event_label(event: Event) -> str:

@@ -54,9 +54,9 @@ log = logging.getLogger("carecoin.analytics")
 FOLLOW_PERIOD_S = 0.25
 FOLLOW_BATCH = 500
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back",
-                "debt_incurred", "debt_repaid")
+                "campaign", "debt_incurred", "debt_repaid")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
-                  "refund": "refunded"}  # ("sla" credits are counted from their sla_breached event)
+                  "refund": "refunded", "campaign": "campaign"}  # ("sla" credits are counted from their sla_breached event)
 SLA_TARGETS = ("first_response", "resolution")
 _ORDER_EVENTS = {"order_created": "orders_created", "order_paid": "orders_paid",
                  "order_confirmed": "orders_confirmed", "order_refunded": "orders_refunded"}

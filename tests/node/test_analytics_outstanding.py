@@ -92,3 +92,22 @@ def test_order_summary_converts_paid_and_refunded_fiat_to_the_base_currency(refu
     report = analytics.compute_order_report(orders.values())
     assert (report.fiat_paid, report.fiat_refunded) == ({"EUR": 5_000, "USD": 10_000}, {"USD": 10_000})
     assert (report.fiat_paid_base, report.fiat_refunded_base) == (14_200, 9_200)
+
+
+def test_a_campaign_bonus_counts_for_the_orders_branch_and_is_outstanding(tmp_path):
+    c = LocalChain(tmp_path / "db")
+    clerk, alice = KeyPair.generate(), KeyPair.generate()
+    c.block(c.tx(c.admin, "propose-grant-role", ["clerk", clerk.public_key, "staff", "north"]),
+            c.tx(c.admin, "propose-campaign", ["spring", "spring-bonus", "order_confirmed", "bonus", 250, 10_000, 1,
+                                               "", "", 0, "", 0, 0, "", 0]))
+    c.block(c.tx(clerk, "register-customer", [alice.public_key, 1, h("alice")]),
+            c.tx(clerk, "create-order", ["O1", alice.public_key, 10_000, "EUR", h("teapot")]))
+    c.block(c.tx(alice, "pay-order", ["O1", 0]))
+    confirmed = c.block(c.tx(clerk, "confirm-order", ["O1"]))  # 100 coins earned + the 250 bonus
+    assert ["campaign_applied", "spring-bonus", alice.public_key, "bonus", 250, "O1"] in map(list, confirmed[0].events)
+    index = analytics.ReportIndex(c.store)
+    index.catch_up()
+    north = index.report("north")
+    assert (north["coins"]["earned"], north["coins"]["campaign"]) == (100, 250)
+    assert north["outstanding"]["coins"] == 350
+    c.store.close()
