@@ -5,7 +5,7 @@ in USD; a high-priority complaint must get a first response within ``SLA_MS``), 
 processes, and plays a customer's story through different branches: registration (personal data into one
 branch's vault, a commitment on chain), an order paid partly in coins, earning, an urgent complaint nobody
 answers, a complaint with response, compensation and resolution, a rewarded feedback, treasury's USD rate,
-a campaign decided by a quorum of branch admins (when the ledger has campaigns), an order in USD paid partly
+a campaign decided by a quorum of branch admins, an order in USD paid partly
 in coins whose confirmation pays the campaign bonus, a refund inside the window and a refused second one.
 Nobody acts on the urgent complaint: a block's sweep compensates the customer. It prints the story, the
 customer's history and coin view, the branch report (fiat in the base currency, coins outstanding, SLA
@@ -36,7 +36,6 @@ from cli.texts import new_pending_text
 from ledger.events import Event, SlaBreached, UnknownEvent, decode_event
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
-from ledger.process import KINDS
 from ledger.receipt import verify as verify_receipt
 from ledger.tx import make_tx
 from node.config.presets import get_preset_path
@@ -46,7 +45,6 @@ BRANCHES = 4
 SLA_MS = 3_000  # first response due this long after a high-priority complaint is opened (demo policy)
 USD_RATE = 920_000  # treasury's rate: $1 = €0.92 (EUR cents per 1,000,000 US cents)
 DEMO_POLICY = {"currencies": '"EUR,USD"', "sla_first_response_ms_complaint_p3": str(SLA_MS)}
-HAS_CAMPAIGNS = "propose-campaign" in KINDS  # campaigns are governance decisions once the ledger has them
 
 
 def free_port_base(count: int) -> int:
@@ -229,16 +227,14 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     t.send("feedback 5/5 (rewarded once)", alice, "submit-feedback",
            ["ticket", "T1", 5, content("quick and kind")], via=1)
     t.send("treasury: 1 USD = 0.92 EUR", treasury, "set-fx-rate", ["USD", USD_RATE], via=2)
-    if HAS_CAMPAIGNS:
-        t.send("proposal: campaign +250 on a confirmed order", admin, "propose-campaign",
-               ["spring", "spring-bonus", "order_confirmed", "bonus", 250, 100_000, 1, "", "", 0, "", 0, 0, "", 0],
-               via=0)
-        approve(t, branches, admins, "spring")
+    # A campaign is a governance decision too: +250 coins on a customer's next confirmed order (budget 100,000)
+    t.send("proposal: campaign +250 on a confirmed order", admin, "propose-campaign",
+           ["spring", "spring-bonus", "order_confirmed", "bonus", 250, 100_000, 1, "", "", 0, "", 0, 0, "", 0], via=0)
+    approve(t, branches, admins, "spring")
     t.send("order O3: 120.00 USD", clerk, "create-order",
            ["O3", alice.public_key, 12_000, "USD", content("a tea set")], via=3)
     t.send("Alice pays 500 coins, rest in USD", alice, "pay-order", ["O3", 500], via=0)
-    bonus = " + campaign bonus" if HAS_CAMPAIGNS else ""
-    t.send(f"confirm O3: Alice earns{bonus}", clerk, "confirm-order", ["O3"], via=1)
+    t.send("confirm O3: Alice earns + campaign bonus", clerk, "confirm-order", ["O3"], via=1)
     t.send("order O2: 20.00 EUR", clerk, "create-order", ["O2", alice.public_key, 2_000, "EUR", content("scarf")],
            via=2)
     t.send("Alice pays 100 in coins", alice, "pay-order", ["O2", 100], via=3)
