@@ -20,7 +20,10 @@ more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale any
 ``replay_file`` (the vault dir's ``seen-requests``, atomically: temp file, fsync, rename) before the request
 is let through, and read back at start, so a restart forgets nothing. It is bounded: when
 ``MAX_SEEN_REQUESTS`` requests of the window are remembered, new ones are refused (503) rather than an old
-one forgotten. A file that does not decode is not trusted: every request signed before start +
+one forgotten. No one signer can fill it for everyone else: a signer may have at most ``MAX_SEEN_PER_SIGNER``
+requests remembered (429 ``too_many_signed_requests`` past it), and accounts that hold no staff, compliance or
+auditor role share at most ``MAX_SEEN_UNPRIVILEGED`` of the slots, so the roles that run the vault always
+find room. A file that does not decode is not trusted: every request signed before start +
 ``MAX_CLOCK_SKEW_MS`` is refused (none accepted before the start can be replayed; honest clients wait out
 the skew window).
 """
@@ -52,6 +55,8 @@ from node.vault import (
 log = logging.getLogger("carecoin.vault")
 
 MAX_SEEN_REQUESTS = 10_000
+MAX_SEEN_PER_SIGNER = 600  # one signed request a second, on average, over the replay window
+MAX_SEEN_UNPRIVILEGED = MAX_SEEN_REQUESTS // 2  # slots customers (no vault role) may take together
 REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
 MAX_SIGNED_BODY = 64 * 1024
 STAFF_ROLE = "staff"
@@ -68,6 +73,13 @@ class ReplayGuardFull(NodeError):
     http_status = 503
 
 
+class TooManySignedRequests(NodeError):
+    """One signer (or the signers without a vault role together) used up their share of the replay guard."""
+
+    code = "too_many_signed_requests"
+    http_status = 429
+
+
 class StaffGuard:
     """Checks staff-signed requests against the store's roles; remembers (and persists) requests it accepted."""
 
@@ -76,6 +88,10 @@ class StaffGuard:
         self.store, self.chain_id, self.clock_ms = store, chain_id, clock_ms
         self.replay_file = None if replay_file is None else Path(replay_file)
         self._seen: OrderedDict[bytes, int] = OrderedDict()  # request digest -> signed time, oldest first
+        self._signer: dict[bytes, bytes] = {}  # request digest -> its signer (b"" when unknown: an older file)
+        self._per_signer: dict[bytes, int] = {}  # signer -> requests remembered
+        self._unprivileged = 0  # requests remembered of signers without a vault role
+        self._privileged: set[bytes] = set()  # signers of remembered requests who held a vault role
         self._not_before = 0  # requests signed before this are refused (set when the file is unreadable)
         if self.replay_file is not None:
             self._load()
@@ -125,29 +141,63 @@ class StaffGuard:
         if not any_key and not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
             also = f" (nor, to read, {' or '.join(map(repr, readers))})" if readers else ""
             raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role{also}")
-        self.remember(digest, stamp, now)
+        privileged = any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *READ_ALL_ROLES))
+        self.remember(digest, stamp, now, signer=staff, privileged=privileged)
         return staff
 
-    def remember(self, digest: bytes, stamp: int, now: int) -> None:
-        """Accept the request ``digest`` once: refuse a replay, else remember it (on disk first)."""
+    def remember(self, digest: bytes, stamp: int, now: int, *, signer: bytes = b"", privileged: bool = True) -> None:
+        """Accept the request ``digest`` once: refuse a replay, else remember it (on disk first).
+
+        Refuses (429) a signer past ``MAX_SEEN_PER_SIGNER`` and unprivileged signers together past
+        ``MAX_SEEN_UNPRIVILEGED``, before the whole guard (503) could fill up.
+        """
         if digest in self._seen:
             raise VaultUnauthorized("this signed request was already used; sign each request afresh")
         self._forget_older_than(now - REPLAY_WINDOW_MS)
+        used = self._per_signer.get(signer, 0)
+        if signer and used >= MAX_SEEN_PER_SIGNER:
+            raise TooManySignedRequests(f"key {signer.hex()[:16]}… signed {used} requests in the last "
+                                        f"{REPLAY_WINDOW_MS} ms; at most {MAX_SEEN_PER_SIGNER}: retry later")
+        if not privileged and self._unprivileged >= MAX_SEEN_UNPRIVILEGED:
+            raise TooManySignedRequests(f"{self._unprivileged} requests of accounts without a vault role are "
+                                        f"remembered (at most {MAX_SEEN_UNPRIVILEGED}); retry later")
         if len(self._seen) >= MAX_SEEN_REQUESTS:
             raise ReplayGuardFull(f"{len(self._seen)} signed requests of the last {REPLAY_WINDOW_MS} ms are "
                                   f"remembered (at most {MAX_SEEN_REQUESTS}); retry later")
-        self._seen[digest] = stamp
+        self._add(digest, stamp, signer, privileged)
         self._save()
+
+    def _add(self, digest: bytes, stamp: int, signer: bytes, privileged: bool) -> None:
+        self._seen[digest] = stamp
+        self._signer[digest] = signer
+        self._per_signer[signer] = self._per_signer.get(signer, 0) + 1
+        if privileged:
+            self._privileged.add(signer)
+        else:
+            self._unprivileged += 1
 
     def _forget_older_than(self, cutoff: int) -> None:
         for digest, stamp in list(self._seen.items()):
-            if stamp < cutoff:
-                del self._seen[digest]
+            if stamp >= cutoff:
+                continue
+            del self._seen[digest]
+            signer = self._signer.pop(digest, b"")
+            left = self._per_signer.get(signer, 1) - 1
+            if left:
+                self._per_signer[signer] = left
+            else:
+                self._per_signer.pop(signer, None)
+            if signer not in self._privileged:
+                self._unprivileged = max(0, self._unprivileged - 1)
+            elif not left:
+                self._privileged.discard(signer)
 
     def _save(self) -> None:
         if self.replay_file is None:
             return
-        write_atomic(self.replay_file, codec.encode([[digest, stamp] for digest, stamp in self._seen.items()]))
+        write_atomic(self.replay_file, codec.encode([
+            [digest, stamp, self._signer.get(digest, b""), int(self._signer.get(digest, b"") in self._privileged)]
+            for digest, stamp in self._seen.items()]))
 
     def _load(self) -> None:
         try:
@@ -158,17 +208,19 @@ class StaffGuard:
         try:
             entries = codec.decode(raw)
             if not isinstance(entries, list) or not all(
-                    isinstance(e, list) and len(e) == 2 and isinstance(e[0], bytes) and type(e[1]) is int
-                    for e in entries):
-                raise ValueError("expected [[digest, time_ms], ...]")
+                    isinstance(e, list) and len(e) in (2, 4) and isinstance(e[0], bytes) and type(e[1]) is int
+                    and (len(e) == 2 or (isinstance(e[2], bytes) and e[3] in (0, 1))) for e in entries):
+                raise ValueError("expected [[digest, time_ms, signer, privileged], ...]")
         except (LedgerError, ValueError) as exc:
             self._not_before = now + MAX_CLOCK_SKEW_MS
             log.error("replay guard %s is unreadable (%s): only requests signed after %d are accepted",
                       self.replay_file, exc, self._not_before)
             return
-        for digest, stamp in sorted(entries, key=lambda e: e[1]):
-            if stamp >= now - REPLAY_WINDOW_MS:
-                self._seen[digest] = stamp
+        for entry in sorted(entries, key=lambda e: e[1]):
+            digest, stamp = entry[0], entry[1]
+            signer, privileged = (entry[2], bool(entry[3])) if len(entry) == 4 else (b"", True)
+            if stamp >= now - REPLAY_WINDOW_MS and digest not in self._seen:
+                self._add(digest, stamp, signer, privileged)
 
 
 def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vault, *, write: bool) -> None:

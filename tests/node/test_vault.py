@@ -218,7 +218,7 @@ def test_remembered_requests_age_out_after_the_clock_skew_window(staff_chain, tm
     now[0] = T0 + REPLAY_WINDOW_MS + 1
     guard.verify("GET", PATH, signed_get(staff_chain, now[0]), b"")  # the first one is forgotten here
     stored = codec.decode((tmp_path / "seen-requests").read_bytes())
-    assert [stamp for _, stamp in stored] == [now[0]]
+    assert [entry[1] for entry in stored] == [now[0]]
 
 
 def test_an_unreadable_replay_file_refuses_every_request_that_could_have_been_accepted_before(staff_chain, tmp_path):
@@ -243,6 +243,37 @@ def test_a_full_replay_guard_refuses_new_requests_instead_of_forgetting_recent_o
     assert refused.value.http_status == 503
     with pytest.raises(VaultUnauthorized, match="already used"):
         guard.verify("GET", PATH, first, b"")
+
+
+def test_one_signer_flooding_the_guard_is_held_to_its_own_quota_and_staff_still_get_in(staff_chain, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(staff_auth, "MAX_SEEN_PER_SIGNER", 3)
+    now = [T0]
+    guard = make_guard(staff_chain, tmp_path, now)
+    flooder = b"\x07" * 32
+    for i in range(3):
+        guard.remember(bytes([i]) * 32, T0, T0, signer=flooder, privileged=False)
+    with pytest.raises(staff_auth.TooManySignedRequests) as refused:
+        guard.remember(b"\x09" * 32, T0, T0, signer=flooder, privileged=False)
+    assert refused.value.http_status == 429 and "at most 3" in str(refused.value)
+    assert guard.verify("GET", PATH, signed_get(staff_chain, T0), b"") == staff_chain.staff.public_key
+    # the quota frees up once the flooder's requests leave the replay window, and survives a restart meanwhile
+    restarted = make_guard(staff_chain, tmp_path, now)
+    with pytest.raises(staff_auth.TooManySignedRequests):
+        restarted.remember(b"\x0a" * 32, T0, T0, signer=flooder, privileged=False)
+    now[0] = T0 + REPLAY_WINDOW_MS + 1
+    restarted.remember(b"\x0b" * 32, now[0], now[0], signer=flooder, privileged=False)
+
+
+def test_accounts_without_a_vault_role_together_cannot_take_the_slots_staff_need(staff_chain, tmp_path, monkeypatch):
+    monkeypatch.setattr(staff_auth, "MAX_SEEN_UNPRIVILEGED", 4)
+    now = [T0]
+    guard = make_guard(staff_chain, tmp_path, now)
+    for i in range(4):  # four different fresh keys, one request each
+        guard.remember(bytes([i]) * 32, T0, T0, signer=bytes([100 + i]) * 32, privileged=False)
+    with pytest.raises(staff_auth.TooManySignedRequests, match="without a vault role"):
+        guard.remember(b"\x55" * 32, T0, T0, signer=b"\x66" * 32, privileged=False)
+    assert guard.verify("GET", PATH, signed_get(staff_chain, T0), b"") == staff_chain.staff.public_key
 
 
 # --- branch scope: staff touch only their own branch's customers; compliance and auditors read all -------------
