@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, replace
 from typing import Any
 
-from ledger import lots, reasons
+from ledger import debt, lots, reasons
 from ledger.context import TxContext, verify_rule
 from ledger.coupons import CAMPAIGN_ISSUER, Coupon, set_coupon
 from ledger.customers import TIERS, get_tier
@@ -342,9 +342,12 @@ def process_trigger(ctx: TxContext, trigger: str, customer: bytes, *, branch: st
 
 
 def process_refund(ctx: TxContext, order_id: str, customer: bytes) -> list[Event]:
-    """Take back the campaign coins credited on ``order_id`` (never below zero), as a refund of it requires."""
+    """Take back the campaign coins credited on ``order_id``; what was already spent of them becomes a debt."""
     bonus = get_order_bonus(ctx.state, order_id)
     if not bonus:
         return []
     set_record(ctx.state, PREFIX_CAMPAIGN + _ORDER_BONUS + order_id.encode(), None)
-    return lots.clawback(ctx, customer, bonus, f"refund:{order_id}:campaign")[1]
+    purpose = f"refund:{order_id}:campaign"
+    clawed, events = lots.clawback(ctx, customer, bonus, purpose)
+    # What the customer already spent of the bonus is owed, like the coins earned on the order (ledger.debt)
+    return events + debt.process_incur(ctx, customer, bonus - clawed, purpose)

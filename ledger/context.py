@@ -58,6 +58,7 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "base_currency": "EUR",                  # coin values, earnings and reports are in this currency
     "currencies": "EUR",                     # comma list of the other currencies orders may use
     "fx_max_age_ms": DAY_MS,                 # an FX rate older than this at the block time is stale
+    "fx_max_step_pct": 20,                   # one set-fx-rate moves a currency's rate at most this far (percent)
 }
 
 # --- issue 12, sla: SLA targets per category and priority (1 low .. 3 high), in ms; 0 = no target ----------

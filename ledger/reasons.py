@@ -147,6 +147,8 @@ BASE_CURRENCY_RATE = Reason(124, "base_currency_rate", "The base currency has no
 IN_DEBT = Reason(125, "in_debt",
                  "The account owes coins from a refund: it cannot spend or send coins until the debt is repaid.")
 NO_DEBT = Reason(126, "no_debt", "The account owes no coins.")
+FX_RATE_JUMP = Reason(128, "fx_rate_jump",
+                      "The new FX rate moves further from the current one than the policy allows in one step.")
 REPAY_EXCEEDS_DEBT = Reason(127, "repay_exceeds_debt", "The amount is more than the account owes.")
 
 # --- issue 12, campaigns branch: statuses 160..179 ---

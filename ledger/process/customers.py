@@ -27,7 +27,7 @@ from ledger import campaigns, reasons
 from ledger.customers import Customer, get_branch_of, get_customer, set_customer
 from ledger.limits import KYC_LEVELS, get_second_key, verify_second_factor
 from ledger.events import CustomerDataErased, CustomerRegistered, Event, SecondFactorSet
-from ledger.process.common import TxContext, verify_own_branch, verify_role, verify_rule
+from ledger.process.common import TxContext, verify_not_self, verify_own_branch, verify_role, verify_rule
 from ledger.process.payload import Account, Bytes32, Int, arg, declare_kind
 from ledger.reasons import TxFailure
 from ledger.state import PREFIX_SECOND_KEY, account_record_key, has_role, set_record
@@ -64,6 +64,8 @@ def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[Even
     """Register ``tx.customer`` with a KYC level and a commitment of their personal data, in the staff's branch."""
     # Only staff register customers
     verify_role(ctx, "staff")
+    # Nobody registers themself: a staff member choosing their own KYC level and then serving themself
+    verify_not_self(ctx, tx.customer, "register as a customer")
     # The KYC level is one the policy has limits for
     verify_rule(tx.kyc_level in KYC_LEVELS, reasons.INVALID_KYC_LEVEL,
                 f"KYC level is {tx.kyc_level}; expected one of {', '.join(map(str, KYC_LEVELS))}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ledger import fx, reasons
 from ledger.events import Event, FxRateSet
-from ledger.process.common import TxContext, verify_role, verify_rule
+from ledger.process.common import TxContext, get_policy_value, verify_role, verify_rule
 from ledger.process.payload import Amount, Text, arg, declare_kind
 
 KIND = "set-fx-rate"
@@ -40,6 +40,15 @@ def process_set_fx_rate(ctx: TxContext, tx: SetFxRate) -> list[Event]:
     verify_rule(tx.rate > 0, reasons.INVALID_FX_RATE,
                 f"rate is {tx.rate}; expected more than 0 {base} minor units per {fx.FX_UNIT} {tx.currency} "
                 "minor units")
+    # A rate moves in bounded steps from the current one (a rogue or mistyped rate cannot value an order at
+    # many times its worth; a real move larger than the step takes several rates, each on chain)
+    current = fx.get_rate(ctx.state, tx.currency)
+    if current is not None:
+        step = get_policy_value(ctx, "fx_max_step_pct")
+        low, high = current.rate * (100 - min(step, 99)) // 100, current.rate * (100 + step) // 100
+        verify_rule(low <= tx.rate <= high, reasons.FX_RATE_JUMP,
+                    f"rate {tx.rate} for {tx.currency}; the current rate is {current.rate} and one step may move "
+                    f"it at most {step}% (to {low}..{high})")
 
     fx.set_rate(ctx.state, tx.currency, fx.FxRate(tx.rate, ctx.timestamp_ms, ctx.sender))
     return [FxRateSet(tx.currency, tx.rate, ctx.sender)]

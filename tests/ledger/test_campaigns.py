@@ -243,3 +243,16 @@ def test_customer_who_refunds_the_bonus_order_gives_the_bonus_back():
     events = g.ok(ALICE, "request-refund", ["o-1", b"\x04" * 32])
     assert g.balance(ALICE) == 0 and get_order_bonus(g.state, "o-1") == 0
     assert sum(e[2] for e in events if e[0] == "clawed_back") == EARNED + 250
+
+
+def test_customer_who_moves_the_campaign_bonus_away_then_refunds_owes_it_as_debt():
+    from ledger.debt import get_debt
+    g = shop()
+    decide(g)
+    confirm(g, "o-1")
+    assert g.balance(ALICE) == EARNED + 250
+    g.ok(ALICE, "transfer", [BOB.public_key, EARNED + 240, bytes(32)])  # keeps 10 coins
+    events = g.ok(ALICE, "request-refund", ["o-1", b"\x04" * 32])
+    assert g.balance(ALICE) == 0
+    assert get_debt(g.state, ALICE.public_key) == EARNED + 240  # the earned coins and the bonus spent
+    assert sum(e[2] for e in events if e[0] == "debt_incurred") == EARNED + 240

@@ -52,3 +52,11 @@ def test_malformed_register_customer_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_payload("register-customer", payload)
     assert exc.value.code == "bad_payload"
+
+
+def test_staff_registering_themself_as_a_customer_is_self_dealing():
+    state = coin_state()
+    set_branch_of(state, STAFF.public_key, "north")
+    assert refusal(process_register_customer, coin_ctx(state, STAFF),
+                   RegisterCustomer(STAFF.public_key, 2, COMMITMENT)) is reasons.SELF_DEALING
+    assert get_customer(state, STAFF.public_key) is None

@@ -61,3 +61,14 @@ def test_a_malformed_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_payload("set-fx-rate", payload)
     assert exc.value.code == "bad_payload"
+
+
+def test_a_rogue_treasury_cannot_move_a_rate_further_than_the_policy_step():
+    w = world(fx_max_step_pct=20)
+    w.ok("set-fx-rate", TREASURY, ["JPY", 6_200])
+    w.tick()
+    assert w.refused("set-fx-rate", TREASURY, ["JPY", 1_000_000_000_000]) == "fx_rate_jump"
+    assert w.refused("set-fx-rate", TREASURY, ["JPY", 4_959]) == "fx_rate_jump"
+    assert get_rate(w.state, "JPY").rate == 6_200
+    w.ok("set-fx-rate", TREASURY, ["JPY", 7_440])  # +20 %: the largest step allowed
+    assert get_rate(w.state, "JPY").rate == 7_440
