@@ -4,6 +4,9 @@
     carecoin gov approve grant-role-1f2e3d4c --key ../branch-3/keys/admin.key --wait
     carecoin gov show grant-role-1f2e3d4c
     carecoin gov list --status open
+    carecoin gov propose campaign --key admin.key --campaign-id welcome --trigger first_order --effect bonus \
+        --amount 500 --budget 50000 --wait
+    carecoin gov campaigns
 
 ``gov propose <action>`` is a thin wrapper over the ledger's ``propose-<action>`` kind: its options are the
 kind's payload fields, generated from the kind's spec exactly as for ``carecoin tx`` (nothing is declared twice);
@@ -198,3 +201,21 @@ def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit:
         click.echo(f"{p['proposal_id']:<24} {p['status']:<8} {p['approval_count']}/{p['quorum']}  {what}")
     if doc["next_offset"] is not None:
         click.echo(f"... {doc['total'] - doc['next_offset']} more: --offset {doc['next_offset']}")
+
+
+@gov_group.command("campaigns")
+@node_options
+@cli_errors
+def list_campaigns(client: NodeClient, as_json: bool) -> None:
+    """List the active campaigns: trigger, effect, conditions, and how much of the budget is left."""
+    doc = client.get("/v1/campaigns")
+    if as_json:
+        echo_json(doc)
+        return
+    if not doc["items"]:
+        click.echo("no active campaigns")
+    for c in doc["items"]:
+        only = ", ".join(f"{name} {c[name]}" for name in ("branch", "currency", "min_amount", "min_tier") if c[name])
+        click.echo(f"{c['campaign_id']:<20} on {c['trigger']:<15} {c['effect']} {c['amount']}  "
+                   f"budget {c['remaining']} of {c['budget']} left, {c['per_customer']} per customer"
+                   + (f"; only {only}" if only else ""))

@@ -174,14 +174,15 @@ class PrivilegeBought(Event):
 # --- coupons and orders --------------------------------------------------------------------------------------
 
 
-@_event("coupon_issued")
+@_event("coupon_issued", "customer")
 @dataclass(frozen=True, slots=True)
 class CouponIssued(Event):
     coupon_id: str
     campaign: str
-    value: int
+    value: int  # minor units of ``currency``
+    currency: str
     expires_at_ms: int
-    per_customer_limit: int
+    customer: bytes  # the one customer who may redeem it; 32 zero bytes = anyone (up to ``total``)
     total: int
 
 
@@ -467,6 +468,46 @@ class SlaCompensationRefused(Event):
     customer: bytes
     target: str
     reason: str  # the failure reason of the credit (mint_cap_exceeded, account_frozen, ...)
+
+
+# --- campaigns (issue 12, campaigns branch: ledger.campaigns) ---------------------------------------------
+
+
+@_event("campaign_created")
+@dataclass(frozen=True, slots=True)
+class CampaignCreated(Event):
+    campaign_id: str
+    trigger: str  # order_confirmed | first_order | feedback | registration
+    effect: str  # bonus | multiplier | coupon
+    amount: int  # bonus coins, multiplier percent of the coins earned, or the coupon's value
+    budget: int
+    starts_at_ms: int
+    ends_at_ms: int  # 0 = no end date
+
+
+@_event("campaign_ended")
+@dataclass(frozen=True, slots=True)
+class CampaignEnded(Event):
+    campaign_id: str
+    why: str  # governance | over (past its end date) | exhausted (budget left below one effect)
+
+
+@_event("campaign_applied", "customer")
+@dataclass(frozen=True, slots=True)
+class CampaignApplied(Event):
+    campaign_id: str
+    customer: bytes
+    effect: str
+    amount: int  # coins credited, or the coupon's value
+    ref: str  # the coupon id for a coupon effect, the order id for an order's bonus, else ""
+
+
+@_event("campaign_skipped", "customer")
+@dataclass(frozen=True, slots=True)
+class CampaignSkipped(Event):
+    campaign_id: str
+    customer: bytes
+    reason: str  # the reason code that kept the effect from applying (campaign_budget_exhausted, ...)
 
 
 # --- decoding ------------------------------------------------------------------------------------------------

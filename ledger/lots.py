@@ -49,7 +49,8 @@ from ledger.state import (
 )
 
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer",
-                     "sla"})  # sla: automatic compensation of an SLA breach (ledger.sla)
+                     "sla",  # sla: automatic compensation of an SLA breach (ledger.sla)
+                     "campaign"})  # campaign: a campaign's bonus (ledger.campaigns)
 EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
 MAX_LOTS = 256
 

@@ -149,6 +149,23 @@ IN_DEBT = Reason(125, "in_debt",
 NO_DEBT = Reason(126, "no_debt", "The account owes no coins.")
 REPAY_EXCEEDS_DEBT = Reason(127, "repay_exceeds_debt", "The amount is more than the account owes.")
 
+# --- issue 12, campaigns branch: statuses 160..179 ---
+INVALID_CAMPAIGN = Reason(160, "invalid_campaign",
+                          "A field of the campaign is not valid (trigger, effect, amount, conditions, dates, limits).")
+CAMPAIGN_EXISTS = Reason(161, "campaign_exists",
+                         "A campaign with this id already exists; campaign ids are never reused.")
+UNKNOWN_CAMPAIGN = Reason(162, "unknown_campaign", "No campaign with this id was decided by governance.")
+CAMPAIGN_NOT_ACTIVE = Reason(163, "campaign_not_active", "The campaign has ended or is outside its dates.")
+TOO_MANY_CAMPAIGNS = Reason(164, "too_many_campaigns",
+                            "As many campaigns as allowed are active; end one (governance) before adding another.")
+CAMPAIGN_BUDGET_EXHAUSTED = Reason(165, "campaign_budget_exhausted",
+                                   "What is left of the campaign's budget is too small for this.")
+CAMPAIGN_WRONG_EFFECT = Reason(166, "campaign_wrong_effect", "Coupons are issued only by a campaign whose effect is "
+                                                             "a coupon.")
+COUPON_WRONG_CURRENCY = Reason(167, "coupon_wrong_currency",
+                               "The coupon's currency is not the order's (or not the campaign's).")
+NOT_COUPON_CUSTOMER = Reason(168, "not_coupon_customer", "The coupon was issued for another customer.")
+
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))
 if len({r.status for r in ALL_REASONS}) != len(ALL_REASONS) or len({r.name for r in ALL_REASONS}) != len(ALL_REASONS):

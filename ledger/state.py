@@ -31,6 +31,7 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"h" + queue(1) + due_ms(8) + subject -> P(1)              a due-queue entry (``ledger.due``: expiry, SLA)
     b"i" + currency(utf-8)        -> P([rate, set_at_ms, set_by])  an FX rate set by treasury (``ledger.fx``)
     b"j" + account(32)            -> P(debt: int > 0)          coins owed after a refund (``ledger.debt``; absent = 0)
+    b"m" + kind(1) + ...          -> campaigns: records, the active index, uses per customer (``ledger.campaigns``)
 
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
@@ -85,11 +86,12 @@ PREFIX_VALIDATORS = b"w"
 PREFIX_DUE = b"h"
 PREFIX_FX = b"i"
 PREFIX_DEBT = b"j"
+PREFIX_CAMPAIGN = b"m"  # issue 12, campaigns
 PREFIXES: tuple[bytes, ...] = (
     PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
     PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
     PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
-    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE, PREFIX_FX, PREFIX_DEBT,
+    PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE, PREFIX_FX, PREFIX_DEBT, PREFIX_CAMPAIGN,
 )
 if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")

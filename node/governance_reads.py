@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from ledger import campaigns
 from ledger.errors import NotFound
 from ledger.events import ProposalApproved, ProposalDecided, decode_event
 from ledger.process.governance import ACTIONS
@@ -51,9 +52,38 @@ def describe_action(action: str, args: dict[str, Any]) -> str:
         "remove-validator": lambda: f"remove validator {short(a['node_public_key'])}",
         "training-course": lambda: f"put training course {a['course_id']} in the catalogue with reward {a['reward']}",
         "governance-quorum": lambda: f"set the governance quorum to {a['quorum']} branches",
+        "campaign": lambda: describe_campaign(a),
+        "end-campaign": lambda: f"end campaign {a['campaign_id']} now",
     }
     text = texts.get(action)
     return text() if text else action
+
+
+def describe_campaign(a: dict[str, Any]) -> str:
+    """A campaign proposal in one line: trigger, effect, limits, then its conditions."""
+    effect = {"bonus": f"a bonus of {a['amount']} coins",
+              "multiplier": f"{a['amount']} % of the coins earned on top",
+              "coupon": f"a coupon of {a['amount']} {a['coupon_currency']} minor units living "
+                        f"{a['coupon_lifetime_ms']} ms"}.get(a["effect"], f"{a['effect']} {a['amount']}")
+    conditions = [f"in {a['branch']}" if a["branch"] else "", f"in {a['currency']}" if a["currency"] else "",
+                  f"from {a['min_amount']} base minor units" if a["min_amount"] else "",
+                  f"tier {a['min_tier']} or above" if a["min_tier"] else "",
+                  f"from {a['starts_at_ms']}" if a["starts_at_ms"] else "",
+                  f"until {a['ends_at_ms']}" if a["ends_at_ms"] else ""]
+    only = "; only " + ", ".join(c for c in conditions if c) if any(conditions) else ""
+    return (f"campaign {a['campaign_id']}: on {a['trigger']}, {effect}; {a['per_customer']} per customer, "
+            f"budget {a['budget']}{only}")
+
+
+def list_campaigns(store: Any) -> dict[str, Any]:
+    """The active campaigns (at most ``ledger.campaigns.MAX_ACTIVE``), by trigger then id, with what is left."""
+    items = []
+    for campaign_id in campaigns.get_active_ids(store):
+        c = campaigns.get_campaign(store, campaign_id)
+        if c is not None:
+            items.append({"campaign_id": campaign_id, **{f.name: _hex(getattr(c, f.name)) for f in fields(c)},
+                          "remaining": c.remaining})
+    return {"items": items, "max_active": campaigns.MAX_ACTIVE}
 
 
 def describe_effect(event: Any) -> str:
@@ -68,6 +98,9 @@ def describe_effect(event: Any) -> str:
                                            f"height {e.effective_height}",
         "training_course_set": lambda: f"training course {e.course_id} in the catalogue with reward {e.reward}",
         "governance_quorum_set": lambda: f"governance quorum set to {e.quorum} of {e.branches} branches",
+        "campaign_created": lambda: f"campaign {e.campaign_id} runs from {e.starts_at_ms}"
+                                    f"{f' until {e.ends_at_ms}' if e.ends_at_ms else ''} with a budget of {e.budget}",
+        "campaign_ended": lambda: f"campaign {e.campaign_id} ended ({e.why})",
     }
     text = texts.get(e.KIND)
     return text() if text else e.KIND

@@ -223,6 +223,11 @@ async def get_proposal(request: web.Request) -> web.Response:
     return web.json_response(governance_reads.get_proposal_view(request.app[NODE_KEY].store, proposal_id))
 
 
+async def get_campaigns(request: web.Request) -> web.Response:
+    """GET /v1/campaigns: the active campaigns governance decided."""
+    return web.json_response(governance_reads.list_campaigns(request.app[NODE_KEY].store))
+
+
 # ---- about the node -------------------------------------------------------------------------------------
 
 async def get_openapi(request: web.Request) -> web.Response:
@@ -319,6 +324,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/governance/proposals/{id}", get_proposal, AUTH_OPEN, op(
         "A governance proposal: action and arguments, proposer, approvals by branch, quorum, status "
         "(open/expired/decided) and what the decision did", "200", 400, 404, params=(_OBJ_ID,))),
+    Route("GET", "/v1/campaigns", get_campaigns, AUTH_OPEN, op(
+        "The active campaigns: trigger, conditions, limits, effect, budget spent and left", "200")),
     Route("POST", "/v1/vault/customers", post_vault_customer, AUTH_STAFF_SIGNED, op(
         "Store a customer's personal data in this node's vault; returns salt and commitment for "
         "register-customer. Once registered, the salt and data must open the on-chain commitment (409); an erased "

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import reasons
+from ledger import campaigns, reasons
 from ledger.customers import Customer, get_branch_of, get_customer, set_customer
 from ledger.limits import KYC_LEVELS, get_second_key, verify_second_factor
 from ledger.events import CustomerDataErased, CustomerRegistered, Event, SecondFactorSet
@@ -75,7 +75,8 @@ def process_register_customer(ctx: TxContext, tx: RegisterCustomer) -> list[Even
 
     branch = get_branch_of(ctx.state, ctx.sender)
     set_customer(ctx.state, Customer(tx.customer, tx.kyc_level, tx.commitment, ctx.sender, branch, ctx.timestamp_ms))
-    return [CustomerRegistered(tx.customer, tx.kyc_level, tx.commitment, branch)]
+    return [CustomerRegistered(tx.customer, tx.kyc_level, tx.commitment, branch),
+            *campaigns.process_trigger(ctx, "registration", tx.customer, branch=branch)]
 
 
 # --- set-second-factor -----------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ Actions (their typed payloads are the ``propose-<action>`` payloads of ``ledger.
     remove-validator  [node_public_key]           -> ["validator_set_scheduled", change, branch, key, at, hash]
     training-course   [course_id, reward]         -> ["training_course_set", course_id, reward]
     governance-quorum [quorum]                    -> ["governance_quorum_set", quorum, branches]
+    campaign          [campaign_id, trigger, effect, amount, budget, per_customer, branch, currency, min_amount,
+                       min_tier, starts_at_ms, ends_at_ms, coupon_currency, coupon_lifetime_ms]
+                                                  -> ["campaign_created", id, trigger, effect, amount, budget,
+                                                      starts_at_ms, ends_at_ms] (+ "campaign_ended" of dead ones)
+    end-campaign      [campaign_id]               -> ["campaign_ended", campaign_id, "governance"]
 
 Roles: ``branch-admin`` and ``staff`` are held inside one real branch (a validator's name); issuer,
 compliance, auditor and treasury are company-wide and are granted with branch "" (an account keeps the branch
@@ -26,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import reasons
+from ledger import campaigns, reasons
 from ledger.block import validator_set_hash
 from ledger.customers import get_branch_of, set_branch_of
 from ledger.errors import SchemaError
@@ -339,3 +344,24 @@ def verify_governance_quorum(ctx: TxContext, tx: Any) -> None:
 def apply_governance_quorum(ctx: TxContext, tx: Any) -> list[Event]:
     add_counter(ctx.state, QUORUM_COUNTER, tx.quorum - get_counter(ctx.state, QUORUM_COUNTER))
     return [GovernanceQuorumSet(tx.quorum, get_governance_quorum(ctx.state)[1])]
+
+
+# --- campaign / end-campaign (issue 12, campaigns: the rules and records are ``ledger.campaigns``) ------------
+
+
+def verify_campaign(ctx: TxContext, tx: Any) -> None:
+    """Rules of a new campaign: every field valid, the id new, room among the active campaigns."""
+    campaigns.verify_new_campaign(ctx, tx)
+
+
+def apply_campaign(ctx: TxContext, tx: Any) -> list[Event]:
+    return campaigns.apply_new_campaign(ctx, tx)
+
+
+def verify_end_campaign(ctx: TxContext, tx: Any) -> None:
+    """Rules of ending a campaign early: it exists and has not ended."""
+    campaigns.verify_end_campaign(ctx, tx)
+
+
+def apply_end_campaign(ctx: TxContext, tx: Any) -> list[Event]:
+    return campaigns.apply_end_campaign(ctx, tx)

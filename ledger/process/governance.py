@@ -20,8 +20,8 @@ quorum change only by a decision of the admins of a quorum of DISTINCT branches 
 
 On a one-branch network (quorum 1) the proposal is decided by the transaction that opens it.
 
-Campaigns (DESIGN: "create a campaign" is a governance action) are a later issue: they will be one more
-action here (a ``propose-campaign`` payload, ``verify_campaign``/``apply_campaign`` in decisions.py).
+Campaigns (DESIGN: "create a campaign" is a governance action) are two more actions: ``propose-campaign``
+(trigger, conditions, limits, effect; see ``ledger.campaigns``) and ``propose-end-campaign`` (end one early).
 """
 
 from __future__ import annotations
@@ -111,6 +111,35 @@ class ProposeGovernanceQuorum:
 
 
 @dataclass(frozen=True, slots=True)
+class ProposeCampaign:
+    """A propose-campaign payload (issue 12, campaigns; the rules are ``ledger.campaigns.verify_new_campaign``)."""
+
+    proposal_id: Id = arg(_ID)
+    campaign_id: Id = arg("The new campaign's id (1-40 bytes, no '#').")
+    trigger: Text = arg("order_confirmed, first_order, feedback or registration.")
+    effect: Text = arg("bonus (coins), multiplier (percent of the coins the order earned, on top) or coupon.")
+    amount: Amount = arg("Bonus coins, multiplier percent, or the coupon's value in minor units.")
+    budget: Amount = arg("Total budget: coins for bonus and multiplier, coupon value for coupon.")
+    per_customer: Int = arg("Times one customer benefits.", 1)
+    branch: Text = arg("Only this branch's orders, feedback or registrations ('' = any).", "")
+    currency: Text = arg("Only orders in this currency ('' = any).", "")
+    min_amount: Amount = arg("Only orders of at least this many base-currency minor units.", 0)
+    min_tier: Text = arg("Only customers of at least this tier: silver, gold, platinum ('' = any).", "")
+    starts_at_ms: Int = arg("Block time (ms) it starts (0 = when decided).", 0)
+    ends_at_ms: Int = arg("Block time (ms) it ends (0 = no end date).", 0)
+    coupon_currency: Text = arg("The coupon's currency (coupon effect only).", "")
+    coupon_lifetime_ms: Int = arg("How long a coupon it issues lives, in ms (coupon effect only).", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeEndCampaign:
+    """A propose-end-campaign payload."""
+
+    proposal_id: Id = arg(_ID)
+    campaign_id: Id = arg("The campaign to end now.")
+
+
+@dataclass(frozen=True, slots=True)
 class ApproveProposal:
     """An approve-proposal payload."""
 
@@ -138,6 +167,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            decisions.apply_training_course),
     Action("governance-quorum", ProposeGovernanceQuorum, decisions.verify_governance_quorum,
            decisions.apply_governance_quorum),
+    Action("campaign", ProposeCampaign, decisions.verify_campaign, decisions.apply_campaign),
+    Action("end-campaign", ProposeEndCampaign, decisions.verify_end_campaign, decisions.apply_end_campaign),
 )}
 _ACTION_OF: dict[type, Action] = {a.payload: a for a in ACTIONS.values()}
 
@@ -239,6 +270,9 @@ SPECS = (
     _propose_spec("training-course", ProposeTrainingCourse, "Propose a training course (or a new reward) for "
                                                             "the catalogue."),
     _propose_spec("governance-quorum", ProposeGovernanceQuorum, "Propose a new governance quorum."),
+    _propose_spec("campaign", ProposeCampaign, "Propose a campaign: a trigger, conditions, limits and a budget, "
+                                               "and its effect (bonus coins, a multiplier, or a coupon)."),
+    _propose_spec("end-campaign", ProposeEndCampaign, "Propose ending a campaign now."),
     declare_kind("approve-proposal", ApproveProposal, process_approve_proposal, senders="branch admin",
                  help="Approve a proposal for your branch; the approval reaching the quorum decides it."),
 )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import customers, debt, fx, limits, lots, reasons
+from ledger import campaigns, customers, debt, fx, limits, lots, reasons
 from ledger.events import Event, FiatRefundWithheld, OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded
 from ledger.orders import Order, get_order, set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
@@ -190,7 +190,10 @@ def process_confirm_order(ctx: TxContext, tx: ConfirmOrder) -> list[Event]:
                             customers.get_tier_multiplier_pct(ctx, order.customer))
     events = lots.credit(ctx, order.customer, earned, "earn") if earned else []
     set_order(ctx.state, tx.order_id, replace(order, confirmed_at=ctx.timestamp_ms, earned=earned))
-    return events + [OrderConfirmed(tx.order_id, order.customer, earned)]
+    events.append(OrderConfirmed(tx.order_id, order.customer, earned))
+    return events + campaigns.process_trigger(ctx, "order_confirmed", order.customer, branch=order.branch,
+                                              currency=order.currency, amount_base=order.base_amount, earned=earned,
+                                              order_id=tx.order_id)
 
 
 # --- request-refund --------------------------------------------------------------------------------------
@@ -247,6 +250,7 @@ def process_request_refund(ctx: TxContext, tx: RequestRefund) -> list[Event]:
     fiat_refunded = order.fiat_paid if order.confirmed_at else 0
     if order.fiat_paid and not order.confirmed_at:
         events.append(FiatRefundWithheld(tx.order_id, order.customer, order.fiat_paid))
+    events += campaigns.process_refund(ctx, tx.order_id, order.customer)  # a campaign's bonus on it goes back too
     set_order(ctx.state, tx.order_id, replace(order, refunded_at=ctx.timestamp_ms, coins_returned=order.coins_paid,
                                               clawed_back=clawed, fiat_refunded=fiat_refunded,
                                               debt_incurred=order.earned - clawed))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import customers, lots, reasons, sla
+from ledger import campaigns, customers, lots, reasons, sla
 from ledger.events import (
     Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketReplied,
     TicketResolved, TicketResponded, TicketWaiting,
@@ -378,7 +378,11 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
         set_ticket(ctx.state, tx.target_id, replace(ticket, rating=tx.rating))
     else:
         set_order(ctx.state, tx.target_id, replace(order, rating=tx.rating))
-    return events + [Feedback(tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward)]
+    branch, currency, amount = ((ticket.branch, "", 0) if tx.target_kind == "ticket"
+                                else (order.branch, order.currency, order.base_amount))
+    return events + [Feedback(tx.target_kind, tx.target_id, ctx.sender, tx.rating, reward),
+                     *campaigns.process_trigger(ctx, "feedback", ctx.sender, branch=branch, currency=currency,
+                                                amount_base=amount)]
 
 
 SPECS = (

@@ -1,9 +1,10 @@
 """A whole customer story on 4 real nodes, played through the CLI as branch staff and a customer would.
 
-Register (personal data into branch 1's vault), order, coupon (twice: the second is refused), pay partly in
-coins, confirm and earn, complaint ticket, response, compensation, resolution, feedback reward, refund
-inside the window and one outside it, coin expiry at block time under a short policy lifetime, freeze and a refused
-transfer; then the read commands, receipts of several steps verified offline, and a balance proof.
+Register (personal data into branch 1's vault), order, a coupon campaign decided by governance, its coupon (twice:
+the second is refused), pay partly in coins, confirm and earn, complaint ticket, response, compensation,
+resolution, feedback reward, refund inside the window and one outside it, coin expiry at block time under a short policy
+lifetime, freeze and a refused transfer; then the read commands, receipts of several steps verified offline, and
+a balance proof.
 """
 
 from __future__ import annotations
@@ -116,9 +117,11 @@ def test_the_customer_story_through_the_cli(story):
     s.ok("mint", "issuer", "--to", alice, "--amount", "1000", node=1)
     s.ok("create-order", "clerk", "--order-id", "O1", "--customer", alice, "--fiat-amount", "10000",
          "--currency", "EUR", "--items", "2 mugs, 1 teapot", node=2)
+    # Coupons belong to a campaign governance decided (its own trigger, registration, has passed for Alice)
+    s.govern("campaign", "--campaign-id", "spring", "--trigger", "registration", "--effect", "coupon", "--amount",
+             "500", "--budget", "50000", "--coupon-currency", "EUR", "--coupon-lifetime-ms", str(2 * 86_400_000))
     s.ok("issue-coupon", "admin", "--coupon-id", "SPRING", "--campaign", "spring", "--value", "500",
-         "--expires-at-ms", str(int(time.time() * 1000) + 86_400_000), "--per-customer-limit", "1",
-         "--total", "100")
+         "--currency", "EUR", "--expires-at-ms", str(int(time.time() * 1000) + 86_400_000), "--total", "100")
     s.ok("redeem-coupon", "alice", "--coupon-id", "SPRING", "--order-id", "O1", node=3)
     s.refused("redeem-coupon", "alice", "coupon_limit_reached", "--coupon-id", "SPRING", "--order-id", "O1")
     receipts["pay"] = s.ok("pay-order", "alice", "--order-id", "O1", "--coins", "400", node=1)["tx_hash"]

@@ -46,7 +46,8 @@ POLICY = {"compensation_cap_per_ticket": CAP, "refund_window_ms": WINDOW, "feedb
           "training_reward": 500}
 ACTIVE = ("open", "assigned", "in_progress", "waiting")
 WAITABLE = ("open", "assigned", "in_progress")
-COUPON, COUPON_VALUE, COUPON_PER_CUSTOMER, COUPON_TOTAL = "k0", 3_000, 2, 3  # issued in the setup block
+# issued in the setup block, of a coupon campaign decided there (its trigger, registration, happens before it)
+COUPON, COUPON_VALUE, COUPON_PER_CUSTOMER, COUPON_TOTAL = "k0", 3_000, 1, 3
 
 
 @dataclass
@@ -350,8 +351,10 @@ class FlowsMachine(RuleBasedStateMachine):
         self.compensated_events: Counter = Counter()
         for c in CUSTOMERS:  # the setup block registers the customers (KYC 2: limits stay out of the way)
             self.submit(STAFF, "register-customer", [c.public_key, 2, h(c.public_key.hex())], "")
-        self.submit(ADMIN, "issue-coupon", [COUPON, "spring", COUPON_VALUE, GENESIS_TIME_MS + 10**12,
-                                            COUPON_PER_CUSTOMER, COUPON_TOTAL], "")
+        self.submit(ADMIN, "propose-campaign", ["spring", "spring", "registration", "coupon", COUPON_VALUE,
+                                                COUPON_VALUE * COUPON_TOTAL, 1, "", "", 0, "", 0, 0, "EUR", 10**11], "")
+        self.submit(ADMIN, "issue-coupon", [COUPON, "spring", COUPON_VALUE, "EUR", GENESIS_TIME_MS + 10**11,
+                                            b"\x00" * 32, COUPON_TOTAL], "")
         for course in CATALOGUE:
             self.submit(ADMIN, "propose-training-course", [f"course-{course}", course, 500], "")
         self.seal(1_000)

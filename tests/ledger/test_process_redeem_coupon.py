@@ -1,4 +1,5 @@
-"""process_redeem_coupon: a customer applies a coupon to their unpaid order, within its limits, once per order."""
+"""process_redeem_coupon: a customer applies a coupon to their unpaid order of its currency: once per customer,
+once per order, only their own personal coupons."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import pytest
 from ledger import reasons
 from ledger.limits import Freeze, set_freeze
 from ledger.errors import InvalidTransaction
+from ledger.fx import FxRate, set_rate
 from ledger.events import CouponApplied, CouponRedeemed
 from ledger.orders import get_order
 from ledger.process import compute_payload, get_kind
 from ledger.process.coupons import (
-    IssueCoupon, RedeemCoupon, get_coupon, get_coupon_uses, process_issue_coupon,
-    process_redeem_coupon,
+    ANYONE, IssueCoupon, RedeemCoupon, get_coupon, get_coupon_uses, process_issue_coupon, process_redeem_coupon,
 )
+from tests.ledger.test_process_issue_coupon import add_campaign
 from tests.strategies import (
     ALICE, BOB, CAROL, COMPLIANCE, ISSUER, NOW_MS, STAFF, coin_ctx, coin_state, refusal, register,
 )
@@ -29,14 +31,23 @@ def run(state, kind: str, sender, payload: list, ts: int = NOW_MS):
 
 @pytest.fixture
 def shop():
-    """Customers ALICE and BOB with unpaid orders a1, a2 (ALICE) and b1 (BOB) of 2000, and coupon C (300 off)."""
-    state = coin_state()
+    """Customers ALICE and BOB with unpaid EUR orders a1, a2 (ALICE) and b1 (BOB) of 2000, a USD order u1 (ALICE),
+    and coupon C (300 off, twice in all) of campaign spring."""
+    state = coin_state({"currencies": "USD"})
+    set_rate(state, "USD", FxRate(920_000, NOW_MS, ISSUER.public_key))
     for customer in (ALICE, BOB):
         register(state, customer)
     for order_id, customer in (("a1", ALICE), ("a2", ALICE), ("b1", BOB)):
         run(state, "create-order", STAFF, [order_id, customer.public_key, 2_000, "EUR", b"\x07" * 32])
-    process_issue_coupon(coin_ctx(state, ISSUER), IssueCoupon("C", "spring", 300, EXPIRES, 1, 2))
+    run(state, "create-order", STAFF, ["u1", ALICE.public_key, 2_000, "USD", b"\x07" * 32])
+    add_campaign(state)
+    issue(state, "C", total=2)
     return state
+
+
+def issue(state, coupon_id: str, total: int = 1, customer: bytes = ANYONE) -> None:
+    process_issue_coupon(coin_ctx(state, ISSUER), IssueCoupon(coupon_id, "spring", 300, "EUR", EXPIRES, customer,
+                                                              total))
 
 
 def test_redeeming_discounts_the_order_and_counts_the_use(shop):
@@ -70,7 +81,7 @@ def test_a_coupon_never_issued_is_unknown_coupon(shop):
     assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("D", "a1")) is reasons.UNKNOWN_COUPON
 
 
-def test_a_second_use_by_the_same_customer_is_coupon_limit_reached(shop):
+def test_customer_who_redeems_a_coupon_twice_is_refused_coupon_limit_reached(shop):
     process_redeem_coupon(coin_ctx(shop, ALICE), RedeemCoupon("C", "a1"))
     assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("C", "a2")) \
         is reasons.COUPON_LIMIT_REACHED
@@ -78,18 +89,32 @@ def test_a_second_use_by_the_same_customer_is_coupon_limit_reached(shop):
 
 
 def test_a_coupon_used_up_is_coupon_exhausted(shop):
-    process_issue_coupon(coin_ctx(shop, ISSUER), IssueCoupon("ONE", "spring", 300, EXPIRES, 5, 1))
+    issue(shop, "ONE")
     process_redeem_coupon(coin_ctx(shop, BOB), RedeemCoupon("ONE", "b1"))
     assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("ONE", "a1")) \
         is reasons.COUPON_EXHAUSTED
 
 
-def test_the_same_coupon_twice_on_one_order_never_pays_twice(shop):
-    process_issue_coupon(coin_ctx(shop, ISSUER), IssueCoupon("MANY", "spring", 300, EXPIRES, 5, 5))
+def test_two_coupons_on_one_order_never_pay_twice(shop):
+    issue(shop, "MANY", total=5)
     process_redeem_coupon(coin_ctx(shop, ALICE), RedeemCoupon("MANY", "a1"))
-    assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("MANY", "a1")) \
+    assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("C", "a1")) \
         is reasons.COUPON_ALREADY_APPLIED
-    assert get_order(shop, "a1").discount == 300 and get_coupon(shop, "MANY").redeemed == 1
+    assert get_order(shop, "a1").discount == 300 and get_coupon(shop, "C").redeemed == 0
+
+
+def test_customer_who_redeems_anothers_personal_coupon_is_refused_not_coupon_customer(shop):
+    issue(shop, "FOR-BOB", customer=BOB.public_key)
+    assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("FOR-BOB", "a1")) \
+        is reasons.NOT_COUPON_CUSTOMER
+    process_redeem_coupon(coin_ctx(shop, BOB), RedeemCoupon("FOR-BOB", "b1"))
+    assert get_order(shop, "b1").discount == 300
+
+
+def test_customer_who_redeems_a_euro_coupon_on_a_dollar_order_is_refused_coupon_wrong_currency(shop):
+    assert refusal(process_redeem_coupon, coin_ctx(shop, ALICE), RedeemCoupon("C", "u1")) \
+        is reasons.COUPON_WRONG_CURRENCY
+    assert get_order(shop, "u1").discount == 0 and get_coupon(shop, "C").redeemed == 0
 
 
 def test_another_customers_order_is_not_order_customer(shop):

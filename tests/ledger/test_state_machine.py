@@ -44,6 +44,8 @@ OUTSIDER = key(30)  # never anyone's second key: a signature by it is appended b
 ACCOUNTS = ISSUERS + CUSTOMERS + (ADMIN, STAFF, COMPLIANCE)
 ORDERS = {"o22a": CUSTOMERS[0], "o22b": CUSTOMERS[0], "o23a": CUSTOMERS[1]}
 COUPON_IDS = ("C1", "C2", " bad")
+# decided at setup (one branch: the admin's proposal decides at once); its trigger (feedback) never fires here
+CAMPAIGN, CAMPAIGN_VALUE, CAMPAIGN_BUDGET, CAMPAIGN_COUPON_LIFE = "spring", 400, 2_000, 30_000
 POLICY = {
     "mint_cap": CAP, "coin_lifetime_ms": 15_000, "second_factor_threshold": 300,
     "daily_outflow_kyc0": 200, "daily_outflow_kyc1": 600, "daily_outflow_kyc2": 5_000,
@@ -74,6 +76,7 @@ class Model:
     frozen: set = field(default_factory=set)
     outflow: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # account -> (utc day, amount)
     coupons: dict[str, list] = field(default_factory=dict)  # id -> [value, expires, limit, total, redeemed]
+    campaign_spent: int = 0  # of the setup campaign's budget, reserved by the coupons issued
     uses: dict[tuple[bytes, str], int] = field(default_factory=dict)
     order_coupon: dict[str, str] = field(default_factory=dict)  # order id -> the coupon applied on it
     due: set[tuple[int, bytes]] = field(default_factory=set)  # expiry due entries: (expires_at_ms, account)
@@ -238,18 +241,21 @@ class Model:
         (self.roles.setdefault(role, set()).add if on else self.roles[role].discard)(account)
         return ""
 
-    def issue(self, ts, sender, cid, campaign, value, expires, limit, total):
+    def issue(self, ts, sender, cid, campaign, value, expires, total):
         if not (self.has("issuer", sender) or self.has("branch-admin", sender)):
             return "unauthorized"
         if cid != cid.strip():
             return "invalid_id"
-        if not campaign:
-            return "invalid_name"
-        if value <= 0 or limit <= 0 or total <= 0 or expires <= ts:
-            return "invalid_coupon"
         if cid in self.coupons:
             return "coupon_exists"
-        self.coupons[cid] = [value, expires, limit, total, 0]
+        if campaign != CAMPAIGN:  # the one campaign governance decided at setup
+            return "unknown_campaign"
+        if not (0 < value <= CAMPAIGN_VALUE and total > 0 and ts < expires <= ts + CAMPAIGN_COUPON_LIFE):
+            return "invalid_coupon"
+        if self.campaign_spent + value * total > CAMPAIGN_BUDGET:
+            return "campaign_budget_exhausted"
+        self.campaign_spent += value * total
+        self.coupons[cid] = [value, expires, 1, total, 0]
         return ""
 
     def redeem(self, ts, sender, cid, order_id):
@@ -316,6 +322,9 @@ class CoinMachine(RuleBasedStateMachine):
         for order_id, customer in ORDERS.items():
             self.send(STAFF, "create-order", [order_id, customer.public_key, 1_000, "EUR", b"\x02" * 32],
                       lambda model, ts: "")
+        self.send(ADMIN, "propose-campaign", ["p0", CAMPAIGN, "feedback", "coupon", CAMPAIGN_VALUE, CAMPAIGN_BUDGET,
+                                              1, "", "", 0, "", 0, 0, "EUR", CAMPAIGN_COUPON_LIFE],
+                  lambda model, ts: "")
         self.seal(1)
 
     def admitted_cosigners(self, sender, cosigner) -> tuple:
@@ -382,10 +391,10 @@ class CoinMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN,) + ISSUERS), cid=st.sampled_from(COUPON_IDS[:2]), value=st.integers(1, 400),
-          expires_in=st.integers(5_000, 30_000), limit=st.integers(1, 2), total=st.integers(1, 3))
-    def issue_good_coupon(self, sender, cid, value, expires_in, limit, total):
-        """A coupon issue that succeeds unless the id is taken."""
-        self.issue_coupon(sender, cid, "spring", value, expires_in, limit, total)
+          expires_in=st.integers(5_000, 30_000), total=st.integers(1, 3))
+    def issue_good_coupon(self, sender, cid, value, expires_in, total):
+        """A coupon issue that succeeds unless the id is taken (or the budget is spent)."""
+        self.issue_coupon(sender, cid, CAMPAIGN, value, expires_in, total)
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(order_id=st.sampled_from(sorted(ORDERS)), cid=st.sampled_from(COUPON_IDS[:2]))
@@ -438,12 +447,12 @@ class CoinMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from((ADMIN, STAFF) + ISSUERS), cid=st.sampled_from(COUPON_IDS[:2] * 3 + COUPON_IDS),
-          campaign=st.sampled_from(["spring"] * 3 + [""]), value=st.integers(0, 400),
-          expires_in=st.integers(-1_000, 30_000), limit=st.integers(0, 3), total=st.integers(0, 3))
-    def issue_coupon(self, sender, cid, campaign, value, expires_in, limit, total):
+          campaign=st.sampled_from([CAMPAIGN] * 3 + ["", "autumn"]), value=st.integers(0, 450),
+          expires_in=st.integers(-1_000, 30_000), total=st.integers(0, 3))
+    def issue_coupon(self, sender, cid, campaign, value, expires_in, total):
         expires = self.head.timestamp_ms + expires_in
-        self.send(sender, "issue-coupon", [cid, campaign, value, expires, limit, total],
-                  predict("issue", sender.public_key, cid, campaign, value, expires, limit, total))
+        self.send(sender, "issue-coupon", [cid, campaign, value, "EUR", expires, b"\x00" * 32, total],
+                  predict("issue", sender.public_key, cid, campaign, value, expires, total))
 
     @precondition(lambda self: len(self.queue) < MAX_PENDING)
     @rule(sender=st.sampled_from(CUSTOMERS), cid=st.sampled_from(COUPON_IDS[:2]), order_id=st.sampled_from(sorted(ORDERS)))
@@ -539,7 +548,7 @@ class CoinMachine(RuleBasedStateMachine):
                 continue
             redeemed += coupon.redeemed
             assert coupon.redeemed <= coupon.total
-            assert all(get_coupon_uses(self.state, c.public_key, cid) <= coupon.per_customer_limit for c in CUSTOMERS)
+            assert all(get_coupon_uses(self.state, c.public_key, cid) <= 1 for c in CUSTOMERS)  # once per customer
         assert redeemed == len(discounted)  # every redemption discounted exactly one order, each order once
 
     @invariant()
