@@ -64,7 +64,7 @@ class Workload:
             chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
             validators=tuple(Validator(f"branch-{i}", k.public_key) for i, k in enumerate(self.validators)),
             roles={"issuer": (self.issuer.public_key,), "staff": (self.staff.public_key,)},
-            policy={"coin_lifetime_ms": lifetime_blocks * BLOCK_MS, "second_factor_threshold": 1_000,
+            policy={"coin_lifetime_ms": lifetime_blocks * BLOCK_MS, "second_factor_threshold": 5_000,
                     "daily_outflow_kyc0": 5_000, "daily_outflow_kyc1": 40_000},
         )
 

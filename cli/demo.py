@@ -1,11 +1,16 @@
 """`make demo`: a local 4-branch network on 127.0.0.1 playing a short customer story, end to end.
 
-Initialises a network in a temporary directory, starts four real node processes, and plays a customer's
-story through different branches: registration (personal data into one branch's vault, a commitment on
-chain), an order paid partly in coins, earning, a complaint with response, compensation and resolution, a
-rewarded feedback, a refund inside the window and a refused second one. It prints the story, the customer's
-history and coin view, the branch report, the per-node agreement table, and one receipt verified offline
-against genesis.json only; then it stops the nodes cleanly.
+Initialises a network in a temporary directory from the local preset with a demo policy (orders may also be
+in USD; a high-priority complaint must get a first response within ``SLA_MS``), starts four real node
+processes, and plays a customer's story through different branches: registration (personal data into one
+branch's vault, a commitment on chain), an order paid partly in coins, earning, an urgent complaint nobody
+answers, a complaint with response, compensation and resolution, a rewarded feedback, treasury's USD rate,
+a campaign decided by a quorum of branch admins, an order in USD paid partly
+in coins whose confirmation pays the campaign bonus, a refund inside the window and a refused second one.
+Nobody acts on the urgent complaint: a block's sweep compensates the customer. It prints the story, the
+customer's history and coin view, the branch report (fiat in the base currency, coins outstanding, SLA
+breaches, debt), the per-node agreement table, and the sweep's receipt verified offline against
+genesis.json only; then it stops the nodes cleanly. Free texts never go on chain: only salted commitments.
 """
 
 from __future__ import annotations
@@ -28,14 +33,18 @@ from rich.table import Table
 from cli.client import NodeClient
 from cli.domain import signed_request
 from cli.texts import new_pending_text
-from ledger.events import Event, UnknownEvent, decode_event
+from ledger.events import Event, SlaBreached, UnknownEvent, decode_event
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
 from ledger.receipt import verify as verify_receipt
 from ledger.tx import make_tx
+from node.config.presets import get_preset_path
 
 console = Console()
 BRANCHES = 4
+SLA_MS = 3_000  # first response due this long after a high-priority complaint is opened (demo policy)
+USD_RATE = 920_000  # treasury's rate: $1 = €0.92 (EUR cents per 1,000,000 US cents)
+DEMO_POLICY = {"currencies": '"EUR,USD"', "sla_first_response_ms_complaint_p3": str(SLA_MS)}
 
 
 def free_port_base(count: int) -> int:
@@ -91,10 +100,12 @@ def main() -> None:
     base = free_port_base(2 * BRANCHES)
     console.rule("[bold]carecoin demo: a 4-branch network on 127.0.0.1")
     run_cli("network", "init", "--branches", str(BRANCHES), "--dir", str(net), "--base-port", str(base),
-            "--chain-id", "carecoin-demo")
+            "--chain-id", "carecoin-demo", "--preset", str(write_demo_preset(workdir)))
     genesis = load_genesis(net / "genesis.json")
     branches = [v.name for v in genesis.validators]
-    console.print(f"network initialised in {net} (chain {genesis.chain_id}, validators: {', '.join(branches)})")
+    console.print(f"network initialised in {net} (chain {genesis.chain_id}, validators: {', '.join(branches)}); "
+                  f"policy: base currency EUR, orders also in USD, an urgent complaint's first response due in "
+                  f"{SLA_MS / 1000:.0f} s")
 
     procs: list[subprocess.Popen] = []
     logs = []
@@ -110,6 +121,8 @@ def main() -> None:
             wait_until(lambda c=c: c.get("/v1/status")["height"] >= 0, 30, f"node {c.url}")
         console.print("four nodes are up")
         traffic(genesis.chain_id, net, branches, clients)
+        wait_for_sla_sweep(clients)
+        story_table()
         customer_views(clients)
         summary(clients, branches)
         receipt_check(clients, net)
@@ -133,6 +146,19 @@ def main() -> None:
     console.print(f"nodes stopped (exit codes {codes}); demo took {time.monotonic() - started:.1f} s; {where}")
     if any(codes):
         raise SystemExit("demo: a node did not stop cleanly")
+
+
+def write_demo_preset(workdir: Path) -> Path:
+    """The local 4-branch preset with the default policy plus ``DEMO_POLICY``, written into ``workdir``."""
+    preset = get_preset_path()
+    policy = (preset.parent / "policy-default.toml").read_text()
+    policy += "".join(f"{name} = {value}\n" for name, value in DEMO_POLICY.items())
+    (workdir / "demo-policy.toml").write_text(policy)
+    text = preset.read_text().replace('policy_file = "policy-default.toml"', 'policy_file = "demo-policy.toml"')
+    if "demo-policy.toml" not in text:
+        raise SystemExit(f"demo: {preset} names no policy-default.toml to replace")
+    (workdir / "demo-preset.toml").write_text(text)
+    return workdir / "demo-preset.toml"
 
 
 STATE: dict = {}
@@ -165,20 +191,21 @@ def content(text: str) -> bytes:
 
 
 def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeClient]) -> None:
-    """A short customer story: register (data into branch 1's vault), order, pay with coins, earn, complaint,
-    response, compensation, resolution, feedback reward, a refund inside the window and one refused."""
+    """A short customer story: register (data into branch 1's vault), order, an urgent complaint nobody answers,
+    pay with coins, earn, complaint, response, compensation, resolution, feedback reward, a USD rate, a campaign,
+    a USD order earning the campaign bonus, a refund inside the window and one refused."""
     keys = net / branches[0] / "keys"
     admin, issuer = load_key(keys / "admin.key"), load_key(keys / "issuer.key")
+    treasury = load_key(net / "company" / "treasury.key")
+    admins = [admin] + [load_key(net / b / "keys" / "admin.key") for b in branches[1:3]]
     clerk, alice = KeyPair.generate(), KeyPair.generate()
     save_key(net / "clerk.key", clerk)
-    t = Teller(chain_id, clients)
+    t = STATE["teller"] = Teller(chain_id, clients)
     # No single admin grants a role: branch 1's admin proposes, the admins of two more branches approve
     # (a quorum of 3 of the 4 branches); the approval reaching the quorum grants it.
     t.send(f"proposal: a clerk joins {branches[0]}", admin, "propose-grant-role",
            ["clerk-joins", clerk.public_key, "staff", branches[0]], via=0)
-    for i in (1, 2):
-        approver = load_key(net / branches[i] / "keys" / "admin.key")
-        t.send(f"{branches[i]}'s admin approves", approver, "approve-proposal", ["clerk-joins"], via=i)
+    approve(t, branches, admins, "clerk-joins")
     stored = signed_request(clients[0], str(net / "clerk.key"), "POST", "/v1/vault/customers",
                             {"customer": alice.public_key.hex(), "data": PERSON})
     console.print(f"Alice's personal data went into branch 1's vault only; on chain goes its commitment "
@@ -188,34 +215,72 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     t.send("welcome coins", issuer, "mint", [alice.public_key, 1000], via=1)
     t.send("order O1: 100.00 EUR", clerk, "create-order",
            ["O1", alice.public_key, 10_000, "EUR", content("2 mugs, 1 teapot")], via=2)
+    t.send("urgent complaint T2: nobody answers", alice, "open-ticket",
+                    ["T2", "complaint", 3, "O1", content("the second parcel never came")], via=3)
     t.send("Alice pays 400 in coins", alice, "pay-order", ["O1", 400], via=3)
     t.send("confirm: Alice earns", clerk, "confirm-order", ["O1"], via=0)
-    t.send("complaint: cracked teapot", alice, "open-ticket",
+    t.send("complaint T1: cracked teapot", alice, "open-ticket",
            ["T1", "complaint", 2, "O1", content("the teapot arrived cracked")], via=1)
     t.send("clerk responds", clerk, "respond-ticket", ["T1", content("sorry, a new one is on its way")], via=2)
-    comp = t.send("compensation 300", clerk, "compensate", ["T1", 300], via=3)
+    t.send("compensation 300", clerk, "compensate", ["T1", 300], via=3)
     t.send("resolved", clerk, "resolve-ticket", ["T1", content("replacement delivered")], via=0)
     t.send("feedback 5/5 (rewarded once)", alice, "submit-feedback",
            ["ticket", "T1", 5, content("quick and kind")], via=1)
+    t.send("treasury: 1 USD = 0.92 EUR", treasury, "set-fx-rate", ["USD", USD_RATE], via=2)
+    # A campaign is a governance decision too: +250 coins on a customer's next confirmed order (budget 100,000)
+    t.send("proposal: campaign +250 on a confirmed order", admin, "propose-campaign",
+           ["spring", "spring-bonus", "order_confirmed", "bonus", 250, 100_000, 1, "", "", 0, "", 0, 0, "", 0], via=0)
+    approve(t, branches, admins, "spring")
+    t.send("order O3: 120.00 USD", clerk, "create-order",
+           ["O3", alice.public_key, 12_000, "USD", content("a tea set")], via=3)
+    t.send("Alice pays 500 coins, rest in USD", alice, "pay-order", ["O3", 500], via=0)
+    t.send("confirm O3: Alice earns + campaign bonus", clerk, "confirm-order", ["O3"], via=1)
     t.send("order O2: 20.00 EUR", clerk, "create-order", ["O2", alice.public_key, 2_000, "EUR", content("scarf")],
            via=2)
     t.send("Alice pays 100 in coins", alice, "pay-order", ["O2", 100], via=3)
     t.send("refund inside the window", alice, "request-refund", ["O2", content("wrong colour")], via=0)
     t.send("refund again: refused", alice, "request-refund", ["O2", content("once more")], via=1)
-
-    table = Table(title="the customer story")
-    for col in ("step", "tx", "via", "height", "outcome", "reason"):
-        table.add_column(col)
-    for row in t.rows:
-        table.add_row(*row)
-    console.print(table)
-    STATE["receipt_tx"] = comp["tx_hash"]
     STATE["customer"] = alice.public_key.hex()
     STATE["branch"] = branches[0]
 
 
+def approve(t: Teller, branches: list[str], admins: list[KeyPair], proposal_id: str) -> None:
+    """The admins of branches 2 and 3 approve: with branch 1's proposal, a quorum of 3 of the 4 branches."""
+    for i in (1, 2):
+        t.send(f"{branches[i]}'s admin approves", admins[i], "approve-proposal", [proposal_id], via=i)
+
+
+def wait_for_sla_sweep(clients: list[NodeClient]) -> None:
+    """Nobody answered T2: wait (bounded) for the block whose sweep breaches its target and pays Alice."""
+    alice = STATE["customer"]
+    found: dict = {}
+
+    def swept() -> bool:
+        items = clients[0].get(f"/v1/accounts/{alice}/history?limit=50")["items"]
+        found.update(next((i for i in items if i["kind"] == "block-sweep"), {}))
+        return bool(found)
+
+    wait_until(swept, 30, "the SLA sweep of T2")
+    breach = next(e for e in found["events"] if e[0] == "sla_breached")
+    console.print(f"nobody answered T2 within {SLA_MS / 1000:.0f} s: at height {found['height']} the block's sweep "
+                  f"breached its {breach[3]} target and credited Alice {breach[5]} coins, with no staff action")
+    STATE["teller"].rows.append(("nobody answers T2: the SLA sweep pays", "block-sweep", "(the block)",
+                                 str(found["height"]), found["result"], found["reason"]))
+    STATE["receipt_tx"] = found["tx_hash"]
+
+
+def story_table() -> None:
+    table = Table(title="the customer story")
+    for col in ("step", "tx", "via", "height", "outcome", "reason"):
+        table.add_column(col)
+    # by height; a block's sweep is its first transaction
+    for row in sorted(STATE["teller"].rows, key=lambda r: (int(r[3]) if r[3].isdigit() else 0, r[1] != "block-sweep")):
+        table.add_row(*row)
+    console.print(table)
+
+
 def customer_views(clients: list[NodeClient]) -> None:
-    """Alice's history and coin view (from branch 2), and the branch report (from branch 3)."""
+    """Alice's history and coin view (from branch 2), and the branch report (`carecoin report`, from branch 3)."""
     alice = STATE["customer"]
     history = clients[1].get(f"/v1/accounts/{alice}/history?limit=50")
     table = Table(title=f"Alice's history ({alice[:16]}…), read from branch 2")
@@ -229,17 +294,16 @@ def customer_views(clients: list[NodeClient]) -> None:
     console.print(f"Alice holds {coin['balance']} coins (tier {coin['tier']}, lifetime earned "
                   f"{coin['lifetime_earned']}, KYC {coin['kyc_level']})")
     branch = STATE["branch"]
-    report = clients[2].get(f"/v1/report?branch={branch}")
-    t = report["tickets"]
-    console.print(f"report for branch {branch}: coins " + ", ".join(f"{k} {v}" for k, v in report["coins"].items())
-                  + f"; tickets {t['total']} ({', '.join(f'{k} {v}' for k, v in t['by_state'].items() if v)}), "
-                  f"mean first response {t['mean_first_response_ms']} ms, mean resolution "
-                  f"{t['mean_resolution_ms']} ms; average rating {report['ratings']['average']}")
+    console.print(f"`carecoin report --branch {branch}`, read from branch 3:")
+    console.print(run_cli("report", "--branch", branch, "--node", clients[2].url).rstrip(), highlight=False,
+                  soft_wrap=True)
 
 
 def event_label(event: Event) -> str:
-    """An event's kind, with its amount when it moves coins ("credited 300")."""
+    """An event's kind, with its amount when it moves coins ("credited 300"), its target for an SLA breach."""
     kind = event.kind if isinstance(event, UnknownEvent) else event.KIND
+    if isinstance(event, SlaBreached):
+        return f"{kind} {event.ticket_id} {event.target} (+{event.compensation})"
     amount = getattr(event, "amount", None)
     return f"{kind} {amount}" if isinstance(amount, int) else kind
 
@@ -265,7 +329,7 @@ def receipt_check(clients: list[NodeClient], net: Path) -> None:
     path = net / "receipt.json"
     path.write_text(json.dumps(receipt, indent=2))
     verified = verify_receipt(receipt, load_genesis(net / "genesis.json"))
-    console.print(f"receipt for {tx_hash[:16]}… fetched from branch 3 and verified offline: "
+    console.print(f"the SLA sweep's receipt ({tx_hash[:16]}…) fetched from branch 3 and verified offline: "
                   f"height {verified.height}, status {verified.status}, {len(verified.signers)} validator seals")
     out = run_cli("receipt", "verify", str(path), "--genesis", str(net / "genesis.json"))
     console.print(f"`carecoin receipt verify` says: {out.strip()}")

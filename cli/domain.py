@@ -142,7 +142,8 @@ def parse_time_ms(text: str | None, what: str) -> int | None:
 @node_options
 @cli_errors
 def report(client: NodeClient, as_json: bool, branch: str | None, since: str | None, until: str | None) -> None:
-    """Analytics: coins minted/earned/redeemed/expired/compensated, orders, tickets, SLA times, ratings."""
+    """Analytics: coins minted/earned/redeemed/expired/compensated, orders, fiat in the base currency, tickets,
+    SLA times and breaches, ratings; coins and debt outstanding now."""
     query = {k: v for k, v in (("branch", branch), ("since", parse_time_ms(since, "--since")),
                                ("until", parse_time_ms(until, "--until"))) if v is not None}
     doc = client.get("/v1/report" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
@@ -152,6 +153,13 @@ def report(client: NodeClient, as_json: bool, branch: str | None, since: str | N
     click.echo(f"report for {doc['branch'] or 'all branches'} (blocks up to {doc['indexed_height']})")
     click.echo("  coins:   " + ", ".join(f"{k} {v}" for k, v in doc["coins"].items()))
     click.echo("  orders:  " + ", ".join(f"{k} {v}" for k, v in doc["orders"].items()))
+    f = doc["fiat"]
+    click.echo(f"  fiat (minor units; totals in {f['base_currency']}, each order at its own rate): "
+               + ", ".join(_fiat_flow(flow, f[flow]) for flow in ("ordered", "paid", "confirmed", "refunded")))
+    o = doc["outstanding"]
+    click.echo(f"  outstanding at height {o['height']} (all branches): {o['coins']} coins, worth "
+               f"{o['value_minor']} {o['base_currency']} minor units (the company's liability); debt owed "
+               f"{o['debt']} coins ({o['debt_value_minor']} {o['base_currency']} minor units)")
     t = doc["tickets"]
     click.echo(f"  tickets: {t['total']} — " + ", ".join(f"{k} {v}" for k, v in t["by_state"].items() if v)
                + " | " + ", ".join(f"{k} {v}" for k, v in t["by_category"].items() if v))
@@ -162,6 +170,12 @@ def report(client: NodeClient, as_json: bool, branch: str | None, since: str | N
                f" {b['compensated']} coins compensated automatically")
     r = doc["ratings"]
     click.echo(f"  ratings: {r['count']}, average {r['average'] if r['average'] is not None else '-'}")
+
+
+def _fiat_flow(flow: str, doc: dict) -> str:
+    """``paid 14200 (EUR 5000, USD 10000)``: the base-currency total, then each currency's own amount."""
+    each = ", ".join(f"{currency} {amount}" for currency, amount in doc["by_currency"].items())
+    return f"{flow} {doc['base_minor']}" + (f" ({each})" if each else "")
 
 
 def _ms(value: int | None) -> str:

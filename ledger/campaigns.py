@@ -297,7 +297,7 @@ def _apply(ctx: TxContext, campaign_id: str, campaign: Campaign, customer: bytes
 def _evaluate(ctx: TxContext, trigger: str, customer: bytes, branch: str, currency: str, amount_base: int,
               earned: int, order_id: str) -> list[Event]:
     events = process_prune(ctx, trigger)
-    tier = get_tier(ctx.state, customer)
+    tier = get_tier(ctx.state, customer, ctx.timestamp_ms)
     for campaign_id in get_active_ids(ctx.state, trigger):
         campaign = get_campaign(ctx.state, campaign_id)
         if campaign is None or not campaign.is_running(ctx.timestamp_ms):

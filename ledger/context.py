@@ -22,7 +22,7 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "coin_lifetime_ms": 365 * DAY_MS,        # a credited lot expires this long after its block time
     # earning on confirmed orders: floor(fiat_minor * earn_rate_bp / 10_000 * tier_multiplier_pct / 100)
     "earn_rate_bp": 100,                     # 1 coin per 100 fiat minor units at the base tier
-    "tier_silver_threshold": 10_000,         # lifetime earned coins to reach each tier
+    "tier_silver_threshold": 10_000,         # coins earned inside tier_window_ms to reach each tier
     "tier_gold_threshold": 50_000,
     "tier_platinum_threshold": 200_000,
     "tier_base_multiplier_pct": 100,
@@ -47,6 +47,11 @@ DEFAULT_POLICY: dict[str, int | str] = {
     "privilege_priority_price": 1_000,
     "privilege_vip_price": 5_000,
     "privilege_lifetime_ms": 90 * DAY_MS,
+    # limits (issue 12): rolling tiers, compensation per customer, privilege effects
+    "tier_window_ms": 365 * DAY_MS,          # tiers count the earnings of this rolling window (they go down)
+    "compensation_cap_per_customer": 4_000,  # total coins compensated to one customer per period
+    "compensation_period_ms": 30 * DAY_MS,   # the period of that cap (periods are block time // this)
+    "privilege_vip_earn_bonus_pct": 10,      # a VIP earns this many percentage points more on its tier multiplier
     # governance (issue 11)
     "proposal_lifetime_ms": 7 * DAY_MS,      # a proposal not decided this long after it was opened expires
     # issue 12, orders: currencies and FX rates (ledger.fx)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from ledger import reasons
 from ledger.context import TxContext, verify_rule
 from ledger.errors import SchemaError
+from ledger.customers import record_clawback
 from ledger.events import DebtIncurred, DebtRepaid, Event
 from ledger.state import Overlay, PREFIX_DEBT, StateReader, account_record_key, add_counter, get_record, set_record
 
@@ -79,6 +80,9 @@ def process_repay(ctx: TxContext, account: bytes, amount: int, source: str) -> t
         return 0, []
     set_debt(ctx.state, account, debt - repaid)
     add_counter(ctx.state, "debt_repaid", repaid)
+    # The debt stood for earnings clawed back: repaying it takes them back from the tier's earnings, so the
+    # tier (window earnings - debt) does not rise as the debt falls
+    record_clawback(ctx.state, account, repaid, ctx.timestamp_ms)
     return repaid, [DebtRepaid(account, repaid, source, debt - repaid)]
 
 

@@ -1,9 +1,24 @@
-"""Limits on what an account may send: compliance freezes, daily outflow by KYC level, the second factor.
+"""Limits on what an account may send and receive: compliance freezes, daily outflow by KYC level, the second
+factor on the day's cumulative outflow, and compensation per customer per period.
 
-**Limits.** ``verify_outflow`` caps what a registered customer sends or redeems per UTC day (of the block
-time) by KYC level; staff and other non-customer accounts are exempt. ``verify_not_frozen`` refuses a frozen
-sender. Callers run these checks: ``spend`` itself only checks the balance.
-A second-factor key (``b"x" + account``) must co-sign large transfers and refunds (``verify_second_factor``).
+**Freezes.** ``verify_not_frozen`` refuses a frozen account: senders are checked by every outflow kind, and
+``ledger.lots.credit`` / ``process_move`` check the receiving account, so a frozen account neither sends nor
+receives (nor is refunded) until compliance unfreezes it.
+
+**Daily outflow.** ``verify_outflow`` is the one check of every outflow (transfer, coins paying an order,
+buying a privilege, redeeming): it adds the amount to the account's outflow of the UTC day of the block time
+(``b"d" + account``) and refuses ``daily_limit_exceeded`` past the limit of the account's KYC level. An
+account that is neither a registered customer nor a role holder has the lowest level's limit
+(``daily_outflow_kyc0``): an unregistered account cannot move more than a KYC-0 customer. Role holders (staff,
+issuers, ...) have no KYC limit, as before; their outflow is still counted for the second factor.
+
+**Second factor.** Once the day's cumulative outflow would cross ``second_factor_threshold`` (six transfers
+of 9,999 cross 10,000 at the second), the tx must be co-signed by the account's second key
+(``b"x" + account``, ``verify_second_factor``); an account with no second key cannot go past the threshold.
+Large refunds use ``verify_second_factor`` directly.
+
+**Compensation per customer.** ``b"C" + customer`` -> ``[period_index, amount]`` (period = block time //
+``compensation_period_ms``): ``add_compensation`` refuses past ``compensation_cap_per_customer`` in a period.
 """
 
 from __future__ import annotations
@@ -14,8 +29,9 @@ from ledger import codec, reasons
 from ledger.context import DAY_MS, TxContext, get_policy_value, verify_rule
 from ledger.customers import KYC_LEVELS, get_kyc_level
 from ledger.errors import SchemaError
+from ledger.genesis import ROLES
 from ledger.state import (
-    Overlay, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_SECOND_KEY, StateReader, UINT_MAX,
+    Overlay, PREFIX_COMPENSATION, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_SECOND_KEY, StateReader, UINT_MAX, has_role,
     account_record_key, encode_checked, get_record, new_decode_memo, read_parsed, remember, set_record,
 )
 
@@ -90,21 +106,35 @@ def _encode_outflow(value: tuple[int, int]) -> bytes:
     return raw
 
 
-def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
-    """Record ``amount`` against the customer's daily limit (by KYC level); raise ``daily_limit_exceeded``.
+def get_limit_level(state: StateReader, account: bytes) -> int | None:
+    """The KYC level whose daily limit applies to ``account``: a customer's own level, 0 for an account that is
+    neither a customer nor a role holder, None (no KYC limit) for a role holder that is no customer."""
+    level = get_kyc_level(state, account)
+    if level is None and not any(has_role(state, role, account) for role in ROLES):
+        return 0
+    return level
 
-    Accounts that are not registered customers (staff, issuers) are exempt and nothing is recorded.
+
+def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:
+    """Record ``amount`` against the account's outflow of the UTC day; raise if a limit refuses it.
+
+    ``daily_limit_exceeded`` past the daily limit of the account's KYC level (``get_limit_level``);
+    ``second_factor_required`` when the day's outflow crosses ``second_factor_threshold`` and the account's
+    second key did not co-sign.
     """
-    kyc_level = get_kyc_level(ctx.state, account)
-    if kyc_level is None:
-        return
-    used, limit = get_outflow(ctx.state, account, ctx.timestamp_ms), get_policy_value(
-        ctx, _OUTFLOW_POLICY.get(kyc_level) or f"daily_outflow_kyc{kyc_level}")
-    # A customer's outflow on one UTC day stays within the limit of their KYC level
-    verify_rule(used + amount <= limit, reasons.DAILY_LIMIT_EXCEEDED,
-                lambda: f"already {used} out today + {amount} = {used + amount}; the KYC {kyc_level} "
-                f"daily limit is {limit}")
-    key, value = account_record_key(PREFIX_OUTFLOW, account), (ctx.timestamp_ms // DAY_MS, used + amount)
+    used = get_outflow(ctx.state, account, ctx.timestamp_ms)
+    total = used + amount
+    level = get_limit_level(ctx.state, account)
+    if level is not None:
+        limit = get_policy_value(ctx, _OUTFLOW_POLICY.get(level) or f"daily_outflow_kyc{level}")
+        # The account's outflow on one UTC day stays within the limit of its KYC level
+        verify_rule(total <= limit, reasons.DAILY_LIMIT_EXCEEDED,
+                    lambda: f"already {used} out today + {amount} = {total}; the KYC {level} daily limit is {limit}")
+    threshold = get_policy_value(ctx, "second_factor_threshold")
+    if total > threshold:
+        # Past the threshold, the day's outflow needs the second key: splitting does not avoid it
+        verify_second_factor(ctx, account, f"an outflow of {amount} after {used} today ({total}, above {threshold})")
+    key, value = account_record_key(PREFIX_OUTFLOW, account), (ctx.timestamp_ms // DAY_MS, total)
     if type(ctx.state) is Overlay and 0 <= value[0] <= UINT_MAX and 0 <= value[1] <= UINT_MAX:
         ctx.state.set_parsed(key, value, _parse_outflow, _encode_outflow)
     else:
@@ -128,7 +158,35 @@ def verify_second_factor(ctx: TxContext, account: bytes, what: str) -> None:
     # The account's registered second key signed too (signatures were verified at admission)
     verify_rule(second is not None and second in ctx.signers[1:], reasons.SECOND_FACTOR_REQUIRED,
                 f"{what} needs a second signature by "
-                + (f"key {second.hex()[:16]}…" if second else "a second key, and none is registered")
+                + (f"key {second.hex()[:16]}…" if second else
+                   "a second key, and none is registered (set-second-factor registers one)")
                 + f"; signed by {len(ctx.signers)} key(s)")
 
 
+
+
+# --- compensation per customer per period ----------------------------------------------------------------------
+
+
+def get_compensated(state: StateReader, customer: bytes, now_ms: int, period_ms: int) -> int:
+    """Return the compensation paid to ``customer`` in the period of ``now_ms`` (periods of ``period_ms``)."""
+    value = get_record(state, account_record_key(PREFIX_COMPENSATION, customer))
+    if value is None:
+        return 0
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)):
+        raise SchemaError(f"state compensation of {customer.hex()[:16]}…: expected [period_index, amount]")
+    return value[1] if value[0] == now_ms // max(1, period_ms) else 0
+
+
+def add_compensation(ctx: TxContext, customer: bytes, amount: int) -> None:
+    """Add ``amount`` to the customer's compensation of this period; raise ``customer_compensation_cap_exceeded``
+    past ``compensation_cap_per_customer`` (whatever the tickets: three tickets cannot pay three caps)."""
+    period_ms = max(1, get_policy_value(ctx, "compensation_period_ms"))
+    paid, cap = get_compensated(ctx.state, customer, ctx.timestamp_ms, period_ms), get_policy_value(
+        ctx, "compensation_cap_per_customer")
+    # The customer's compensation in this period stays within the cap
+    verify_rule(paid + amount <= cap, reasons.CUSTOMER_COMPENSATION_CAP_EXCEEDED,
+                lambda: f"customer {customer.hex()[:16]}… has {paid} compensated this period; {amount} more would "
+                f"make {paid + amount}, the cap per customer is {cap} per {period_ms} ms")
+    set_record(ctx.state, account_record_key(PREFIX_COMPENSATION, customer),
+               [ctx.timestamp_ms // period_ms, paid + amount])

@@ -31,19 +31,23 @@ source; ``credited:<source>`` splits it), ``burned`` (spent or clawed back), ``e
 supply (``b"s"``) = minted − expired − burned = the sum of all stored balances (dead-but-unswept lots
 included).
 
-Freezes and outflow limits are ``ledger.limits``; callers run those checks: ``spend`` itself only checks the
-balance.
+Freezes and outflow limits are ``ledger.limits``. A frozen account receives nothing: ``credit`` and the
+receiving side of ``process_move`` raise ``account_frozen`` (a ``TxFailure``: a caller crediting many accounts
+in one transaction, such as a sweep or a campaign, catches it per account if one frozen account must not fail
+the rest). Sending is checked by the callers (``verify_not_frozen``, ``verify_outflow``): ``spend`` itself only
+checks the balance.
 """
 
 from __future__ import annotations
 
 from ledger import codec, debt, due, reasons
 from ledger.context import TxContext, get_policy_value, verify_rule
-from ledger.customers import get_earned
+from ledger.customers import record_clawback, record_earning
 from ledger.errors import SchemaError
 from ledger.events import ClawedBack, Credited, Event, Expired, Spent
+from ledger.limits import verify_not_frozen
 from ledger.state import (
-    Overlay, PREFIX_EARNED, PREFIX_LOTS, StateReader, UINT_MAX, account_record_key, add_counter,
+    Overlay, PREFIX_LOTS, StateReader, UINT_MAX, account_record_key, add_counter,
     encode_checked, get_balance_nonce, get_counter, get_supply, new_decode_memo, read_parsed, remember,
     set_balance_nonce, set_record, set_supply,
 )
@@ -51,7 +55,7 @@ from ledger.state import (
 SOURCES = frozenset({"mint", "earn", "reward", "compensation", "refund", "coupon", "transfer",
                      "sla",  # sla: automatic compensation of an SLA breach (ledger.sla)
                      "campaign"})  # campaign: a campaign's bonus (ledger.campaigns)
-EARNING_SOURCES = frozenset({"earn", "reward", "compensation"})  # count toward lifetime earnings (tiers)
+EARNING_SOURCES = frozenset({"earn", "reward"})  # count toward earnings (tiers); compensation, SLA, campaigns never do
 MAX_LOTS = 256
 
 Lot = tuple[int, int]  # (expires_at_ms, amount)
@@ -208,7 +212,8 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
 
     Returns the events: the account's sweep (if any) then ``["credited", account, amount, source,
     expires_at_ms]``. A zero amount credits nothing and returns []. ``source`` in ``SOURCES``; the
-    ``EARNING_SOURCES`` add to lifetime earnings (tiers).
+    ``EARNING_SOURCES`` add to the account's earnings (tiers). Raises ``TxFailure``: ``account_frozen`` when
+    the account is frozen, ``mint_cap_exceeded`` past the supply cap.
     """
     if source not in SOURCES:
         raise ValueError(f"credit source {source!r}; expected one of {sorted(SOURCES)}")
@@ -216,12 +221,14 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
         raise ValueError(f"credit amount {amount!r}; expected an int >= 0 (the step checks amounts)")
     if amount == 0:
         return []
+    # A frozen account receives nothing, whatever the source
+    verify_not_frozen(ctx, account)
     earned = amount
     # A debt is repaid first: that part is never minted (ledger.debt; refund returns and transfers excepted)
     repaid, events = debt.process_repay_from_credit(ctx, account, amount, source)
     amount -= repaid
     if amount == 0:
-        _add_earned(ctx, account, earned, source)
+        _record_earning(ctx, account, earned, source)
         return events
     # Every coin creation (mint, earning, rewards, compensation, returned payments) stays within the supply cap
     supply, cap = get_supply(ctx.state), get_policy_value(ctx, "mint_cap")
@@ -237,16 +244,17 @@ def credit(ctx: TxContext, account: bytes, amount: int, source: str) -> list[Eve
     _change_supply(ctx.state, amount)
     add_counter(ctx.state, "minted", amount)
     add_counter(ctx.state, f"credited:{source}", amount)
-    _add_earned(ctx, account, earned, source)
+    _record_earning(ctx, account, earned, source)
     events.append(Credited(account, amount, source, expires))
     return events
 
 
-def _add_earned(ctx: TxContext, account: bytes, amount: int, source: str) -> None:
-    # Lifetime earnings count the whole credit, the part that repaid a debt included (it was earned).
+def _record_earning(ctx: TxContext, account: bytes, amount: int, source: str) -> None:
+    # Earnings count the whole credit, the part that repaid a debt included (it was earned); repaying a debt
+    # takes the same amount back from earnings (ledger.debt), so the tier = window earnings - debt is unchanged
+    # by the repayment itself.
     if source in EARNING_SOURCES:
-        key = account_record_key(PREFIX_EARNED, account)
-        set_record(ctx.state, key, get_earned(ctx.state, account) + amount)
+        record_earning(ctx.state, account, amount, ctx.timestamp_ms)
 
 
 def return_lots(ctx: TxContext, account: bytes, lots: list[Lot] | tuple[Lot, ...]) -> list[Event]:
@@ -332,6 +340,7 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
     _change_balance(ctx.state, account, -taken)
     _change_supply(ctx.state, -taken)
     add_counter(ctx.state, "burned", taken)
+    record_clawback(ctx.state, account, taken, ctx.timestamp_ms)  # what is taken back was earned: tiers drop
     events.append(ClawedBack(account, taken, purpose))
     return taken, events
 
@@ -339,10 +348,13 @@ def clawback(ctx: TxContext, account: bytes, amount: int, purpose: str) -> tuple
 def process_move(ctx: TxContext, sender: bytes, to: bytes, amount: int) -> list[Event]:
     """Move ``amount`` from ``sender`` to ``to``, lots keeping their expiry; raise ``insufficient_balance``.
 
-    Refuses a sender in debt (``in_debt``). Both accounts are swept first. Supply and counters do not change:
-    no coin is created or destroyed.
+    Both accounts are swept first. Supply and counters do not change: no coin is created or destroyed.
+    Raises ``account_frozen`` when either side is frozen (a frozen account neither sends nor receives).
     """
     state = ctx.state
+    # Neither side is frozen
+    verify_not_frozen(ctx, sender)
+    verify_not_frozen(ctx, to)
     # An account in debt sends nothing
     debt.verify_not_in_debt(ctx, sender, "a transfer")
     sender_key, to_key = account_record_key(PREFIX_LOTS, sender), account_record_key(PREFIX_LOTS, to)

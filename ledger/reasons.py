@@ -166,6 +166,12 @@ COUPON_WRONG_CURRENCY = Reason(167, "coupon_wrong_currency",
                                "The coupon's currency is not the order's (or not the campaign's).")
 NOT_COUPON_CUSTOMER = Reason(168, "not_coupon_customer", "The coupon was issued for another customer.")
 
+# --- issue 12, limits branch: statuses 140..159 ---
+CUSTOMER_COMPENSATION_CAP_EXCEEDED = Reason(
+    140, "customer_compensation_cap_exceeded",
+    "This compensation would take the customer above the policy's compensation cap per period.")
+ORDER_REFUNDED = Reason(141, "order_refunded", "The order was refunded: feedback on it is not rewarded.")
+
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))
 if len({r.status for r in ALL_REASONS}) != len(ALL_REASONS) or len({r.name for r in ALL_REASONS}) != len(ALL_REASONS):

@@ -20,7 +20,8 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"x" + account(32)            -> P(second_key: bin32)      the account's second-factor key
     b"f" + account(32)            -> P([reason_code, by, height])  a freeze (absent = not frozen)
     b"d" + account(32)            -> P([utc_day, outflow])     coins sent/redeemed on that UTC day
-    b"e" + account(32)            -> P(int)                    lifetime earnings (earn, reward, compensation)
+    b"e" + account(32)            -> P([lifetime, bucket_ms, [[bucket, amount], ...]])  earnings (earn, reward):
+                                                               net lifetime total and the rolling tier window
     b"v" + account(32) + code(1)  -> P(expires_at_ms)          a bought privilege
     b"b" + account(32)            -> P(branch: str)            the branch a staff/admin account belongs to
     b"g" + version(8, big-endian) -> P([name, value, previous, height, sender])  a policy change
@@ -32,6 +33,7 @@ Key layout (one-byte prefix per kind; fixed-size keys where possible so prefix s
     b"i" + currency(utf-8)        -> P([rate, set_at_ms, set_by])  an FX rate set by treasury (``ledger.fx``)
     b"j" + account(32)            -> P(debt: int > 0)          coins owed after a refund (``ledger.debt``; absent = 0)
     b"m" + kind(1) + ...          -> campaigns: records, the active index, uses per customer (``ledger.campaigns``)
+    b"C" + customer(32)           -> P([period_index, amount]) compensation paid to the customer in that period
 
 Reserved for the customer-service flows (part B): b"o" orders, b"t" tickets, b"y" feedback, b"z" training.
 Every key starts with a prefix from ``PREFIXES`` (a test checks this).
@@ -87,11 +89,13 @@ PREFIX_DUE = b"h"
 PREFIX_FX = b"i"
 PREFIX_DEBT = b"j"
 PREFIX_CAMPAIGN = b"m"  # issue 12, campaigns
+PREFIX_COMPENSATION = b"C"
 PREFIXES: tuple[bytes, ...] = (
     PREFIX_ACCOUNT, PREFIX_ROLE, PREFIX_SUPPLY, PREFIX_POLICY, PREFIX_COUNTER, PREFIX_LOTS, PREFIX_CUSTOMER,
     PREFIX_SECOND_KEY, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_EARNED, PREFIX_PRIVILEGE, PREFIX_BRANCH,
     PREFIX_GOVERNANCE, PREFIX_COUPON, PREFIX_ORDER, PREFIX_TICKET, PREFIX_FEEDBACK, PREFIX_TRAINING,
     PREFIX_PROPOSAL, PREFIX_COURSE, PREFIX_VALIDATORS, PREFIX_DUE, PREFIX_FX, PREFIX_DEBT, PREFIX_CAMPAIGN,
+    PREFIX_COMPENSATION,
 )
 if len(set(PREFIXES)) != len(PREFIXES):
     raise RuntimeError("ledger.state: a key prefix is used twice")

@@ -11,10 +11,19 @@ never consensus) and caught up by ``follow`` (at most ``FOLLOW_BATCH`` blocks ev
 so a long catch-up never starves consensus). Nothing else depends on it: erasure has its own follower
 (``node.erasure``).
 
+Fiat is counted per currency and in the base currency, at each order's own stored FX rate (``base_amount`` for
+the amount ordered, ``Order.to_base`` for what was paid, confirmed as received and refunded): ``fiat``.
+
+``outstanding`` is a point in time, not a flow: the coins in existence at the store's head (the company's
+liability to its customers), their value in base-currency minor units (coins × ``coin_value_minor``), and the
+debt customers owe after refunds (counters ``debt_incurred`` − ``debt_repaid``). It is company-wide: a coin
+belongs to no branch. It is read from committed state only (the store's head, whose height it names).
+
 Branch attribution (deterministic, from state): order and ticket events count for the order's / ticket's
-branch (an SLA breach too: its count, and its compensation under ``compensated``); ``expired`` for the
-customer's registering branch; anything else for the sender's branch (staff,
-issuers, admins granted with a branch), else the sending customer's branch, else "" (no branch).
+branch (an SLA breach too: its count, and its compensation under ``compensated``; a debt incurred on a
+refund too); ``expired`` and ``debt_repaid`` for the customer's registering branch; anything else for the
+sender's branch (staff, issuers, admins granted with a branch), else the sending customer's branch, else ""
+(no branch).
 
 ``compute_orders``/``compute_order_report`` and ``compute_ticket_report`` summarise order and ticket records
 (e.g. from ``Store.iter_state``) for a branch and period.
@@ -29,12 +38,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ledger import customers
+from ledger import customers, fx
+from ledger.context import DEFAULT_POLICY
 from ledger.orders import Order, compute_record, get_order
-from ledger.state import PREFIX_ORDER
+from ledger.state import PREFIX_ORDER, get_counter, get_policy_int, get_supply
 from ledger.tickets import CATEGORIES, STATES, Ticket, get_ticket
 from ledger.events import (
-    ClawedBack, Compensated, CouponApplied, Credited, Event, Expired, Feedback, SlaBreached, Spent, decode_event,
+    ClawedBack, Compensated, CouponApplied, Credited, DebtIncurred, DebtRepaid, Event, Expired, Feedback,
+    OrderConfirmed, OrderCreated, OrderPaid, OrderRefunded, SlaBreached, Spent, decode_event,
 )
 from ledger.tx import decode_tx
 
@@ -42,12 +53,17 @@ log = logging.getLogger("carecoin.analytics")
 
 FOLLOW_PERIOD_S = 0.25
 FOLLOW_BATCH = 500
-COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back")
+COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back",
+                "campaign", "debt_incurred", "debt_repaid")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
-                  "refund": "refunded"}  # ("sla" credits are counted from their sla_breached event)
+                  "refund": "refunded", "campaign": "campaign"}  # ("sla" credits are counted from their sla_breached event)
 SLA_TARGETS = ("first_response", "resolution")
 _ORDER_EVENTS = {"order_created": "orders_created", "order_paid": "orders_paid",
                  "order_confirmed": "orders_confirmed", "order_refunded": "orders_refunded"}
+# fiat flows: the order event -> (flow, the order field holding its amount in the order's currency)
+_FIAT_FLOWS = {OrderCreated: ("ordered", "fiat_amount"), OrderPaid: ("paid", "fiat_paid"),
+               OrderConfirmed: ("confirmed", "fiat_paid"), OrderRefunded: ("refunded", "fiat_refunded")}
+FIAT_FLOWS = tuple(flow for flow, _ in _FIAT_FLOWS.values())
 
 
 # --- the report index -----------------------------------------------------------------------------------------
@@ -95,6 +111,9 @@ class ReportIndex:
                     for metric, amount, where in self._sla_metrics(event, touched):
                         counters.setdefault(where, Counter())[metric] += amount
                     continue
+                if type(event) in _FIAT_FLOWS:
+                    for metric, amount, where in self._fiat_metrics(event):
+                        counters.setdefault(where, Counter())[metric] += amount
                 metric, amount, where = self._metric(event, touched)
                 if metric is None:
                     continue
@@ -126,6 +145,11 @@ class ReportIndex:
             return "expired", event.amount, customer.branch if customer else ""
         if type(event) is ClawedBack:
             return "clawed_back", event.amount, None
+        if type(event) is DebtIncurred:
+            return "debt_incurred", event.amount, None
+        if type(event) is DebtRepaid:  # repaid out of any later credit: counts where the customer registered
+            customer = customers.get_customer(self.store, event.account)
+            return "debt_repaid", event.amount, customer.branch if customer else ""
         if kind in _ORDER_EVENTS:
             order = get_order(self.store, event.order_id)  # type: ignore[attr-defined]
             return _ORDER_EVENTS[kind], 1, order.branch if order else ""
@@ -148,6 +172,27 @@ class ReportIndex:
         return [(f"sla_breaches:{event.target}", 1, where), ("sla_compensated", event.compensation, where),
                 ("compensated", event.compensation, where)]
 
+    def _fiat_metrics(self, event: Event) -> list[tuple[str, int, str]]:
+        """An order's fiat flow for the order's branch: in its currency, and in base minor units at its rate."""
+        flow, field = _FIAT_FLOWS[type(event)]
+        order = get_order(self.store, event.order_id)  # type: ignore[attr-defined]
+        if order is None:
+            return []
+        minor = getattr(order, field)
+        if not minor:
+            return []
+        base = order.base_amount if flow == "ordered" else order.to_base(minor)
+        return [(f"fiat:{flow}:{order.currency}", minor, order.branch), (f"fiat:{flow}", base, order.branch)]
+
+    def outstanding(self) -> dict[str, Any]:
+        """Coins in existence and debt owed at the store's head, with their base-currency value (company-wide)."""
+        head = self.store.head().height
+        coins = get_supply(self.store)
+        value = get_policy_int(self.store, "coin_value_minor", int(DEFAULT_POLICY["coin_value_minor"]))
+        debt = get_counter(self.store, "debt_incurred") - get_counter(self.store, "debt_repaid")
+        return {"height": head, "coins": coins, "debt": debt, "base_currency": fx.get_base_currency(self.store),
+                "coin_value_minor": value, "value_minor": coins * value, "debt_value_minor": debt * value}
+
     def _tx_branch(self, raw: bytes, events: Iterable[list]) -> str:
         for event in map(decode_event, events):  # an order's or a ticket's branch wins: where the service was
             if event.KIND in _ORDER_EVENTS or type(event) is CouponApplied:
@@ -166,8 +211,9 @@ class ReportIndex:
         return customer.branch if customer else ""
 
     def report(self, branch: str | None = None, since: int | None = None, until: int | None = None) -> dict[str, Any]:
-        """Coin flows, orders, ratings and SLA breaches of blocks with ``since <= time < until``, tickets opened in
-        that period; for one branch or all."""
+        """Coin flows, orders, fiat (per currency and in the base currency), ratings and SLA breaches of blocks
+        with ``since <= time < until``, tickets opened in that period, for one branch or all; and the coins and
+        debt outstanding now (company-wide)."""
         lo = 0 if since is None else bisect.bisect_left(self._times, since)
         hi = len(self._times) if until is None else bisect.bisect_left(self._times, until)
         total: Counter = Counter()
@@ -178,10 +224,18 @@ class ReportIndex:
         ratings = {r: total.get(f"rating:{r}", 0) for r in range(1, 6)}
         count = sum(ratings.values())
         tickets = compute_ticket_report(self.tickets.values(), branch, since or 0, until)
+        outstanding = self.outstanding()
+        fiat: dict[str, Any] = {"base_currency": outstanding["base_currency"]}
+        for flow in FIAT_FLOWS:
+            prefix = f"fiat:{flow}:"
+            fiat[flow] = {"base_minor": total.get(f"fiat:{flow}", 0), "by_currency": dict(sorted(
+                (k.removeprefix(prefix), v) for k, v in total.items() if k.startswith(prefix)))}
         return {
             "branch": branch, "since": since, "until": until, "indexed_height": self.height,
             "coins": {m: total.get(m, 0) for m in COIN_METRICS},
             "orders": {k.removeprefix("orders_"): total.get(k, 0) for k in _ORDER_EVENTS.values()},
+            "fiat": fiat,
+            "outstanding": outstanding,
             "tickets": {
                 "total": tickets.count,
                 "by_state": {s: tickets.by_state.get(s, 0) for s in STATES},
@@ -238,6 +292,8 @@ class OrderReport:
     fiat_refunded: dict[str, int]
     rating_count: int
     rating_sum: int
+    fiat_paid_base: int = 0  # base-currency minor units, each order at its own stored rate
+    fiat_refunded_base: int = 0
 
 
 def compute_order_report(orders: Iterable[Order], branch: str | None = None, since_ms: int = 0,
@@ -262,6 +318,8 @@ def compute_order_report(orders: Iterable[Order], branch: str | None = None, sin
         coins_clawed_back=sum(o.clawed_back for o in chosen),
         fiat_paid=dict(sorted(paid.items())), fiat_refunded=dict(sorted(refunded.items())),
         rating_count=len(rated), rating_sum=sum(rated),
+        fiat_paid_base=sum(o.to_base(o.fiat_paid) for o in chosen if o.paid_at),
+        fiat_refunded_base=sum(o.to_base(o.fiat_refunded) for o in chosen if o.refunded_at),
     )
 
 

@@ -81,7 +81,8 @@ def compute_account_document(state: Any, account: bytes, now_ms: int) -> dict[st
         "balance": lots.get_spendable(state, account, now_ms),
         "nonce": record.nonce,
         "expiring": [[e, a] for e, a in lots.get_expiring(state, account, now_ms, EXPIRING_WINDOW_MS)],
-        "tier": customers.get_tier(state, account),
+        "tier": customers.get_tier(state, account, now_ms),
+        "tier_earned": customers.get_window_earned(state, account, now_ms),
         "lifetime_earned": customers.get_earned(state, account),
         "debt": debt.get_debt(state, account),  # coins owed after a refund (ledger.debt); spending waits for 0
         "privileges": {p: customers.get_privilege_expiry(state, account, p) for p in customers.PRIVILEGE_CODES

@@ -1,8 +1,8 @@
 """Compliance kinds: ``freeze-account`` and ``unfreeze-account``, each with a reason code.
 
 A frozen account cannot send or redeem coins: ``transfer``, paying an order with coins, ``buy-privilege``
-and ``redeem-coupon`` all call ``ledger.limits.verify_not_frozen`` on the sender. It can still receive coins
-and be read. The freeze record (``b"f" + account``) keeps the reason code, who froze it and the height, so
+and ``redeem-coupon`` all call ``ledger.limits.verify_not_frozen`` on the sender. Nor can it receive coins
+(``ledger.lots.credit`` and the receiving side of a transfer refuse it) or be refunded; it can still be read. The freeze record (``b"f" + account``) keeps the reason code, who froze it and the height, so
 an auditor sees why without reading history; the events carry the reason codes of both directions.
 
 freeze-account   payload [account: bin32, reason_code: str]  event ["account_frozen", account, reason_code]

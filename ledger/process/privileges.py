@@ -2,8 +2,13 @@
 
 The price is the policy's ``privilege_<name>_price``; the privilege lasts ``privilege_lifetime_ms``. Buying
 it again while it is active extends it from its current expiry (nothing already paid for is lost). Spending
-on a privilege is a redemption: the sender must not be frozen and it counts toward the daily outflow.
-Tiers need no transaction: ``ledger.customers.get_tier`` derives them from lifetime earnings.
+on a privilege is a redemption: the sender must not be frozen and it counts toward the daily outflow (and the
+second factor past the threshold: ``ledger.limits.verify_outflow``).
+
+Effects (policy, while the privilege holds): VIP adds ``privilege_vip_earn_bonus_pct`` to the earn multiplier
+(``ledger.customers.get_tier_multiplier_pct``, used by confirm-order); priority applies the SLA factor to the
+customer's tickets (``ledger.sla``). Tiers need no transaction: ``ledger.customers.get_tier`` derives them
+from the earnings of the rolling window.
 
 payload [privilege: str]; events = the sweep (if any), ["spent", account, price, "privilege:<name>"],
 ["privilege_bought", account, privilege, price, expires_at_ms]

@@ -9,8 +9,10 @@ them: who, which ticket, which state, which values) and then one record write. T
 The SLA clock (deadlines, the pause while waiting on the customer, breaches) is ``ledger.sla``: opening
 starts it, a question to the customer (wait) pauses it, the customer's reply or staff acting again
 resumes it, reopening restarts the resolution clock.
-Compensation credits coins on a complaint ticket up to ``compensation_cap_per_ticket`` in total; feedback
-on a resolved ticket or a confirmed order pays ``feedback_reward`` once per target, guarded by a marker key.
+Compensation credits coins on an active complaint ticket up to ``compensation_cap_per_ticket`` in total and
+``compensation_cap_per_customer`` per customer per ``compensation_period_ms`` (``ledger.limits``); feedback on
+a resolved ticket or a confirmed, unrefunded order pays ``feedback_reward`` once per target, guarded by a
+marker key.
 
 Separation of duties: staff (and admins assigning) act only on tickets of their own branch. A ticket a
 customer opened without an order belongs to no branch yet; the first staff action on it (assign, respond,
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ledger import campaigns, customers, lots, reasons, sla
+from ledger import campaigns, customers, limits, lots, reasons, sla
 from ledger.events import (
     Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketReplied,
     TicketResolved, TicketResponded, TicketWaiting,
@@ -322,7 +324,8 @@ def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
 
 
 def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
-    """Credit compensation coins to the customer of a complaint ticket, within the cap per ticket."""
+    """Credit compensation coins to the customer of an active complaint ticket, within the cap per ticket and
+    the cap per customer per period (compensation is no earning: it never raises a tier)."""
     # Only staff compensate
     verify_role(ctx, "staff")
     # The ticket exists
@@ -334,6 +337,8 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     # It is a complaint
     verify_rule(ticket.category == "complaint", reasons.NOT_A_COMPLAINT,
                 f"ticket {tx.ticket_id!r} is a {ticket.category}; compensation needs a complaint")
+    # It is active: a resolved or closed ticket is compensated no more
+    verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "compensate")
     # The amount is positive
     verify_positive_amount(tx.amount)
     # The ticket's total stays within the cap
@@ -341,6 +346,8 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     verify_rule(ticket.compensated + tx.amount <= cap, reasons.COMPENSATION_CAP_EXCEEDED,
                 f"ticket {tx.ticket_id!r} has {ticket.compensated} compensated; {tx.amount} more would make "
                 f"{ticket.compensated + tx.amount}, the cap is {cap}")
+    # The customer's total this period stays within the cap per customer, whatever the ticket
+    limits.add_compensation(ctx, ticket.customer, tx.amount)
 
     events = lots.credit(ctx, ticket.customer, tx.amount, "compensation")
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, compensated=ticket.compensated + tx.amount))
@@ -364,6 +371,8 @@ def process_submit_feedback(ctx: TxContext, tx: SubmitFeedback) -> list[Event]:
         verify_order_customer(tx.target_id, order, ctx.sender)
         verify_rule(bool(order.confirmed_at), reasons.NOT_CONFIRMED,
                     f"order {tx.target_id!r} is {order.status}; feedback needs a confirmed order")
+        verify_rule(not order.refunded_at, reasons.ORDER_REFUNDED,
+                    f"order {tx.target_id!r} was refunded at {order.refunded_at}; feedback needs an unrefunded order")
     # Feedback is rewarded once per target
     key = feedback_key(tx.target_kind, tx.target_id)
     previous = get_reward(ctx.state, key)

@@ -2,7 +2,9 @@
 
 payload = [to: bin32, amount: int, memo_hash: bin32]; events = the sweeps of both accounts (if any), then
 ["transferred", from, to, amount]. Lots move with their ORIGINAL expiry, earliest first, so a transfer never
-extends a coin's life (``ledger.lots.process_move``). The memo is never on chain: ``memo_hash`` is a salted
+extends a coin's life (``ledger.lots.process_move``). Neither side may be frozen; the amount counts toward the
+sender's outflow of the day (``ledger.limits.verify_outflow``: the KYC limit, and the second factor once the
+day's total crosses ``second_factor_threshold``). The memo is never on chain: ``memo_hash`` is a salted
 commitment to it (``ledger.commitments``; ``NO_TEXT`` when there is none), its text kept in a vault.
 """
 
@@ -11,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger import reasons
-from ledger.limits import verify_not_frozen, verify_outflow, verify_second_factor
+from ledger.limits import verify_not_frozen, verify_outflow
 from ledger.lots import process_move
 from ledger.events import Event, Transferred
-from ledger.process.common import TxContext, get_policy_value, verify_positive_amount, verify_rule
+from ledger.process.common import TxContext, verify_positive_amount, verify_rule
 from ledger.process.payload import Account, Amount, ContentHash, arg, declare_kind
 
 KIND = "transfer"
@@ -37,13 +39,11 @@ def process_transfer(ctx: TxContext, tx: Transfer) -> list[Event]:
     verify_rule(tx.to != ctx.sender, reasons.SELF_TRANSFER, lambda: f"recipient {tx.to.hex()[:16]}… is the sender")
     # A frozen account cannot send
     verify_not_frozen(ctx, ctx.sender)
-    # Above the policy threshold, the sender's second key must co-sign
-    threshold = get_policy_value(ctx, "second_factor_threshold")
-    if tx.amount > threshold:
-        verify_second_factor(ctx, ctx.sender, f"a transfer of {tx.amount} (above {threshold})")
+    # ... nor receive
+    verify_not_frozen(ctx, tx.to)
     # The sender must hold the amount in live coins (dead lots are swept first)
     events = process_move(ctx, ctx.sender, tx.to, tx.amount)
-    # A customer's daily outflow stays within the limit of their KYC level
+    # The day's outflow stays within the KYC limit; past the threshold the sender's second key co-signs
     verify_outflow(ctx, ctx.sender, tx.amount)
 
     events.append(Transferred(ctx.sender, tx.to, tx.amount))

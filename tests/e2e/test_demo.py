@@ -1,4 +1,5 @@
-"""`make demo` keeps working: the demo script runs a real 4-node network to the end and verifies a receipt."""
+"""`make demo` keeps working: the demo script runs a real 4-node network to the end and verifies a receipt; it
+shows an SLA breach compensated by a block's sweep, a campaign bonus, an order in USD and the coins outstanding."""
 
 import subprocess
 import sys
@@ -15,3 +16,12 @@ def test_demo_runs_end_to_end_and_stops_cleanly():
     assert "verified offline" in out.stdout
     assert "valid receipt" in out.stdout
     assert "exit codes [0, 0, 0, 0]" in out.stdout
+    # nobody answers the urgent complaint: a block's sweep compensates Alice (history, receipt, report)
+    assert "sla_breached T2 first_response (+100)" in out.stdout
+    assert "the SLA sweep's receipt" in out.stdout and "event: sla_breached T2" in out.stdout
+    assert "SLA breaches: 1 (first response 1, resolution 0), 100 coins compensated automatically" in out.stdout
+    # a campaign decided by three branches' admins pays its bonus on the USD order's confirmation
+    assert "credited 105, order_confirmed, credited 250, campaign_applied 250" in out.stdout
+    # fiat per currency and in EUR (the USD part at treasury's rate), and the company's liability in coins
+    assert "paid 22040 (EUR 11500, USD 11457)" in out.stdout
+    assert "1001 coins, worth 1001 EUR minor units (the company's liability); debt owed 0 coins" in out.stdout

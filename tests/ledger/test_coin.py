@@ -24,7 +24,7 @@ from ledger.state import account_record_key, get_balance, get_counter, get_suppl
 from ledger.tx import make_tx
 from node.reads import compute_account_document
 from tests.strategies import (
-    ALICE, BOB, CAROL, CHAIN_ID, NOW_MS, SECOND, STAFF, coin_ctx, coin_state, fund, register,
+    ALICE, BOB, CAROL, CHAIN_ID, ISSUER, NOW_MS, SECOND, STAFF, coin_ctx, coin_state, fund, register,
 )
 
 LIFE = 10_000  # a short coin lifetime keeps the arithmetic readable
@@ -54,11 +54,11 @@ def test_credit_creates_a_lot_expiring_one_lifetime_after_the_block_time():
     assert get_balance(state, ALICE.public_key) == 70 == get_supply(state) == get_counter(state, "minted")
 
 
-def test_earning_sources_count_toward_lifetime_earnings_and_mint_does_not():
+def test_earning_sources_count_toward_lifetime_earnings_and_mint_and_compensation_do_not():
     state = world()
     for source in ("earn", "reward", "compensation", "mint", "refund", "coupon"):
         fund(state, ALICE, 10, source=source)
-    assert get_earned(state, ALICE.public_key) == 30
+    assert get_earned(state, ALICE.public_key) == 20
     assert get_counter(state, "credited:earn") == 10 and get_counter(state, "minted") == 60
 
 
@@ -146,6 +146,33 @@ def test_get_expiring_lists_only_live_lots_inside_the_window():
     assert get_expiring(state, ALICE.public_key, NOW_MS + LIFE, LIFE) == [(NOW_MS + 500 + LIFE, 2)]
 
 
+# --- the supply cap holds for every coin creation --------------------------------------------------------
+
+
+def test_with_a_cap_of_1000_a_mint_of_1_more_is_refused_and_a_100000_euro_confirm_pays_no_coins():
+    from tests.ledger.flows_world import ALICE as CUSTOMER, STAFF as CLERK, World
+
+    w = World({"mint_cap": 1_000})
+    w.fund(BOB, 1_000)
+    w.state.set_state(b"r\x03" + ISSUER.public_key, b"\x01")  # ISSUER holds the issuer role
+    assert w.refused("mint", ISSUER, [BOB.public_key, 1]) == "mint_cap_exceeded"
+    w.paid_order(amount=10_000_000)  # EUR 100,000.00 would earn 100,000 coins
+    assert w.refused("confirm-order", CLERK, ["o-1"]) == "mint_cap_exceeded"
+    assert w.balance(CUSTOMER) == 0 and get_supply(w.state) == 1_000
+
+
+def test_rewards_and_compensation_stay_inside_the_supply_cap_too():
+    from tests.ledger.flows_world import ALICE as CUSTOMER, STAFF as CLERK, World, h
+
+    w = World({"mint_cap": 1_000, "feedback_reward": 50})
+    w.fund(BOB, 990)
+    w.confirmed_order(amount=1_000)  # 10 coins: the supply is at the cap
+    assert w.refused("submit-feedback", CUSTOMER, ["order", "o-1", 5, h("ok")]) == "mint_cap_exceeded"
+    w.ok("open-ticket", CLERK, ["t-1", "complaint", 2, "o-1", h("late")])
+    assert w.refused("compensate", CLERK, ["t-1", 1]) == "mint_cap_exceeded"
+    assert get_supply(w.state) == 1_000 == get_counter(w.state, "minted")
+
+
 # --- moving lots (transfers) -----------------------------------------------------------------------------
 
 
@@ -227,10 +254,10 @@ def test_outflow_limit_follows_the_kyc_level():
     verify_outflow(coin_ctx(state, BOB), BOB.public_key, 900)
 
 
-def test_accounts_that_are_not_customers_have_no_outflow_limit():
-    state = world(daily_outflow_kyc0=1)
+def test_role_holders_that_are_not_customers_have_no_outflow_limit():
+    state = world(daily_outflow_kyc0=1, second_factor_threshold=10**13)
     verify_outflow(coin_ctx(state, STAFF), STAFF.public_key, 10**12)
-    assert state.get_changes() == {}
+    assert get_outflow(state, STAFF.public_key, NOW_MS) == 10**12  # counted for the second factor
 
 
 # --- second factor, tiers, privileges --------------------------------------------------------------------
@@ -251,12 +278,12 @@ def test_second_factor_needs_the_registered_key_among_the_cosigners():
     (0, "base", 100), (98, "base", 100), (99, "silver", 125), (498, "silver", 125), (499, "gold", 150),
     (1_999, "platinum", 200),
 ])
-def test_tier_follows_lifetime_earnings_at_the_policy_thresholds(earned, tier, pct):
+def test_tier_follows_the_window_earnings_at_the_policy_thresholds(earned, tier, pct):
     state = world(tier_silver_threshold=100, tier_gold_threshold=500, tier_platinum_threshold=2_000)
     fund(state, ALICE, earned + 1, source="earn")
     fund(state, ALICE, 10**6, source="mint")  # minted coins are no earnings
     spend(coin_ctx(state, ALICE), ALICE.public_key, earned + 1, "x")  # spending never lowers a tier
-    assert get_tier(state, ALICE.public_key) == tier
+    assert get_tier(state, ALICE.public_key, NOW_MS) == tier
     assert get_tier_multiplier_pct(coin_ctx(state, ALICE), ALICE.public_key) == pct
 
 

@@ -6,7 +6,7 @@ Rules queue signed transactions and predict each outcome with ``Model`` (a plain
 validator re-execute it, commits it, and checks every result against the prediction. Invariants on the
 committed state after every step: balances and supply equal the model's, no balance is negative, a refund,
 a feedback reward, a training reward and a coupon on an order are each paid at most once, compensation never
-exceeds the cap per ticket, and every ticket's state is the model's.
+exceeds the cap per ticket nor the cap per customer, and every ticket's state is the model's.
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ COURSES = ("c0", "c1", "c9")  # c0 and c1 are in the training catalogue (decided
 CATALOGUE = ("c0", "c1")
 BRANCH = "branch-0"  # the one branch: every staff member, the admin and every order are in it
 CAP = 1_000  # compensation cap per ticket
+CUSTOMER_CAP = 2_500  # compensation cap per customer per period (the run stays inside one period)
 WINDOW = 3_000  # refund window, ms (a seal advances 1..10_000 ms, so windows often close)
 MAX_PENDING = 12
 POLICY = {"compensation_cap_per_ticket": CAP, "refund_window_ms": WINDOW, "feedback_reward": 50,
-          "training_reward": 500}
+          "training_reward": 500, "compensation_cap_per_customer": CUSTOMER_CAP}
+SECOND_FACTOR_THRESHOLD, KYC0_LIMIT, DAY_MS = 10_000, 1_000, 86_400_000  # code defaults; nobody has a second key
 ACTIVE = ("open", "assigned", "in_progress", "waiting")
 WAITABLE = ("open", "assigned", "in_progress")
 # issued in the setup block, of a coupon campaign decided there (its trigger, registration, happens before it)
@@ -53,7 +55,9 @@ COUPON, COUPON_VALUE, COUPON_PER_CUSTOMER, COUPON_TOTAL = "k0", 3_000, 1, 3
 @dataclass
 class Model:
     balances: dict[bytes, int] = field(default_factory=dict)
-    lifetime: dict[bytes, int] = field(default_factory=dict)  # earn + reward + compensation (tiers)
+    lifetime: dict[bytes, int] = field(default_factory=dict)  # earn + reward - clawbacks (tiers; no compensation)
+    compensated: dict[bytes, int] = field(default_factory=dict)  # per customer (one period)
+    outflow: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # account -> (utc day, amount)
     supply: int = 0
     orders: dict[str, dict] = field(default_factory=dict)
     tickets: dict[str, dict] = field(default_factory=dict)
@@ -75,6 +79,22 @@ class Model:
     def burn(self, who: bytes, amount: int) -> None:
         self.balances[who] -= amount
         self.supply -= amount
+
+    def outflow_total(self, who: bytes, amount: int) -> int:
+        day, used = self.outflow.get(who, (self.ts // DAY_MS, 0))
+        return (used if day == self.ts // DAY_MS else 0) + amount
+
+    def outflow_reason(self, who: bytes, amount: int) -> str:
+        """KYC limit (customers are KYC 2: never reached; STRANGER is KYC 0; staff have none), then the second
+        factor on the day's cumulative outflow (nobody has a second key). Recorded by ``add_outflow`` once the
+        tx surely applies (a failed tx rolls its outflow back)."""
+        total = self.outflow_total(who, amount)
+        if who == STRANGER.public_key and total > KYC0_LIMIT:
+            return "daily_limit_exceeded"
+        return "second_factor_required" if total > SECOND_FACTOR_THRESHOLD else ""
+
+    def add_outflow(self, who: bytes, amount: int) -> None:
+        self.outflow[who] = (self.ts // DAY_MS, self.outflow_total(who, amount))
 
     def multiplier(self, who: bytes) -> int:
         earned = self.lifetime.get(who, 0)
@@ -110,9 +130,13 @@ class Model:
             return "redeem_share_exceeded"
         if coins and self.debts.get(s, 0):
             return "in_debt"
+        reason = self.outflow_reason(s, coins) if coins else ""
+        if reason:
+            return reason
         if self.balances.get(s, 0) < coins:
             return "insufficient_balance"
         if coins:
+            self.add_outflow(s, coins)
             self.burn(s, coins)
         o.update(paid_at=self.ts, coins=coins, fiat=due - coins)
         return ""
@@ -150,6 +174,7 @@ class Model:
         self.credit(c, o["coins"], False, repays_debt=False)
         clawed = min(o["earned"], self.balances.get(c, 0))
         self.burn(c, clawed)
+        self.lifetime[c] = max(0, self.lifetime.get(c, 0) - clawed)  # clawed-back earnings leave the tier
         self.debts[c] = self.debts.get(c, 0) + o["earned"] - clawed
         o["refunded"] = True
         return ""
@@ -229,12 +254,17 @@ class Model:
             return "wrong_branch"  # an unclaimed ticket is in no branch yet
         if t["category"] != "complaint":
             return "not_a_complaint"
+        if t["state"] not in ACTIVE:
+            return "ticket_state"
         if amount <= 0:
             return "invalid_amount"
         if t["compensated"] + amount > CAP:
             return "compensation_cap_exceeded"
+        if self.compensated.get(t["customer"], 0) + amount > CUSTOMER_CAP:
+            return "customer_compensation_cap_exceeded"
         t["compensated"] += amount
-        self.credit(t["customer"], amount, True)
+        self.compensated[t["customer"]] = self.compensated.get(t["customer"], 0) + amount
+        self.credit(t["customer"], amount, False)  # compensation never raises a tier
         return ""
 
     def feedback(self, s: bytes, kind: str, target: str, rating: int) -> str:
@@ -258,6 +288,8 @@ class Model:
                 return "not_order_customer"
             if not o["confirmed"]:
                 return "not_confirmed"
+            if o["refunded"]:
+                return "order_refunded"
         if (kind, target) in self.rewarded:
             return "already_rewarded"
         self.rewarded.add((kind, target))
@@ -290,6 +322,10 @@ class Model:
             return "in_debt"
         if self.balances.get(s, 0) < amount:
             return "insufficient_balance"
+        reason = self.outflow_reason(s, amount)
+        if reason:
+            return reason
+        self.add_outflow(s, amount)
         self.balances[s] -= amount
         self.balances[to] = self.balances.get(to, 0) + amount
         return ""
@@ -600,6 +636,10 @@ class FlowsMachine(RuleBasedStateMachine):
             if ticket is not None:
                 assert ticket.compensated == self.compensated_events[tid] == model["compensated"] <= CAP
                 assert ticket.state == model["state"]
+        for customer in CUSTOMER_KEYS:
+            paid = sum(n for tid, n in self.compensated_events.items()
+                       if self.committed.tickets[tid]["customer"] == customer)
+            assert paid == self.committed.compensated.get(customer, 0) <= CUSTOMER_CAP
 
 
 FlowsMachine.TestCase.settings = settings(FlowsMachine.TestCase.settings, stateful_step_count=80)

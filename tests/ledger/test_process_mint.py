@@ -115,3 +115,11 @@ def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
         assert exc.code == "bad_payload"
     else:
         assert len(tx.to) == 32 and type(tx.amount) is int
+
+
+def test_issuer_minting_to_itself_is_self_dealing():
+    state = fresh_state()
+    with pytest.raises(TxFailure) as exc:
+        process_mint(ctx(state), Mint(ISSUER.public_key, 10))
+    assert exc.value.reason is reasons.SELF_DEALING and "another issuer" in exc.value.message
+    assert get_supply(state) == 0 and get_balance(state, ISSUER.public_key) == 0

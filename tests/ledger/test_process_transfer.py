@@ -142,7 +142,7 @@ def test_any_payload_either_parses_or_is_refused_as_bad_payload(payload):
 # --- freezes, second factor, outflow, expiry ---------------------------------------------------------------
 
 
-def test_a_frozen_sender_is_account_frozen_and_a_frozen_recipient_still_receives():
+def test_a_frozen_sender_is_account_frozen_and_so_is_a_transfer_to_a_frozen_recipient():
     from ledger.limits import Freeze
     from ledger.limits import set_freeze
 
@@ -151,7 +151,12 @@ def test_a_frozen_sender_is_account_frozen_and_a_frozen_recipient_still_receives
     assert fail_reason(state, Transfer(BOB.public_key, 1, NO_TEXT)) is reasons.ACCOUNT_FROZEN
     set_freeze(state, ALICE.public_key, None)
     set_freeze(state, BOB.public_key, Freeze("aml-review", COMPLIANCE.public_key, 1))
-    process_transfer(ctx(state), Transfer(BOB.public_key, 1, NO_TEXT))
+    with pytest.raises(TxFailure) as exc:
+        process_transfer(ctx(state), Transfer(BOB.public_key, 1, NO_TEXT))
+    assert exc.value.reason is reasons.ACCOUNT_FROZEN and "aml-review" in exc.value.message
+    assert get_balance(state, BOB.public_key) == 0
+    set_freeze(state, BOB.public_key, None)
+    process_transfer(ctx(state), Transfer(BOB.public_key, 1, NO_TEXT))  # unfrozen: receives again
     assert get_balance(state, BOB.public_key) == 1
 
 

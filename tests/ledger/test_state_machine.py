@@ -120,15 +120,20 @@ class Model:
             self.sweep(who, ts)
         return bool(entries)
 
-    def outflow_ok(self, who: bytes, amount: int, ts: int) -> bool:
-        if who not in self.customers:
-            return True
+    def outflow_reason(self, who: bytes, amount: int, ts: int, signers) -> str:
+        """The daily outflow: the KYC limit (level 0 for an account neither customer nor role holder, none for a
+        role holder), then the second factor once the day's total crosses the threshold."""
         day, used = self.outflow.get(who, (ts // DAY_MS, 0))
-        used = used if day == ts // DAY_MS else 0
-        if used + amount > self.policy[f"daily_outflow_kyc{self.customers[who]}"]:
-            return False
-        self.outflow[who] = (ts // DAY_MS, used + amount)
-        return True
+        total = (used if day == ts // DAY_MS else 0) + amount
+        level = self.customers.get(who)
+        if level is None and not any(who in holders for holders in self.roles.values()):
+            level = 0
+        if level is not None and total > self.policy[f"daily_outflow_kyc{level}"]:
+            return "daily_limit_exceeded"
+        if total > self.policy["second_factor_threshold"] and self.second.get(who) not in signers:
+            return "second_factor_required"
+        self.outflow[who] = (ts // DAY_MS, total)
+        return ""
 
     def has(self, role: str, who: bytes) -> bool:
         return who in self.roles.get(role, set())
@@ -138,8 +143,12 @@ class Model:
     def mint(self, ts, sender, to, amount):
         if not self.has("issuer", sender):
             return "unauthorized"
+        if to == sender:  # an issuer never mints to itself
+            return "self_dealing"
         if amount <= 0:
             return "invalid_amount"
+        if to in self.frozen:  # a frozen account receives nothing
+            return "account_frozen"
         if self.supply() + amount > self.policy["mint_cap"]:
             return "mint_cap_exceeded"
         self.sweep(to, ts)
@@ -152,17 +161,15 @@ class Model:
             return "invalid_amount"
         if to == sender:
             return "self_transfer"
-        if sender in self.frozen:
+        if sender in self.frozen or to in self.frozen:  # frozen means frozen: neither sends nor receives
             return "account_frozen"
-        if amount > self.policy["second_factor_threshold"] and self.second.get(sender) not in signers:
-            return "second_factor_required"
         self.sweep(sender, ts)
         self.sweep(to, ts)
         if self.balance(sender) < amount:
             return "insufficient_balance"
         for expires, part in self.take(sender, amount):
             self.add(to, expires, part)
-        return "" if self.outflow_ok(sender, amount, ts) else "daily_limit_exceeded"
+        return self.outflow_reason(sender, amount, ts, signers)
 
     def register(self, ts, sender, customer, kyc):
         if not self.has("staff", sender):
@@ -208,8 +215,7 @@ class Model:
                 return "insufficient_balance"
             self.take(sender, price)
             self.burned += price
-            if not self.outflow_ok(sender, price, ts):
-                return "daily_limit_exceeded"
+            return self.outflow_reason(sender, price, ts, set())
         return ""
 
     def set_policy(self, ts, sender, name, value):

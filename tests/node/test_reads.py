@@ -27,7 +27,8 @@ def test_coin_view_counts_lots_alive_at_head_time_with_tier_kyc_and_roles(story)
     assert view["balance"] == 845 and view["stored_balance"] == 845
     assert view["tier"] == "base" and view["kyc_level"] == 1 and view["frozen"] is None
     assert view["expiring"] == []  # lots live a year by default
-    assert view["roles"] == [] and view["lifetime_earned"] == 95 + 200 + 50
+    # earnings for tiers: the 95 earned and the 50 reward; compensation is no earning
+    assert view["roles"] == [] and view["lifetime_earned"] == view["tier_earned"] == 95 + 50
     assert reads.get_account(c.store, s["clerk"].public_key)["roles"] == ["staff"]
 
 
@@ -104,7 +105,7 @@ def test_account_proof_verifies_offline_and_shows_the_balance(story):
     proven = verify_state_proof(doc, c.genesis)
     assert proven.balance == 845 and proven.spendable == 845 and proven.kyc_level == 1
     assert proven.height == c.store.head().height and proven.frozen is None
-    assert proven.lifetime_earned == 345 and proven.signers == (c.node.public_key,)
+    assert proven.lifetime_earned == 145 and proven.signers == (c.node.public_key,)
 
 
 def test_a_proof_of_an_unknown_account_proves_its_absence(story):

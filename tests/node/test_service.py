@@ -118,9 +118,10 @@ async def test_a_rule_breaking_tx_is_committed_as_failed_with_its_reason(tmp_pat
 @pytest.mark.asyncio
 async def test_restart_continues_the_chain_from_the_stored_head(tmp_path, keys):
     node, issuer = keys
+    holder = KeyPair.generate()  # (an issuer never mints to itself)
     svc = open_service(tmp_path / "db", node, issuer)
     await svc.start()
-    tx = make_tx(CHAIN, "mint", issuer, 1, [issuer.public_key, 7])
+    tx = make_tx(CHAIN, "mint", issuer, 1, [holder.public_key, 7])
     svc.admission.submit_tx(tx.raw)
     await wait_committed(svc, tx.tx_hash)
     await svc.stop()
@@ -132,12 +133,12 @@ async def test_restart_continues_the_chain_from_the_stored_head(tmp_path, keys):
     assert svc.consensus.replica.height == before.height + 1
     await svc.start()
     try:
-        tx2 = make_tx(CHAIN, "mint", issuer, 2, [issuer.public_key, 8])
+        tx2 = make_tx(CHAIN, "mint", issuer, 2, [holder.public_key, 8])
         svc.admission.submit_tx(tx2.raw)
         doc = await wait_committed(svc, tx2.tx_hash)
         assert doc["height"] > before.height
         assert [svc.store.get_block(h).hash for h in range(before.height + 1)] == hashes
-        assert svc.reads.get_account(issuer.public_key)["balance"] == 15
+        assert svc.reads.get_account(holder.public_key)["balance"] == 15
         assert svc.reads.get_tx_status(tx.tx_hash)["height"] <= before.height
     finally:
         await svc.stop()
@@ -188,9 +189,10 @@ async def test_a_follower_catches_up_by_reexecuting_certified_blocks(tmp_path, k
     await leader.start()
     follower = NodeService(key=KeyPair.generate(), genesis=leader.genesis, store=Store.open(tmp_path / "b"),
                            options=FAST)
+    holder = KeyPair.generate()  # (an issuer never mints to itself)
     try:
         for n in (1, 2, 3):
-            tx = make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, n])
+            tx = make_tx(CHAIN, "mint", issuer, n, [holder.public_key, n])
             leader.admission.submit_tx(tx.raw)
             await wait_committed(leader, tx.tx_hash)
         await leader.stop()  # freeze the leader's chain so both heads can be compared exactly
@@ -200,7 +202,7 @@ async def test_a_follower_catches_up_by_reexecuting_certified_blocks(tmp_path, k
         await wait_height(follower, top.height)
         assert follower.store.head() == top  # same hash and the same re-executed state root
         assert follower.consensus.replica.height == top.height + 1
-        assert follower.reads.get_account(issuer.public_key)["balance"] == 6
+        assert follower.reads.get_account(holder.public_key)["balance"] == 6
         assert follower.metrics.synced_blocks._value.get() == top.height
         assert follower.reads.get_tx_status(tx.tx_hash)["status"] == "committed"
     finally:

@@ -1,0 +1,32 @@
+"""`carecoin report` against a live in-process node: fiat per currency and in the base currency, and the coins
+and debt outstanding with their base-currency value, as a person reads them and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from cli.main import main
+from tests.node.live_node import LiveNode
+from tests.node.local_chain import LocalChain
+from tests.node.test_analytics_outstanding import play_refunded_usd_order
+
+
+def test_report_prints_fiat_in_the_base_currency_and_the_coins_outstanding(tmp_path):
+    c = LocalChain(tmp_path / "db")
+    play_refunded_usd_order(c)
+    height = c.store.head().height
+    c.store.close()
+    live = LiveNode(c.node, c.genesis, tmp_path / "db")
+    try:
+        out = CliRunner().invoke(main, ["report", "--branch", "north", "--node", live.url], catch_exceptions=False)
+        doc = json.loads(CliRunner().invoke(main, ["report", "--node", live.url, "--json"]).output)
+    finally:
+        live.close()
+    assert out.exit_code == 0, out.output
+    assert ("fiat (minor units; totals in EUR, each order at its own rate): ordered 14200 (EUR 5000, USD 10000), "
+            "paid 14200 (EUR 5000, USD 10000), confirmed 9200 (USD 10000), refunded 9200 (USD 10000)") in out.output
+    assert (f"outstanding at height {doc['outstanding']['height']} (all branches): 1090 coins, worth 2180 EUR minor "
+            "units (the company's liability); debt owed 60 coins (120 EUR minor units)") in out.output
+    assert doc["outstanding"]["height"] >= height and doc["outstanding"]["coins"] == 1_090
