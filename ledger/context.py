@@ -76,6 +76,7 @@ DEFAULT_POLICY.update({
     "privilege_priority_sla_factor_pct": 50,        # a priority privilege at opening: targets x 50 / 100
     "sla_breach_compensation_first_response": 100,  # coins credited to the customer when a target breaches
     "sla_breach_compensation_resolution": 300,
+    "sla_max_wait_ms": 3 * DAY_MS,                  # a wait on the customer credits at most this to the deadlines
 })
 
 

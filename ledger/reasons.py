@@ -174,6 +174,10 @@ CUSTOMER_COMPENSATION_CAP_EXCEEDED = Reason(
     "This compensation would take the customer above the policy's compensation cap per period.")
 ORDER_REFUNDED = Reason(141, "order_refunded", "The order was refunded: feedback on it is not rewarded.")
 
+# --- issue 12, slafix branch: statuses 110..119 ---
+EMPTY_COMMITMENT = Reason(110, "empty_commitment", "A response or a question to the customer must commit to a "
+                                                   "text; the empty commitment (32 zero bytes) says nothing.")
+
 # Every Reason defined above, collected (a status or name used twice is a bug caught at import).
 ALL_REASONS: tuple[Reason, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Reason))
 if len({r.status for r in ALL_REASONS}) != len(ALL_REASONS) or len({r.name for r in ALL_REASONS}) != len(ALL_REASONS):

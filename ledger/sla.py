@@ -15,10 +15,14 @@ customer / resolution) happens at a block time strictly before the deadline; the
 the entry of a deadline D in the first block with time >= D, before that block's transactions, so an answer
 in that block is late.
 
-**The pause.** ``wait-ticket`` stops the clock (``paused_at``) and removes the entries of the deadlines
-still running; the customer's ``reply-ticket`` (or staff acting again: respond, resolve) resumes it: every
-running deadline moves later by the time spent waiting (``paused_ms`` adds it up) and is scheduled anew. A
-deadline already missed before the pause stays where it is.
+**The pause.** ``wait-ticket`` (a real question: an empty commitment is refused) stops the clock
+(``paused_at``) and moves the entries of the deadlines still running to their **wait bound**, deadline +
+``sla_max_wait_ms``. Only the customer's ``reply-ticket`` credits the wait: every deadline running at the pause
+moves later by the time waited, at most ``sla_max_wait_ms`` (``paused_ms`` adds up what was credited), and is
+scheduled anew. Staff acting again while the ticket waits (respond, resolve) end the wait with nothing
+credited: the deadlines stay where they were, and one that passed meanwhile breaches at the next block, so
+staff cannot stop the clock alone. A ticket left waiting is late at its wait bound (the sweep breaches it
+there). A deadline already missed before the pause stays where it is.
 
 **Reopen** restarts the resolution clock: a new resolution deadline of the full target (x the recorded
 factor) from the reopen time, unless the resolution target has already breached or was missed (a target
@@ -29,16 +33,18 @@ decides, not the entry: an entry whose deadline is no longer the record's (moved
 whose ticket waits since before the deadline, or whose target already breached is stale and does nothing.
 Otherwise the target breaches once: bit set in ``breached``, the policy's
 ``sla_breach_compensation_<target>`` credited to the customer (``ledger.lots.credit``, source "sla"), and
-``["sla_breached", ticket_id, customer, target, deadline_ms, compensation]``. A credit the ledger refuses
-(supply cap, a frozen account) is rolled back alone: the breach is still recorded, with compensation 0
-and ``["sla_compensation_refused", ticket_id, customer, target, reason]``.
+``["sla_breached", ticket_id, customer, target, deadline_ms, compensation]``. The compensation counts against
+the customer's cap per period like a manual one (``ledger.limits.add_compensation``), all or nothing: a
+breach that would take the customer past ``compensation_cap_per_customer`` pays 0. A credit the ledger
+refuses (that cap, the supply cap, a frozen account) is rolled back alone: the breach is still recorded,
+with compensation 0 and ``["sla_compensation_refused", ticket_id, customer, target, reason]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from ledger import customers, due, lots
+from ledger import customers, due, limits, lots
 from ledger.context import TxContext, get_policy_value
 from ledger.events import Event, SlaBreached, SlaClock, SlaCompensationRefused
 from ledger.reasons import TxFailure
@@ -90,11 +96,11 @@ def is_breached(ticket: Ticket, target: int) -> bool:
     return bool(ticket.breached & target)
 
 
-def is_missed(ticket: Ticket, target: int, now_ms: int) -> bool:
+def is_missed(ticket: Ticket, target: int, now_ms: int, max_wait_ms: int) -> bool:
     """True iff ``target`` has a deadline, has not breached yet, and was not met in time as of ``now_ms``.
 
     Met in time = its action before the deadline; a ticket waiting since before the deadline is not late
-    (its clock is stopped).
+    (its clock is stopped) until its wait bound, deadline + ``max_wait_ms``.
     """
     deadline = get_deadline(ticket, target)
     if not deadline or is_breached(ticket, target):
@@ -103,8 +109,13 @@ def is_missed(ticket: Ticket, target: int, now_ms: int) -> bool:
     if met_at:
         return met_at >= deadline
     if ticket.paused_at:
-        return ticket.paused_at >= deadline
+        return ticket.paused_at >= deadline or now_ms >= get_wait_bound(deadline, max_wait_ms)
     return now_ms >= deadline
+
+
+def get_wait_bound(deadline: int, max_wait_ms: int) -> int:
+    """The block time a deadline running when the ticket started waiting is missed at if it is still waiting."""
+    return min(deadline + max(0, max_wait_ms), UINT_MAX)
 
 
 def is_running(ticket: Ticket, target: int, now_ms: int) -> bool:
@@ -163,24 +174,31 @@ def process_start(ctx: TxContext, ticket_id: str, ticket: Ticket) -> tuple[Ticke
 
 
 def process_pause(ctx: TxContext, ticket_id: str, ticket: Ticket) -> Ticket:
-    """The ticket starts waiting on the customer: running deadlines leave the queue (resume reschedules)."""
+    """The ticket starts waiting on the customer: running deadlines' entries move to their wait bound."""
+    max_wait = get_policy_value(ctx, "sla_max_wait_ms")
     for target in TARGETS:
         if is_running(ticket, target, ctx.timestamp_ms):
-            _unschedule(ctx, ticket_id, target, get_deadline(ticket, target))
+            deadline = get_deadline(ticket, target)
+            _unschedule(ctx, ticket_id, target, deadline)
+            due.schedule(ctx.state, due.QUEUE_SLA, get_wait_bound(deadline, max_wait), sla_subject(target, ticket_id))
     return replace(ticket, paused_at=ctx.timestamp_ms)
 
 
-def process_resume(ctx: TxContext, ticket_id: str, ticket: Ticket) -> tuple[Ticket, list[Event]]:
-    """The ticket stops waiting: deadlines still running at the pause move later by the time waited."""
+def process_resume(ctx: TxContext, ticket_id: str, ticket: Ticket, *, credit: bool) -> tuple[Ticket, list[Event]]:
+    """The ticket stops waiting. With ``credit`` (the customer replied), deadlines still running at the pause
+    move later by the time waited, at most ``sla_max_wait_ms``; without (staff ended the wait), they stay."""
     if not ticket.paused_at:
         return ticket, []
-    waited = ctx.timestamp_ms - ticket.paused_at
+    max_wait = get_policy_value(ctx, "sla_max_wait_ms")
+    credited = min(ctx.timestamp_ms - ticket.paused_at, max(0, max_wait)) if credit else 0
     for target in TARGETS:
         if is_running(ticket, target, ticket.paused_at):  # (running when the clock stopped)
-            moved = min(get_deadline(ticket, target) + waited, UINT_MAX)
-            ticket = _set_deadline(ctx, ticket_id, ticket, target, moved)
-    ticket = replace(ticket, paused_at=0, paused_ms=ticket.paused_ms + waited)
-    return ticket, _clock_event(ticket_id, ticket)
+            deadline = get_deadline(ticket, target)
+            _unschedule(ctx, ticket_id, target, get_wait_bound(deadline, max_wait))
+            ticket = with_deadline(ticket, target, 0)  # (its entry is not at the deadline: schedule it anew)
+            ticket = _set_deadline(ctx, ticket_id, ticket, target, min(deadline + credited, UINT_MAX))
+    ticket = replace(ticket, paused_at=0, paused_ms=ticket.paused_ms + credited)
+    return ticket, _clock_event(ticket_id, ticket) if credited else []
 
 
 def process_met(ctx: TxContext, ticket_id: str, ticket: Ticket, target: int) -> None:
@@ -195,7 +213,8 @@ def process_restart_resolution(ctx: TxContext, ticket_id: str, ticket: Ticket) -
     """A resolved ticket reopens: a fresh resolution deadline from now (returned with ``resolved_at`` still set),
     unless the resolution target breached or was missed (a target breaches at most once; a missed one keeps
     its deadline and its queue entry, so the sweep still breaches it once the caller clears ``resolved_at``)."""
-    if is_breached(ticket, RESOLUTION) or is_missed(ticket, RESOLUTION, ctx.timestamp_ms):
+    if is_breached(ticket, RESOLUTION) or is_missed(ticket, RESOLUTION, ctx.timestamp_ms,
+                                                    get_policy_value(ctx, "sla_max_wait_ms")):
         return ticket, []
     duration = compute_duration(ctx, ticket, RESOLUTION)
     deadline = min(ctx.timestamp_ms + duration, UINT_MAX) if duration else 0
@@ -210,14 +229,28 @@ def process_sla_due(ctx: TxContext, due_ms: int, subject: bytes) -> list[Event]:
     """Check one due SLA entry (already removed from the queue); breach and compensate if the target was missed.
 
     A stale entry (unknown subject or ticket, deadline moved, target met or breached, ticket waiting since
-    before the deadline) returns [] and writes nothing.
+    before the deadline and not yet at its wait bound) returns [] and writes nothing (an entry of a wait bound
+    that ``sla_max_wait_ms`` has since made later is scheduled again at the new bound).
     """
     parsed = compute_subject(subject)
     if parsed is None:
         return []
     target, ticket_id = parsed
     ticket = get_ticket(ctx.state, ticket_id)
-    if ticket is None or get_deadline(ticket, target) != due_ms or not is_missed(ticket, target, ctx.timestamp_ms):
+    if ticket is None:
+        return []
+    max_wait = get_policy_value(ctx, "sla_max_wait_ms")
+    deadline = get_deadline(ticket, target)
+    if ticket.paused_at and is_running(ticket, target, ticket.paused_at):  # waiting: its entry is a wait bound
+        bound = get_wait_bound(deadline, max_wait)
+        if due_ms <= deadline:
+            return []
+        if ctx.timestamp_ms < bound:  # (a bound set under a shorter sla_max_wait_ms: wait until the current one)
+            due.schedule(ctx.state, due.QUEUE_SLA, bound, subject)
+            return []
+    elif due_ms != deadline:
+        return []
+    if not is_missed(ticket, target, ctx.timestamp_ms, max_wait):
         return []
     return process_breach(ctx, ticket_id, ticket, target)
 
@@ -230,8 +263,9 @@ def process_breach(ctx: TxContext, ticket_id: str, ticket: Ticket, target: int) 
     refused = ""
     mark = ctx.state.checkpoint()
     try:
+        limits.add_compensation(ctx, ticket.customer, amount)  # (the customer's cap per period, as compensate)
         events = lots.credit(ctx, ticket.customer, amount, "sla")
-    except TxFailure as failure:  # the supply cap, a frozen account: the breach stands, unpaid
+    except TxFailure as failure:  # that cap, the supply cap, a frozen account: the breach stands, unpaid
         ctx.state.rollback(mark)
         events, refused, amount = [], failure.reason.name, 0
     set_ticket(ctx.state, ticket_id, replace(ticket, breached=ticket.breached | target,

@@ -11,7 +11,7 @@ A ticket is one state record under ``b"t" + ticket_id`` (utf-8). Its state machi
 
 ``ACTIVE`` states (waiting included) accept assign/respond/resolve; ``wait`` (staff ask the customer
 something: the SLA clock pauses) needs a non-waiting active state and ``reply`` (the customer answers: the
-clock resumes) needs ``waiting``; only ``resolved`` accepts reopen and close; ``closed`` is final. Times come
+clock resumes, crediting the wait) needs ``waiting``; only ``resolved`` accepts reopen and close; ``closed`` is final. Times come
 from block timestamps: ``first_response_at`` is set by the first response or question to the customer (or
 by the resolution, if nobody responded before), ``resolved_at`` by the latest resolution, ``closed_at`` once.
 A refusal names the state seen and the states expected (``TICKET_STATE``). The SLA fields (deadlines, the
@@ -47,7 +47,7 @@ class Ticket:
 
     customer: bytes
     opened_by: bytes  # the customer, or the staff member who opened it on their behalf
-    branch: str  # the branch that handles it ("" until a staff member is involved)
+    branch: str  # the branch that handles it: the order's, else the customer's registered branch
     category: str
     priority: int  # 1 (low) .. 3 (high)
     flagged: int  # 1 when the customer held the priority or vip privilege at opening
@@ -69,7 +69,7 @@ class Ticket:
     first_response_due: int = 0  # block time the first response is due by (0 = no target)
     resolution_due: int = 0  # block time the resolution is due by (0 = no target)
     paused_at: int = 0  # block time the ticket started waiting on the customer (0 = clock running)
-    paused_ms: int = 0  # total time spent waiting on the customer
+    paused_ms: int = 0  # total waiting time credited to the deadlines (customer replies, each <= sla_max_wait_ms)
     breached: int = 0  # bit 1: first response breached, bit 2: resolution breached
     sla_compensated: int = 0  # coins credited automatically for breaches
     last_reply_hash: bytes = b""  # the customer's latest answer while waiting

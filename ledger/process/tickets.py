@@ -7,16 +7,18 @@ here is one transition: its checks (one comment + one check each, in the order a
 them: who, which ticket, which state, which values) and then one record write. Times are block times:
 ``first_response_at`` - ``opened_at`` and ``resolved_at`` - ``opened_at`` are the SLA figures reports use.
 The SLA clock (deadlines, the pause while waiting on the customer, breaches) is ``ledger.sla``: opening
-starts it, a question to the customer (wait) pauses it, the customer's reply or staff acting again
-resumes it, reopening restarts the resolution clock.
+starts it, a question to the customer (wait) pauses it, the customer's reply resumes it crediting the wait
+(at most ``sla_max_wait_ms``), staff acting again (respond, resolve) resume it crediting nothing, reopening
+restarts the resolution clock. A response or a question must commit to a text: the empty commitment
+(``NO_TEXT``) is refused (``empty_commitment``), so a wait is always a real question.
 Compensation credits coins on an active complaint ticket up to ``compensation_cap_per_ticket`` in total and
 ``compensation_cap_per_customer`` per customer per ``compensation_period_ms`` (``ledger.limits``); feedback on
 a resolved ticket or a confirmed, unrefunded order pays ``feedback_reward`` once per target, guarded by a
 marker key.
 
-Separation of duties: staff (and admins assigning) act only on tickets of their own branch. A ticket a
-customer opened without an order belongs to no branch yet; the first staff action on it (assign, respond,
-resolve) claims it for the sender's branch. Assignees are staff of the assigner's branch; compensation needs
+Separation of duties: staff (and admins assigning) act only on tickets of their own branch. A ticket belongs
+to a branch from its opening: the linked order's, or, opened by a customer without an order, the customer's
+registered branch (``Customer.branch``); staff of another branch get ``wrong_branch``. Assignees are staff of the assigner's branch; compensation needs
 the ticket in the sender's branch and is never paid by a staff member to their own account.
 
 payloads:
@@ -41,9 +43,10 @@ from ledger.events import (
     Compensated, Event, Feedback, TicketAssigned, TicketClosed, TicketOpened, TicketReopened, TicketReplied,
     TicketResolved, TicketResponded, TicketWaiting,
 )
+from ledger.commitments import NO_TEXT
 from ledger.orders import set_order, verify_id, verify_order, verify_order_customer
 from ledger.process.common import (
-    TxContext, get_policy_value, get_sender_branch, verify_not_self, verify_own_branch, verify_positive_amount,
+    TxContext, get_policy_value, verify_not_self, verify_own_branch, verify_positive_amount,
     verify_role, verify_rule,
 )
 from ledger.process.orders import is_staff
@@ -173,7 +176,8 @@ def process_open_ticket(ctx: TxContext, tx: OpenTicket) -> list[Event]:
     if not staff and order is not None:
         verify_order_customer(tx.order_id, order, customer)
 
-    branch = customers.get_branch_of(ctx.state, ctx.sender) if staff else (order.branch if order else "")
+    # (a ticket is in a branch from the start: the order's, else the customer's registered branch)
+    branch = order.branch if order is not None else customers.get_customer(ctx.state, customer).branch
     flagged = int(any(customers.has_privilege(ctx.state, customer, p, ctx.timestamp_ms) for p in ("priority", "vip")))
     ticket, clock = sla.process_start(ctx, tx.ticket_id, Ticket(
         customer, ctx.sender, branch, tx.category, tx.priority, flagged, tx.order_id, tx.content_hash, "open",
@@ -188,10 +192,15 @@ def verify_staff_or_admin(ctx: TxContext) -> None:
                 f"sender {ctx.sender.hex()[:16]}… holds neither the 'staff' nor the 'branch-admin' role")
 
 
-def verify_ticket_branch(ctx: TxContext, ticket_id: str, branch: str, *, claim: bool) -> None:
-    """Raise ``wrong_branch`` unless the ticket is in the sender's branch (or, with ``claim``, in none yet)."""
-    if not (claim and branch == ""):
-        verify_own_branch(ctx, branch, f"ticket {ticket_id!r}")
+def verify_ticket_branch(ctx: TxContext, ticket_id: str, ticket: Ticket) -> None:
+    """Raise ``wrong_branch`` unless the ticket is in the sender's branch."""
+    verify_own_branch(ctx, ticket.branch, f"ticket {ticket_id!r}")
+
+
+def verify_commitment(what: str, content_hash: bytes) -> None:
+    """Raise ``empty_commitment`` if ``content_hash`` is ``NO_TEXT`` (it commits to no text)."""
+    verify_rule(content_hash != NO_TEXT, reasons.EMPTY_COMMITMENT,
+                f"{what} is the empty commitment (32 zero bytes); expected the commitment to a text")
 
 
 def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
@@ -200,8 +209,8 @@ def process_assign_ticket(ctx: TxContext, tx: AssignTicket) -> list[Event]:
     verify_staff_or_admin(ctx)
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
-    # It is in the sender's branch (or in none yet)
-    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
+    # It is in the sender's branch
+    verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "assign")
     # The assignee is staff
@@ -222,16 +231,18 @@ def process_respond_ticket(ctx: TxContext, tx: RespondTicket) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
-    # It is in the sender's branch (or in none yet)
-    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
+    # It is in the sender's branch
+    verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "respond")
 
-    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket)  # (a response ends a wait on the customer)
+    # It commits to a text
+    verify_commitment("the response", tx.content_hash)
+
+    # (a response ends a wait on the customer, crediting nothing: staff cannot stop the clock alone)
+    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket, credit=False)
     first = ticket.first_response_at or ctx.timestamp_ms
-    branch = ticket.branch or get_sender_branch(ctx)
-    ticket = replace(ticket, state="in_progress", first_response_at=first, branch=branch,
-                     last_response_hash=tx.content_hash)
+    ticket = replace(ticket, state="in_progress", first_response_at=first, last_response_hash=tx.content_hash)
     sla.process_met(ctx, tx.ticket_id, ticket, sla.FIRST_RESPONSE)
     set_ticket(ctx.state, tx.ticket_id, ticket)
     return [TicketResponded(tx.ticket_id, ctx.sender, first - ticket.opened_at), *clock]
@@ -243,14 +254,16 @@ def process_wait_ticket(ctx: TxContext, tx: WaitTicket) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
-    # It is in the sender's branch (or in none yet)
-    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
+    # It is in the sender's branch
+    verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is active and not already waiting
     verify_ticket_state(tx.ticket_id, ticket, WAITABLE, "wait")
 
-    branch = ticket.branch or get_sender_branch(ctx)
+    # It asks a real question (commits to a text)
+    verify_commitment("the question", tx.content_hash)
+
     ticket = replace(ticket, state="waiting", first_response_at=ticket.first_response_at or ctx.timestamp_ms,
-                     branch=branch, last_response_hash=tx.content_hash)
+                     last_response_hash=tx.content_hash)
     sla.process_met(ctx, tx.ticket_id, ticket, sla.FIRST_RESPONSE)  # a question to the customer is a response
     set_ticket(ctx.state, tx.ticket_id, sla.process_pause(ctx, tx.ticket_id, ticket))
     return [TicketWaiting(tx.ticket_id, ctx.sender)]
@@ -266,7 +279,7 @@ def process_reply_ticket(ctx: TxContext, tx: ReplyTicket) -> list[Event]:
     verify_ticket_state(tx.ticket_id, ticket, ("waiting",), "reply")
 
     waited = ctx.timestamp_ms - ticket.paused_at
-    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket)
+    ticket, clock = sla.process_resume(ctx, tx.ticket_id, ticket, credit=True)
     set_ticket(ctx.state, tx.ticket_id, replace(ticket, state="in_progress", last_reply_hash=tx.content_hash))
     return [TicketReplied(tx.ticket_id, ctx.sender, waited), *clock]
 
@@ -277,15 +290,15 @@ def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     verify_role(ctx, "staff")
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
-    # It is in the sender's branch (or in none yet)
-    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=True)
+    # It is in the sender's branch
+    verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
 
-    ticket, _ = sla.process_resume(ctx, tx.ticket_id, ticket)  # (resolving ends a wait; no deadline is left)
-    branch = ticket.branch or get_sender_branch(ctx)
+    # (resolving ends a wait crediting nothing: a deadline that passed while waiting is missed)
+    ticket, _ = sla.process_resume(ctx, tx.ticket_id, ticket, credit=False)
     ticket = replace(ticket, state="resolved", resolved_at=ctx.timestamp_ms, resolution_hash=tx.resolution_hash,
-                     branch=branch, first_response_at=ticket.first_response_at or ctx.timestamp_ms)
+                     first_response_at=ticket.first_response_at or ctx.timestamp_ms)
     for target in sla.TARGETS:
         sla.process_met(ctx, tx.ticket_id, ticket, target)
     set_ticket(ctx.state, tx.ticket_id, ticket)
@@ -315,7 +328,7 @@ def process_close_ticket(ctx: TxContext, tx: CloseTicket) -> list[Event]:
     if ctx.sender != ticket.customer:
         if not is_staff(ctx):
             verify_ticket_customer(tx.ticket_id, ticket, ctx.sender)
-        verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=False)
+        verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # Only a resolved ticket closes
     verify_ticket_state(tx.ticket_id, ticket, ("resolved",), "close")
 
@@ -331,7 +344,7 @@ def process_compensate(ctx: TxContext, tx: Compensate) -> list[Event]:
     # The ticket exists
     ticket = verify_ticket(ctx.state, tx.ticket_id)
     # It is in the sender's branch
-    verify_ticket_branch(ctx, tx.ticket_id, ticket.branch, claim=False)
+    verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is not the sender's own ticket
     verify_not_self(ctx, ticket.customer, "compensate a ticket")
     # It is a complaint

@@ -97,7 +97,9 @@ def test_staff_act_only_inside_their_own_branch_and_never_for_themselves(g):
 
     # Self-dealing: branch-1 staff as their own customer cannot confirm their order or compensate themselves
     staff0 = g.net.key(0, "staff").public_key.hex()
-    g.ok("register-customer", "staff0", "--customer", staff0, "--kyc-level", "1", "--commitment", "ab" * 32)
+    g.refused("register-customer", "staff0", "self_dealing", "--customer", staff0, "--kyc-level", "1",
+              "--commitment", "ab" * 32)  # nobody picks their own KYC level
+    g.ok("register-customer", "staff1", "--customer", staff0, "--kyc-level", "1", "--commitment", "ab" * 32, node=1)
     g.ok("create-order", "staff0", "--order-id", "SELF-O", "--customer", staff0, "--fiat-amount", "900")
     g.refused("confirm-order", "staff0", "self_dealing", "--order-id", "SELF-O")
     g.ok("open-ticket", "staff0", "--ticket-id", "SELF-T", "--category", "complaint", "--order-id", "SELF-O",

@@ -197,7 +197,7 @@ class Model:
                 return "unknown_customer"
             if oid and self.orders[oid]["customer"] != s:
                 return "not_order_customer"
-        branch = BRANCH if staff or oid else ""  # a customer's ticket with no order is claimed by the first staff action
+        branch = BRANCH  # the order's branch, else the customer's registered branch: every one is BRANCH here
         self.tickets[tid] = dict(customer=customer, category=category, state="open", compensated=0, branch=branch)
         return ""
 
@@ -240,8 +240,6 @@ class Model:
         if t is None:
             return reason
         t["state"] = new
-        if action in ("respond", "resolve", "wait"):
-            t["branch"] = BRANCH
         return ""
 
     def compensate(self, s: bytes, tid: str, amount: int) -> str:
@@ -251,7 +249,7 @@ class Model:
         if t is None:
             return "ticket_not_found"
         if t["branch"] != BRANCH:
-            return "wrong_branch"  # an unclaimed ticket is in no branch yet
+            return "wrong_branch"  # (never here: one branch)
         if t["category"] != "complaint":
             return "not_a_complaint"
         if t["state"] not in ACTIVE:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import codec, customers
+from ledger.commitments import NO_TEXT
 from ledger.errors import InvalidTransaction
 from ledger.process import get_kind
 from ledger.process.tickets import RespondTicket, process_respond_ticket
@@ -39,14 +40,14 @@ def drive_to(w: World, state: str, ticket_id: str = "t-1", category: str = "comp
 
 
 class TestOpenTicket:
-    def test_a_customer_opens_a_ticket_with_its_time_and_no_branch_yet(self):
+    def test_a_customer_opens_a_ticket_with_its_time_in_their_registered_branch(self):
         w = World()
         events = w.ok("open-ticket", ALICE, open_payload())
         t = w.ticket("t-1")
         assert (t.customer, t.opened_by, t.category, t.priority, t.state) == (
             ALICE.public_key, ALICE.public_key, "complaint", 2, "open")
-        assert (t.opened_at, t.branch, t.flagged, t.order_id) == (w.now, "", 0, "")
-        assert events == (["ticket_opened", "t-1", ALICE.public_key, "complaint", 2, 0, ""],
+        assert (t.opened_at, t.branch, t.flagged, t.order_id) == (w.now, "north", 0, "")
+        assert events == (["ticket_opened", "t-1", ALICE.public_key, "complaint", 2, 0, "north"],
                           ["sla_clock", "t-1", ALICE.public_key, w.now + 8 * HOUR, w.now + 72 * HOUR])
 
     def test_a_ticket_linked_to_an_order_takes_the_orders_branch(self):
@@ -111,6 +112,28 @@ class TestOpenTicket:
         assert exc.value.code == "bad_payload"
 
 
+class TestBranchOfATicketWithoutAnOrder:
+    """A customer's ticket without an order is in their registered branch from the start: nobody can claim it."""
+
+    @pytest.mark.parametrize("kind, payload", [
+        ("respond-ticket", ["t-1", h("mine now")]), ("wait-ticket", ["t-1", h("tell me more")]),
+        ("resolve-ticket", ["t-1", h("done")]), ("assign-ticket", ["t-1", STAFF2.public_key]),
+        ("compensate", ["t-1", 100])])
+    def test_staff_of_another_branch_cannot_claim_a_customers_ticket_to_read_it(self, kind, payload):
+        w = World()
+        w.open_ticket()  # ALICE registered in "north", no order
+        assert w.refused(kind, STAFF2, payload) == "wrong_branch"
+        t = w.ticket("t-1")
+        assert (t.branch, t.state, t.first_response_at, t.assignee) == ("north", "open", 0, b"")
+
+    def test_staff_of_the_customers_branch_act_on_it_without_claiming(self):
+        w = World()
+        w.open_ticket()
+        w.ok("respond-ticket", STAFF, ["t-1", h("on it")])
+        assert w.ticket("t-1").branch == "north"
+        assert w.refused("respond-ticket", STAFF2, ["t-1", h("me too")]) == "wrong_branch"
+
+
 class TestAssignTicket:
     def test_an_admin_assigns_to_staff_and_the_ticket_moves_to_their_branch(self):
         # (issue 11: an admin assigns only to staff of the admin's own branch, here "north")
@@ -153,14 +176,14 @@ class TestRespondTicket:
         w.open_ticket()
         opened = w.now
         w.tick(5_000)
-        events = w.ok("respond-ticket", STAFF2, ["t-1", h("looking")])
+        events = w.ok("respond-ticket", STAFF, ["t-1", h("looking")])
         w.tick(9_000)
-        w.ok("respond-ticket", STAFF2, ["t-1", h("still looking")])
+        w.ok("respond-ticket", STAFF, ["t-1", h("still looking")])
         t = w.ticket("t-1")
         assert (t.state, t.first_response_at, t.first_response_ms) == ("in_progress", opened + 5_000, 5_000)
-        assert t.branch == "south"  # the first staff member to respond took it for their branch
+        assert t.branch == "north"  # the customer's branch, from the opening
         assert t.last_response_hash == h("still looking")
-        assert events == (["ticket_responded", "t-1", STAFF2.public_key, 5_000],)
+        assert events == (["ticket_responded", "t-1", STAFF.public_key, 5_000],)
 
     def test_a_customer_cannot_respond_as_staff(self):
         w = World()
@@ -184,11 +207,11 @@ class TestWaitTicket:
         w = World()
         w.open_ticket()
         w.tick(5_000)
-        events = w.ok("wait-ticket", STAFF2, ["t-1", h("which parcel?")])
+        events = w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
         t = w.ticket("t-1")
-        assert (t.state, t.paused_at, t.branch, t.last_response_hash) == ("waiting", w.now, "south", h("which parcel?"))
+        assert (t.state, t.paused_at, t.branch, t.last_response_hash) == ("waiting", w.now, "north", h("which parcel?"))
         assert t.first_response_ms == 5_000  # a question to the customer is a response
-        assert events == (["ticket_waiting", "t-1", STAFF2.public_key],)
+        assert events == (["ticket_waiting", "t-1", STAFF.public_key],)
 
     def test_a_customer_cannot_put_a_ticket_on_wait(self):
         w = World()
@@ -214,6 +237,26 @@ class TestWaitTicket:
         drive_to(w, "waiting")
         w.ok("assign-ticket", ADMIN, ["t-1", STAFF3.public_key])
         assert (w.ticket("t-1").state, w.ticket("t-1").assignee) == ("waiting", STAFF3.public_key)
+
+
+class TestEmptyCommitment:
+    """Staff who would stop the SLA clock alone with a wait that asks nothing (or answer nothing) are refused."""
+
+    @pytest.mark.parametrize("kind", ["wait-ticket", "respond-ticket"])
+    def test_staff_who_send_the_empty_commitment_as_a_question_or_response_are_refused(self, kind):
+        w = World()
+        w.open_ticket()
+        assert w.refused(kind, STAFF, ["t-1", NO_TEXT]) == "empty_commitment"
+        t = w.ticket("t-1")
+        assert (t.state, t.first_response_at, t.paused_at) == ("open", 0, 0)  # no response, no pause
+
+    def test_the_refusal_says_what_was_empty_and_what_is_expected(self):
+        w = World()
+        w.open_ticket()
+        with pytest.raises(TxFailure) as exc:
+            process_respond_ticket(w.ctx(STAFF), RespondTicket("t-1", NO_TEXT))
+        assert exc.value.reason.name == "empty_commitment"
+        assert "the response is the empty commitment" in exc.value.detail and "expected" in exc.value.detail
 
 
 class TestReplyTicket:

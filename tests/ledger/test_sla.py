@@ -13,9 +13,10 @@ import pytest
 from ledger import codec, customers, due
 from ledger.customers import get_earned
 from ledger.events import decode_event
+from ledger.limits import get_compensated
 from ledger.lots import get_coin_totals
 from ledger.sla import FIRST_RESPONSE, RESOLUTION, process_sla_due, sla_subject
-from ledger.state import get_supply
+from ledger.state import get_supply, policy_key
 from ledger.tickets import set_ticket
 from tests.ledger.flows_world import ALICE, BOB, STAFF, World, h
 
@@ -160,13 +161,42 @@ class TestBreach:
         assert sweep(w) == []  # recorded: never retried, never paid twice
 
 
+class TestCompensationCap:
+    def test_customer_who_opens_many_unanswered_complaints_is_paid_at_most_the_cap_per_customer(self):
+        w = World(policy={"compensation_cap_per_customer": 4_000})
+        opened = w.now
+        for n in range(16):  # 16 x (100 + 300) = 6,400 without the cap
+            open_complaint(w, f"t-{n}")
+        at(w, opened + 8 * HOUR)
+        events = sweep(w)
+        at(w, opened + 72 * HOUR)
+        events += sweep(w)
+        assert len(breaches(events)) == 32  # every breach stands
+        assert sum(e[5] for e in breaches(events)) == w.balance(ALICE) == 4_000
+        refused = [e for e in events if e[0] == "sla_compensation_refused"]
+        assert len(refused) == 8 and {e[4] for e in refused} == {"customer_compensation_cap_exceeded"}
+        assert sum(w.ticket(f"t-{n}").sla_compensated for n in range(16)) == 4_000
+        assert get_compensated(w.state, ALICE.public_key, w.now, 30 * 24 * HOUR) == 4_000
+
+    def test_breach_compensation_uses_up_the_cap_that_manual_compensation_shares(self):
+        w = World(policy={"compensation_cap_per_customer": 150})
+        opened = open_complaint(w)
+        at(w, opened + 8 * HOUR)
+        assert breaches(sweep(w))[0][5] == 100
+        assert w.refused("compensate", STAFF, ["t-1", 100]) == "customer_compensation_cap_exceeded"
+        w.ok("compensate", STAFF, ["t-1", 50])
+        assert w.balance(ALICE) == 150
+
+
 class TestPause:
     def test_the_clock_stops_while_waiting_on_the_customer_and_resumes_by_the_time_waited(self):
-        w = World()
+        w = World(policy={"sla_max_wait_ms": 200 * HOUR})
         opened = open_complaint(w)
         at(w, opened + HOUR)
         w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
-        assert due.get_due(w.state, due.QUEUE_SLA, 2**64 - 1, 10) == []  # nothing runs while waiting
+        # only the wait bound is queued: the deadline + the max wait
+        assert due.get_due(w.state, due.QUEUE_SLA, 2**64 - 1, 10) == [(opened + 272 * HOUR,
+                                                                       sla_subject(RESOLUTION, "t-1"))]
         at(w, opened + 100 * HOUR)
         assert sweep(w) == []  # past the original resolution deadline: paused, no breach
         w.ok("reply-ticket", ALICE, ["t-1", h("the blue one")])
@@ -188,20 +218,89 @@ class TestPause:
         t = w.ticket("t-1")
         assert (t.paused_ms, t.resolution_due) == (7 * HOUR, opened + 79 * HOUR)
 
-    def test_staff_responding_or_resolving_end_the_wait_and_the_clock_resumes(self):
+    def test_staff_responding_or_resolving_end_the_wait_with_no_time_credited(self):
         w = World()
         opened = open_complaint(w)
         at(w, opened + HOUR)
         w.ok("wait-ticket", STAFF, ["t-1", h("?")])
         at(w, opened + 3 * HOUR)
-        w.ok("respond-ticket", STAFF, ["t-1", h("never mind, found it")])
+        events = w.ok("respond-ticket", STAFF, ["t-1", h("never mind, found it")])
         t = w.ticket("t-1")
-        assert (t.state, t.paused_at, t.paused_ms, t.resolution_due) == ("in_progress", 0, 2 * HOUR, opened + 74 * HOUR)
+        assert (t.state, t.paused_at, t.paused_ms, t.resolution_due) == ("in_progress", 0, 0, opened + 72 * HOUR)
+        assert [e[0] for e in events] == ["ticket_responded"]  # no clock change to announce
+        assert due.get_due(w.state, due.QUEUE_SLA, 2**64 - 1, 10) == [(opened + 72 * HOUR,
+                                                                       sla_subject(RESOLUTION, "t-1"))]
         w.ok("wait-ticket", STAFF, ["t-1", h("?")])
-        at(w, opened + 200 * HOUR)
-        w.ok("resolve-ticket", STAFF, ["t-1", h("done")])  # resolving while waiting: the wait ended in time
+        at(w, opened + 70 * HOUR)
+        w.ok("resolve-ticket", STAFF, ["t-1", h("done")])  # resolving while waiting, before the deadline: in time
         at(w, opened + 300 * HOUR)
         assert sweep(w) == [] and w.ticket("t-1").breached == 0
+
+    def test_staff_who_resolve_a_waiting_ticket_after_its_deadline_see_the_resolution_breach(self):
+        w = World()
+        opened = open_complaint(w)
+        at(w, opened + HOUR)
+        w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
+        at(w, opened + 100 * HOUR)
+        w.ok("resolve-ticket", STAFF, ["t-1", h("done")])
+        assert breaches(sweep(w)) == [["sla_breached", "t-1", ALICE.public_key, "resolution", opened + 72 * HOUR,
+                                       300]]
+
+    def test_staff_who_wait_and_answer_themselves_again_and_again_cannot_hold_the_clock(self):
+        w = World()
+        opened = open_complaint(w)
+        found: list[list] = []
+        for hour in range(1, 81, 2):  # every 2 hours: a real question, then their own answer an hour later
+            at(w, opened + hour * HOUR)
+            found += breaches(sweep(w))
+            w.ok("wait-ticket", STAFF, ["t-1", h(f"question {hour}")])
+            at(w, opened + (hour + 1) * HOUR)
+            found += breaches(sweep(w))
+            w.ok("respond-ticket", STAFF, ["t-1", h(f"answer {hour}")])
+            assert w.ticket("t-1").resolution_due == opened + 72 * HOUR  # never moved
+        at(w, opened + 81 * HOUR)
+        found += breaches(sweep(w))
+        assert found == [["sla_breached", "t-1", ALICE.public_key, "resolution", opened + 72 * HOUR, 300]]
+        assert (w.ticket("t-1").paused_ms, w.balance(ALICE)) == (0, 300)
+
+    def test_a_customer_reply_credits_the_wait_only_up_to_the_max_wait(self):
+        w = World(policy={"sla_max_wait_ms": 10 * HOUR})
+        opened = open_complaint(w)
+        at(w, opened + HOUR)
+        w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
+        at(w, opened + 15 * HOUR)  # 14 hours waited
+        assert sweep(w) == []
+        w.ok("reply-ticket", ALICE, ["t-1", h("the blue one")])
+        assert (w.ticket("t-1").paused_ms, w.ticket("t-1").resolution_due) == (10 * HOUR, opened + 82 * HOUR)
+        assert due.get_due(w.state, due.QUEUE_SLA, 2**64 - 1, 10) == [(opened + 82 * HOUR,
+                                                                       sla_subject(RESOLUTION, "t-1"))]
+        at(w, opened + 82 * HOUR)
+        assert breaches(sweep(w))[0][3:] == ["resolution", opened + 82 * HOUR, 300]
+
+    def test_a_ticket_left_waiting_breaches_at_its_deadline_plus_the_max_wait(self):
+        w = World()  # sla_max_wait_ms defaults to 3 days
+        opened = open_complaint(w)
+        at(w, opened + HOUR)
+        w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
+        at(w, opened + (72 + 72) * HOUR - 1)
+        assert sweep(w) == []
+        at(w, opened + (72 + 72) * HOUR)
+        assert breaches(sweep(w)) == [["sla_breached", "t-1", ALICE.public_key, "resolution", opened + 72 * HOUR,
+                                       300]]
+        at(w, opened + 1_000 * HOUR)
+        w.ok("reply-ticket", ALICE, ["t-1", h("sorry, on holiday")])
+        assert sweep(w) == [] and w.ticket("t-1").breached == RESOLUTION  # once only
+
+    def test_a_max_wait_raised_during_a_wait_moves_its_bound_later(self):
+        w = World(policy={"sla_max_wait_ms": 10 * HOUR})
+        opened = open_complaint(w)
+        at(w, opened + HOUR)
+        w.ok("wait-ticket", STAFF, ["t-1", h("which parcel?")])
+        w.state.set_state(policy_key("sla_max_wait_ms"), codec.encode(20 * HOUR))  # (as governance would)
+        at(w, opened + 82 * HOUR)
+        assert sweep(w) == []  # the old bound: not late under the policy in force
+        at(w, opened + 92 * HOUR)
+        assert breaches(sweep(w))[0][3:] == ["resolution", opened + 72 * HOUR, 300]
 
     def test_staff_who_pause_after_a_missed_deadline_do_not_stop_its_breach(self):
         # (the sweep lags here, as when a block has more due entries than its bound: carried over)

@@ -144,8 +144,9 @@ class TestTicketReport:
         w = World()
         w.open_ticket("t-1")
         start = w.tick()
-        w.open_ticket("t-2")
-        w.ok("respond-ticket", STAFF2, ["t-2", hh("a")])  # south's staff claims it: it moves to branch "south"
+        w.new_order("o-2", staff=STAFF2)  # an order of branch "south"
+        w.open_ticket("t-2", order_id="o-2")  # so the ticket on it is in "south" (t-1: the customer's, "north")
+        w.ok("respond-ticket", STAFF2, ["t-2", hh("a")])
         tickets = [t for _, t in compute_tickets(self.state_items(w))]
         assert compute_ticket_report(tickets, since_ms=start).count == 1
         assert compute_ticket_report(tickets, until_ms=start).count == 1
