@@ -9,8 +9,8 @@ them: who, which ticket, which state, which values) and then one record write. T
 The SLA clock (deadlines, the pause while waiting on the customer, breaches) is ``ledger.sla``: opening
 starts it, a question to the customer (wait) pauses it, the customer's reply resumes it crediting the wait
 (at most ``sla_max_wait_ms``), staff acting again (respond, resolve) resume it crediting nothing, reopening
-restarts the resolution clock. A response or a question must commit to a text: the empty commitment
-(``NO_TEXT``) is refused (``empty_commitment``), so a wait is always a real question.
+restarts the resolution clock. A response, a question or a resolution must commit to a text: the empty commitment
+(``NO_TEXT``) is refused (``empty_commitment``), so a wait is a real question and a resolution says how.
 Compensation credits coins on an active complaint ticket up to ``compensation_cap_per_ticket`` in total and
 ``compensation_cap_per_customer`` per customer per ``compensation_period_ms`` (``ledger.limits``); feedback on
 a resolved ticket or a confirmed, unrefunded order pays ``feedback_reward`` once per target, guarded by a
@@ -294,6 +294,8 @@ def process_resolve_ticket(ctx: TxContext, tx: ResolveTicket) -> list[Event]:
     verify_ticket_branch(ctx, tx.ticket_id, ticket)
     # It is active
     verify_ticket_state(tx.ticket_id, ticket, ACTIVE, "resolve")
+    # It says how (an empty resolution would stop both SLA clocks for nothing)
+    verify_commitment("the resolution", tx.resolution_hash)
 
     # (resolving ends a wait crediting nothing: a deadline that passed while waiting is missed)
     ticket, _ = sla.process_resume(ctx, tx.ticket_id, ticket, credit=False)

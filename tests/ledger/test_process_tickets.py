@@ -250,6 +250,13 @@ class TestEmptyCommitment:
         t = w.ticket("t-1")
         assert (t.state, t.first_response_at, t.paused_at) == ("open", 0, 0)  # no response, no pause
 
+    def test_staff_who_resolve_with_the_empty_commitment_to_stop_both_clocks_are_refused(self):
+        w = World()
+        w.open_ticket()
+        assert w.refused("resolve-ticket", STAFF, ["t-1", NO_TEXT]) == "empty_commitment"
+        t = w.ticket("t-1")
+        assert (t.state, t.resolved_at, t.first_response_at) == ("open", 0, 0)  # both SLA clocks still run
+
     def test_the_refusal_says_what_was_empty_and_what_is_expected(self):
         w = World()
         w.open_ticket()
