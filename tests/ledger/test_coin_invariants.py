@@ -30,20 +30,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from ledger import codec, sweeps
-from ledger.chain import build_block, genesis_block, validate_block
+from ledger import sweeps
 from ledger.context import DAY_MS
 from ledger.debt import get_debt
 from ledger.genesis import Genesis, Validator
 from ledger.customers import get_kyc_level
 from ledger.limits import get_second_key
 from ledger.lots import get_lots
-from ledger.smt import MemoryNodes
 from ledger.state import (
     PREFIX_ACCOUNT, PREFIX_DEBT, PREFIX_LOTS, MemoryState, get_account, get_counter, get_policy, get_supply,
 )
-from ledger.tx import SignedTx, make_tx
 from tests.ledger.flows_world import h
+from tests.ledger.memory_chain import MemoryChain
 from tests.strategies import CHAIN_ID, GENESIS_TIME_MS, VALIDATORS, key
 
 ISSUER, STAFF, STAFF2, ADMIN, COMPLIANCE, TREASURY = (key(i) for i in range(60, 66))
@@ -128,21 +126,15 @@ def accounts_with(state: MemoryState, prefix: bytes) -> set[bytes]:
     return {k[1:] for k in state.data if k[:1] == prefix}
 
 
-class CoinInvariants(RuleBasedStateMachine):
+class CoinInvariants(MemoryChain, RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.genesis = Genesis(
+        self.start_chain(Genesis(
             chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
             validators=(Validator(BRANCH, VALIDATORS[0].public_key),),
             roles={"issuer": (ISSUER.public_key,), "staff": STAFF_KEYS, "branch-admin": (ADMIN.public_key,),
                    "compliance": (COMPLIANCE.public_key,), "treasury": (TREASURY.public_key,)},
-            policy=dict(POLICY))
-        block, execution = genesis_block(self.genesis)
-        self.state = MemoryState(execution.state_writes)
-        self.nodes = MemoryNodes(execution.smt_nodes)
-        self.head = block.header
-        self.nonces: dict[bytes, int] = {}
-        self.queue: list[SignedTx] = []
+            policy=dict(POLICY)))
         self.ts = self.head.timestamp_ms + 1_000
         self.outflow: Counter = Counter()  # (account, utc_day) -> coins sent, paid or spent on privileges
         self.debts: dict[bytes, int] = {}  # as the debt events recorded them
@@ -164,8 +156,7 @@ class CoinInvariants(RuleBasedStateMachine):
         self.seal(1_000)
 
     def submit(self, sender, kind: str, payload: list, *extra) -> None:
-        nonce = self.nonces[sender.public_key] = self.nonces.get(sender.public_key, 0) + 1
-        self.queue.append(make_tx(CHAIN_ID, kind, sender, nonce, payload, *extra))
+        self.queue_tx(sender, kind, payload, *extra)
 
     # --- rules: coins ----------------------------------------------------------------------------------------
 
@@ -338,15 +329,10 @@ class CoinInvariants(RuleBasedStateMachine):
 
     @rule(advance_ms=ADVANCE)
     def seal(self, advance_ms):
-        ts, parent_state = self.ts, self.state
-        execution, rejected = build_block(self.state, self.nodes, self.head, self.queue, ts, VALIDATORS[0].public_key)
-        assert rejected == [], [(tx.body.kind, str(exc)) for tx, exc in rejected]
-        # Another validator re-executing the block on the same parent agrees on every byte
-        checked = validate_block(self.state, self.nodes, self.head, execution.block, ts, 0)
-        assert checked.header == execution.header and checked.state_writes == execution.state_writes
-        after = MemoryState(self.state.data)
-        after.apply(checked.state_writes)
-        txs = [None] * (len(checked.results) - len(self.queue)) + list(self.queue)  # the sweep (if any) comes first
+        ts = self.ts
+        checked, parent_state, queued = self.seal_queue(ts)
+        after = self.state
+        txs = [None] * (len(checked.results) - len(queued)) + list(queued)  # the sweep (if any) comes first
         self.check_lots_follow_the_events(parent_state, after, checked.results, ts)
         self.check_debts(after, checked.results, txs)
         self.check_outflow_limits(after, checked.results, txs, ts)
@@ -355,10 +341,6 @@ class CoinInvariants(RuleBasedStateMachine):
         for tx, result in zip(txs, checked.results):
             if result.applied:
                 self.applied["block-sweep" if tx is None else tx.body.kind] += 1
-        self.state = after
-        self.nodes.put_many(checked.smt_nodes)
-        self.head = checked.header
-        self.queue = []
         self.blocks += 1
         self.ts = ts + advance_ms
 

@@ -19,15 +19,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ledger.chain import build_block, genesis_block, validate_block
 from ledger.genesis import Genesis, Validator
 from ledger.orders import get_order
-from ledger.smt import MemoryNodes
 from ledger.debt import get_debt
-from ledger.state import PREFIX_ACCOUNT, PREFIX_DEBT, MemoryState, get_account, get_supply
+from ledger.state import PREFIX_ACCOUNT, PREFIX_DEBT, get_account, get_supply
 from ledger.tickets import get_ticket
-from ledger.tx import SignedTx, make_tx
 from tests.ledger.flows_world import h
+from tests.ledger.memory_chain import MemoryChain
 from tests.strategies import CHAIN_ID, GENESIS_TIME_MS, VALIDATORS, key
 
 ISSUER, STAFF, STAFF2, ADMIN = key(40), key(41), key(42), key(43)
@@ -362,21 +360,15 @@ order_ids = st.sampled_from(ORDER_IDS)
 ticket_ids = st.sampled_from(TICKET_IDS)
 
 
-class FlowsMachine(RuleBasedStateMachine):
+class FlowsMachine(MemoryChain, RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.genesis = Genesis(
+        self.start_chain(Genesis(
             chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
             # one branch: the admin's proposals decide at once (quorum 1 of 1), so the setup can fill the catalogue
             validators=(Validator(BRANCH, VALIDATORS[0].public_key),),
             roles={"issuer": (ISSUER.public_key,), "staff": STAFF_KEYS, "branch-admin": (ADMIN.public_key,)},
-            policy=dict(POLICY))
-        block, execution = genesis_block(self.genesis)
-        self.state = MemoryState(execution.state_writes)
-        self.nodes = MemoryNodes(execution.smt_nodes)
-        self.head = block.header
-        self.nonces: dict[bytes, int] = {}
-        self.queue: list[SignedTx] = []
+            policy=dict(POLICY)))
         self.expected: list[str] = []
         self.model = Model()
         self.model.ts = self.head.timestamp_ms + 1_000
@@ -395,8 +387,7 @@ class FlowsMachine(RuleBasedStateMachine):
         self.committed = copy.deepcopy(self.model)
 
     def submit(self, sender, kind: str, payload: list, expected: str) -> None:
-        nonce = self.nonces[sender.public_key] = self.nonces.get(sender.public_key, 0) + 1
-        self.queue.append(make_tx(CHAIN_ID, kind, sender, nonce, payload))
+        self.queue_tx(sender, kind, payload)
         self.expected.append(expected)
 
     # --- rules ---------------------------------------------------------------------------------------------
@@ -568,16 +559,8 @@ class FlowsMachine(RuleBasedStateMachine):
     @rule(advance_ms=st.integers(min_value=1, max_value=10_000))
     def seal(self, advance_ms):
         ts = self.model.ts
-        execution, rejected = build_block(self.state, self.nodes, self.head, self.queue, ts,
-                                          VALIDATORS[0].public_key)
-        assert rejected == []
-        assert [r.reason for r in execution.results] == self.expected
-        checked = validate_block(self.state, self.nodes, self.head, execution.block, ts, 0,
-                                 self.genesis.validator_set_hash)
-        assert checked.header == execution.header
-        self.state.apply(checked.state_writes)
-        self.nodes.put_many(checked.smt_nodes)
-        self.head = checked.header
+        checked, _, _ = self.seal_queue(ts)
+        assert [r.reason for r in checked.results] == self.expected
         for result in checked.results:
             for event in result.events:
                 if event[0] == "order_refunded":
@@ -590,7 +573,7 @@ class FlowsMachine(RuleBasedStateMachine):
                     self.paid_events[("coupon", event[1])] += 1
                 elif event[0] == "compensated":
                     self.compensated_events[event[1]] += event[3]
-        self.queue, self.expected = [], []
+        self.expected = []
         self.model.ts = ts + advance_ms
         self.committed = copy.deepcopy(self.model)
 
