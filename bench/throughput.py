@@ -13,7 +13,10 @@ slow; it exits non-zero only when the network cannot be started or the load proc
 i.e. committed tx/s against the rate at which the machine's cores, shared by 4 nodes, could merely verify
 one signature per tx. ``lost`` = submitted - committed - (still pending or evicted, with a reason).
 
-Usage: .venv/bin/python bench/throughput.py [--duration 20] [--senders 200] [--rate 0 | --concurrency 8]
+Peer links are mutual TLS like every network ``network init`` makes; ``--no-tls`` runs them as plain ws://
+(to measure what TLS costs). The client API stays plain HTTP either way.
+
+Usage: .venv/bin/python bench/throughput.py [--duration 20] [--senders 200] [--rate 0 | --concurrency 8] [--no-tls]
        CARECOIN_PROFILE=DIR makes every node write a cProfile dump to DIR/<node>.prof on exit.
 """
 
@@ -76,10 +79,12 @@ def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
 class Nodes:
     """Four node processes from one ``network init`` directory; always stopped by ``close``."""
 
-    def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000) -> None:
+    def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000,
+                 peer_tls: bool = True) -> None:
         self.workdir = workdir
         base = free_port_base(2 * NODES)
-        self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench")
+        self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench",
+                                    peer_tls=peer_tls)
         self.names = [b.name for b in self.summary.branches]
         self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]
         for name in self.names:
@@ -175,7 +180,7 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
         "bench": "throughput", "nodes": NODES, "duration_s": args.duration, "senders": args.senders,
         "mode": f"open loop {args.rate:g} tx/s" if args.rate else
                 f"closed loop, concurrency {args.concurrency}, window {args.window}",
-        "batch": args.batch, "base_timeout_ms": args.base_timeout_ms,
+        "batch": args.batch, "base_timeout_ms": args.base_timeout_ms, "peer_tls": args.tls,
         "tx_per_s": round(tx_per_s, 1), "submitted": load["submitted"], "committed": load["committed"],
         "lost": lost, "pending_or_evicted": load["fates"], "refused": load["refused"],
         "latency_ms": {"p50": load["latencies_ms"]["p50"], "p99": load["latencies_ms"]["p99"],
@@ -204,6 +209,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="round-0 timeout of the nodes (node default 1000); blocks are sized to fit it")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
                    help="the nodes' log level (logs are in the temp dir; see --keep)")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                   help="mutual TLS on the peer links (default; --no-tls: plain ws:// links)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
     p.add_argument("--verbose", action="store_true", help="show the load process's progress")
     return p.parse_args(argv)
@@ -215,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     verify_per_s = measure_verify_per_s(args.verify_s)
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
-    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms)
+    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls)
     try:
         nodes.start()
         cpu0 = nodes.get_cpu_seconds()
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     report["node_exit_codes"] = codes
     print(json.dumps(report))
     lat = report["latency_ms"]
-    print(f"throughput: {report['tx_per_s']:.0f} tx/s committed ({report['committed']}/{report['submitted']}, "
+    print(f"throughput ({'peer mTLS' if args.tls else 'plain peer links'}): {report['tx_per_s']:.0f} tx/s committed ({report['committed']}/{report['submitted']}, "
           f"lost {report['lost']}), latency p50 {lat['p50']:.0f} ms p99 {lat['p99']:.0f} ms, "
           f"{report['blocks']} blocks ({report['mean_txs_per_block']:.0f} tx/block); verify "
           f"{report['verify_per_s']}/s x {cores} cores -> ratio {report['ratio']:.3f} (goal >= 0.35)")

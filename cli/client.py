@@ -7,22 +7,40 @@ Every command (``cli.tx``, ``cli.query``, ``cli.domain``, ``cli.demo``) talks to
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import click
 
 DEFAULT_NODE = "http://127.0.0.1:7000"
+CA_RELATIVE = Path("company") / "tls-ca.pem"  # where `carecoin network init` puts the network CA
+
+
+def find_network_ca(near: str | os.PathLike | None) -> Path | None:
+    """The network CA of the network directory holding ``near`` (a key file or node.toml): the first
+    ``company/tls-ca.pem`` in its ancestors (at most 4 levels up), or None."""
+    if not near:
+        return None
+    for parent in list(Path(near).resolve().parents)[:4]:
+        if (parent / CA_RELATIVE).is_file():
+            return parent / CA_RELATIVE
+    return None
 
 
 class NodeClient:
     """JSON over HTTP to one node; every failure becomes a ``click.ClickException`` naming the node and cause."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, ca_file: str | os.PathLike | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.ca_file = ca_file
+        # https:// trusts the network CA when one is given, else the system's CAs (a node with a public cert).
+        self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
     def request(self, method: str, path: str, body: Any = None, raw: bool = False, data: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Any:
@@ -33,10 +51,18 @@ class NodeClient:
         req = urllib.request.Request(self.url + path, data=data or None, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=self._ssl) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             raise click.ClickException(_error_text(exc)) from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                trusted = f"the CA {self.ca_file}" if self.ca_file else "the system's CAs (no --ca given)"
+                raise click.ClickException(
+                    f"node at {self.url} presented a certificate not trusted by {trusted}: "
+                    f"{exc.reason.verify_message}; give the network's CA with --ca FILE or CARECOIN_CA (`carecoin "
+                    f"network init` writes it to DIR/{CA_RELATIVE})") from None
+            raise click.ClickException(f"cannot reach node at {self.url}: {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise click.ClickException(f"cannot reach node at {self.url}: {reason}") from None

@@ -19,6 +19,14 @@ running nodes need no config change: they learn the new validator's address from
 Every new network gets a fresh, unique chain id (``<preset chain_id>-<16 random hex digits>``) unless
 ``--chain-id`` names one: signatures include the chain id, so a tx signed for one network never replays on
 another, even two made from the same preset.
+
+TLS (``node.tls``, ``node.tls_certs``): every network gets a network CA (``company/tls-ca.key`` 0600 and
+``company/tls-ca.pem``) pinned in genesis.json (``"tls": {"ca_pem", "ca_sha256"}``) and, per branch, a peer
+certificate for mutual TLS on the validator links binding the branch's node key (``<branch>/tls/peer.pem`` +
+``peer.key``); ``--tls`` also gives every branch an HTTPS certificate for its client API (``tls/api.pem`` +
+``api.key``, SAN the listen host) and the URLs printed become ``https://``. ``add-branch`` issues the new
+branch's certificates with the same CA. The CLI trusts the CA through ``--ca`` / ``CARECOIN_CA`` or finds it
+itself next to the key it is given (``cli.client.find_network_ca``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from node.config import (
     NodeConfig,
     PeerEntry,
     Preset,
+    TlsFiles,
     compute_peer_url,
     config_to_dict,
     is_local_or_any_host,
@@ -50,6 +59,7 @@ from node.config import (
     load_preset,
 )
 from node.errors import ConfigError, NodeError
+from node.tls_certs import compute_fingerprint, make_api_cert, make_ca, make_peer_cert, write_private, write_public
 
 CLIENT_ROLES = ("admin", "issuer", "staff")
 _GENESIS_ROLE = {"admin": "branch-admin", "issuer": "issuer", "staff": "staff"}
@@ -65,6 +75,8 @@ class BranchFiles:
     config_path: Path
     api: ListenAddress
     peer: ListenAddress
+    api_url: str = ""
+    peer_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,7 @@ class NetworkSummary:
     genesis_path: Path
     branches: tuple[BranchFiles, ...]
     company_keys: dict[str, bytes] = None  # type: ignore[assignment]  # role -> public key (DIR/company/)
+    ca_file: Path | None = None  # the network CA certificate (DIR/company/tls-ca.pem) when TLS is on
 
     def get_holders(self) -> list[tuple[str, str, str]]:
         """Who holds what: ``(key file relative to the dir, genesis role, branch or "(company-wide)")``."""
@@ -95,9 +108,10 @@ class NetworkSummary:
                 "node_key": b.node_key.hex(),
                 "client_keys": {r: k.hex() for r, k in b.client_keys.items()},
                 "config": str(b.config_path),
-                "api": f"http://{b.api.host}:{b.api.port}",
-                "peer": compute_peer_url(b.peer.host, b.peer.port),
+                "api": b.api_url,
+                "peer": b.peer_url,
             } for b in self.branches],
+            "ca_file": str(self.ca_file) if self.ca_file else None,
             "company_keys": {r: k.hex() for r, k in (self.company_keys or {}).items()},
             "holders": [{"key_file": f, "role": r, "branch": b} for f, r, b in self.get_holders()],
         }
@@ -122,8 +136,12 @@ def compute_fresh_chain_id(prefix: str) -> str:
 
 def init_network(out_dir: str | Path, branches: int | None = None, *, base_port: int | None = None,
                  host: str | None = None, chain_id: str | None = None, force: bool = False,
-                 preset_path: str | Path | None = None, now_ms: int | None = None) -> NetworkSummary:
-    """Write keys, genesis.json and one node.toml per branch into ``out_dir``; raise ``ConfigError``."""
+                 preset_path: str | Path | None = None, now_ms: int | None = None, peer_tls: bool = True,
+                 api_tls: bool = False) -> NetworkSummary:
+    """Write keys, genesis.json and one node.toml per branch into ``out_dir``; raise ``ConfigError``.
+
+    ``peer_tls=False`` writes a network with plain ws:// peer links (no CA in genesis): only for tests whose
+    proxy must read the frames (``tests/faults``). ``api_tls`` is ``network init --tls``."""
     preset = load_preset(preset_path)
     count = branches if branches is not None else (len(preset.branches) or 4)
     if not 1 <= count <= MAX_BRANCHES:
@@ -161,6 +179,12 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
     peer_addrs = [ListenAddress(host, base + 2 * i + 1) for i in range(count)]
     genesis_path = out / "genesis.json"
     company = {r: KeyPair.generate() for r in COMPANY_ROLES}
+    if api_tls and not peer_tls:
+        raise ConfigError("--tls (HTTPS client API) needs the network CA, which comes with peer TLS")
+    ca = make_ca(chain) if peer_tls else None
+    if ca is not None:
+        write_private(out / "company" / "tls-ca.key", ca[0])
+        write_public(out / "company" / "tls-ca.pem", ca[1])
     roles: dict[str, tuple[bytes, ...]] = {
         _GENESIS_ROLE[r]: tuple(c[r].public_key for c in clients) for r in CLIENT_ROLES}
     roles.update({r: (k.public_key,) for r, k in company.items()})
@@ -173,6 +197,7 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
         roles=roles,
         policy=dict(preset.policy),
         branches=placed,
+        extra={"tls": {"ca_pem": ca[1].decode(), "ca_sha256": compute_fingerprint(ca[1])}} if ca else {},
     )
     save_genesis(genesis_path, genesis)
     for role, key in company.items():
@@ -184,13 +209,15 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
         save_key(bdir / "node.key", node_keys[i], overwrite=True)
         for role, key in clients[i].items():
             save_key(bdir / "keys" / f"{role}.key", key, overwrite=True)
+        peer_files, api_files = write_branch_tls(bdir, name, node_keys[i].public_key, ca, apis[i].host, api_tls)
         cfg = NodeConfig(
             path=bdir / "node.toml", name=name, key_file=bdir / "node.key", genesis_file=genesis_path,
             data_dir=bdir / "data", api=apis[i], peer=peer_addrs[i], max_frame_bytes=preset.max_frame_bytes,
             peers=tuple(PeerEntry(names[j], node_keys[j].public_key,
-                                  compute_peer_url(peer_addrs[j].host, peer_addrs[j].port))
+                                  compute_peer_url(peer_addrs[j].host, peer_addrs[j].port, peer_tls))
                         for j in range(count) if j != i),
             consensus=preset.consensus, mempool=preset.mempool, block=preset.block, log=preset.log,
+            peer_tls=peer_files, api_tls=api_files,
         )
         (bdir / "node.toml").write_text(
             f"# carecoin node config for {name} (written by `carecoin network init`)\n"
@@ -198,8 +225,37 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
         load_config(bdir / "node.toml")  # what we wrote must load: catches a drift between writer and reader
         files.append(BranchFiles(name, node_keys[i].public_key,
                                  {r: k.public_key for r, k in clients[i].items()},
-                                 bdir / "node.toml", apis[i], peer_addrs[i]))
-    return NetworkSummary(out, chain, genesis_path, tuple(files), {r: k.public_key for r, k in company.items()})
+                                 bdir / "node.toml", apis[i], peer_addrs[i], compute_api_url(apis[i], api_tls),
+                                 compute_peer_url(peer_addrs[i].host, peer_addrs[i].port, peer_tls)))
+    return NetworkSummary(out, chain, genesis_path, tuple(files), {r: k.public_key for r, k in company.items()},
+                          out / "company" / "tls-ca.pem" if ca else None)
+
+
+def compute_api_url(api: ListenAddress, tls: bool) -> str:
+    """The client API's base URL (any-address listeners are reached on loopback)."""
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{host}:{api.port}"
+
+
+def write_branch_tls(bdir: Path, name: str, node_key: bytes, ca: tuple[bytes, bytes] | None, api_host: str,
+                     api_tls: bool) -> tuple[TlsFiles | None, TlsFiles | None]:
+    """Issue a branch's peer certificate (and API certificate with ``api_tls``) with the network CA ``ca``
+    (key PEM, certificate PEM) into ``bdir/tls/``; (None, None) without a CA."""
+    if ca is None:
+        return None, None
+    out = []
+    for kind, make in (("peer", lambda: make_peer_cert(*ca, name, node_key)),
+                       ("api", lambda: make_api_cert(*ca, name, api_host))):
+        if kind == "api" and not api_tls:
+            out.append(None)
+            continue
+        key_pem, cert_pem = make()
+        files = TlsFiles(bdir / "tls" / f"{kind}.pem", bdir / "tls" / f"{kind}.key")
+        write_private(files.key_file, key_pem)
+        write_public(files.cert_file, cert_pem)
+        out.append(files)
+    return out[0], out[1]
 
 
 def _print_table(summary: NetworkSummary) -> None:
@@ -210,8 +266,7 @@ def _print_table(summary: NetworkSummary) -> None:
     for col in ("branch", "node key", "API", "peer", "config"):
         table.add_column(col)
     for b in summary.branches:
-        table.add_row(b.name, b.node_key.hex()[:16] + "…", f"http://{b.api.host}:{b.api.port}",
-                      compute_peer_url(b.peer.host, b.peer.port),
+        table.add_row(b.name, b.node_key.hex()[:16] + "…", b.api_url, b.peer_url,
                       str(b.config_path.relative_to(summary.dir)))
     holders = Table(title="who holds what (roles in genesis.json)")
     for col in ("key file", "role", "branch"):
@@ -224,6 +279,9 @@ def _print_table(summary: NetworkSummary) -> None:
     console.print("after genesis, roles and policy change only by a quorum of branch admins: "
                   "carecoin tx propose-grant-role ... then approve-proposal")
     console.print(f"genesis: {summary.genesis_path}")
+    if summary.ca_file is not None:
+        console.print(f"network CA (pinned in genesis; peer links are mutual TLS): {summary.ca_file} — the CLI "
+                      f"finds it next to a key of this directory, or give --ca / CARECOIN_CA")
     console.print(f"start a node: carecoin node start --config {summary.branches[0].config_path}")
 
 
@@ -243,18 +301,21 @@ def network() -> None:
 @click.option("--preset", "preset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Preset TOML (default: configs/local-4.toml).")
 @click.option("--force", is_flag=True, help="Replace the files of an existing network in --dir.")
+@click.option("--tls", "api_tls", is_flag=True,
+              help="Also serve every branch's client API over HTTPS (certificates from the network CA).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def init(branches: int | None, out_dir: Path, base_port: int | None, host: str | None, chain_id: str | None,
-         preset_path: Path | None, force: bool, as_json: bool) -> None:
+         preset_path: Path | None, force: bool, api_tls: bool, as_json: bool) -> None:
     """Write node keys, client keys, genesis.json and one node.toml per branch.
 
     \b
     Example:
       carecoin network init --branches 4 --dir ./net --base-port 27100
+      carecoin network init --branches 4 --dir ./net --tls     # HTTPS client API too
     """
     try:
         summary = init_network(out_dir, branches, base_port=base_port, host=host, chain_id=chain_id,
-                               force=force, preset_path=preset_path)
+                               force=force, preset_path=preset_path, api_tls=api_tls)
     except (NodeError, LedgerError) as exc:
         raise click.ClickException(exc.message) from None
     if as_json:
@@ -280,11 +341,12 @@ class NewBranch:
     peer: ListenAddress
     peer_url: str
     commands: tuple[str, ...]
+    tls: bool = False  # HTTPS client API
 
     def to_json(self) -> dict:
         return {"name": self.name, "node_key": self.node_key.hex(),
                 "client_keys": {r: k.hex() for r, k in self.client_keys.items()},
-                "config": str(self.config_path), "api": f"http://{self.api.host}:{self.api.port}",
+                "config": str(self.config_path), "api": compute_api_url(self.api, self.tls),
                 "peer": self.peer_url, "commands": list(self.commands)}
 
 
@@ -339,26 +401,43 @@ def add_branch(net_dir: str | Path, name: str, *, host: str | None = None,
     if not is_local_or_any_host(host):
         raise ConfigError(f"--host must be a loopback address or 0.0.0.0/::, got {host!r}")
     api_port, peer_port = choose_ports(host, configs)
+    tls_on = "tls" in genesis.extra
+    ca = read_ca(out) if tls_on else None
     node_key = KeyPair.generate()
     clients = {role: KeyPair.generate() for role in ("admin", "staff")}
     bdir = out / name
     save_key(bdir / "node.key", node_key)
     for role, key in clients.items():
         save_key(bdir / "keys" / f"{role}.key", key)
-    peers = tuple(PeerEntry(c.name, load_key(c.key_file).public_key, compute_peer_url(c.peer.host, c.peer.port))
-                  for c in configs)
+    peer_files, api_files = write_branch_tls(bdir, name, node_key.public_key, ca, host, first.api_tls is not None)
+    peers = tuple(PeerEntry(c.name, load_key(c.key_file).public_key,
+                            compute_peer_url(c.peer.host, c.peer.port, tls_on)) for c in configs)
     cfg = NodeConfig(path=bdir / "node.toml", name=name, key_file=bdir / "node.key", genesis_file=genesis_path,
                      data_dir=bdir / "data", api=ListenAddress(host, api_port), peer=ListenAddress(host, peer_port),
                      max_frame_bytes=first.max_frame_bytes, peers=peers, consensus=first.consensus,
-                     mempool=first.mempool, block=first.block, log=first.log)
+                     mempool=first.mempool, block=first.block, log=first.log, peer_tls=peer_files,
+                     api_tls=api_files)
     (bdir / "node.toml").write_text(f"# carecoin node config for {name} (written by `carecoin network add-branch`; "
                                     f"a validator once governance adds it)\n" + tomli_w.dumps(config_to_dict(cfg)))
     load_config(bdir / "node.toml")
-    peer_url = compute_peer_url(host, peer_port)
+    peer_url = compute_peer_url(host, peer_port, tls_on)
     commands = compute_add_commands(out, genesis, configs, name, node_key.public_key, peer_url,
                                     {r: k.public_key for r, k in clients.items()}, proposal_id or f"add-{name}")
     return NewBranch(name, node_key.public_key, {r: k.public_key for r, k in clients.items()}, bdir / "node.toml",
-                     cfg.api, cfg.peer, peer_url, commands)
+                     cfg.api, cfg.peer, peer_url, commands, api_files is not None)
+
+
+def read_ca(net_dir: Path) -> tuple[bytes, bytes]:
+    """The network CA (key PEM, certificate PEM) from ``net_dir/company``; it must be the one genesis pins."""
+    try:
+        key, cert = ((net_dir / "company" / f"tls-ca.{ext}").read_bytes() for ext in ("key", "pem"))
+    except OSError as exc:
+        raise ConfigError(f"genesis pins a TLS CA but {net_dir / 'company'} lacks tls-ca.key/tls-ca.pem "
+                          f"({exc.strerror}); the new branch's certificate must be signed by that CA") from None
+    pinned = load_genesis(net_dir / "genesis.json").extra["tls"].get("ca_pem", "")
+    if compute_fingerprint(cert) != compute_fingerprint(pinned):
+        raise ConfigError(f"{net_dir / 'company' / 'tls-ca.pem'} is not the CA genesis.json pins")
+    return key, cert
 
 
 def compute_add_commands(out: Path, genesis: Genesis, configs: list[NodeConfig], name: str, node_key: bytes,
@@ -369,7 +448,7 @@ def compute_add_commands(out: Path, genesis: Genesis, configs: list[NodeConfig],
     voters = configs[:need]
 
     def tx(cfg: NodeConfig, kind: str, *args: str) -> str:
-        return (f"carecoin tx {kind} --node http://{cfg.api.host}:{cfg.api.port} "
+        return (f"carecoin tx {kind} --node {compute_api_url(cfg.api, cfg.api_tls is not None)} "
                 f"--key {out / cfg.name / 'keys' / 'admin.key'} {' '.join(args)} --wait")
 
     cmds = [tx(voters[0], "propose-add-validator", f"--proposal-id {proposal_id}", f"--branch-name {name}",
@@ -405,7 +484,7 @@ def add_branch_command(net_dir: Path, name: str, host: str | None, proposal_id: 
     if as_json:
         click.echo(json.dumps(new.to_json(), indent=2))
         return
-    click.echo(f"branch {new.name}: node key {new.node_key.hex()}, API http://{new.api.host}:{new.api.port}, "
+    click.echo(f"branch {new.name}: node key {new.node_key.hex()}, API {compute_api_url(new.api, new.tls)}, "
                f"peer {new.peer_url}")
     click.echo(f"config {new.config_path}; keys in {new.config_path.parent / 'keys'} (admin, staff)")
     click.echo("add it by governance (admins of a quorum of branches; the running nodes learn its address on "

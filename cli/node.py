@@ -64,13 +64,16 @@ async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> 
     code = 0
     try:
         await runner.setup()  # runs every resource's cleanup context: store, node, consensus, peers, ...
+        from node.tls import build_api_context
+        api_ssl = build_api_context(cfg.api_tls.cert_file, cfg.api_tls.key_file) if cfg.api_tls else None
         try:
-            await web.TCPSite(runner, cfg.api.host, cfg.api.port).start()
+            await web.TCPSite(runner, cfg.api.host, cfg.api.port, ssl_context=api_ssl).start()
         except OSError as exc:
             raise CliError(f"cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror or exc}") from None
         node = app[NODE_KEY]
-        log.info("node %s ready: api http://%s:%d, peers %s:%d, height %d", cfg.name, cfg.api.host, cfg.api.port,
-                 cfg.peer.host, cfg.peer.port, node.store.head().height)
+        log.info("node %s ready: api %s://%s:%d, peers %s:%d%s, height %d", cfg.name, "https" if api_ssl else "http",
+                 cfg.api.host, cfg.api.port, cfg.peer.host, cfg.peer.port,
+                 " (mutual TLS)" if node.peers.tls is not None else "", node.store.head().height)
         if ready is not None:
             ready()
         while not stop.is_set():

@@ -6,8 +6,8 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
 1. store      — open (and lock) the data dir's LevelDB; closed last (``STORE_KEY``)
 2. node       — build the node's parts on that store (``NODE_KEY``; ``node.service``)
 3. consensus  — replay the WAL, start the consensus loop and gossip admission
-4. peers      — the peer listener (websocket links and ``/v1/blocks/{height}`` for catch-up), the peer links,
-                catch-up
+4. peers      — the peer listener (websocket links and ``/v1/blocks/{height}`` for catch-up; mutual TLS when
+                genesis pins a CA, ``node.tls``), the peer links, catch-up
 5. vault      — ``<data_dir>/vault`` and the staff-signed guard (``VAULT_KEY``, ``STAFF_GUARD_KEY``)
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
@@ -41,6 +41,7 @@ from node.options import ServiceOptions
 from node.routes import MAX_BATCH_BODY_BYTES, ROUTES
 from node.service import NodeService, start_consensus, start_peers, stop_consensus, stop_peers
 from node.staff_auth import StaffGuard
+from node.tls import RefusalLog, load_peer_tls, read_pinned_ca
 from node.vault import Vault
 
 log = logging.getLogger("carecoin.node")
@@ -92,6 +93,25 @@ async def _signed(request: web.Request) -> None:
     await request.app[STAFF_GUARD_KEY].signed(request)
 
 
+class HandshakeBoundSite(web.TCPSite):
+    """A ``TCPSite`` whose TLS handshakes must finish within ``handshake_timeout_s`` (asyncio's default is
+    60 s): a socket that never sends a ClientHello is closed as soon as a silent plain one would be."""
+
+    __slots__ = ("_handshake_timeout_s",)
+
+    def __init__(self, *args, handshake_timeout_s: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._handshake_timeout_s = handshake_timeout_s
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        tls = {"ssl": self._ssl_context, "ssl_handshake_timeout": self._handshake_timeout_s} \
+            if self._ssl_context is not None else {}
+        self._server = await asyncio.get_running_loop().create_server(
+            self._runner.server, self._host, self._port, backlog=self._backlog, **tls)
+        self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
+
+
 # ---- one context per resource ---------------------------------------------------------------------------
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -109,8 +129,16 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG_KEY]
     clock.configure_from_env()  # CARECOIN_CLOCK_OFFSET_MS, read once: a bad value refuses the start
     behaviours = byzantine.read_mode()  # refuses CARECOIN_TEST_BYZANTINE without CARECOIN_TEST_MODE=1
-    node = NodeService(key=load_key(config.key_file), genesis=load_genesis(config.genesis_file),
-                       store=app[STORE_KEY], options=ServiceOptions.from_config(config), peers=config.peers)
+    genesis = load_genesis(config.genesis_file)
+    refusals = RefusalLog()
+
+    def on_tls_refused(direction: str, reason: str) -> None:
+        node.metrics.peer_tls_refused.labels(direction).inc()
+        refusals.note(direction, reason)
+
+    tls = load_peer_tls(read_pinned_ca(genesis.extra), config.peer_tls, config.path.name, on_tls_refused)
+    node = NodeService(key=load_key(config.key_file), genesis=genesis, store=app[STORE_KEY],
+                       options=ServiceOptions.from_config(config), peers=config.peers, tls=tls)
     if behaviours:  # test mode only: the honest send path is not wrapped otherwise
         byzantine.install(node, behaviours)
     app[NODE_KEY] = node
@@ -138,7 +166,10 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
     await runner.setup()
     try:
         try:
-            await web.TCPSite(runner, config.peer.host, config.peer.port).start()
+            tls = node.peers.tls if node.peers is not None else None
+            await HandshakeBoundSite(runner, config.peer.host, config.peer.port,
+                                     ssl_context=tls.server if tls is not None else None,
+                                     handshake_timeout_s=options.get("keepalive_timeout", 5.0)).start()
         except OSError as exc:
             raise ListenFailed(f"cannot listen on {config.peer.host}:{config.peer.port}: "
                                f"{exc.strerror or exc}") from None

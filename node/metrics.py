@@ -39,6 +39,8 @@ class NodeMetrics:
         self.peers = Gauge("carecoin_peers_connected", "Authenticated peer links", registry=r)
         self.remote_faults = Counter("carecoin_remote_faults", "Bad input from peers, dropped", ["kind"],
                                      registry=r)
+        self.peer_tls_refused = Counter("carecoin_peer_tls_refused", "Peer TLS handshakes refused (no or "
+                                        "untrusted certificate, plain TCP)", ["direction"], registry=r)
         self.commit_latency = Histogram("carecoin_commit_latency_seconds",
                                         "Submit to commit latency of transactions first seen here",
                                         buckets=LATENCY_BUCKETS, registry=r)

@@ -2,12 +2,11 @@
 
 Theory of operation
 -------------------
-Every validator listens on ``ws://host:port/peer`` (``add_routes`` mounts it on the node's peer listener)
-and dials every other validator of ``peers``. A link is usable only after the challenge-response handshake
-of ``node.handshake`` (which also bounds pending inbound handshakes per remote address and in total, each
-with a deadline); a refusal is logged, counted and the websocket closed. The handshake authenticates the
-endpoints, not the bytes that follow (no transport encryption): everything that matters on a link
-(consensus messages, transactions, blocks with certificates) is signed on its own.
+Every validator listens on ``wss://host:port/peer`` (``add_routes`` mounts it on the node's peer listener)
+and dials every other validator of ``peers``. With ``tls`` (``node.tls``; every network ``network init``
+makes) the links are mutual TLS against the CA genesis pins, and the certificate must name the key the
+challenge-response handshake of ``node.handshake`` proves (which also bounds pending inbound handshakes per
+remote address and in total, each with a deadline); a refusal is logged, counted and the websocket closed.
 
 The set follows the chain: ``set_validators`` replaces the keys the handshake accepts and the addresses
 dialed (a dial loop starts for an added validator, stops for a removed one) and closes the links of keys
@@ -38,6 +37,7 @@ from node.handshake import (DEFAULT_HANDSHAKES_PER_ADDRESS, DEFAULT_MAX_HANDSHAK
                             accept_handshake, compute_auth_message, dial_handshake, encode_frame, server_options)
 from node.peer_link import (Backoff, DialSet, Link, LinkInfo, LinkTable, PeerAddress, parse_frame,  # noqa: F401
                             read_frames, write_loop)
+from node.tls import PeerTls, check_peer_identity, get_peercert, to_tls_url
 
 log = logging.getLogger("carecoin.peers")
 
@@ -65,8 +65,8 @@ class PeerNetwork:
                  max_queue_frames: int = 100_000, max_queue_bytes: int = 64 * 1024 * 1024,
                  max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
                  max_handshakes_per_address: int = DEFAULT_HANDSHAKES_PER_ADDRESS, on_link: LinkCallback | None = None,
-                 rng: random.Random | None = None) -> None:
-        self.chain_id, self.key, self.handler, self.backoff = chain_id, key, handler, backoff
+                 rng: random.Random | None = None, tls: PeerTls | None = None) -> None:
+        self.chain_id, self.key, self.handler, self.backoff, self.tls = chain_id, key, handler, backoff, tls
         self.validators = dict(validators)
         self.peers = tuple(p for p in peers if p.public_key != key.public_key)
         self.channels = frozenset(channels)
@@ -251,7 +251,9 @@ class PeerNetwork:
         try:
             async with asyncio.timeout(self.handshake_timeout_s):
                 await ws.prepare(request)
-                return await accept_handshake(ws, self.chain_id, self.key, self.validators)
+                peer = await accept_handshake(ws, self.chain_id, self.key, self.validators)
+                check_peer_identity(get_peercert(request.transport), peer, self.tls is not None)
+                return peer
         except TimeoutError:
             exc = PeerError(f"handshake not done within {self.handshake_timeout_s} s", "handshake_timeout")
         except PeerError as refused:
@@ -289,15 +291,17 @@ class PeerNetwork:
         if self._session is None:
             return
         self.counters["dials"] += 1
+        url, tls = (to_tls_url(addr.url), {"ssl": self.tls.client}) if self.tls else (addr.url, {})
         ws = await asyncio.wait_for(
-            self._session.ws_connect(addr.url, max_msg_size=self.max_frame_bytes, heartbeat=self.heartbeat_s,
-                                     compress=0, timeout=aiohttp.ClientWSTimeout(ws_close=self.close_timeout_s)),
+            self._session.ws_connect(url, max_msg_size=self.max_frame_bytes, heartbeat=self.heartbeat_s, compress=0,
+                                     timeout=aiohttp.ClientWSTimeout(ws_close=self.close_timeout_s), **tls),
             self.handshake_timeout_s)
         self._open_ws.add(ws)
         try:
             try:
+                check_peer_identity(get_peercert(ws), addr.public_key, self.tls is not None)  # before we say a word
                 await asyncio.wait_for(dial_handshake(ws, self.chain_id, self.key, self.validators,
-                                                      addr.public_key, addr.url), self.handshake_timeout_s)
+                                                      addr.public_key, url), self.handshake_timeout_s)
             except PeerError as exc:
                 await self._refuse(ws, exc, f"outbound to {addr.name}")
                 raise
@@ -337,7 +341,7 @@ class PeerNetwork:
         finally:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
-            if self._unregister(link):
+            if self._links.unregister(link):
                 log.info("peer link down: %s", self._name(link.peer_key))
                 await self._notify(link.peer_key, False)
 
@@ -347,9 +351,6 @@ class PeerNetwork:
             self.counters["duplicates_closed"] += 1
             self._spawn(self._close_ws(replaced.ws, CLOSE_DUPLICATE, "duplicate"))
         return kept
-
-    def _unregister(self, link: Link) -> bool:
-        return self._links.unregister(link)
 
     async def _notify(self, peer_key: bytes, up: bool) -> None:
         if self.on_link is None:

@@ -44,6 +44,7 @@ from node.peers import DEFAULT_CHANNELS, PeerNetwork
 from node.pipeline import BlockPipeline
 from node.reads import NodeReads
 from node.sync import Syncer
+from node.tls import PeerTls
 
 log = logging.getLogger("carecoin.node")
 
@@ -54,7 +55,7 @@ class NodeService:
     """One validator node's parts (see the module docstring)."""
 
     def __init__(self, *, key: KeyPair, genesis: Genesis, store, options: ServiceOptions | None = None,
-                 peers: Sequence[PeerEntry] = ()) -> None:
+                 peers: Sequence[PeerEntry] = (), tls: PeerTls | None = None) -> None:
         self.key, self.genesis, self.store = key, genesis, store
         self.options = opts = options or ServiceOptions()
         self.chain_id = genesis.chain_id
@@ -74,7 +75,7 @@ class NodeService:
         # Always built (a one-validator network may add a branch later); with nobody to dial it only listens.
         self.peers = PeerNetwork(self.chain_id, key, names, dial, self._on_peer_frame,
                                  max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
-                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
+                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,), tls=tls)
         self.committer = Committer(store, self.mempool, self.metrics)
         self.pipeline = BlockPipeline(
             store=store, mempool=self.mempool, genesis=genesis, key=key, options=opts, metrics=self.metrics,
@@ -86,7 +87,8 @@ class NodeService:
         self.syncer = Syncer(self._get_sync_sources(), store=store, chain_id=self.chain_id,
                              validators_at=self.pipeline.get_validators_at, post=self.consensus.post,
                              apply_synced=self.consensus.apply_synced,
-                             on_fault=lambda: self.metrics.remote_faults.labels("sync").inc())
+                             on_fault=lambda: self.metrics.remote_faults.labels("sync").inc(),
+                             ssl=tls.client if tls is not None else None)
         self.committer.subscribe(lambda height, results: self.follow_validator_set())
         self.admission = Admission(
             store=store, chain_id=self.chain_id, mempool=self.mempool, committer=self.committer,

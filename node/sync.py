@@ -17,6 +17,8 @@ Every wait is bounded; the task exits when nobody is ahead.
 The syncer takes small ports, never the node: the store (head height), the chain id, ``validators_at``
 (the set in force at a height <= head + 2), ``post`` (queue a job on the consensus task), ``apply_synced``
 (the job's body) and ``on_fault``. ``sources`` may be replaced at any time (the node follows the set).
+With ``ssl`` (a TLS network: ``node.tls.PeerTls.client``) every request goes over mutual TLS to ``https://``
+(a source written ``http://`` is upgraded), presenting this node's peer certificate.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl as ssl_module
 from typing import Any, Awaitable, Callable, Sequence
 
 import aiohttp
@@ -74,7 +77,8 @@ class Syncer:
     def __init__(self, sources: Sequence[tuple[bytes, str]], *, store, chain_id: str,
                  validators_at: Callable[[int], Sequence[bytes]], post: Callable[[Any], None],
                  apply_synced: Callable[..., Awaitable[int]],
-                 on_fault: Callable[[], None] = lambda: None, batch: int = BATCH) -> None:
+                 on_fault: Callable[[], None] = lambda: None, batch: int = BATCH,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         self.store, self.chain_id, self.validators_at = store, chain_id, validators_at
         self.post, self.apply_synced, self.on_fault = post, apply_synced, on_fault
         self.sources = list(sources)  # (peer key, http base URL)
@@ -84,6 +88,7 @@ class Syncer:
         self._task: asyncio.Task | None = None
         self._session: aiohttp.ClientSession | None = None
         self.faults = 0
+        self.ssl = ssl
 
     def request(self, height: int) -> None:
         """Make sure the node reaches at least ``height`` if some peer has it (starts the task if idle)."""
@@ -112,10 +117,14 @@ class Syncer:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+            connector = aiohttp.TCPConnector(ssl=self.ssl) if self.ssl is not None else None
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                                                  connector=connector)
         return self._session
 
     async def _get_json(self, url: str) -> Any:
+        if self.ssl is not None and url.startswith("http://"):
+            url = "https://" + url[len("http://"):]
         async with self._get_session().get(url) as resp:
             if resp.status != 200:
                 raise SyncFault(f"{url} answered {resp.status}")

@@ -9,7 +9,7 @@ from node.config.defaults import (  # noqa: F401
     PEER_PATH, PRESET_LOCAL_4,
 )
 from node.config.fields import (  # noqa: F401
-    ListenAddress, PeerEntry, compute_peer_url, is_local_or_any_host, is_valid_host, read_toml,
+    ListenAddress, PeerEntry, TlsFiles, compute_peer_url, is_local_or_any_host, is_valid_host, read_tls_files, read_toml,
 )
 from node.config.node_toml import (  # noqa: F401
     BlockConfig, ConsensusConfig, LogConfig, MempoolConfig, NodeConfig, config_from_dict, config_to_dict,

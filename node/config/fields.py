@@ -23,6 +23,14 @@ class ListenAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A TLS certificate (PEM, may hold the chain) and its private key (PEM, 0600)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
 class PeerEntry:
     name: str
     public_key: bytes
@@ -67,6 +75,17 @@ class _Reader:
         return value
 
 
+def read_tls_files(where: str, r: _Reader, base: Path) -> TlsFiles | None:
+    """``tls_cert_file`` + ``tls_key_file`` of a section (both or neither), resolved against ``base``."""
+    cert, key = r.table.get("tls_cert_file"), r.table.get("tls_key_file")
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError(f"{where}: {r.section}.tls_cert_file and {r.section}.tls_key_file go together; "
+                          f"got only {'tls_cert_file' if key is None else 'tls_key_file'}")
+    return TlsFiles(_path(base, r.str("tls_cert_file")), _path(base, r.str("tls_key_file")))
+
+
 def is_valid_host(host: str) -> bool:
     """True for an IP literal or ``localhost`` (names are never resolved here)."""
     if host == "localhost":
@@ -89,13 +108,14 @@ def is_local_or_any_host(host: str) -> bool:
     return addr.is_loopback or addr.is_unspecified
 
 
-def compute_peer_url(host: str, port: int) -> str:
-    """The URL a peer dials to reach a node listening on ``host:port`` (any-address dials loopback)."""
+def compute_peer_url(host: str, port: int, tls: bool = False) -> str:
+    """The URL a peer dials to reach a node listening on ``host:port`` (any-address dials loopback);
+    ``wss://`` when the peer links are TLS."""
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"ws://{host}:{port}{PEER_PATH}"
+    return f"{'wss' if tls else 'ws'}://{host}:{port}{PEER_PATH}"
 
 
 def _peer_entry(where: str, i: int, doc: Any) -> PeerEntry:

@@ -9,8 +9,8 @@ literal or ``localhost``; nothing here resolves a name or touches the network.
 node.toml layout::
 
     [node]       name, key_file, genesis_file, data_dir
-    [api]        host, port
-    [peer]       host, port, max_frame_bytes
+    [api]        host, port, tls_cert_file, tls_key_file (HTTPS when both are given)
+    [peer]       host, port, max_frame_bytes, tls_cert_file, tls_key_file (required when genesis pins a CA)
     [[peers]]    name, public_key (hex), url (ws://host:port/peer)
     [consensus]  base_timeout_ms, max_timeout_ms, block_interval_ms, max_future_ms, empty_block_interval_ms
     [mempool]    max_count, max_bytes, max_per_sender
@@ -31,7 +31,7 @@ from node.config.defaults import (
     DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MEMPOOL_MAX_BYTES, DEFAULT_MEMPOOL_MAX_COUNT,
     DEFAULT_MEMPOOL_MAX_PER_SENDER, LOG_FORMATS, LOG_LEVELS,
 )
-from node.config.fields import ListenAddress, PeerEntry, _path, _peer_entry, _Reader, read_toml
+from node.config.fields import ListenAddress, PeerEntry, TlsFiles, _path, _peer_entry, _Reader, read_tls_files, read_toml
 from node.errors import ConfigError
 
 
@@ -80,6 +80,8 @@ class NodeConfig:
     mempool: MempoolConfig
     block: BlockConfig
     log: LogConfig
+    peer_tls: TlsFiles | None = None  # the peer certificate (mutual TLS; node.tls)
+    api_tls: TlsFiles | None = None  # the client API's HTTPS certificate
 
 
 
@@ -149,6 +151,8 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
             format=log.str("format", DEFAULT_LOG_FORMAT, LOG_FORMATS),
             level=log.str("level", DEFAULT_LOG_LEVEL, LOG_LEVELS),
         ),
+        peer_tls=read_tls_files(where, peer, base),
+        api_tls=read_tls_files(where, api, base),
     )
 
 
@@ -171,11 +175,15 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
                 return f"../{p.name}"
             return str(p)
 
+    def tls(files: TlsFiles | None) -> dict[str, str]:
+        return {} if files is None else {"tls_cert_file": rel(files.cert_file), "tls_key_file": rel(files.key_file)}
+
     return {
         "node": {"name": cfg.name, "key_file": rel(cfg.key_file), "genesis_file": rel(cfg.genesis_file),
                  "data_dir": rel(cfg.data_dir)},
-        "api": {"host": cfg.api.host, "port": cfg.api.port},
-        "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes},
+        "api": {"host": cfg.api.host, "port": cfg.api.port, **tls(cfg.api_tls)},
+        "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes,
+                 **tls(cfg.peer_tls)},
         "peers": [{"name": p.name, "public_key": p.public_key.hex(), "url": p.url} for p in cfg.peers],
         "consensus": {"base_timeout_ms": cfg.consensus.base_timeout_ms,
                       "max_timeout_ms": cfg.consensus.max_timeout_ms,

@@ -184,7 +184,7 @@ def test_add_branch_writes_a_followers_keys_and_config_and_the_governance_comman
     propose = shlex.split(cmds[0])
     assert propose[:3] == ["carecoin", "tx", "propose-add-validator"]
     assert propose[propose.index("--node-public-key") + 1] == node_key.public_key.hex()
-    assert propose[propose.index("--peer-address") + 1] == f"ws://127.0.0.1:{cfg.peer.port}/peer"
+    assert propose[propose.index("--peer-address") + 1] == f"wss://127.0.0.1:{cfg.peer.port}/peer"  # mutual TLS
     # the default quorum of 4 branches is 3: the proposer's branch and two approvals of other branches
     approvals = [shlex.split(c) for c in cmds[1:3]]
     assert all(a[2] == "approve-proposal" for a in approvals)

@@ -104,7 +104,7 @@ def test_every_ledger_kind_has_a_tx_command():
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_each_generated_command_has_one_option_per_payload_field_and_the_kinds_help(kind):
     command = main.commands["tx"].commands[kind]
-    common = {"key_file", "second_key_file", "nonce", "wait", "timeout_s", "node_url", "as_json"}
+    common = {"key_file", "second_key_file", "nonce", "wait", "timeout_s", "node_url", "ca_file", "as_json"}
     params = {p.name: p for p in command.params if p.name not in common}
     expected = set()
     for field in KINDS[kind].fields:

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,13 +49,15 @@ def find_free_base(count: int, attempts: int = 200) -> int:
     raise RuntimeError(f"no {count} consecutive free ports found in {attempts} tries")
 
 
-def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0) -> tuple[int, dict]:
-    """GET (or POST ``body``) and return (status, JSON); connection failures give (0, {})."""
+def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0,
+              context: ssl.SSLContext | None = None) -> tuple[int, dict]:
+    """GET (or POST ``body``) and return (status, JSON); connection failures give (0, {}); ``context`` for
+    https:// (the network CA)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -68,11 +71,13 @@ def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0) -> tup
 class Network:
     """N node processes from one `network init` directory."""
 
-    def __init__(self, root: Path, count: int) -> None:
+    def __init__(self, root: Path, count: int, api_tls: bool = False) -> None:
         self.root = root
         self.count = count
         base = find_free_base(2 * count)
-        self.summary = init_network(root / "net", count, base_port=base)
+        self.summary = init_network(root / "net", count, base_port=base, api_tls=api_tls)
+        # https:// APIs (network init --tls) are reached trusting the network's CA
+        self.ssl = ssl.create_default_context(cafile=str(self.summary.ca_file)) if api_tls else None
         self.dir = self.summary.dir
         self.names = [b.name for b in self.summary.branches]
         for name in self.names:
@@ -80,7 +85,7 @@ class Network:
             doc = tomllib.loads(path.read_text())
             doc["consensus"].update(FAST_CONSENSUS)
             path.write_text(tomli_w.dumps(doc))
-        self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]
+        self.apis = [b.api_url for b in self.summary.branches]
         self.genesis = load_genesis(self.summary.genesis_path)
         self.chain_id = self.genesis.chain_id
         self.procs: list[subprocess.Popen | None] = [None] * count
@@ -110,7 +115,7 @@ class Network:
             proc = self.procs[i]
             if proc is not None and proc.poll() is not None:
                 raise AssertionError(f"node {i} exited with {proc.returncode}:\n{self.tail(i)}")
-            code, doc = http_json(self.apis[i] + "/v1/status", timeout_s=1.0)
+            code, doc = http_json(self.apis[i] + "/v1/status", timeout_s=1.0, context=self.ssl)
             if code == 200:
                 return doc
             time.sleep(0.1)
@@ -163,7 +168,7 @@ class Network:
     # ---- API helpers ----
 
     def get(self, i: int, path: str) -> tuple[int, dict]:
-        return http_json(self.apis[i] + path)
+        return http_json(self.apis[i] + path, context=self.ssl)
 
     def height(self, i: int) -> int:
         code, doc = self.get(i, "/v1/status")
@@ -174,7 +179,7 @@ class Network:
         return doc["block_hash"] if code == 200 else None
 
     def submit(self, i: int, tx) -> dict:
-        code, doc = http_json(self.apis[i] + "/v1/tx", {"tx": tx.raw.hex()})
+        code, doc = http_json(self.apis[i] + "/v1/tx", {"tx": tx.raw.hex()}, context=self.ssl)
         assert code == 202, (code, doc)
         return doc
 

@@ -74,8 +74,10 @@ class Cluster:
     def __init__(self, root: Path, n: int, rng: random.Random, env: dict[str, str] | None = None) -> None:
         self.root, self.n, self.rng = root, n, rng
         self.extra_env = dict(env or {})
+        # Plain ws:// peer links: the proxy reads and faults websocket frames (peer mTLS is tested in tests/e2e).
         self.summary = init_network(root / "net", n, base_port=find_free_base(2 * n, random.Random(rng.random()
-                                                                                                   + os.getpid())))
+                                                                                                   + os.getpid())),
+                                    peer_tls=False)
         self.dir = self.summary.dir
         self.names = [b.name for b in self.summary.branches]
         self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]

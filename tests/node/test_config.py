@@ -38,8 +38,10 @@ def test_generated_config_loads_with_absolute_paths_resolved_against_toml_dir(ne
     assert cfg.data_dir == bdir / "data"
     assert (cfg.api.port, cfg.peer.port) == (31002, 31003)
     assert [p.name for p in cfg.peers] == ["branch-1", "branch-3", "branch-4"]
-    assert cfg.peers[0].url == "ws://127.0.0.1:31001/peer"
+    assert cfg.peers[0].url == "wss://127.0.0.1:31001/peer"  # peer links are mutual TLS
     assert cfg.peers[0].public_key == net.branches[0].node_key
+    assert cfg.peer_tls is not None and cfg.peer_tls.key_file == bdir / "tls" / "peer.key"
+    assert cfg.api_tls is None  # HTTPS for the client API only with `network init --tls`
 
 
 def test_empty_block_interval_is_read_from_the_consensus_section(net):
