@@ -83,8 +83,9 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
     """Sign and submit a governance transaction; with ``wait``, report where the proposal stands (exit 1 if a
     rule refused the transaction)."""
     key = load_key(key_file)
+    client.sign_with(key)  # the sender reads its own nonce and tx status
     extra = (load_key(second_key_file),) if second_key_file else ()
-    chain_id = client.get("/v1/status")["chain_id"]
+    chain_id = client.chain_id()
     nonce = next_nonce(client, key.public_key) if nonce is None else nonce
     tx = make_tx(chain_id, kind, key, nonce, payload, *extra)
     answer = client.post("/v1/tx", {"tx": tx.raw.hex()})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,6 @@ from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from ledger.commitments import SALT_BYTES, TextError, compute_text_commitment, verify_text_commitment
 from ledger.keys import load_key, parse_public_key
-from node.vault import compute_request_headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +51,10 @@ def new_pending_text(field: str, kind: str, text: str, option: str) -> PendingTe
 
 
 def signed_request(client: NodeClient, key_file: str, method: str, path: str, body: dict | None = None) -> dict:
-    """Send a signed vault request (``node.vault.compute_request_headers``); refusals become one-line errors."""
-    key = load_key(key_file)
-    chain_id = client.get("/v1/status")["chain_id"]
+    """Send a vault request signed by ``key_file`` (``NodeClient.request`` signs); refusals become one-line
+    errors."""
     raw = b"" if body is None else json.dumps(body).encode()
-    headers = compute_request_headers(key, chain_id, method, path, raw, int(time.time() * 1000))
-    return client.request(method, path, data=raw, headers=headers)
+    return client.request(method, path, data=raw, key=load_key(key_file))
 
 
 def _get_or_none(client: NodeClient, path: str) -> dict | None:

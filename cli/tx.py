@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
 from cli.texts import PendingText, new_pending_text, store_texts
@@ -189,6 +189,7 @@ def make_command(spec: KindSpec) -> click.Command:
     def command(client: NodeClient, as_json: bool, key_file: str, second_key_file: str | None, nonce: int | None,
                 wait: bool, timeout_s: float, **values: Any) -> None:
         payload, texts = compute_payload_and_texts(spec, values)
+        client.sign_with(key_file)  # the sender reads its own nonce, tickets and tx status
         if texts:  # kept before the tx exists: a commitment on chain always has its text in a vault
             store_texts(client, key_file, values, texts, quiet=as_json)
         submit(client, spec.name, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json)
@@ -213,6 +214,7 @@ def register(group: click.Group) -> None:
 @tx_group.command("status")
 @click.argument("tx_hash")
 @node_options
+@read_key_option
 @cli_errors
 def status(client: NodeClient, as_json: bool, tx_hash: str) -> None:
     """Show a transaction's status: pending, committed (applied or failed with a reason), evicted, unknown."""

@@ -75,7 +75,7 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
 def add_sync_routes(app: web.Application, node: NodeService) -> None:
     """Mount the routes peers' catch-up reads (``/v1/blocks/{height}``) on ``app`` for ``node``."""
     app[NODE_KEY] = node
-    mount(app, [r for r in ROUTES if r.peer])
+    mount(app, [r for r in ROUTES if r.peer], peer_listener=True)
 
 
 def _api_app() -> web.Application:
