@@ -60,6 +60,12 @@ class NotEntitled(NodeError):
     http_status = 403
 
 
+class WrongBranch(NotEntitled):
+    """Staff asked for an object of another branch (as the vault says for personal data)."""
+
+    code = "wrong_branch"
+
+
 Check = Callable[[web.Request, bytes], None]
 
 
@@ -106,7 +112,10 @@ def describe_signer(store: Any, signer: bytes) -> str:
 
 
 def _refuse(store: Any, what: str, readers: str, signer: bytes, tail: str = "") -> NotEntitled:
-    return NotEntitled(f"{what} is readable by {readers}; the signer is {describe_signer(store, signer)}{tail}")
+    """403 naming what was asked, who may read it and who the signer is: ``wrong_branch`` for staff (of another
+    branch), ``not_entitled`` for anyone else."""
+    error = WrongBranch if get_staff_branch(store, signer) else NotEntitled
+    return error(f"{what} is readable by {readers}; the signer is {describe_signer(store, signer)}{tail}")
 
 
 # ---- the rules --------------------------------------------------------------------------------------------

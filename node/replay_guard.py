@@ -48,8 +48,9 @@ from node.vault import MAX_CLOCK_SKEW_MS, VaultUnauthorized, write_atomic
 
 log = logging.getLogger("carecoin.vault")
 
-MAX_SEEN_REQUESTS = 10_000
-MAX_SEEN_PER_SIGNER = 600  # one signed request a second, on average, over the replay window
+# Every read is signed, so the window holds reads too: 100 000 records are ~8 MB of log and ~20 MB of memory.
+MAX_SEEN_REQUESTS = 100_000
+MAX_SEEN_PER_SIGNER = 6_000  # ten signed requests a second, on average, over the replay window
 MAX_SEEN_UNPRIVILEGED = MAX_SEEN_REQUESTS // 2  # slots customers (no vault role) may take together
 MAX_SEEN_STRANGERS = MAX_SEEN_REQUESTS // 10  # slots keys unknown on chain may take together
 REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS

@@ -107,7 +107,7 @@ class StaffGuard:
         if not (staff_hex and time_text and sig_hex):
             raise RequestUnauthenticated(
                 f"this request must be signed by {who}: headers {H_STAFF} (the signer's key), {H_TIME} and "
-                f"{H_SIG} are required (carecoin: pass --key FILE or set CARECOIN_KEY)", "unsigned_request")
+                f"{H_SIG} are required", "unsigned_request")
         signer = parse_hex(staff_hex, f"header {H_STAFF}", size=32, error=BadSignatureHeader)
         signature = parse_hex(sig_hex, f"header {H_SIG}", size=64, error=BadSignatureHeader)
         stamp = parse_int(time_text, f"header {H_TIME} (ms)", 0, 2**63 - 1, error=BadSignatureHeader)
