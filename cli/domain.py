@@ -107,6 +107,7 @@ def policy_group() -> None:
 @click.option("--version", "version", type=click.IntRange(min=0), default=None,
               help="A past version (0 = genesis); default: the current one.")
 @node_options
+@read_key_option
 @cli_errors
 def policy_show(client: NodeClient, as_json: bool, version: int | None) -> None:
     """Show every policy parameter at a version, and the list of changes."""

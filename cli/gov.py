@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from cli.tx import compute_payload, next_nonce, payload_options, signed_tx_options
@@ -171,6 +171,7 @@ def approve(client: NodeClient, as_json: bool, key_file: str, second_key_file: s
 @gov_group.command("show")
 @click.argument("proposal_id")
 @node_options
+@read_key_option
 @cli_errors
 def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
     """Show a proposal: what it asks, who proposed and approved it, the quorum, and what the decision did."""
@@ -186,6 +187,7 @@ def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True, help="At most this many.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many.")
 @node_options
+@read_key_option
 @cli_errors
 def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit: int, offset: int) -> None:
     """List proposals: open first, then expired, then decided (newest first in each)."""
@@ -206,6 +208,7 @@ def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit:
 
 @gov_group.command("campaigns")
 @node_options
+@read_key_option
 @cli_errors
 def list_campaigns(client: NodeClient, as_json: bool) -> None:
     """List the active campaigns: trigger, effect, conditions, and how much of the budget is left."""

@@ -16,6 +16,7 @@ from ledger.receipt import save_receipt
 
 @click.command("status")
 @node_options
+@read_key_option
 @cli_errors
 def status(client: NodeClient, as_json: bool) -> None:
     """Show a node's chain id, height, round, peers and mempool.

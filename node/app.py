@@ -157,6 +157,7 @@ async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
     app[VAULT_KEY] = vault
     app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id, replay_file=vault.root / "seen-requests")
     yield
+    app[STAFF_GUARD_KEY].replay.close()
 
 
 async def _erasure_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,17 +15,16 @@ Which customers a signer may touch is the handler's check, once it knows the cus
 customer is registered in, or before registration the branch that stored the record); compliance and auditors
 read all. A refusal is 403 ``wrong_branch`` naming both branches.
 
-The replay guard remembers the digest of every accepted request with its signed time, until that time is
-more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway). It is written to
-``replay_file`` (the vault dir's ``seen-requests``, atomically: temp file, fsync, rename) before the request
-is let through, and read back at start, so a restart forgets nothing. It is bounded: when
-``MAX_SEEN_REQUESTS`` requests of the window are remembered, new ones are refused (503) rather than an old
-one forgotten. No one signer can fill it for everyone else: a signer may have at most ``MAX_SEEN_PER_SIGNER``
-requests remembered (429 ``too_many_signed_requests`` past it), and accounts that hold no staff, compliance or
-auditor role share at most ``MAX_SEEN_UNPRIVILEGED`` of the slots, so the roles that run the vault always
-find room. A file that does not decode is not trusted: every request signed before start +
-``MAX_CLOCK_SKEW_MS`` is refused (none accepted before the start can be replayed; honest clients wait out
-the skew window).
+The signed-read guard (``StaffGuard.entitled``, the client API's customer-data routes) checks the same headers
+and time, then the route's read rule (``node.read_access``), and only then remembers the request.
+
+Refusals: 401 (``RequestUnauthenticated``: ``unsigned_request``, ``bad_signature``, ``stale_request``,
+``replayed_request``) when the request is not a valid fresh signature; 403 when the signer may not use the route.
+
+The replay guard (``node.replay_guard``) remembers the digest of every accepted request with its signed time,
+until that time is more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway), in an
+append-only log written before the handler runs and synced (group commit) before it answers, read back at
+start, so a restart forgets nothing; bounded overall, per signer and per share (see that module).
 """
 
 from __future__ import annotations
