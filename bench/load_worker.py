@@ -38,6 +38,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.keys import KeyPair, load_key  # noqa: E402
+from node.vault import compute_request_headers  # noqa: E402
 from ledger.tx import make_tx  # noqa: E402
 
 MINT_AMOUNT = 1_000_000
@@ -52,11 +53,21 @@ def eprint(*args: object) -> None:
     print("[load]", *args, file=sys.stderr, flush=True)
 
 
+_last_stamp = [0]
+
+
+def read_headers(key: KeyPair, chain_id: str, path: str) -> dict[str, str]:
+    """The signature headers of one read by ``key`` (blocks, accounts and tx status are signed reads)."""
+    _last_stamp[0] = max(int(time.time() * 1000), _last_stamp[0] + 1)
+    return compute_request_headers(key, chain_id, "GET", path, b"", _last_stamp[0])
+
+
 class Follower:
     """Stamps every tx hash with the wall time its block was first seen on one node."""
 
-    def __init__(self, session: aiohttp.ClientSession, api: str, start_height: int) -> None:
-        self.session, self.api = session, api
+    def __init__(self, session: aiohttp.ClientSession, api: str, start_height: int, reader: KeyPair,
+                 chain_id: str) -> None:
+        self.session, self.api, self.reader, self.chain_id = session, api, reader, chain_id
         self.next_height = start_height + 1
         self.commit_time: dict[str, float] = {}
         self.blocks: list[tuple[int, float, int]] = []  # (height, seen at, tx count)
@@ -67,7 +78,8 @@ class Follower:
         async with self.session.get(f"{self.api}/v1/status") as resp:
             head = (await resp.json())["height"]
         while self.next_height <= head:
-            async with self.session.get(f"{self.api}/v1/blocks/{self.next_height}") as resp:
+            path = f"/v1/blocks/{self.next_height}"
+            async with self.session.get(self.api + path, headers=read_headers(self.reader, self.chain_id, path)) as resp:
                 doc = await resp.json()
             now = time.time()
             for h in doc["txs"]:
@@ -103,7 +115,8 @@ async def post_batch(session: aiohttp.ClientSession, api: str, raws: list[bytes]
 async def fund(session, apis, chain_id, issuer: KeyPair, senders: list[KeyPair], follower: Follower,
                timeout_s: float) -> int:
     """Mint ``MINT_AMOUNT`` to every sender through node 0; wait until the mints commit. Returns issuer nonce."""
-    async with session.get(f"{apis[0]}/v1/accounts/{issuer.public_key.hex()}") as resp:
+    path = f"/v1/accounts/{issuer.public_key.hex()}"
+    async with session.get(apis[0] + path, headers=read_headers(issuer, chain_id, path)) as resp:
         nonce = (await resp.json())["next_nonce"] - 1
     deadline = time.time() + timeout_s
     for start in range(0, len(senders), MINT_BATCH):
@@ -227,12 +240,14 @@ async def submit(session, apis, queues, args, stats, follower: Follower) -> None
     stats["submit_window_s"] = time.time() - t_start
 
 
-async def classify(session, apis, missing: list[str], affinity: dict[str, int]) -> Counter:
+async def classify(session, apis, missing: list[str], affinity: dict[str, int], reader: KeyPair,
+                   chain_id: str) -> Counter:
     """Ask the nodes what became of txs not seen committed: pending / evicted:reason / committed / unknown."""
     out: Counter = Counter()
     for h in missing[:MAX_STATUS_QUERIES]:
         try:
-            async with session.get(f"{apis[affinity.get(h, 0)]}/v1/tx/{h}") as resp:
+            path = f"/v1/tx/{h}"
+            async with session.get(apis[affinity.get(h, 0)] + path, headers=read_headers(reader, chain_id, path)) as resp:
                 doc = await resp.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             out["query_failed"] += 1
@@ -248,13 +263,14 @@ async def run(args) -> dict:
     """The whole load run; returns the result document."""
     apis = args.apis.split(",")
     issuer = load_key(args.issuer_key)
+    reader = load_key(args.reader_key)  # reads blocks and tx status: the company auditor
     senders = [KeyPair.generate() for _ in range(args.senders)]
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=args.concurrency + 8, keepalive_timeout=60)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async with session.get(f"{apis[0]}/v1/status") as resp:
             start_height = (await resp.json())["height"]
-        follower = Follower(session, apis[0], start_height)
+        follower = Follower(session, apis[0], start_height, reader, args.chain_id)
         t0 = time.time()
         await fund(session, apis, args.chain_id, issuer, senders, follower, timeout_s=60)
         eprint(f"funded {len(senders)} senders in {time.time() - t0:.1f} s")
@@ -284,7 +300,7 @@ async def run(args) -> dict:
                f"{len(commits)} tx hashes, {follower.errors} errors)")
         committed = [h for h in submitted if h in commits]
         missing = [h for h in submitted if h not in commits]
-        fates = await classify(session, apis, missing, affinity) if missing else Counter()
+        fates = await classify(session, apis, missing, affinity, reader, args.chain_id) if missing else Counter()
         lat = sorted((commits[h] - submitted[h]) * 1000 for h in committed)
         first_submit = min(submitted.values()) if submitted else 0.0
         last_commit = max((commits[h] for h in committed), default=first_submit)
@@ -315,6 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--apis", required=True, help="comma-separated node API base URLs")
     p.add_argument("--chain-id", required=True)
     p.add_argument("--issuer-key", required=True)
+    p.add_argument("--reader-key", required=True, help="key that signs block and tx-status reads (an auditor's)")
     p.add_argument("--senders", type=int, default=200)
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s (0: closed loop)")

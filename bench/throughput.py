@@ -157,7 +157,8 @@ def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
     issuer = nodes.summary.dir / nodes.names[0] / "keys" / "issuer.key"
     max_txs = args.max_txs or int(args.duration * (args.rate or PRESIGN_RATE_GUESS) * 1.2) + 1000
     cmd = [sys.executable, "-m", "bench.load_worker", "--apis", ",".join(nodes.apis),
-           "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer), "--senders", str(args.senders),
+           "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer),
+           "--reader-key", str(nodes.summary.dir / "company" / "auditor.key"), "--senders", str(args.senders),
            "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
            "--batch", str(args.batch), "--window", str(args.window), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s)]
     budget = args.duration + args.drain_s + 180

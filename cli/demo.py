@@ -178,7 +178,7 @@ class Teller:
         tx = make_tx(self.chain_id, kind, key, self.nonces[key.public_key], payload)
         client = self.clients[via % len(self.clients)]
         client.post("/v1/tx", {"tx": tx.raw.hex()})
-        result = client.wait_committed(tx.tx_hash.hex(), timeout_s=30)
+        result = client.wait_committed(tx.tx_hash.hex(), timeout_s=30, key=key)  # the sender reads its tx
         result["tx_hash"] = tx.tx_hash.hex()
         self.rows.append((step, kind, f"branch {via % len(self.clients) + 1}", str(result.get("height")),
                           str(result.get("outcome")), result.get("reason", "")))
@@ -241,6 +241,8 @@ def traffic(chain_id: str, net: Path, branches: list[str], clients: list[NodeCli
     t.send("refund inside the window", alice, "request-refund", ["O2", content("wrong colour")], via=0)
     t.send("refund again: refused", alice, "request-refund", ["O2", content("once more")], via=1)
     STATE["customer"] = alice.public_key.hex()
+    STATE["alice"] = alice  # Alice reads her own history, coins and receipts (signed reads)
+    STATE["auditor"] = net / "company" / "auditor.key"  # the company auditor reads blocks and the report
     STATE["branch"] = branches[0]
 
 
@@ -256,7 +258,7 @@ def wait_for_sla_sweep(clients: list[NodeClient]) -> None:
     found: dict = {}
 
     def swept() -> bool:
-        items = clients[0].get(f"/v1/accounts/{alice}/history?limit=50")["items"]
+        items = clients[0].get(f"/v1/accounts/{alice}/history?limit=50", key=STATE["alice"])["items"]
         found.update(next((i for i in items if i["kind"] == "block-sweep"), {}))
         return bool(found)
 
@@ -282,7 +284,7 @@ def story_table() -> None:
 def customer_views(clients: list[NodeClient]) -> None:
     """Alice's history and coin view (from branch 2), and the branch report (`carecoin report`, from branch 3)."""
     alice = STATE["customer"]
-    history = clients[1].get(f"/v1/accounts/{alice}/history?limit=50")
+    history = clients[1].get(f"/v1/accounts/{alice}/history?limit=50", key=STATE["alice"])
     table = Table(title=f"Alice's history ({alice[:16]}…), read from branch 2")
     for col in ("height", "tx", "outcome", "events"):
         table.add_column(col)
@@ -290,13 +292,13 @@ def customer_views(clients: list[NodeClient]) -> None:
         events = ", ".join(event_label(decode_event(e)) for e in item["events"])
         table.add_row(str(item["height"]), item["kind"], item["reason"] or item["result"], events)
     console.print(table)
-    coin = clients[1].get(f"/v1/accounts/{alice}/coin")
+    coin = clients[1].get(f"/v1/accounts/{alice}/coin", key=STATE["alice"])
     console.print(f"Alice holds {coin['balance']} coins (tier {coin['tier']}, lifetime earned "
                   f"{coin['lifetime_earned']}, KYC {coin['kyc_level']})")
     branch = STATE["branch"]
-    console.print(f"`carecoin report --branch {branch}`, read from branch 3:")
-    console.print(run_cli("report", "--branch", branch, "--node", clients[2].url).rstrip(), highlight=False,
-                  soft_wrap=True)
+    console.print(f"`carecoin report --branch {branch} --key company/auditor.key`, read from branch 3:")
+    console.print(run_cli("report", "--branch", branch, "--node", clients[2].url, "--key",
+                          str(STATE["auditor"])).rstrip(), highlight=False, soft_wrap=True)
 
 
 def event_label(event: Event) -> str:
@@ -315,8 +317,9 @@ def summary(clients: list[NodeClient], branches: list[str]) -> None:
     for col in ("branch", "height", f"hash at {height}"):
         table.add_column(col)
     hashes = set()
+    auditor = load_key(STATE["auditor"])  # whole blocks: auditors, compliance and validators only
     for name, c, s in zip(branches, clients, statuses):
-        h = c.get(f"/v1/blocks/{height}")["block_hash"]
+        h = c.get(f"/v1/blocks/{height}", key=auditor)["block_hash"]
         hashes.add(h)
         table.add_row(name, str(s["height"]), h[:24] + "…")
     console.print(table)
@@ -325,11 +328,11 @@ def summary(clients: list[NodeClient], branches: list[str]) -> None:
 
 def receipt_check(clients: list[NodeClient], net: Path) -> None:
     tx_hash = STATE["receipt_tx"]
-    receipt = clients[2].get(f"/v1/tx/{tx_hash}/receipt")
+    receipt = clients[2].get(f"/v1/tx/{tx_hash}/receipt", key=STATE["alice"])  # the sweep paid Alice
     path = net / "receipt.json"
     path.write_text(json.dumps(receipt, indent=2))
     verified = verify_receipt(receipt, load_genesis(net / "genesis.json"))
-    console.print(f"the SLA sweep's receipt ({tx_hash[:16]}…) fetched from branch 3 and verified offline: "
+    console.print(f"the SLA sweep's receipt ({tx_hash[:16]}…) fetched by Alice from branch 3 and verified offline: "
                   f"height {verified.height}, status {verified.status}, {len(verified.signers)} validator seals")
     out = run_cli("receipt", "verify", str(path), "--genesis", str(net / "genesis.json"))
     console.print(f"`carecoin receipt verify` says: {out.strip()}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from cli import tx as tx_module
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from cli.query import account_group
@@ -54,14 +54,16 @@ def ticket_group() -> None:
 
 @ticket_group.command("show")
 @click.argument("ticket_id")
-@click.option("--key", "key_file", default=None, type=click.Path(dir_okay=False),
-              help="The customer's or a staff key: also show the texts (message, response, resolution) "
-                   "from the node's vault.")
+@click.option("--key", "key_file", default=None, envvar="CARECOIN_KEY", type=click.Path(dir_okay=False),
+              help="The customer's or a staff key (or an auditor's): signs the read and also shows the texts "
+                   "(message, response, resolution) from the node's vault (env CARECOIN_KEY).")
 @node_options
 @cli_errors
 def ticket_show(client: NodeClient, as_json: bool, ticket_id: str, key_file: str | None) -> None:
     """Show a ticket: state, category, priority, assignee, first-response and resolution times (and with
     --key its texts, checked against their on-chain commitments)."""
+    if key_file:
+        client.sign_with(key_file)
     doc = client.get(f"/v1/tickets/{_quote(ticket_id)}")
     texts: dict[str, str] = {}
     for name in ("content_hash", "last_response_hash", "resolution_hash") if key_file else ():
@@ -89,6 +91,7 @@ def order_group() -> None:
 @order_group.command("show")
 @click.argument("order_id")
 @node_options
+@read_key_option
 @cli_errors
 def order_show(client: NodeClient, as_json: bool, order_id: str) -> None:
     """Show an order: status, fiat amount, coins paid, coins earned, refund."""
@@ -104,6 +107,7 @@ def policy_group() -> None:
 @click.option("--version", "version", type=click.IntRange(min=0), default=None,
               help="A past version (0 = genesis); default: the current one.")
 @node_options
+@read_key_option
 @cli_errors
 def policy_show(client: NodeClient, as_json: bool, version: int | None) -> None:
     """Show every policy parameter at a version, and the list of changes."""
@@ -140,6 +144,7 @@ def parse_time_ms(text: str | None, what: str) -> int | None:
 @click.option("--since", default=None, help="From this block time: ms or ISO date/time (UTC).")
 @click.option("--until", default=None, help="Before this block time: ms or ISO date/time (UTC).")
 @node_options
+@read_key_option
 @cli_errors
 def report(client: NodeClient, as_json: bool, branch: str | None, since: str | None, until: str | None) -> None:
     """Analytics: coins minted/earned/redeemed/expired/compensated, orders, fiat in the base currency, tickets,
@@ -233,6 +238,7 @@ def customer_register(client: NodeClient, as_json: bool, customer: str, kyc_leve
 @customer_group.command("show")
 @click.argument("customer_id")
 @node_options
+@read_key_option
 @cli_errors
 def customer_show(client: NodeClient, as_json: bool, customer_id: str) -> None:
     """Show a customer's on-chain record: KYC level, commitment, branch, erasure (never personal data)."""
@@ -263,6 +269,7 @@ def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file:
 @account_group.command("coin")
 @click.argument("account_id")
 @node_options
+@read_key_option
 @cli_errors
 def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
     """Show the coin view: spendable balance, lots expiring within 30 days, tier, privileges, freeze, KYC."""
@@ -275,6 +282,7 @@ def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the proof document here (default: print it).")
 @node_options
+@read_key_option
 @cli_errors
 def account_proof(client: NodeClient, as_json: bool, account_id: str, out: str | None) -> None:
     """Fetch the account's state proof against the latest quorum-signed header."""

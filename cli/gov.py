@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from cli.tx import compute_payload, next_nonce, payload_options, signed_tx_options
@@ -83,8 +83,9 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
     """Sign and submit a governance transaction; with ``wait``, report where the proposal stands (exit 1 if a
     rule refused the transaction)."""
     key = load_key(key_file)
+    client.sign_with(key)  # the sender reads its own nonce and tx status
     extra = (load_key(second_key_file),) if second_key_file else ()
-    chain_id = client.get("/v1/status")["chain_id"]
+    chain_id = client.chain_id()
     nonce = next_nonce(client, key.public_key) if nonce is None else nonce
     tx = make_tx(chain_id, kind, key, nonce, payload, *extra)
     answer = client.post("/v1/tx", {"tx": tx.raw.hex()})
@@ -170,6 +171,7 @@ def approve(client: NodeClient, as_json: bool, key_file: str, second_key_file: s
 @gov_group.command("show")
 @click.argument("proposal_id")
 @node_options
+@read_key_option
 @cli_errors
 def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
     """Show a proposal: what it asks, who proposed and approved it, the quorum, and what the decision did."""
@@ -185,6 +187,7 @@ def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True, help="At most this many.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True, help="Skip this many.")
 @node_options
+@read_key_option
 @cli_errors
 def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit: int, offset: int) -> None:
     """List proposals: open first, then expired, then decided (newest first in each)."""
@@ -205,6 +208,7 @@ def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit:
 
 @gov_group.command("campaigns")
 @node_options
+@read_key_option
 @cli_errors
 def list_campaigns(client: NodeClient, as_json: bool) -> None:
     """List the active campaigns: trigger, effect, conditions, and how much of the budget is left."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
 from ledger.keys import parse_public_key
@@ -16,6 +16,7 @@ from ledger.receipt import save_receipt
 
 @click.command("status")
 @node_options
+@read_key_option
 @cli_errors
 def status(client: NodeClient, as_json: bool) -> None:
     """Show a node's chain id, height, round, peers and mempool.
@@ -41,6 +42,7 @@ def account_group() -> None:
 @account_group.command("show")
 @click.argument("account_id")
 @node_options
+@read_key_option
 @cli_errors
 def account_show(client: NodeClient, as_json: bool, account_id: str) -> None:
     """Show an account's balance, nonce and roles."""
@@ -88,6 +90,7 @@ def fetch_history(client: NodeClient, account_id: str, limit: int, before: int |
 @click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also save each transaction's receipt as DIR/<tx_hash>.json (verify with `receipt verify`).")
 @node_options
+@read_key_option
 @cli_errors
 def history(client: NodeClient, as_json: bool, account_id: str, limit: int, before: int | None,
             receipts_dir: Path | None) -> None:
@@ -132,6 +135,7 @@ def block_group() -> None:
 @block_group.command("show")
 @click.argument("height")
 @node_options
+@read_key_option
 @cli_errors
 def block_show(client: NodeClient, as_json: bool, height: str) -> None:
     """Show a block header, its transactions and its commit certificate ("latest" for the head)."""

@@ -12,7 +12,7 @@ import click
 from cli.errors import CliError, cli_errors
 from ledger.errors import GenesisError, ReceiptError
 from ledger.genesis import Genesis, load_genesis
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.options import node_options
 from ledger.receipt import VerifiedReceipt, load_receipt, save_receipt, verify
 
@@ -104,6 +104,7 @@ def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
               help="File to write the receipt to.")
 @click.option("--compact", is_flag=True, help="Write the compact msgpack form instead of JSON.")
 @node_options
+@read_key_option
 @cli_errors
 def get_cmd(client: NodeClient, as_json: bool, tx_hash: str, out: Path, compact: bool) -> None:
     """Fetch a committed transaction's receipt from a node and save it (verify it with `receipt verify`)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,6 @@ from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from ledger.commitments import SALT_BYTES, TextError, compute_text_commitment, verify_text_commitment
 from ledger.keys import load_key, parse_public_key
-from node.vault import compute_request_headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +51,19 @@ def new_pending_text(field: str, kind: str, text: str, option: str) -> PendingTe
 
 
 def signed_request(client: NodeClient, key_file: str, method: str, path: str, body: dict | None = None) -> dict:
-    """Send a signed vault request (``node.vault.compute_request_headers``); refusals become one-line errors."""
-    key = load_key(key_file)
-    chain_id = client.get("/v1/status")["chain_id"]
+    """Send a vault request signed by ``key_file`` (``NodeClient.request`` signs); refusals become one-line
+    errors."""
     raw = b"" if body is None else json.dumps(body).encode()
-    headers = compute_request_headers(key, chain_id, method, path, raw, int(time.time() * 1000))
-    return client.request(method, path, data=raw, headers=headers)
+    return client.request(method, path, data=raw, key=load_key(key_file))
+
+
+CREATES = {"open-ticket": "ticket", "create-order": "order"}  # the kind of object each of these txs creates
 
 
 def _get_or_none(client: NodeClient, path: str) -> dict | None:
+    """The object at ``path`` as the client's key reads it; None when the node says there is none (404). A
+    refusal (403: not the signer's to read, whether or not it exists) stops the command: the key may not act
+    on it either."""
     try:
         return client.get(path)
     except click.ClickException as exc:
@@ -70,7 +72,8 @@ def _get_or_none(client: NodeClient, path: str) -> dict | None:
         raise
 
 
-def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes) -> tuple[bytes, tuple[str, str]]:
+def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes,
+                    kind: str = "") -> tuple[bytes, tuple[str, str]]:
     """(customer, about) of the texts of a tx with option ``values``, read from the node where needed.
 
     ``about`` is ("ticket", id) or ("order", id) when the tx names one (its branch's staff may then read the
@@ -80,20 +83,22 @@ def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes) -
     refs = [("ticket", values.get("ticket_id")), ("order", values.get("order_id"))]
     if values.get("target_kind") in ("ticket", "order"):
         refs.append((values["target_kind"], values.get("target_id")))
-    refs = [(kind, ref) for kind, ref in refs if ref]
-    for kind, ref in refs:
-        doc = _get_or_none(client, f"/v1/{kind}s/{urllib.parse.quote(ref, safe='')}")
+    refs = [(what, ref) for what, ref in refs if ref]
+    for what, ref in refs:
+        if what == CREATES.get(kind) and ref in (values.get("ticket_id"), values.get("order_id")):
+            continue  # the object this tx creates: nothing to read yet
+        doc = _get_or_none(client, f"/v1/{what}s/{urllib.parse.quote(ref, safe='')}")
         if doc is not None:
-            return bytes.fromhex(doc["customer"]), (kind, ref)
+            return bytes.fromhex(doc["customer"]), (what, ref)
     about = refs[0] if refs else ("", "")  # a ticket or order this very tx creates
     customer = values.get("customer")
     return (parse_public_key(customer, "customer id") if customer else sender), about
 
 
 def store_texts(client: NodeClient, key_file: str, values: dict[str, Any], texts: list[PendingText],
-                quiet: bool) -> None:
+                quiet: bool, kind: str = "") -> None:
     """Store each pending text in the node's vault, signed by ``key_file`` (the tx's sender)."""
-    customer, (about_kind, about_id) = find_text_owner(client, values, load_key(key_file).public_key)
+    customer, (about_kind, about_id) = find_text_owner(client, values, load_key(key_file).public_key, kind)
     for pending in texts:
         body = {"customer": customer.hex(), "commitment": pending.commitment.hex(), "salt": pending.salt.hex(),
                 "text": pending.text, "kind": pending.kind}

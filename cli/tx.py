@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
 from cli.texts import PendingText, new_pending_text, store_texts
@@ -67,8 +67,9 @@ def submit(client: NodeClient, kind: str, payload: list, key_file: str, second_k
            nonce: int | None, wait: bool, timeout_s: float, as_json: bool) -> dict:
     """Sign ``payload`` as a ``kind`` transaction, submit it, optionally wait, and print the outcome."""
     key: KeyPair = load_key(key_file)
+    client.sign_with(key)  # the sender reads its own nonce and tx status
     extra = (load_key(second_key_file),) if second_key_file else ()
-    chain_id = client.get("/v1/status")["chain_id"]
+    chain_id = client.chain_id()
     if nonce is None:
         nonce = next_nonce(client, key.public_key)
     tx = make_tx(chain_id, kind, key, nonce, payload, *extra)
@@ -189,8 +190,9 @@ def make_command(spec: KindSpec) -> click.Command:
     def command(client: NodeClient, as_json: bool, key_file: str, second_key_file: str | None, nonce: int | None,
                 wait: bool, timeout_s: float, **values: Any) -> None:
         payload, texts = compute_payload_and_texts(spec, values)
+        client.sign_with(key_file)  # the sender reads its own nonce, tickets and tx status
         if texts:  # kept before the tx exists: a commitment on chain always has its text in a vault
-            store_texts(client, key_file, values, texts, quiet=as_json)
+            store_texts(client, key_file, values, texts, quiet=as_json, kind=spec.name)
         submit(client, spec.name, payload, key_file, second_key_file, nonce, wait, timeout_s, as_json)
 
     command.__name__ = spec.name.replace("-", "_")
@@ -213,6 +215,7 @@ def register(group: click.Group) -> None:
 @tx_group.command("status")
 @click.argument("tx_hash")
 @node_options
+@read_key_option
 @cli_errors
 def status(client: NodeClient, as_json: bool, tx_hash: str) -> None:
     """Show a transaction's status: pending, committed (applied or failed with a reason), evicted, unknown."""

@@ -76,7 +76,7 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
 def add_sync_routes(app: web.Application, node: NodeService) -> None:
     """Mount the routes peers' catch-up reads (``/v1/blocks/{height}``) on ``app`` for ``node``."""
     app[NODE_KEY] = node
-    mount(app, [r for r in ROUTES if r.peer])
+    mount(app, [r for r in ROUTES if r.peer], peer_listener=True)
 
 
 def _api_app() -> web.Application:
@@ -188,6 +188,7 @@ async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
     app[VAULT_KEY] = vault
     app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id, replay_file=vault.root / "seen-requests")
     yield
+    app[STAFF_GUARD_KEY].replay.close()
 
 
 async def _erasure_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,10 +1,13 @@
 """HTTP plumbing shared by every route: the route declaration, the router/OpenAPI builders, request parsing
 and the error middleware.
 
-A route is declared once (``Route``: method, path, handler, auth, OpenAPI operation); ``mount`` adds a list
-of them to an aiohttp router and ``build_openapi`` turns the same list into the ``/openapi.json`` document,
-so a path is never typed twice. ``auth`` names who may call the route: ``"open"`` (anyone) or a guard that
-``mount`` must be given (``"staff-signed"``: the vault). A guard runs before the handler and may refuse.
+A route is declared once (``Route``: method, path, handler, auth, OpenAPI operation, read rule); ``mount`` adds
+a list of them to an aiohttp router and ``build_openapi`` turns the same list into the ``/openapi.json``
+document, so a path is never typed twice. ``auth`` names who may call the route: ``"open"`` (anyone), a guard
+that ``mount`` must be given (``"staff-signed"``, ``"signed"``: the vault), or ``"signed-read"``: the route's
+own ``rule`` (``node.read_access.ReadRule``) is its guard — a signed request by a key entitled to the object
+the path names. A guard runs before the handler and may refuse; the OpenAPI operation shows the rule
+(``security`` + ``x-carecoin-access``).
 
 Every error, including unknown routes and wrong methods, is JSON ``{"error": {"code", "message"}}`` with the
 status from the error's ``http_status`` (``error_middleware``); a 5xx means a bug.
@@ -28,6 +31,11 @@ log = logging.getLogger("carecoin.api")
 AUTH_OPEN = "open"
 AUTH_STAFF_SIGNED = "staff-signed"
 AUTH_SIGNED = "signed"  # signed like staff-signed by any account's key; the handler checks what it may touch
+AUTH_READ = "signed-read"  # signed by a key the route's read rule entitles (node.read_access)
+SIGNATURE_TEXT = ("Signed request: headers X-Carecoin-Staff (the signer's key, hex), X-Carecoin-Time (ms since the "
+                  "epoch, within 5 min of the node's clock, each request once), X-Carecoin-Signature (Ed25519 over "
+                  "H('carecoin/v1/vault-request', P([chain_id, method, path, time_ms, sha256(body)])), hex). "
+                  "401 unsigned_request / bad_signature / stale_request / replayed_request; 403 not_entitled")
 AUTH_TEXT = {
     AUTH_STAFF_SIGNED: "Staff-signed: headers X-Carecoin-Staff (key hex), X-Carecoin-Time (ms), X-Carecoin-Signature "
                        "(Ed25519 over H('carecoin/v1/vault-request', P([chain_id, method, path, time_ms, "
@@ -71,14 +79,27 @@ class Route:
     auth: str
     operation: dict[str, Any] = field(hash=False, compare=False)
     peer: bool = False  # also served on the peer listener (catch-up)
+    rule: Any = None  # with auth "signed-read": the ``ReadRule`` whose ``guard`` runs first
 
 
-def mount(app: web.Application, routes: Iterable[Route], guards: Mapping[str, Guard] | None = None) -> None:
-    """Add ``routes`` to ``app``'s router; a route whose ``auth`` is not open runs its guard first."""
+def mount(app: web.Application, routes: Iterable[Route], guards: Mapping[str, Guard] | None = None, *,
+          peer_listener: bool = False) -> None:
+    """Add ``routes`` to ``app``'s router; a route whose ``auth`` is not open runs its guard first.
+
+    ``peer_listener``: the validators' listener (only ``peer`` routes, catch-up), whose callers are
+    authenticated by the link itself, serves its copy of a route without the client API's read rule.
+    """
     guards = guards or {}
     for route in routes:
         handler = route.handler
-        if route.auth != AUTH_OPEN:
+        if peer_listener:
+            if not route.peer:
+                raise ValueError(f"route {route.method} {route.path} is not a peer route")
+        elif route.auth == AUTH_READ:
+            if route.rule is None:
+                raise ValueError(f"route {route.method} {route.path} is signed-read without a read rule")
+            handler = _guarded(route.rule.guard, handler)
+        elif route.auth != AUTH_OPEN:
             if route.auth not in guards:
                 raise ValueError(f"route {route.method} {route.path} needs auth {route.auth!r}; no guard given")
             handler = _guarded(guards[route.auth], handler)
@@ -100,12 +121,24 @@ def build_openapi(routes: Iterable[Route], *, title: str, description: str) -> d
         if route.auth in AUTH_TEXT:
             op["summary"] = f"{op['summary']} {AUTH_TEXT[route.auth]}"
         op["x-carecoin-auth"] = route.auth
+        if route.auth == AUTH_READ:
+            op["summary"] = f"{op['summary']}. Readable by {route.rule.readers}"
+            op["x-carecoin-access"] = {"rule": route.rule.name, "readers": route.rule.readers}
+            op["security"] = [{"carecoinSignature": []}]
+            op["responses"] = {**op["responses"], "401": {"$ref": "#/components/responses/Error"},
+                               "403": {"$ref": "#/components/responses/Error"}}
+        elif route.auth in AUTH_TEXT:
+            op["security"] = [{"carecoinSignature": []}]
+        else:
+            op["security"] = []
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": description},
         "paths": paths,
-        "components": {"responses": {"Error": {"description": "error", "content": {"application/json": {
+        "components": {"securitySchemes": {"carecoinSignature": {
+            "type": "apiKey", "in": "header", "name": "X-Carecoin-Signature", "description": SIGNATURE_TEXT}},
+            "responses": {"Error": {"description": "error", "content": {"application/json": {
             "schema": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}}}}},

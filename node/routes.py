@@ -18,11 +18,12 @@ from ledger.receipt import encode_compact
 from node.app_keys import NODE_KEY, REPORT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (
-    AUTH_OPEN, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
+    AUTH_OPEN, AUTH_READ, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
     parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
+from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
 )
@@ -263,20 +264,20 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/txs", post_txs, AUTH_OPEN, op(
         f"Submit up to {MAX_BATCH_TXS} signed transactions; one result per tx, in order ({{tx_hash, status: "
         "pending}} or {error: {code, message}})", "200", 400, 413, body=_TXS_BODY)),
-    Route("GET", "/v1/tx/{hash}", get_tx, AUTH_OPEN, op(
+    Route("GET", "/v1/tx/{hash}", get_tx, AUTH_READ, rule=TX, operation=op(
         "Tx status: pending, committed (applied or failed, with height, index, status code, reason), evicted "
         "(with reason)", "200", 400, 404, params=(_HASH,))),
-    Route("GET", "/v1/tx/{hash}/receipt", get_receipt, AUTH_OPEN, op(
+    Route("GET", "/v1/tx/{hash}/receipt", get_receipt, AUTH_READ, rule=TX, operation=op(
         "Receipt of a committed tx (DESIGN receipt JSON; compact msgpack with ?format=msgpack)", "200", 400, 404,
         content=("application/json", "application/msgpack"),
         params=(_HASH, query_param("format", "json (default) | msgpack", enum=["json", "msgpack"])))),
-    Route("GET", "/v1/accounts/{id}", get_account, AUTH_OPEN, op(_ACCOUNT, "200", 400, params=(_ID,))),
-    Route("GET", "/v1/accounts/{id}/coin", get_account, AUTH_OPEN, op(
+    Route("GET", "/v1/accounts/{id}", get_account, AUTH_READ, rule=ACCOUNT, operation=op(_ACCOUNT, "200", 400, params=(_ID,))),
+    Route("GET", "/v1/accounts/{id}/coin", get_account, AUTH_READ, rule=ACCOUNT, operation=op(
         _ACCOUNT + " (same document as /v1/accounts/{id})", "200", 400, params=(_ID,))),
-    Route("GET", "/v1/accounts/{id}/proof", get_proof, AUTH_OPEN, op(
+    Route("GET", "/v1/accounts/{id}/proof", get_proof, AUTH_READ, rule=ACCOUNT, operation=op(
         "SMT proofs of the account's state keys against the head header and its commit certificate (check "
         "offline: carecoin account verify-proof)", "200", 400, params=(_ID,))),
-    Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_OPEN, op(
+    Route("GET", "/v1/accounts/{id}/history", get_history, AUTH_READ, rule=ACCOUNT, operation=op(
         "Txs sent by or touching the account, newest first. A page ends at a block boundary when `limit` "
         "items are found, `scan` blocks are read or the node's time budget for one page "
         f"({int(reads.HISTORY_BUDGET_S * 1000)} ms) is spent, so it may hold fewer than `limit` items with more "
@@ -288,25 +289,25 @@ ROUTES: tuple[Route, ...] = (
                 query_param("scan", f"at most this many blocks are scanned, default {DEFAULT_HISTORY_SCAN} "
                                     "(the time budget may end a page sooner); page with before=next_before",
                             "integer", minimum=1, maximum=MAX_HISTORY_SCAN)))),
-    Route("GET", "/v1/blocks/{height}", get_block, AUTH_OPEN, op(
+    Route("GET", "/v1/blocks/{height}", get_block, AUTH_READ, rule=CHAIN, operation=op(
         "Block header fields, tx hashes and commit certificate ('latest' for the head); ?format=raw gives the "
         "encoded block and certificate", "200", 400, 404,
         params=(path_param("height", "a height or 'latest'", pattern="^([0-9]{1,19}|latest)$"),
                 query_param("format", "json (default) | raw", enum=["json", "raw"]))), peer=True),
     Route("GET", "/v1/status", get_status, AUTH_OPEN, op(
         "Chain id, node, height, last block hash, round, peers, mempool, validator", "200")),
-    Route("GET", "/v1/tickets/{id}", get_ticket, AUTH_OPEN, op(
+    Route("GET", "/v1/tickets/{id}", get_ticket, AUTH_READ, rule=TICKET, operation=op(
         "A ticket: state, category, priority, times (first response, resolution)", "200", 400, 404,
         params=(_OBJ_ID,))),
-    Route("GET", "/v1/orders/{id}", get_order, AUTH_OPEN, op(
+    Route("GET", "/v1/orders/{id}", get_order, AUTH_READ, rule=ORDER, operation=op(
         "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
     Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
         "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
         params=(query_param("version", "0 = genesis .. current", "integer", minimum=0, maximum=MAX_VERSION),))),
-    Route("GET", "/v1/customers/{id}", get_customer, AUTH_OPEN, op(
+    Route("GET", "/v1/customers/{id}", get_customer, AUTH_READ, rule=ACCOUNT, operation=op(
         "A customer's on-chain record (KYC, commitment, branch, erasure); never personal data", "200", 400, 404,
         params=(_ID,))),
-    Route("GET", "/v1/report", get_report, AUTH_OPEN, op(
+    Route("GET", "/v1/report", get_report, AUTH_READ, rule=ROLE_HOLDERS, operation=op(
         "Analytics per branch and period: coins minted/earned/redeemed/expired/compensated, orders, tickets by "
         "state and category, mean first-response and resolution ms, SLA breaches, ratings", "200", 400, 503,
         params=(query_param("branch", "one branch (default all)", minLength=1, maxLength=MAX_BRANCH_CHARS),
@@ -347,6 +348,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )
+
+# The routes anyone may call, each with the reason it shows no customer's data (tests/node/test_read_access.py
+# proves every other route requires a signature).
+OPEN_ROUTES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/tx"): "submission: the tx carries its own signature; the answer is its hash",
+    ("POST", "/v1/txs"): "submission of a batch: as POST /v1/tx",
+    ("GET", "/v1/status"): "chain id, head, round, peer and mempool counts: the node's health, no account",
+    ("GET", "/v1/policy"): "the company's policy parameters and their history: the same for every customer",
+    ("GET", "/v1/governance/proposals"): "governance is between branches: actions, branch approvals, staff keys",
+    ("GET", "/v1/governance/proposals/{id}"): "one proposal: as the list",
+    ("GET", "/v1/campaigns"): "the offers every customer may get: conditions, budgets (no per-customer use)",
+    ("GET", "/openapi.json"): "this description of the API",
+    ("GET", "/metrics"): "counters and gauges of the node: no account, no id",
+}
 
 OPENAPI: dict[str, Any] = build_openapi(
     ROUTES, title="carecoin node API",

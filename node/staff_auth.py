@@ -15,49 +15,42 @@ Which customers a signer may touch is the handler's check, once it knows the cus
 customer is registered in, or before registration the branch that stored the record); compliance and auditors
 read all. A refusal is 403 ``wrong_branch`` naming both branches.
 
-The replay guard remembers the digest of every accepted request with its signed time, until that time is
-more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway). It is written to
-``replay_file`` (the vault dir's ``seen-requests``, atomically: temp file, fsync, rename) before the request
-is let through, and read back at start, so a restart forgets nothing. It is bounded: when
-``MAX_SEEN_REQUESTS`` requests of the window are remembered, new ones are refused (503) rather than an old
-one forgotten. No one signer can fill it for everyone else: a signer may have at most ``MAX_SEEN_PER_SIGNER``
-requests remembered (429 ``too_many_signed_requests`` past it), and accounts that hold no staff, compliance or
-auditor role share at most ``MAX_SEEN_UNPRIVILEGED`` of the slots, so the roles that run the vault always
-find room. A file that does not decode is not trusted: every request signed before start +
-``MAX_CLOCK_SKEW_MS`` is refused (none accepted before the start can be replayed; honest clients wait out
-the skew window).
+The signed-read guard (``StaffGuard.entitled``, the client API's customer-data routes) checks the same headers
+and time, then the route's read rule (``node.read_access``), and only then remembers the request.
+
+Refusals: 401 (``RequestUnauthenticated``: ``unsigned_request``, ``bad_signature``, ``stale_request``,
+``replayed_request``) when the request is not a valid fresh signature; 403 when the signer may not use the route.
+
+The replay guard (``node.replay_guard``) remembers the digest of every accepted request with its signed time,
+until that time is more than ``2 × MAX_CLOCK_SKEW_MS`` old (such a request is refused as stale anyway), in an
+append-only log written before the handler runs and synced (group commit) before it answers, read back at
+start, so a restart forgets nothing; bounded overall, per signer and per share (see that module).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
 
-from ledger import codec
 from ledger.customers import get_branch_of, get_customer
 from ledger.orders import get_order
 from ledger.state import get_balance_nonce
 from ledger.tickets import get_ticket
-from ledger.errors import LedgerError
 from ledger.keys import verify as verify_signature
 from ledger.state import has_role
 from node.clock import now_ms
-from node.errors import NodeError
 from node.http import parse_hex, parse_int, read_body
-from node.vault import (
-    MAX_CLOCK_SKEW_MS, Vault, VaultUnauthorized, VaultWrongBranch, compute_request_digest, write_atomic,
+from node.replay_guard import (  # noqa: F401 - re-exported: the guard's errors and bounds
+    PRIVILEGED, REPLAY_WINDOW_MS, STRANGER, UNPRIVILEGED, ReplayGuard, ReplayGuardFull, RequestUnauthenticated,
+    TooManySignedRequests,
 )
+from node.vault import MAX_CLOCK_SKEW_MS, Vault, VaultUnauthorized, VaultWrongBranch, compute_request_digest
 
 log = logging.getLogger("carecoin.vault")
 
-MAX_SEEN_REQUESTS = 10_000
-MAX_SEEN_PER_SIGNER = 600  # one signed request a second, on average, over the replay window
-MAX_SEEN_UNPRIVILEGED = MAX_SEEN_REQUESTS // 2  # slots customers (no vault role) may take together
-REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
 MAX_SIGNED_BODY = 64 * 1024
 STAFF_ROLE = "staff"
 READ_ALL_ROLES = ("compliance", "auditor")  # read every customer's record, write none
@@ -66,73 +59,83 @@ STAFF: web.RequestKey[bytes] = web.RequestKey("staff", bytes)
 BODY: web.RequestKey[bytes] = web.RequestKey("body", bytes)
 
 
-class ReplayGuardFull(NodeError):
-    """The replay guard remembers ``MAX_SEEN_REQUESTS`` recent requests; forgetting one would allow its replay."""
+class BadSignatureHeader(RequestUnauthenticated):
+    """A signature header that does not parse (not hex, wrong length, not ASCII digits)."""
 
-    code = "replay_guard_full"
-    http_status = 503
-
-
-class TooManySignedRequests(NodeError):
-    """One signer (or the signers without a vault role together) used up their share of the replay guard."""
-
-    code = "too_many_signed_requests"
-    http_status = 429
+    code = "bad_signature"
 
 
 class StaffGuard:
-    """Checks staff-signed requests against the store's roles; remembers (and persists) requests it accepted."""
+    """Checks signed requests (signature, time, roles) and accepts each once (``node.replay_guard``)."""
 
     def __init__(self, store: Any, chain_id: str, replay_file: str | Path | None = None,
                  clock_ms: Callable[[], int] = now_ms) -> None:
         self.store, self.chain_id, self.clock_ms = store, chain_id, clock_ms
-        self.replay_file = None if replay_file is None else Path(replay_file)
-        self._seen: OrderedDict[bytes, int] = OrderedDict()  # request digest -> signed time, oldest first
-        self._signer: dict[bytes, bytes] = {}  # request digest -> its signer (b"" when unknown: an older file)
-        self._per_signer: dict[bytes, int] = {}  # signer -> requests remembered
-        self._unprivileged = 0  # requests remembered of signers without a vault role
-        self._privileged: set[bytes] = set()  # signers of remembered requests who held a vault role
-        self._not_before = 0  # requests signed before this are refused (set when the file is unreadable)
-        if self.replay_file is not None:
-            self._load()
+        self.replay = ReplayGuard(replay_file, clock_ms())
 
     async def __call__(self, request: web.Request) -> None:
         """The guard ``node.http.mount`` runs before a staff-signed handler."""
         body = await read_body(request, MAX_SIGNED_BODY) if request.method == "POST" else b""
         request[STAFF] = self.verify(request.method, request.raw_path, request.headers, body)
         request[BODY] = body
+        await self.replay.durable()
 
     async def signed(self, request: web.Request) -> None:
         """The guard of an account-signed handler: any key may sign; the handler decides what it may touch."""
         body = await read_body(request, MAX_SIGNED_BODY) if request.method == "POST" else b""
         request[STAFF] = self.verify(request.method, request.raw_path, request.headers, body, any_key=True)
         request[BODY] = body
+        await self.replay.durable()
+
+    async def entitled(self, request: web.Request, check: Callable[[bytes], None]) -> bytes:
+        """The guard of a read rule: a valid signature by any key, then ``check(signer)`` (raises 403 when the
+        signer is not entitled) BEFORE the request is remembered, so refused keys never fill the guard."""
+        signer, stamp, digest = self.authenticate(request.method, request.raw_path, request.headers, b"")
+        check(signer)
+        share = (PRIVILEGED if self.is_privileged(signer) else
+                 UNPRIVILEGED if is_known_account(self.store, signer) else STRANGER)
+        self.replay.remember(digest, stamp, self.clock_ms(), signer, share)
+        request[STAFF] = signer
+        await self.replay.durable()
+        return signer
+
+    def authenticate(self, method: str, path: str, headers: Any, body: bytes, *,
+                     who: str = "the reader's key") -> tuple[bytes, int, bytes]:
+        """(signer, time, digest) of a well signed, fresh request; raise ``RequestUnauthenticated`` (401)."""
+        staff_hex, time_text, sig_hex = (headers.get(h) for h in (H_STAFF, H_TIME, H_SIG))
+        if not (staff_hex and time_text and sig_hex):
+            raise RequestUnauthenticated(
+                f"this request must be signed by {who}: headers {H_STAFF} (the signer's key), {H_TIME} and "
+                f"{H_SIG} are required", "unsigned_request")
+        signer = parse_hex(staff_hex, f"header {H_STAFF}", size=32, error=BadSignatureHeader)
+        signature = parse_hex(sig_hex, f"header {H_SIG}", size=64, error=BadSignatureHeader)
+        stamp = parse_int(time_text, f"header {H_TIME} (ms)", 0, 2**63 - 1, error=BadSignatureHeader)
+        now = self.clock_ms()
+        if abs(now - stamp) > MAX_CLOCK_SKEW_MS:
+            raise RequestUnauthenticated(f"request time {stamp} is {abs(now - stamp)} ms from the node's clock; "
+                                         f"at most {MAX_CLOCK_SKEW_MS} ms are accepted", "stale_request")
+        if stamp <= self.replay.not_before:
+            raise RequestUnauthenticated(
+                f"request time {stamp} is not after {self.replay.not_before}: the replay guard was unreadable "
+                "at start, so only requests signed later are accepted", "stale_request")
+        digest = compute_request_digest(self.chain_id, method, path, stamp, body)
+        if not verify_signature(signer, digest, signature):
+            raise RequestUnauthenticated(f"the signature does not verify for key {signer.hex()[:16]}… over "
+                                         f"{method} {path[:80]}", "bad_signature")
+        if digest in self.replay:
+            raise RequestUnauthenticated("this signed request was already used; sign each request afresh",
+                                         "replayed_request")
+        return signer, stamp, digest
 
     def verify(self, method: str, path: str, headers: Any, body: bytes, *, any_key: bool = False) -> bytes:
-        """Return the key that signed the request; raise ``VaultUnauthorized``.
+        """Return the key that signed the vault request; raise ``RequestUnauthenticated`` (401: unsigned, bad
+        signature, stale, replayed) or ``VaultUnauthorized`` (403: a signer that may not use the route).
 
         Without ``any_key`` the signer must hold the ``staff`` role (or, for a read, compliance or auditor);
         with it, the signer must exist on chain (``is_known_account``).
         """
-        staff_hex, time_text, sig_hex = (headers.get(h) for h in (H_STAFF, H_TIME, H_SIG))
-        if not (staff_hex and time_text and sig_hex):
-            who = "an account's key" if any_key else "a staff key"
-            raise VaultUnauthorized(f"vault requests must be signed by {who}: headers {H_STAFF}, {H_TIME} "
-                                    f"and {H_SIG} are required")
-        staff = parse_hex(staff_hex, f"header {H_STAFF}", size=32, error=VaultUnauthorized)
-        signature = parse_hex(sig_hex, f"header {H_SIG}", size=64, error=VaultUnauthorized)
-        stamp = parse_int(time_text, f"header {H_TIME} (ms)", 0, 2**63 - 1, error=VaultUnauthorized)
-        now = self.clock_ms()
-        if abs(now - stamp) > MAX_CLOCK_SKEW_MS:
-            raise VaultUnauthorized(f"request time {stamp} is {abs(now - stamp)} ms from the node's clock; "
-                                    f"at most {MAX_CLOCK_SKEW_MS} ms are accepted")
-        if stamp <= self._not_before:
-            raise VaultUnauthorized(f"request time {stamp} is not after {self._not_before}: the replay guard "
-                                    "was unreadable at start, so only requests signed later are accepted")
-        digest = compute_request_digest(self.chain_id, method, path, stamp, body)
-        if not verify_signature(staff, digest, signature):
-            raise VaultUnauthorized(f"the signature does not verify for key {staff.hex()[:16]}… over "
-                                    f"{method} {path[:80]}")
+        staff, stamp, digest = self.authenticate(method, path, headers, body,
+                                                 who="an account's key" if any_key else "a staff key")
         readers = READ_ALL_ROLES if method == "GET" else ()
         # Checked before the request is remembered: a stranger's keys never fill the replay guard
         if any_key and not is_known_account(self.store, staff):
@@ -141,86 +144,16 @@ class StaffGuard:
         if not any_key and not any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *readers)):
             also = f" (nor, to read, {' or '.join(map(repr, readers))})" if readers else ""
             raise VaultUnauthorized(f"key {staff.hex()[:16]}… does not hold the 'staff' role{also}")
-        privileged = any(has_role(self.store, role, staff) for role in (STAFF_ROLE, *READ_ALL_ROLES))
-        self.remember(digest, stamp, now, signer=staff, privileged=privileged)
+        self.remember(digest, stamp, self.clock_ms(), signer=staff, privileged=self.is_privileged(staff))
         return staff
 
+    def is_privileged(self, signer: bytes) -> bool:
+        """True iff ``signer`` holds a vault role (staff, compliance, auditor): their share is the whole guard."""
+        return any(has_role(self.store, role, signer) for role in (STAFF_ROLE, *READ_ALL_ROLES))
+
     def remember(self, digest: bytes, stamp: int, now: int, *, signer: bytes = b"", privileged: bool = True) -> None:
-        """Accept the request ``digest`` once: refuse a replay, else remember it (on disk first).
-
-        Refuses (429) a signer past ``MAX_SEEN_PER_SIGNER`` and unprivileged signers together past
-        ``MAX_SEEN_UNPRIVILEGED``, before the whole guard (503) could fill up.
-        """
-        if digest in self._seen:
-            raise VaultUnauthorized("this signed request was already used; sign each request afresh")
-        self._forget_older_than(now - REPLAY_WINDOW_MS)
-        used = self._per_signer.get(signer, 0)
-        if signer and used >= MAX_SEEN_PER_SIGNER:
-            raise TooManySignedRequests(f"key {signer.hex()[:16]}… signed {used} requests in the last "
-                                        f"{REPLAY_WINDOW_MS} ms; at most {MAX_SEEN_PER_SIGNER}: retry later")
-        if not privileged and self._unprivileged >= MAX_SEEN_UNPRIVILEGED:
-            raise TooManySignedRequests(f"{self._unprivileged} requests of accounts without a vault role are "
-                                        f"remembered (at most {MAX_SEEN_UNPRIVILEGED}); retry later")
-        if len(self._seen) >= MAX_SEEN_REQUESTS:
-            raise ReplayGuardFull(f"{len(self._seen)} signed requests of the last {REPLAY_WINDOW_MS} ms are "
-                                  f"remembered (at most {MAX_SEEN_REQUESTS}); retry later")
-        self._add(digest, stamp, signer, privileged)
-        self._save()
-
-    def _add(self, digest: bytes, stamp: int, signer: bytes, privileged: bool) -> None:
-        self._seen[digest] = stamp
-        self._signer[digest] = signer
-        self._per_signer[signer] = self._per_signer.get(signer, 0) + 1
-        if privileged:
-            self._privileged.add(signer)
-        else:
-            self._unprivileged += 1
-
-    def _forget_older_than(self, cutoff: int) -> None:
-        for digest, stamp in list(self._seen.items()):
-            if stamp >= cutoff:
-                continue
-            del self._seen[digest]
-            signer = self._signer.pop(digest, b"")
-            left = self._per_signer.get(signer, 1) - 1
-            if left:
-                self._per_signer[signer] = left
-            else:
-                self._per_signer.pop(signer, None)
-            if signer not in self._privileged:
-                self._unprivileged = max(0, self._unprivileged - 1)
-            elif not left:
-                self._privileged.discard(signer)
-
-    def _save(self) -> None:
-        if self.replay_file is None:
-            return
-        write_atomic(self.replay_file, codec.encode([
-            [digest, stamp, self._signer.get(digest, b""), int(self._signer.get(digest, b"") in self._privileged)]
-            for digest, stamp in self._seen.items()]))
-
-    def _load(self) -> None:
-        try:
-            raw = self.replay_file.read_bytes()
-        except FileNotFoundError:
-            return
-        now = self.clock_ms()
-        try:
-            entries = codec.decode(raw)
-            if not isinstance(entries, list) or not all(
-                    isinstance(e, list) and len(e) in (2, 4) and isinstance(e[0], bytes) and type(e[1]) is int
-                    and (len(e) == 2 or (isinstance(e[2], bytes) and e[3] in (0, 1))) for e in entries):
-                raise ValueError("expected [[digest, time_ms, signer, privileged], ...]")
-        except (LedgerError, ValueError) as exc:
-            self._not_before = now + MAX_CLOCK_SKEW_MS
-            log.error("replay guard %s is unreadable (%s): only requests signed after %d are accepted",
-                      self.replay_file, exc, self._not_before)
-            return
-        for entry in sorted(entries, key=lambda e: e[1]):
-            digest, stamp = entry[0], entry[1]
-            signer, privileged = (entry[2], bool(entry[3])) if len(entry) == 4 else (b"", True)
-            if stamp >= now - REPLAY_WINDOW_MS and digest not in self._seen:
-                self._add(digest, stamp, signer, privileged)
+        """Accept the request ``digest`` once (``ReplayGuard.remember``): 401 replay, 429 quota, 503 full."""
+        self.replay.remember(digest, stamp, now, signer, PRIVILEGED if privileged else UNPRIVILEGED)
 
 
 def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vault, *, write: bool) -> None:

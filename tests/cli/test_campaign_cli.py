@@ -61,9 +61,9 @@ def test_a_campaign_decided_through_the_cli_pays_a_bonus_on_a_confirmed_order(no
     tx(node, "alice", "pay-order", "--order-id", "O1", "--coins", "0")
     tx(node, "staff", "confirm-order", "--order-id", "O1")
 
-    account = json.loads(run("account", "show", alice, "--node", node.url, "--json"))
+    account = json.loads(run("account", "show", alice, "--node", node.url, "--json", "--key", node.files["alice"]))
     assert account["balance"] == 100 + 250  # earned on 10,000 at 1 %, plus the campaign's bonus
-    items = json.loads(run("history", alice, "--node", node.url, "--json"))["items"]
+    items = json.loads(run("history", alice, "--node", node.url, "--json", "--key", node.files["alice"]))["items"]
     confirm = next(i for i in items if i["kind"] == "confirm-order")
     assert ["credited", alice, 250, "campaign"] in [e[:4] for e in confirm["events"]]
     assert ["campaign_applied", "welcome", alice, "bonus", 250, "O1"] in confirm["events"]
@@ -84,7 +84,7 @@ def test_a_coupon_campaign_lets_the_issuer_issue_a_coupon_the_customer_redeems_o
     tx(node, "staff", "create-order", "--order-id", "O2", "--customer", alice, "--fiat-amount", "2000",
        "--currency", "EUR", "--items", "cups")
     tx(node, "alice", "redeem-coupon", "--coupon-id", "SPRING", "--order-id", "O2")
-    order = json.loads(run("order", "show", "O2", "--node", node.url, "--json"))
+    order = json.loads(run("order", "show", "O2", "--node", node.url, "--json", "--key", node.files["alice"]))
     assert order["discount"] == 500
     doc = json.loads(run("gov", "campaigns", "--node", node.url, "--json"))
     assert next(c for c in doc["items"] if c["campaign_id"] == "spring")["remaining"] == 0  # 10 × 500 reserved

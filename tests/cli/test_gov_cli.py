@@ -28,6 +28,8 @@ def one_branch(tmp_path_factory):
     save_key(admin_file, chain.admin)
     node = LiveNode(chain.node, chain.genesis, tmp / "db")
     node.admin_file = str(admin_file)
+    node.auditor_file = str(tmp / "auditor.key")  # the company auditor reads any account
+    save_key(node.auditor_file, chain.auditor)
     yield node
     node.close()
 
@@ -65,7 +67,8 @@ def test_propose_waits_and_says_what_the_decision_did(one_branch):
     out = send(one_branch, "propose", "grant-role", "--proposal-id", "hire-1", "--account", clerk.public_key.hex(),
                "--role", "staff", "--branch", "north")
     assert re.search(rf"decided at height \d+: staff role granted to {clerk.public_key.hex()[:8]}… in north", out)
-    account = json.loads(run("account", "show", clerk.public_key.hex(), "--node", one_branch.url, "--json"))
+    account = json.loads(run("account", "show", clerk.public_key.hex(), "--node", one_branch.url, "--json",
+                             "--key", one_branch.auditor_file))
     assert account["roles"] == ["staff"]
 
 

@@ -33,7 +33,7 @@ def world(tmp_path_factory):
     assert all(r.status == 0 for r in results), results
     c.store.close()
     files = {}
-    for name, key in (("clerk", clerk), ("alice", alice), ("second", second)):
+    for name, key in (("clerk", clerk), ("alice", alice), ("second", second), ("bob", bob)):
         files[name] = str(tmp / f"{name}.key")
         save_key(files[name], key)
     node = LiveNode(c.node, c.genesis, tmp / "db")
@@ -47,8 +47,10 @@ def tx(node: LiveNode, *args: str) -> dict:
     return json.loads(result.output)
 
 
-def account(node: LiveNode, who: KeyPair) -> dict:
-    result = CliRunner().invoke(main, ["account", "show", who.public_key.hex(), "--node", node.url, "--json"])
+def account(node: LiveNode, who: KeyPair, key_file: str) -> dict:
+    """``who``'s account document, read with ``key_file`` (their own key, or staff of their branch)."""
+    result = CliRunner().invoke(main, ["account", "show", who.public_key.hex(), "--node", node.url, "--json",
+                                       "--key", key_file])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -66,7 +68,7 @@ def test_customer_splitting_transfers_of_9999_is_stopped_by_the_second_factor_at
         done = tx(node, "transfer", "--key", files["alice"], "--second-key", files["second"], "--to", bob,
                   "--amount", "9999")
         assert done["outcome"] == "applied", done
-    assert account(node, keys["bob"])["balance"] == 6 * 9_999
+    assert account(node, keys["bob"], files["bob"])["balance"] == 6 * 9_999
 
 
 def test_staff_compensating_three_tickets_on_one_order_stop_at_the_cap_per_customer(world):
@@ -75,5 +77,5 @@ def test_staff_compensating_three_tickets_on_one_order_stop_at_the_cap_per_custo
             for i in (1, 2, 3)]
     assert [d["outcome"] for d in paid] == ["applied", "applied", "failed"]
     assert paid[2]["reason"] == "customer_compensation_cap_exceeded"
-    doc = account(node, keys["alice"])
+    doc = account(node, keys["alice"], files["clerk"])
     assert doc["tier"] == "base" and doc["tier_earned"] == 100  # the order's 100 coins; compensation is no earning

@@ -49,7 +49,8 @@ def test_customer_who_moved_earned_coins_away_then_refunded_is_shown_in_debt_and
                 "--fiat-amount", "2000000", "--items", "one television")["status"] == "committed"
     send(node, files["alice"], "pay-order", "--order-id", "BIG", "--coins", "0")
     send(node, files["clerk"], "confirm-order", "--order-id", "BIG")
-    account = json.loads(run("account", "show", alice.public_key.hex(), "--node", node.url, "--json"))
+    account = json.loads(run("account", "show", alice.public_key.hex(), "--node", node.url, "--json",
+                             "--key", files["alice"]))
     assert (account["balance"], account["debt"]) == (20_000, 0)
 
     moved = send(node, files["alice"], "transfer", "--second-key", files["second"], "--to", clerk.public_key.hex(),
@@ -57,13 +58,15 @@ def test_customer_who_moved_earned_coins_away_then_refunded_is_shown_in_debt_and
     refund = send(node, files["alice"], "request-refund", "--second-key", files["second"], "--order-id", "BIG",
                   "--reason", "changed my mind")
     assert (moved["reason"], refund["reason"]) == ("", "")
-    account = json.loads(run("account", "show", alice.public_key.hex(), "--node", node.url, "--json"))
+    account = json.loads(run("account", "show", alice.public_key.hex(), "--node", node.url, "--json",
+                             "--key", files["alice"]))
     assert (account["balance"], account["debt"]) == (0, 19_998)
-    assert "debt: 19998" in run("account", "show", alice.public_key.hex(), "--node", node.url)
-    order = json.loads(run("order", "show", "BIG", "--node", node.url, "--json"))
+    assert "debt: 19998" in run("account", "show", alice.public_key.hex(), "--node", node.url, "--key", files["clerk"])
+    order = json.loads(run("order", "show", "BIG", "--node", node.url, "--json", "--key", files["clerk"]))
     assert (order["status"], order["clawed_back"], order["debt_incurred"], order["fiat_refunded"]) == (
         "refunded", 2, 19_998, 2_000_000)
-    history = json.loads(run("history", alice.public_key.hex(), "--node", node.url, "--json"))
+    history = json.loads(run("history", alice.public_key.hex(), "--node", node.url, "--json",
+                             "--key", files["alice"]))
     refund_item = next(i for i in history["items"] if i["tx_hash"] == refund["tx_hash"])
     assert ["debt_incurred", alice.public_key.hex(), 19_998, "refund:BIG", 19_998] in refund_item["events"]
 

@@ -8,6 +8,7 @@ import json
 from click.testing import CliRunner
 
 from cli.main import main
+from ledger.keys import save_key
 from tests.node.live_node import LiveNode
 from tests.node.local_chain import LocalChain
 from tests.node.test_analytics_outstanding import play_refunded_usd_order
@@ -19,9 +20,12 @@ def test_report_prints_fiat_in_the_base_currency_and_the_coins_outstanding(tmp_p
     height = c.store.head().height
     c.store.close()
     live = LiveNode(c.node, c.genesis, tmp_path / "db")
+    auditor = str(tmp_path / "auditor.key")  # the report goes to role holders: the company auditor reads it
+    save_key(auditor, c.auditor)
     try:
-        out = CliRunner().invoke(main, ["report", "--branch", "north", "--node", live.url], catch_exceptions=False)
-        doc = json.loads(CliRunner().invoke(main, ["report", "--node", live.url, "--json"]).output)
+        out = CliRunner().invoke(main, ["report", "--branch", "north", "--node", live.url, "--key", auditor],
+                                 catch_exceptions=False)
+        doc = json.loads(CliRunner().invoke(main, ["report", "--node", live.url, "--json", "--key", auditor]).output)
     finally:
         live.close()
     assert out.exit_code == 0, out.output

@@ -35,7 +35,7 @@ def sent(monkeypatch):
 def kept(monkeypatch):
     """The texts the command would store in the vault before submitting, in order."""
     texts = []
-    monkeypatch.setattr(tx_module, "store_texts", lambda client, key_file, values, pending, quiet: texts.extend(pending))
+    monkeypatch.setattr(tx_module, "store_texts", lambda client, key_file, values, pending, quiet, kind="": texts.extend(pending))
     return texts
 
 

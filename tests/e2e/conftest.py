@@ -24,6 +24,7 @@ import tomli_w
 from cli.network import init_network
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
+from tests.node.signing import read_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_CONSENSUS = {"base_timeout_ms": 500, "max_timeout_ms": 2000, "block_interval_ms": 100, "max_future_ms": 2000}
@@ -50,12 +51,12 @@ def find_free_base(count: int, attempts: int = 200) -> int:
 
 
 def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0,
-              context: ssl.SSLContext | None = None) -> tuple[int, dict]:
-    """GET (or POST ``body``) and return (status, JSON); connection failures give (0, {}); ``context`` for
-    https:// (the network CA)."""
+              headers: dict | None = None, context: ssl.SSLContext | None = None) -> tuple[int, dict]:
+    """GET (or POST ``body``) with extra ``headers`` and return (status, JSON); connection failures give (0, {});
+    ``context`` for https:// (the network CA)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s, context=context) as resp:
             return resp.status, json.loads(resp.read())
@@ -88,11 +89,17 @@ class Network:
         self.apis = [b.api_url for b in self.summary.branches]
         self.genesis = load_genesis(self.summary.genesis_path)
         self.chain_id = self.genesis.chain_id
+        self._auditor = self.auditor
         self.procs: list[subprocess.Popen | None] = [None] * count
         self.logs: list[Path] = [root / f"{name}.log" for name in self.names]
 
     def key(self, i: int, role: str):
         return load_key(self.dir / self.names[i] / "keys" / f"{role}.key")
+
+    @property
+    def auditor(self):
+        """The company auditor's key (`network init` writes company/auditor.key): reads every account and block."""
+        return load_key(self.dir / "company" / "auditor.key")
 
     def start(self, i: int) -> None:
         if self.procs[i] is not None and self.procs[i].poll() is None:
@@ -167,8 +174,12 @@ class Network:
 
     # ---- API helpers ----
 
-    def get(self, i: int, path: str) -> tuple[int, dict]:
-        return http_json(self.apis[i] + path, context=self.ssl)
+    def get(self, i: int, path: str, key=None) -> tuple[int, dict]:
+        """GET ``path`` from node ``i``, signed by ``key`` (default: the company auditor; /v1/status unsigned)."""
+        if path == "/v1/status":
+            return http_json(self.apis[i] + path, context=self.ssl)
+        headers = read_headers(key or self._auditor, self.chain_id, path)
+        return http_json(self.apis[i] + path, headers=headers, context=self.ssl)
 
     def height(self, i: int) -> int:
         code, doc = self.get(i, "/v1/status")

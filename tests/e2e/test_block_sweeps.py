@@ -62,7 +62,8 @@ def test_dead_coins_of_an_idle_customer_expire_on_time_and_the_report_counts_the
        "--currency", "EUR", "--items", "a teapot")
     tx("pay-order", str(tmp_path / "customer.key"), "--order-id", "O1", "--coins", "0")
     earned = tx("confirm-order", staff, "--order-id", "O1")
-    account = json.loads(cli("account", "coin", customer.hex, "--node", api, "--json"))
+    mine = ("--key", str(tmp_path / "customer.key"))  # the customer reads her own account, history, receipts
+    account = json.loads(cli("account", "coin", customer.hex, "--node", api, "--json", *mine))
     assert account["balance"] == 100
     net.stop(3)  # one validator is down while the coins expire (3 of 4 still decide)
 
@@ -73,18 +74,18 @@ def test_dead_coins_of_an_idle_customer_expire_on_time_and_the_report_counts_the
     height = net.height(0)
     assert height == earned["height"] + 1  # one block: the sweep, proposed for the due coins alone
 
-    history = json.loads(cli("history", customer.hex, "--node", net.apis[1], "--json"))["items"]
+    history = json.loads(cli("history", customer.hex, "--node", net.apis[1], "--json", *mine))["items"]
     sweep = history[0]
     assert sweep["kind"] == SWEEP_KIND and sweep["events"] == [["expired", customer.hex, 100]]
     assert sweep["height"] == height and sweep["index"] == 0 and sweep["result"] == "applied"
-    cli("receipt", "get", sweep["tx_hash"], "-o", str(tmp_path / "expiry.json"), "--node", net.apis[2])
+    cli("receipt", "get", sweep["tx_hash"], "-o", str(tmp_path / "expiry.json"), "--node", net.apis[2], *mine)
     assert "valid receipt" in cli("receipt", "verify", str(tmp_path / "expiry.json"), "--genesis",
                                   str(net.dir / "genesis.json"))
 
     def report_expired():
         return net.get(1, "/v1/report")[1].get("coins", {}).get("expired") == 100
     net.wait_until("the report counts the expired coins", report_expired, 10)
-    account = json.loads(cli("account", "coin", customer.hex, "--node", api, "--json"))
+    account = json.loads(cli("account", "coin", customer.hex, "--node", api, "--json", *mine))
     assert account["balance"] == 0
 
     # The validator that was down catches up through the sweep block (validated with the same rule)

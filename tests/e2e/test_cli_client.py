@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ledger.keys import KeyPair, save_key
-from tests.e2e.conftest import Network
+from tests.e2e.conftest import Network, http_json
+from tests.node.signing import read_headers
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,30 @@ def issuer_key_file(net: Network) -> str:
     return str(net.dir / net.names[0] / "keys" / "issuer.key")
 
 
+def auditor_key_file(net: Network) -> str:
+    return str(net.dir / "company" / "auditor.key")
+
+
+def test_an_unsigned_read_is_refused_with_a_message_saying_to_pass_key(net, alice, monkeypatch):
+    monkeypatch.delenv("CARECOIN_KEY", raising=False)
+    key, key_file = alice
+    result = run("account", "show", key.hex, "--node", net.apis[0])
+    assert result.exit_code == 1 and "401" in result.output and "unsigned_request" in result.output
+    assert "pass --key FILE (or set CARECOIN_KEY)" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("CARECOIN_KEY", key_file)  # the environment variable signs like --key
+    assert run("account", "show", key.hex, "--node", net.apis[0]).exit_code == 0
+
+
+def test_a_customer_reading_another_customers_account_is_refused_403_over_real_processes(net, alice):
+    _, key_file = alice
+    other = KeyPair.generate()
+    result = run("account", "show", other.hex, "--node", net.apis[0], "--key", key_file)
+    assert result.exit_code == 1 and "403" in result.output and "not_entitled" in result.output
+    assert "readable by the account itself, staff of its branch, auditors and compliance" in result.output
+    audited = run("account", "show", other.hex, "--node", net.apis[0], "--key", auditor_key_file(net), "--json")
+    assert audited.exit_code == 0 and json.loads(audited.output)["balance"] == 0
+
+
 def test_status_shows_chain_and_height(net):
     result = run("status", "--node", net.apis[0], "--json")
     assert result.exit_code == 0, result.output
@@ -59,16 +84,16 @@ def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, t
     assert out.exit_code == 0, out.output
     assert "status=committed" in out.output
 
-    out = run("account", "show", key.hex, "--node", net.apis[0], "--json")
+    out = run("account", "show", key.hex, "--node", net.apis[0], "--json", "--key", key_file)
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["balance"] == 380
 
-    out = run("history", key.hex, "--node", net.apis[0], "--json")
+    out = run("history", key.hex, "--node", net.apis[0], "--json", "--key", key_file)
     assert out.exit_code == 0, out.output
     hashes = {item["tx_hash"] for item in json.loads(out.output)["items"]}
     assert minted["tx_hash"] in hashes and len(hashes) == 2
 
-    out = run("history", key.hex, "--node", net.apis[0], "--receipts", str(tmp_path / "receipts"))
+    out = run("history", key.hex, "--node", net.apis[0], "--receipts", str(tmp_path / "receipts"), "--key", key_file)
     assert out.exit_code == 0, out.output
     saved = sorted((tmp_path / "receipts").glob("*.json"))
     assert {p.stem for p in saved} == hashes
@@ -76,7 +101,8 @@ def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, t
         check = run("receipt", "verify", str(path), "--genesis", str(net.dir / "genesis.json"))
         assert check.exit_code == 0, check.output
 
-    out = run("receipt", "get", minted["tx_hash"], "-o", str(tmp_path / "r.json"), "--node", net.apis[0])
+    out = run("receipt", "get", minted["tx_hash"], "-o", str(tmp_path / "r.json"), "--node", net.apis[0],
+              "--key", key_file)
     assert out.exit_code == 0, out.output
     out = run("receipt", "verify", str(tmp_path / "r.json"), "--genesis", str(net.dir / "genesis.json"))
     assert out.exit_code == 0, out.output
@@ -100,7 +126,8 @@ def test_mint_by_a_non_issuer_is_committed_as_unauthorized(net, alice):
     assert json.loads(out.output)["reason"] == "unauthorized"
 
 
-def test_block_show_latest_and_by_height(net):
+def test_block_show_latest_and_by_height(net, monkeypatch):
+    monkeypatch.setenv("CARECOIN_KEY", str(auditor_key_file(net)))  # whole blocks: the company auditor
     out = run("block", "show", "latest", "--node", net.apis[0], "--json")
     assert out.exit_code == 0, out.output
     assert "block_hash" in json.loads(out.output)
@@ -115,7 +142,8 @@ def test_block_show_latest_and_by_height(net):
     (("receipt", "get", "abc", "-o", "/tmp/never.json"), "64 hex digits"),
     (("tx", "transfer", "--key", "/nonexistent.key", "--to", "00" * 32, "--amount", "1"), "does not exist"),
 ])
-def test_refusals_are_one_line_errors_with_exit_1(net, args, needle):
+def test_refusals_are_one_line_errors_with_exit_1(net, args, needle, monkeypatch):
+    monkeypatch.setenv("CARECOIN_KEY", str(auditor_key_file(net)))  # signed: what is refused is the input
     result = CliRunner().invoke(main, [*args, "--node", net.apis[0]])
     assert result.exit_code == 1, result.output
     assert needle in result.output and "Traceback" not in result.output
@@ -132,3 +160,18 @@ def test_transfer_to_a_malformed_account_is_refused_before_signing(net, alice):
     result = CliRunner().invoke(main, ["tx", "transfer", "--node", net.apis[0], "--key", key_file,
                                        "--to", "abcd", "--amount", "1"])
     assert result.exit_code == 1 and "expected 32" in result.output
+
+
+def test_a_captured_signed_read_replayed_is_refused_also_after_the_node_restarts(net, alice):
+    key, _ = alice
+    path = f"/v1/accounts/{key.hex}"
+    headers = read_headers(key, net.chain_id, path)  # what an eavesdropper captured
+    assert http_json(net.apis[0] + path, headers=headers)[0] == 200
+    code, doc = http_json(net.apis[0] + path, headers=headers)
+    assert code == 401 and doc["error"]["code"] == "replayed_request"
+    assert net.stop(0) == 0
+    net.start(0)
+    net.wait_ready(0)
+    code, doc = http_json(net.apis[0] + path, headers=headers)
+    assert code == 401 and doc["error"]["code"] == "replayed_request", doc
+    assert net.get(0, path, key=key)[0] == 200  # a fresh signature by the same key reads on

@@ -40,6 +40,7 @@ class Story:
                                       for name in ("admin", "issuer", "staff")}
         # the admins of three of the four branches: governance needs a quorum of 3 distinct branches
         self.files.update({f"admin{i}": str(net.dir / net.names[i] / "keys" / "admin.key") for i in range(3)})
+        self.files["auditor"] = str(net.dir / "company" / "auditor.key")  # reads every account and block
         self.keys: dict[str, KeyPair] = {}
         self.proposals = 0
 
@@ -74,8 +75,9 @@ class Story:
         assert (doc["outcome"], doc["reason"]) == ("failed", reason), (kind, doc)
         return doc
 
-    def read(self, *args: str, node: int = 0) -> dict:
-        return json.loads(cli(*args, "--node", self.net.apis[node], "--json"))
+    def read(self, *args: str, node: int = 0, who: str = "auditor") -> dict:
+        """A read signed by ``who``'s key (default: the company auditor), as JSON."""
+        return json.loads(cli(*args, "--node", self.net.apis[node], "--json", "--key", self.files[who]))
 
     def receipt(self, tx_hash: str, node: int = 0):
         _, doc = self.net.get(node, f"/v1/tx/{tx_hash}/receipt")
@@ -126,7 +128,7 @@ def test_the_customer_story_through_the_cli(story):
     s.refused("redeem-coupon", "alice", "coupon_limit_reached", "--coupon-id", "SPRING", "--order-id", "O1")
     receipts["pay"] = s.ok("pay-order", "alice", "--order-id", "O1", "--coins", "400", node=1)["tx_hash"]
     receipts["confirm"] = s.ok("confirm-order", "clerk", "--order-id", "O1", node=2)["tx_hash"]
-    order = s.read("order", "show", "O1", node=3)
+    order = s.read("order", "show", "O1", node=3, who="alice")
     assert order["status"] == "confirmed" and order["discount"] == 500 and order["coins_paid"] == 400
     assert order["earned"] == 9_100 * 100 * 100 // 1_000_000 == 91
 
@@ -141,7 +143,7 @@ def test_the_customer_story_through_the_cli(story):
          "--comment", "quick and kind")
     s.refused("submit-feedback", "alice", "already_rewarded", "--target-kind", "ticket", "--target-id", "T1",
               "--rating", "5")
-    ticket = s.read("ticket", "show", "T1", node=1)
+    ticket = s.read("ticket", "show", "T1", node=1, who="clerk")
     assert ticket["state"] == "resolved" and ticket["compensated"] == 300 and ticket["rating"] == 5
     assert 0 < ticket["first_response_ms"] <= ticket["resolution_ms"]
 
@@ -150,7 +152,7 @@ def test_the_customer_story_through_the_cli(story):
     s.ok("pay-order", "alice", "--order-id", "O2", "--coins", "100")
     receipts["refund"] = s.ok("request-refund", "alice", "--order-id", "O2", "--reason", "wrong size",
                               node=3)["tx_hash"]
-    assert s.read("order", "show", "O2")["status"] == "refunded"
+    assert s.read("order", "show", "O2", who="alice")["status"] == "refunded"
     s.govern("set-policy", "--name", "refund_window_ms", "--value", "1")
     s.ok("create-order", "clerk", "--order-id", "O3", "--customer", alice, "--fiat-amount", "1500")
     s.ok("pay-order", "alice", "--order-id", "O3", "--coins", "0")
@@ -161,8 +163,9 @@ def test_the_customer_story_through_the_cli(story):
     # block-sweep shows the expired event in his history).
     s.govern("set-policy", "--name", "coin_lifetime_ms", "--value", "1500")
     s.ok("mint", "issuer", "--to", bob, "--amount", "70")
-    s.net.wait_until("Bob's coins expired", lambda: s.read("account", "coin", bob)["stored_balance"] == 0, 10)
-    swept = s.read("history", bob)["items"][0]
+    s.net.wait_until("Bob's coins expired", lambda: s.read("account", "coin", bob, who="bob")["stored_balance"] == 0,
+                     10)
+    swept = s.read("history", bob, who="bob")["items"][0]
     assert swept["kind"] == "block-sweep" and swept["events"] == [["expired", bob, 70]]
     receipts["expiry"] = swept["tx_hash"]
     s.govern("set-policy", "--name", "coin_lifetime_ms", "--value", str(365 * 86_400_000))
@@ -177,7 +180,8 @@ def test_the_customer_story_through_the_cli(story):
     assert ["expired", s.keys["bob"].public_key, 70] in [list(e) for e in checked["expiry"].events]
     assert any(e[0] == "order_refunded" for e in checked["refund"].events)
     assert any(e[0] == "compensated" for e in checked["compensate"].events)
-    out = cli("receipt", "get", receipts["confirm"], "-o", str(s.tmp / "r.json"), "--node", s.net.apis[1])
+    out = cli("receipt", "get", receipts["confirm"], "-o", str(s.tmp / "r.json"), "--node", s.net.apis[1],
+              "--key", s.files["alice"])  # her order's confirmation names her
     assert "valid receipt" in cli("receipt", "verify", str(s.tmp / "r.json"), "--genesis",
                                   str(s.net.dir / "genesis.json")), out
 
@@ -185,20 +189,20 @@ def test_the_customer_story_through_the_cli(story):
     # + 100 refunded; frozen.
     reward = s.read("policy", "show")["policy"]["feedback_reward"]
     balance = 1000 - 400 + 91 + 300 + reward - 100 + 100
-    coin = s.read("account", "coin", alice, node=3)
+    coin = s.read("account", "coin", alice, node=3, who="alice")
     assert coin["balance"] == balance and coin["frozen"]["reason_code"] == "fraud_check" and coin["kyc_level"] == 1
-    cli("account", "proof", alice, "-o", str(s.tmp / "proof.json"), "--node", s.net.apis[2])
+    cli("account", "proof", alice, "-o", str(s.tmp / "proof.json"), "--node", s.net.apis[2], "--key", s.files["alice"])
     proven = json.loads(cli("account", "verify-proof", str(s.tmp / "proof.json"), "--genesis",
                             str(s.net.dir / "genesis.json"), "--json"))
     assert proven["valid"] and proven["balance"] == balance and proven["frozen"] == "fraud_check"
 
     # The report and the customer's history agree with the story.
-    report = s.read("report", "--branch", s.net.names[0], node=1)  # the clerk's branch
+    report = s.read("report", "--branch", s.net.names[0], node=1, who="clerk")  # the clerk's branch
     assert report["coins"]["compensated"] == 300 and report["coins"]["earned"] == 91
     assert report["orders"]["refunded"] == 1 and report["tickets"]["by_category"]["complaint"] == 1
     assert report["ratings"]["average"] == 5 and report["tickets"]["mean_first_response_ms"] > 0
     assert s.read("report")["coins"]["expired"] == 70
-    kinds = [i["kind"] for i in s.read("history", alice, node=2)["items"]]
+    kinds = [i["kind"] for i in s.read("history", alice, node=2, who="alice")["items"]]
     for kind in ("register-customer", "pay-order", "confirm-order", "compensate", "request-refund"):
         assert kind in kinds
 
@@ -211,9 +215,9 @@ def test_policy_versions_and_read_refusals(story):
     for args, needle in ((("ticket", "show", "T404"), "404"), (("order", "show", "O" * 65), "400"),
                          (("policy", "show", "--version", "999"), "404"),
                          (("customer", "show", "00" * 32), "404"), (("account", "coin", "xyz"), "not hex")):
-        result = CliRunner().invoke(main, [*args, "--node", s.net.apis[0]])
+        result = CliRunner().invoke(main, [*args, "--node", s.net.apis[0], "--key", s.files["auditor"]])
         assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output, result.output
-    text = cli("report", "--since", "2020-01-01", "--node", s.net.apis[0])
+    text = cli("report", "--since", "2020-01-01", "--node", s.net.apis[0], "--key", s.files["auditor"])
     assert "report for all branches" in text and "ratings:" in text
     result = CliRunner().invoke(main, ["report", "--since", "last tuesday", "--node", s.net.apis[0]])
     assert result.exit_code == 2 and "ISO date" in result.output

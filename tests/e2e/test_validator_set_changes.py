@@ -104,7 +104,8 @@ def header_sets(net: Network, i: int, height: int) -> tuple[str, str]:
 def verify_receipt_offline(net: Network, tx_hash: bytes, tmp: Path) -> str:
     """`carecoin receipt get` from a node, then `carecoin receipt verify` given only genesis.json."""
     out = tmp / f"{tx_hash.hex()[:16]}.json"
-    cli("receipt", "get", tx_hash.hex(), "-o", str(out), "--node", net.apis[0])
+    cli("receipt", "get", tx_hash.hex(), "-o", str(out), "--node", net.apis[0], "--key",
+        str(net.dir / "company" / "auditor.key"))
     text = cli("receipt", "verify", str(out), "--genesis", str(net.summary.genesis_path))
     assert text.startswith("valid receipt"), text
     return text

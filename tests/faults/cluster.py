@@ -29,6 +29,7 @@ from cli.network import init_network
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key
 from tests.faults.proxy import ProxyMesh
+from tests.node.signing import read_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_CONSENSUS = {"base_timeout_ms": 500, "max_timeout_ms": 2000, "block_interval_ms": 100,
@@ -84,6 +85,7 @@ class Cluster:
         self.peer_ports = [b.peer.port for b in self.summary.branches]
         self.genesis = load_genesis(self.summary.genesis_path)
         self.chain_id = self.genesis.chain_id
+        self.auditor = load_key(self.dir / "company" / "auditor.key")
         self.validator_keys = [v.public_key for v in self.genesis.validators]
         self.procs: list[subprocess.Popen | None] = [None] * n
         self.paused: set[int] = set()
@@ -212,10 +214,12 @@ class Cluster:
     # ---- HTTP ----
 
     async def get(self, i: int, path: str) -> tuple[int, dict]:
-        """GET a node's API; (0, {}) when it does not answer."""
+        """GET a node's API, signed by the company auditor (reads every account, tx and block); (0, {}) when it
+        does not answer."""
         assert self.session is not None
+        headers = {} if path == "/v1/status" else read_headers(self.auditor, self.chain_id, path)
         try:
-            async with self.session.get(self.apis[i] + path) as resp:
+            async with self.session.get(self.apis[i] + path, headers=headers) as resp:
                 return resp.status, await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError):
             return 0, {}

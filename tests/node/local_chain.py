@@ -20,12 +20,14 @@ class LocalChain:
     """One validator's store, filled block by block with chosen timestamps (sealed by that validator)."""
 
     def __init__(self, path, genesis_time_ms: int | None = None) -> None:
-        self.node, self.admin, self.staff, self.issuer, self.compliance = (KeyPair.generate() for _ in range(5))
+        self.node, self.admin, self.staff, self.issuer, self.compliance, self.auditor = (
+            KeyPair.generate() for _ in range(6))
         self.genesis = Genesis(
             CHAIN, genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000) - 3_600_000,
             (Validator("north", self.node.public_key),),  # one branch: governance decides with one admin
             roles={"branch-admin": (self.admin.public_key,), "staff": (self.staff.public_key,),
-                   "issuer": (self.issuer.public_key,), "compliance": (self.compliance.public_key,)}, policy={})
+                   "issuer": (self.issuer.public_key,), "compliance": (self.compliance.public_key,),
+                   "auditor": (self.auditor.public_key,)}, policy={})
         self.store = Store.open(path)
         block, execution = chain.genesis_block(self.genesis)
         self.store.commit_block(block, (), execution.results, execution.state_writes, execution.smt_nodes)

@@ -18,6 +18,7 @@ from ledger.receipt import verify
 from ledger.tx import make_tx, sign_tx
 from node.app import create_node_app
 from tests.node.test_api import client, post_tx, wait_status  # noqa: F401
+from tests.node.signing import signed_get
 from tests.node.test_service import CHAIN, FAST, keys, open_service, wait_height  # noqa: F401
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -76,7 +77,7 @@ async def test_fresh_key_flood_cannot_shut_out_an_issuer(small_pool, keys):  # n
         gate.set()
     done = await wait_status(client, mint.tx_hash.hex())
     assert done["outcome"] == "applied"
-    resp = await client.get(f"/v1/accounts/{alice.public_key.hex()}")
+    resp = await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}", alice, CHAIN)
     assert (await resp.json())["balance"] == 500
 
 
@@ -132,7 +133,7 @@ async def test_front_runner_cannot_append_a_signature_to_a_pending_tx(client, ke
     assert status == 202 and doc["status"] == "pending", doc
     done = await wait_status(client, tx.tx_hash.hex())
     assert done["outcome"] == "applied"
-    resp = await client.get(f"/v1/tx/{tx.tx_hash.hex()}/receipt")
+    resp = await signed_get(client, f"/v1/tx/{tx.tx_hash.hex()}/receipt", alice, CHAIN)  # the mint names her
     receipt = await resp.json()
     assert bytes.fromhex(receipt["tx"]) == tx.raw
     assert verify(receipt, client.svc.genesis).tx_hash == tx.tx_hash

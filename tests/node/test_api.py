@@ -13,7 +13,8 @@ from ledger.tx import make_tx
 from node.app import create_node_app
 from node.errors import MempoolFull
 from node.routes import OPENAPI
-from tests.node.test_service import CHAIN, FAST, open_service
+from tests.node.signing import signed_get
+from tests.node.test_service import AUDITOR, CHAIN, FAST, open_service
 
 
 @pytest.fixture
@@ -31,9 +32,10 @@ async def client(aiohttp_client, tmp_path, keys):
     svc.close()
 
 
-async def wait_status(client, tx_hash: str, want: str = "committed", timeout_s: float = 10.0) -> dict:
+async def wait_status(client, tx_hash: str, want: str = "committed", timeout_s: float = 10.0,
+                      key: KeyPair = AUDITOR) -> dict:
     for _ in range(int(timeout_s / 0.02)):
-        resp = await client.get(f"/v1/tx/{tx_hash}")
+        resp = await signed_get(client, f"/v1/tx/{tx_hash}", key, CHAIN)
         doc = await resp.json()
         if doc.get("status") == want:
             return doc
@@ -60,16 +62,16 @@ async def test_submitted_tx_turns_committed_and_its_receipt_verifies_offline(cli
     assert status == 202 and doc == {"tx_hash": tx.tx_hash.hex(), "status": "pending"}
     done = await wait_status(client, tx.tx_hash.hex())
     assert done["outcome"] == "applied" and done["height"] >= 1 and done["index"] == 0
-    resp = await client.get(f"/v1/tx/{tx.tx_hash.hex()}/receipt")
+    resp = await signed_get(client, f"/v1/tx/{tx.tx_hash.hex()}/receipt", alice, CHAIN)  # the mint names her
     receipt = await resp.json()
     checked = verify(receipt, client.svc.genesis)
     assert checked.tx_hash == tx.tx_hash and checked.height == done["height"]
-    resp = await client.get(f"/v1/tx/{tx.tx_hash.hex()}/receipt?format=msgpack")
+    resp = await signed_get(client, f"/v1/tx/{tx.tx_hash.hex()}/receipt?format=msgpack", issuer, CHAIN)
     assert resp.status == 200 and resp.content_type == "application/msgpack"
     assert verify(decode_compact(await resp.read()), client.svc.genesis).tx_hash == tx.tx_hash
-    resp = await client.get(f"/v1/accounts/{alice.public_key.hex()}")
+    resp = await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}", alice, CHAIN)
     assert (await resp.json())["balance"] == 250
-    resp = await client.get(f"/v1/accounts/{alice.public_key.hex()}/history")
+    resp = await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}/history", alice, CHAIN)
     items = (await resp.json())["items"]
     assert [i["tx_hash"] for i in items] == [tx.tx_hash.hex()] and items[0]["kind"] == "mint"
 
@@ -81,17 +83,18 @@ async def test_next_nonce_counts_pending_txs_of_the_sender(client, keys):
     await client.svc.stop()
     for n in (1, 2):
         client.svc.admission.submit_tx(make_tx(CHAIN, "mint", issuer, n, [issuer.public_key, 1]).raw, gossip=False)
-    doc = await (await client.get(f"/v1/accounts/{issuer.public_key.hex()}")).json()
+    doc = await (await signed_get(client, f"/v1/accounts/{issuer.public_key.hex()}", issuer, CHAIN)).json()
     assert doc["nonce"] == 0 and doc["next_nonce"] == 3 and doc["roles"] == ["issuer"]
 
 
 @pytest.mark.asyncio
-async def test_blocks_latest_and_raw_format_agree(client):
+async def test_blocks_latest_and_raw_format_agree(client, keys):
     await asyncio.sleep(0.2)
-    latest = await (await client.get("/v1/blocks/latest")).json()
-    same = await (await client.get(f"/v1/blocks/{latest['height']}")).json()
+    validator = keys[0]  # whole blocks: validators, auditors, compliance
+    latest = await (await signed_get(client, "/v1/blocks/latest", validator, CHAIN)).json()
+    same = await (await signed_get(client, f"/v1/blocks/{latest['height']}", AUDITOR, CHAIN)).json()
     assert latest == same and len(same["certificate"]) == (1 if same["height"] else 0)
-    raw = await (await client.get(f"/v1/blocks/{latest['height']}?format=raw")).json()
+    raw = await (await signed_get(client, f"/v1/blocks/{latest['height']}?format=raw", validator, CHAIN)).json()
     from ledger.block import Block
     header = Block.decode(bytes.fromhex(raw["block"])).header
     assert header.hash().hex() == latest["block_hash"]
@@ -120,7 +123,7 @@ async def test_status_names_chain_node_height_and_validator(client, keys):
     ("/v1/nothing", 404, "not_found"),
 ])
 async def test_bad_reads_get_a_json_error_with_the_right_4xx(client, path, status, code):
-    resp = await client.get(path)
+    resp = await signed_get(client, path, AUDITOR, CHAIN)  # the auditor may read anything: what is left is the 4xx
     assert resp.status == status
     assert_error(await resp.json(), code)
 
@@ -206,9 +209,11 @@ async def test_history_lists_newest_first_and_pages_with_next_before(client, key
         await post_tx(client, tx)
         await wait_status(client, tx.tx_hash.hex())
         txs.append(tx)
-    page = await (await client.get(f"/v1/accounts/{alice.public_key.hex()}/history?limit=1")).json()
+    page = await (await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}/history?limit=1", alice,
+                                   CHAIN)).json()
     assert [i["tx_hash"] for i in page["items"]] == [txs[1].tx_hash.hex()]
-    older = await (await client.get(
-        f"/v1/accounts/{alice.public_key.hex()}/history?limit=5&before={page['next_before']}")).json()
+    older = await (await signed_get(
+        client, f"/v1/accounts/{alice.public_key.hex()}/history?limit=5&before={page['next_before']}", alice,
+        CHAIN)).json()
     assert [i["tx_hash"] for i in older["items"]] == [txs[0].tx_hash.hex()]
     assert older["items"][0]["events"] and older["items"][0]["result"] == "applied"

@@ -18,6 +18,7 @@ from node.routes import OPENAPI
 from node.service import NodeService
 from node.vault import compute_request_headers
 from tests.node.local_chain import CHAIN, LocalChain, play_story
+from tests.node.signing import next_stamp_ms, signed_get
 from tests.node.test_service import FAST
 
 PERSON = {"name": "Zoé Durand", "email": "zoe@example.net", "phone": "+41 79 555 01 02"}
@@ -36,8 +37,9 @@ async def client(aiohttp_client, tmp_path):
     svc.close()
 
 
-async def get(client, path: str) -> tuple[int, dict]:
-    resp = await client.get(path)
+async def get(client, path: str, key: KeyPair | None = None) -> tuple[int, dict]:
+    """GET ``path`` signed by ``key`` (default: the company auditor, who may read everything)."""
+    resp = await signed_get(client, path, key or client.chain.auditor, CHAIN)
     return resp.status, await resp.json()
 
 
@@ -51,7 +53,7 @@ def assert_error(status: int, doc: dict, want_status: int, code: str | None = No
 async def signed(client, key: KeyPair, method: str, path: str, body: dict | None = None, now_ms: int | None = None):
     raw = b"" if body is None else json.dumps(body).encode()
     headers = compute_request_headers(key, CHAIN, method, path, raw,
-                                      int(time.time() * 1000) if now_ms is None else now_ms)
+                                      next_stamp_ms() if now_ms is None else now_ms)
     resp = await client.request(method, path, data=raw or None, headers=headers)
     return resp.status, await resp.json()
 
@@ -70,7 +72,7 @@ async def commit(client, tx, timeout_s: float = 10.0) -> dict:
 @pytest.mark.asyncio
 async def test_coin_view_route_shows_spendable_balance_tier_and_next_nonce(client):
     alice = client.story["alice"].public_key.hex()
-    status, doc = await get(client, f"/v1/accounts/{alice}/coin")
+    status, doc = await get(client, f"/v1/accounts/{alice}/coin", client.story["alice"])
     assert status == 200 and doc["balance"] == 845 and doc["tier"] == "base" and doc["kyc_level"] == 1
     assert doc["next_nonce"] == doc["nonce"] + 1 == 4
     assert_error(*await get(client, "/v1/accounts/xyz/coin"), 400, "bad_request")
@@ -79,7 +81,7 @@ async def test_coin_view_route_shows_spendable_balance_tier_and_next_nonce(clien
 @pytest.mark.asyncio
 async def test_proof_route_answers_a_document_that_verifies_offline(client):
     alice = client.story["alice"].public_key.hex()
-    status, doc = await get(client, f"/v1/accounts/{alice}/proof")
+    status, doc = await get(client, f"/v1/accounts/{alice}/proof", client.story["alice"])
     assert status == 200
     assert verify_state_proof(doc, client.chain.genesis).balance == 845
     assert_error(*await get(client, "/v1/accounts/00/proof"), 400)
@@ -87,9 +89,9 @@ async def test_proof_route_answers_a_document_that_verifies_offline(client):
 
 @pytest.mark.asyncio
 async def test_ticket_and_order_routes_and_their_refusals(client):
-    status, doc = await get(client, "/v1/tickets/T1")
+    status, doc = await get(client, "/v1/tickets/T1", client.story["alice"])  # her own ticket
     assert status == 200 and doc["state"] == "resolved" and doc["first_response_ms"] == 60_000
-    status, doc = await get(client, "/v1/orders/O1")
+    status, doc = await get(client, "/v1/orders/O1", client.story["clerk"])  # staff of the order's branch
     assert status == 200 and doc["status"] == "confirmed" and doc["earned"] == 95
     assert_error(*await get(client, "/v1/tickets/T9"), 404, "not_found")
     assert_error(*await get(client, "/v1/orders/O9"), 404, "not_found")
@@ -113,7 +115,7 @@ async def test_policy_route_shows_current_and_past_versions(client):
 
 @pytest.mark.asyncio
 async def test_customer_route_returns_the_on_chain_record_only(client):
-    status, doc = await get(client, f"/v1/customers/{client.story['alice'].public_key.hex()}")
+    status, doc = await get(client, f"/v1/customers/{client.story['alice'].public_key.hex()}", client.story["alice"])
     assert status == 200 and doc["kyc_level"] == 1 and "commitment" in doc and "name" not in doc
     assert_error(*await get(client, f"/v1/customers/{client.story['clerk'].public_key.hex()}"), 404)
     assert_error(*await get(client, "/v1/customers/nothex"), 400)
@@ -121,7 +123,7 @@ async def test_customer_route_returns_the_on_chain_record_only(client):
 
 @pytest.mark.asyncio
 async def test_report_route_per_branch_and_period_and_its_refusals(client):
-    status, doc = await get(client, "/v1/report?branch=north")
+    status, doc = await get(client, "/v1/report?branch=north", client.story["clerk"])  # a role holder
     assert status == 200 and doc["coins"]["compensated"] == 200 and doc["ratings"]["average"] == 4
     assert doc["indexed_height"] >= 10
     status, doc = await get(client, f"/v1/report?branch=north&since={client.story['opened'] + 1}")
@@ -145,17 +147,19 @@ async def test_staff_signed_vault_store_returns_a_commitment_and_reads_back(clie
 async def test_vault_refuses_unsigned_non_staff_stale_and_replayed_requests(client):
     body = {"customer": KeyPair.generate().public_key.hex(), "data": PERSON}
     resp = await client.post("/v1/vault/customers", json=body)
-    assert_error(resp.status, await resp.json(), 403, "vault_unauthorized")
-    assert_error(*await signed(client, KeyPair.generate(), "POST", "/v1/vault/customers", body), 403)
+    assert_error(resp.status, await resp.json(), 401, "unsigned_request")
+    assert_error(*await signed(client, KeyPair.generate(), "POST", "/v1/vault/customers", body), 403,
+                 "vault_unauthorized")
     stale = int(time.time() * 1000) - 10 * 60 * 1000
-    assert_error(*await signed(client, client.chain.staff, "POST", "/v1/vault/customers", body, now_ms=stale), 403)
+    assert_error(*await signed(client, client.chain.staff, "POST", "/v1/vault/customers", body, now_ms=stale), 401,
+                 "stale_request")
     raw = json.dumps(body).encode()
     headers = compute_request_headers(client.chain.staff, CHAIN, "POST", "/v1/vault/customers", raw,
                                       int(time.time() * 1000))
     first = await client.post("/v1/vault/customers", data=raw, headers=headers)
     again = await client.post("/v1/vault/customers", data=raw, headers=headers)
     assert first.status == 201
-    assert_error(again.status, await again.json(), 403, "vault_unauthorized")
+    assert_error(again.status, await again.json(), 401, "replayed_request")
     assert_error(*await signed(client, client.chain.staff, "POST", "/v1/vault/customers",
                                {"customer": "abc", "data": PERSON}), 400)
     assert_error(*await signed(client, client.chain.staff, "POST", "/v1/vault/customers",
@@ -216,6 +220,7 @@ async def test_erasure_shreds_the_vault_key_with_the_analytics_follower_absent(a
     c.store.close()
     svc = NodeService(key=c.node, genesis=c.genesis, store=Store.open(tmp_path / "db"), options=FAST)
     client = await aiohttp_client(create_node_app(svc, analytics=False))
+    client.chain = c  # its auditor reads the tx status
     try:
         assert REPORT_KEY not in client.server.app
         assert_error(*await get(client, "/v1/report"), 503, "analytics_off")

@@ -17,11 +17,12 @@ from node.options import ServiceOptions
 from node.service import NodeService
 
 CHAIN = "carecoin-test"
+AUDITOR = KeyPair.generate()  # the company auditor: reads every account, tx and block (signed reads)
 
 
 def make_genesis(node: KeyPair, issuer: KeyPair, chain_id: str = CHAIN) -> Genesis:
     return Genesis(chain_id, 1_700_000_000_000, (Validator("branch-1", node.public_key),),
-                   roles={"issuer": (issuer.public_key,)}, policy={})
+                   roles={"issuer": (issuer.public_key,), "auditor": (AUDITOR.public_key,)}, policy={})
 
 
 FAST = ServiceOptions(name="branch-1", base_timeout_ms=300, max_timeout_ms=1200, block_interval_ms=20,

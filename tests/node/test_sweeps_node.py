@@ -23,6 +23,7 @@ from node.app import create_node_app
 from node.driver import Driver
 from node.service import NodeService
 from tests.ledger.test_sweeps import HiddenDue
+from tests.node.signing import signed_get
 from tests.node.test_service import CHAIN, FAST, wait_committed
 
 LIFETIME_MS = 1_500
@@ -74,19 +75,21 @@ async def test_coins_expire_on_an_idle_node_with_nobody_transacting_and_the_node
         sweep = sweeps.make_sweep_tx(CHAIN, height)
         assert block.txs == (sweep.raw,)
         # Its status, receipt, the customer's history and the report all show the expiry
-        status = await (await client.get(f"/v1/tx/{sweep.tx_hash.hex()}")).json()
+        # Alice is named by the sweep's event: she reads it; the issuer, a role holder, reads the report
+        status = await (await signed_get(client, f"/v1/tx/{sweep.tx_hash.hex()}", alice, CHAIN)).json()
         assert (status["status"], status["outcome"], status["height"], status["index"]) == ("committed", "applied",
                                                                                           height, 0)
-        receipt = await (await client.get(f"/v1/tx/{sweep.tx_hash.hex()}/receipt")).json()
+        receipt = await (await signed_get(client, f"/v1/tx/{sweep.tx_hash.hex()}/receipt", alice, CHAIN)).json()
         proven = verify_receipt(receipt, svc.genesis)
         assert [list(e) for e in proven.events] == [["expired", alice.public_key, 250]]
-        history = await (await client.get(f"/v1/accounts/{alice.public_key.hex()}/history")).json()
+        history = await (await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}/history", alice,
+                                          CHAIN)).json()
         assert [(i["kind"], i["events"][0][0]) for i in history["items"]][0] == (SWEEP_KIND, "expired")
-        account = await (await client.get(f"/v1/accounts/{alice.public_key.hex()}")).json()
+        account = await (await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}", alice, CHAIN)).json()
         assert account["balance"] == 0 and account["stored_balance"] == 0
 
         async def report_expired() -> int:
-            return (await (await client.get("/v1/report")).json())["coins"]["expired"]
+            return (await (await signed_get(client, "/v1/report", issuer, CHAIN)).json())["coins"]["expired"]
         for _ in range(100):
             if await report_expired() == 250:
                 break

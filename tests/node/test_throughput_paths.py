@@ -13,7 +13,8 @@ from ledger.keys import KeyPair
 from ledger.tx import SignedTx, make_tx
 from node.app import create_node_app
 from node.routes import MAX_BATCH_TXS, OPENAPI
-from tests.node.test_service import CHAIN, FAST, open_service, wait_committed, wait_height
+from tests.node.signing import signed_get
+from tests.node.test_service import AUDITOR, CHAIN, FAST, open_service, wait_committed, wait_height
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def test_batch_submit_answers_each_tx_in_order_and_admitted_ones_commit(cl
     assert results[3]["error"]["code"] == "tx_rejected" and "verify" in results[3]["error"]["message"]
     assert len(results) == 5 and "tx_hash" in results[4]  # admissible; the mint rule fails it on chain
     await wait_committed(client.svc, t2.tx_hash)
-    resp = await client.get(f"/v1/accounts/{bob.public_key.hex()}")
+    resp = await signed_get(client, f"/v1/accounts/{bob.public_key.hex()}", bob, CHAIN)
     assert (await resp.json())["balance"] == 20
 
 
@@ -87,7 +88,7 @@ async def test_block_json_lists_the_same_tx_hashes_from_memory_and_from_disk(cli
     height = done["height"]
     from_memory = client.svc.reads.get_block_tx_hashes(height)
     client.svc.committer._block_hashes.clear()
-    resp = await client.get(f"/v1/blocks/{height}")
+    resp = await signed_get(client, f"/v1/blocks/{height}", AUDITOR, CHAIN)
     listed = (await resp.json())["txs"]
     assert listed == [h.hex() for h in from_memory] and txs[-1].tx_hash.hex() in listed
 

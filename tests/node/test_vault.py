@@ -12,7 +12,7 @@ from ledger import codec
 from ledger.customers import Customer, get_customer
 from ledger.hashing import H
 from ledger.keys import KeyPair
-from node import staff_auth
+from node import replay_guard, staff_auth
 from node.staff_auth import REPLAY_WINDOW_MS, ReplayGuardFull, StaffGuard, verify_customer_scope
 from node.vault import (
     MAX_CLOCK_SKEW_MS, TAG_COMMITMENT, Vault, VaultCommitmentMismatch, VaultCorrupt, VaultErased, VaultError,
@@ -217,8 +217,8 @@ def test_remembered_requests_age_out_after_the_clock_skew_window(staff_chain, tm
     guard.verify("GET", PATH, signed_get(staff_chain, T0), b"")
     now[0] = T0 + REPLAY_WINDOW_MS + 1
     guard.verify("GET", PATH, signed_get(staff_chain, now[0]), b"")  # the first one is forgotten here
-    stored = codec.decode((tmp_path / "seen-requests").read_bytes())
-    assert [entry[1] for entry in stored] == [now[0]]
+    restarted = make_guard(staff_chain, tmp_path, now)  # what the file holds, read back
+    assert [stamp for stamp, _, _ in restarted.replay._seen.values()] == [now[0]]
 
 
 def test_an_unreadable_replay_file_refuses_every_request_that_could_have_been_accepted_before(staff_chain, tmp_path):
@@ -232,7 +232,7 @@ def test_an_unreadable_replay_file_refuses_every_request_that_could_have_been_ac
 
 
 def test_a_full_replay_guard_refuses_new_requests_instead_of_forgetting_recent_ones(staff_chain, tmp_path, monkeypatch):
-    monkeypatch.setattr(staff_auth, "MAX_SEEN_REQUESTS", 2)
+    monkeypatch.setattr(replay_guard, "MAX_SEEN_REQUESTS", 2)
     now = [T0]
     guard = make_guard(staff_chain, tmp_path, now)
     first = signed_get(staff_chain, T0)
@@ -247,7 +247,7 @@ def test_a_full_replay_guard_refuses_new_requests_instead_of_forgetting_recent_o
 
 def test_one_signer_flooding_the_guard_is_held_to_its_own_quota_and_staff_still_get_in(staff_chain, tmp_path,
                                                                                      monkeypatch):
-    monkeypatch.setattr(staff_auth, "MAX_SEEN_PER_SIGNER", 3)
+    monkeypatch.setattr(replay_guard, "MAX_SEEN_PER_SIGNER", 3)
     now = [T0]
     guard = make_guard(staff_chain, tmp_path, now)
     flooder = b"\x07" * 32
@@ -266,7 +266,7 @@ def test_one_signer_flooding_the_guard_is_held_to_its_own_quota_and_staff_still_
 
 
 def test_accounts_without_a_vault_role_together_cannot_take_the_slots_staff_need(staff_chain, tmp_path, monkeypatch):
-    monkeypatch.setattr(staff_auth, "MAX_SEEN_UNPRIVILEGED", 4)
+    monkeypatch.setattr(replay_guard, "MAX_SEEN_UNPRIVILEGED", 4)
     now = [T0]
     guard = make_guard(staff_chain, tmp_path, now)
     for i in range(4):  # four different fresh keys, one request each
