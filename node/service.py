@@ -44,6 +44,7 @@ from node.peers import DEFAULT_CHANNELS, PeerNetwork
 from node.pipeline import BlockPipeline
 from node.reads import NodeReads
 from node.sync import Syncer
+from node.vault_sync import CHANNEL_VAULT
 
 log = logging.getLogger("carecoin.node")
 
@@ -74,7 +75,8 @@ class NodeService:
         # Always built (a one-validator network may add a branch later); with nobody to dial it only listens.
         self.peers = PeerNetwork(self.chain_id, key, names, dial, self._on_peer_frame,
                                  max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
-                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
+                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS, CHANNEL_VAULT))
+        self.vault_sync = None  # node.vault_sync.VaultSync, set by node.app once the vault is open
         self.committer = Committer(store, self.mempool, self.metrics)
         self.pipeline = BlockPipeline(
             store=store, mempool=self.mempool, genesis=genesis, key=key, options=opts, metrics=self.metrics,
@@ -159,10 +161,14 @@ class NodeService:
             self.admission.on_gossip_batch(payload)
         elif channel == CHANNEL_TX:
             self.admission.on_gossip_tx(payload)
+        elif channel == CHANNEL_VAULT and self.vault_sync is not None:
+            await self.vault_sync.on_frame(peer, payload)
 
     async def _on_link(self, peer: bytes, up: bool) -> None:
         if up:
             self.consensus.on_link_up()
+        if self.vault_sync is not None:
+            await self.vault_sync.on_link(peer, up)
 
     def _request_sync(self, height: int) -> None:
         self.syncer.request(height)

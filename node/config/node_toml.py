@@ -8,7 +8,7 @@ literal or ``localhost``; nothing here resolves a name or touches the network.
 
 node.toml layout::
 
-    [node]       name, key_file, genesis_file, data_dir
+    [node]       name, key_file, genesis_file, data_dir, vault_master_key_file (optional: node.vault_master)
     [api]        host, port
     [peer]       host, port, max_frame_bytes
     [[peers]]    name, public_key (hex), url (ws://host:port/peer)
@@ -80,6 +80,7 @@ class NodeConfig:
     mempool: MempoolConfig
     block: BlockConfig
     log: LogConfig
+    vault_master_key_file: Path | None = None  # the vault master key outside the data dir (node.vault_master)
 
 
 
@@ -149,6 +150,8 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
             format=log.str("format", DEFAULT_LOG_FORMAT, LOG_FORMATS),
             level=log.str("level", DEFAULT_LOG_LEVEL, LOG_LEVELS),
         ),
+        vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in doc["node"]
+        else None,
     )
 
 
@@ -173,7 +176,8 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
 
     return {
         "node": {"name": cfg.name, "key_file": rel(cfg.key_file), "genesis_file": rel(cfg.genesis_file),
-                 "data_dir": rel(cfg.data_dir)},
+                 "data_dir": rel(cfg.data_dir),
+                 **({"vault_master_key_file": str(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {})},
         "api": {"host": cfg.api.host, "port": cfg.api.port},
         "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes},
         "peers": [{"name": p.name, "public_key": p.public_key.hex(), "url": p.url} for p in cfg.peers],
