@@ -21,7 +21,7 @@ commitment, nothing to check it against): a replica that arrives first waits in 
 
 Delivery: a direct write is pushed at once to every connected validator. A node that was down catches up by
 anti-entropy, run when a link comes up and every ``PERIOD_S``: it asks the peer for its inventory in pages of
-``INVENTORY_PAGE`` ids (``["inv?", cursor]`` → ``["inv", entries, more]``), asks for what it lacks and would
+``INVENTORY_PAGE`` ids (``["inv?", cursor or []]`` → ``["inv", entries, more (0/1)]``), asks for what it lacks and would
 accept (``["want", ids]``, at most ``MAX_WANT`` a frame) and gets ``["push", items]`` batches of at most
 ``MAX_PUSH_ITEMS`` items / ``MAX_PUSH_BYTES``. An erased customer's records are never offered (their key is
 gone) and never accepted, so replication cannot resurrect a shredded customer. A malformed frame is counted
@@ -31,6 +31,7 @@ and dropped: the link stays (it carries consensus too).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -115,7 +116,7 @@ class VaultSync:
     async def start_round(self, peer: bytes) -> None:
         """Anti-entropy with ``peer``: ask for the first page of its inventory."""
         self.counters["rounds"] += 1
-        await self.send(peer, CHANNEL_VAULT, codec.encode(["inv?", None]))
+        await self.send(peer, CHANNEL_VAULT, codec.encode(["inv?", []]))
 
     # ---- incoming ------------------------------------------------------------------------------------
 
@@ -128,8 +129,8 @@ class VaultSync:
             verb = doc[0]
             if verb == "push" and isinstance(doc[1], list):
                 await self._on_push(peer, doc[1][:MAX_PUSH_ITEMS])
-            elif verb == "inv?" and (doc[1] is None or _is_cursor(doc[1])):
-                await self._on_inventory_request(peer, doc[1])
+            elif verb == "inv?" and (doc[1] == [] or _is_cursor(doc[1])):
+                await self._on_inventory_request(peer, doc[1] or None)
             elif verb == "inv" and len(doc) == 3 and isinstance(doc[1], list):
                 await self._on_inventory(peer, doc[1][:INVENTORY_PAGE], bool(doc[2]))
             elif verb == "want" and isinstance(doc[1], list):
@@ -205,12 +206,10 @@ class VaultSync:
 
     async def _on_inventory_request(self, peer: bytes, cursor: list | None) -> None:
         entries = self.get_inventory()
-        start = 0
-        if cursor is not None:
-            start = next((i for i, e in enumerate(entries) if (e[0], e[1]) > (cursor[0], cursor[1])), len(entries))
+        start = 0 if cursor is None else bisect.bisect_right(entries, (cursor[0], cursor[1]), key=lambda e: (e[0], e[1]))
         page = entries[start:start + INVENTORY_PAGE]
         more = start + INVENTORY_PAGE < len(entries)
-        await self.send(peer, CHANNEL_VAULT, codec.encode(["inv", page, more]))
+        await self.send(peer, CHANNEL_VAULT, codec.encode(["inv", page, int(more)]))
 
     def get_inventory(self) -> list[list]:
         """[[kind, id, customer], ...] sorted: every record here whose customer still has a key (cached briefly)."""
