@@ -192,3 +192,15 @@ def test_compliance_lists_every_read_with_signer_and_customer_and_others_are_ref
     audit_bytes = (net.dir / net.names[FILE_NODE] / "data" / "audit" / "audit.log").read_bytes()
     for value in (*CAROL.values(), TEXT):
         assert value.encode() not in audit_bytes
+
+
+def test_a_node_whose_configured_master_key_file_is_missing_refuses_to_start_naming_it(network_factory):
+    single = network_factory(1)
+    config = single.dir / single.names[0] / "node.toml"
+    missing = single.root / "no-such-master.key"
+    config.write_text(config.read_text().replace("[node]\n", f'[node]\nvault_master_key_file = "{missing}"\n', 1))
+    single.start(0)
+    code = single.procs[0].wait(timeout=30)
+    assert code != 0
+    log = single.logs[0].read_text()
+    assert "vault_master_key_file" in log and str(missing) in log, log[-2000:]
