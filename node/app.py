@@ -42,7 +42,7 @@ from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
 from node.routes import MAX_BATCH_BODY_BYTES, ROUTES
 from node.service import NodeService, start_consensus, start_peers, stop_consensus, stop_peers
-from node.staff_auth import StaffGuard
+from node.staff_auth import StaffGuard, is_known_account
 from node.vault import Vault
 from node.vault_master import load_master_key
 from node.vault_sync import VAULT_SYNC_KEY, VaultSync
@@ -163,7 +163,10 @@ async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
     app[VAULT_KEY] = vault
     app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id, replay_file=vault.root / "seen-requests")
     app[AUDIT_KEY] = audit = AuditLog(Path(node.store.path) / AUDIT_DIR)
-    app[VAULT_SYNC_KEY] = sync = VaultSync(vault, node.key, node.peers.send, node.peers.connected)
+    app[VAULT_SYNC_KEY] = sync = VaultSync(
+        vault, node.key, node.peers.send, node.peers.connected,
+        is_known=lambda account: is_known_account(node.store, account),
+        on_fault=lambda kind: node.metrics.remote_faults.labels(kind).inc())
     node.vault_sync = sync
     unsubscribe = node.committer.subscribe(sync.on_commit)
     try:

@@ -148,7 +148,8 @@ class NodeService:
         return [(k, compute_http_url(u)) for k, u in urls.items()]
 
     async def _on_peer_frame(self, peer: bytes, channel: str, payload: bytes) -> None:
-        """Route a peer frame: consensus messages to the consensus queue, txs to admission."""
+        """Route a peer frame: consensus messages to the consensus queue, txs to admission, vault records to
+        vault replication (``node.vault_sync``, once the app opened the vault)."""
         if channel == CHANNEL_CONSENSUS:
             try:
                 msg = decode_message(payload, max_bytes=self.options.max_frame_bytes)

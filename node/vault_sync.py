@@ -13,7 +13,8 @@ about_id]``).
 
 The receiver opens the key and the record, then stores it through ``Vault.put`` / ``VaultTexts.put``: the very
 rules of a direct write (the salt and data must open the on-chain commitment, the salt and text the text's
-commitment, an erased customer — on chain or shredded here — is refused, the text quota holds), re-wrapping
+commitment, and its account must exist on chain here, as for a direct write; an erased customer — on chain or
+shredded here — is refused; the text quota holds), re-wrapping
 the key under its own master key (it adopts the sender's key when it has none for the customer, otherwise it
 re-encrypts under its own). Personal data is accepted only once the customer is registered on chain here (no
 commitment, nothing to check it against): a replica that arrives first waits in a bounded pending set
@@ -79,9 +80,12 @@ def seal_key(peer: bytes, key: bytes) -> bytes:
 class VaultSync:
     """One node's side of vault replication (see the module docstring)."""
 
-    def __init__(self, vault: Vault, key: KeyPair, send: Send, connected: Callable[[], list[bytes]],
+    def __init__(self, vault: Vault, key: KeyPair, send: Send, connected: Callable[[], list[bytes]], *,
+                 is_known: Callable[[bytes], bool] = lambda account: True,
+                 on_fault: Callable[[str], None] = lambda reason: None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.vault, self.texts, self.send, self.connected, self.clock = vault, VaultTexts(vault), send, connected, clock
+        self.is_known, self.on_fault = is_known, on_fault  # account exists on chain; a peer's bad input
         self._unseal = nacl.public.SealedBox(nacl.signing.SigningKey(key.seed).to_curve25519_private_key())
         self.counters: Counter[str] = Counter()
         self._pending: OrderedDict[bytes, tuple[list, float]] = OrderedDict()  # customer -> (item, arrival)
@@ -139,6 +143,7 @@ class VaultSync:
                 raise ValueError(f"unknown verb {verb[:20]!r} or bad arguments")
         except (LedgerError, ValueError, TypeError) as exc:
             self.counters["bad_frames"] += 1
+            self.on_fault("vault_bad_frame")
             log.warning("dropped a bad vault frame from %s: %s", peer.hex()[:16], exc)
 
     async def _on_push(self, peer: bytes, items: list) -> None:
@@ -146,6 +151,7 @@ class VaultSync:
             outcome = self.apply_item(item)
             self.counters[f"replica_{outcome}"] += 1
             if outcome not in ("stored", "duplicate", "pending"):
+                self.on_fault(f"vault_{outcome}")
                 log.warning("vault replica from %s refused: %s", peer.hex()[:16], outcome)
             await asyncio.sleep(0)  # each item costs a few fsyncs: let consensus run between them
 
@@ -156,6 +162,9 @@ class VaultSync:
             kind, ident, customer, key, header, plain = self._open(item)
             if kind == KIND_CUSTOMER:
                 return self._apply_customer(item, customer, key, header, plain)
+            if not self.is_known(customer):
+                raise ReplicaRefused(f"account {customer.hex()[:16]}… does not exist on chain here; "
+                                     "it holds no texts")
             kind_, salt, text = codec.decode(plain)
             record = TextRecord(ident, customer, kind_, salt, text.decode("utf-8"), *header)
             return "stored" if self.texts.put(record, key=key) else "duplicate"
@@ -240,7 +249,7 @@ class VaultSync:
             return False
         if kind == KIND_CUSTOMER:
             return onchain is not None and not self.vault.has(ident)
-        return not self.texts.has(ident)
+        return not self.texts.has(ident) and self.is_known(customer)
 
     async def _on_inventory(self, peer: bytes, entries: list, more: bool) -> None:
         wanted = [[e[0], e[1]] for e in entries if self.wants(e)]

@@ -175,6 +175,23 @@ def test_a_text_written_at_one_branch_is_readable_at_another_and_a_forged_text_i
     assert not VaultTexts(net.vaults[0]).has(other)
 
 
+def test_attacker_validator_cannot_fill_a_vault_with_texts_of_accounts_that_do_not_exist(tmp_path):
+    net = Net(tmp_path)
+    stranger = bytes([9]) * 32
+    net.syncs[1].is_known = lambda account: account != stranger
+    faults = []
+    net.syncs[1].on_fault = faults.append
+    salt, text = bytes([5]) * 32, "spam"
+    commitment = compute_text_commitment(salt, text)
+    key = bytes(32)
+    body = nacl.secret.SecretBox(key).encrypt(codec.encode(["memo", salt, text.encode()]))
+    item = [KIND_TEXT, commitment, stranger, bytes(seal_key(net.keys[1].public_key, key)), ["", ""], bytes(body)]
+    run(net.syncs[1].on_frame(net.keys[0].public_key, codec.encode(["push", [item]])))
+    assert not VaultTexts(net.vaults[1]).has(commitment)
+    assert faults == ["vault_replica_refused"]
+    assert not net.syncs[1].wants([KIND_TEXT, commitment, stranger])
+
+
 def test_a_node_that_was_down_gets_every_record_by_anti_entropy_in_bounded_pages(tmp_path, monkeypatch):
     monkeypatch.setattr(vault_sync, "INVENTORY_PAGE", 3)
     monkeypatch.setattr(vault_sync, "MAX_WANT", 2)
