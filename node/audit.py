@@ -158,12 +158,19 @@ def get_signer_role(store: Any, signer: bytes, customer: bytes) -> str:
 AUDIT_KEY: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 
 
-def record_read(request: web.Request, store: Any, customer: bytes, record: str, outcome: str) -> None:
-    """Write the audit record of a personal-data read by the request's signer (the route names the route)."""
+def record(request: web.Request, customer: bytes, what: str, outcome: str) -> AuditRecord:
+    """The one call for any read path that shows personal data: audit ``request``'s signer reading ``what``
+    (e.g. ``customer-data``, ``text:<hex>``) of ``customer`` with ``outcome`` (``ok`` or an error code). Call it
+    before answering; it raises when the record cannot be written, so no read goes unrecorded."""
+    return record_read(request, request.app[NODE_KEY].store, customer, what, outcome)
+
+
+def record_read(request: web.Request, store: Any, customer: bytes, record: str, outcome: str) -> AuditRecord:
+    """``record`` with the store given (the signer's role is read from it)."""
     signer = request[STAFF]
     info = request.match_info.route.resource
     route = f"{request.method} {info.canonical if info is not None else request.path}"
-    request.app[AUDIT_KEY].record(signer=signer, role=get_signer_role(store, signer, customer), customer=customer,
+    return request.app[AUDIT_KEY].record(signer=signer, role=get_signer_role(store, signer, customer), customer=customer,
                                   record=record, route=route, outcome=outcome)
 
 

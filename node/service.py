@@ -75,7 +75,7 @@ class NodeService:
         # Always built (a one-validator network may add a branch later); with nobody to dial it only listens.
         self.peers = PeerNetwork(self.chain_id, key, names, dial, self._on_peer_frame,
                                  max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
-                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS, CHANNEL_VAULT))
+                                 channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,))
         self.vault_sync = None  # node.vault_sync.VaultSync, set by node.app once the vault is open
         self.committer = Committer(store, self.mempool, self.metrics)
         self.pipeline = BlockPipeline(

@@ -150,7 +150,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
             format=log.str("format", DEFAULT_LOG_FORMAT, LOG_FORMATS),
             level=log.str("level", DEFAULT_LOG_LEVEL, LOG_LEVELS),
         ),
-        vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in doc["node"]
+        vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in node.table
         else None,
     )
 
@@ -177,7 +177,7 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
     return {
         "node": {"name": cfg.name, "key_file": rel(cfg.key_file), "genesis_file": rel(cfg.genesis_file),
                  "data_dir": rel(cfg.data_dir),
-                 **({"vault_master_key_file": str(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {})},
+                 **({"vault_master_key_file": rel(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {})},
         "api": {"host": cfg.api.host, "port": cfg.api.port},
         "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes},
         "peers": [{"name": p.name, "public_key": p.public_key.hex(), "url": p.url} for p in cfg.peers],

@@ -75,3 +75,15 @@ def test_thief_with_the_data_dir_alone_cannot_decrypt_a_vault_keyed_from_outside
         Vault(stolen).get(ALICE)
     raw = b"".join(p.read_bytes() for p in (stolen / "records").iterdir())
     assert b"Alice Example" not in raw
+
+
+def test_node_toml_names_the_master_key_file_relative_to_its_directory(tmp_path):
+    from node.config import config_from_dict, config_to_dict
+    doc = {"node": {"name": "b1", "vault_master_key_file": "../secrets/master.key"},
+           "api": {"port": 18000}, "peer": {"port": 18001}}
+    cfg = config_from_dict(doc, tmp_path / "b1" / "node.toml")
+    assert cfg.vault_master_key_file == (tmp_path / "secrets" / "master.key").resolve()
+    again = config_from_dict(config_to_dict(cfg), tmp_path / "b1" / "node.toml")
+    assert again.vault_master_key_file == cfg.vault_master_key_file
+    assert config_from_dict({k: v for k, v in doc.items() if k != "node"} | {"node": {"name": "b1"}},
+                            tmp_path / "b1" / "node.toml").vault_master_key_file is None
