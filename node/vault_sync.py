@@ -23,7 +23,8 @@ commitment, nothing to check it against): a replica that arrives first waits in 
 Delivery: a direct write is pushed at once to every connected validator. A node that was down catches up by
 anti-entropy, run when a link comes up and every ``PERIOD_S``: it asks the peer for its inventory in pages of
 ``INVENTORY_PAGE`` ids (``["inv?", cursor or []]`` → ``["inv", entries, more (0/1)]``), asks for what it lacks and would
-accept (``["want", ids]``, at most ``MAX_WANT`` a frame) and gets ``["push", items]`` batches of at most
+accept (``["want", ids]``, at most ``MAX_WANT`` a frame; personal data is offered once registered on the
+sender's chain, and wanted even before the receiver has caught up to the registration: it then waits pending) and gets ``["push", items]`` batches of at most
 ``MAX_PUSH_ITEMS`` items / ``MAX_PUSH_BYTES``. An erased customer's records are never offered (their key is
 gone) and never accepted, so replication cannot resurrect a shredded customer. A malformed frame is counted
 and dropped: the link stays (it carries consensus too).
@@ -179,8 +180,8 @@ class VaultSync:
                 and len(item[1]) == 32 and len(item[2]) == 32):
             raise ReplicaRefused("expected [kind, id, customer, sealed_key, header, ciphertext]")
         kind, ident, customer, sealed, header, body = item
-        if kind == KIND_CUSTOMER and (ident != customer or not isinstance(header, str)):
-            raise ReplicaRefused("a customer item names its customer as id and a branch as header")
+        if kind == KIND_CUSTOMER and (ident != customer or not isinstance(header, str) or len(header) > 64):
+            raise ReplicaRefused("a customer item names its customer as id and a branch (<= 64 chars) as header")
         if kind == KIND_TEXT and not (isinstance(header, list) and len(header) == 2
                                       and all(isinstance(x, str) for x in header)):
             raise ReplicaRefused("a text item's header is [about_kind, about_id]")
@@ -221,12 +222,14 @@ class VaultSync:
         await self.send(peer, CHANNEL_VAULT, codec.encode(["inv", page, int(more)]))
 
     def get_inventory(self) -> list[list]:
-        """[[kind, id, customer], ...] sorted: every record here whose customer still has a key (cached briefly)."""
+        """[[kind, id, customer], ...] sorted, cached briefly: every record here whose customer still has a key;
+        personal data only of customers registered on chain (before that a record is a draft of its branch)."""
         now = self.clock()
         if self._inventory is not None and now - self._inventory[0] < INVENTORY_TTL_S:
             return self._inventory[1]
         keyed = lambda c: not self.vault.is_erased(c)  # noqa: E731
-        entries = [[KIND_CUSTOMER, c, c] for c in self.vault.list_customers() if keyed(c)]
+        entries = [[KIND_CUSTOMER, c, c] for c in self.vault.list_customers()
+                   if keyed(c) and self.vault.on_chain(c) is not None]
         for commitment in self.texts.list_commitments():
             try:
                 customer = self.texts.read_header(commitment)[0]
@@ -247,8 +250,8 @@ class VaultSync:
         onchain = self.vault.on_chain(customer)
         if self.vault.is_erased(customer) or (onchain is not None and onchain.erased):
             return False
-        if kind == KIND_CUSTOMER:
-            return onchain is not None and not self.vault.has(ident)
+        if kind == KIND_CUSTOMER:  # not registered here yet (catching up): it waits in the pending set
+            return not self.vault.has(ident)
         return not self.texts.has(ident) and self.is_known(customer)
 
     async def _on_inventory(self, peer: bytes, entries: list, more: bool) -> None:

@@ -3,7 +3,7 @@
 Branch 3's node keeps its vault master key in a file outside its data dir, branch 4's in the environment.
 A customer registered at branch 1 is read at branch 3 after branch 1's node is killed; a text written at branch
 2 is read at branch 4; an erasure committed while branch 4's node is down shreds the key there too once it has
-caught up (410, no key file left); every read is in the audit trail compliance lists, and others get 403.
+caught up (410, no key file left), and gets a customer registered meanwhile; every read is in the audit trail compliance lists, and others get 403.
 """
 
 from __future__ import annotations
@@ -158,6 +158,10 @@ def test_erasure_while_branch_4_is_down_shreds_its_key_once_it_has_caught_up(net
     key_file = vault_dir(net, ENV_NODE) / "keys" / carol.hex
     assert key_file.exists()  # branch 4 holds carol's replicated key while it is down
     s.ok("erase-customer-data", "carol", "--customer", carol.hex, node=1)
+    # and a customer registered while branch 4 is down reaches it once it is back (anti-entropy)
+    dave = s.new_key("dave")
+    cli("customer", "register", "--key", s.files["staff1"], "--customer", dave.hex, "--kyc-level", "1",
+        "--field", "name=Dave Later", "--node", net.apis[1], "--wait", "--json")
     path = f"/v1/vault/customers/{carol.hex}"
     for i in (0, 1, FILE_NODE):
         wait_status(net, i, s.files["compliance"], path, 410, timeout_s=15)
@@ -172,6 +176,8 @@ def test_erasure_while_branch_4_is_down_shreds_its_key_once_it_has_caught_up(net
     assert not key_file.exists()
     for i in range(4):
         assert not (vault_dir(net, i) / "keys" / carol.hex).exists(), net.names[i]
+    doc = wait_status(net, ENV_NODE, s.files["staff1"], f"/v1/vault/customers/{dave.hex}", 200, timeout_s=30)
+    assert doc["data"] == {"name": "Dave Later"}
 
 
 def test_compliance_lists_every_read_with_signer_and_customer_and_others_are_refused(net, story):

@@ -222,3 +222,21 @@ def test_a_malformed_vault_frame_is_counted_and_dropped(tmp_path):
     run(net.syncs[1].on_frame(net.keys[0].public_key, codec.encode(["push", [[1, 2, 3]]])))
     assert net.syncs[1].counters["bad_frames"] == 1
     assert net.syncs[1].counters["replica_replica_refused"] == 1
+
+
+def test_a_draft_is_never_offered_and_a_receiver_behind_the_registration_holds_the_replica_until_it_catches_up(
+        tmp_path):
+    net = Net(tmp_path)
+    stored = net.vaults[0].put(ALICE, DATA, branch="b1")
+    assert net.syncs[0].get_inventory() == []  # not registered: a draft of branch 1, offered to nobody
+    net.register(ALICE, stored.commitment)
+    net.syncs[0]._inventory = None
+    # node 1 has not caught up to the registration yet: it still wants the record, and holds it pending
+    behind = dict(net.chain)
+    net.vaults[1].on_chain = lambda c: None
+    run(net.syncs[1].on_link(net.keys[0].public_key, True))
+    run(net.deliver())
+    assert not net.vaults[1].has(ALICE) and net.syncs[1].counters["replica_pending"] == 1
+    net.vaults[1].on_chain = behind.get  # the registration block is committed here
+    assert net.syncs[1].retry_pending() == 1
+    assert net.vaults[1].get(ALICE) == (DATA, stored.salt)
