@@ -10,6 +10,7 @@ from importlib import metadata
 
 import click
 
+from cli.audit import audit_group
 from cli.gov import gov_group
 from cli.keys import keys
 from cli.network import network
@@ -52,6 +53,7 @@ COMMAND_GROUPS = [
     customer_group, # carecoin customer register/show/data
     text_group,     # carecoin text show/verify
     gov_group,      # carecoin gov propose/approve/show/list
+    audit_group,    # carecoin audit list --key ...
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

@@ -8,7 +8,8 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
 3. consensus  — replay the WAL, start the consensus loop and gossip admission
 4. peers      — the peer listener (websocket links and ``/v1/blocks/{height}`` for catch-up; mutual TLS when
                 genesis pins a CA, ``node.tls``), the peer links, catch-up
-5. vault      — ``<data_dir>/vault`` and the staff-signed guard (``VAULT_KEY``, ``STAFF_GUARD_KEY``)
+5. vault      — ``<data_dir>/vault`` (master key: ``node.vault_master``), the staff-signed guard, the audit
+                trail and vault replication (``VAULT_KEY``, ``STAFF_GUARD_KEY``, ``AUDIT_KEY``, ``VAULT_SYNC_KEY``)
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
 
@@ -32,6 +33,7 @@ from ledger.keys import load_key
 from ledger.storage import Store
 from node import analytics, byzantine, clock
 from node.analytics import ReportIndex
+from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
 from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
@@ -40,9 +42,11 @@ from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
 from node.routes import MAX_BATCH_BODY_BYTES, ROUTES
 from node.service import NodeService, start_consensus, start_peers, stop_consensus, stop_peers
-from node.staff_auth import StaffGuard
+from node.staff_auth import StaffGuard, is_known_account
 from node.tls import RefusalLog, load_peer_tls, read_pinned_ca
 from node.vault import Vault
+from node.vault_master import load_master_key
+from node.vault_sync import VAULT_SYNC_KEY, VaultSync
 
 log = logging.getLogger("carecoin.node")
 
@@ -183,18 +187,34 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _vault_ctx(app: web.Application) -> AsyncIterator[None]:
-    node = app[NODE_KEY]
-    vault = Vault(Path(node.store.path) / "vault", on_chain=lambda customer: get_customer(node.store, customer))
+    node, config = app[NODE_KEY], app.get(CONFIG_KEY)
+    master = load_master_key(config.vault_master_key_file if config is not None else None)
+    vault = Vault(Path(node.store.path) / "vault", on_chain=lambda customer: get_customer(node.store, customer),
+                  master_key=master)
     app[VAULT_KEY] = vault
     app[STAFF_GUARD_KEY] = StaffGuard(node.store, node.chain_id, replay_file=vault.root / "seen-requests")
-    yield
-    app[STAFF_GUARD_KEY].replay.close()
+    app[AUDIT_KEY] = audit = AuditLog(Path(node.store.path) / AUDIT_DIR)
+    app[VAULT_SYNC_KEY] = sync = VaultSync(
+        vault, node.key, node.peers.send, node.peers.connected,
+        is_known=lambda account: is_known_account(node.store, account),
+        on_fault=lambda kind: node.metrics.remote_faults.labels(kind).inc())
+    node.vault_sync = sync
+    unsubscribe = node.committer.subscribe(sync.on_commit)
+    try:
+        async with _task(sync.run(), "vault-sync"):
+            yield
+    finally:
+        node.vault_sync = None
+        unsubscribe()
+        audit.close()
+        app[STAFF_GUARD_KEY].replay.close()
 
 
 async def _erasure_ctx(app: web.Application) -> AsyncIterator[None]:
     node, vault = app[NODE_KEY], app[VAULT_KEY]
 
     def on_erased(customer: bytes) -> None:
+        app[VAULT_SYNC_KEY].forget(customer)
         if vault.erase(customer):
             log.info("customer %s erased on chain: vault key deleted", customer.hex()[:16])
 

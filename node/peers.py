@@ -42,7 +42,7 @@ from node.tls import PeerTls, check_peer_identity, get_peercert, to_tls_url
 log = logging.getLogger("carecoin.peers")
 
 PEER_PATH = "/peer"
-DEFAULT_CHANNELS = ("consensus", "tx", "sync")
+DEFAULT_CHANNELS = ("consensus", "tx", "sync", "vault")  # vault: node.vault_sync (replication)
 DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 CLOSE_REFUSED = 4001

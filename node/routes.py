@@ -23,6 +23,7 @@ from node.http import (
 )
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
+from node.audit import AUDIT_PARAMS, get_audit
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -345,6 +346,8 @@ ROUTES: tuple[Route, ...] = (
         "of their branch or of the ticket's/order's branch, compliance and auditors; 410 once erased.",
         "200", 400, 403, 404, 410, 503,
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
+    Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
+        "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )

@@ -45,6 +45,7 @@ from node.pipeline import BlockPipeline
 from node.reads import NodeReads
 from node.sync import Syncer
 from node.tls import PeerTls
+from node.vault_sync import CHANNEL_VAULT
 
 log = logging.getLogger("carecoin.node")
 
@@ -76,6 +77,7 @@ class NodeService:
         self.peers = PeerNetwork(self.chain_id, key, names, dial, self._on_peer_frame,
                                  max_frame_bytes=opts.max_frame_bytes, on_link=self._on_link,
                                  channels=tuple(DEFAULT_CHANNELS) + (CHANNEL_TXS,), tls=tls)
+        self.vault_sync = None  # node.vault_sync.VaultSync, set by node.app once the vault is open
         self.committer = Committer(store, self.mempool, self.metrics)
         self.pipeline = BlockPipeline(
             store=store, mempool=self.mempool, genesis=genesis, key=key, options=opts, metrics=self.metrics,
@@ -148,7 +150,8 @@ class NodeService:
         return [(k, compute_http_url(u)) for k, u in urls.items()]
 
     async def _on_peer_frame(self, peer: bytes, channel: str, payload: bytes) -> None:
-        """Route a peer frame: consensus messages to the consensus queue, txs to admission."""
+        """Route a peer frame: consensus messages to the consensus queue, txs to admission, vault records to
+        vault replication (``node.vault_sync``, once the app opened the vault)."""
         if channel == CHANNEL_CONSENSUS:
             try:
                 msg = decode_message(payload, max_bytes=self.options.max_frame_bytes)
@@ -161,10 +164,14 @@ class NodeService:
             self.admission.on_gossip_batch(payload)
         elif channel == CHANNEL_TX:
             self.admission.on_gossip_tx(payload)
+        elif channel == CHANNEL_VAULT and self.vault_sync is not None:
+            await self.vault_sync.on_frame(peer, payload)
 
     async def _on_link(self, peer: bytes, up: bool) -> None:
         if up:
             self.consensus.on_link_up()
+        if self.vault_sync is not None:
+            await self.vault_sync.on_link(peer, up)
 
     def _request_sync(self, height: int) -> None:
         self.syncer.request(height)

@@ -9,8 +9,13 @@ Personal data (name, email, phone, ...) is a small map of str -> str. It is cano
 
 - each customer's record ``P([salt, data])`` is encrypted with its **own** random 32-byte key
   (``nacl.secret.SecretBox``, XSalsa20-Poly1305);
-- that key is stored wrapped (SecretBox-encrypted) by the vault **master key**, a 32-byte file
-  ``master.key`` created 0600 on first use;
+- that key is stored wrapped (SecretBox-encrypted) by the vault **master key**: 32 bytes from the environment
+  ``CARECOIN_VAULT_MASTER_KEY`` (64 hex digits or base64) or from the file node.toml's
+  ``vault_master_key_file`` names (raw 32 bytes, 64 hex digits or base64; mode 0600), both outside the data
+  dir, else (local networks, tests) a file ``master.key`` in the vault created 0600 on first use
+  (``load_master_key``). ``master.check`` (a SecretBox of a fixed text under the master key) is written on
+  first use: a vault opened with another master key is refused at start (``VaultCorrupt``), not served as
+  noise;
 - erasure (``erase-customer-data`` committed) deletes the customer's wrapped key: crypto-shredding. The
   ciphertext may stay (backups hold copies anyway); without the key it is noise. The on-chain commitment
   and every receipt stay valid: erasure removes the means to open the commitment, not the ledger's history.
@@ -19,8 +24,9 @@ Storage is a directory of small files beside the LevelDB files (``<data_dir>/vau
 state or ``state_root``: ``keys/<customer hex>`` (wrapped key), ``records/<customer hex>`` (ciphertext),
 ``texts/<commitment hex>`` (the customer's text records, ``node.vault_texts``, under the same key) and
 ``erased/<customer hex>`` (a marker: this customer's key was shredded here, none is ever made again).
-Files are written to a temp name, fsynced and renamed, so a crash never leaves half a key. The vault is
-node-local: another branch's node has no copy of this branch's customers.
+Files are written to a temp name, fsynced and renamed, so a crash never leaves half a key. Every
+validator's vault holds every branch's customers: ``node.vault_sync`` replicates records over the validator
+links (a replica goes through ``put`` and ``VaultTexts.put``, the very rules of a direct write).
 
 Writes must agree with the chain (``on_chain`` gives the customer's on-chain record, or None): for a
 customer registered on chain the write must carry the salt, and ``H(tag, salt || data)`` must equal the
@@ -65,6 +71,8 @@ MAX_FIELDS = 32
 MAX_FIELD_NAME = 64
 MAX_FIELD_VALUE = 1024
 MAX_CLOCK_SKEW_MS = 5 * 60 * 1000
+MASTER_KEY_ENV = "CARECOIN_VAULT_MASTER_KEY"
+_MASTER_CHECK = b"carecoin/v1/vault-master-check"
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -167,13 +175,31 @@ class Vault:
     ``erased``) or None; the default (no chain: offline tools and unit tests) knows no customer.
     """
 
-    def __init__(self, root: str | Path, on_chain: Callable[[bytes], Any] = lambda customer: None) -> None:
+    def __init__(self, root: str | Path, on_chain: Callable[[bytes], Any] = lambda customer: None,
+                 master_key: bytes | None = None) -> None:
         self.root, self.on_chain = Path(root), on_chain
         (self.root / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         (self.root / "records").mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in ("branches", "erased", "texts", "text-counts"):
             (self.root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._master = nacl.secret.SecretBox(self._load_master())
+        self._master = nacl.secret.SecretBox(self._load_master() if master_key is None else master_key)
+        self._check_master()
+
+    def _check_master(self) -> None:
+        """Refuse a master key other than the one this vault's keys are wrapped under (``master.check``)."""
+        path = self.root / "master.check"
+        try:
+            sealed = path.read_bytes()
+        except FileNotFoundError:
+            write_atomic(path, bytes(self._master.encrypt(_MASTER_CHECK)))
+            return
+        try:
+            ok = self._master.decrypt(sealed) == _MASTER_CHECK
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise VaultCorrupt(f"the vault master key does not open {path}: this vault was made under another "
+                               f"master key (check {MASTER_KEY_ENV} / vault_master_key_file)")
 
     def _load_master(self) -> bytes:
         path = self.root / "master.key"
@@ -199,7 +225,7 @@ class Vault:
         return self.root / "keys" / name, self.root / "records" / name
 
     def put(self, customer: bytes, fields: Mapping[str, str], salt: bytes | None = None,
-            branch: str = "") -> StoredCustomer:
+            branch: str = "", key: bytes | None = None) -> StoredCustomer:
         """Encrypt and store a customer's personal data under their key; return salt and commitment.
 
         Before ``register-customer`` commits, storing again replaces the data (a new salt unless ``salt`` is
@@ -223,35 +249,55 @@ class Vault:
             raise VaultCommitmentMismatch(
                 f"salt and data commit to {commitment.hex()[:16]}…; customer {customer.hex()[:16]}… is "
                 f"registered on chain with {onchain.commitment.hex()[:16]}…: the record here stays as it was")
-        record = self.box(customer, create=True).encrypt(codec.encode([salt, data]))
+        record = self.box(customer, create=True, key=key).encrypt(codec.encode([salt, data]))
         write_atomic(record_path, bytes(record))
         if branch:
             write_atomic(self.root / "branches" / customer.hex(), branch.encode())
         return StoredCustomer(customer, salt, commitment)
 
-    def box(self, customer: bytes, *, create: bool = False) -> nacl.secret.SecretBox:
+    def box(self, customer: bytes, *, create: bool = False, key: bytes | None = None) -> nacl.secret.SecretBox:
         """The customer's own SecretBox (their key, unwrapped by the master key).
 
         With ``create``, a customer without a key gets a fresh one (stored wrapped) unless they were erased
         (``VaultErased``); without it, a missing key is ``VaultErased`` (a record exists only beside a key, so
         a record without one was shredded). Personal data and text records share this one key: deleting it
-        destroys both.
+        destroys both. ``key`` (replication) is the key to adopt when one is created, instead of a random one.
         """
+        try:
+            return nacl.secret.SecretBox(self.get_key(customer))
+        except VaultErased:
+            if not create or self.is_erased(customer):
+                raise
+        key = nacl.utils.random(KEY_BYTES) if key is None else key
+        if len(key) != KEY_BYTES:
+            raise VaultError(f"customer key is {len(key)} bytes; expected {KEY_BYTES}")
+        write_atomic(self._paths(customer)[0], bytes(self._master.encrypt(key)))
+        return nacl.secret.SecretBox(key)
+
+    def get_key(self, customer: bytes) -> bytes:
+        """The customer's key, unwrapped (replication seals it to a peer); ``VaultErased`` when there is none."""
         key_path, _ = self._paths(customer)
         try:
             wrapped = key_path.read_bytes()
         except FileNotFoundError:
-            if not create or self.is_erased(customer):
-                raise VaultErased(f"customer {customer.hex()[:16]}…'s key was deleted (data erased); "
-                                  "the data cannot be decrypted") from None
-            key = nacl.utils.random(KEY_BYTES)
-            write_atomic(key_path, bytes(self._master.encrypt(key)))
-            return nacl.secret.SecretBox(key)
+            raise VaultErased(f"customer {customer.hex()[:16]}…'s key was deleted (data erased); "
+                              "the data cannot be decrypted") from None
         try:
-            return nacl.secret.SecretBox(self._master.decrypt(wrapped))
+            return self._master.decrypt(wrapped)
         except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
             raise VaultCorrupt(f"the key of customer {customer.hex()[:16]}… does not decrypt with the master "
                                f"key: {type(exc).__name__}") from None
+
+    def list_customers(self) -> list[bytes]:
+        """The customers whose personal data is stored here (erased or not), sorted."""
+        return sorted(bytes.fromhex(p.name) for p in (self.root / "records").iterdir() if len(p.name) == 64)
+
+    def read_record(self, customer: bytes) -> bytes:
+        """The stored ciphertext of ``customer``'s personal data (under their key); ``VaultNotFound``."""
+        try:
+            return self._paths(customer)[1].read_bytes()
+        except FileNotFoundError:
+            raise VaultNotFound(f"this node's vault holds no data for customer {customer.hex()[:16]}…") from None
 
     def get_branch(self, customer: bytes) -> str | None:
         """The branch whose staff last stored ``customer``'s record here (None: none stored, or unknown)."""
@@ -294,14 +340,14 @@ class Vault:
         """Delete the customer's wrapped key (overwritten first); return True if a key was deleted.
 
         A marker ``erased/<customer hex>`` is left (not secret) so that no key is ever created for them again,
-        even when this vault held only text records of theirs.
+        even when this vault held only text records of theirs, or nothing (a replica offered later is refused).
         """
         key_path, _ = self._paths(customer)
+        write_atomic(self.root / "erased" / customer.hex(), b"")
         try:
             size = key_path.stat().st_size
         except FileNotFoundError:
             return False
-        write_atomic(self.root / "erased" / customer.hex(), b"")
         with open(key_path, "r+b") as f:  # overwrite before unlinking: no plain copy left in the file's blocks
             f.write(b"\x00" * size)
             f.flush()

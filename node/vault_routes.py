@@ -13,10 +13,13 @@ from aiohttp import web
 from ledger.commitments import MAX_TEXT_BYTES
 from ledger.customers import get_branch_of
 from node.app_keys import ERASURE_KEY, NODE_KEY, VAULT_KEY
+from node.audit import record_read
+from node.errors import NodeError
 from node.http import HEX32_PATTERN, BadRequest, parse_hex, parse_hex32, parse_json, require_object
 from node.reads import is_id
 from node.staff_auth import BODY, STAFF, verify_customer_scope, verify_text_scope
 from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
+from node.vault_sync import KIND_CUSTOMER, KIND_TEXT, VAULT_SYNC_KEY
 from node.vault_texts import TextRecord, VaultTexts
 
 log = logging.getLogger("carecoin.vault")
@@ -39,6 +42,7 @@ async def post_vault_customer(request: web.Request) -> web.Response:
     verify_customer_scope(node.store, request[STAFF], customer, vault, write=True)
     stored = vault.put(customer, doc["data"], salt, branch=get_branch_of(node.store, request[STAFF]))
     log.info("vault: personal data of %s stored by staff %s", customer.hex()[:16], request[STAFF].hex()[:16])
+    await _replicate(request, KIND_CUSTOMER, customer)
     return web.json_response({"customer": customer.hex(), "salt": stored.salt.hex(),
                               "commitment": stored.commitment.hex()}, status=201)
 
@@ -49,12 +53,24 @@ async def get_vault_customer(request: web.Request) -> web.Response:
     Staff read only their own branch's customers; compliance and auditors read all (403 ``wrong_branch``).
     """
     customer = parse_hex32(request.match_info["id"], "customer id")
-    vault = request.app[VAULT_KEY]
-    verify_customer_scope(request.app[NODE_KEY].store, request[STAFF], customer, vault, write=False)
-    request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
-    fields, salt = vault.get(customer)
+    vault, store = request.app[VAULT_KEY], request.app[NODE_KEY].store
+    try:
+        verify_customer_scope(store, request[STAFF], customer, vault, write=False)
+        request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
+        fields, salt = vault.get(customer)
+    except NodeError as exc:
+        record_read(request, store, customer, "customer-data", exc.code)
+        raise
+    record_read(request, store, customer, "customer-data", "ok")  # written before the data is answered
     log.info("vault: personal data of %s read by %s", customer.hex()[:16], request[STAFF].hex()[:16])
     return web.json_response({"customer": customer.hex(), "data": fields, "salt": salt.hex()})
+
+
+async def _replicate(request: web.Request, kind: str, ident: bytes) -> None:
+    """Push a record just stored here to every connected validator (``node.vault_sync``)."""
+    sync = request.app.get(VAULT_SYNC_KEY)
+    if sync is not None:
+        await sync.push(kind, ident)
 
 
 def parse_about(doc: dict) -> tuple[str, str]:
@@ -92,6 +108,8 @@ async def post_vault_text(request: web.Request) -> web.Response:
     stored = VaultTexts(vault).put(record)
     log.info("vault: %s text %s of %s stored by %s", record.kind, commitment.hex()[:16], customer.hex()[:16],
              request[STAFF].hex()[:16])
+    if stored:
+        await _replicate(request, KIND_TEXT, commitment)
     return web.json_response({"commitment": commitment.hex(), "customer": customer.hex(), "stored": stored},
                              status=201 if stored else 200)
 
@@ -104,11 +122,16 @@ async def get_vault_text(request: web.Request) -> web.Response:
     """
     commitment = parse_hex32(request.match_info["commitment"], "commitment")
     node, vault = request.app[NODE_KEY], request.app[VAULT_KEY]
-    texts = VaultTexts(vault)
-    customer, about_kind, about_id = texts.read_header(commitment)
-    verify_text_scope(node.store, request[STAFF], customer, vault, (about_kind, about_id), write=False)
-    request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)
-    record = texts.get(commitment)
+    texts, what, customer = VaultTexts(vault), f"text:{commitment.hex()}", b""
+    try:
+        customer, about_kind, about_id = texts.read_header(commitment)
+        verify_text_scope(node.store, request[STAFF], customer, vault, (about_kind, about_id), write=False)
+        request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)
+        record = texts.get(commitment)
+    except NodeError as exc:
+        record_read(request, node.store, customer, what, exc.code)
+        raise
+    record_read(request, node.store, customer, what, "ok")  # written before the text is answered
     log.info("vault: text %s of %s read by %s", commitment.hex()[:16], customer.hex()[:16], request[STAFF].hex()[:16])
     doc = {"commitment": commitment.hex(), "customer": customer.hex(), "kind": record.kind, "text": record.text,
            "salt": record.salt.hex()}

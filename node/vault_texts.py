@@ -102,8 +102,10 @@ class VaultTexts:
             raise VaultError(f"commitment is {len(commitment)} bytes; expected 32")
         return self.root / commitment.hex()
 
-    def put(self, record: TextRecord) -> bool:
-        """Check and store ``record``; return False when the same customer's record was already here."""
+    def put(self, record: TextRecord, key: bytes | None = None) -> bool:
+        """Check and store ``record``; return False when the same customer's record was already here.
+
+        ``key`` (replication): the customer key to adopt if this vault has none for them yet."""
         verify_text_fields(record.commitment, record.salt, record.text, record.kind, record.about_kind,
                            record.about_id)
         customer = record.customer
@@ -121,7 +123,7 @@ class VaultTexts:
         if count >= MAX_TEXTS_PER_CUSTOMER:
             raise TextQuota(f"customer {customer.hex()[:16]}… holds {count} text records here; at most "
                             f"{MAX_TEXTS_PER_CUSTOMER}")
-        box = self.vault.box(customer, create=True)
+        box = self.vault.box(customer, create=True, key=key)
         sealed = box.encrypt(codec.encode([record.kind, record.salt, record.text.encode("utf-8")]))
         write_atomic(path, codec.encode([customer, record.about_kind, record.about_id, bytes(sealed)]))
         write_atomic(self.counts / customer.hex(), str(count + 1).encode())
@@ -133,6 +135,18 @@ class VaultTexts:
             return int((self.counts / customer.hex()).read_bytes() or b"0")
         except (FileNotFoundError, ValueError):
             return 0
+
+    def has(self, commitment: bytes) -> bool:
+        """True iff a text record with this commitment is stored here."""
+        return self._path(commitment).exists()
+
+    def list_commitments(self) -> list[bytes]:
+        """The commitments of every text record stored here, sorted."""
+        return sorted(bytes.fromhex(p.name) for p in self.root.iterdir() if len(p.name) == 64)
+
+    def read_sealed(self, commitment: bytes) -> tuple[bytes, str, str, bytes]:
+        """(customer, about_kind, about_id, ciphertext under the customer key), as stored; ``VaultNotFound``."""
+        return self._load(commitment)
 
     def read_header(self, commitment: bytes) -> tuple[bytes, str, str]:
         """(customer, about_kind, about_id) of a stored text, without decrypting; ``VaultNotFound`` if none."""

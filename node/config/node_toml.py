@@ -8,7 +8,7 @@ literal or ``localhost``; nothing here resolves a name or touches the network.
 
 node.toml layout::
 
-    [node]       name, key_file, genesis_file, data_dir
+    [node]       name, key_file, genesis_file, data_dir, vault_master_key_file (optional: node.vault_master)
     [api]        host, port, tls_cert_file, tls_key_file (HTTPS when both are given)
     [peer]       host, port, max_frame_bytes, tls_cert_file, tls_key_file (required when genesis pins a CA)
     [[peers]]    name, public_key (hex), url (ws://host:port/peer)
@@ -82,6 +82,7 @@ class NodeConfig:
     log: LogConfig
     peer_tls: TlsFiles | None = None  # the peer certificate (mutual TLS; node.tls)
     api_tls: TlsFiles | None = None  # the client API's HTTPS certificate
+    vault_master_key_file: Path | None = None  # the vault master key outside the data dir (node.vault_master)
 
 
 
@@ -153,6 +154,8 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         ),
         peer_tls=read_tls_files(where, peer, base),
         api_tls=read_tls_files(where, api, base),
+        vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in node.table
+        else None,
     )
 
 
@@ -180,7 +183,8 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
 
     return {
         "node": {"name": cfg.name, "key_file": rel(cfg.key_file), "genesis_file": rel(cfg.genesis_file),
-                 "data_dir": rel(cfg.data_dir)},
+                 "data_dir": rel(cfg.data_dir),
+                 **({"vault_master_key_file": rel(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {})},
         "api": {"host": cfg.api.host, "port": cfg.api.port, **tls(cfg.api_tls)},
         "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes,
                  **tls(cfg.peer_tls)},

@@ -94,6 +94,9 @@ def test_unknown_customer_is_not_found(tmp_path):
 def test_a_different_master_key_cannot_open_the_data(tmp_path):
     Vault(tmp_path).put(ALICE, DATA)
     (tmp_path / "master.key").write_bytes(os.urandom(32))
+    with pytest.raises(VaultCorrupt, match="another master key"):
+        Vault(tmp_path)  # refused at start, not served as noise
+    (tmp_path / "master.check").unlink()  # even without the check file, the data does not open
     with pytest.raises(VaultCorrupt, match="does not decrypt"):
         Vault(tmp_path).get(ALICE)
 
