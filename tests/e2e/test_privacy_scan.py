@@ -3,14 +3,14 @@
 A demo-sized story is played through the CLI as staff and customers would: two customers registered with
 personal data (name, email, phone, address) through two branches, orders with item lists, a ticket with the
 customer's message, a question, the customer's answer, a response and a resolution, compensation, feedback
-with a comment, a refund with a reason, a transfer with a memo, and Zoë's erasure. Every personal or free-text
+with a comment, a refund with a reason, a transfer with a memo, a freeze whose reason code an officer tried to
+write as a sentence (refused before admission: a reason code is a code), and Zoë's erasure. Every personal or free-text
 value carries a marker (``MARKERS``). Then every node is stopped and everything it keeps or printed is scanned
 (``tests.e2e.privacy_scan``): no marker may appear in any LevelDB key or value, block, result, event, file of
 its directory (the vault's encrypted files included) or log line, at DEBUG level.
 
-The scan can fail: a reason code is free text the ledger keeps on chain by design (a short code), so the story
-freezes an account with a control marker as its reason; the scanner must find it in a block, an event, the
-state and LevelDB. ``test_the_scanner_finds_planted_markers`` plants markers in every other scanned place (a
+The scan can fail: ids are on chain in clear by design, so the story creates an order whose id is a control
+marker; the scanner must find it in a block, an event, the state and LevelDB on every node. ``test_the_scanner_finds_planted_markers`` plants markers in every other scanned place (a
 file, a vault file, a log line, LevelDB) in each searched form and proves each is found.
 
 After the erasure, no node serves Zoë's records (410 to compliance, auditor, staff and Zoë herself), no key
@@ -56,11 +56,12 @@ TEXTS = {
     "memo": "Qzxmemo7731 for your birthday Yuri",
     "yuri_items": "Qzxitems5512 a kettle",
     "yuri_ticket": "Qzxticket5512 my kettle leaks at the base",
+    "freeze": "Qzxfreeze5512 chargeback dispute, Yuri says the card was stolen",
 }
 MARKERS = [*ZOE.values(), *YURI.values(), *TEXTS.values()]
 # A distinctive token at the start of every marker: found even where a value is cut short (``value[:40]``).
 TOKENS = sorted({word.strip(",.") for m in MARKERS for word in m.split() if "qzx" in word.lower()})
-CONTROL = "QzxControl9044-review"  # a freeze reason code: on chain by design, so the scan must find it
+CONTROL = "QzxControl9044-order"  # an order id: on chain by design, so the scan must find it
 
 
 def carecoin(*args: str, expect: int = 0) -> str:
@@ -145,8 +146,15 @@ def play_story(c: Cast) -> None:
     refused = CliRunner().invoke(main, ["customer", "register", "--key", c.files["staff1"], "--customer", zoe,
                                         "--name", ZOE["name"], "--node", c.net.apis[1]])
     assert refused.exit_code == 1 and "wrong_branch" in refused.output, refused.output
-    # The control: a reason code is on chain in clear by design.
-    c.tx("freeze-account", "compliance", "--account", c.new_key("walt").hex, "--reason-code", CONTROL, node=2)
+    # A freeze's reason code is on chain for good: a compliance officer writing the case in it is refused before
+    # admission (bad_payload), so it never reaches a block; a code is accepted.
+    walt = c.new_key("walt").hex
+    out = carecoin("tx", "freeze-account", "--key", c.files["compliance"], "--account", yuri, "--reason-code",
+                   TEXTS["freeze"], "--node", c.net.apis[2], "--wait", expect=1)
+    assert "bad_payload" in out and "not a code" in out and "Qzx" not in out, out
+    c.tx("freeze-account", "compliance", "--account", walt, "--reason-code", "chargeback_review", node=2)
+    # The control: an order id is on chain in clear by design.
+    c.tx("create-order", "staff1", "--order-id", CONTROL, "--customer", yuri, "--fiat-amount", "100", node=1)
     c.tx("erase-customer-data", "zoe", "--customer", zoe, node=2, about="zoe")
 
 
