@@ -4,7 +4,8 @@ A demo-sized story is played through the CLI as staff and customers would: two c
 personal data (name, email, phone, address) through two branches, orders with item lists, a ticket with the
 customer's message, a question, the customer's answer, a response and a resolution, compensation, feedback
 with a comment, a refund with a reason, a transfer with a memo, a freeze whose reason code an officer tried to
-write as a sentence (refused before admission: a reason code is a code), and Zoë's erasure. Every personal or free-text
+write as a sentence (refused before admission: a reason code is a code), and Zoë's erasure while branch 4's node
+is down (it catches up after), then a text she tries to store after it (refused). Every personal or free-text
 value carries a marker (``MARKERS``). Then every node is stopped and everything it keeps or printed is scanned
 (``tests.e2e.privacy_scan``): no marker may appear in any LevelDB key or value, block, result, event, file of
 its directory (the vault's encrypted files included) or log line, at DEBUG level.
@@ -57,6 +58,7 @@ TEXTS = {
     "yuri_items": "Qzxitems5512 a kettle",
     "yuri_ticket": "Qzxticket5512 my kettle leaks at the base",
     "freeze": "Qzxfreeze5512 chargeback dispute, Yuri says the card was stolen",
+    "after": "Qzxafter7731 one more thing after my erasure",
 }
 MARKERS = [*ZOE.values(), *YURI.values(), *TEXTS.values()]
 # A distinctive token at the start of every marker: found even where a value is cut short (``value[:40]``).
@@ -155,7 +157,15 @@ def play_story(c: Cast) -> None:
     c.tx("freeze-account", "compliance", "--account", walt, "--reason-code", "chargeback_review", node=2)
     # The control: an order id is on chain in clear by design.
     c.tx("create-order", "staff1", "--order-id", CONTROL, "--customer", yuri, "--fiat-amount", "100", node=1)
+    # Branch 4's node (it keeps Zoë's ticket message) is down when she is erased: it shreds her key on catch-up.
+    assert c.net.stop(3) == 0
     c.tx("erase-customer-data", "zoe", "--customer", zoe, node=2, about="zoe")
+    late = carecoin("tx", "open-ticket", "--key", c.files["zoe"], "--ticket-id", "T2", "--category", "inquiry",
+                    "--content", TEXTS["after"], "--node", c.net.apis[0], "--wait", expect=1)
+    assert "410" in late and "customer_erased" in late, late  # her texts are never stored again
+    c.net.start(3)
+    c.net.wait_ready(3)
+    c.net.wait_height([3], c.net.height(0))
 
 
 def texts_of(c: Cast, customer: bytes) -> dict[int, list[bytes]]:
