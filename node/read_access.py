@@ -20,7 +20,9 @@ Entitled readers (decided on chain at each request, never cached):
   the path alone, and a signer holding no role is refused before anything is looked up.
 - **ticket / order**: its customer; staff of its branch or of its customer's branch; auditors and compliance.
 - **tx status / receipt**: the parties of the tx — its sender, every account its payload names, every account
-  its events name (committed) —; staff of any party's branch; auditors and compliance.
+  its events name (committed), the customer of the ticket or order its payload names (``ticket_id``,
+  ``order_id``, a feedback's target: staff's work on a customer's ticket is hers to prove) —; staff of any
+  party's branch; auditors and compliance.
 - **blocks** (client API): auditors, compliance and the validators of the current set (a block holds every
   tx). The peer listener's copy of the route (catch-up) is not guarded here: the peer listener is for
   validators only (``node.peers``).
@@ -41,6 +43,8 @@ from ledger.customers import get_branch_of, get_customer
 from ledger.events import decode_event
 from ledger.genesis import BRANCH_ROLES, ROLES
 from ledger.orders import get_order
+from ledger.process import compute_payload
+from ledger.errors import InvalidTransaction
 from ledger.state import has_role
 from ledger.tickets import get_ticket
 from ledger.tx import decode_tx
@@ -170,7 +174,27 @@ def compute_tx_parties(node: Any, tx_hash: bytes) -> set[bytes]:
         if tx is None:
             return set()
         parties = set()
-    return parties | {tx.body.sender} | set(_accounts_in(tx.body.payload))
+    return (parties | {tx.body.sender} | set(_accounts_in(tx.body.payload))
+            | _record_customers(store, tx.body.kind, tx.body.payload))
+
+
+def _record_customers(store: Any, kind: str, payload: Any) -> set[bytes]:
+    """The customers of the ticket and the order a payload names by field (``ticket_id``, ``order_id``, a
+    feedback's ``target_kind``/``target_id``); by field, so an id in another field (a coupon, a code) that
+    happens to equal someone's ticket id names nobody."""
+    try:
+        typed = compute_payload(kind, payload)
+    except InvalidTransaction:
+        return set()  # a system tx, or a payload refused at admission (its sender is still a party)
+    named = [("ticket", getattr(typed, "ticket_id", "")), ("order", getattr(typed, "order_id", ""))]
+    if getattr(typed, "target_kind", None) in ("ticket", "order"):
+        named.append((typed.target_kind, typed.target_id))
+    customers = set()
+    for what, object_id in named:
+        record = (get_ticket if what == "ticket" else get_order)(store, object_id) if object_id else None
+        if record is not None:
+            customers.add(record.customer)
+    return customers
 
 
 def _accounts_in(value: Any) -> Iterable[bytes]:

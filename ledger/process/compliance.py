@@ -4,6 +4,8 @@ A frozen account cannot send or redeem coins: ``transfer``, paying an order with
 and ``redeem-coupon`` all call ``ledger.limits.verify_not_frozen`` on the sender. Nor can it receive coins
 (``ledger.lots.credit`` and the receiving side of a transfer refuse it) or be refunded; it can still be read. The freeze record (``b"f" + account``) keeps the reason code, who froze it and the height, so
 an auditor sees why without reading history; the events carry the reason codes of both directions.
+A reason code is a ``Code`` (lowercase ASCII letters, digits, ``_ . : -``): a payload holding free text (a
+name, a sentence) is refused before it reaches a block, where it could never be erased.
 
 freeze-account   payload [account: bin32, reason_code: str]  event ["account_frozen", account, reason_code]
 unfreeze-account payload [account: bin32, reason_code: str]  event ["account_unfrozen", account, reason_code]
@@ -17,7 +19,7 @@ from ledger import reasons
 from ledger.limits import Freeze, get_freeze, set_freeze
 from ledger.events import AccountFrozen, AccountUnfrozen, Event
 from ledger.process.common import TxContext, verify_name, verify_role, verify_rule
-from ledger.process.payload import Account, Text, arg, declare_kind
+from ledger.process.payload import Account, Code, arg, declare_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,9 @@ class FreezeChange:
     """A freeze-account or unfreeze-account payload."""
 
     account: Account = arg("The account (64 hex digits).")
-    reason_code: Text = arg("Why, as a short code (kept on the freeze record and in the event).")
+    reason_code: Code = arg("Why, as a short code such as fraud_check (kept on the freeze record and in the event, "
+                            "on chain for good: lowercase letters, digits, _ . : - only, never a name or a "
+                            "sentence).")
 
 
 def process_freeze_account(ctx: TxContext, tx: FreezeChange) -> list[Event]:

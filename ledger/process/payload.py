@@ -13,6 +13,9 @@ type           accepted on the wire (else ``bad_payload``)             CLI input
 ``Amount``     an int, ``-MAX_AMOUNT..MAX_AMOUNT`` (coins, fiat)       an int
 ``Int``        an int, ``-MAX_INT..MAX_INT`` (levels, times, counts)   an int
 ``Id``/``Text`` a str of at most ``MAX_PAYLOAD_STR`` characters        text
+``Code``       a str of lowercase ASCII letters, digits and ``_.:-``   text
+               only (e.g. ``fraud_check``): never free text, which
+               would stay on chain un-erasable (names, a sentence)
 ``PolicyValue`` an int or a str                                        text, an int for int parameters
 =============  =====================================================  ===================================
 
@@ -42,6 +45,7 @@ ContentHash = NewType("ContentHash", bytes)
 Int = NewType("Int", int)
 Id = NewType("Id", str)
 Text = NewType("Text", str)
+Code = NewType("Code", str)  # a reason code: never free text (a name or a sentence would stay on chain forever)
 PolicyValue = NewType("PolicyValue", object)  # int | str
 
 MAX_AMOUNT = 10**15
@@ -80,6 +84,18 @@ def _check_str(kind: str, name: str, value: Any) -> str:
     return value
 
 
+_CODE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+def _check_code(kind: str, name: str, value: Any) -> str:
+    """A str of code characters only; the value is not echoed (it may be the very free text refused)."""
+    value = _check_str(kind, name, value)
+    if not _CODE_CHARS.issuperset(value):
+        _fail(kind, name, f"a str of {len(value)} characters that is not a code",
+              "lowercase ASCII letters, digits, _ . : - only (e.g. fraud_check): free text never goes on chain")
+    return value
+
+
 def _check_policy_value(kind: str, name: str, value: Any) -> int | str:
     if type(value) is str:
         return _check_str(kind, name, value)
@@ -105,6 +121,7 @@ SCALARS: dict[Any, Scalar] = {
     Int: Scalar("int", _check_int(MAX_INT), "int"),
     Id: Scalar("str", _check_str, "text"),
     Text: Scalar("str", _check_str, "text"),
+    Code: Scalar("str", _check_code, "text"),
     PolicyValue: Scalar("int | str", _check_policy_value, "policy"),
 }
 

@@ -76,3 +76,19 @@ def test_malformed_freeze_payload_is_bad_payload(kind, payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_payload(kind, payload)
     assert exc.value.code == "bad_payload"
+
+
+@pytest.mark.parametrize("kind", ["freeze-account", "unfreeze-account"])
+@pytest.mark.parametrize("code", ["chargeback by Zoë Lindqvist", "Fraud_Check", "zoe@example.test", "a\nb",
+                                  "fraud check"])
+def test_a_reason_code_holding_free_text_is_bad_payload_and_never_echoed(kind, code):
+    """Free text in a reason code would stay on chain for good (no erasure reaches a block): it is refused
+    before admission, and the refusal does not repeat it."""
+    with pytest.raises(InvalidTransaction) as exc:
+        compute_payload(kind, [ALICE.public_key, code])
+    assert exc.value.code == "bad_payload" and "not a code" in str(exc.value) and code not in str(exc.value)
+
+
+@pytest.mark.parametrize("code", ["fraud_check", "aml-review", "aml-1", "kyc:expired", "x", "v1.2"])
+def test_reason_codes_of_code_characters_reach_the_step(code):
+    assert compute_payload("freeze-account", [ALICE.public_key, code]).reason_code == code

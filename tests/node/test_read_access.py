@@ -66,6 +66,7 @@ def build_chain(path) -> dict:
     commit((ISSUER, "mint", [ALICE.public_key, 100]))
     commit((STAFF_1, "create-order", ["O1", ALICE.public_key, 1000, "EUR", H]))
     commit((ALICE, "open-ticket", ["T1", "complaint", 2, "O1", H]))
+    commit((STAFF_1, "respond-ticket", ["T1", H]))  # names no account: Alice is a party through her ticket
     store.close()
     return {"genesis": genesis, "hashes": hashes}
 
@@ -218,6 +219,17 @@ async def test_a_customer_reads_their_own_account_customer_record_order_ticket_a
     for path in alice_paths(node):
         status, doc = await read(node, ALICE, path)
         assert status == 200, (path, doc)
+
+
+@pytest.mark.asyncio
+async def test_a_customer_reads_the_receipt_of_staffs_response_to_her_ticket_and_nobody_else_does(node):
+    tx = node.hashes["respond-ticket"]
+    for path in (f"/v1/tx/{tx}", f"/v1/tx/{tx}/receipt"):
+        assert (await read(node, ALICE, path))[0] == 200, path
+        status, doc = await read(node, BOB, path)
+        assert status == 403 and doc["error"]["code"] == "not_entitled", (path, doc)
+        status, doc = await read(node, STAFF_2, path)
+        assert status == 403 and doc["error"]["code"] == "wrong_branch", (path, doc)
 
 
 @pytest.mark.asyncio
