@@ -22,6 +22,7 @@ from node.http import (
     parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
 from node.metrics import CONTENT_TYPE
+from node.page import get_index, get_static
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
@@ -350,6 +351,13 @@ ROUTES: tuple[Route, ...] = (
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
+    Route("GET", "/", get_index, AUTH_OPEN, op(
+        "The customer and explorer page: account, history, tickets, orders through signed reads made in the "
+        "browser with the user's key file; receipts verified in the browser against a chosen genesis file",
+        "200", content="text/html")),
+    Route("GET", "/static/{name}", get_static, AUTH_OPEN, op(
+        "A file of the page (its scripts and style)", "200", 404, content=("text/javascript", "text/css"),
+        params=(path_param("name", "a file name such as ui.js", pattern="^[a-z][a-z0-9_-]{0,40}\\.(js|css)$"),))),
 )
 
 # The routes anyone may call, each with the reason it shows no customer's data (tests/node/test_read_access.py
@@ -364,6 +372,8 @@ OPEN_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/campaigns"): "the offers every customer may get: conditions, budgets (no per-customer use)",
     ("GET", "/openapi.json"): "this description of the API",
     ("GET", "/metrics"): "counters and gauges of the node: no account, no id",
+    ("GET", "/"): "the page is the same public file for everyone; it reads customer data only through signed routes",
+    ("GET", "/static/{name}"): "the page's scripts and style: the same public files for everyone, no data",
 }
 
 OPENAPI: dict[str, Any] = build_openapi(
