@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test test-slow demo fuzz-consensus faults bench install clean
+.PHONY: test test-slow test-browser demo fuzz-consensus faults bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,18 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+BROWSER_STAMP := $(VENV)/.installed-browser
+CHROMIUM ?= /usr/bin/chromium
+
+$(BROWSER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
+	touch $(BROWSER_STAMP)
+
+# The page in Debian's Chromium (Playwright's own browser download is not used); screenshots in artifacts/.
+test-browser: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	CARECOIN_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -m browser tests/browser
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

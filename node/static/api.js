@@ -5,6 +5,7 @@
 import { H, encode, fromHex, sha256, toHex } from "./verify.js";
 
 const MAX_HISTORY_PAGES = 1000;
+const HISTORY_PAGE = 200; // rows per history request (the page's ?history_page=N changes it)
 
 export class ApiError extends Error {
   constructor(status, code, message) { super(`${status} ${code}: ${message}`); this.status = status; this.code = code; }
@@ -47,7 +48,9 @@ export async function requestHeaders(key, chainId, method, pathQs, body = new Ui
 }
 
 export class Api {
-  constructor(base = "") { this.base = base; this.key = null; this.chainId = null; }
+  constructor(base = "", historyPage = HISTORY_PAGE) {
+    this.base = base; this.key = null; this.chainId = null; this.historyPage = historyPage;
+  }
 
   async get(pathQs, { signed = true } = {}) {
     const headers = signed && this.key ? await requestHeaders(this.key, await this.chain(), "GET", pathQs) : {};
@@ -76,7 +79,7 @@ export class Api {
     const items = [];
     let before = null;
     for (let page = 1; page <= MAX_HISTORY_PAGES; page++) {
-      const q = `/v1/accounts/${id}/history?limit=200` + (before === null ? "" : `&before=${before}`);
+      const q = `/v1/accounts/${id}/history?limit=${this.historyPage}` + (before === null ? "" : `&before=${before}`);
       const doc = await this.get(q);
       items.push(...doc.items);
       onPage(page, items.length);

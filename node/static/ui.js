@@ -7,7 +7,8 @@ import { CheckFailed, parseGenesis, verifyReceipt } from "./verify.js";
 const STEPS = ["format", "tx_hash", "tx_signature", "envelope_hash", "result", "events", "block_hash", "audit_path",
   "validator_set_changes", "validator_set_hash", "commit", "chain_id"];
 const GENESIS_STORE = "carecoin.genesis"; // the chosen genesis (public data) stays pinned across visits
-const api = new Api();
+const pageSize = Number(new URLSearchParams(location.search).get("history_page")) || undefined;
+const api = new Api("", pageSize && Math.min(Math.max(Math.floor(pageSize), 1), 1000));
 let genesis = null;
 
 const $ = (sel) => document.querySelector(sel);
