@@ -66,7 +66,10 @@ async function showAccount(me) {
     ["Roles", (a.roles || []).map((r) => (typeof r === "string" ? r : JSON.stringify(r))).join(", ") || "customer"],
     ["Branch", (a.customer && a.customer.branch) || a.branch || "—"], ["As of block", `${a.height} (${when(a.timestamp_ms)})`]];
   $("#account-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
-  fill("#lots", (a.expiring || []).map((lot) => row(Array.isArray(lot) ? [when(lot[0]), coins(lot[1])] : [when(lot.expires_at_ms), coins(lot.amount)])));
+  const lots = a.expiring || []; // [[expires_at_ms, coins], ...]
+  fill("#lots", lots.map(([expires, amount]) => row([when(expires), coins(amount)])));
+  $("#lots").hidden = !lots.length;
+  $("#lots-none").hidden = !!lots.length;
   $("#account").hidden = false;
   return a;
 }
