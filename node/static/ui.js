@@ -214,6 +214,12 @@ async function start() {
   $("#key-file").addEventListener("change", (e) => onKeyFile(e.target));
   $("#genesis-file").addEventListener("change", (e) => onGenesisFile(e.target));
   $("#receipt-file").addEventListener("change", async (e) => verifyText(await readFile(e.target)));
+  const zone = $("#verify"); // a receipt file dropped anywhere on the section is verified like a chosen one
+  zone.addEventListener("dragover", (e) => e.preventDefault());
+  zone.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files.length) verifyText(await e.dataTransfer.files[0].text());
+  });
   $("#receipt-fetch").addEventListener("submit", (e) => { e.preventDefault(); fetchAndVerify($("#tx-hash").value.trim()); });
   const pinned = localStorage.getItem(GENESIS_STORE);
   if (pinned) parseGenesis(pinned).then((g) => setGenesis(g, pinned)).catch(() => localStorage.removeItem(GENESIS_STORE));

@@ -145,3 +145,20 @@ def test_staff_see_their_branchs_queue_only_where_the_node_lists_tickets(page, s
     else:
         page.wait_for_timeout(500)
         assert page.is_hidden("#queue")
+
+
+def test_a_receipt_dropped_on_the_section_is_verified_and_a_forged_tx_signature_named(page, story, tmp_path):
+    page.goto(story.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#genesis-file", str(story.genesis_file))
+    text = open(_tampered(story, tmp_path, lambda r: r.update(tx=_flip(r["tx"], len(r["tx"]) // 2 - 1)))).read()
+    page.evaluate("""(text) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], "receipt.json", {type: "application/json"}));
+        document.querySelector("#verify").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true,
+                                                                               cancelable: true}));
+    }""", text)
+    page.wait_for_selector("#verdict.bad")
+    assert page.text_content("#verdict") == "invalid receipt: the tx_signature check failed"
+    assert [li.get_attribute("data-check") for li in page.query_selector_all("#checks li.passed")] == [
+        "format", "tx_hash"]
