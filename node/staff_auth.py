@@ -185,6 +185,11 @@ def is_known_account(store: Any, account: bytes) -> bool:
             or get_balance_nonce(store, account) != (0, 0))
 
 
+def is_privileged_reader(store: Any, signer: bytes) -> bool:
+    """True iff ``signer`` holds the staff, compliance or auditor role (may read texts that are not their own)."""
+    return any(has_role(store, role, signer) for role in (STAFF_ROLE, *READ_ALL_ROLES))
+
+
 def has_standing(store: Any, account: bytes) -> bool:
     """True iff ``account`` may store texts under its own key: a registered customer, a role holder, or an account
     holding coins. Not a nonce alone: any stranger gets one with a failed tx (committed for free), and its texts

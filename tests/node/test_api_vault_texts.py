@@ -121,7 +121,7 @@ async def test_salt_and_text_that_do_not_open_the_commitment_are_refused_and_not
     body = {**text_body(ALICE), "text": "parcel arrived fine"}
     status, doc = await store(client, ALICE, body)
     assert status == 409 and doc["error"]["code"] == "commitment_mismatch"
-    assert (await read(client, ALICE, body))[1]["error"]["code"] == "vault_not_found"
+    assert (await read(client, STAFF_1, body))[1]["error"]["code"] == "vault_not_found"  # staff may learn it
 
 
 @pytest.mark.asyncio
@@ -216,3 +216,14 @@ async def test_outsider_with_only_a_failed_tx_stores_no_texts_replicated_to_ever
     assert status == 403 and doc["error"]["code"] == "vault_unauthorized", doc
     assert not mallory_client.server.app[VAULT_KEY].root.joinpath("texts", body["commitment"]).exists()
     assert (await store(mallory_client, ALICE, text_body(ALICE)))[0] == 201  # a customer still stores hers
+
+
+@pytest.mark.asyncio
+async def test_customer_bob_cannot_tell_whether_a_commitment_holds_a_text_nor_whose_it_is(client):
+    body = text_body(ALICE)
+    assert (await store(client, ALICE, body))[0] == 201
+    alices = await read(client, BOB, body)
+    nobodys = await read(client, BOB, text_body(ALICE))  # a commitment no text was stored for
+    assert alices[0] == nobodys[0] == 403, (alices, nobodys)
+    assert alices[1]["error"]["code"] == nobodys[1]["error"]["code"]
+    assert ALICE.public_key.hex()[:16] not in json.dumps(alices[1])  # nor who owns it
