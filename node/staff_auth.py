@@ -161,12 +161,16 @@ def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vau
     """Raise ``VaultWrongBranch`` unless ``signer`` may read (or ``write``) ``customer``'s vault record.
 
     Compliance and auditors read every record. Staff touch only customers of their own branch: the branch
-    the customer is registered in on chain, else the branch that stored the record here; a customer nobody
-    holds yet (a first write before registration, or a read that finds nothing) is anyone's among staff.
+    the customer is registered in on chain; before registration a record is a draft, READ only by the branch
+    that stored it here but WRITTEN by staff of any branch (the registering branch replaces it: a draft
+    stored first by another branch must not block the real registration). A customer nobody holds yet (a
+    read that finds nothing) is anyone's among staff.
     """
     if not write and any(has_role(store, role, signer) for role in READ_ALL_ROLES):
         return
     record = get_customer(store, customer)
+    if record is None and write:
+        return  # a draft: whoever registers the customer on chain decides, and a later write must open it
     owner = record.branch if record is not None else vault.get_branch(customer)
     if owner is None:
         return
