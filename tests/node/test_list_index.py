@@ -119,3 +119,31 @@ def test_a_cursor_no_page_handed_out_is_refused(text):
 def test_a_cursor_round_trips_any_id():
     for key in ((0, "a"), (1_700_000_000_000, "with:colon & space?#"), (2**62, "é" * 32)):
         assert decode_cursor(encode_cursor(key)) == key
+
+
+@pytest.mark.asyncio
+async def test_the_follower_builds_the_index_and_keeps_up_with_commits_on_its_own(world, monkeypatch):
+    import asyncio
+
+    from node import list_index
+    monkeypatch.setattr(list_index, "FOLLOW_PERIOD_S", 0.01)
+    index = ListIndex(world.store)
+    task = asyncio.create_task(list_index.follow(index, lambda: False))
+    try:
+        for _ in range(200):  # bounded: 2 s
+            if index.height is not None:
+                break
+            await asyncio.sleep(0.01)
+        built_at = index.height
+        world.commit((ALICE, "open-ticket", ["A-T7", "suggestion", 1, "", H]))
+        assert built_at == world.store.head().height - 1
+        for _ in range(200):  # bounded: 2 s
+            if index.height == world.store.head().height:
+                break
+            await asyncio.sleep(0.01)
+        assert index.height == world.store.head().height
+        assert index.page(ticket_lists("branch-1", None, ()), 1).ids == ("A-T7",)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
