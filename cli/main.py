@@ -13,6 +13,7 @@ import click
 from cli.audit import audit_group
 from cli.gov import gov_group
 from cli.keys import keys
+from cli.lists import order_list, ticket_list
 from cli.network import network
 from cli.node import node
 from cli.query import account_group, block_group, history, status
@@ -46,8 +47,8 @@ COMMAND_GROUPS = [
     receipt,        # carecoin receipt verify/get
     status,         # carecoin status
     history,        # carecoin history ID
-    ticket_group,   # carecoin ticket show ID
-    order_group,    # carecoin order show ID
+    ticket_group,   # carecoin ticket show ID / list --branch B
+    order_group,    # carecoin order show ID / list --customer C
     policy_group,   # carecoin policy show [--version N]
     report,         # carecoin report [--branch B] [--since T] [--until T]
     customer_group, # carecoin customer register/show/data
@@ -57,6 +58,8 @@ COMMAND_GROUPS = [
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)
+ticket_group.add_command(ticket_list)  # the list commands live in cli/lists.py
+order_group.add_command(order_list)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
                 trail and vault replication (``VAULT_KEY``, ``STAFF_GUARD_KEY``, ``AUDIT_KEY``, ``VAULT_SYNC_KEY``)
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
+8. lists      — the ticket and order lists and their follower (``LISTS_KEY``; ``node.list_index``)
 
-``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
+``create_node_app(node)`` mounts the same routes and runs entries 3, 5-8 for a node whose store the caller
 opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
 """
 
@@ -31,10 +32,10 @@ from ledger.customers import get_customer
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store
-from node import analytics, byzantine, clock
+from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
-from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
+from node.app_keys import CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
 from node.errors import NodeError
@@ -65,7 +66,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
-                            _analytics_ctx])
+                            _analytics_ctx, _lists_ctx])
     return app
 
 
@@ -73,7 +74,8 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
     """The client API of an already built ``node`` (its store stays the caller's); no peer listener."""
     app = _api_app()
     app[NODE_KEY] = node
-    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else []))
+    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
+                           + [_lists_ctx])
     return app
 
 
@@ -231,6 +233,14 @@ async def _analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     index = ReportIndex(node.store, results_of=node.committer.get_recent_results)
     app[REPORT_KEY] = index
     async with _task(analytics.follow(index, lambda: node.store.closed), "analytics-follower"):
+        yield
+
+
+async def _lists_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    index = list_index.ListIndex(node.store, results_of=node.committer.get_recent_results)
+    app[LISTS_KEY] = index
+    async with _task(list_index.follow(index, lambda: node.store.closed), "list-follower"):
         yield
 
 

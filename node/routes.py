@@ -21,6 +21,9 @@ from node.http import (
     AUTH_OPEN, AUTH_READ, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
     parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
+from node.list_routes import (
+    LIST_SUMMARY, ORDER_LIST, ORDER_LIST_PARAMS, TICKET_LIST, TICKET_LIST_PARAMS, get_orders, get_tickets,
+)
 from node.metrics import CONTENT_TYPE
 from node.page import get_index, get_static
 from node import governance_reads, reads
@@ -303,6 +306,12 @@ ROUTES: tuple[Route, ...] = (
         params=(_OBJ_ID,))),
     Route("GET", "/v1/orders/{id}", get_order, AUTH_READ, rule=ORDER, operation=op(
         "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
+    Route("GET", "/v1/tickets", get_tickets, AUTH_READ, rule=TICKET_LIST, operation=op(
+        "Tickets of a branch (branch=) or a customer (customer=), optionally in some states, by opening time. "
+        + LIST_SUMMARY, "200", 400, 503, params=TICKET_LIST_PARAMS)),
+    Route("GET", "/v1/orders", get_orders, AUTH_READ, rule=ORDER_LIST, operation=op(
+        "A customer's orders (customer=), by creation time. " + LIST_SUMMARY, "200", 400, 503,
+        params=ORDER_LIST_PARAMS)),
     Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
         "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
         params=(query_param("version", "0 = genesis .. current", "integer", minimum=0, maximum=MAX_VERSION),))),
