@@ -12,6 +12,7 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
                 trail and vault replication (``VAULT_KEY``, ``STAFF_GUARD_KEY``, ``AUDIT_KEY``, ``VAULT_SYNC_KEY``)
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
+8. events     — the live event streams (``EVENT_HUB_KEY``; ``node.event_stream``), subscribed to commits
 
 ``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
 opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
@@ -37,6 +38,7 @@ from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
 from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
+from node.event_stream import EVENT_HUB_KEY, EventHub
 from node.errors import NodeError
 from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
@@ -65,7 +67,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
-                            _analytics_ctx])
+                            _analytics_ctx, _events_ctx])
     return app
 
 
@@ -73,7 +75,8 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
     """The client API of an already built ``node`` (its store stays the caller's); no peer listener."""
     app = _api_app()
     app[NODE_KEY] = node
-    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else []))
+    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
+                           + [_events_ctx])
     return app
 
 
@@ -232,6 +235,18 @@ async def _analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REPORT_KEY] = index
     async with _task(analytics.follow(index, lambda: node.store.closed), "analytics-follower"):
         yield
+
+
+async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    hub = EventHub(node.store, on_cut=lambda: node.metrics.event_streams_cut.inc())
+    app[EVENT_HUB_KEY] = hub
+    unsubscribe = node.committer.subscribe(hub.on_commit)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        hub.close()
 
 
 @contextlib.asynccontextmanager

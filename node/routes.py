@@ -24,6 +24,7 @@ from node.http import (
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
+from node.event_stream import EVENTS, KEEPALIVE_S, MAX_QUEUED_BLOCKS, get_events
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -348,6 +349,15 @@ ROUTES: tuple[Route, ...] = (
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
+    Route("GET", "/v1/events", get_events, AUTH_READ, rule=EVENTS, operation=op(
+        "Server-sent events (text/event-stream) of committed events the signer may see: `id: height:index:event`, "
+        "`event: <kind>`, `data: {id, height, index, event_index, tx_hash, time_ms, time, kind, fields}`. Resume "
+        "with the Last-Event-ID header (or ?last_event_id=); without it the stream starts at the head. A reader "
+        f"more than {MAX_QUEUED_BLOCKS} blocks behind is cut with a final `event: cut` naming the id to resume "
+        f"from; a comment every {KEEPALIVE_S:.0f} s keeps an idle stream open", "200", 400, 503,
+        content="text/event-stream",
+        params=(query_param("last_event_id", "resume after this event id (height:index:event)",
+                            pattern="^[0-9]{1,19}:[0-9]{1,10}:[0-9]{1,10}$"),))),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )
