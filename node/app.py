@@ -13,6 +13,7 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
 8. events     — the live event streams (``EVENT_HUB_KEY``; ``node.event_stream``), subscribed to commits
+9. webhooks   — ``<data_dir>/webhooks`` and one delivery task per hook (``WEBHOOKS_KEY``; ``node.webhooks``)
 
 ``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
 opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
@@ -39,6 +40,9 @@ from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_G
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
 from node.event_stream import EVENT_HUB_KEY, EventHub
+from node.webhook_delivery import WebhookDelivery
+from node.webhook_routes import WEBHOOKS_KEY
+from node.webhooks import WebhookRegistry
 from node.errors import NodeError
 from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
@@ -67,7 +71,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
-                            _analytics_ctx, _events_ctx])
+                            _analytics_ctx, _events_ctx, _webhooks_ctx])
     return app
 
 
@@ -76,7 +80,7 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
     app = _api_app()
     app[NODE_KEY] = node
     app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
-                           + [_events_ctx])
+                           + [_events_ctx, _webhooks_ctx])
     return app
 
 
@@ -247,6 +251,20 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         unsubscribe()
         hub.close()
+
+
+async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    delivery = WebhookDelivery(node.store, WebhookRegistry(Path(node.store.path) / "webhooks"),
+                               on_outcome=lambda outcome: node.metrics.webhook_deliveries.labels(outcome).inc())
+    app[WEBHOOKS_KEY] = delivery
+    unsubscribe = node.committer.subscribe(delivery.on_commit)
+    delivery.start()
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await delivery.close()
 
 
 @contextlib.asynccontextmanager
