@@ -33,6 +33,7 @@ from aiohttp import web
 
 from node.event_feed import BadEventId, CommittedEvent, EventId, Reader, is_visible, read_block_events
 from node.errors import NodeError
+from node.http import op, query_param
 from node.app_keys import NODE_KEY
 from node.read_access import NotEntitled, ReadRule, describe_signer
 from node.staff_auth import STAFF, is_known_account
@@ -57,6 +58,17 @@ def check_event_reader(request: web.Request, signer: bytes) -> None:
 EVENTS = ReadRule("event-readers", "any account on chain; each event is sent only to readers entitled to it (the "
                   "accounts it names or whose ticket/order it is about, staff of its branch, auditors, compliance)",
                   check_event_reader)
+
+
+EVENT_OPS = {"stream": op(
+    "Server-sent events (text/event-stream) of committed events the signer may see: `id: height:index:event`, "
+    "`event: <kind>`, `data: {id, height, index, event_index, tx_hash, time_ms, time, kind, fields}`. Resume "
+    "with the Last-Event-ID header (or ?last_event_id=); without it the stream starts at the head. A reader "
+    f"more than {MAX_QUEUED_BLOCKS} blocks behind is cut with a final `event: cut` naming the id to resume "
+    f"from; a comment every {KEEPALIVE_S:.0f} s keeps an idle stream open", "200", 400, 503,
+    content="text/event-stream",
+    params=(query_param("last_event_id", "resume after this event id (height:index:event)",
+                        pattern="^[0-9]{1,19}:[0-9]{1,10}:[0-9]{1,10}$"),))}
 
 
 class TooManyStreams(NodeError):

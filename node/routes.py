@@ -24,10 +24,8 @@ from node.http import (
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
-from node.event_stream import EVENTS, KEEPALIVE_S, MAX_QUEUED_BLOCKS, get_events
-from node.webhook_routes import (
-    WEBHOOK_BODY, delete_webhook, get_dead_letters, get_webhooks, post_redrive, post_webhook,
-)
+from node.event_stream import EVENT_OPS, EVENTS, get_events
+from node.webhook_routes import WEBHOOK_OPS, delete_webhook, get_dead_letters, get_webhooks, post_redrive, post_webhook
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -254,7 +252,6 @@ _HASH = path_param("hash", "tx hash, 64 hex digits", pattern=HEX32_PATTERN)
 _ID = path_param("id", "account id (public key), 64 hex digits", pattern=HEX32_PATTERN)
 _OBJ_ID = path_param("id", "1..64 bytes of printable text without surrounding spaces", minLength=1, maxLength=64)
 _HEX = {"type": "string", "pattern": "^([0-9a-fA-F]{2})*$"}
-_HOOK_ID = path_param("id", "webhook id, 16 hex digits", pattern="^[0-9a-f]{16}$")
 _HEX32 = {"type": "string", "pattern": HEX32_PATTERN}
 _TX_BODY = {"type": "object", "required": ["tx"],
             "properties": {"tx": {**_HEX, "description": "hex of the canonical tx envelope"}}}
@@ -353,33 +350,12 @@ ROUTES: tuple[Route, ...] = (
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
-    Route("GET", "/v1/events", get_events, AUTH_READ, rule=EVENTS, operation=op(
-        "Server-sent events (text/event-stream) of committed events the signer may see: `id: height:index:event`, "
-        "`event: <kind>`, `data: {id, height, index, event_index, tx_hash, time_ms, time, kind, fields}`. Resume "
-        "with the Last-Event-ID header (or ?last_event_id=); without it the stream starts at the head. A reader "
-        f"more than {MAX_QUEUED_BLOCKS} blocks behind is cut with a final `event: cut` naming the id to resume "
-        f"from; a comment every {KEEPALIVE_S:.0f} s keeps an idle stream open", "200", 400, 503,
-        content="text/event-stream",
-        params=(query_param("last_event_id", "resume after this event id (height:index:event)",
-                            pattern="^[0-9]{1,19}:[0-9]{1,10}:[0-9]{1,10}$"),))),
-    Route("POST", "/v1/webhooks", post_webhook, AUTH_SIGNED, op(
-        "Register a webhook for the signer's branch (branch admins): every committed event the branch's staff may "
-        "read is POSTed to the URL, in chain order, at least once (X-Carecoin-Delivery = hook id:event id, the "
-        "same on every retry); signed with HMAC-SHA256 under the secret answered here once (X-Carecoin-Signature: "
-        "v1=hex(HMAC(secret, X-Carecoin-Timestamp + '.' + body))); retried with exponential backoff and jitter, "
-        "then kept as a dead letter", "201", 400, 401, 403, 409, body=WEBHOOK_BODY)),
-    Route("GET", "/v1/webhooks", get_webhooks, AUTH_SIGNED, op(
-        "The webhooks of the signer's branch (staff, branch admins): url, cursor, dead letters (no secrets)",
-        "200", 401, 403)),
-    Route("DELETE", "/v1/webhooks/{id}", delete_webhook, AUTH_SIGNED, op(
-        "Delete a webhook of the signer's branch (branch admins)", "200", 401, 403, 404,
-        params=(_HOOK_ID,))),
-    Route("GET", "/v1/webhooks/{id}/dead-letters", get_dead_letters, AUTH_SIGNED, op(
-        "The deliveries of a webhook whose attempts ran out (staff, branch admins of its branch)", "200", 401, 403,
-        404, params=(_HOOK_ID,))),
-    Route("POST", "/v1/webhooks/{id}/dead-letters/redrive", post_redrive, AUTH_SIGNED, op(
-        "Queue every dead letter of a webhook for another round of attempts, before new events (branch admins)",
-        "200", 401, 403, 404, params=(_HOOK_ID,))),
+    Route("GET", "/v1/events", get_events, AUTH_READ, rule=EVENTS, operation=EVENT_OPS["stream"]),
+    Route("POST", "/v1/webhooks", post_webhook, AUTH_SIGNED, WEBHOOK_OPS["add"]),
+    Route("GET", "/v1/webhooks", get_webhooks, AUTH_SIGNED, WEBHOOK_OPS["list"]),
+    Route("DELETE", "/v1/webhooks/{id}", delete_webhook, AUTH_SIGNED, WEBHOOK_OPS["delete"]),
+    Route("GET", "/v1/webhooks/{id}/dead-letters", get_dead_letters, AUTH_SIGNED, WEBHOOK_OPS["dead-letters"]),
+    Route("POST", "/v1/webhooks/{id}/dead-letters/redrive", post_redrive, AUTH_SIGNED, WEBHOOK_OPS["redrive"]),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )

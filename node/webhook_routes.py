@@ -16,7 +16,7 @@ from aiohttp import web
 from ledger.state import has_role
 from node.app_keys import NODE_KEY
 from node.clock import now_ms
-from node.http import BadRequest, parse_json, require_object
+from node.http import BadRequest, op, parse_json, path_param, require_object
 from node.read_access import NotEntitled, WrongBranch, describe_signer, get_staff_branch
 from node.staff_auth import BODY, STAFF
 from node.webhook_delivery import WebhookDelivery
@@ -27,6 +27,22 @@ ADMIN = "branch-admin"
 WEBHOOK_BODY = {"type": "object", "required": ["url"], "properties": {
     "url": {"type": "string", "maxLength": MAX_URL_CHARS, "description": "http:// or https:// URL that receives "
             "one POST per committed event of the branch"}}}
+_HOOK_ID = path_param("id", "webhook id, 16 hex digits", pattern="^[0-9a-f]{16}$")
+WEBHOOK_OPS = {
+    "add": op(
+        "Register a webhook for the signer's branch (branch admins): every committed event the branch's staff may "
+        "read is POSTed to the URL, in chain order, at least once (X-Carecoin-Delivery = hook id:event id, the "
+        "same on every retry); signed with HMAC-SHA256 under the secret answered here once (X-Carecoin-Signature: "
+        "v1=hex(HMAC(secret, X-Carecoin-Timestamp + '.' + body))); retried with exponential backoff and jitter, "
+        "then kept as a dead letter", "201", 400, 401, 403, 409, body=WEBHOOK_BODY),
+    "list": op("The webhooks of the signer's branch (staff, branch admins): url, cursor, dead letters (no secrets)",
+               "200", 401, 403),
+    "delete": op("Delete a webhook of the signer's branch (branch admins)", "200", 401, 403, 404, params=(_HOOK_ID,)),
+    "dead-letters": op("The deliveries of a webhook whose attempts ran out (staff, branch admins of its branch)",
+                       "200", 401, 403, 404, params=(_HOOK_ID,)),
+    "redrive": op("Queue every dead letter of a webhook for another round of attempts, before new events (branch "
+                  "admins)", "200", 401, 403, 404, params=(_HOOK_ID,)),
+}
 
 
 def _branch_of(request: web.Request, *, admin: bool) -> str:
