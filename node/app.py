@@ -14,6 +14,7 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
 8. events     — the live event streams (``EVENT_HUB_KEY``; ``node.event_stream``), subscribed to commits
 9. webhooks   — ``<data_dir>/webhooks`` and one delivery task per hook (``WEBHOOKS_KEY``; ``node.webhooks``)
+10. sink      — with ``[sink]`` in node.toml: committed events written to SQL (``node.sink``)
 
 ``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
 opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
@@ -40,6 +41,7 @@ from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_G
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
 from node.event_stream import EVENT_HUB_KEY, EventHub
+from node.sink import SinkFollower, open_sink
 from node.webhook_delivery import WebhookDelivery
 from node.webhook_routes import WEBHOOKS_KEY
 from node.webhooks import WebhookRegistry
@@ -71,7 +73,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
-                            _analytics_ctx, _events_ctx, _webhooks_ctx])
+                            _analytics_ctx, _events_ctx, _webhooks_ctx, _sink_ctx])
     return app
 
 
@@ -265,6 +267,22 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         unsubscribe()
         await delivery.close()
+
+
+async def _sink_ctx(app: web.Application) -> AsyncIterator[None]:
+    node, config = app[NODE_KEY], app[CONFIG_KEY]
+    if config.sink_url is None:
+        yield
+        return
+    sink = open_sink(config.sink_url)
+    follower = SinkFollower(node.store, sink, on_written=node.metrics.sink_events.inc)
+    unsubscribe = node.committer.subscribe(follower.on_commit)
+    try:
+        async with _task(follower.run(lambda: node.store.closed), "events-sink"):
+            yield
+    finally:
+        unsubscribe()
+        await asyncio.to_thread(sink.close)
 
 
 @contextlib.asynccontextmanager

@@ -162,7 +162,7 @@ class Reader:
         return f"the events of account {self.account.hex()[:16]}… and its tickets and orders"
 
 
-def _records(store: Any, event: Event) -> list:
+def get_event_records(store: Any, event: Event) -> list:
     """The ticket and order records an event is about (by field)."""
     out = []
     ticket_id, order_id = getattr(event, "ticket_id", ""), getattr(event, "order_id", "")
@@ -180,7 +180,7 @@ def _records(store: Any, event: Event) -> list:
 def compute_event_branches(store: Any, event: Event) -> set[str]:
     """The branches an event belongs to: its ``branch`` field, its ticket's/order's branch, its accounts'."""
     branches = {getattr(event, "branch", "")} if isinstance(getattr(event, "branch", ""), str) else set()
-    for record in _records(store, event):
+    for record in get_event_records(store, event):
         branches.add(record.branch)
     if not isinstance(event, UnknownEvent):
         branches.update(get_account_branch(store, a) for a in event.accounts())
@@ -195,6 +195,6 @@ def is_visible(store: Any, reader: Reader, event: Event) -> bool:
     if isinstance(event, UnknownEvent):
         return False  # a kind this node does not know: only auditors and compliance see it
     if reader.account and (reader.account in event.accounts()
-                           or any(r.customer == reader.account for r in _records(store, event))):
+                           or any(r.customer == reader.account for r in get_event_records(store, event))):
         return True
     return bool(reader.branch) and reader.branch in compute_event_branches(store, event)
