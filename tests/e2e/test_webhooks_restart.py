@@ -2,12 +2,14 @@
 node killed with SIGKILL and restarted; `carecoin events follow` shows the same events to the company auditor.
 
 Real processes: a one-branch network (`network init`), the node started by `carecoin node start`, the hook
-registered with `carecoin webhook add`, a receiver that is a plain HTTP server in this test.
+registered with `carecoin webhook add`, a receiver that is a plain HTTP server in this test. The node.toml has
+a `[sink]` section: the same events land once each in its embedded SQLite, across the kill too.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +66,8 @@ def cli(*args: str) -> str:
 
 def test_a_webhook_gets_every_event_once_per_delivery_id_across_a_killed_and_restarted_node(network_factory):
     net = network_factory(1)
+    toml = net.dir / net.names[0] / "node.toml"
+    toml.write_text(toml.read_text() + "\n[sink]\n")  # the embedded default: <data_dir>/events.sqlite3
     net.start_all()
     api, branch = net.apis[0], net.dir / net.names[0]
     receiver = Receiver()
@@ -104,5 +108,12 @@ def test_a_webhook_gets_every_event_once_per_delivery_id_across_a_killed_and_res
         listed = json.loads(cli("webhook", "list", "--key", str(branch / "keys" / "staff.key"), "--node", api,
                                 "--json"))
         assert [h["id"] for h in listed["items"]] == [hook["id"]] and listed["items"][0]["dead_letters"] == 0
+
+        def sunk() -> list:
+            with sqlite3.connect(net.dir / net.names[0] / "data" / "events.sqlite3") as db:
+                return db.execute("SELECT kind, COUNT(*), SUM(amount) FROM carecoin_events GROUP BY kind "
+                                  "ORDER BY kind").fetchall()
+        net.wait_until("the sink holds the 5 events", lambda: sunk() == [("credited", 4, 100),
+                                                                           ("customer_registered", 1, None)], 10)
     finally:
         receiver.server.shutdown()
