@@ -11,6 +11,7 @@ from importlib import metadata
 import click
 
 from cli.audit import audit_group
+from cli.events import events_group, webhook_group
 from cli.gov import gov_group
 from cli.keys import keys
 from cli.lists import order_list, ticket_list
@@ -55,6 +56,8 @@ COMMAND_GROUPS = [
     text_group,     # carecoin text show/verify
     gov_group,      # carecoin gov propose/approve/show/list
     audit_group,    # carecoin audit list --key ...
+    events_group,   # carecoin events follow --key ...
+    webhook_group,  # carecoin webhook add/list/remove/dead-letters --key ...
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

@@ -28,6 +28,8 @@ from node.metrics import CONTENT_TYPE
 from node.page import get_index, get_static
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
+from node.event_stream import EVENT_OPS, EVENTS, get_events
+from node.webhook_routes import WEBHOOK_OPS, delete_webhook, get_dead_letters, get_webhooks, post_redrive, post_webhook
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -358,6 +360,12 @@ ROUTES: tuple[Route, ...] = (
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
+    Route("GET", "/v1/events", get_events, AUTH_READ, rule=EVENTS, operation=EVENT_OPS["stream"]),
+    Route("POST", "/v1/webhooks", post_webhook, AUTH_SIGNED, WEBHOOK_OPS["add"]),
+    Route("GET", "/v1/webhooks", get_webhooks, AUTH_SIGNED, WEBHOOK_OPS["list"]),
+    Route("DELETE", "/v1/webhooks/{id}", delete_webhook, AUTH_SIGNED, WEBHOOK_OPS["delete"]),
+    Route("GET", "/v1/webhooks/{id}/dead-letters", get_dead_letters, AUTH_SIGNED, WEBHOOK_OPS["dead-letters"]),
+    Route("POST", "/v1/webhooks/{id}/dead-letters/redrive", post_redrive, AUTH_SIGNED, WEBHOOK_OPS["redrive"]),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
     Route("GET", "/", get_index, AUTH_OPEN, op(
