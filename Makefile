@@ -29,7 +29,7 @@ BROWSER_STAMP := $(VENV)/.installed-browser
 CHROMIUM ?= /usr/bin/chromium
 
 $(BROWSER_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
+	$(BIN)/python -m pip install --quiet -e '.[test,sink,browser]'
 	touch $(BROWSER_STAMP)
 
 # The page in Debian's Chromium (Playwright's own browser download is not used); screenshots in artifacts/.
