@@ -24,6 +24,7 @@ from node.http import (
 from node.metrics import CONTENT_TYPE
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
+from node.health import get_livez, get_readyz
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -348,6 +349,11 @@ ROUTES: tuple[Route, ...] = (
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
+    Route("GET", "/livez", get_livez, AUTH_OPEN, op(
+        "Liveness: 200 while the process serves requests (node name, wall clock time_ms)", "200"), peer=True),
+    Route("GET", "/readyz", get_readyz, AUTH_OPEN, op(
+        "Readiness: 200 when consensus runs, peer links >= quorum - 1 and the head is at most a few blocks behind "
+        "the best known height; 503 with the reasons otherwise", "200", 503), peer=True),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
 )
@@ -362,6 +368,8 @@ OPEN_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/governance/proposals"): "governance is between branches: actions, branch approvals, staff keys",
     ("GET", "/v1/governance/proposals/{id}"): "one proposal: as the list",
     ("GET", "/v1/campaigns"): "the offers every customer may get: conditions, budgets (no per-customer use)",
+    ("GET", "/livez"): "process liveness for orchestrators: node name and clock, no account",
+    ("GET", "/readyz"): "readiness for load balancers: head, peer counts and the reasons, no account",
     ("GET", "/openapi.json"): "this description of the API",
     ("GET", "/metrics"): "counters and gauges of the node: no account, no id",
 }
