@@ -122,5 +122,11 @@ def start(config_path: str) -> None:
         sys.exit(code)
 
 
+from cli.backup import backup, restore  # noqa: E402  (their own module: `carecoin node backup/restore`)
+
+node.add_command(backup)
+node.add_command(restore)
+
+
 if __name__ == "__main__":
     node()
