@@ -11,6 +11,7 @@ from importlib import metadata
 import click
 
 from cli.audit import audit_group
+from cli.doctor import doctor
 from cli.gov import gov_group
 from cli.keys import keys
 from cli.network import network
@@ -54,6 +55,7 @@ COMMAND_GROUPS = [
     text_group,     # carecoin text show/verify
     gov_group,      # carecoin gov propose/approve/show/list
     audit_group,    # carecoin audit list --key ...
+    doctor,         # carecoin doctor --config ...
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)
