@@ -38,6 +38,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.keys import KeyPair, load_key  # noqa: E402
+from node.progress import ProgressBar  # noqa: E402
 from node.vault import compute_request_headers  # noqa: E402
 from ledger.tx import make_tx  # noqa: E402
 
@@ -259,6 +260,24 @@ async def classify(session, apis, missing: list[str], affinity: dict[str, int], 
     return out
 
 
+async def show_progress(submitted: dict, committed: dict, duration_s: float) -> None:
+    """A rich bar on stderr while the load runs (only at a terminal, never under CI): the submit window's time,
+    then the drain (committed of submitted). Cancelled when the drain ends."""
+    bar = ProgressBar("load", duration_s, unit="s")
+    t0 = time.time()
+    try:
+        while True:
+            done = sum(1 for h in list(submitted) if h in committed)
+            elapsed = time.time() - t0
+            if elapsed < duration_s:
+                bar.update(elapsed, description=f"load: {len(submitted)} submitted, {done} committed")
+            else:
+                bar.update(done, total=max(len(submitted), 1), description=f"drain: {done} of {len(submitted)}")
+            await asyncio.sleep(0.25)
+    finally:
+        bar.close()
+
+
 async def run(args) -> dict:
     """The whole load run; returns the result document."""
     apis = args.apis.split(",")
@@ -284,14 +303,18 @@ async def run(args) -> dict:
         stop = asyncio.Event()
         follow_task = asyncio.create_task(
             follower.run(stop, time.time() + args.duration + args.drain_s + 30))
-        await submit(session, apis, queues, args, stats, follower)
-        submitted = stats["submit_time"]
-        eprint(f"submitted {len(submitted)} in {stats['submit_window_s']:.1f} s; draining")
-        drain_end = time.time() + args.drain_s
-        while time.time() < drain_end:
-            if all(h in follower.commit_time for h in submitted):
-                break
-            await asyncio.sleep(0.1)
+        bar = asyncio.create_task(show_progress(stats["submit_time"], follower.commit_time, args.duration))
+        try:
+            await submit(session, apis, queues, args, stats, follower)
+            submitted = stats["submit_time"]
+            eprint(f"submitted {len(submitted)} in {stats['submit_window_s']:.1f} s; draining")
+            drain_end = time.time() + args.drain_s
+            while time.time() < drain_end:
+                if all(h in follower.commit_time for h in submitted):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            bar.cancel()
         await asyncio.sleep(2 * FOLLOW_POLL_S)
         stop.set()
         await follow_task

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from cli.demo import free_port_base  # noqa: E402
 from cli.network import init_network  # noqa: E402
 from ledger.keys import KeyPair, verify  # noqa: E402
+from node.progress import progress_enabled  # noqa: E402
 
 NODES = 4
 PRESIGN_RATE_GUESS = 2000  # closed-loop runs pre-sign duration x this (x1.2); "presign_exhausted" says if short
@@ -162,7 +163,9 @@ def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
            "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
            "--batch", str(args.batch), "--window", str(args.window), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s)]
     budget = args.duration + args.drain_s + 180
-    out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=None if args.verbose else
+    # at a terminal (not under CI) the load process's stderr is passed through: its rich progress bar shows
+    passthrough = args.verbose or progress_enabled()
+    out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=None if passthrough else
                          subprocess.PIPE, text=True, timeout=budget)
     if out.returncode != 0:
         raise SystemExit(f"bench: the load process failed ({out.returncode}):\n{(out.stderr or '')[-3000:]}")

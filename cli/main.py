@@ -11,6 +11,7 @@ from importlib import metadata
 import click
 
 from cli.audit import audit_group
+from cli.doctor import doctor
 from cli.events import events_group, webhook_group
 from cli.gov import gov_group
 from cli.keys import keys
@@ -58,6 +59,7 @@ COMMAND_GROUPS = [
     audit_group,    # carecoin audit list --key ...
     events_group,   # carecoin events follow --key ...
     webhook_group,  # carecoin webhook add/list/remove/dead-letters --key ...
+    doctor,         # carecoin doctor --config ...
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)

@@ -55,6 +55,7 @@ from node.config import (
     compute_peer_url,
     config_to_dict,
     is_local_or_any_host,
+    is_valid_host,
     load_config,
     load_preset,
 )
@@ -137,8 +138,11 @@ def compute_fresh_chain_id(prefix: str) -> str:
 def init_network(out_dir: str | Path, branches: int | None = None, *, base_port: int | None = None,
                  host: str | None = None, chain_id: str | None = None, force: bool = False,
                  preset_path: str | Path | None = None, now_ms: int | None = None, peer_tls: bool = True,
-                 api_tls: bool = False) -> NetworkSummary:
+                 api_tls: bool = False, hosts: list[str] | tuple[str, ...] | None = None) -> NetworkSummary:
     """Write keys, genesis.json and one node.toml per branch into ``out_dir``; raise ``ConfigError``.
+
+    ``hosts`` gives each branch its own host, in branch order (``network init --hosts``): its API and peer
+    listeners bind there and the other branches dial it there; ports stay base + 2i / + 1.
 
     ``peer_tls=False`` writes a network with plain ws:// peer links (no CA in genesis): only for tests whose
     proxy must read the frames (``tests/faults``). ``api_tls`` is ``network init --tls``."""
@@ -149,6 +153,7 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
     host = host if host is not None else preset.host
     if not is_local_or_any_host(host):
         raise ConfigError(f"--host must be a loopback address or 0.0.0.0/::, got {host!r}")
+    branch_hosts = check_branch_hosts(hosts, count) if hosts is not None else [host] * count
     base = base_port if base_port is not None else preset.base_port
     if not 1 <= base or base + 2 * count - 1 > 65535:
         raise ConfigError(f"--base-port {base} with {count} branches needs ports up to "
@@ -175,8 +180,8 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
 
     node_keys = [KeyPair.generate() for _ in names]
     clients = [{r: KeyPair.generate() for r in CLIENT_ROLES} for _ in names]
-    apis = [ListenAddress(host, base + 2 * i) for i in range(count)]
-    peer_addrs = [ListenAddress(host, base + 2 * i + 1) for i in range(count)]
+    apis = [ListenAddress(branch_hosts[i], base + 2 * i) for i in range(count)]
+    peer_addrs = [ListenAddress(branch_hosts[i], base + 2 * i + 1) for i in range(count)]
     genesis_path = out / "genesis.json"
     company = {r: KeyPair.generate() for r in COMPANY_ROLES}
     if api_tls and not peer_tls:
@@ -229,6 +234,19 @@ def init_network(out_dir: str | Path, branches: int | None = None, *, base_port:
                                  compute_peer_url(peer_addrs[i].host, peer_addrs[i].port, peer_tls)))
     return NetworkSummary(out, chain, genesis_path, tuple(files), {r: k.public_key for r, k in company.items()},
                           out / "company" / "tls-ca.pem" if ca else None)
+
+
+def check_branch_hosts(hosts: list[str] | tuple[str, ...], count: int) -> list[str]:
+    """One host per branch: IP literals (or ``localhost``) other peers can dial, never the any-address (the
+    others could not reach it there); raise ``ConfigError`` naming the first bad one."""
+    hosts = [h.strip() for h in hosts]
+    if len(hosts) != count:
+        raise ConfigError(f"--hosts names {len(hosts)} hosts for {count} branches; expected one per branch")
+    for i, h in enumerate(hosts):
+        if not is_valid_host(h) or h in ("0.0.0.0", "::"):
+            raise ConfigError(f"--hosts entry {i + 1} is {h!r}; expected an IP address the other branches can "
+                              f"dial (names are not resolved; not 0.0.0.0/::)")
+    return hosts
 
 
 def compute_api_url(api: ListenAddress, tls: bool) -> str:
@@ -296,6 +314,9 @@ def network() -> None:
               help="Directory to write the network into.")
 @click.option("--base-port", type=int, default=None, help="API port of the first branch (peer = +1, next = +2).")
 @click.option("--host", default=None, help="Listen host: a loopback address or 0.0.0.0 (default 127.0.0.1).")
+@click.option("--hosts", "hosts_csv", default=None, metavar="IP,IP,...",
+              help="One host per branch, in branch order: each node listens on its own address and the others "
+                   "dial it there (instead of --host).")
 @click.option("--chain-id", default=None,
               help="Chain id written into genesis.json (default: a fresh one, <preset chain id>-<random hex>).")
 @click.option("--preset", "preset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -304,18 +325,24 @@ def network() -> None:
 @click.option("--tls", "api_tls", is_flag=True,
               help="Also serve every branch's client API over HTTPS (certificates from the network CA).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def init(branches: int | None, out_dir: Path, base_port: int | None, host: str | None, chain_id: str | None,
-         preset_path: Path | None, force: bool, api_tls: bool, as_json: bool) -> None:
+def init(branches: int | None, out_dir: Path, base_port: int | None, host: str | None, hosts_csv: str | None,
+         chain_id: str | None, preset_path: Path | None, force: bool, api_tls: bool, as_json: bool) -> None:
     """Write node keys, client keys, genesis.json and one node.toml per branch.
 
     \b
     Example:
       carecoin network init --branches 4 --dir ./net --base-port 27100
       carecoin network init --branches 4 --dir ./net --tls     # HTTPS client API too
+      carecoin network init --branches 4 --dir ./net --hosts 10.0.0.11,10.0.0.12,10.0.0.13,10.0.0.14
     """
+    if host is not None and hosts_csv is not None:
+        raise click.UsageError("give either --host (every branch) or --hosts (one per branch), not both")
+    hosts = hosts_csv.split(",") if hosts_csv is not None else None
+    if hosts is not None and branches is None:
+        branches = len(hosts)
     try:
         summary = init_network(out_dir, branches, base_port=base_port, host=host, chain_id=chain_id,
-                               force=force, preset_path=preset_path, api_tls=api_tls)
+                               force=force, preset_path=preset_path, api_tls=api_tls, hosts=hosts)
     except (NodeError, LedgerError) as exc:
         raise click.ClickException(exc.message) from None
     if as_json:
@@ -398,8 +425,8 @@ def add_branch(net_dir: str | Path, name: str, *, host: str | None = None,
         raise ConfigError(f"{out / name} exists already: branch {name!r} is taken")
     first = configs[0]
     host = host if host is not None else first.api.host
-    if not is_local_or_any_host(host):
-        raise ConfigError(f"--host must be a loopback address or 0.0.0.0/::, got {host!r}")
+    if not is_valid_host(host):
+        raise ConfigError(f"--host must be an IP address (or 0.0.0.0/:: to listen on all), got {host!r}")
     api_port, peer_port = choose_ports(host, configs)
     tls_on = "tls" in genesis.extra
     ca = read_ca(out) if tls_on else None

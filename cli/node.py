@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -18,35 +17,12 @@ import click
 from aiohttp import web
 
 from cli.errors import CliError, cli_errors
+from cli.logs import JsonFormatter, setup_logging  # noqa: F401  (JsonFormatter: the name callers know)
 from node.config import NodeConfig, load_config
+from ledger.errors import LedgerError
 from node.errors import NodeError
 
-LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 STOP_POLL_S = 0.5
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line: ts, level, logger, msg."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-               "msg": record.getMessage()}
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
-def setup_logging(cfg: NodeConfig) -> None:
-    """Log to stderr in the node.toml's format and level."""
-    handler = logging.StreamHandler(sys.stderr)
-    if cfg.log.format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {cfg.name} %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(LOG_LEVELS[cfg.log.level])
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> int:
@@ -116,10 +92,20 @@ def start(config_path: str) -> None:
     setup_logging(cfg)
     try:
         code = asyncio.run(run_node(cfg))
-    except NodeError as exc:
-        raise CliError(exc.message) from None
+    except (NodeError, LedgerError, CliError) as exc:
+        message = exc.message
+        logging.getLogger("carecoin.node").error("node %s did not start: %s", cfg.name, message)
+        if cfg.log.format == "json":
+            sys.exit(1)  # said once, as a JSON line: nothing else on stderr
+        raise CliError(message) from None
     if code:
         sys.exit(code)
+
+
+from cli.backup import backup, restore  # noqa: E402  (their own module: `carecoin node backup/restore`)
+
+node.add_command(backup)
+node.add_command(restore)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,12 @@ class Replica:
         """True iff this replica's key is in the set in force at ``height`` (only then does it sign)."""
         return self._is_member
 
+    def get_best_known_height(self) -> int:
+        """The highest height at least f+1 validators (so one honest) were seen working on, or this replica's
+        own height when fewer are known to be ahead (f byzantine signers cannot inflate it)."""
+        ahead = sorted((h for h in self._peer_heights.values() if h > self._height), reverse=True)
+        return ahead[self._f] if len(ahead) > self._f else self._height
+
     def buffered_count(self) -> int:
         """Messages held for later heights plus messages stored for rounds above the current one."""
         return sum(len(v) for v in self._future.values()) + sum(self._future_round_count.values())

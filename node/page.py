@@ -17,11 +17,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node.http import RouteNotFound, show
+from node.http import RouteNotFound, op, path_param, show
 
 STATIC_DIR = Path(__file__).parent / "static"
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}\.(js|css)$")  # what /static/ serves (the page itself is at /)
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
+# The page's operations in the route table (node/routes.py), described here beside their handlers.
+PAGE_OPS = {
+    "index": op("The customer and explorer page: account, history, tickets, orders through signed reads made in "
+                "the browser with the user's key file; receipts verified in the browser against a chosen genesis "
+                "file", "200", content="text/html"),
+    "static": op("A file of the page (its scripts and style)", "200", 404, content=("text/javascript", "text/css"),
+                 params=(path_param("name", "a file name such as ui.js", pattern=NAME.pattern),)),
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",

@@ -21,15 +21,14 @@ from node.http import (
     AUTH_OPEN, AUTH_READ, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
     parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
-from node.list_routes import (
-    LIST_SUMMARY, ORDER_LIST, ORDER_LIST_PARAMS, TICKET_LIST, TICKET_LIST_PARAMS, get_orders, get_tickets,
-)
+from node.list_routes import LIST_SUMMARY, ORDER_LIST, ORDER_LIST_PARAMS, TICKET_LIST, TICKET_LIST_PARAMS, get_orders, get_tickets
 from node.metrics import CONTENT_TYPE
-from node.page import get_index, get_static
+from node.page import PAGE_OPS, get_index, get_static
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
 from node.event_stream import EVENT_OPS, EVENTS, get_events
 from node.webhook_routes import WEBHOOK_OPS, delete_webhook, get_dead_letters, get_webhooks, post_redrive, post_webhook
+from node.health import get_livez, get_readyz
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -366,15 +365,15 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/webhooks/{id}", delete_webhook, AUTH_SIGNED, WEBHOOK_OPS["delete"]),
     Route("GET", "/v1/webhooks/{id}/dead-letters", get_dead_letters, AUTH_SIGNED, WEBHOOK_OPS["dead-letters"]),
     Route("POST", "/v1/webhooks/{id}/dead-letters/redrive", post_redrive, AUTH_SIGNED, WEBHOOK_OPS["redrive"]),
+    Route("GET", "/livez", get_livez, AUTH_OPEN, op(
+        "Liveness: 200 while the process serves requests (node name, wall clock time_ms)", "200"), peer=True),
+    Route("GET", "/readyz", get_readyz, AUTH_OPEN, op(
+        "Readiness: 200 when consensus runs, peer links >= quorum - 1 and the head is at most a few blocks behind "
+        "the best known height; 503 with the reasons otherwise", "200", 503), peer=True),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
-    Route("GET", "/", get_index, AUTH_OPEN, op(
-        "The customer and explorer page: account, history, tickets, orders through signed reads made in the "
-        "browser with the user's key file; receipts verified in the browser against a chosen genesis file",
-        "200", content="text/html")),
-    Route("GET", "/static/{name}", get_static, AUTH_OPEN, op(
-        "A file of the page (its scripts and style)", "200", 404, content=("text/javascript", "text/css"),
-        params=(path_param("name", "a file name such as ui.js", pattern="^[a-z][a-z0-9_-]{0,40}\\.(js|css)$"),))),
+    Route("GET", "/", get_index, AUTH_OPEN, PAGE_OPS["index"]),
+    Route("GET", "/static/{name}", get_static, AUTH_OPEN, PAGE_OPS["static"]),
 )
 
 # The routes anyone may call, each with the reason it shows no customer's data (tests/node/test_read_access.py
@@ -387,6 +386,8 @@ OPEN_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/governance/proposals"): "governance is between branches: actions, branch approvals, staff keys",
     ("GET", "/v1/governance/proposals/{id}"): "one proposal: as the list",
     ("GET", "/v1/campaigns"): "the offers every customer may get: conditions, budgets (no per-customer use)",
+    ("GET", "/livez"): "process liveness for orchestrators: node name and clock, no account",
+    ("GET", "/readyz"): "readiness for load balancers: head, peer counts and the reasons, no account",
     ("GET", "/openapi.json"): "this description of the API",
     ("GET", "/metrics"): "counters and gauges of the node: no account, no id",
     ("GET", "/"): "the page is the same public file for everyone; it reads customer data only through signed routes",

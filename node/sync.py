@@ -33,6 +33,7 @@ import aiohttp
 
 from ledger.block import Block, decode_certificate, verify_certificate
 from ledger.errors import LedgerError
+from node.progress import CatchUpProgress
 
 log = logging.getLogger("carecoin.sync")
 
@@ -78,7 +79,7 @@ class Syncer:
                  validators_at: Callable[[int], Sequence[bytes]], post: Callable[[Any], None],
                  apply_synced: Callable[..., Awaitable[int]],
                  on_fault: Callable[[], None] = lambda: None, batch: int = BATCH,
-                 ssl: ssl_module.SSLContext | None = None) -> None:
+                 ssl: ssl_module.SSLContext | None = None, progress: CatchUpProgress | None = None) -> None:
         self.store, self.chain_id, self.validators_at = store, chain_id, validators_at
         self.post, self.apply_synced, self.on_fault = post, apply_synced, on_fault
         self.sources = list(sources)  # (peer key, http base URL)
@@ -89,6 +90,7 @@ class Syncer:
         self._session: aiohttp.ClientSession | None = None
         self.faults = 0
         self.ssl = ssl
+        self.progress = progress if progress is not None else CatchUpProgress()  # a bar only at a terminal
 
     def request(self, height: int) -> None:
         """Make sure the node reaches at least ``height`` if some peer has it (starts the task if idle)."""
@@ -146,6 +148,8 @@ class Syncer:
             raise
         except Exception:  # a bug here must not kill the node; the next request retries
             log.exception("catch-up failed")
+        finally:
+            self.progress.done()
 
     async def _sync_round(self) -> bool:
         """Fetch and commit one batch from the best peer; return True when more may follow."""
@@ -171,6 +175,7 @@ class Syncer:
                 log.warning("catch-up from %s stopped: %s", base, exc)
                 continue
             if new_head > head:
+                self.progress.update(new_head, peer_height)
                 log.info("caught up to %d from %s (peer at %d)", new_head, base, peer_height)
                 return True
         return False

@@ -72,11 +72,11 @@ def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0,
 class Network:
     """N node processes from one `network init` directory."""
 
-    def __init__(self, root: Path, count: int, api_tls: bool = False) -> None:
+    def __init__(self, root: Path, count: int, api_tls: bool = False, hosts: list[str] | None = None) -> None:
         self.root = root
         self.count = count
         base = find_free_base(2 * count)
-        self.summary = init_network(root / "net", count, base_port=base, api_tls=api_tls)
+        self.summary = init_network(root / "net", count, base_port=base, api_tls=api_tls, hosts=hosts)
         # https:// APIs (network init --tls) are reached trusting the network's CA
         self.ssl = ssl.create_default_context(cafile=str(self.summary.ca_file)) if api_tls else None
         self.dir = self.summary.dir
