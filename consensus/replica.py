@@ -87,6 +87,7 @@ class Replica:
         self._future: dict[bytes, list[Message]] = {}      # signer -> messages for later heights
         self._future_bytes: Counter[bytes] = Counter()     # signer -> bytes held in ``_future``
         self._peer_heights: dict[bytes, int] = {}          # signer -> highest authenticated height seen
+        self._heard: dict[bytes, int] = {}                 # signer -> highest height of any message verified
         self._sync_requested = -1
         self._reset_height(height, prev_hash)
 
@@ -130,6 +131,11 @@ class Replica:
         own height when fewer are known to be ahead (f byzantine signers cannot inflate it)."""
         ahead = sorted((h for h in self._peer_heights.values() if h > self._height), reverse=True)
         return ahead[self._f] if len(ahead) > self._f else self._height
+
+    def get_peer_heights(self) -> dict[bytes, int]:
+        """The highest height of a correctly signed message from each validator since this replica started
+        (stale heights below this replica's are not looked at); a copy."""
+        return dict(self._heard)
 
     def buffered_count(self) -> int:
         """Messages held for later heights plus messages stored for rounds above the current one."""
@@ -369,11 +375,12 @@ class Replica:
     def _verify(self, msg: Message) -> bool:
         key = (msg.signer, msg.signature, msg.payload(self.config.chain_id),
                msg.seal if isinstance(msg, Commit) else b"")
-        if key in self._sig_ok:
-            return True
-        if not verify_message(self.config.chain_id, msg):
-            return False
-        self._sig_ok.add(key)
+        if key not in self._sig_ok:
+            if not verify_message(self.config.chain_id, msg):
+                return False
+            self._sig_ok.add(key)
+        if msg.height > self._heard.get(msg.signer, -1):
+            self._heard[msg.signer] = msg.height
         return True
 
     def _drop(self, reason: str) -> None:

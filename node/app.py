@@ -38,7 +38,9 @@ from ledger.storage import Store
 from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
-from node.app_keys import CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
+from node.app_keys import (
+    CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY,
+)
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
 from node.event_stream import EVENT_HUB_KEY, EventHub
@@ -73,15 +75,19 @@ def create_app(config: NodeConfig) -> web.Application:
     """The whole node of ``config`` as one application (serve it on ``config.api``)."""
     app = _api_app()
     app[CONFIG_KEY] = config
+    app[PERSONAL_DATA_GATE_KEY] = True
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
                             _analytics_ctx, _lists_ctx, _events_ctx, _webhooks_ctx, _sink_ctx])
     return app
 
 
-def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Application:
-    """The client API of an already built ``node`` (its store stays the caller's); no peer listener."""
+def create_node_app(node: NodeService, *, analytics: bool = True, personal_data_gate: bool = False,
+                    ) -> web.Application:
+    """The client API of an already built ``node`` (its store stays the caller's); no peer listener.
+    ``personal_data_gate``: the vault's reads wait until the node is in sync, as on a real node (``create_app``)."""
     app = _api_app()
     app[NODE_KEY] = node
+    app[PERSONAL_DATA_GATE_KEY] = personal_data_gate
     app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
                            + [_lists_ctx, _events_ctx, _webhooks_ctx])
     return app

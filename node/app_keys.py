@@ -21,3 +21,6 @@ STAFF_GUARD_KEY: web.AppKey[StaffGuard] = web.AppKey("staff_guard", StaffGuard)
 ERASURE_KEY: web.AppKey[ErasureFollower] = web.AppKey("erasure", ErasureFollower)
 REPORT_KEY: web.AppKey[ReportIndex] = web.AppKey("report_index", ReportIndex)
 LISTS_KEY: web.AppKey[ListIndex] = web.AppKey("list_index", ListIndex)
+# True (every real node, ``create_app``): the vault's personal-data reads wait until the node is in sync
+# (``node.health.read_personal_data_gate``). ``create_node_app`` (one node in a test) leaves it off unless asked.
+PERSONAL_DATA_GATE_KEY: web.AppKey[bool] = web.AppKey("personal_data_gate", bool)

@@ -11,6 +11,13 @@ reason it is not ready:
   validators were seen working on (``Replica.get_best_known_height``), so f byzantine signers cannot make a
   healthy node look behind.
 
+``read_personal_data_gate`` is stricter, for the vault's reads of personal data and texts (``node.vault_routes``):
+on top of readiness, this node must have heard, since it started, from a quorum of the validator set (with
+itself), and none of them may be working on a height more than one past this node's next: a node that came
+back after a customer's erasure and has not caught up (or cannot reach its peers) would still hold the key and
+serve the erased data. It fails closed: a byzantine validator claiming a huge height only makes this node refuse
+personal-data reads (503, read them at another branch), never serve what it should not.
+
 Both are open routes (no account data) and are also served on the peer listener, where ``carecoin doctor``
 reads the node's clock (``time_ms``) over the validators' mutual TLS.
 """
@@ -77,6 +84,32 @@ def read_readiness(node) -> Readiness:
         head=head, best_working_height=loop.replica.get_best_known_height() if held is None else held,
         peers=len(node.get_connected_peers()), validators=len(validators),
         member=node.key.public_key in validators, fatal=node.fatal, held_height=held)
+
+
+def compute_personal_data_gate(*, reasons: tuple[str, ...], head: int, seen_heights: list[int], needed: int,
+                               ) -> tuple[str, ...]:
+    """Why personal data may not be served (empty: it may): the readiness ``reasons``, too few validators heard
+    from since start (``seen_heights``: the height each was last seen working on), or one working past head+2."""
+    out = list(reasons)
+    if len(seen_heights) < needed:
+        out.append(f"heard from {len(seen_heights)} validators since start; expected at least {needed} before "
+                   "serving personal data (this node may have missed an erasure)")
+    if seen_heights and max(seen_heights) > head + 2:
+        out.append(f"a validator works on height {max(seen_heights)} and this node's head is {head}: an erasure "
+                   "in between would not be applied here yet")
+    return tuple(out)
+
+
+def read_personal_data_gate(node) -> tuple[str, ...]:
+    """Why this running node may not serve personal data now (empty: it may); see the module docstring."""
+    readiness = read_readiness(node)
+    validators = get_validators_at(node.store, readiness.height + 1)
+    me = node.key.public_key
+    heights = node.consensus.replica.get_peer_heights()
+    return compute_personal_data_gate(
+        reasons=readiness.reasons, head=readiness.height,
+        seen_heights=[heights[v] for v in validators if v != me and v in heights],
+        needed=quorum(len(validators)) - (1 if me in validators else 0))
 
 
 async def get_livez(request: web.Request) -> web.Response:

@@ -12,9 +12,10 @@ from aiohttp import web
 
 from ledger.commitments import MAX_TEXT_BYTES
 from ledger.customers import get_branch_of
-from node.app_keys import ERASURE_KEY, NODE_KEY, VAULT_KEY
+from node.app_keys import ERASURE_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, VAULT_KEY
 from node.audit import record_read
 from node.errors import NodeError
+from node.health import read_personal_data_gate
 from node.http import HEX32_PATTERN, BadRequest, parse_hex, parse_hex32, parse_json, require_object
 from node.reads import is_id
 from node.staff_auth import BODY, STAFF, is_privileged_reader, verify_customer_scope, verify_text_scope
@@ -23,6 +24,23 @@ from node.vault_sync import KIND_CUSTOMER, KIND_TEXT, VAULT_SYNC_KEY
 from node.vault_texts import TextRecord, VaultTexts
 
 log = logging.getLogger("carecoin.vault")
+
+
+class NotInSync(NodeError):
+    """This node may have missed an erasure (just started, cut off, or behind): personal data waits."""
+
+    code = "not_in_sync"
+    http_status = 503
+
+
+def verify_in_sync(request: web.Request) -> None:
+    """Raise ``NotInSync`` unless this node is in sync enough to serve personal data (``node.health``)."""
+    if not request.app.get(PERSONAL_DATA_GATE_KEY, False):
+        return
+    reasons = read_personal_data_gate(request.app[NODE_KEY])
+    if reasons:
+        raise NotInSync("this node serves personal data only once in sync with the validators, so that it "
+                        f"knows every erasure: {'; '.join(reasons)}; retry shortly or read at another branch")
 
 REQUEST_CATCH_UP = 10_000  # blocks a vault read may apply to the erasure follower before it answers
 
@@ -56,6 +74,7 @@ async def get_vault_customer(request: web.Request) -> web.Response:
     vault, store = request.app[VAULT_KEY], request.app[NODE_KEY].store
     try:
         verify_customer_scope(store, request[STAFF], customer, vault, write=False)
+        verify_in_sync(request)
         request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)  # an erasure that just committed is applied first
         fields, salt = vault.get(customer)
     except NodeError as exc:
@@ -126,6 +145,7 @@ async def get_vault_text(request: web.Request) -> web.Response:
     try:
         customer, about_kind, about_id = _read_text_header(texts, node.store, request[STAFF], commitment)
         verify_text_scope(node.store, request[STAFF], customer, vault, (about_kind, about_id), write=False)
+        verify_in_sync(request)
         request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)
         record = texts.get(commitment)
     except NodeError as exc:

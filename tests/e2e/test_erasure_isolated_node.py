@@ -3,7 +3,7 @@
 Branch 4's node holds carol's replicated record, goes down, carol is erased on chain, and branch 4's node comes
 back while it cannot reach its peers (a partition, or simply before it has caught up). It must not hand out the
 erased customer's personal data: it cannot know the erasure yet, so it must refuse personal-data reads until it
-is caught up with the chain. Today it answers 200 with the data (for as long as it stays behind).
+is caught up with the chain (503 not_in_sync: node.health.read_personal_data_gate).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ pytestmark = pytest.mark.timeout(180)
 LATE = 3
 
 
-@pytest.mark.xfail(strict=True, reason="a node behind the chain serves personal data of a customer erased since; "
-                   "needs a 'caught up' gate on vault reads (e.g. refuse while the head is older than a bound or "
-                   "before the node has synced with a quorum after start), not a small local change")
 def test_compliance_gets_no_erased_customers_data_from_a_node_that_returns_isolated_after_the_erasure(
         network4: Network, tmp_path):
     net = network4

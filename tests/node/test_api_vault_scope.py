@@ -73,3 +73,21 @@ async def test_staff_of_another_branch_squatting_a_draft_record_do_not_block_the
     assert status == 403 and doc["error"]["code"] == "wrong_branch", doc
     status, doc = await signed(client, STAFF_1, "GET", f"/v1/vault/customers/{carla}")
     assert status == 200 and doc["data"] == PERSON, doc
+
+
+@pytest.mark.asyncio
+async def test_compliance_gets_no_personal_data_from_a_node_that_has_not_heard_from_a_quorum(aiohttp_client, tmp_path):
+    # A real node's gate (create_app turns it on): this validator of four has heard from nobody since it started,
+    # so it may have missed an erasure; it refuses (503).
+    g = GovChain(tmp_path / "db")
+    assert g.block((STAFF_1, "register-customer", [ALICE.public_key, 1, b"\x07" * 32]))[0].status == 0
+    g.store.close()
+    svc = NodeService(key=VALIDATORS[0], genesis=g.genesis, store=Store.open(tmp_path / "db"), options=FAST)
+    client = await aiohttp_client(create_node_app(svc, personal_data_gate=True))
+    try:
+        status, doc = await signed(client, STAFF_1, "GET", f"/v1/vault/customers/{ALICE.public_key.hex()}")
+        assert status == 503 and doc["error"]["code"] == "not_in_sync", doc
+        assert "heard from 0 validators since start; expected at least 2" in doc["error"]["message"]
+    finally:
+        await client.close()
+        svc.close()

@@ -10,7 +10,7 @@ from ledger.genesis import Validator
 from ledger.keys import KeyPair
 from ledger.storage import Store
 from node.app import create_node_app
-from node.health import MAX_LAG_BLOCKS, compute_readiness
+from node.health import MAX_LAG_BLOCKS, compute_personal_data_gate, compute_readiness
 from node.routes import OPENAPI
 from node.service import NodeService
 from tests.consensus.fakenet import Solo
@@ -48,6 +48,18 @@ def test_a_follower_needs_no_links_and_a_fault_or_a_held_record_is_never_ready()
                              held_height=9)
     assert "local fault: wal write failed" in stopped.reasons[0]
     assert "waiting for catch-up to height 8" in held.reasons[0]
+
+
+def test_personal_data_waits_until_a_quorum_was_heard_from_since_start_and_none_is_past_the_next_height():
+    gate = dict(reasons=(), head=10, needed=2)
+    assert compute_personal_data_gate(**gate, seen_heights=[11, 12]) == ()
+    alone = compute_personal_data_gate(**gate, seen_heights=[11])
+    assert alone == ("heard from 1 validators since start; expected at least 2 before serving personal data "
+                     "(this node may have missed an erasure)",)
+    behind = compute_personal_data_gate(**gate, seen_heights=[11, 13])
+    assert behind and "works on height 13 and this node's head is 10" in behind[0]
+    not_ready = compute_personal_data_gate(reasons=("0 peer links up",), head=10, needed=0, seen_heights=[])
+    assert not_ready == ("0 peer links up",)
 
 
 def test_f_byzantine_validators_claiming_a_far_height_do_not_make_the_replica_look_behind():
