@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from carecoin import ApiError
 from cli import tx as tx_module
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
@@ -71,8 +72,8 @@ def ticket_show(client: NodeClient, as_json: bool, ticket_id: str, key_file: str
         if len(commitment) == 64 and commitment != "00" * 32:
             try:
                 texts[name.removesuffix("_hash")] = read_text(client, key_file, commitment)["text"]
-            except click.ClickException as exc:  # e.g. erased (410) or kept on another node (404)
-                texts[name.removesuffix("_hash")] = f"({exc.message})"
+            except (ApiError, click.ClickException) as exc:  # erased (410), on another node (404), not opening
+                texts[name.removesuffix("_hash")] = f"({exc})"
     if key_file:
         doc["texts"] = texts
     if as_json:

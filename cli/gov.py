@@ -97,7 +97,7 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
         else:
             click.echo(f"{kind} {proposal_id}: tx {doc['tx_hash']} pending; see `carecoin gov show {proposal_id}`")
         return
-    doc.update(client.wait_committed(tx.tx_hash.hex(), timeout_s))
+    doc.update(client.wait(tx.tx_hash.hex(), timeout_s))
     refused = doc.get("outcome") == "failed"
     if not refused:
         doc["proposal"] = client.get(f"/v1/governance/proposals/{quote(proposal_id)}")

@@ -11,6 +11,7 @@ from importlib import metadata
 import click
 
 from cli.audit import audit_group
+from cli.errors import ApiErrorsGroup
 from cli.gov import gov_group
 from cli.keys import keys
 from cli.network import network
@@ -29,7 +30,7 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ApiErrorsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", prog_name="carecoin")
 def main() -> None:
     """carecoin: a permissioned customer-service ledger and loyalty coin."""

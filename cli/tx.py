@@ -76,7 +76,7 @@ def submit(client: NodeClient, kind: str, payload: list, key_file: str, second_k
     answer = client.post("/v1/tx", {"tx": tx.raw.hex()})
     doc = {"tx_hash": tx.tx_hash.hex(), "kind": kind, "nonce": nonce, "status": answer.get("status", "pending")}
     if wait:
-        doc.update(client.wait_committed(tx.tx_hash.hex(), timeout_s))
+        doc.update(client.wait(tx.tx_hash.hex(), timeout_s))
     if as_json:
         echo_json(doc)
     else:

@@ -60,6 +60,12 @@ def test_client_library_needs_only_the_ledger_core(path):
     assert not bad, f"{path} imports {bad}"
 
 
+@pytest.mark.parametrize("path", [p for p in modules("cli") if p.name != "node.py"], ids=str)
+def test_the_cli_speaks_http_only_through_the_client_library(path):
+    bad = {n for n in imports_of(path) if n in {"urllib.request", "urllib.error", "aiohttp", "http.client"}}
+    assert not bad, f"{path} imports {bad}"
+
+
 def test_receipt_verifier_needs_only_the_pure_core():
     """A customer's verifier needs ledger's pure core, pynacl and msgpack — nothing else from the project."""
     path = ROOT / "ledger" / "receipt.py"
