@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from carecoin import ApiError
+from carecoin.core import SIGN_HINT
 from ledger.errors import LedgerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +48,10 @@ class NodeError(click.ClickException):
 def to_click(exc: BaseException) -> click.ClickException:
     """Return the one-line failure for a domain, file or API error."""
     if isinstance(exc, ApiError):
-        return NodeError(str(exc))
+        text = str(exc)
+        if exc.status == 401 and SIGN_HINT in text:
+            text = text.replace(SIGN_HINT, f"pass --key FILE (or set CARECOIN_KEY) to {SIGN_HINT}")
+        return NodeError(text)
     if isinstance(exc, LedgerError):
         return CliError(exc.message)
     if isinstance(exc, OSError):

@@ -104,7 +104,8 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
     if as_json:
         echo_json(doc)
     if refused:
-        raise CliError(f"{kind} {proposal_id} refused at height {doc['height']}: {describe_refusal(doc['reason'])}")
+        raise CliError(f"{kind} {proposal_id} refused at height {doc['height']}: {describe_refusal(doc['reason'])}"
+                       + (f" — {doc['detail']}" if doc.get("detail") else ""))
     if not as_json:
         click.echo(f"{kind} {proposal_id} committed at height {doc['height']} (tx {doc['tx_hash'][:16]}…)")
         click.echo(describe_outcome(doc["proposal"]))

@@ -86,3 +86,11 @@ def test_wait_gives_up_with_wait_timeout_on_a_tx_the_node_never_saw(live):
     with pytest.raises(WaitTimeout) as err:
         Client(live.url, key=live.alice).wait("ab" * 32, timeout_s=0.3)
     assert "ab" * 32 in str(err.value) and "unknown" in str(err.value)
+
+
+def test_a_tx_refused_by_a_rule_commits_as_failed_with_its_reason_and_the_rules_message(live):
+    Client(live.url, key=live.chain.issuer).send("mint", [live.alice.public_key, 100])
+    done = Client(live.url, key=live.alice).send("transfer", [live.chain.issuer.public_key, 250, bytes(32)])
+    assert done["status"] == "committed" and done["outcome"] == "failed"
+    assert done["reason"] == "insufficient_balance"
+    assert "100" in done["detail"] and "250" in done["detail"]  # what was seen and what was asked

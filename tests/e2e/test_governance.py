@@ -82,7 +82,7 @@ def test_staff_act_only_inside_their_own_branch_and_never_for_themselves(g):
     g.refused("respond-ticket", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--content-hash", "ab" * 32, node=1)
     said = CliRunner().invoke(main, ["tx", "respond-ticket", "--key", g.files["staff1"], "--ticket-id", "B1-T1",
                                      "--content", "hello", "--node", g.net.apis[1]])
-    assert said.exit_code == 1 and "wrong_branch" in said.output  # the vault refuses the text: no tx is sent
+    assert said.exit_code == 3 and "wrong_branch" in said.output  # the vault refuses the text: no tx is sent
     g.refused("compensate", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--amount", "50", node=2)
     assert g.read("ticket", "show", "B1-T1")["compensated"] == 0
 
