@@ -128,11 +128,11 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
         kinds = list(dict.fromkeys(e[0] for e in item.get("events", []) if e))  # e.g. credited, sla_breached
         line = (f"h={item.get('height')} {item.get('kind', '?'):<10} {item.get('tx_hash')} "
                 f"{item.get('result', '')} {item.get('reason', '')}").rstrip()
-        line += f"  at {format_time(item.get('timestamp_ms'))}"
         if kinds:
             line += "  events: " + ", ".join(kinds)
         if "receipt_file" in item:
             line += f"  receipt: {item['receipt_file']}"
+        line += f"  at {format_time(item.get('timestamp_ms'))}"
         click.echo(line)
     if len(items) < limit and doc.get("next_before") is not None:
         click.echo(f"older history not fetched: continue with --before {doc['next_before']}", err=True)
