@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from carecoin.core import USE_CLIENT_KEY, Core, Plan, as_key, build_path, quote, wait_plan
 from carecoin.types import (
-    Account, AuditPage, BatchResult, Block, Document, HistoryPage, Policy, ProposalPage, Status, StoredData,
+    Account, AuditPage, ListPage, BatchResult, Block, Document, HistoryPage, Policy, ProposalPage, Status, StoredData,
     Submitted, TextRecord, TxStatus,
 )
 from ledger.keys import KeyPair
@@ -49,6 +49,16 @@ ROUTE_METHODS: dict[tuple[str, str], str] = {
     ("GET", "/v1/audit"): "audit",
     ("GET", "/openapi.json"): "openapi",
     ("GET", "/metrics"): "metrics",
+    ("GET", "/v1/tickets"): "tickets",
+    ("GET", "/v1/orders"): "orders",
+    ("GET", "/v1/events"): "events",
+    ("POST", "/v1/webhooks"): "add_webhook",
+    ("GET", "/v1/webhooks"): "webhooks",
+    ("DELETE", "/v1/webhooks/{id}"): "remove_webhook",
+    ("GET", "/v1/webhooks/{id}/dead-letters"): "dead_letters",
+    ("POST", "/v1/webhooks/{id}/dead-letters/redrive"): "redrive_dead_letters",
+    ("GET", "/"): "page",
+    ("GET", "/static/{name}"): "static",
 }
 
 
@@ -233,7 +243,51 @@ class Api:
         return self._run(self._get("/v1/audit", {"customer": None if customer is None else _hex(customer),
                                                  "since": since, "limit": limit}))
 
+    # ---- lists (paged by next_cursor) -------------------------------------------------------------------
+
+    def tickets(self, branch: str | None = None, state: str | None = None, customer: bytes | str | None = None,
+                limit: int | None = None, cursor: str | None = None) -> ListPage:
+        """A page of tickets: a branch's queue (``state``: comma-separated states or "active") or a customer's;
+        continue with ``cursor=page["next_cursor"]`` until it is None."""
+        return self._run(self._get("/v1/tickets", {"branch": branch, "state": state,
+                                                   "customer": None if customer is None else _hex(customer),
+                                                   "limit": limit, "cursor": cursor}))
+
+    def orders(self, customer: bytes | str, limit: int | None = None, cursor: str | None = None) -> ListPage:
+        """A page of a customer's orders, newest first; continue with ``cursor=page["next_cursor"]``."""
+        return self._run(self._get("/v1/orders", {"customer": _hex(customer), "limit": limit, "cursor": cursor}))
+
+    # ---- webhooks of a branch (signed by the client's key) -------------------------------------------------
+
+    def add_webhook(self, url: str) -> Document:
+        """Register a webhook for the signer's branch (branch admin); the answer holds its secret, shown once."""
+        return self._run(self.core.exchange("POST", "/v1/webhooks", json_body={"url": url}))
+
+    def webhooks(self) -> Document:
+        return self._run(self._get("/v1/webhooks"))
+
+    def remove_webhook(self, hook_id: str) -> Document:
+        return self._run(self.core.exchange("DELETE", f"/v1/webhooks/{quote(hook_id)}"))
+
+    def dead_letters(self, hook_id: str) -> Document:
+        return self._run(self._get(f"/v1/webhooks/{quote(hook_id)}/dead-letters"))
+
+    def redrive_dead_letters(self, hook_id: str) -> Document:
+        return self._run(self.core.exchange("POST", f"/v1/webhooks/{quote(hook_id)}/dead-letters/redrive"))
+
     # ---- about the node -------------------------------------------------------------------------------------
+
+    def page(self) -> str:
+        """The customer and explorer page's HTML."""
+        return self._run(_text(self._get("/", raw=True, signer=None)))
+
+    def static(self, name: str) -> bytes:
+        """One file of the page (``app.js``, ``style.css``, ...)."""
+        return self._run(self._get(f"/static/{quote(name)}", raw=True, signer=None))
+
+    def _events_wire(self, last_event_id: str | None) -> Plan[Any]:
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        return self.core.prepare("GET", "/v1/events", b"", USE_CLIENT_KEY, headers)
 
     def openapi(self) -> Document:
         return self._run(self._get("/openapi.json", signer=None))

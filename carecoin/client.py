@@ -27,7 +27,7 @@ import urllib.request
 from typing import Any, AsyncIterator, Iterator
 
 from carecoin.api import Api
-from carecoin.core import Answer, Core, Plan, Sleep, Wire, next_before
+from carecoin.core import Answer, Core, Plan, SseParser, Sleep, Wire, next_before
 from carecoin.errors import ApiError, NodeUnreachable, UntrustedCertificate
 from carecoin.types import HistoryItem
 from ledger.keys import KeyPair
@@ -87,6 +87,28 @@ class Client(Api):
             raise _unreachable(self.core, exc.reason) from None
         except OSError as exc:
             raise _unreachable(self.core, exc) from None
+
+    def events(self, last_event_id: str | None = None, timeout_s: float = 60.0) -> Iterator[dict[str, Any]]:
+        """The frames of one ``GET /v1/events`` stream ({"id", "event", "data"}), resumed after
+        ``last_event_id``; ends when the node closes it (a ``cut`` frame names where to resume)."""
+        wire = self._run(self._events_wire(last_event_id))
+        req = urllib.request.Request(wire.url, method="GET", headers=dict(wire.headers))
+        try:
+            resp = urllib.request.urlopen(req, timeout=timeout_s, context=self.core.ssl_context)
+        except urllib.error.HTTPError as exc:
+            raise self.core.refusal(wire, Answer(exc.code, dict(exc.headers or {}), exc.read())) from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise _untrusted(self.core, exc.reason.verify_message) from None
+            raise _unreachable(self.core, exc.reason) from None
+        except OSError as exc:
+            raise _unreachable(self.core, exc) from None
+        parser = SseParser()
+        with resp:
+            for raw in resp:
+                frame = parser.feed(raw.decode("utf-8"))
+                if frame is not None:
+                    yield frame
 
     def iter_history(self, account: bytes | str, before: int | None = None,
                      page_size: int = HISTORY_PAGE) -> Iterator[HistoryItem]:
@@ -156,6 +178,32 @@ class AsyncClient(Api):
         except aiohttp.ClientConnectorCertificateError as exc:
             raise _untrusted(self.core, exc.certificate_error) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _unreachable(self.core, exc or type(exc).__name__) from None
+
+    async def events(self, last_event_id: str | None = None,
+                     timeout_s: float = 60.0) -> AsyncIterator[dict[str, Any]]:
+        """As ``Client.events``: the frames of one ``GET /v1/events`` stream."""
+        import aiohttp
+        from yarl import URL
+
+        wire = await self._run(self._events_wire(last_event_id))
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        try:
+            async with self._session.get(URL(wire.url, encoded=True), headers=dict(wire.headers),
+                                         ssl=self.core.ssl_context if wire.url.startswith("https") else None,
+                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_s)) as resp:
+                if resp.status >= 400:
+                    raise self.core.refusal(wire, Answer(resp.status, dict(resp.headers), await resp.read()))
+                parser = SseParser()
+                async for raw in resp.content:
+                    frame = parser.feed(raw.decode("utf-8"))
+                    if frame is not None:
+                        yield frame
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise _untrusted(self.core, exc.certificate_error) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _unreachable(self.core, exc or type(exc).__name__) from None
 
     async def iter_history(self, account: bytes | str, before: int | None = None,

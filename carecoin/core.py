@@ -129,14 +129,19 @@ class Core:
         ``signer`` (default the client's key; None: unsigned). Return the JSON answer (bytes with ``raw``);
         raise the ``ApiError`` of a refusal."""
         body = data if data is not None else (b"" if json_body is None else json.dumps(json_body).encode())
+        wire = yield from self.prepare(method, path, body, signer, headers)
+        answer: Answer = yield wire
+        return self.parse(wire, answer, raw)
+
+    def prepare(self, method: str, path: str, body: bytes = b"", signer: Any = USE_CLIENT_KEY,
+                headers: Mapping[str, str] | None = None) -> Plan[Wire]:
+        """The ``Wire`` of one request, signed (asking the chain id first when it is not known yet)."""
         key = self.key if signer is USE_CLIENT_KEY else as_key(signer)
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if key is not None and path != STATUS_PATH:
             chain = yield from self.chain_id()
             all_headers.update(compute_request_headers(key, chain, method, path, body, self.next_stamp()))
-        wire = Wire(method, self.url + path, path, all_headers, body, signed=key is not None)
-        answer: Answer = yield wire
-        return self.parse(wire, answer, raw)
+        return Wire(method, self.url + path, path, all_headers, body, signed=key is not None)
 
     def parse(self, wire: Wire, answer: Answer, raw: bool) -> Any:
         """The JSON (or bytes) of a success; the ``ApiError`` of anything else."""
@@ -198,3 +203,22 @@ def next_before(page: Mapping[str, Any], before: int | None) -> int | None:
         raise ApiError(200, "history_not_descending", f"history page asked below {before} continues at {nxt}; "
                                                        "expected a lower height")
     return nxt
+
+
+class SseParser:
+    """Server-sent events, one line at a time: ``feed(line)`` returns a finished frame ({"id", "event", "data"};
+    ``data`` parsed as JSON) at each blank line, else None. Comment lines (keepalives) are skipped."""
+
+    def __init__(self) -> None:
+        self.frame: dict[str, Any] = {}
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        line = line.rstrip("\r\n")
+        if not line:
+            frame, self.frame = self.frame, {}
+            return frame or None
+        if not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            self.frame[name] = json.loads(value) if name == "data" else value
+        return None

@@ -115,6 +115,13 @@ class AuditPage(TypedDict, total=False):
     next: int | None
 
 
+class ListPage(TypedDict, total=False):
+    """A page of a list route, newest first; continue with ``cursor=next_cursor`` until it is None."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 class StoredData(TypedDict, total=False):
     """A vault write: the salt and commitment for the on-chain record."""
 

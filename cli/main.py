@@ -12,9 +12,11 @@ import click
 
 from cli.audit import audit_group
 from cli.errors import ApiErrorsGroup
+from cli.events import events_group, webhook_group
 from cli.examples import add_examples
 from cli.gov import gov_group
 from cli.keys import keys
+from cli.lists import order_list, ticket_list
 from cli.network import network
 from cli.node import node
 from cli.query import account_group, block_group, history, status
@@ -56,17 +58,21 @@ COMMAND_GROUPS = [
     receipt,        # carecoin receipt verify/get
     status,         # carecoin status
     history,        # carecoin history ID
-    ticket_group,   # carecoin ticket show ID
-    order_group,    # carecoin order show ID
+    ticket_group,   # carecoin ticket show ID / list --branch B
+    order_group,    # carecoin order show ID / list --customer C
     policy_group,   # carecoin policy show [--version N]
     report,         # carecoin report [--branch B] [--since T] [--until T]
     customer_group, # carecoin customer register/show/data
     text_group,     # carecoin text show/verify
     gov_group,      # carecoin gov propose/approve/show/list
     audit_group,    # carecoin audit list --key ...
+    events_group,   # carecoin events follow --key ...
+    webhook_group,  # carecoin webhook add/list/remove/dead-letters --key ...
 ]
 for _group in COMMAND_GROUPS:
     main.add_command(_group)
+ticket_group.add_command(ticket_list)  # the list commands live in cli/lists.py
+order_group.add_command(order_list)
 add_examples(main)  # every command's --help ends with an Example (cli/examples.py) and the exit codes
 
 

@@ -9,6 +9,7 @@ import click
 
 from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
+from cli.lists import describe_history_end, fetch_all_history
 from cli.options import echo_json, node_options
 from cli.render import echo_fields, format_time
 from ledger.keys import parse_public_key
@@ -97,21 +98,25 @@ def fetch_history(client: NodeClient, account_id: str, limit: int, before: int |
 @click.argument("account_id")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--before", type=click.IntRange(min=1), help="Only blocks below this height (continue a listing).")
+@click.option("--all", "all_pages", is_flag=True,
+              help="Follow every page down to the beginning of the chain (ignores --limit).")
 @click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also save each transaction's receipt as DIR/<tx_hash>.json (verify with `receipt verify`).")
 @node_options
 @read_key_option
 @cli_errors
 def history(client: NodeClient, as_json: bool, account_id: str, limit: int, before: int | None,
-            receipts_dir: Path | None) -> None:
+            all_pages: bool, receipts_dir: Path | None) -> None:
     """List the transactions that touched an account, newest first (up to --limit, paging as needed).
 
     \b
     Example:
       carecoin history 3f2a... --receipts ./receipts
+      carecoin history 3f2a... --all --key alice.key
     """
     parse_public_key(account_id, "account id")
-    doc = fetch_history(client, account_id, limit, before)
+    doc = fetch_all_history(client, account_id, before) if all_pages else fetch_history(client, account_id, limit,
+                                                                                          before)
     items = doc["items"]
     if receipts_dir is not None:
         receipts_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +139,11 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
             line += f"  receipt: {item['receipt_file']}"
         line += f"  at {format_time(item.get('timestamp_ms'))}"
         click.echo(line)
-    if len(items) < limit and doc.get("next_before") is not None:
-        click.echo(f"older history not fetched: continue with --before {doc['next_before']}", err=True)
+    if all_pages:
+        click.echo(describe_history_end(len(items), before))
+    elif doc.get("next_before") is not None:
+        click.echo(f"{len(items)} newest transactions shown; older history remains: continue with --before "
+                   f"{doc['next_before']}, or --all for every page", err=True)
 
 
 @click.group("block")

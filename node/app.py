@@ -12,8 +12,12 @@ Each resource is one ``cleanup_ctx`` entry that puts it on the app under a typed
                 trail and vault replication (``VAULT_KEY``, ``STAFF_GUARD_KEY``, ``AUDIT_KEY``, ``VAULT_SYNC_KEY``)
 6. erasure    — the erasure follower, subscribed to commits (``ERASURE_KEY``; ``node.erasure``)
 7. analytics  — the report index and its follower (``REPORT_KEY``; ``node.analytics``)
+8. lists      — the ticket and order lists and their follower (``LISTS_KEY``; ``node.list_index``)
+9. events     — the live event streams (``EVENT_HUB_KEY``; ``node.event_stream``), subscribed to commits
+10. webhooks  — ``<data_dir>/webhooks`` and one delivery task per hook (``WEBHOOKS_KEY``; ``node.webhooks``)
+11. sink      — with ``[sink]`` in node.toml: committed events written to SQL (``node.sink``)
 
-``create_node_app(node)`` mounts the same routes and runs entries 3, 5-7 for a node whose store the caller
+``create_node_app(node)`` mounts the same routes and runs entries 3, 5-10 for a node whose store the caller
 opened (tests); ``analytics=False`` leaves the analytics follower out. Routes come from ``node.routes.ROUTES``.
 """
 
@@ -31,12 +35,17 @@ from ledger.customers import get_customer
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store
-from node import analytics, byzantine, clock
+from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
-from node.app_keys import CONFIG_KEY, ERASURE_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
+from node.app_keys import CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
+from node.event_stream import EVENT_HUB_KEY, EventHub
+from node.sink import SinkFollower, open_sink
+from node.webhook_delivery import WebhookDelivery
+from node.webhook_routes import WEBHOOKS_KEY
+from node.webhooks import WebhookRegistry
 from node.errors import NodeError
 from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
 from node.options import ServiceOptions
@@ -65,7 +74,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
-                            _analytics_ctx])
+                            _analytics_ctx, _lists_ctx, _events_ctx, _webhooks_ctx, _sink_ctx])
     return app
 
 
@@ -73,7 +82,8 @@ def create_node_app(node: NodeService, *, analytics: bool = True) -> web.Applica
     """The client API of an already built ``node`` (its store stays the caller's); no peer listener."""
     app = _api_app()
     app[NODE_KEY] = node
-    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else []))
+    app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
+                           + [_lists_ctx, _events_ctx, _webhooks_ctx])
     return app
 
 
@@ -232,6 +242,56 @@ async def _analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REPORT_KEY] = index
     async with _task(analytics.follow(index, lambda: node.store.closed), "analytics-follower"):
         yield
+
+
+async def _lists_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    index = list_index.ListIndex(node.store, results_of=node.committer.get_recent_results)
+    app[LISTS_KEY] = index
+    async with _task(list_index.follow(index, lambda: node.store.closed), "list-follower"):
+        yield
+
+
+async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    hub = EventHub(node.store, on_cut=lambda: node.metrics.event_streams_cut.inc())
+    app[EVENT_HUB_KEY] = hub
+    unsubscribe = node.committer.subscribe(hub.on_commit)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        hub.close()
+
+
+async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    node = app[NODE_KEY]
+    delivery = WebhookDelivery(node.store, WebhookRegistry(Path(node.store.path) / "webhooks"),
+                               on_outcome=lambda outcome: node.metrics.webhook_deliveries.labels(outcome).inc())
+    app[WEBHOOKS_KEY] = delivery
+    unsubscribe = node.committer.subscribe(delivery.on_commit)
+    delivery.start()
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await delivery.close()
+
+
+async def _sink_ctx(app: web.Application) -> AsyncIterator[None]:
+    node, config = app[NODE_KEY], app[CONFIG_KEY]
+    if config.sink_url is None:
+        yield
+        return
+    sink = open_sink(config.sink_url)
+    follower = SinkFollower(node.store, sink, on_written=node.metrics.sink_events.inc)
+    unsubscribe = node.committer.subscribe(follower.on_commit)
+    try:
+        async with _task(follower.run(lambda: node.store.closed), "events-sink"):
+            yield
+    finally:
+        unsubscribe()
+        await asyncio.to_thread(sink.close)
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ from ledger.storage import Store
 from node.analytics import ReportIndex
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
+from node.list_index import ListIndex
 from node.service import NodeService
 from node.staff_auth import StaffGuard
 from node.vault import Vault
@@ -19,3 +20,4 @@ VAULT_KEY: web.AppKey[Vault] = web.AppKey("vault", Vault)
 STAFF_GUARD_KEY: web.AppKey[StaffGuard] = web.AppKey("staff_guard", StaffGuard)
 ERASURE_KEY: web.AppKey[ErasureFollower] = web.AppKey("erasure", ErasureFollower)
 REPORT_KEY: web.AppKey[ReportIndex] = web.AppKey("report_index", ReportIndex)
+LISTS_KEY: web.AppKey[ListIndex] = web.AppKey("list_index", ListIndex)

@@ -41,6 +41,12 @@ class NodeMetrics:
                                      registry=r)
         self.peer_tls_refused = Counter("carecoin_peer_tls_refused", "Peer TLS handshakes refused (no or "
                                         "untrusted certificate, plain TCP)", ["direction"], registry=r)
+        self.event_streams_cut = Counter("carecoin_event_streams_cut", "Event streams (GET /v1/events) cut "
+                                         "because the reader fell too far behind", registry=r)
+        self.webhook_deliveries = Counter("carecoin_webhook_deliveries", "Webhook delivery attempts by outcome",
+                                          ["outcome"], registry=r)
+        self.sink_events = Counter("carecoin_sink_events", "Committed events written to the SQL sink",
+                                   registry=r)
         self.commit_latency = Histogram("carecoin_commit_latency_seconds",
                                         "Submit to commit latency of transactions first seen here",
                                         buckets=LATENCY_BUCKETS, registry=r)

@@ -21,9 +21,15 @@ from node.http import (
     AUTH_OPEN, AUTH_READ, AUTH_SIGNED, AUTH_STAFF_SIGNED, HEX32_PATTERN, BadRequest, Route, build_openapi, op, parse_choice,
     parse_hex, parse_hex32, parse_int, parse_json, parse_text, path_param, query_param, read_body, require_object, show,
 )
+from node.list_routes import (
+    LIST_SUMMARY, ORDER_LIST, ORDER_LIST_PARAMS, TICKET_LIST, TICKET_LIST_PARAMS, get_orders, get_tickets,
+)
 from node.metrics import CONTENT_TYPE
+from node.page import get_index, get_static
 from node import governance_reads, reads
 from node.audit import AUDIT_PARAMS, get_audit
+from node.event_stream import EVENT_OPS, EVENTS, get_events
+from node.webhook_routes import WEBHOOK_OPS, delete_webhook, get_dead_letters, get_webhooks, post_redrive, post_webhook
 from node.read_access import ACCOUNT, CHAIN, ORDER, ROLE_HOLDERS, TICKET, TX
 from node.vault_routes import (
     TEXT_BODY, VAULT_BODY, get_vault_customer, get_vault_text, post_vault_customer, post_vault_text,
@@ -302,6 +308,12 @@ ROUTES: tuple[Route, ...] = (
         params=(_OBJ_ID,))),
     Route("GET", "/v1/orders/{id}", get_order, AUTH_READ, rule=ORDER, operation=op(
         "An order: amounts, coins paid, earned, refund, status", "200", 400, 404, params=(_OBJ_ID,))),
+    Route("GET", "/v1/tickets", get_tickets, AUTH_READ, rule=TICKET_LIST, operation=op(
+        "Tickets of a branch (branch=) or a customer (customer=), optionally in some states, by opening time. "
+        + LIST_SUMMARY, "200", 400, 503, params=TICKET_LIST_PARAMS)),
+    Route("GET", "/v1/orders", get_orders, AUTH_READ, rule=ORDER_LIST, operation=op(
+        "A customer's orders (customer=), by creation time. " + LIST_SUMMARY, "200", 400, 503,
+        params=ORDER_LIST_PARAMS)),
     Route("GET", "/v1/policy", get_policy, AUTH_OPEN, op(
         "Every policy parameter at a version (default current) and the change history", "200", 400, 404,
         params=(query_param("version", "0 = genesis .. current", "integer", minimum=0, maximum=MAX_VERSION),))),
@@ -348,8 +360,21 @@ ROUTES: tuple[Route, ...] = (
         params=(path_param("commitment", "the text's commitment, 64 hex digits", pattern=HEX32_PATTERN),))),
     Route("GET", "/v1/audit", get_audit, AUTH_SIGNED, op(
         "Audit trail of personal-data reads (compliance, auditors)", "200", 400, 401, 403, params=AUDIT_PARAMS)),
+    Route("GET", "/v1/events", get_events, AUTH_READ, rule=EVENTS, operation=EVENT_OPS["stream"]),
+    Route("POST", "/v1/webhooks", post_webhook, AUTH_SIGNED, WEBHOOK_OPS["add"]),
+    Route("GET", "/v1/webhooks", get_webhooks, AUTH_SIGNED, WEBHOOK_OPS["list"]),
+    Route("DELETE", "/v1/webhooks/{id}", delete_webhook, AUTH_SIGNED, WEBHOOK_OPS["delete"]),
+    Route("GET", "/v1/webhooks/{id}/dead-letters", get_dead_letters, AUTH_SIGNED, WEBHOOK_OPS["dead-letters"]),
+    Route("POST", "/v1/webhooks/{id}/dead-letters/redrive", post_redrive, AUTH_SIGNED, WEBHOOK_OPS["redrive"]),
     Route("GET", "/openapi.json", get_openapi, AUTH_OPEN, op("This document", "200")),
     Route("GET", "/metrics", get_metrics, AUTH_OPEN, op("Prometheus metrics", "200", content="text/plain")),
+    Route("GET", "/", get_index, AUTH_OPEN, op(
+        "The customer and explorer page: account, history, tickets, orders through signed reads made in the "
+        "browser with the user's key file; receipts verified in the browser against a chosen genesis file",
+        "200", content="text/html")),
+    Route("GET", "/static/{name}", get_static, AUTH_OPEN, op(
+        "A file of the page (its scripts and style)", "200", 404, content=("text/javascript", "text/css"),
+        params=(path_param("name", "a file name such as ui.js", pattern="^[a-z][a-z0-9_-]{0,40}\\.(js|css)$"),))),
 )
 
 # The routes anyone may call, each with the reason it shows no customer's data (tests/node/test_read_access.py
@@ -364,6 +389,8 @@ OPEN_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/campaigns"): "the offers every customer may get: conditions, budgets (no per-customer use)",
     ("GET", "/openapi.json"): "this description of the API",
     ("GET", "/metrics"): "counters and gauges of the node: no account, no id",
+    ("GET", "/"): "the page is the same public file for everyone; it reads customer data only through signed routes",
+    ("GET", "/static/{name}"): "the page's scripts and style: the same public files for everyone, no data",
 }
 
 OPENAPI: dict[str, Any] = build_openapi(

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ledger.customers import get_branch_of, get_customer
+from ledger.genesis import ROLES
 from ledger.orders import get_order
 from ledger.state import get_balance_nonce
 from ledger.tickets import get_ticket
@@ -160,12 +161,16 @@ def verify_customer_scope(store: Any, signer: bytes, customer: bytes, vault: Vau
     """Raise ``VaultWrongBranch`` unless ``signer`` may read (or ``write``) ``customer``'s vault record.
 
     Compliance and auditors read every record. Staff touch only customers of their own branch: the branch
-    the customer is registered in on chain, else the branch that stored the record here; a customer nobody
-    holds yet (a first write before registration, or a read that finds nothing) is anyone's among staff.
+    the customer is registered in on chain; before registration a record is a draft, READ only by the branch
+    that stored it here but WRITTEN by staff of any branch (the registering branch replaces it: a draft
+    stored first by another branch must not block the real registration). A customer nobody holds yet (a
+    read that finds nothing) is anyone's among staff.
     """
     if not write and any(has_role(store, role, signer) for role in READ_ALL_ROLES):
         return
     record = get_customer(store, customer)
+    if record is None and write:
+        return  # a draft: whoever registers the customer on chain decides, and a later write must open it
     owner = record.branch if record is not None else vault.get_branch(customer)
     if owner is None:
         return
@@ -184,6 +189,19 @@ def is_known_account(store: Any, account: bytes) -> bool:
             or get_balance_nonce(store, account) != (0, 0))
 
 
+def is_privileged_reader(store: Any, signer: bytes) -> bool:
+    """True iff ``signer`` holds the staff, compliance or auditor role (may read texts that are not their own)."""
+    return any(has_role(store, role, signer) for role in (STAFF_ROLE, *READ_ALL_ROLES))
+
+
+def has_standing(store: Any, account: bytes) -> bool:
+    """True iff ``account`` may store texts under its own key: a registered customer, a role holder, or an account
+    holding coins. Not a nonce alone: any stranger gets one with a failed tx (committed for free), and its texts
+    would be replicated to every branch."""
+    return (get_customer(store, account) is not None or get_branch_of(store, account) != ""
+            or any(has_role(store, role, account) for role in ROLES) or get_balance_nonce(store, account)[0] > 0)
+
+
 def get_about_branch(store: Any, customer: bytes, about_kind: str, about_id: str) -> str:
     """The branch of the ticket or order a text is about, if it exists on chain and is ``customer``'s; else ""."""
     record = get_ticket(store, about_id) if about_kind == "ticket" else (
@@ -195,16 +213,17 @@ def verify_text_scope(store: Any, signer: bytes, customer: bytes, vault: Vault, 
                       write: bool) -> None:
     """Raise ``VaultUnauthorized``/``VaultWrongBranch`` unless ``signer`` may write (or read) this text record.
 
-    The customer reads and writes their own texts (a write needs the account to exist on chain: no stranger's
-    key fills the vault). Staff read and write the texts of customers of their own branch (registered there,
-    or whose personal data their branch stored here) and the texts about a ticket or order of their branch
-    that belongs to the customer (``about``, checked on chain at each request). Compliance and auditors read
+    The customer reads and writes their own texts (a write needs standing on chain, ``has_standing``: no
+    stranger's key fills the vault). Staff read and write the texts of customers of their own branch
+    (registered there, or whose personal data their branch stored here) and the texts about a ticket or order
+    of their branch that belongs to the customer (``about``, checked on chain at each request). Compliance and auditors read
     every text and write none. Unlike personal data, a customer nobody holds is nobody's among staff.
     """
     if signer == customer:
-        if write and not is_known_account(store, customer):
-            raise VaultUnauthorized(f"account {customer.hex()[:16]}… does not exist on chain (no registration, "
-                                    "role, balance or nonce); it stores no texts")
+        if write and not has_standing(store, customer):
+            raise VaultUnauthorized(f"account {customer.hex()[:16]}… is neither a registered customer nor a role "
+                                    "holder and holds no coins (a nonce alone, which any failed tx gives, is not "
+                                    "enough); it stores no texts")
         return
     if not write and any(has_role(store, role, signer) for role in READ_ALL_ROLES):
         return

@@ -41,8 +41,10 @@ node checks the signer holds the ``staff`` role in the current state and refuses
 
 Branch scope (``node.staff_auth.verify_customer_scope``): staff read and write only records of customers of
 their own branch — the branch the customer is registered in on chain, or, before registration, the branch of
-the staff member who stored the record here (kept beside it in ``branches/<customer hex>``, not secret);
-compliance and auditors read every record and write none. Anything else is 403 ``wrong_branch``.
+the staff member who stored the record here (kept beside it in ``branches/<customer hex>``, not secret) for
+reads, while such a draft may be written by staff of any branch (a squatter's draft must not block the
+registering branch; ``get`` never serves a registered customer's record that does not open the on-chain
+commitment); compliance and auditors read every record and write none. Anything else is 403 ``wrong_branch``.
 """
 
 from __future__ import annotations
@@ -318,6 +320,13 @@ class Vault:
         except (nacl.exceptions.CryptoError, LedgerError, ValueError, TypeError) as exc:
             raise VaultCorrupt(f"vault data of customer {customer.hex()[:16]}… does not decrypt: "
                                f"{type(exc).__name__}") from None
+        onchain = self.on_chain(customer)
+        if onchain is not None and compute_commitment(salt, data) != onchain.commitment:
+            # A draft stored before registration that the registration did not commit to (another branch's,
+            # or replaced since): never served as the customer's data.
+            raise VaultNotFound(f"the record of customer {customer.hex()[:16]}… here does not open the on-chain "
+                                f"commitment {onchain.commitment.hex()[:16]}…; store it again with the salt and "
+                                "data the registration committed to")
         return {name: value for name, value in pairs}, salt
 
     def has(self, customer: bytes) -> bool:

@@ -17,8 +17,8 @@ from node.audit import record_read
 from node.errors import NodeError
 from node.http import HEX32_PATTERN, BadRequest, parse_hex, parse_hex32, parse_json, require_object
 from node.reads import is_id
-from node.staff_auth import BODY, STAFF, verify_customer_scope, verify_text_scope
-from node.vault import MAX_FIELD_VALUE, MAX_FIELDS
+from node.staff_auth import BODY, STAFF, is_privileged_reader, verify_customer_scope, verify_text_scope
+from node.vault import MAX_FIELD_VALUE, MAX_FIELDS, VaultNotFound, VaultUnauthorized
 from node.vault_sync import KIND_CUSTOMER, KIND_TEXT, VAULT_SYNC_KEY
 from node.vault_texts import TextRecord, VaultTexts
 
@@ -124,7 +124,7 @@ async def get_vault_text(request: web.Request) -> web.Response:
     node, vault = request.app[NODE_KEY], request.app[VAULT_KEY]
     texts, what, customer = VaultTexts(vault), f"text:{commitment.hex()}", b""
     try:
-        customer, about_kind, about_id = texts.read_header(commitment)
+        customer, about_kind, about_id = _read_text_header(texts, node.store, request[STAFF], commitment)
         verify_text_scope(node.store, request[STAFF], customer, vault, (about_kind, about_id), write=False)
         request.app[ERASURE_KEY].catch_up(REQUEST_CATCH_UP)
         record = texts.get(commitment)
@@ -138,6 +138,21 @@ async def get_vault_text(request: web.Request) -> web.Response:
     if about_kind:
         doc[about_kind] = about_id
     return web.json_response(doc)
+
+
+def _read_text_header(texts: VaultTexts, store, signer: bytes, commitment: bytes) -> tuple[bytes, str, str]:
+    """The text's header; for a signer holding no vault role, one refusal whether the text is another
+    customer's or not stored here at all, naming no one (no existence or ownership leak to a customer)."""
+    try:
+        customer, about_kind, about_id = texts.read_header(commitment)
+    except VaultNotFound:
+        if is_privileged_reader(store, signer):
+            raise
+        customer = b""
+    if customer != signer and not is_privileged_reader(store, signer):
+        raise VaultUnauthorized(f"key {signer.hex()[:16]}… is neither customer of text {commitment.hex()[:16]}… "
+                                "nor staff, nor compliance or auditor (a text not stored here is refused alike)")
+    return customer, about_kind, about_id
 
 
 # ---- OpenAPI bodies --------------------------------------------------------------------------------------

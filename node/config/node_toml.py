@@ -16,6 +16,7 @@ node.toml layout::
     [mempool]    max_count, max_bytes, max_per_sender
     [block]      max_txs, max_bytes
     [log]        format ("text" | "json"), level ("debug" | "info" | "warning" | "error")
+    [sink]       url ("sqlite:///PATH" | "postgresql://..."; default <data_dir>/events.sqlite3): node.sink
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class NodeConfig:
     peer_tls: TlsFiles | None = None  # the peer certificate (mutual TLS; node.tls)
     api_tls: TlsFiles | None = None  # the client API's HTTPS certificate
     vault_master_key_file: Path | None = None  # the vault master key outside the data dir (node.vault_master)
+    sink_url: str | None = None  # the events sink (node.sink); None: no [sink] section, no sink
 
 
 
@@ -90,7 +92,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
     """Validate a parsed node.toml document; relative paths resolve against ``path``'s directory."""
     where = path.name
     base = path.parent.resolve()
-    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log"}
+    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log", "sink"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
@@ -156,7 +158,20 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         api_tls=read_tls_files(where, api, base),
         vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in node.table
         else None,
+        sink_url=_sink_url(where, doc, base, _path(base, node.str("data_dir", "data"))),
     )
+
+
+def _sink_url(where: str, doc: dict[str, Any], base: Path, data_dir: Path) -> str | None:
+    """``[sink] url``: sqlite:///PATH (relative to the node.toml) or postgresql://...; None without [sink]."""
+    if "sink" not in doc:
+        return None
+    url = _Reader(where, doc["sink"], "sink").str("url", f"sqlite:///{data_dir / 'events.sqlite3'}")
+    if url.startswith("sqlite:///"):
+        return f"sqlite:///{_path(base, url[len('sqlite:///'):])}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    raise ConfigError(f"{where}: sink.url must be sqlite:///PATH or postgresql://user@host:port/db, got {url[:40]!r}")
 
 
 
@@ -198,6 +213,7 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
                     "max_per_sender": cfg.mempool.max_per_sender},
         "block": {"max_txs": cfg.block.max_txs, "max_bytes": cfg.block.max_bytes},
         "log": {"format": cfg.log.format, "level": cfg.log.level},
+        **({"sink": {"url": cfg.sink_url}} if cfg.sink_url else {}),
     }
 
 

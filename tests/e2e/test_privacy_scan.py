@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 import tomllib
 from pathlib import Path
 
@@ -159,6 +160,9 @@ def play_story(c: Cast) -> None:
     # The control: an order id is on chain in clear by design.
     c.tx("create-order", "staff1", "--order-id", CONTROL, "--customer", yuri, "--fiat-amount", "100", node=1)
     # Branch 4's node (it keeps Zoë's ticket message) is down when she is erased: it shreds her key on catch-up.
+    # First every node holds all of Zoë's records: replication is pushed at once, but under load a push can
+    # wait for the next anti-entropy round, and an erased customer is never offered again.
+    wait_replicated(c, c.keys["zoe"])
     assert c.net.stop(3) == 0
     c.tx("erase-customer-data", "zoe", "--customer", zoe, node=2, about="zoe")
     late = carecoin("tx", "open-ticket", "--key", c.files["zoe"], "--ticket-id", "T2", "--category", "inquiry",
@@ -167,6 +171,19 @@ def play_story(c: Cast) -> None:
     c.net.start(3)
     c.net.wait_ready(3)
     c.net.wait_height([3], c.net.height(0))
+
+
+def wait_replicated(c: Cast, account: KeyPair, timeout_s: float = 90.0) -> None:
+    """Wait (bounded) until every node's vault holds ``account``'s personal data and as many texts as any node."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        texts = texts_of(c, account.public_key)
+        counts = [len(texts.get(i, [])) for i in range(c.net.count)]
+        records = [(vault_dir(c.net, i) / "records" / account.hex).exists() for i in range(c.net.count)]
+        if all(records) and min(counts) == max(counts) > 0:
+            return
+        assert time.monotonic() < deadline, f"not replicated in {timeout_s:.0f} s: records {records}, texts {counts}"
+        time.sleep(0.5)
 
 
 def texts_of(c: Cast, customer: bytes) -> dict[int, list[bytes]]:

@@ -16,6 +16,7 @@ from node.vault import compute_request_headers
 from tests.ledger.governance_world import STAFF_1, STAFF_2
 from tests.node.test_reads import GovChain
 from tests.node.test_service import FAST
+from ledger.keys import KeyPair
 from tests.strategies import ALICE, CHAIN_ID, VALIDATORS
 
 PERSON = {"name": "Ines Varga", "email": "ines@example.net"}
@@ -58,3 +59,17 @@ async def test_staff_of_the_customers_branch_pass_the_scope_and_meet_the_vault_r
     body = {"customer": ALICE.public_key.hex(), "data": PERSON, "salt": "00" * 32}
     status, doc = await signed(client, STAFF_1, "POST", "/v1/vault/customers", body)
     assert status == 409 and doc["error"]["code"] == "commitment_mismatch"  # the on-chain commitment rules
+
+
+@pytest.mark.asyncio
+async def test_staff_of_another_branch_squatting_a_draft_record_do_not_block_the_registering_branch(client):
+    carla = KeyPair.generate().public_key.hex()  # not registered yet: both branches write drafts
+    squat = {"customer": carla, "data": {"name": "Mallory's placeholder"}}
+    assert (await signed(client, STAFF_2, "POST", "/v1/vault/customers", squat))[0] == 201
+    status, doc = await signed(client, STAFF_1, "POST", "/v1/vault/customers", {"customer": carla, "data": PERSON})
+    assert status == 201, doc  # the registering branch replaces the squatter's draft
+    # The draft is now branch-1's: branch-2 staff can no longer read what branch-1 stored.
+    status, doc = await signed(client, STAFF_2, "GET", f"/v1/vault/customers/{carla}")
+    assert status == 403 and doc["error"]["code"] == "wrong_branch", doc
+    status, doc = await signed(client, STAFF_1, "GET", f"/v1/vault/customers/{carla}")
+    assert status == 200 and doc["data"] == PERSON, doc

@@ -121,7 +121,7 @@ async def test_salt_and_text_that_do_not_open_the_commitment_are_refused_and_not
     body = {**text_body(ALICE), "text": "parcel arrived fine"}
     status, doc = await store(client, ALICE, body)
     assert status == 409 and doc["error"]["code"] == "commitment_mismatch"
-    assert (await read(client, ALICE, body))[1]["error"]["code"] == "vault_not_found"
+    assert (await read(client, STAFF_1, body))[1]["error"]["code"] == "vault_not_found"  # staff may learn it
 
 
 @pytest.mark.asyncio
@@ -184,3 +184,46 @@ async def test_malformed_text_requests_are_400_never_5xx(client, change, needle)
 async def test_unsigned_text_requests_are_401(client):
     resp = await client.get(f"/v1/vault/texts/{'ab' * 32}")
     assert resp.status == 401 and "signed by an account's key" in (await resp.json())["error"]["message"]
+
+
+MALLORY = KeyPair.from_seed(b"\x6d" * 32)
+
+
+@pytest_asyncio.fixture
+async def mallory_client(aiohttp_client, tmp_path):
+    """As ``client``, plus mallory: no customer, no role, no coin; one tx of hers failed on chain, so her
+    account has a nonce (anyone can get one: a failed tx is committed)."""
+    g = GovChain(tmp_path / "db", {"proposal_lifetime_ms": 60_000})
+    results = g.block((STAFF_1, "register-customer", [ALICE.public_key, 1, b"\x07" * 32]),
+                      (MALLORY, "open-ticket", ["M1", "inquiry", 1, "", bytes(32)]))
+    assert results[0].status == 0 and results[1].status != 0  # mallory's tx failed (not a customer)...
+    from ledger.state import get_balance_nonce
+    assert get_balance_nonce(g.store, MALLORY.public_key) == (0, 1)  # ...yet her nonce moved
+    g.store.close()
+    svc = NodeService(key=VALIDATORS[0], genesis=g.genesis, store=Store.open(tmp_path / "db"), options=FAST)
+    c = await aiohttp_client(create_node_app(svc))
+    yield c
+    await c.close()
+    svc.close()
+
+
+@pytest.mark.asyncio
+async def test_outsider_with_only_a_failed_tx_stores_no_texts_replicated_to_every_branch(mallory_client):
+    """An outsider makes one failing tx (free) and her key 'exists on chain': she must still not store texts
+    for herself, or a few thousand fresh keys × 10 000 texts × 4 KB fill every branch's disk."""
+    body = text_body(MALLORY, "x" * 4000, "memo")
+    status, doc = await store(mallory_client, MALLORY, body)
+    assert status == 403 and doc["error"]["code"] == "vault_unauthorized", doc
+    assert not mallory_client.server.app[VAULT_KEY].root.joinpath("texts", body["commitment"]).exists()
+    assert (await store(mallory_client, ALICE, text_body(ALICE)))[0] == 201  # a customer still stores hers
+
+
+@pytest.mark.asyncio
+async def test_customer_bob_cannot_tell_whether_a_commitment_holds_a_text_nor_whose_it_is(client):
+    body = text_body(ALICE)
+    assert (await store(client, ALICE, body))[0] == 201
+    alices = await read(client, BOB, body)
+    nobodys = await read(client, BOB, text_body(ALICE))  # a commitment no text was stored for
+    assert alices[0] == nobodys[0] == 403, (alices, nobodys)
+    assert alices[1]["error"]["code"] == nobodys[1]["error"]["code"]
+    assert ALICE.public_key.hex()[:16] not in json.dumps(alices[1])  # nor who owns it

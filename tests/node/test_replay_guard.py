@@ -97,3 +97,42 @@ async def test_concurrent_requests_wait_until_their_records_are_on_disk_sharing_
     assert guard._synced == guard._written == 51  # the compaction at start, then 50 appends: all on disk
     assert 1 <= len(synced) < 50  # group commit: fewer syncs than requests
     guard.close()
+
+
+# ---- attack: one captured signed read replayed at another branch's node ------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="the signed digest (chain id, method, path, time, body hash) names no node "
+                   "and each node keeps its own replay guard, so a request captured at one branch (a proxy log, a "
+                   "curious branch operator) is accepted once more at every other branch within the 5 min skew; "
+                   "binding the node (or its API origin) into the digest changes the DESIGN request signature")
+@pytest.mark.asyncio
+async def test_eavesdropper_cannot_replay_alices_signed_read_at_another_branchs_node(aiohttp_client, tmp_path):
+    import shutil
+    import time as _time
+    from ledger.storage import Store
+    from node.app import create_node_app
+    from node.service import NodeService
+    from node.vault import compute_request_headers
+    from tests.ledger.governance_world import STAFF_1
+    from tests.node.test_reads import GovChain
+    from tests.node.test_service import FAST
+    from tests.strategies import ALICE, CHAIN_ID, VALIDATORS
+
+    g = GovChain(tmp_path / "a", {})
+    assert [r.status for r in g.block((STAFF_1, "register-customer", [ALICE.public_key, 1, b"\x07" * 32]))] == [0]
+    g.store.close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # branch 2's node: the same chain
+    nodes = [NodeService(key=VALIDATORS[i], genesis=g.genesis, store=Store.open(tmp_path / d), options=FAST)
+             for i, d in ((0, "a"), (1, "b"))]
+    clients = [await aiohttp_client(create_node_app(n)) for n in nodes]
+    try:
+        path = f"/v1/accounts/{ALICE.public_key.hex()}"
+        captured = compute_request_headers(ALICE, CHAIN_ID, "GET", path, b"", int(_time.time() * 1000))
+        assert (await clients[0].get(path, headers=captured)).status == 200  # alice's own read at branch 1
+        replayed = await clients[1].get(path, headers=captured)  # the same bytes, sent to branch 2
+        assert replayed.status == 401, await replayed.text()
+    finally:
+        for c in clients:
+            await c.close()
+        for n in nodes:
+            n.close()

@@ -165,6 +165,18 @@ def test_a_registered_customers_record_can_be_stored_again_with_the_salt_and_dat
     assert vault.get(ALICE) == (DATA, salt)
 
 
+def test_a_draft_replaced_before_registration_is_never_served_as_the_registered_customers_data(tmp_path):
+    chain = OnChain()
+    vault = Vault(tmp_path, on_chain=chain)
+    real = vault.put(ALICE, DATA)  # the registering branch's draft: its commitment goes on chain
+    vault.put(ALICE, {**DATA, "name": "Mallory"})  # another branch replaces the draft before registration
+    chain.register(ALICE, real.commitment)
+    with pytest.raises(VaultNotFound, match="does not open the on-chain commitment"):
+        vault.get(ALICE)
+    vault.put(ALICE, DATA, real.salt)  # the registering branch stores it again: served
+    assert vault.get(ALICE) == (DATA, real.salt)
+
+
 def test_staff_cannot_store_data_for_a_customer_erased_on_chain_even_where_the_vault_never_held_them(tmp_path):
     chain = OnChain()
     salt = bytes(range(32))
@@ -354,9 +366,10 @@ def test_before_registration_a_record_belongs_to_the_branch_that_stored_it(branc
     g.vault.put(BOB, DATA, branch="branch-1")
     assert g.vault.get_branch(BOB) == "branch-1"
     with pytest.raises(VaultWrongBranch, match="stored by staff of branch 'branch-1'"):
-        verify_customer_scope(g.store, STAFF_2.public_key, BOB, g.vault, write=True)
-    with pytest.raises(VaultWrongBranch):
         verify_customer_scope(g.store, STAFF_2.public_key, BOB, g.vault, write=False)
+    # Writing a draft is any branch's (a squatter's draft must not block the registering branch); what a
+    # registered customer's record must open is decided on chain (Vault.get / Vault.put).
+    verify_customer_scope(g.store, STAFF_2.public_key, BOB, g.vault, write=True)
     verify_customer_scope(g.store, STAFF_1B.public_key, BOB, g.vault, write=True)
     nobody = bytes(range(2, 34))  # a customer no branch holds yet: any staff member may store the first record
     assert g.vault.get_branch(nobody) is None
