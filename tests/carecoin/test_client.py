@@ -94,3 +94,17 @@ def test_a_tx_refused_by_a_rule_commits_as_failed_with_its_reason_and_the_rules_
     assert done["status"] == "committed" and done["outcome"] == "failed"
     assert done["reason"] == "insufficient_balance"
     assert "100" in done["detail"] and "250" in done["detail"]  # what was seen and what was asked
+
+
+def test_events_stream_the_committed_events_the_key_may_see_for_both_clients(live):
+    done = Client(live.url, key=live.chain.issuer).send("mint", [live.alice.public_key, 7])
+    frames = Client(live.url, key=live.alice).events(last_event_id="0:0:0", timeout_s=10)
+    first = next(f for f in frames if f.get("event") != "cut")
+    frames.close()
+    assert first["data"]["id"].startswith(f"{done['height']}:") and first["id"] == first["data"]["id"]
+
+    async def follow():
+        async with AsyncClient(live.url, key=live.alice) as alice:
+            async for frame in alice.events(last_event_id="0:0:0", timeout_s=10):
+                return frame
+    assert asyncio.run(follow())["id"] == first["id"]
