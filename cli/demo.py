@@ -178,7 +178,7 @@ class Teller:
         tx = make_tx(self.chain_id, kind, key, self.nonces[key.public_key], payload)
         client = self.clients[via % len(self.clients)]
         client.post("/v1/tx", {"tx": tx.raw.hex()})
-        result = client.wait_committed(tx.tx_hash.hex(), timeout_s=30, key=key)  # the sender reads its tx
+        result = client.wait(tx.tx_hash.hex(), timeout_s=30, key=key)  # the sender reads its tx
         result["tx_hash"] = tx.tx_hash.hex()
         self.rows.append((step, kind, f"branch {via % len(self.clients) + 1}", str(result.get("height")),
                           str(result.get("outcome")), result.get("reason", "")))

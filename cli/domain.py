@@ -19,10 +19,12 @@ from pathlib import Path
 
 import click
 
+from carecoin import ApiError
 from cli import tx as tx_module
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
+from cli.render import echo_fields
 from cli.query import account_group
 from cli.texts import read_text, signed_request
 from ledger.genesis import load_genesis
@@ -36,8 +38,7 @@ def _echo_doc(doc: dict, as_json: bool) -> None:
     if as_json:
         echo_json(doc)
         return
-    for key, value in doc.items():
-        click.echo(f"{key:>20}: {value}")
+    echo_fields(doc)
 
 
 def _quote(object_id: str) -> str:
@@ -71,16 +72,14 @@ def ticket_show(client: NodeClient, as_json: bool, ticket_id: str, key_file: str
         if len(commitment) == 64 and commitment != "00" * 32:
             try:
                 texts[name.removesuffix("_hash")] = read_text(client, key_file, commitment)["text"]
-            except click.ClickException as exc:  # e.g. erased (410) or kept on another node (404)
-                texts[name.removesuffix("_hash")] = f"({exc.message})"
+            except (ApiError, click.ClickException) as exc:  # erased (410), on another node (404), not opening
+                texts[name.removesuffix("_hash")] = f"({exc})"
     if key_file:
         doc["texts"] = texts
     if as_json:
         echo_json(doc)
         return
-    _echo_doc({k: v for k, v in doc.items() if k != "texts"}, False)
-    for name, text in texts.items():
-        click.echo(f"{'text ' + name:>20}: {text}")
+    _echo_doc({k: v for k, v in doc.items() if k != "texts"} | {f"text {k}": v for k, v in texts.items()}, False)
 
 
 @click.group("order")
@@ -259,8 +258,7 @@ def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file:
     if as_json:
         echo_json(doc)
         return
-    for key, value in doc["data"].items():
-        click.echo(f"{key:>12}: {value}")
+    echo_fields(doc["data"])
 
 
 # ---- account coin view and state proofs ---------------------------------------------------------------------

@@ -12,8 +12,6 @@ the node cuts a reader that fell behind, reconnects from the id the node named.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -30,33 +28,8 @@ _KEY = click.option("--key", "key_file", required=True, envvar="CARECOIN_KEY", t
 
 
 def _stream(client: NodeClient, last_event_id: str | None) -> Iterator[dict[str, Any]]:
-    """The frames of one ``GET /v1/events`` response: {"id", "event", "data"}."""
-    headers = client.sign(client.key, "GET", "/v1/events", b"")
-    if last_event_id:
-        headers["Last-Event-ID"] = last_event_id
-    req = urllib.request.Request(client.url + "/v1/events", headers=headers)
-    try:
-        resp = urllib.request.urlopen(req, timeout=60, context=client._ssl)  # keepalives come every 15 s
-    except urllib.error.HTTPError as exc:
-        try:
-            err = json.loads(exc.read())["error"]
-            text = f"{err['code']}: {err['message']}"
-        except Exception:  # noqa: BLE001 - any body still gets a readable message
-            text = exc.reason
-        raise click.ClickException(f"node answered {exc.code}: {text}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise click.ClickException(f"cannot reach node at {client.url}: {exc}") from None
-    frame: dict[str, Any] = {}
-    with resp:
-        for raw in resp:
-            line = raw.decode("utf-8").rstrip("\n")
-            if not line:
-                if frame:
-                    yield frame
-                frame = {}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(": ")
-                frame[name] = json.loads(value) if name == "data" else value
+    """The frames of one ``GET /v1/events`` response: {"id", "event", "data"} (``carecoin.Client.events``)."""
+    return client.events(last_event_id)  # keepalives come every 15 s; 60 s of silence is a dead stream
 
 
 def _line(doc: dict[str, Any]) -> str:

@@ -97,14 +97,15 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
         else:
             click.echo(f"{kind} {proposal_id}: tx {doc['tx_hash']} pending; see `carecoin gov show {proposal_id}`")
         return
-    doc.update(client.wait_committed(tx.tx_hash.hex(), timeout_s))
+    doc.update(client.wait(tx.tx_hash.hex(), timeout_s))
     refused = doc.get("outcome") == "failed"
     if not refused:
         doc["proposal"] = client.get(f"/v1/governance/proposals/{quote(proposal_id)}")
     if as_json:
         echo_json(doc)
     if refused:
-        raise CliError(f"{kind} {proposal_id} refused at height {doc['height']}: {describe_refusal(doc['reason'])}")
+        raise CliError(f"{kind} {proposal_id} refused at height {doc['height']}: {describe_refusal(doc['reason'])}"
+                       + (f" — {doc['detail']}" if doc.get("detail") else ""))
     if not as_json:
         click.echo(f"{kind} {proposal_id} committed at height {doc['height']} (tx {doc['tx_hash'][:16]}…)")
         click.echo(describe_outcome(doc["proposal"]))

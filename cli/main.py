@@ -12,7 +12,9 @@ import click
 
 from cli.audit import audit_group
 from cli.doctor import doctor
+from cli.errors import ApiErrorsGroup
 from cli.events import events_group, webhook_group
+from cli.examples import add_examples
 from cli.gov import gov_group
 from cli.keys import keys
 from cli.lists import order_list, ticket_list
@@ -32,10 +34,18 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ApiErrorsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", prog_name="carecoin")
 def main() -> None:
-    """carecoin: a permissioned customer-service ledger and loyalty coin."""
+    """carecoin: a permissioned customer-service ledger and loyalty coin.
+
+    \b
+    Example:
+      carecoin status --node http://127.0.0.1:7000
+
+    Exit codes: 0 done; 1 refused (a tx failed a ledger rule, or a local check failed); 2 usage; 3 node
+    unreachable or API error. Times print in TZ's zone (--utc for UTC); --json prints machine-readable JSON.
+    """
 
 
 # Command groups: one module per group; add a new group to this list (and its import above).
@@ -65,6 +75,7 @@ for _group in COMMAND_GROUPS:
     main.add_command(_group)
 ticket_group.add_command(ticket_list)  # the list commands live in cli/lists.py
 order_group.add_command(order_list)
+add_examples(main)  # every command's --help ends with an Example (cli/examples.py) and the exit codes
 
 
 if __name__ == "__main__":

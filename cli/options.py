@@ -9,10 +9,11 @@ from typing import Any, Callable
 import click
 
 from cli.client import DEFAULT_NODE, NodeClient, find_network_ca
+from cli.render import utc_option
 
 
 def node_options(func: Callable) -> Callable:
-    """Add ``--node URL``, ``--ca FILE`` and ``--json``; pass ``client`` and ``as_json`` to the command.
+    """Add ``--node URL``, ``--ca FILE``, ``--json`` and ``--utc`` (times in UTC, ``cli.render``); pass ``client`` and ``as_json`` to the command.
 
     For an https:// node the CLI trusts ``--ca`` / ``CARECOIN_CA``, else the network CA found next to the
     command's ``--key`` (``find_network_ca``: ``company/tls-ca.pem`` of the network directory), else the
@@ -24,6 +25,7 @@ def node_options(func: Callable) -> Callable:
                   help="CA certificate to trust for an https:// node (env CARECOIN_CA; default: the network's "
                        "company/tls-ca.pem found next to --key).")
     @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+    @utc_option
     @functools.wraps(func)
     def wrapper(*args: Any, node_url: str, ca_file: str | None, as_json: bool, **kwargs: Any) -> Any:
         ca = ca_file or find_network_ca(kwargs.get("key_file"))

@@ -11,6 +11,7 @@ from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
 from cli.lists import describe_history_end, fetch_all_history
 from cli.options import echo_json, node_options
+from cli.render import echo_fields, format_time
 from ledger.keys import parse_public_key
 from ledger.receipt import save_receipt
 
@@ -26,18 +27,23 @@ def status(client: NodeClient, as_json: bool) -> None:
     Example:
       carecoin status --node http://127.0.0.1:7000
     """
-    doc = client.get("/v1/status")
+    doc = client.status()
     if as_json:
         echo_json(doc)
         return
-    for key in ("node", "chain_id", "height", "last_block_hash", "round", "peers", "mempool", "validator"):
-        if key in doc:
-            click.echo(f"{key:>16}: {doc[key]}")
+    keys = ("node", "chain_id", "height", "last_block_hash", "round", "peers", "peer_names", "validators",
+            "mempool", "validator", "healthy")
+    echo_fields({k: doc[k] for k in keys if k in doc})
 
 
 @click.group("account")
 def account_group() -> None:
-    """Accounts: balance, nonce, roles."""
+    """Accounts: balance, nonce, roles.
+
+    \b
+    Example:
+      carecoin account coin 3f2a... --key alice.key
+    """
 
 
 @account_group.command("show")
@@ -46,14 +52,18 @@ def account_group() -> None:
 @read_key_option
 @cli_errors
 def account_show(client: NodeClient, as_json: bool, account_id: str) -> None:
-    """Show an account's balance, nonce and roles."""
+    """Show an account's balance, nonce and roles.
+
+    \b
+    Example:
+      carecoin account show 3f2a... --key alice.key
+    """
     parse_public_key(account_id, "account id")
-    doc = client.get(f"/v1/accounts/{account_id}")
+    doc = client.account(account_id)
     if as_json:
         echo_json(doc)
         return
-    for key, value in doc.items():
-        click.echo(f"{key:>12}: {value}")
+    echo_fields(doc)
 
 
 MAX_HISTORY_PAGES = 400  # pages one `history` run follows (each bounded by the node's time budget)
@@ -127,6 +137,7 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
             line += "  events: " + ", ".join(kinds)
         if "receipt_file" in item:
             line += f"  receipt: {item['receipt_file']}"
+        line += f"  at {format_time(item.get('timestamp_ms'))}"
         click.echo(line)
     if all_pages:
         click.echo(describe_history_end(len(items), before))
@@ -137,7 +148,12 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
 
 @click.group("block")
 def block_group() -> None:
-    """Blocks."""
+    """Blocks.
+
+    \b
+    Example:
+      carecoin block show 12 --key auditor.key --json
+    """
 
 
 @block_group.command("show")
@@ -146,12 +162,16 @@ def block_group() -> None:
 @read_key_option
 @cli_errors
 def block_show(client: NodeClient, as_json: bool, height: str) -> None:
-    """Show a block header, its transactions and its commit certificate ("latest" for the head)."""
+    """Show a block header, its transactions and its commit certificate ("latest" for the head).
+
+    \b
+    Example:
+      carecoin block show latest --key auditor.key
+    """
     if height != "latest" and not height.isdigit():
         raise click.BadParameter(f"expected a block height or 'latest', got {height!r}")
-    doc = client.get(f"/v1/blocks/{height}")
+    doc = client.block(height)
     if as_json:
         echo_json(doc)
         return
-    for key, value in doc.items():
-        click.echo(f"{key:>18}: {value}")
+    echo_fields(doc)

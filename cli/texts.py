@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from carecoin import NotFound
 from cli.client import NodeClient
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
@@ -66,10 +67,8 @@ def _get_or_none(client: NodeClient, path: str) -> dict | None:
     on it either."""
     try:
         return client.get(path)
-    except click.ClickException as exc:
-        if "answered 404" in exc.message:
-            return None
-        raise
+    except NotFound:
+        return None
 
 
 def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes,

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import click
 
 from cli.client import NodeClient, read_key_option
-from cli.errors import cli_errors
+from cli.errors import EXIT_CODES_HELP, EXIT_REFUSED, cli_errors
 from cli.options import echo_json, node_options
 from cli.texts import PendingText, new_pending_text, store_texts
 from ledger.commitments import NO_TEXT, compute_text_kind
@@ -38,7 +38,6 @@ from ledger.context import DEFAULT_POLICY
 from ledger.keys import KeyPair, load_key, parse_public_key
 from ledger.process import KINDS, KindSpec
 from ledger.process.payload import REQUIRED, FieldSpec
-from ledger.tx import make_tx
 
 
 def signed_tx_options(func: Callable) -> Callable:
@@ -59,34 +58,48 @@ def signed_tx_options(func: Callable) -> Callable:
 
 
 def next_nonce(client: NodeClient, account: bytes) -> int:
-    doc = client.get(f"/v1/accounts/{account.hex()}")
+    doc = client.account(account)
     return int(doc.get("next_nonce", int(doc.get("nonce", 0)) + 1))
 
 
 def submit(client: NodeClient, kind: str, payload: list, key_file: str, second_key_file: str | None,
            nonce: int | None, wait: bool, timeout_s: float, as_json: bool) -> dict:
-    """Sign ``payload`` as a ``kind`` transaction, submit it, optionally wait, and print the outcome."""
+    """Sign ``payload`` as a ``kind`` transaction, submit it, optionally wait, and print the outcome; a tx a rule
+    refused (committed as failed) prints the rule's message and exits 1."""
     key: KeyPair = load_key(key_file)
     client.sign_with(key)  # the sender reads its own nonce and tx status
-    extra = (load_key(second_key_file),) if second_key_file else ()
-    chain_id = client.chain_id()
-    if nonce is None:
-        nonce = next_nonce(client, key.public_key)
-    tx = make_tx(chain_id, kind, key, nonce, payload, *extra)
-    answer = client.post("/v1/tx", {"tx": tx.raw.hex()})
-    doc = {"tx_hash": tx.tx_hash.hex(), "kind": kind, "nonce": nonce, "status": answer.get("status", "pending")}
+    extra = [load_key(second_key_file)] if second_key_file else []
+    doc: dict = dict(client.submit(kind, payload, key, nonce, extra))
     if wait:
-        doc.update(client.wait_committed(tx.tx_hash.hex(), timeout_s))
+        doc.update(client.wait(doc["tx_hash"], timeout_s))
     if as_json:
         echo_json(doc)
     else:
-        line = f"{kind} {doc['tx_hash']} nonce={nonce} status={doc['status']}"
-        if "height" in doc and doc["height"] is not None:
-            line += f" height={doc['height']}"
-        if doc.get("reason"):
-            line += f" reason={doc['reason']}"
-        click.echo(line)
+        echo_tx(doc)
+    exit_if_refused(doc)
     return doc
+
+
+def echo_tx(doc: dict) -> None:
+    """One line for a tx: kind, hash, nonce, where it stands; for a refused one the rule and its message."""
+    what = f"{doc.get('kind', 'tx')} {doc['tx_hash']}" + (f" nonce {doc['nonce']}" if "nonce" in doc else "")
+    if doc.get("status") == "committed":
+        at = f"at height {doc['height']}"
+        if doc.get("outcome") == "failed":
+            click.echo(f"{what}: REFUSED {at} by rule {doc.get('reason')}: {doc.get('detail') or '-'}")
+        else:
+            click.echo(f"{what}: committed {at}, applied")
+    elif doc.get("status") == "evicted":
+        click.echo(f"{what}: evicted ({doc.get('reason', '-')}: {doc.get('detail', '-')}) — never committed")
+    else:
+        click.echo(f"{what}: {doc.get('status', 'pending')}" + (" (add --wait to wait for the block)"
+                                                                 if doc.get("status") == "pending" else ""))
+
+
+def exit_if_refused(doc: dict) -> None:
+    """Exit 1 (``cli.errors.EXIT_REFUSED``) when the tx committed as failed or was evicted."""
+    if doc.get("outcome") == "failed" or doc.get("status") == "evicted":
+        raise click.exceptions.Exit(EXIT_REFUSED)
 
 
 @click.group("tx")
@@ -96,6 +109,10 @@ def tx_group() -> None:
     \b
     Example:
       carecoin tx transfer --key alice.key --to 3f2a... --amount 250 --wait
+
+    A tx a rule refuses still commits (as failed, a signed proof of the decision): the command prints the rule
+    and its message and exits 1. Exit codes: 0 committed and applied (or submitted, without --wait);
+    1 refused by a rule or evicted; 2 usage; 3 node unreachable or API error.
     """
 
 
@@ -168,7 +185,8 @@ def payload_options(spec: KindSpec) -> list[Callable]:
             option, base = _text_option(field)
             decorators.append(click.option(option, base, default=None,
                                            help=f"{field.help}, as text: kept in the node's vault, only a salted "
-                                                f"commitment goes on chain ({field.name})."))
+                                                f"commitment goes on chain ({field.name})."
+                                                + (f"  [required: this or {field.option}]" if required else "")))
             decorators.append(click.option(field.option, field.name, default=None,
                                            help=f"{field.name} as 64 hex digits (a commitment to a text kept "
                                                 "elsewhere)."))
@@ -202,7 +220,26 @@ def make_command(spec: KindSpec) -> click.Command:
     func = signed_tx_options(func)
     for decorator in reversed(payload_options(spec)):
         func = decorator(func)
-    return click.command(spec.name, help=f"{spec.help}\n\nSent by: {spec.senders}.")(func)
+    return click.command(spec.name, help=f"{spec.help}\n\nSent by: {spec.senders}.\n\n"
+                                        f"\b\nExample:\n  {example(spec)}\n\n{EXIT_CODES_HELP}")(func)
+
+
+def example(spec: KindSpec) -> str:
+    """A command line of ``spec``'s kind with every required option (placeholders in capitals)."""
+    parts = [f"carecoin tx {spec.name} --key SENDER.key"]
+    for field in spec.fields:
+        if field.default is not REQUIRED:
+            continue
+        cli = field.scalar.cli
+        if cli == "hash":
+            parts.append(f'{_text_option(field)[0]} "TEXT"')
+        elif cli in ("account", "bytes32"):
+            parts.append(f"{field.option} HEX64")
+        elif cli == "int":
+            parts.append(f"{field.option} 1")
+        else:
+            parts.append(f"{field.option} {field.name.upper()}")
+    return " ".join(parts + ["--wait"])
 
 
 def register(group: click.Group) -> None:
@@ -218,12 +255,19 @@ def register(group: click.Group) -> None:
 @read_key_option
 @cli_errors
 def status(client: NodeClient, as_json: bool, tx_hash: str) -> None:
-    """Show a transaction's status: pending, committed (applied or failed with a reason), evicted, unknown."""
-    doc = client.get(f"/v1/tx/{tx_hash}")
+    """Show a transaction's status: pending, committed (applied, or refused by a rule with its message),
+    evicted. Exits 1 when it was refused or evicted.
+
+    \b
+    Example:
+      carecoin tx status 9c1f... --key alice.key
+    """
+    doc = dict(client.tx_status(tx_hash))
     if as_json:
         echo_json(doc)
     else:
-        click.echo(" ".join(f"{k}={v}" for k, v in doc.items() if v not in (None, "")))
+        echo_tx(doc)
+    exit_if_refused(doc)
 
 
 register(tx_group)

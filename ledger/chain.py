@@ -241,7 +241,8 @@ def process_tx(state: Overlay, tx: SignedTx, spec: KindSpec, payload: Any, heigh
         return result
     except TxFailure as failure:
         state.rollback(mark)
-        return TxResult(tx.tx_hash, failure.reason.status, failure.reason.name, ())
+        return TxResult(tx.tx_hash, failure.reason.status, failure.reason.name, (),
+                        detail=failure.detail or failure.reason.message)
     except _LOCAL_FAULTS:
         raise
     except Exception:  # noqa: BLE001 - a poison tx (EncodeError, overflow, a step's bug) fails, deterministically

@@ -35,6 +35,9 @@ class TxResult:
     events: tuple = ()  # tuple of lists: [kind, ...fields]
     _events_bytes: bytes = field(default=b"", repr=False, compare=False)
     _head: bytes = field(default=b"", repr=False, compare=False)  # P([tx_hash, status, reason]) minus its array byte
+    # The rule's message of a failed tx: NOT on chain (neither leaf nor storage form); the node keeps it in a
+    # bounded node-local index (``Store.get_detail``) so a client learns why, beyond the reason code.
+    detail: str = field(default="", repr=False, compare=False)
 
     @property
     def applied(self) -> bool:

@@ -27,6 +27,8 @@ key                                   value
 ``b"N" + node_hash32``                sparse-Merkle node (see ``ledger.smt``)
 ``b"M" + name (utf-8)``               node metadata (``put_meta``/``get_meta``)
 ``b"W"``                              consensus write-ahead record (``put_wal``/``get_wal``)
+``b"F" + height8 + index4``           a failed tx's rule message, utf-8 (node-local, never hashed; only the
+                                      last ``DETAIL_BLOCKS`` blocks are kept: ``get_detail``)
 ====================================  ========================================================
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
@@ -68,6 +70,9 @@ P_STATE = b"S"
 P_NODE = b"N"
 P_META = b"M"
 P_WAL = b"W"
+P_DETAIL = b"F"
+DETAIL_BLOCKS = 100_000  # failed-tx messages of this many recent blocks are kept
+MAX_DETAIL_BYTES = 1024
 
 
 _MISSING = object()
@@ -217,6 +222,13 @@ class Store:
                     for index, result in enumerate(results):
                         wb.put(P_RESULT + h8 + index.to_bytes(4, "big"), result.encode())
                         wb.put(P_TX + result.tx_hash, loc_head + codec.encode(index))
+                        if result.detail:
+                            wb.put(P_DETAIL + h8 + index.to_bytes(4, "big"),
+                                   result.detail.encode()[:MAX_DETAIL_BYTES])
+                    if header.height >= DETAIL_BLOCKS:  # the window moves: one old block's messages go
+                        for key in self._db.iterator(prefix=P_DETAIL + _h8(header.height - DETAIL_BLOCKS),
+                                                     include_value=False):
+                            wb.delete(key)
                     for key, value in state_writes.items():
                         if value is None:
                             wb.delete(P_STATE + key)
@@ -277,6 +289,13 @@ class Store:
             raise NotFound(f"no result {index} at height {height}")
         raw = self._need(P_RESULT + _h8(height) + index.to_bytes(4, "big"), f"no result {index} at height {height}")
         return self._decode(TxResult.decode, raw, f"result {height}/{index}")
+
+    def get_detail(self, height: int, index: int) -> str | None:
+        """The rule's message of failed tx ``index`` at ``height`` (None: applied, or older than the window)."""
+        if not 0 <= index < 2**32:
+            return None
+        raw = self._get(P_DETAIL + _h8(height) + index.to_bytes(4, "big"))
+        return None if raw is None else raw.decode(errors="replace")
 
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """``(height, index)`` of a committed transaction, or None if it was never committed."""

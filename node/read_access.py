@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A route of ``node.routes.ROUTES`` that shows a customer's data carries a ``ReadRule``: the request must be
-signed (the vault's request signature, ``node.vault.compute_request_digest``, headers ``X-Carecoin-Staff`` =
+signed (the vault's request signature, ``ledger.request_signing.compute_request_digest``, headers ``X-Carecoin-Staff`` =
 the signer's key, ``X-Carecoin-Time``, ``X-Carecoin-Signature``) and the signer must be entitled to the object
 the path names. The guard (``StaffGuard.entitled``) checks, in this order:
 

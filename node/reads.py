@@ -24,6 +24,7 @@ from ledger.errors import NotFound
 from ledger.events import events_mention
 from ledger.genesis import ROLES, Genesis
 from ledger.orders import get_order, is_valid_id
+from ledger.reasons import BY_NAME
 from ledger.process.governance import compute_policy_at, get_policy_change, get_policy_version
 from ledger.receipt import build_receipt
 from ledger.block import encode_certificate
@@ -309,9 +310,13 @@ class NodeReads:
         if loc is not None:
             height, index = loc
             result = self.store.get_result(height, index)
-            return {"tx_hash": tx_hash.hex(), "status": "committed", "height": height, "index": index,
-                    "outcome": "applied" if result.status == 0 else "failed",
-                    "status_code": result.status, "reason": result.reason}
+            doc = {"tx_hash": tx_hash.hex(), "status": "committed", "height": height, "index": index,
+                   "outcome": "applied" if result.status == 0 else "failed",
+                   "status_code": result.status, "reason": result.reason}
+            if result.status != 0:  # the rule's own message (node-local), else what the reason code means
+                known = BY_NAME.get(result.reason)
+                doc["detail"] = self.store.get_detail(height, index) or (known.message if known else result.reason)
+            return doc
         st = self.mempool.status(tx_hash)
         doc: dict[str, Any] = {"tx_hash": tx_hash.hex(), "status": st.state, "height": None}
         if st.reason:

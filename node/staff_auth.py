@@ -1,6 +1,6 @@
 """The ``staff-signed`` guard: a request signed by a key that holds the ``staff`` role now, used once.
 
-Vault requests are signed by a staff key (``node.vault.compute_request_digest``) in three headers:
+Vault requests are signed by a staff key (``ledger.request_signing.compute_request_digest``) in three headers:
 ``X-Carecoin-Staff`` (public key hex), ``X-Carecoin-Time`` (ms since the epoch) and ``X-Carecoin-Signature``
 (Ed25519 over the digest, hex). The signer must hold the ``staff`` role in the current state (or, for a read,
 ``compliance`` or ``auditor``), the time must be within ``MAX_CLOCK_SKEW_MS`` of the node's clock, and a

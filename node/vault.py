@@ -49,7 +49,6 @@ commitment); compliance and auditors read every record and write none. Anything 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -63,10 +62,12 @@ import nacl.utils
 from ledger import codec
 from ledger.errors import LedgerError
 from ledger.hashing import H
+from ledger.request_signing import (  # noqa: F401 - re-exported: the node checks what clients sign
+    TAG_VAULT_REQUEST, compute_request_digest, compute_request_headers,
+)
 from node.errors import NodeError
 
 TAG_COMMITMENT = "carecoin/v1/customer-commitment"
-TAG_VAULT_REQUEST = "carecoin/v1/vault-request"
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
 SALT_BYTES = 32
 MAX_FIELDS = 32
@@ -159,12 +160,6 @@ def compute_commitment(salt: bytes, data: bytes) -> bytes:
     if len(salt) != SALT_BYTES:
         raise VaultError(f"salt is {len(salt)} bytes; expected {SALT_BYTES}")
     return H(TAG_COMMITMENT, salt + data)
-
-
-def compute_request_digest(chain_id: str, method: str, path: str, timestamp_ms: int, body: bytes) -> bytes:
-    """Return the bytes a staff key signs for a vault request (chain, method, path, time, body hash)."""
-    return H(TAG_VAULT_REQUEST, codec.encode([chain_id, method.upper(), path, timestamp_ms,
-                                               hashlib.sha256(body).digest()]))
 
 
 # --- the vault --------------------------------------------------------------------------------------------
@@ -386,9 +381,3 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def compute_request_headers(key, chain_id: str, method: str, path: str, body: bytes,
-                            now_ms: int) -> dict[str, str]:
-    """The three signature headers of a staff-signed vault request (``key`` is a ``ledger.keys.KeyPair``)."""
-    signature = key.sign(compute_request_digest(chain_id, method, path, now_ms, body))
-    return {"X-Carecoin-Staff": key.public_key.hex(), "X-Carecoin-Time": str(now_ms),
-            "X-Carecoin-Signature": signature.hex()}

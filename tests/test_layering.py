@@ -1,4 +1,4 @@
-"""Imports point downward only (cli -> node -> {consensus, ledger}); the pure cores stay pure."""
+"""Imports point downward only (cli -> {carecoin, node} -> {consensus, ledger}); the pure cores stay pure."""
 
 import ast
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("ledger", "consensus", "node", "cli")
+PACKAGES = ("ledger", "consensus", "node", "cli", "carecoin")
 IO_MODULES = {"asyncio", "aiohttp", "time", "random", "socket", "plyvel", "threading", "os", "subprocess"}
 
 
@@ -36,7 +36,7 @@ def test_ledger_imports_nothing_above_it(path):
 
 
 def test_only_the_storage_module_imports_plyvel():
-    users = [p.name for p in modules("ledger") + modules("consensus") + modules("node") + modules("cli")
+    users = [p.name for p in modules("ledger") + modules("consensus") + modules("node") + modules("cli") + modules("carecoin")
              if any(top(n) == "plyvel" for n in imports_of(p))]
     assert users in ([], ["storage.py"]), users
 
@@ -50,7 +50,20 @@ def test_consensus_core_does_no_io_and_never_imports_the_simulator(path):
 
 @pytest.mark.parametrize("path", modules("node"), ids=str)
 def test_node_never_imports_the_cli(path):
-    assert not {n for n in imports_of(path) if top(n) == "cli"}
+    assert not {n for n in imports_of(path) if top(n) in {"cli", "carecoin"}}
+
+
+@pytest.mark.parametrize("path", modules("carecoin"), ids=str)
+def test_client_library_needs_only_the_ledger_core(path):
+    """A program using the client library pulls in no node, consensus or CLI code."""
+    bad = {n for n in imports_of(path) if top(n) in {"node", "consensus", "cli", "click", "plyvel"}}
+    assert not bad, f"{path} imports {bad}"
+
+
+@pytest.mark.parametrize("path", [p for p in modules("cli") if p.name != "node.py"], ids=str)
+def test_the_cli_speaks_http_only_through_the_client_library(path):
+    bad = {n for n in imports_of(path) if n in {"urllib.request", "urllib.error", "aiohttp", "http.client"}}
+    assert not bad, f"{path} imports {bad}"
 
 
 def test_receipt_verifier_needs_only_the_pure_core():

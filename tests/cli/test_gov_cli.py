@@ -130,6 +130,6 @@ def test_list_puts_open_proposals_first_and_pages(four_branches):
     assert [p["proposal_id"] for p in doc["items"]] == ["clerk"]
 
 
-def test_show_of_an_unknown_proposal_exits_1_with_the_node_answer(four_branches):
-    out = run("gov", "show", "nope", "--node", four_branches.url, expect=1)
+def test_show_of_an_unknown_proposal_exits_3_with_the_node_answer(four_branches):
+    out = run("gov", "show", "nope", "--node", four_branches.url, expect=3)
     assert "node answered 404" in out and "proposal 'nope' does not exist" in out

@@ -43,8 +43,9 @@ def world(tmp_path_factory):
 
 def tx(node: LiveNode, *args: str) -> dict:
     result = CliRunner().invoke(main, ["tx", *args, "--node", node.url, "--wait", "--timeout", "20", "--json"])
-    assert result.exit_code == 0, (args, result.output)
-    return json.loads(result.output)
+    doc = json.loads(result.output)
+    assert result.exit_code == (1 if doc["outcome"] == "failed" else 0), (args, result.output)  # refused: exit 1
+    return doc
 
 
 def account(node: LiveNode, who: KeyPair, key_file: str) -> dict:

@@ -32,15 +32,15 @@ def shop(tmp_path):
     node.close()
 
 
-def run(*args: str) -> str:
+def run(*args: str, expect: int = 0) -> str:
     result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, (args, result.output)
+    assert result.exit_code == expect, (args, result.output)
     return result.output
 
 
-def send(node: LiveNode, key_file: str, kind: str, *args: str) -> dict:
+def send(node: LiveNode, key_file: str, kind: str, *args: str, expect: int = 0) -> dict:
     return json.loads(run("tx", kind, "--key", key_file, *args, "--node", node.url, "--wait", "--timeout", "20",
-                          "--json"))
+                          "--json", expect=expect))
 
 
 def test_customer_who_moved_earned_coins_away_then_refunded_is_shown_in_debt_and_cannot_send(shop):
@@ -70,5 +70,5 @@ def test_customer_who_moved_earned_coins_away_then_refunded_is_shown_in_debt_and
     refund_item = next(i for i in history["items"] if i["tx_hash"] == refund["tx_hash"])
     assert ["debt_incurred", alice.public_key.hex(), 19_998, "refund:BIG", 19_998] in refund_item["events"]
 
-    refused = send(node, files["alice"], "transfer", "--to", clerk.public_key.hex(), "--amount", "1")
-    assert refused["reason"] == "in_debt"
+    refused = send(node, files["alice"], "transfer", "--to", clerk.public_key.hex(), "--amount", "1", expect=1)
+    assert refused["reason"] == "in_debt" and refused["detail"]

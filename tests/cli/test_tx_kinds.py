@@ -104,7 +104,7 @@ def test_every_ledger_kind_has_a_tx_command():
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_each_generated_command_has_one_option_per_payload_field_and_the_kinds_help(kind):
     command = main.commands["tx"].commands[kind]
-    common = {"key_file", "second_key_file", "nonce", "wait", "timeout_s", "node_url", "ca_file", "as_json"}
+    common = {"key_file", "second_key_file", "nonce", "wait", "timeout_s", "node_url", "ca_file", "as_json", "utc"}
     params = {p.name: p for p in command.params if p.name not in common}
     expected = set()
     for field in KINDS[kind].fields:
@@ -114,6 +114,7 @@ def test_each_generated_command_has_one_option_per_payload_field_and_the_kinds_h
         assert field.option in params[field.name].opts
     assert set(params) == expected
     assert KINDS[kind].help in command.help
+    assert "Example:" in command.help and f"carecoin tx {kind} --key" in command.help
 
 
 def test_mint_and_transfer_keep_their_options_and_positive_amounts(sent, kept, key_file):

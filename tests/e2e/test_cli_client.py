@@ -47,7 +47,7 @@ def test_an_unsigned_read_is_refused_with_a_message_saying_to_pass_key(net, alic
     monkeypatch.delenv("CARECOIN_KEY", raising=False)
     key, key_file = alice
     result = run("account", "show", key.hex, "--node", net.apis[0])
-    assert result.exit_code == 1 and "401" in result.output and "unsigned_request" in result.output
+    assert result.exit_code == 3 and "401" in result.output and "unsigned_request" in result.output
     assert "pass --key FILE (or set CARECOIN_KEY)" in result.output and "Traceback" not in result.output
     monkeypatch.setenv("CARECOIN_KEY", key_file)  # the environment variable signs like --key
     assert run("account", "show", key.hex, "--node", net.apis[0]).exit_code == 0
@@ -57,7 +57,7 @@ def test_a_customer_reading_another_customers_account_is_refused_403_over_real_p
     _, key_file = alice
     other = KeyPair.generate()
     result = run("account", "show", other.hex, "--node", net.apis[0], "--key", key_file)
-    assert result.exit_code == 1 and "403" in result.output and "not_entitled" in result.output
+    assert result.exit_code == 3 and "403" in result.output and "not_entitled" in result.output
     assert "readable by the account itself, staff of its branch, auditors and compliance" in result.output
     audited = run("account", "show", other.hex, "--node", net.apis[0], "--key", auditor_key_file(net), "--json")
     assert audited.exit_code == 0 and json.loads(audited.output)["balance"] == 0
@@ -82,7 +82,7 @@ def test_mint_then_transfer_commit_and_show_in_account_and_history(net, alice, t
     out = run("tx", "transfer", "--node", net.apis[0], "--key", key_file, "--to", bob.hex, "--amount", "120",
               "--memo", "thanks", "--wait")
     assert out.exit_code == 0, out.output
-    assert "status=committed" in out.output
+    assert "committed at height" in out.output and "applied" in out.output
 
     out = run("account", "show", key.hex, "--node", net.apis[0], "--json", "--key", key_file)
     assert out.exit_code == 0, out.output
@@ -113,16 +113,20 @@ def test_overdraft_commits_as_failed_with_reason(net, alice):
     key, key_file = alice
     out = run("tx", "transfer", "--node", net.apis[0], "--key", key_file, "--to", KeyPair.generate().hex,
               "--amount", "9999", "--wait", "--json")
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # refused by a rule: exit 1, and the rule's own message
     doc = json.loads(out.output)
     assert doc["outcome"] == "failed" and doc["reason"] == "insufficient_balance"
+    assert "9999" in doc["detail"]
+    out = run("tx", "status", doc["tx_hash"], "--node", net.apis[0], "--key", key_file)
+    assert out.exit_code == 1 and "REFUSED" in out.output and "insufficient_balance" in out.output
+    assert "needs 9999" in out.output
 
 
 def test_mint_by_a_non_issuer_is_committed_as_unauthorized(net, alice):
     key, key_file = alice
     out = run("tx", "mint", "--node", net.apis[0], "--key", key_file, "--to", key.hex, "--amount", "5",
               "--wait", "--json")
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output
     assert json.loads(out.output)["reason"] == "unauthorized"
 
 
@@ -136,8 +140,13 @@ def test_block_show_latest_and_by_height(net, monkeypatch):
     assert bad.exit_code == 2 and "expected a block height" in bad.output
 
 
+def test_a_tx_the_node_does_not_know_exits_3_with_the_nodes_answer(net, monkeypatch):
+    monkeypatch.setenv("CARECOIN_KEY", str(auditor_key_file(net)))
+    result = CliRunner().invoke(main, ["tx", "status", "00" * 32, "--node", net.apis[0]])
+    assert result.exit_code == 3 and "404" in result.output and "Traceback" not in result.output, result.output
+
+
 @pytest.mark.parametrize("args, needle", [
-    (("tx", "status", "00" * 32), "404"),
     (("account", "show", "xyz"), "not hex"),
     (("receipt", "get", "abc", "-o", "/tmp/never.json"), "64 hex digits"),
     (("tx", "transfer", "--key", "/nonexistent.key", "--to", "00" * 32, "--amount", "1"), "does not exist"),
@@ -151,7 +160,7 @@ def test_refusals_are_one_line_errors_with_exit_1(net, args, needle, monkeypatch
 
 def test_unreachable_node_is_a_clear_error():
     result = CliRunner().invoke(main, ["status", "--node", "http://127.0.0.1:9"])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "cannot reach node at http://127.0.0.1:9" in result.output
 
 

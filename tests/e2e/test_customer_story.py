@@ -59,9 +59,9 @@ class Story:
         self.files[name], self.keys[name] = str(path), key
         return key
 
-    def tx(self, kind: str, who: str, *args: str, node: int = 0) -> dict:
+    def tx(self, kind: str, who: str, *args: str, node: int = 0, expect: int = 0) -> dict:
         doc = json.loads(cli("tx", kind, "--key", self.files[who], "--node", self.net.apis[node], "--wait",
-                             "--timeout", "20", "--json", *args))
+                             "--timeout", "20", "--json", *args, expect=expect))
         assert doc["status"] == "committed", doc
         return doc
 
@@ -71,8 +71,9 @@ class Story:
         return doc
 
     def refused(self, kind: str, who: str, reason: str, *args: str, node: int = 0) -> dict:
-        doc = self.tx(kind, who, *args, node=node)
+        doc = self.tx(kind, who, *args, node=node, expect=1)  # a rule refused it: exit 1, with the rule's message
         assert (doc["outcome"], doc["reason"]) == ("failed", reason), (kind, doc)
+        assert doc["detail"], (kind, doc)
         return doc
 
     def read(self, *args: str, node: int = 0, who: str = "auditor") -> dict:
@@ -212,11 +213,11 @@ def test_policy_versions_and_read_refusals(story):
     current = s.read("policy", "show")
     assert current["current_version"] >= 1
     assert s.read("policy", "show", "--version", "0")["policy"]["refund_window_ms"] == 30 * 86_400_000
-    for args, needle in ((("ticket", "show", "T404"), "404"), (("order", "show", "O" * 65), "400"),
-                         (("policy", "show", "--version", "999"), "404"),
-                         (("customer", "show", "00" * 32), "404"), (("account", "coin", "xyz"), "not hex")):
+    for args, needle, code in ((("ticket", "show", "T404"), "404", 3), (("order", "show", "O" * 65), "400", 3),
+                               (("policy", "show", "--version", "999"), "404", 3),
+                               (("customer", "show", "00" * 32), "404", 3), (("account", "coin", "xyz"), "not hex", 1)):
         result = CliRunner().invoke(main, [*args, "--node", s.net.apis[0], "--key", s.files["auditor"]])
-        assert result.exit_code == 1 and needle in result.output and "Traceback" not in result.output, result.output
+        assert result.exit_code == code and needle in result.output and "Traceback" not in result.output, result.output
     text = cli("report", "--since", "2020-01-01", "--node", s.net.apis[0], "--key", s.files["auditor"])
     assert "report for all branches" in text and "ratings:" in text
     result = CliRunner().invoke(main, ["report", "--since", "last tuesday", "--node", s.net.apis[0]])
@@ -236,12 +237,12 @@ def test_customer_register_and_vault_reads_are_refused_to_non_staff(story):
     args = ["customer", "register", "--key", s.files["alice"], "--customer", stranger, "--name", "Eve",
             "--node", s.net.apis[0]]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1 and "403" in result.output and "vault_unauthorized" in result.output
+    assert result.exit_code == 3 and "403" in result.output and "vault_unauthorized" in result.output
     result = CliRunner().invoke(main, ["customer", "register", "--key", s.files["clerk"], "--customer", stranger,
                                        "--node", s.net.apis[0]])
     assert result.exit_code == 2 and "at least one of --name" in result.output
     result = CliRunner().invoke(main, ["customer", "data", s.keys["alice"].hex, "--key", s.files["alice"],
                                        "--node", s.net.apis[0]])
-    assert result.exit_code == 1 and "vault_unauthorized" in result.output
+    assert result.exit_code == 3 and "vault_unauthorized" in result.output
     doc = s.read("customer", "data", s.keys["alice"].hex, "--key", s.files["clerk"])
     assert doc["data"] == PERSON  # staff of the registering branch read it back

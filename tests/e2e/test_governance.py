@@ -82,17 +82,17 @@ def test_staff_act_only_inside_their_own_branch_and_never_for_themselves(g):
     g.refused("respond-ticket", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--content-hash", "ab" * 32, node=1)
     said = CliRunner().invoke(main, ["tx", "respond-ticket", "--key", g.files["staff1"], "--ticket-id", "B1-T1",
                                      "--content", "hello", "--node", g.net.apis[1]])
-    assert said.exit_code == 1 and "wrong_branch" in said.output  # the vault refuses the text: no tx is sent
+    assert said.exit_code == 3 and "wrong_branch" in said.output  # the vault refuses the text: no tx is sent
     g.refused("compensate", "staff1", "wrong_branch", "--ticket-id", "B1-T1", "--amount", "50", node=2)
     assert g.read("ticket", "show", "B1-T1")["compensated"] == 0
 
     # ... nor reading or writing the branch-1 customer's vault record (on the node that holds it)
     read = CliRunner().invoke(main, ["customer", "data", cust.hex, "--key", g.files["staff1"], "--node", g.net.apis[0]])
-    assert read.exit_code == 1 and "403" in read.output and "wrong_branch" in read.output
+    assert read.exit_code == 3 and "403" in read.output and "wrong_branch" in read.output
     assert f"registered in branch '{b1}'; staff of branch '{b2}'" in read.output
     write = CliRunner().invoke(main, ["customer", "register", "--key", g.files["staff1"], "--customer", cust.hex,
                                       "--name", "Mallory", "--node", g.net.apis[0]])
-    assert write.exit_code == 1 and "wrong_branch" in write.output
+    assert write.exit_code == 3 and "wrong_branch" in write.output
     assert g.read("customer", "data", cust.hex, "--key", g.files["staff0"])["data"] == PERSON  # unchanged
 
     # Self-dealing: branch-1 staff as their own customer cannot confirm their order or compensate themselves

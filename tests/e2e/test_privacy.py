@@ -68,7 +68,7 @@ def test_personal_data_never_reaches_a_block_or_the_state_and_erasure_shreds_the
     net.wait_until("carol's record replicated to node 1", replicated, timeout_s=15)
     # And branch 2's staff may not read a branch-1 customer at all.
     other = CliRunner().invoke(main, ["customer", "data", carol.hex, "--key", staff1, "--node", net.apis[0]])
-    assert other.exit_code == 1 and "403" in other.output and "wrong_branch" in other.output
+    assert other.exit_code == 3 and "403" in other.output and "wrong_branch" in other.output
 
     s.ok("mint", "issuer", "--to", carol.hex, "--amount", "500")
     s.ok("create-order", "staff", "--order-id", "P1", "--customer", carol.hex, "--fiat-amount", "4000")
@@ -80,7 +80,7 @@ def test_personal_data_never_reaches_a_block_or_the_state_and_erasure_shreds_the
     # Node 0 sees the committed erasure and deletes Carol's key: the vault answers 410 from then on.
     def shredded() -> bool:
         result = CliRunner().invoke(main, ["customer", "data", carol.hex, "--key", staff0, "--node", net.apis[0]])
-        return result.exit_code == 1 and "customer_erased" in result.output
+        return result.exit_code == 3 and "customer_erased" in result.output
     net.wait_until("carol's vault key shredded on node 0", shredded, timeout_s=10)
     record = s.read("customer", "show", carol.hex, node=3)
     assert record["erased"] and record["commitment"] == reg_carol["commitment"]

@@ -149,12 +149,12 @@ def play_story(c: Cast) -> None:
     # A refused write: branch 2's staff may not store data of branch 1's customer (the body holds her data).
     refused = CliRunner().invoke(main, ["customer", "register", "--key", c.files["staff1"], "--customer", zoe,
                                         "--name", ZOE["name"], "--node", c.net.apis[1]])
-    assert refused.exit_code == 1 and "wrong_branch" in refused.output, refused.output
+    assert refused.exit_code == 3 and "wrong_branch" in refused.output, refused.output
     # A freeze's reason code is on chain for good: a compliance officer writing the case in it is refused before
     # admission (bad_payload), so it never reaches a block; a code is accepted.
     walt = c.new_key("walt").hex
     out = carecoin("tx", "freeze-account", "--key", c.files["compliance"], "--account", yuri, "--reason-code",
-                   TEXTS["freeze"], "--node", c.net.apis[2], "--wait", expect=1)
+                   TEXTS["freeze"], "--node", c.net.apis[2], "--wait", expect=3)
     assert "bad_payload" in out and "not a code" in out and "Qzx" not in out, out
     c.tx("freeze-account", "compliance", "--account", walt, "--reason-code", "chargeback_review", node=2)
     # The control: an order id is on chain in clear by design.
@@ -166,7 +166,7 @@ def play_story(c: Cast) -> None:
     assert c.net.stop(3) == 0
     c.tx("erase-customer-data", "zoe", "--customer", zoe, node=2, about="zoe")
     late = carecoin("tx", "open-ticket", "--key", c.files["zoe"], "--ticket-id", "T2", "--category", "inquiry",
-                    "--content", TEXTS["after"], "--node", c.net.apis[0], "--wait", expect=1)
+                    "--content", TEXTS["after"], "--node", c.net.apis[0], "--wait", expect=3)
     assert "410" in late and "customer_erased" in late, late  # her texts are never stored again
     c.net.start(3)
     c.net.wait_ready(3)
@@ -253,17 +253,17 @@ def test_after_erasure_no_node_serves_the_customers_records_and_every_receipt_ve
     assert all(len(texts.get(i, [])) >= 3 for i in range(net.count)) and len({*map(len, texts.values())}) == 1, texts
     for i in range(net.count):
         for who in ("compliance", "auditor", "staff0"):
-            out = carecoin("customer", "data", zoe.hex, "--key", c.files[who], "--node", net.apis[i], expect=1)
+            out = carecoin("customer", "data", zoe.hex, "--key", c.files[who], "--node", net.apis[i], expect=3)
             assert "410" in out and "customer_erased" in out, (i, who, out)
         # Zoë herself: the personal-data route is for staff, compliance and auditors (403); nothing of hers is
         # shown either way.
-        out = carecoin("customer", "data", zoe.hex, "--key", c.files["zoe"], "--node", net.apis[i], expect=1)
+        out = carecoin("customer", "data", zoe.hex, "--key", c.files["zoe"], "--node", net.apis[i], expect=3)
         assert "410" in out or "403" in out, out
         assert not any(token.lower() in out.lower() for token in TOKENS), out
         for commitment in texts.get(i, []):
             for who in ("zoe", "compliance", "auditor"):
                 out = carecoin("text", "show", commitment.hex(), "--key", c.files[who], "--node", net.apis[i],
-                               expect=1)
+                               expect=3)
                 assert "410" in out and "customer_erased" in out, (i, who, out)
 
     # Directly: no key left in any vault opens any of Zoë's files (her wrapped key is gone, the master key

@@ -194,7 +194,7 @@ def test_compliance_lists_every_read_with_signer_and_customer_and_others_are_ref
     assert any(r["outcome"] == "customer_erased" for r in erased["records"])
     for who in ("staff", "carol"):
         result = CliRunner().invoke(main, ["audit", "list", "--key", s.files[who], "--node", net.apis[FILE_NODE]])
-        assert result.exit_code == 1 and "403" in result.output and "not_auditor" in result.output, result.output
+        assert result.exit_code == 3 and "403" in result.output and "not_auditor" in result.output, result.output
     audit_bytes = (net.dir / net.names[FILE_NODE] / "data" / "audit" / "audit.log").read_bytes()
     for value in (*CAROL.values(), TEXT):
         assert value.encode() not in audit_bytes

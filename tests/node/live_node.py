@@ -27,7 +27,7 @@ class LiveNode:
 
     async def _start(self) -> str:
         self.svc = NodeService(key=self.key, genesis=self.genesis, store=Store.open(self.path), options=FAST)
-        self.runner = web.AppRunner(create_node_app(self.svc), access_log=None)
+        self.runner = web.AppRunner(create_node_app(self.svc), access_log=None, shutdown_timeout=2)  # open streams
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
