@@ -41,6 +41,7 @@ from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from ledger.storage import Store
 from node.config import NodeConfig, load_config
+from node.vault import fsync_dir
 from node.errors import NodeError
 
 FORMAT = "carecoin-node-backup"
@@ -69,14 +70,6 @@ def compute_sha256(path: Path) -> str:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_file(src: Path, dst: Path) -> None:
@@ -170,7 +163,7 @@ def backup_node(cfg: NodeConfig, out: Path, *, now: datetime.datetime | None = N
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     tmp.rename(out / MANIFEST)
-    _fsync_dir(out)
+    fsync_dir(out)
     return manifest
 
 
@@ -242,11 +235,11 @@ def restore_node(cfg: NodeConfig, src: Path) -> dict:
     for f in manifest["files"]:
         _copy_file(src / DATA / f["path"], tmp / f["path"])
     for d in sorted({p.parent for p in tmp.rglob("*")}, key=lambda p: -len(p.parts)):
-        _fsync_dir(d)
+        fsync_dir(d)
     if data_dir.exists():
         data_dir.rmdir()
     tmp.rename(data_dir)
-    _fsync_dir(data_dir.parent)
+    fsync_dir(data_dir.parent)
     store = _open_stopped(data_dir)
     try:
         head = store.head()

@@ -357,7 +357,7 @@ class Vault:
             f.flush()
             os.fsync(f.fileno())
         key_path.unlink()
-        _fsync_dir(key_path.parent)
+        fsync_dir(key_path.parent)
         return True
 
 
@@ -370,10 +370,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
