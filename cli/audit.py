@@ -9,7 +9,6 @@ refused (403 ``not_auditor``). ``--since`` is a sequence number: pass the previo
 
 from __future__ import annotations
 
-import urllib.parse
 from datetime import datetime, timezone
 
 import click
@@ -17,7 +16,6 @@ import click
 from cli.client import NodeClient
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
-from cli.texts import signed_request
 from ledger.keys import parse_public_key
 
 
@@ -38,10 +36,8 @@ def audit_group() -> None:
 def audit_list(client: NodeClient, as_json: bool, key_file: str, customer: str | None, since: int,
                limit: int) -> None:
     """List audit records of personal-data reads on this node."""
-    query = {"since": str(since), "limit": str(limit)}
-    if customer:
-        query["customer"] = parse_public_key(customer, "customer id").hex()
-    doc = signed_request(client, key_file, "GET", "/v1/audit?" + urllib.parse.urlencode(query))
+    who = parse_public_key(customer, "customer id") if customer else None
+    doc = client.sign_with(key_file).audit(who, since, limit)
     if as_json:
         echo_json(doc)
         return

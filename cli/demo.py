@@ -31,8 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client import NodeClient
-from cli.domain import signed_request
-from cli.texts import new_pending_text
+from cli.texts import new_pending_text, signed_request
 from ledger.events import Event, SlaBreached, UnknownEvent, decode_event
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
@@ -177,7 +176,7 @@ class Teller:
         self.nonces[key.public_key] = self.nonces.get(key.public_key, 0) + 1
         tx = make_tx(self.chain_id, kind, key, self.nonces[key.public_key], payload)
         client = self.clients[via % len(self.clients)]
-        client.post("/v1/tx", {"tx": tx.raw.hex()})
+        client.submit_tx(tx)
         result = client.wait(tx.tx_hash.hex(), timeout_s=30, key=key)  # the sender reads its tx
         result["tx_hash"] = tx.tx_hash.hex()
         self.rows.append((step, kind, f"branch {via % len(self.clients) + 1}", str(result.get("height")),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
 from cli.render import echo_fields
 from cli.query import account_group
-from cli.texts import read_text, signed_request
+from cli.texts import read_text
 from ledger.genesis import load_genesis
 from ledger.keys import parse_public_key
 from ledger.state_proof import verify_state_proof
@@ -39,10 +38,6 @@ def _echo_doc(doc: dict, as_json: bool) -> None:
         echo_json(doc)
         return
     echo_fields(doc)
-
-
-def _quote(object_id: str) -> str:
-    return urllib.parse.quote(object_id, safe="")
 
 
 # ---- ticket / order / policy / report -------------------------------------------------------------------
@@ -65,7 +60,7 @@ def ticket_show(client: NodeClient, as_json: bool, ticket_id: str, key_file: str
     --key its texts, checked against their on-chain commitments)."""
     if key_file:
         client.sign_with(key_file)
-    doc = client.get(f"/v1/tickets/{_quote(ticket_id)}")
+    doc = client.ticket(ticket_id)
     texts: dict[str, str] = {}
     for name in ("content_hash", "last_response_hash", "resolution_hash") if key_file else ():
         commitment = doc.get(name) or ""
@@ -94,7 +89,7 @@ def order_group() -> None:
 @cli_errors
 def order_show(client: NodeClient, as_json: bool, order_id: str) -> None:
     """Show an order: status, fiat amount, coins paid, coins earned, refund."""
-    _echo_doc(client.get(f"/v1/orders/{_quote(order_id)}"), as_json)
+    _echo_doc(client.order(order_id), as_json)
 
 
 @click.group("policy")
@@ -110,7 +105,7 @@ def policy_group() -> None:
 @cli_errors
 def policy_show(client: NodeClient, as_json: bool, version: int | None) -> None:
     """Show every policy parameter at a version, and the list of changes."""
-    doc = client.get("/v1/policy" + ("" if version is None else f"?version={version}"))
+    doc = client.policy(version)
     if as_json:
         echo_json(doc)
         return
@@ -148,9 +143,7 @@ def parse_time_ms(text: str | None, what: str) -> int | None:
 def report(client: NodeClient, as_json: bool, branch: str | None, since: str | None, until: str | None) -> None:
     """Analytics: coins minted/earned/redeemed/expired/compensated, orders, fiat in the base currency, tickets,
     SLA times and breaches, ratings; coins and debt outstanding now."""
-    query = {k: v for k, v in (("branch", branch), ("since", parse_time_ms(since, "--since")),
-                               ("until", parse_time_ms(until, "--until"))) if v is not None}
-    doc = client.get("/v1/report" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
+    doc = client.report(branch, parse_time_ms(since, "--since"), parse_time_ms(until, "--until"))
     if as_json:
         echo_json(doc)
         return
@@ -220,8 +213,7 @@ def customer_register(client: NodeClient, as_json: bool, customer: str, kyc_leve
         data[k] = v
     if not data:
         raise click.UsageError("give at least one of --name, --email, --phone or --field")
-    stored = signed_request(client, key_file, "POST", "/v1/vault/customers",
-                            {"customer": account.hex(), "data": data})
+    stored = client.sign_with(key_file).store_customer_data(account, data)
     payload = [account, kyc_level, bytes.fromhex(stored["commitment"])]
     if not as_json:
         click.echo(f"vault: data stored, commitment {stored['commitment']}")
@@ -242,7 +234,7 @@ def customer_register(client: NodeClient, as_json: bool, customer: str, kyc_leve
 def customer_show(client: NodeClient, as_json: bool, customer_id: str) -> None:
     """Show a customer's on-chain record: KYC level, commitment, branch, erasure (never personal data)."""
     parse_public_key(customer_id, "customer id")
-    _echo_doc(client.get(f"/v1/customers/{customer_id}"), as_json)
+    _echo_doc(client.customer(customer_id), as_json)
 
 
 @customer_group.command("data")
@@ -254,7 +246,7 @@ def customer_show(client: NodeClient, as_json: bool, customer_id: str) -> None:
 def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file: str) -> None:
     """Show a customer's personal data from this node's vault (staff only; refused once erased)."""
     parse_public_key(customer_id, "customer id")
-    doc = signed_request(client, key_file, "GET", f"/v1/vault/customers/{customer_id}")
+    doc = client.sign_with(key_file).customer_data(customer_id)
     if as_json:
         echo_json(doc)
         return
@@ -272,7 +264,7 @@ def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file:
 def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
     """Show the coin view: spendable balance, lots expiring within 30 days, tier, privileges, freeze, KYC."""
     parse_public_key(account_id, "account id")
-    _echo_doc(client.get(f"/v1/accounts/{account_id}/coin"), as_json)
+    _echo_doc(client.coin(account_id), as_json)
 
 
 @account_group.command("proof")
@@ -285,7 +277,7 @@ def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
 def account_proof(client: NodeClient, as_json: bool, account_id: str, out: str | None) -> None:
     """Fetch the account's state proof against the latest quorum-signed header."""
     parse_public_key(account_id, "account id")
-    doc = client.get(f"/v1/accounts/{account_id}/proof")
+    doc = client.proof(account_id)
     if out is None:
         echo_json(doc)
         return

@@ -12,7 +12,6 @@ the node cuts a reader that fell behind, reconnects from the id the node named.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Iterator
 
 import click
@@ -20,6 +19,7 @@ import click
 from cli.client import NodeClient
 from cli.errors import cli_errors
 from cli.options import echo_json, node_options
+from cli.render import format_time
 from cli.texts import signed_request
 from ledger.keys import load_key
 
@@ -33,7 +33,7 @@ def _stream(client: NodeClient, last_event_id: str | None) -> Iterator[dict[str,
 
 
 def _line(doc: dict[str, Any]) -> str:
-    when = datetime.fromtimestamp(doc["time_ms"] / 1000).astimezone().isoformat(timespec="seconds")
+    when = format_time(doc["time_ms"])
     fields = " ".join(f"{k}={(v[:16] + '…') if isinstance(v, str) and len(v) == 64 else v}"
                       for k, v in doc["fields"].items())
     return f"{when}  {doc['id']:<12} {doc['kind']:<20} {fields}"

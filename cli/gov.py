@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import types
-import urllib.parse
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -39,10 +38,6 @@ from ledger.tx import make_tx
 PROPOSE = "propose-"
 ALIASES = {"governance-quorum": "quorum"}  # the ledger's action name -> the CLI's
 STATUSES = ("open", "expired", "decided")
-
-
-def quote(proposal_id: str) -> str:
-    return urllib.parse.quote(proposal_id, safe="")
 
 
 def format_time(ms: int | None) -> str:
@@ -88,7 +83,7 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
     chain_id = client.chain_id()
     nonce = next_nonce(client, key.public_key) if nonce is None else nonce
     tx = make_tx(chain_id, kind, key, nonce, payload, *extra)
-    answer = client.post("/v1/tx", {"tx": tx.raw.hex()})
+    answer = client.submit_tx(tx)
     doc: dict[str, Any] = {"tx_hash": tx.tx_hash.hex(), "kind": kind, "nonce": nonce, "proposal_id": proposal_id,
                            "status": answer.get("status", "pending")}
     if not wait:
@@ -100,7 +95,7 @@ def send(client: NodeClient, kind: str, payload: list, proposal_id: str, key_fil
     doc.update(client.wait(tx.tx_hash.hex(), timeout_s))
     refused = doc.get("outcome") == "failed"
     if not refused:
-        doc["proposal"] = client.get(f"/v1/governance/proposals/{quote(proposal_id)}")
+        doc["proposal"] = client.proposal(proposal_id)
     if as_json:
         echo_json(doc)
     if refused:
@@ -176,7 +171,7 @@ def approve(client: NodeClient, as_json: bool, key_file: str, second_key_file: s
 @cli_errors
 def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
     """Show a proposal: what it asks, who proposed and approved it, the quorum, and what the decision did."""
-    doc = client.get(f"/v1/governance/proposals/{quote(proposal_id)}")
+    doc = client.proposal(proposal_id)
     if as_json:
         echo_json(doc)
     else:
@@ -192,8 +187,7 @@ def show(client: NodeClient, as_json: bool, proposal_id: str) -> None:
 @cli_errors
 def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit: int, offset: int) -> None:
     """List proposals: open first, then expired, then decided (newest first in each)."""
-    query = f"?limit={limit}&offset={offset}" + (f"&status={status}" if status else "")
-    doc = client.get(f"/v1/governance/proposals{query}")
+    doc = client.proposals(status, offset, limit)
     if as_json:
         echo_json(doc)
         return
@@ -213,7 +207,7 @@ def list_proposals(client: NodeClient, as_json: bool, status: str | None, limit:
 @cli_errors
 def list_campaigns(client: NodeClient, as_json: bool) -> None:
     """List the active campaigns: trigger, effect, conditions, and how much of the budget is left."""
-    doc = client.get("/v1/campaigns")
+    doc = client.campaigns()
     if as_json:
         echo_json(doc)
         return

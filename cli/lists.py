@@ -13,16 +13,16 @@ run (pages, time) are reached it fails and names where to continue.
 
 from __future__ import annotations
 
+import functools
 import time
-import urllib.parse
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options
+from cli.render import format_coins, format_fiat, format_time
 from ledger.keys import parse_public_key
 
 MAX_LIST_LIMIT = 200  # the node's largest page
@@ -33,22 +33,16 @@ HISTORY_SCAN = 100_000  # blocks one history page may scan (the node also ends a
 STATES = "open, assigned, in_progress, waiting, resolved, closed, or active (= the first four)"
 
 
-def list_path(path: str, **params: Any) -> str:
-    """``path`` with the given (non-None) query parameters, percent-encoded."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, quote_via=urllib.parse.quote)
-    return f"{path}?{query}" if query else path
-
-
-def fetch_list(client: NodeClient, path: str, params: dict[str, Any], limit: int, cursor: str | None,
+def fetch_list(fetch: Callable[..., dict[str, Any]], limit: int, cursor: str | None,
                all_pages: bool) -> dict[str, Any]:
-    """One page of a list route (``limit`` items after ``cursor``), or with ``all_pages`` every page from
-    ``cursor`` to the end, joined (``pages`` says how many were read)."""
+    """One page of a list (``fetch(limit=, cursor=)``: a ``carecoin.Client`` list method with its scope bound),
+    or with ``all_pages`` every page from ``cursor`` to the end, joined (``pages`` says how many were read)."""
     if not all_pages:
-        return {**client.get(list_path(path, **params, limit=limit, cursor=cursor)), "pages": 1}
+        return {**fetch(limit=limit, cursor=cursor), "pages": 1}
     deadline = time.monotonic() + DEADLINE_S
     items: list[dict[str, Any]] = []
     for pages in range(1, MAX_PAGES + 1):
-        doc = client.get(list_path(path, **params, limit=MAX_LIST_LIMIT, cursor=cursor))
+        doc = fetch(limit=MAX_LIST_LIMIT, cursor=cursor)
         items.extend(doc["items"])
         cursor = doc["next_cursor"]
         if cursor is None:
@@ -65,8 +59,7 @@ def fetch_all_history(client: NodeClient, account_id: str, before: int | None = 
     deadline = time.monotonic() + DEADLINE_S
     items: list[dict[str, Any]] = []
     for pages in range(1, MAX_PAGES + 1):
-        doc = client.get(list_path(f"/v1/accounts/{account_id}/history", limit=HISTORY_PAGE, scan=HISTORY_SCAN,
-                                   before=before))
+        doc = client.history(account_id, limit=HISTORY_PAGE, before=before, scan=HISTORY_SCAN)
         items.extend(doc["items"])
         before = doc.get("next_before")
         if before is None:
@@ -92,13 +85,6 @@ def describe_page_end(doc: dict[str, Any], noun: str, cursor: str | None) -> str
     if cursor is None:
         return f"{count} {noun}: the whole list" if count else f"no {noun}"
     return f"{count} {noun}, to the end of the list ({total} in all)"
-
-
-def format_time(ms: int | None) -> str:
-    """Block time (ms since the epoch) as ISO-8601 in the operator's zone (``TZ``); "-" for none."""
-    if not ms:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 def _echo_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -141,7 +127,7 @@ def ticket_list(client: NodeClient, as_json: bool, branch: str | None, customer:
         raise click.UsageError("give --branch or --customer, not both")
     if customer is not None:
         parse_public_key(customer, "customer")
-    doc = fetch_list(client, "/v1/tickets", {"branch": branch, "customer": customer, "state": state}, limit,
+    doc = fetch_list(functools.partial(client.tickets, branch=branch, customer=customer, state=state), limit,
                      cursor, all_pages)
     if as_json:
         echo_json(doc)
@@ -172,13 +158,13 @@ def order_list(client: NodeClient, as_json: bool, customer: str, limit: int, cur
       carecoin order list --customer 3f2a... --all --json --key staff.key
     """
     parse_public_key(customer, "customer")
-    doc = fetch_list(client, "/v1/orders", {"customer": customer}, limit, cursor, all_pages)
+    doc = fetch_list(functools.partial(client.orders, customer), limit, cursor, all_pages)
     if as_json:
         echo_json(doc)
         return
-    rows = [(o["order_id"], o["status"], f"{o['amount_due']} {o['currency']}", f"{o['coins_paid']} coins",
-             f"{o['earned']} coins", f"{o['fiat_refunded']} {o['currency']}" if o.get("refunded_at") else "-",
+    rows = [(o["order_id"], o["status"], format_fiat(o["amount_due"], o["currency"]), format_coins(o["coins_paid"]),
+             format_coins(o["earned"]), format_fiat(o["fiat_refunded"], o["currency"]) if o.get("refunded_at") else "-",
              o["branch"], format_time(o["created_at"])) for o in doc["items"]]
     if rows:
-        _echo_rows(("ORDER", "STATUS", "DUE (minor units)", "PAID", "EARNED", "REFUNDED", "BRANCH", "CREATED"), rows)
+        _echo_rows(("ORDER", "STATUS", "DUE", "PAID", "EARNED", "REFUNDED", "BRANCH", "CREATED"), rows)
     click.echo(describe_page_end(doc, "orders", cursor))

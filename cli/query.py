@@ -82,8 +82,7 @@ def fetch_history(client: NodeClient, account_id: str, limit: int, before: int |
     items: list = []
     doc: dict = {}
     for _ in range(MAX_HISTORY_PAGES):
-        query = f"limit={limit - len(items)}&scan={HISTORY_SCAN}" + ("" if before is None else f"&before={before}")
-        page = client.get(f"/v1/accounts/{account_id}/history?{query}")
+        page = client.history(account_id, limit - len(items), before, HISTORY_SCAN)
         if not isinstance(page, dict):  # not a paged answer: nothing to follow
             return {"items": page if isinstance(page, list) else []}
         doc = page
@@ -122,7 +121,7 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
         receipts_dir.mkdir(parents=True, exist_ok=True)
         for item in items:
             path = receipts_dir / f"{item['tx_hash']}.json"
-            save_receipt(path, client.get(f"/v1/tx/{item['tx_hash']}/receipt"))
+            save_receipt(path, client.receipt(item["tx_hash"]))
             item["receipt_file"] = str(path)
     if as_json:
         echo_json(doc)

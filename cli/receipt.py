@@ -113,7 +113,7 @@ def get_cmd(client: NodeClient, as_json: bool, tx_hash: str, out: Path, compact:
             raise ValueError
     except ValueError:
         raise CliError(f"tx hash {tx_hash!r} is not 64 hex digits") from None
-    doc = client.get(f"/v1/tx/{tx_hash}/receipt")
+    doc = client.receipt(tx_hash)
     save_receipt(out, doc, compact=compact)
     if as_json:
         click.echo(json.dumps({"tx_hash": tx_hash, "file": str(out), "compact": compact}))

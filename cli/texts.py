@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +60,12 @@ def signed_request(client: NodeClient, key_file: str, method: str, path: str, bo
 CREATES = {"open-ticket": "ticket", "create-order": "order"}  # the kind of object each of these txs creates
 
 
-def _get_or_none(client: NodeClient, path: str) -> dict | None:
-    """The object at ``path`` as the client's key reads it; None when the node says there is none (404). A
+def _get_or_none(client: NodeClient, what: str, ref: str) -> dict | None:
+    """The ticket or order ``ref`` as the client's key reads it; None when the node says there is none (404). A
     refusal (403: not the signer's to read, whether or not it exists) stops the command: the key may not act
     on it either."""
     try:
-        return client.get(path)
+        return client.ticket(ref) if what == "ticket" else client.order(ref)
     except NotFound:
         return None
 
@@ -86,7 +85,7 @@ def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes,
     for what, ref in refs:
         if what == CREATES.get(kind) and ref in (values.get("ticket_id"), values.get("order_id")):
             continue  # the object this tx creates: nothing to read yet
-        doc = _get_or_none(client, f"/v1/{what}s/{urllib.parse.quote(ref, safe='')}")
+        doc = _get_or_none(client, what, ref)
         if doc is not None:
             return bytes.fromhex(doc["customer"]), (what, ref)
     about = refs[0] if refs else ("", "")  # a ticket or order this very tx creates

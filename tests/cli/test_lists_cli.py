@@ -78,7 +78,7 @@ def test_a_customers_orders_list_with_amounts_in_their_currency_and_coins(node):
     assert out.exit_code == 0, out.output
     rows = [line for line in out.output.splitlines() if line.startswith("A-O")]
     assert [r.split()[0] for r in rows] == ["A-O3", "A-O2", "A-O1"]
-    assert "3000 EUR" in rows[0] and "0 coins" in rows[0]
+    assert "EUR 30.00" in rows[0] and "0 coins" in rows[0]  # 3000 minor units, shown with the currency
     assert out.output.splitlines()[-1] == "3 orders: the whole list"
 
 

@@ -195,3 +195,13 @@ def test_the_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half():
     policy = RetryPolicy(attempts=8, base_s=0.5, max_s=4.0)
     assert [policy.delay(n, 0.0) for n in (1, 2, 3, 4, 5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
     assert [policy.delay(n, 0.999999) for n in (1, 5)] == pytest.approx([0.5, 4.0])
+
+
+@pytest.mark.xfail(strict=True, reason="webhook URLs are not restricted: a branch admin may point a hook at the "
+                   "node's own API or peer port or any loopback/private service (SSRF, a port-scan oracle through "
+                   "the dead letters' error text); needs an operator allowlist in node.toml, a design decision")
+@pytest.mark.asyncio
+async def test_a_branch_admin_cannot_point_a_webhook_at_the_nodes_own_api(world):
+    own = str(world.make_url("/v1/tx"))
+    status, doc = await call(world, "POST", "/v1/webhooks", ADMINS[1], {"url": own})
+    assert status == 400, doc
