@@ -162,10 +162,11 @@ def verify_order(state: StateReader, order_id: str) -> Order:
 
 
 def verify_order_customer(order_id: str, order: Order, account: bytes) -> None:
-    """Raise ``TxFailure(not_order_customer)`` unless ``account`` is the order's customer."""
+    """Raise ``TxFailure(not_order_customer)`` unless ``account`` is the order's customer (the message
+    never names the owner: the sender reads it in tx status and may not read the order)."""
     if order.customer != account:
-        raise TxFailure(reasons.NOT_ORDER_CUSTOMER, f"order {order_id!r} belongs to customer "
-                                                    f"{order.customer.hex()[:16]}…, not {account.hex()[:16]}…")
+        raise TxFailure(reasons.NOT_ORDER_CUSTOMER, f"order {order_id!r} is not an order of "
+                                                    f"{account.hex()[:16]}…")
 
 
 # --- coupons ---------------------------------------------------------------------------------------------

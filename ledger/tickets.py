@@ -166,10 +166,11 @@ def verify_ticket_state(ticket_id: str, ticket: Ticket, allowed: tuple[str, ...]
 
 
 def verify_ticket_customer(ticket_id: str, ticket: Ticket, account: bytes) -> None:
-    """Raise ``TxFailure(not_ticket_customer)`` unless ``account`` is the ticket's customer."""
+    """Raise ``TxFailure(not_ticket_customer)`` unless ``account`` is the ticket's customer (the message
+    never names the owner: the sender reads it in tx status and may not read the ticket)."""
     if ticket.customer != account:
-        raise TxFailure(reasons.NOT_TICKET_CUSTOMER, f"ticket {ticket_id!r} belongs to customer "
-                                                     f"{ticket.customer.hex()[:16]}…, not {account.hex()[:16]}…")
+        raise TxFailure(reasons.NOT_TICKET_CUSTOMER, f"ticket {ticket_id!r} is not a ticket of "
+                                                     f"{account.hex()[:16]}…")
 
 
 def get_reward(state: StateReader, key: bytes) -> Reward | None:

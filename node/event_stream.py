@@ -42,6 +42,7 @@ log = logging.getLogger("carecoin.events")
 
 MAX_QUEUED_BLOCKS = 256  # per client: blocks committed but not yet written; beyond, the client is cut
 MAX_STREAMS = 256
+MAX_STREAMS_PER_SIGNER = 8  # one key may not hold every stream (and lock auditors and staff out)
 REPLAY_BATCH = 200  # blocks replayed between two yields
 KEEPALIVE_S = 15.0
 
@@ -105,11 +106,13 @@ class EventHub:
     """The live streams of one node: fed by commits, each client's queue bounded."""
 
     def __init__(self, store: Any, max_streams: int = MAX_STREAMS, max_queued_blocks: int = MAX_QUEUED_BLOCKS,
-                 on_cut=None) -> None:
+                 on_cut=None, max_per_signer: int = MAX_STREAMS_PER_SIGNER) -> None:
         self.store = store
         self.max_streams, self.max_queued_blocks = max_streams, max_queued_blocks
+        self.max_per_signer = max_per_signer
         self.clients: set[StreamClient] = set()
         self.streams = 0  # open streams, replaying or live
+        self.by_signer: dict[bytes, int] = {}  # open streams per signing key
         self.on_cut = on_cut or (lambda: None)
         self.closing = False
 
@@ -155,10 +158,15 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
         raise BadEventId(f"event id {last} is beyond this node's head {head}; expected an id it sent")
     if hub.streams >= hub.max_streams:
         raise TooManyStreams(f"{hub.streams} event streams are open; at most {hub.max_streams}: retry later")
-    reader = Reader.of_signer(store, request[STAFF])
+    signer = request[STAFF]
+    if hub.by_signer.get(signer, 0) >= hub.max_per_signer:
+        raise TooManyStreams(f"{hub.by_signer[signer]} event streams signed by {signer.hex()[:16]}… are open; at "
+                             f"most {hub.max_per_signer} per key: close one first")
+    reader = Reader.of_signer(store, signer)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     hub.streams += 1
+    hub.by_signer[signer] = hub.by_signer.get(signer, 0) + 1
     client = StreamClient(hub.max_queued_blocks)
     try:
         await resp.prepare(request)
@@ -171,6 +179,9 @@ async def stream_events(request: web.Request, hub: EventHub) -> web.StreamRespon
     finally:
         hub.clients.discard(client)
         hub.streams -= 1
+        hub.by_signer[signer] -= 1
+        if not hub.by_signer[signer]:
+            del hub.by_signer[signer]
     return resp
 
 

@@ -22,6 +22,8 @@ Body of every delivery (the same bytes on every attempt)::
 
 Headers: ``X-Carecoin-Delivery`` (the delivery id), ``X-Carecoin-Event-Id``, ``X-Carecoin-Hook``,
 ``X-Carecoin-Attempt`` (1..), ``X-Carecoin-Timestamp`` (ms) and ``X-Carecoin-Signature`` (``node.webhooks``).
+Of a receiver's answer only the status counts: at most ``MAX_ANSWER_BYTES`` of its body are read, then the
+connection is dropped (a receiver answering an endless body must not fill the node's memory).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ log = logging.getLogger("carecoin.webhooks")
 BATCH_BLOCKS = 200
 SKIP_SAVE_S = 5.0
 PERIOD_S = 1.0
+MAX_ANSWER_BYTES = 64 * 1024  # of a receiver's answer body read (an endless answer must not fill the node's memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,9 @@ class WebhookDelivery:
         try:
             async with self._session.post(hook.url, data=body, headers=headers, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s)) as resp:
-                await resp.read()
+                await resp.content.read(MAX_ANSWER_BYTES)  # the answer is not used: a bounded prefix only
+                if not resp.content.at_eof():
+                    resp.close()  # a longer answer is never read: drop the connection
                 return "" if 200 <= resp.status < 300 else f"answered {resp.status}"
         except asyncio.TimeoutError:
             return f"no answer within {self.policy.timeout_s:g} s"

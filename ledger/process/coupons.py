@@ -129,7 +129,7 @@ def process_redeem_coupon(ctx: TxContext, tx: RedeemCoupon) -> list[Event]:
         raise TxFailure(reasons.UNKNOWN_COUPON, f"coupon {tx.coupon_id[:80]!r} was never issued")
     # It is for anyone, or for the sender
     verify_rule(coupon.customer in (ANYONE, ctx.sender), reasons.NOT_COUPON_CUSTOMER,
-                f"coupon {tx.coupon_id!r} is for customer {coupon.customer.hex()[:16]}…")
+                f"coupon {tx.coupon_id!r} is for another customer, not {ctx.sender.hex()[:16]}…")
     # It has not expired at this block's time
     verify_rule(ctx.timestamp_ms < coupon.expires_at_ms, reasons.COUPON_EXPIRED,
                 f"coupon {tx.coupon_id!r} expired at {coupon.expires_at_ms}; the block time is {ctx.timestamp_ms}")

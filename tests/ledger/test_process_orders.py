@@ -523,3 +523,21 @@ class TestOrderCurrencies:
         w = treasury_world()
         w.ok("set-fx-rate", TREASURY, ["USD", 10**12])
         assert w.refused("create-order", STAFF, create(amount=10**10, currency="USD")) == "invalid_amount"
+
+
+class TestStrangerReadsNoOwnerFromARefusal:
+    """A refused tx's detail reaches its sender (tx status, the CLI): it must not name what the sender may not
+    read. Attack: a stranger pays or refunds order ids ("O1", "O2", ...) and reads whose they are."""
+
+    @pytest.mark.parametrize("kind", ["pay-order", "request-refund"])
+    def test_stranger_probing_an_order_id_does_not_learn_its_customer(self, kind):
+        from ledger.orders import verify_order_customer
+
+        w = World()
+        w.paid_order()
+        with pytest.raises(TxFailure) as exc:
+            verify_order_customer("o-1", w.order("o-1"), STRANGER.public_key)
+        assert exc.value.reason.name == "not_order_customer"
+        assert ALICE.public_key.hex()[:8] not in str(exc.value)
+        assert w.refused(kind, STRANGER, ["o-1", 0] if kind == "pay-order" else ["o-1", h("")]) in (
+            "not_order_customer", "unknown_customer", "unauthorized")

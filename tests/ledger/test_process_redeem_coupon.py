@@ -136,3 +136,16 @@ def test_malformed_redeem_coupon_payload_is_bad_payload(payload):
     with pytest.raises(InvalidTransaction) as exc:
         compute_payload("redeem-coupon", payload)
     assert exc.value.code == "bad_payload"
+
+
+def test_customer_probing_a_personal_coupon_does_not_learn_whose_it_is(shop):
+    """The refusal's detail reaches the sender in tx status: it must not name the coupon's customer."""
+    import pytest
+
+    from ledger.reasons import TxFailure
+
+    issue(shop, "FOR-BOB", customer=BOB.public_key)
+    with pytest.raises(TxFailure) as exc:
+        process_redeem_coupon(coin_ctx(shop, ALICE), RedeemCoupon("FOR-BOB", "a1"))
+    assert exc.value.reason is reasons.NOT_COUPON_CUSTOMER
+    assert BOB.public_key.hex()[:8] not in str(exc.value)

@@ -540,3 +540,16 @@ class TestPayloadShapes:
     def test_every_ticket_kind_is_registered(self):
         assert all(get_kind(k).name == k for k in KINDS)
         assert set(ACTIVE) < set(STATES)
+
+
+def test_stranger_probing_a_ticket_id_does_not_learn_its_customer():
+    """A refused tx's detail reaches its sender in tx status: replying to someone else's ticket must not name
+    the ticket's customer."""
+    from ledger.tickets import verify_ticket_customer
+
+    w = World()
+    drive_to(w, "waiting")
+    with pytest.raises(TxFailure) as exc:
+        verify_ticket_customer("t-1", w.ticket("t-1"), BOB.public_key)
+    assert exc.value.reason.name == "not_ticket_customer"
+    assert ALICE.public_key.hex()[:8] not in str(exc.value)

@@ -131,3 +131,22 @@ def test_the_hub_feeds_a_bounded_queue_per_client_and_drops_only_the_full_one():
     hub.on_commit(1, [])
     hub.on_commit(2, [])
     assert slow.cut == "slow_client" and hub.clients == {fast} and len(fast.queue) == 2 and cut == [1]
+
+
+@pytest.mark.asyncio
+async def test_a_customer_opening_stream_after_stream_cannot_lock_auditors_and_staff_out(node):
+    """Attack: one customer key opened MAX_STREAMS streams and every other reader got 503 too_many_streams.
+    Promise: one key holds at most a few streams; the others still get theirs."""
+    hub = node.server.app[EVENT_HUB_KEY]
+    hub.max_streams = 12
+    opened = []
+    for _ in range(hub.max_per_signer):
+        opened.append(await stream(node, ALICE))
+    resp = await signed_get(node, "/v1/events", ALICE, CHAIN_ID)
+    doc = await resp.json()
+    assert resp.status == 503 and doc["error"]["code"] == "too_many_streams" and "per key" in doc["error"]["message"]
+    assert hub.max_per_signer < hub.max_streams
+    for reader in (AUDITOR, STAFF_1):
+        opened.append(await stream(node, reader))
+    for resp in opened:
+        resp.close()

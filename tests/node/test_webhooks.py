@@ -18,6 +18,7 @@ from aiohttp import web
 from ledger.storage import Store
 from node.app import create_node_app
 from node.service import NodeService
+from node.event_feed import EventId
 from node.webhook_delivery import RetryPolicy
 from node.webhook_routes import WEBHOOKS_KEY
 from node.webhooks import verify_payload
@@ -195,6 +196,52 @@ def test_the_backoff_doubles_up_to_its_cap_with_jitter_in_the_upper_half():
     policy = RetryPolicy(attempts=8, base_s=0.5, max_s=4.0)
     assert [policy.delay(n, 0.0) for n in (1, 2, 3, 4, 5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
     assert [policy.delay(n, 0.999999) for n in (1, 5)] == pytest.approx([0.5, 4.0])
+
+
+@pytest.mark.asyncio
+async def test_a_branch_admins_receiver_answering_an_endless_body_does_not_fill_the_nodes_memory(world):
+    """Attack: a branch admin registers a receiver that acknowledges with a 2xx and then streams an endless
+    body; the node read the whole answer into memory (one hook took a node from 70 MB to 1.2 GB). The node reads
+    a bounded prefix, counts the acknowledgement and drops the connection."""
+    sent = {"bytes": 0, "done": asyncio.Event()}
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(status=200)
+        await resp.prepare(request)
+        chunk = b"x" * (1 << 20)
+        try:
+            for _ in range(64):  # 64 MB at most (bounded)
+                await resp.write(chunk)
+                sent["bytes"] += len(chunk)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        finally:
+            sent["done"].set()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/endless", endless)
+    server = web.AppRunner(app)
+    await server.setup()
+    site = web.TCPSite(server, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        status, hook = await call(world, "POST", "/v1/webhooks", ADMINS[1], {"url": f"http://127.0.0.1:{port}/endless"})
+        assert status == 201, hook
+        commit(world.svc, (ISSUER, "mint", [ALICE.public_key, 6]))
+        await asyncio.wait_for(sent["done"].wait(), 10)
+        assert sent["bytes"] < 16 << 20, f"the node read {sent['bytes'] >> 20} MB of one answer; expected a prefix"
+        for _ in range(50):  # bounded: the acknowledgement moves the cursor
+            status, doc = await call(world, "GET", "/v1/webhooks", ADMINS[1])
+            if EventId.parse(doc["items"][0]["cursor"]) >= EventId(6, 1, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert EventId.parse(doc["items"][0]["cursor"]) >= EventId(6, 1, 0), doc
+        assert doc["items"][0]["dead_letters"] == 0, doc
+    finally:
+        await server.cleanup()
 
 
 @pytest.mark.xfail(strict=True, reason="webhook URLs are not restricted: a branch admin may point a hook at the "
