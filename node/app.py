@@ -39,7 +39,8 @@ from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
 from node.app_keys import (
-    CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY,
+    CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY,
+    VAULT_KEY, WEBHOOK_ALLOW_KEY,
 )
 from node.config import NodeConfig
 from node.erasure import ErasureFollower
@@ -47,6 +48,7 @@ from node.event_stream import EVENT_HUB_KEY, EventHub
 from node.sink import SinkFollower, open_sink
 from node.webhook_delivery import WebhookDelivery
 from node.webhook_routes import WEBHOOKS_KEY
+from node.webhook_targets import TargetPolicy
 from node.webhooks import WebhookRegistry
 from node.errors import NodeError
 from node.http import AUTH_SIGNED, AUTH_STAFF_SIGNED, error_middleware, mount
@@ -82,12 +84,13 @@ def create_app(config: NodeConfig) -> web.Application:
 
 
 def create_node_app(node: NodeService, *, analytics: bool = True, personal_data_gate: bool = False,
-                    ) -> web.Application:
+                    webhook_allow: tuple[str, ...] = ()) -> web.Application:
     """The client API of an already built ``node`` (its store stays the caller's); no peer listener.
     ``personal_data_gate``: the vault's reads wait until the node is in sync, as on a real node (``create_app``)."""
     app = _api_app()
     app[NODE_KEY] = node
     app[PERSONAL_DATA_GATE_KEY] = personal_data_gate
+    app[WEBHOOK_ALLOW_KEY] = webhook_allow  # as node.toml's [webhooks] allow
     app.cleanup_ctx.extend([_consensus_ctx, _vault_ctx, _erasure_ctx] + ([_analytics_ctx] if analytics else [])
                            + [_lists_ctx, _events_ctx, _webhooks_ctx])
     return app
@@ -272,8 +275,12 @@ async def _events_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     node = app[NODE_KEY]
+    config = app.get(CONFIG_KEY)
+    own = [] if config is None else [(config.api.host, config.api.port), (config.peer.host, config.peer.port)]
+    allow = config.webhook_allow if config is not None else app.get(WEBHOOK_ALLOW_KEY, ())
     delivery = WebhookDelivery(node.store, WebhookRegistry(Path(node.store.path) / "webhooks"),
-                               on_outcome=lambda outcome: node.metrics.webhook_deliveries.labels(outcome).inc())
+                               on_outcome=lambda outcome: node.metrics.webhook_deliveries.labels(outcome).inc(),
+                               targets=TargetPolicy.from_allow(allow, own))
     app[WEBHOOKS_KEY] = delivery
     unsubscribe = node.committer.subscribe(delivery.on_commit)
     delivery.start()

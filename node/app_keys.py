@@ -24,3 +24,5 @@ LISTS_KEY: web.AppKey[ListIndex] = web.AppKey("list_index", ListIndex)
 # True (every real node, ``create_app``): the vault's personal-data reads wait until the node is in sync
 # (``node.health.read_personal_data_gate``). ``create_node_app`` (one node in a test) leaves it off unless asked.
 PERSONAL_DATA_GATE_KEY: web.AppKey[bool] = web.AppKey("personal_data_gate", bool)
+# ``create_node_app``'s stand-in for node.toml's ``[webhooks] allow`` (node.webhook_targets).
+WEBHOOK_ALLOW_KEY: web.AppKey[tuple] = web.AppKey("webhook_allow", tuple)

@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import aiohttp
 
+from node.webhook_targets import TargetNotAllowed, TargetPolicy
 from node.clock import now_ms
 from node.event_feed import EventId, Reader, is_visible, read_block_events
 from node.webhooks import Hook, WebhookRegistry, delivery_id, sign_payload
@@ -69,8 +70,8 @@ class WebhookDelivery:
 
     def __init__(self, store: Any, registry: WebhookRegistry, policy: RetryPolicy = RetryPolicy(),
                  on_outcome: Callable[[str], None] = lambda outcome: None,
-                 draw: Callable[[], float] = random.random) -> None:
-        self.store, self.registry, self.policy = store, registry, policy
+                 draw: Callable[[], float] = random.random, targets: TargetPolicy = TargetPolicy()) -> None:
+        self.store, self.registry, self.policy, self.targets = store, registry, policy, targets
         self.on_outcome, self.draw = on_outcome, draw
         self.tasks: dict[str, asyncio.Task] = {}
         self._wakes: dict[str, asyncio.Event] = {}
@@ -189,6 +190,10 @@ class WebhookDelivery:
                    "X-Carecoin-Delivery": did, "X-Carecoin-Event-Id": event_id, "X-Carecoin-Hook": hook.id,
                    "X-Carecoin-Attempt": str(attempt), "X-Carecoin-Timestamp": str(stamp),
                    "X-Carecoin-Signature": sign_payload(hook.secret, stamp, body)}
+        try:
+            await self.targets.check(hook.url)  # again at each delivery: a host name may resolve elsewhere now
+        except TargetNotAllowed:
+            return "target_not_allowed: the URL reaches an address the operator does not allow"
         try:
             async with self._session.post(hook.url, data=body, headers=headers, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=self.policy.timeout_s)) as resp:

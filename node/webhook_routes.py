@@ -80,6 +80,9 @@ async def post_webhook(request: web.Request) -> web.Response:
     url = parse_hook_url(doc["url"])
     branch = _branch_of(request, admin=True)
     delivery = request.app[WEBHOOKS_KEY]
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    targets = delivery.targets.with_own(*sockname[:2]) if sockname else delivery.targets
+    await targets.check(url)  # the operator's allow-list; never this node's own listeners
     hook = delivery.registry.add(url, branch, request[STAFF], now_ms(), request.app[NODE_KEY].store.head().height)
     delivery.start_hook(hook.id)
     state = delivery.registry.states[hook.id]

@@ -17,6 +17,7 @@ node.toml layout::
     [block]      max_txs, max_bytes
     [log]        format ("text" | "json"), level ("debug" | "info" | "warning" | "error")
     [sink]       url ("sqlite:///PATH" | "postgresql://..."; default <data_dir>/events.sqlite3): node.sink
+    [webhooks]   allow (internal networks / host names hooks may reach): node.webhook_targets
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class NodeConfig:
     api_tls: TlsFiles | None = None  # the client API's HTTPS certificate
     vault_master_key_file: Path | None = None  # the vault master key outside the data dir (node.vault_master)
     sink_url: str | None = None  # the events sink (node.sink); None: no [sink] section, no sink
+    webhook_allow: tuple[str, ...] = ()  # [webhooks] allow: internal targets hooks may reach (node.webhook_targets)
 
 
 
@@ -92,7 +94,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
     """Validate a parsed node.toml document; relative paths resolve against ``path``'s directory."""
     where = path.name
     base = path.parent.resolve()
-    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log", "sink"}
+    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log", "sink", "webhooks"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
@@ -159,7 +161,19 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         vault_master_key_file=_path(base, node.str("vault_master_key_file")) if "vault_master_key_file" in node.table
         else None,
         sink_url=_sink_url(where, doc, base, _path(base, node.str("data_dir", "data"))),
+        webhook_allow=_webhook_allow(where, doc),
     )
+
+
+def _webhook_allow(where: str, doc: dict[str, Any]) -> tuple[str, ...]:
+    """``[webhooks] allow``: networks (CIDR or one address) and host names hooks may reach though internal."""
+    table = doc.get("webhooks", {})
+    if not isinstance(table, dict) or set(table) - {"allow"}:
+        raise ConfigError(f"{where}: [webhooks] takes only allow = [\"<network or host>\", ...]")
+    allow = table.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) and 0 < len(a) <= 253 for a in allow):
+        raise ConfigError(f"{where}: webhooks.allow must be a list of networks or host names, got {allow!r:.60}")
+    return tuple(allow)
 
 
 def _sink_url(where: str, doc: dict[str, Any], base: Path, data_dir: Path) -> str | None:
@@ -214,6 +228,7 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
         "block": {"max_txs": cfg.block.max_txs, "max_bytes": cfg.block.max_bytes},
         "log": {"format": cfg.log.format, "level": cfg.log.level},
         **({"sink": {"url": cfg.sink_url}} if cfg.sink_url else {}),
+        **({"webhooks": {"allow": list(cfg.webhook_allow)}} if cfg.webhook_allow else {}),
     }
 
 

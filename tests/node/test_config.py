@@ -85,6 +85,8 @@ def test_missing_optional_sections_take_the_defaults(tmp_path):
     (lambda d: d["node"].update(name=""), "node.name must be a non-empty string"),
     (lambda d: d.update(extra={}), "unknown section 'extra'"),
     (lambda d: d["peer"].update(port=d["api"]["port"]), "api.port and peer.port are both"),
+    (lambda d: d.update(webhooks={"allow": "10.0.0.0/8"}), "webhooks.allow must be a list of networks or host"),
+    (lambda d: d.update(webhooks={"deny": []}), "[webhooks] takes only allow"),
 ])
 def test_bad_field_is_refused_naming_field_and_value(net, mutate, message):
     path = net.branches[0].config_path
@@ -131,3 +133,11 @@ def test_config_is_checked_against_the_genesis_validator_set(net):
     other_net = {k: n for k, n in validators.items() if k != cfg.peers[1].public_key}
     with pytest.raises(ConfigError, match=r"peers\[1\] \(branch-3\) key .* is not a validator"):
         verify_config_against_genesis(cfg, other_net, own)
+
+
+def test_webhook_allow_list_is_read_and_round_trips(net, tmp_path):
+    path = net.branches[0].config_path
+    _rewrite(path, lambda d: d.update(webhooks={"allow": ["10.20.0.0/16", "crm.internal"]}))
+    cfg = load_config(path)
+    assert cfg.webhook_allow == ("10.20.0.0/16", "crm.internal")
+    assert config_to_dict(cfg)["webhooks"] == {"allow": ["10.20.0.0/16", "crm.internal"]}

@@ -31,6 +31,8 @@ from tests.strategies import ALICE, BOB, CHAIN_ID, ISSUER, VALIDATORS
 
 FAST_RETRY = RetryPolicy(attempts=3, base_s=0.01, max_s=0.05, timeout_s=2.0)
 
+RECEIVERS = ("127.0.0.1",)  # the receivers of these tests run on loopback: allowed as an operator would
+
 
 class Receiver:
     """A webhook receiver: records every request; answers 500 to the event ids in ``failing``."""
@@ -69,7 +71,7 @@ async def world(aiohttp_client, aiohttp_server, tmp_path):
     app.router.add_post("/hook", receiver.handle)
     server = await aiohttp_server(app)
     svc = NodeService(key=VALIDATORS[0], genesis=built["genesis"], store=Store.open(tmp_path / "db"), options=FAST)
-    client = await aiohttp_client(create_node_app(svc, analytics=False))
+    client = await aiohttp_client(create_node_app(svc, analytics=False, webhook_allow=RECEIVERS))
     client.server.app[WEBHOOKS_KEY].policy = FAST_RETRY
     client.svc, client.receiver, client.hook_url = svc, receiver, str(server.make_url("/hook"))
     yield client
@@ -178,7 +180,7 @@ async def test_a_restarted_node_goes_on_from_the_acknowledged_cursor(aiohttp_cli
     for amount in (1, 2):  # the same node started twice on the same data dir
         svc = NodeService(key=VALIDATORS[0], genesis=built["genesis"], store=Store.open(tmp_path / "db"),
                           options=FAST)
-        client = await aiohttp_client(create_node_app(svc, analytics=False))
+        client = await aiohttp_client(create_node_app(svc, analytics=False, webhook_allow=RECEIVERS))
         client.server.app[WEBHOOKS_KEY].policy = FAST_RETRY
         client.hook_url = str(server.make_url("/hook"))
         try:
@@ -244,11 +246,29 @@ async def test_a_branch_admins_receiver_answering_an_endless_body_does_not_fill_
         await server.cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="webhook URLs are not restricted: a branch admin may point a hook at the "
-                   "node's own API or peer port or any loopback/private service (SSRF, a port-scan oracle through "
-                   "the dead letters' error text); needs an operator allowlist in node.toml, a design decision")
 @pytest.mark.asyncio
 async def test_a_branch_admin_cannot_point_a_webhook_at_the_nodes_own_api(world):
     own = str(world.make_url("/v1/tx"))
     status, doc = await call(world, "POST", "/v1/webhooks", ADMINS[1], {"url": own})
     assert status == 400, doc
+    assert doc["error"]["code"] == "target_not_allowed" and "own listener" in doc["error"]["message"], doc
+
+
+@pytest.mark.asyncio
+async def test_a_branch_admin_cannot_point_a_webhook_at_internal_services_the_operator_did_not_allow(world):
+    for url in ("http://10.0.0.7:5432/", "http://169.254.169.254/latest/meta-data", "http://[::1]:8080/x",
+                "http://127.0.0.2:7001/peer", "http://0.0.0.0:80/"):
+        status, doc = await call(world, "POST", "/v1/webhooks", ADMINS[1], {"url": url})
+        assert status == 400 and doc["error"]["code"] == "target_not_allowed", (url, doc)
+    status, doc = await call(world, "GET", "/v1/webhooks", ADMINS[1])
+    assert doc["items"] == []  # nothing registered
+
+
+@pytest.mark.asyncio
+async def test_the_target_policy_allows_listed_networks_and_refuses_other_internal_addresses_and_own_listeners():
+    from node.webhook_targets import TargetNotAllowed, TargetPolicy
+    assert await TargetPolicy.from_allow(["10.0.0.0/8", "crm.internal"]).check("http://10.1.2.3/hook") is None
+    with pytest.raises(TargetNotAllowed, match="internal address 192.168.1.5"):
+        await TargetPolicy.from_allow(["10.0.0.0/8"]).check("http://192.168.1.5/hook")
+    with pytest.raises(TargetNotAllowed, match="own listener"):
+        await TargetPolicy.from_allow(["127.0.0.1"], own=[("127.0.0.1", 7000)]).check("http://127.0.0.1:7000/")
