@@ -1,9 +1,9 @@
 """The carecoin client library: ``Client`` (blocking) and ``AsyncClient`` (aiohttp), the same methods.
 
     from carecoin import Client
-    node = Client("https://127.0.0.1:7000", key="alice.key", ca_file="net/company/tls-ca.pem")
+    node = Client("https://127.0.0.1:27100", key="alice.key", ca_file="net/company/tls-ca.pem")
     print(node.account(node.key.public_key)["balance"])
-    done = node.send("transfer", [bob, 250])          # build, sign, submit, wait
+    done = node.send("transfer", [bytes.fromhex(bob_hex), 250, bytes(32)])  # to, amount, no memo; signed, waited
     if done["outcome"] == "failed":
         print(done["reason"], done["detail"])          # e.g. insufficient_balance: balance 100 < 250 ...
     for item in node.iter_history(node.key.public_key):  # every page, newest first, down to genesis
@@ -32,7 +32,7 @@ from carecoin.errors import ApiError, NodeUnreachable, UntrustedCertificate
 from carecoin.types import HistoryItem
 from ledger.keys import KeyPair
 
-DEFAULT_NODE = "http://127.0.0.1:7000"
+DEFAULT_NODE = "http://127.0.0.1:27100"  # branch-1 of `carecoin network init` (configs/local-4.toml)
 HISTORY_PAGE = 200  # items asked per history page by ``iter_history``
 HISTORY_SCAN = 100_000  # blocks a page may scan (the node's time budget ends a page sooner)
 CA_HINT = ("give the network's CA (ca_file=, --ca FILE or CARECOIN_CA; `carecoin network init` writes it to "

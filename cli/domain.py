@@ -189,7 +189,8 @@ def customer_group() -> None:
 
 @customer_group.command("register")
 @click.option("--customer", required=True, help="The customer's account id (64 hex digits).")
-@click.option("--kyc-level", type=click.IntRange(0, 2), default=0, show_default=True)
+@click.option("--kyc-level", type=click.IntRange(0, 2), default=0, show_default=True,
+              help="Identity checks done: 0 none, 1 basic, 2 full (higher levels have higher daily limits).")
 @click.option("--name", default=None, help="Personal data: full name.")
 @click.option("--email", default=None, help="Personal data: email address.")
 @click.option("--phone", default=None, help="Personal data: phone number.")

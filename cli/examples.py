@@ -9,7 +9,7 @@ import click
 from cli.errors import EXIT_CODES_HELP
 
 EXAMPLES: dict[str, str] = {
-    "carecoin": "carecoin status --node http://127.0.0.1:7000",
+    "carecoin": "carecoin status --node http://127.0.0.1:27100",
     "network": "carecoin network init --dir ./net --branches 4 --tls",
     "network init": "carecoin network init --dir ./net --branches 4 --tls",
     "network add-branch": "carecoin network add-branch --dir ./net --name branch-5",

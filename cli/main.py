@@ -41,7 +41,7 @@ def main() -> None:
 
     \b
     Example:
-      carecoin status --node http://127.0.0.1:7000
+      carecoin status --node http://127.0.0.1:27100
 
     Exit codes: 0 done; 1 refused (a tx failed a ledger rule, or a local check failed); 2 usage; 3 node
     unreachable or API error. Times print in TZ's zone (--utc for UTC); --json prints machine-readable JSON.

@@ -25,7 +25,7 @@ def status(client: NodeClient, as_json: bool) -> None:
 
     \b
     Example:
-      carecoin status --node http://127.0.0.1:7000
+      carecoin status --node http://127.0.0.1:27100
     """
     doc = client.status()
     if as_json:
@@ -95,7 +95,8 @@ def fetch_history(client: NodeClient, account_id: str, limit: int, before: int |
 
 @click.command("history")
 @click.argument("account_id")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000),
+              help="Newest transactions to show (the output says when older ones remain; --all for every one).")
 @click.option("--before", type=click.IntRange(min=1), help="Only blocks below this height (continue a listing).")
 @click.option("--all", "all_pages", is_flag=True,
               help="Follow every page down to the beginning of the chain (ignores --limit).")

@@ -98,7 +98,7 @@ def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
         click.echo("  checks:\n" + "\n".join(f"    ✓ {name}: {detail}" for name, detail in checks))
 
 
-@receipt.command("get", epilog="Example: carecoin receipt get 3f2a… -o receipt.json --node http://127.0.0.1:7000")
+@receipt.command("get", epilog="Example: carecoin receipt get 3f2a… -o receipt.json --node http://127.0.0.1:27100")
 @click.argument("tx_hash")
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write the receipt to.")

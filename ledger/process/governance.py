@@ -82,7 +82,7 @@ class ProposeAddValidator:
     proposal_id: Id = arg(_ID)
     branch_name: Text = arg("The new branch's name (its validator's name).")
     node_public_key: Bytes32 = arg("The new validator's node key (64 hex digits).")
-    peer_address: Text = arg("Where peers dial it, e.g. ws://10.0.0.5:27101/v1/peer.")
+    peer_address: Text = arg("Where peers dial it, e.g. wss://10.0.0.5:27101/peer (ws:// when the network runs without TLS).")
 
 
 @dataclass(frozen=True, slots=True)
