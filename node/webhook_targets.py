@@ -79,8 +79,8 @@ class TargetPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         addresses = await _resolve(host, port)
         for address in addresses:
-            if (str(address), port) in self.own or (host, port) in self.own or (
-                    address.is_unspecified and any(p == port for _, p in self.own)):
+            if any(p == port and (h in (str(address), host) or h in ("0.0.0.0", "::") and is_internal(address))
+                   for h, p in self.own):  # a listener on every address is reached by any internal one
                 raise TargetNotAllowed(f"url {url[:80]!r} reaches this node's own listener; expected a receiver "
                                        "outside the node")
         if host in self.names:

@@ -272,3 +272,6 @@ async def test_the_target_policy_allows_listed_networks_and_refuses_other_intern
         await TargetPolicy.from_allow(["10.0.0.0/8"]).check("http://192.168.1.5/hook")
     with pytest.raises(TargetNotAllowed, match="own listener"):
         await TargetPolicy.from_allow(["127.0.0.1"], own=[("127.0.0.1", 7000)]).check("http://127.0.0.1:7000/")
+    with pytest.raises(TargetNotAllowed, match="own listener"):  # a node listening on every address
+        await TargetPolicy.from_allow(["10.0.0.0/8"], own=[("0.0.0.0", 7001)]).check("http://10.0.0.5:7001/peer")
+    assert await TargetPolicy.from_allow(["10.0.0.0/8"], own=[("0.0.0.0", 7001)]).check("http://10.0.0.5:80/") is None
