@@ -31,7 +31,8 @@ from ledger.customers import KYC_LEVELS, get_kyc_level
 from ledger.errors import SchemaError
 from ledger.genesis import ROLES
 from ledger.state import (
-    Overlay, PREFIX_COMPENSATION, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_SECOND_KEY, StateReader, UINT_MAX, has_role,
+    Overlay, PREFIX_COMPENSATION, PREFIX_FREEZE, PREFIX_OUTFLOW, PREFIX_ROLE, PREFIX_SECOND_KEY, ROLE_CODES,
+    StateReader, UINT_MAX,
     account_record_key, encode_checked, get_record, new_decode_memo, read_parsed, remember, set_record,
 )
 
@@ -109,10 +110,18 @@ def _encode_outflow(value: tuple[int, int]) -> bytes:
 def get_limit_level(state: StateReader, account: bytes) -> int | None:
     """The KYC level whose daily limit applies to ``account``: a customer's own level, 0 for an account that is
     neither a customer nor a role holder, None (no KYC limit) for a role holder that is no customer."""
-    level = get_kyc_level(state, account)
-    if level is None and not any(has_role(state, role, account) for role in ROLES):
-        return 0
-    return level
+    level = get_kyc_level(state, account)  # checks the account id (32 bytes)
+    if level is not None:
+        return level
+    # Hot on every transfer: the role keys (``role_key``) of every role, their prefixes built once
+    get = state.get_state
+    for prefix in _ROLE_PREFIXES:
+        if get(prefix + account) is not None:
+            return None
+    return 0
+
+
+_ROLE_PREFIXES = tuple(PREFIX_ROLE + bytes([ROLE_CODES[role]]) for role in ROLES)
 
 
 def verify_outflow(ctx: TxContext, account: bytes, amount: int) -> None:

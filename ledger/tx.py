@@ -126,8 +126,15 @@ def decode_tx(raw: bytes) -> SignedTx:
         _expect(isinstance(pk, bytes) and len(pk) == 32, "tx signature: public_key must be 32 bytes")
         _expect(isinstance(sig, bytes) and len(sig) == 64, "tx signature: signature must be 64 bytes")
         pairs.append((pk, sig))
-    tx_hash = H(TAG_TX, codec.encode(obj[0]))
-    return SignedTx(body, tuple(pairs), bytes(raw), tx_hash)
+    # ``raw`` is canonical (decode re-encoded it), so the body's bytes are a slice of it: the envelope's fixarray
+    # header, the body, then the signatures array (1 header byte, 101 bytes a pair: fixarray + bin8 32 + bin8 64)
+    raw = bytes(raw)
+    body_bytes = raw[1:len(raw) - 1 - _SIG_PAIR_BYTES * len(pairs)]
+    tx_hash = H(TAG_TX, body_bytes)
+    return SignedTx(body, tuple(pairs), raw, tx_hash)
+
+
+_SIG_PAIR_BYTES = 1 + (2 + 32) + (2 + 64)  # canonical [public_key, signature]; MAX_SIGNATURES keeps a fixarray
 
 
 def sign_tx(body: TxBody, *keys: KeyPair) -> SignedTx:
