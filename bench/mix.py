@@ -108,13 +108,14 @@ def build_service_story(i: int, tag: str, branches: int, customer: bytes) -> lis
     ]
 
 
-def build_stories(mix: str, count: int, tag: str, branches: int, customers: list[bytes]) -> list[Step]:
+def build_stories(mix: str, count: int, tag: str, branches: int, customers: list[bytes],
+                  wave: int = WAVE) -> list[Step]:
     """``count`` stories interleaved wave by wave, with ``after`` rewritten to global indexes."""
     if mix not in ("coin", "service"):
         raise ValueError(f"mix {mix!r}: expected coin or service (transfers are pre-signed by the worker)")
     out: list[Step] = []
-    for start in range(0, count, WAVE):
-        ids = range(start, min(count, start + WAVE))
+    for start in range(0, count, wave):
+        ids = range(start, min(count, start + wave))
         stories = {i: (build_coin_story(i, tag, branches, customers[i], customers[i - 1 if i else count - 1])
                        if mix == "coin" else build_service_story(i, tag, branches, customers[i])) for i in ids}
         where: dict[tuple[int, int], int] = {}
@@ -146,42 +147,49 @@ def sign_steps(chain_id: str, steps: list[Step], keys: dict[str, KeyPair],
 
 
 class Scheduler:
-    """Which steps may be sent now: a sender's next step once its previous one was accepted by a node, and
-    only when every step in its ``after`` is committed. Pure bookkeeping (no IO), bounded by the step count."""
+    """Which steps may be sent now. A sender's steps go out in order, several per call while each one's
+    ``after`` steps are committed (one node gets them in nonce order); the sender's next call waits until the
+    node answered. Pure bookkeeping (no IO), bounded by the step count."""
 
-    def __init__(self, steps: list[Step]) -> None:
-        self.steps = steps
+    def __init__(self, steps: list[Step], per_sender: int = 100) -> None:
+        self.steps, self.per_sender = steps, per_sender
         self.queues: dict[str, list[int]] = {}
+        self.position: list[int] = []
         for i, step in enumerate(steps):
-            self.queues.setdefault(step.sender, []).append(i)
+            queue = self.queues.setdefault(step.sender, [])
+            self.position.append(len(queue))
+            queue.append(i)
         self.cursor = {sender: 0 for sender in self.queues}
-        self.in_flight: set[str] = set()  # senders whose released step is not yet accepted
+        self.in_flight: set[str] = set()  # senders with released steps a node has not answered yet
         self.committed: set[int] = set()
 
     def take_ready(self, limit: int) -> list[int]:
-        """Up to ``limit`` steps to send now (each sender at most one); they count as in flight."""
-        out = []
+        """Up to ``limit`` steps to send now, in each sender's order; those senders are in flight."""
+        out: list[int] = []
         for sender, queue in self.queues.items():
+            if sender in self.in_flight:
+                continue
+            k, taken = self.cursor[sender], 0
+            while (k < len(queue) and taken < self.per_sender and len(out) < limit
+                   and all(d in self.committed for d in self.steps[queue[k]].after)):
+                out.append(queue[k])
+                k, taken = k + 1, taken + 1
+            if taken:
+                self.cursor[sender] = k
+                self.in_flight.add(sender)
             if len(out) >= limit:
                 break
-            k = self.cursor[sender]
-            if sender in self.in_flight or k >= len(queue):
-                continue
-            i = queue[k]
-            if all(d in self.committed for d in self.steps[i].after):
-                out.append(i)
-                self.in_flight.add(sender)
         return out
 
     def accepted(self, i: int) -> None:
-        """A node accepted step ``i``: its sender's next step may follow."""
-        sender = self.steps[i].sender
-        self.in_flight.discard(sender)
-        self.cursor[sender] += 1
+        """A node answered for step ``i`` (accepted it): its sender may send more."""
+        self.in_flight.discard(self.steps[i].sender)
 
     def retry(self, i: int) -> None:
-        """Step ``i`` was refused for now (mempool full): send it again later."""
-        self.in_flight.discard(self.steps[i].sender)
+        """Step ``i`` was refused for now (mempool full): it and its sender's later steps go again."""
+        sender = self.steps[i].sender
+        self.cursor[sender] = min(self.cursor[sender], self.position[i])
+        self.in_flight.discard(sender)
 
     def commit(self, i: int) -> None:
         self.committed.add(i)

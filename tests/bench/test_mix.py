@@ -72,7 +72,7 @@ def run_on_memory_chain(tmp_path: Path, mix: str, stories: int) -> tuple[Counter
 
 @pytest.mark.parametrize("mix", ["coin", "service"])
 def test_every_tx_of_the_mix_commits_valid(tmp_path, mix):
-    stories = 60  # more than one wave, every branch
+    stories = 60  # more than one wave (50), every branch
     kinds, failed = run_on_memory_chain(tmp_path, mix, stories)
     assert failed == []
     per_story = 11 if mix == "coin" else 9
@@ -92,6 +92,7 @@ def test_a_step_waits_for_the_steps_of_other_senders_it_needs():
     sched = Scheduler(steps)
     first = sched.take_ready(100)
     assert [steps[i].kind for i in first] == ["register-customer"]  # the customer's pay waits for the order
+    assert sched.take_ready(100) == []  # the staff's next step waits for the node's answer
     sched.accepted(first[0])
     assert sched.take_ready(100) == []  # create-order waits for the registration to commit
     sched.commit(first[0])
