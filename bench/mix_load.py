@@ -44,8 +44,9 @@ def node_of(sender: str, nodes: int) -> int:
 
 
 async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, args, follower, t_end: float,
-                       submit_time: dict[str, float], refused: Counter) -> dict:
-    """Send the released steps until ``t_end`` (or all are sent); return counters."""
+                       submit_time: dict[str, float], refused: Counter, poll: bool = False) -> dict:
+    """Send the released steps until ``t_end`` (or all are sent); return counters. ``poll``: read new blocks
+    here (before the measurement, when the follower's own task is not running yet)."""
     sched = Scheduler(steps)
     index = {tx.tx_hash.hex(): i for i, tx in enumerate(txs)}
     waiting: set[str] = set()  # accepted, not yet seen committed
@@ -76,6 +77,8 @@ async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, a
                 sched.accepted(i)  # a refusal is final: its sender goes on (its dependants never come)
 
     while time.time() < t_end and not sched.done():
+        if poll:
+            await follower.poll_once()
         for h in [h for h in waiting if h in follower.commit_time]:
             waiting.discard(h)
             sched.commit(index[h])
@@ -137,10 +140,21 @@ async def run_mix(args, session, apis: list[str], follower, reader, read_headers
     if setup:
         stxs = sign_steps(args.chain_id, setup, keys, nonces)
         sub: dict[str, float] = {}
-        await submit_steps(session, apis, setup, stxs, args, follower, time.time() + 60, sub, Counter())
+        setup_refused: Counter = Counter()
+        await submit_steps(session, apis, setup, stxs, args, follower, time.time() + 60, sub, setup_refused,
+                           poll=True)
+        if setup_refused:
+            raise SystemExit(f"load: a setup tx was refused: {dict(setup_refused)} (nonces {nonces})")
         deadline = time.time() + 60
         while not all(tx.tx_hash.hex() in follower.commit_time for tx in stxs) and time.time() < deadline:
+            await follower.poll_once()
             await asyncio.sleep(0.05)
+        if not all(tx.tx_hash.hex() in follower.commit_time for tx in stxs):
+            raise SystemExit("load: the setup txs were not committed within 60 s")
+        failed, _ = await read_outcomes(session, apis, [t.tx_hash.hex() for t in stxs], {}, reader,
+                                        args.chain_id, read_headers)
+        if failed:
+            raise SystemExit(f"load: a setup tx failed by a rule: {dict(failed)}")
         eprint(f"setup: {len(setup)} txs committed")
     stories = max(1, -(-args.max_txs // STORY_TXS[args.mix]))
     customers = [KeyPair.generate() for _ in range(stories)]
