@@ -41,6 +41,8 @@ from ledger.keys import KeyPair, load_key  # noqa: E402
 from node.progress import ProgressBar  # noqa: E402
 from node.vault import compute_request_headers  # noqa: E402
 from ledger.tx import make_tx  # noqa: E402
+from bench.mix import MIXES, WAVE  # noqa: E402
+from bench.mix_load import node_of, read_outcomes, run_mix, submit_steps  # noqa: E402
 
 MINT_AMOUNT = 1_000_000
 MINT_BATCH = 200          # below the mempool's default per-sender cap (256)
@@ -290,14 +292,22 @@ async def run(args) -> dict:
         async with session.get(f"{apis[0]}/v1/status") as resp:
             start_height = (await resp.json())["height"]
         follower = Follower(session, apis[0], start_height, reader, args.chain_id)
-        t0 = time.time()
-        await fund(session, apis, args.chain_id, issuer, senders, follower, timeout_s=60)
-        eprint(f"funded {len(senders)} senders in {time.time() - t0:.1f} s")
-        t0 = time.time()
-        per_sender = max(1, -(-args.max_txs // len(senders)))
-        queues = presign(args.chain_id, senders, per_sender, len(apis), workers=os.cpu_count() or 1)
-        affinity = {h: node for node, q in enumerate(queues) for h, _ in q}
-        eprint(f"pre-signed {sum(len(q) for q in queues)} transfers in {time.time() - t0:.1f} s")
+        mix = None
+        if args.mix == "transfers":
+            t0 = time.time()
+            await fund(session, apis, args.chain_id, issuer, senders, follower, timeout_s=60)
+            eprint(f"funded {len(senders)} senders in {time.time() - t0:.1f} s")
+            t0 = time.time()
+            per_sender = max(1, -(-args.max_txs // len(senders)))
+            queues = presign(args.chain_id, senders, per_sender, len(apis), workers=os.cpu_count() or 1)
+            affinity = {h: node for node, q in enumerate(queues) for h, _ in q}
+            kind_of = {h: "transfer" for q in queues for h, _ in q}
+            eprint(f"pre-signed {sum(len(q) for q in queues)} transfers in {time.time() - t0:.1f} s")
+        else:
+            mix = await run_mix(args, session, apis, follower, reader, read_headers, eprint)
+            queues = [[] for _ in apis]
+            affinity = {tx.tx_hash.hex(): node_of(step.sender, len(apis)) for step, tx in zip(mix["steps"], mix["txs"])}
+            kind_of = {tx.tx_hash.hex(): step.kind for step, tx in zip(mix["steps"], mix["txs"])}
         measure_from = follower.next_height
         stats = {"submit_time": {}, "refused": Counter(), "http_errors": 0, "backoffs": 0, "exhausted": False}
         stop = asyncio.Event()
@@ -305,7 +315,15 @@ async def run(args) -> dict:
             follower.run(stop, time.time() + args.duration + args.drain_s + 30))
         bar = asyncio.create_task(show_progress(stats["submit_time"], follower.commit_time, args.duration))
         try:
-            await submit(session, apis, queues, args, stats, follower)
+            if mix is None:
+                await submit(session, apis, queues, args, stats, follower)
+            else:
+                t_start = time.time()
+                counts = await submit_steps(session, apis, mix["steps"], mix["txs"], args, follower,
+                                            t_start + args.duration, stats["submit_time"], stats["refused"])
+                stats.update(http_errors=counts.get("http_errors", 0), backoffs=counts.get("backoffs", 0),
+                             retry_left=0, submit_window_s=time.time() - t_start,
+                             exhausted=counts.get("unsent", 0) == 0)
             submitted = stats["submit_time"]
             eprint(f"submitted {len(submitted)} in {stats['submit_window_s']:.1f} s; draining")
             drain_end = time.time() + args.drain_s
@@ -325,6 +343,13 @@ async def run(args) -> dict:
         missing = [h for h in submitted if h not in commits]
         fates = await classify(session, apis, missing, affinity, reader, args.chain_id) if missing else Counter()
         lat = sorted((commits[h] - submitted[h]) * 1000 for h in committed)
+        failed_by_rule, checked = await read_outcomes(session, apis, committed, affinity, reader, args.chain_id,
+                                                      read_headers)
+        per_kind: dict[str, dict[str, int]] = {}
+        for h in submitted:
+            row = per_kind.setdefault(kind_of.get(h, "?"), {"submitted": 0, "committed": 0})
+            row["submitted"] += 1
+            row["committed"] += h in commits
         first_submit = min(submitted.values()) if submitted else 0.0
         last_commit = max((commits[h] for h in committed), default=first_submit)
         window = [b for b in follower.blocks if b[0] >= measure_from and b[1] <= last_commit + 1e-3]
@@ -338,7 +363,11 @@ async def run(args) -> dict:
             "elapsed_s": round(last_commit - first_submit, 3),
             "latencies_ms": _summary(lat),
             "blocks": len(window), "block_txs": sum(b[2] for b in window),
-            "follow_errors": follower.errors, "presigned": sum(len(q) for q in queues),
+            "follow_errors": follower.errors,
+            "presigned": sum(len(q) for q in queues) if mix is None else len(mix["txs"]),
+            "mix": args.mix, "shares": {"transfer": 1.0} if mix is None else mix["shares"],
+            "per_kind": dict(sorted(per_kind.items())), "failed_by_rule": dict(failed_by_rule),
+            "outcomes_checked": checked,
         }
 
 
@@ -363,6 +392,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=1500, help="max txs submitted but not yet committed (0: none)")
     p.add_argument("--max-txs", type=int, default=60_000)
     p.add_argument("--drain-s", type=float, default=30.0)
+    p.add_argument("--mix", choices=MIXES, default="transfers", help="the workload (bench/mix.py)")
+    p.add_argument("--net-dir", default="", help="the network directory (keys of staff, admins, issuer)")
+    p.add_argument("--wave", type=int, default=4 * WAVE, help="stories interleaved at once (mixes)")
     return p.parse_args(argv)
 
 

@@ -1,0 +1,167 @@
+"""The ``coin`` and ``service`` mixes of the load process: setup, scheduled submission, per-kind counts.
+
+Theory of operation. Keys come from the network directory (each branch's staff and admin, the issuer);
+customers are fresh keys. Every step of ``bench.mix`` is pre-signed before the measurement (nonces from each
+key's ``next_nonce``), then ``submit_steps`` sends what the ``Scheduler`` releases: a sender's steps always to
+the same node (staff and admin of branch b to node b, a customer to its branch's node), batches of up to
+``--batch`` per node, all nodes at once; a step's commit (seen by the ``Follower``) releases the steps that
+wait for it. At most ``--window`` txs are in flight. After the run, the outcome of every committed tx is read
+back (``GET /v1/tx/{h}``, at most ``MAX_OUTCOME_QUERIES``): ``failed_by_rule`` counts them by reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+from bench.mix import Scheduler, Step, build_setup, build_stories, compute_shares, sign_steps
+from ledger.keys import KeyPair, load_key
+
+RETRY_CODES = ("mempool_full", "sender_limit")
+MAX_OUTCOME_QUERIES = 5_000
+STORY_TXS = {"coin": 11, "service": 9}
+
+
+def load_network_keys(net_dir: Path) -> dict[str, KeyPair]:
+    """issuer, staff:<b> and admin:<b> of every branch directory (in name order) of ``net_dir``."""
+    branches = sorted(p.parent.parent.name for p in net_dir.glob("*/keys/staff.key"))
+    keys = {"issuer": load_key(net_dir / branches[0] / "keys" / "issuer.key")}
+    for b, name in enumerate(branches):
+        keys[f"staff:{b}"] = load_key(net_dir / name / "keys" / "staff.key")
+        keys[f"admin:{b}"] = load_key(net_dir / name / "keys" / "admin.key")
+    return keys
+
+
+def node_of(sender: str, nodes: int) -> int:
+    """The node a sender always submits to (its branch's node; the issuer's is node 0)."""
+    _, _, index = sender.partition(":")
+    return int(index) % nodes if index else 0
+
+
+async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, args, follower, t_end: float,
+                       submit_time: dict[str, float], refused: Counter, poll: bool = False) -> dict:
+    """Send the released steps until ``t_end`` (or all are sent); return counters. ``poll``: read new blocks
+    here (before the measurement, when the follower's own task is not running yet)."""
+    sched = Scheduler(steps)
+    index = {tx.tx_hash.hex(): i for i, tx in enumerate(txs)}
+    waiting: set[str] = set()  # accepted, not yet seen committed
+    stats = Counter()
+    from bench.load_worker import post_batch  # the worker's one HTTP poster
+
+    async def post(node: int, items: list[int]) -> None:
+        try:
+            results = await post_batch(session, apis[node], [txs[i].raw for i in items])
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            stats["http_errors"] += 1
+            for i in items:
+                sched.retry(i)
+            return
+        t0 = time.time()
+        for i, res in zip(items, results):
+            err = res.get("error")
+            h = txs[i].tx_hash.hex()
+            if err is None or err["code"] == "duplicate_tx":
+                submit_time.setdefault(h, t0)
+                waiting.add(h)
+                sched.accepted(i)
+            elif err["code"] in RETRY_CODES:
+                stats["backoffs"] += 1
+                sched.retry(i)
+            else:
+                refused[err["code"]] += 1
+                sched.accepted(i)  # a refusal is final: its sender goes on (its dependants never come)
+
+    while time.time() < t_end and not sched.done():
+        if poll:
+            await follower.poll_once()
+        for h in [h for h in waiting if h in follower.commit_time]:
+            waiting.discard(h)
+            sched.commit(index[h])
+        room = args.window - len(waiting) if args.window > 0 else 10**9
+        ready = sched.take_ready(min(room, args.batch * len(apis))) if room > 0 else []
+        if not ready:
+            await asyncio.sleep(0.005)
+            continue
+        by_node: dict[int, list[int]] = {}
+        for i in ready:
+            by_node.setdefault(node_of(steps[i].sender, len(apis)), []).append(i)
+        await asyncio.gather(*(post(n, items) for n, items in by_node.items()))
+    stats["unsent"] = sum(len(q) - sched.cursor[s] for s, q in sched.queues.items())
+    return dict(stats)
+
+
+async def read_nonces(session, apis, chain_id, keys: dict[str, KeyPair], read_headers) -> dict[str, int]:
+    """Each network key's next nonce (signed reads by the key itself)."""
+    out = {}
+    for name, key in keys.items():
+        path = f"/v1/accounts/{key.public_key.hex()}"
+        async with session.get(apis[0] + path, headers=read_headers(key, chain_id, path)) as resp:
+            doc = await resp.json()
+        out[name] = doc.get("next_nonce", 1) if resp.status == 200 else 1
+    return out
+
+
+async def read_outcomes(session, apis, hashes: list[str], affinity: dict[str, int], reader, chain_id,
+                        read_headers) -> tuple[Counter, int]:
+    """Reasons of the committed txs that failed by a rule, and how many outcomes were read."""
+    failed: Counter = Counter()
+    checked = 0
+    sem = asyncio.Semaphore(16)
+
+    async def one(h: str) -> None:
+        nonlocal checked
+        path = f"/v1/tx/{h}"
+        async with sem:
+            try:
+                async with session.get(apis[affinity.get(h, 0)] + path,
+                                       headers=read_headers(reader, chain_id, path)) as resp:
+                    doc = await resp.json()
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                return
+        checked += 1
+        if doc.get("outcome") == "failed":
+            failed[doc.get("reason", "?")] += 1
+
+    await asyncio.gather(*(one(h) for h in hashes[:MAX_OUTCOME_QUERIES]))
+    return failed, checked
+
+
+async def run_mix(args, session, apis: list[str], follower, reader, read_headers, eprint) -> dict:
+    """Setup (waited for), then the measured stories; the result document's mix-specific part."""
+    keys = load_network_keys(Path(args.net_dir))
+    tag = os.urandom(3).hex()
+    nonces = await read_nonces(session, apis, args.chain_id, keys, read_headers)
+    setup = build_setup(args.mix, tag, int(time.time() * 1000))
+    if setup:
+        stxs = sign_steps(args.chain_id, setup, keys, nonces)
+        sub: dict[str, float] = {}
+        setup_refused: Counter = Counter()
+        await submit_steps(session, apis, setup, stxs, args, follower, time.time() + 60, sub, setup_refused,
+                           poll=True)
+        if setup_refused:
+            raise SystemExit(f"load: a setup tx was refused: {dict(setup_refused)} (nonces {nonces})")
+        deadline = time.time() + 60
+        while not all(tx.tx_hash.hex() in follower.commit_time for tx in stxs) and time.time() < deadline:
+            await follower.poll_once()
+            await asyncio.sleep(0.05)
+        if not all(tx.tx_hash.hex() in follower.commit_time for tx in stxs):
+            raise SystemExit("load: the setup txs were not committed within 60 s")
+        failed, _ = await read_outcomes(session, apis, [t.tx_hash.hex() for t in stxs], {}, reader,
+                                        args.chain_id, read_headers)
+        if failed:
+            raise SystemExit(f"load: a setup tx failed by a rule: {dict(failed)}")
+        eprint(f"setup: {len(setup)} txs committed")
+    stories = max(1, -(-args.max_txs // STORY_TXS[args.mix]))
+    customers = [KeyPair.generate() for _ in range(stories)]
+    keys.update({f"customer:{i}": k for i, k in enumerate(customers)})
+    t0 = time.time()
+    steps = build_stories(args.mix, stories, tag, len(apis), [k.public_key for k in customers],
+                          wave=args.wave)
+    txs = sign_steps(args.chain_id, steps, keys, nonces)
+    eprint(f"pre-signed {len(txs)} txs of {stories} {args.mix} stories in {time.time() - t0:.1f} s")
+    return {"steps": steps, "txs": txs, "shares": compute_shares(steps)}
