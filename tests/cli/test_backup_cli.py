@@ -46,12 +46,21 @@ def _invoke(*args: str):
     return CliRunner().invoke(main, ["node", *args])
 
 
+@pytest.fixture(scope="module")
+def built_branch(tmp_path_factory):
+    """One branch run to height 3 and stopped, built once per module (node.toml's paths are relative)."""
+    root = tmp_path_factory.mktemp("backup-net") / "net"
+    summary = init_network(root, 1, base_port=free_port_base(2))
+    head = asyncio.run(_run_until(load_config(summary.branches[0].config_path), 3))
+    return root, summary.branches[0].config_path.relative_to(root), head
+
+
 @pytest.fixture
-def one_branch(tmp_path):
-    summary = init_network(tmp_path / "net", 1, base_port=free_port_base(2))
-    cfg = load_config(summary.branches[0].config_path)
-    head = asyncio.run(_run_until(cfg, 3))
-    return cfg, head
+def one_branch(built_branch, tmp_path):
+    """A fresh copy of that stopped branch for each test."""
+    root, config_path, head = built_branch
+    shutil.copytree(root, tmp_path / "net")
+    return load_config(tmp_path / "net" / config_path), head
 
 
 def test_a_stopped_node_is_backed_up_with_checksums_and_restored_at_the_same_head(one_branch, tmp_path):
