@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def _load(**over):
     doc = {"submitted": 1000, "committed": 990, "fates": {"pending": 4, "evicted:nonce_stale": 2, "unknown": 4},
            "refused": {}, "latencies_ms": {"p50": 10.0, "p90": 20.0, "p99": 30.0, "max": 40.0},
-           "blocks": 10, "block_txs": 990, "elapsed_s": 2.0, "submit_window_s": 1.5, "exhausted": False}
+           "blocks": 10, "block_txs": 990, "elapsed_s": 2.0, "submit_window_s": 1.5, "exhausted": False,
+           # what the load worker reports since --mix: the kind shares, per-kind counts, outcomes read back
+           "shares": {"transfer": 1.0}, "per_kind": {"transfer": {"submitted": 1000, "committed": 990}},
+           "failed_by_rule": {}, "outcomes_checked": 990}
     doc.update(over)
     return doc
 
