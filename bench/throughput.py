@@ -46,7 +46,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.demo import free_port_base  # noqa: E402
+from cli.ports import free_port_base  # noqa: E402
 from cli.network import init_network  # noqa: E402
 from ledger.keys import KeyPair, verify  # noqa: E402
 from node.progress import progress_enabled  # noqa: E402

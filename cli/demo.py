@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key, save_key
 from ledger.receipt import verify as verify_receipt
 from ledger.tx import make_tx
+from cli.ports import free_port_base
 from node.config.presets import get_preset_path
 
 console = Console()
@@ -44,27 +44,6 @@ BRANCHES = 4
 SLA_MS = 3_000  # first response due this long after a high-priority complaint is opened (demo policy)
 USD_RATE = 920_000  # treasury's rate: $1 = €0.92 (EUR cents per 1,000,000 US cents)
 DEMO_POLICY = {"currencies": '"EUR,USD"', "sla_first_response_ms_complaint_p3": str(SLA_MS)}
-
-
-def free_port_base(count: int) -> int:
-    """Find a base port with ``count`` consecutive free loopback ports (bounded attempts)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + count >= 65000:
-            continue
-        ok = True
-        for p in range(base, base + count):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise SystemExit("demo: could not find free loopback ports")
 
 
 def run_cli(*args: str) -> str:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
 from cli.backup import MANIFEST
-from cli.demo import free_port_base
+from cli.ports import free_port_base
 from cli.main import main
 from cli.network import init_network
 from node.app import create_app

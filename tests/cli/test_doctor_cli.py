@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.demo import free_port_base
+from cli.ports import free_port_base
 from cli.main import main
 from cli.network import init_network
 from ledger.keys import KeyPair

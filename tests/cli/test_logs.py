@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
-from cli.demo import free_port_base
+from cli.ports import free_port_base
 from cli.logs import JsonFormatter, setup_logging
 from cli.network import init_network
 from node.config import load_config

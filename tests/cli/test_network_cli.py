@@ -220,12 +220,15 @@ def test_add_branch_refuses_a_taken_name_and_a_directory_without_a_network(tmp_p
 def test_add_branch_skips_ports_in_use(tmp_path: Path):
     import socket
 
+    from cli.ports import free_port_base
+
+    base = free_port_base(8)
     out = tmp_path / "net"
-    assert _init("--branches", "2", "--dir", str(out), "--base-port", "33300").exit_code == 0
+    assert _init("--branches", "2", "--dir", str(out), "--base-port", str(base)).exit_code == 0
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 33304))
+        busy.bind(("127.0.0.1", base + 4))  # the next branch's first port
         busy.listen()
         res = _add_branch("--dir", str(out), "--name", "branch-3", "--json")
     assert res.exit_code == 0, res.output
     cfg = load_config(out / "branch-3" / "node.toml")
-    assert cfg.api.port >= 33306 and cfg.api.port % 2 == 0
+    assert cfg.api.port >= base + 6 and (cfg.api.port - base) % 2 == 0

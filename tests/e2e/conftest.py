@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -22,32 +21,13 @@ import pytest
 import tomli_w
 
 from cli.network import init_network
+from cli.ports import free_port_base
 from ledger.genesis import load_genesis
 from ledger.keys import load_key
 from tests.node.signing import read_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_CONSENSUS = {"base_timeout_ms": 500, "max_timeout_ms": 2000, "block_interval_ms": 100, "max_future_ms": 2000}
-
-
-def is_port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def find_free_base(count: int, attempts: int = 200) -> int:
-    """A base port with ``count`` consecutive free ports above it."""
-    import random
-    rng = random.Random(os.getpid() ^ time.time_ns())
-    for _ in range(attempts):
-        base = rng.randrange(20_000, 60_000 - count)
-        if all(is_port_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports found in {attempts} tries")
 
 
 def http_json(url: str, body: dict | None = None, timeout_s: float = 3.0,
@@ -75,7 +55,7 @@ class Network:
     def __init__(self, root: Path, count: int, api_tls: bool = False, hosts: list[str] | None = None) -> None:
         self.root = root
         self.count = count
-        base = find_free_base(2 * count)
+        base = free_port_base(2 * count, tuple(dict.fromkeys(hosts or ['127.0.0.1'])))
         self.summary = init_network(root / "net", count, base_port=base, api_tls=api_tls, hosts=hosts)
         # https:// APIs (network init --tls) are reached trusting the network's CA
         self.ssl = ssl.create_default_context(cafile=str(self.summary.ca_file)) if api_tls else None

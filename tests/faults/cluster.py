@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import aiohttp
 import tomli_w
 
 from cli.network import init_network
+from cli.ports import free_port_base
 from ledger.genesis import load_genesis
 from ledger.keys import KeyPair, load_key
 from tests.faults.proxy import ProxyMesh
@@ -52,23 +52,6 @@ def _kill_leftovers() -> None:
 atexit.register(_kill_leftovers)
 
 
-def find_free_base(count: int, rng: random.Random, attempts: int = 200) -> int:
-    """A base port with ``count`` consecutive free loopback ports above it, chosen now."""
-    for _ in range(attempts):
-        base = rng.randrange(20_000, 60_000 - count)
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports found in {attempts} tries")
-
-
 class Cluster:
     """n validator processes, a proxy mesh between them, and an HTTP session to their APIs."""
 
@@ -76,9 +59,8 @@ class Cluster:
         self.root, self.n, self.rng = root, n, rng
         self.extra_env = dict(env or {})
         # Plain ws:// peer links: the proxy reads and faults websocket frames (peer mTLS is tested in tests/e2e).
-        self.summary = init_network(root / "net", n, base_port=find_free_base(2 * n, random.Random(rng.random()
-                                                                                                   + os.getpid())),
-                                    peer_tls=False)
+        base = free_port_base(2 * n, rng=random.Random(rng.random() + os.getpid()))
+        self.summary = init_network(root / "net", n, base_port=base, peer_tls=False)
         self.dir = self.summary.dir
         self.names = [b.name for b in self.summary.branches]
         self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from cli.ports import free_port
 
 START_TIMEOUT_S = 30
 
@@ -23,12 +24,6 @@ def find_pg_bin() -> Path | None:
     """The newest ``/usr/lib/postgresql/<version>/bin`` holding initdb and pg_ctl, or None."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]))
     return Path(found[-1]).parent if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgServer:

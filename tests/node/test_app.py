@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from cli.demo import free_port_base
+from cli.ports import free_port_base
 from cli.network import init_network
 from ledger.errors import StorageError
 from node.app import create_app

@@ -15,6 +15,7 @@ from consensus.messages import Commit, Prepare, Proposal, RoundChange, sign_prep
 from consensus.replica import Replica, ReplicaConfig
 from consensus.wire import decode_message, encode_message
 from cli.network import init_network
+from cli.ports import free_port_base
 from ledger import chain
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis, Validator
@@ -101,7 +102,7 @@ def test_byzantine_mode_is_refused_without_test_mode_and_for_unknown_behaviours(
 
 
 def test_a_node_asked_to_be_byzantine_outside_test_mode_refuses_to_start(tmp_path):
-    summary = init_network(tmp_path / "net", 1, base_port=46_000 + os.getpid() % 5_000)
+    summary = init_network(tmp_path / "net", 1, base_port=free_port_base(2))
     config = summary.dir / summary.branches[0].name / "node.toml"
     env = {k: v for k, v in os.environ.items() if k != TEST_MODE_ENV}
     proc = subprocess.run([sys.executable, "-m", "cli.node", "start", "--config", str(config)], cwd=str(ROOT),

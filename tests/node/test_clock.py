@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli.network import init_network
+from cli.ports import free_port_base
 from consensus.events import ValidateBlock
 from consensus.bodies import compute_body_digest
 from ledger import chain
@@ -94,7 +95,7 @@ def test_the_staff_guard_judges_request_time_on_the_shifted_clock(story):
 
 
 def start_node(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    summary = init_network(tmp_path / "net", 1, base_port=41_000 + os.getpid() % 5_000)
+    summary = init_network(tmp_path / "net", 1, base_port=free_port_base(2))
     config = summary.dir / summary.branches[0].name / "node.toml"
     return subprocess.run([sys.executable, "-m", "cli.node", "start", "--config", str(config)], cwd=str(ROOT),
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
