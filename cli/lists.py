@@ -33,41 +33,49 @@ HISTORY_SCAN = 100_000  # blocks one history page may scan (the node also ends a
 STATES = "open, assigned, in_progress, waiting, resolved, closed, or active (= the first four)"
 
 
+def follow_pages(fetch_page: Callable[[Any], dict[str, Any]], position: Any, next_key: str,
+                 stopped: Callable[[int, int, Any], str]) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """Read pages from ``position`` until ``doc[next_key]`` is None, within one run's bounds (``MAX_PAGES``,
+    ``DEADLINE_S``): (last page, every item, pages read). Past the bounds, ``stopped(items, pages, position)``
+    says how far it got and how to continue."""
+    deadline = time.monotonic() + DEADLINE_S
+    items: list[dict[str, Any]] = []
+    for pages in range(1, MAX_PAGES + 1):
+        doc = fetch_page(position)
+        items.extend(doc["items"])
+        position = doc.get(next_key)
+        if position is None:
+            return doc, items, pages
+        if time.monotonic() >= deadline:
+            break
+    raise CliError(stopped(len(items), pages, position))
+
+
+def _bounds() -> str:
+    return f"bounds of one run: {MAX_PAGES} pages, {DEADLINE_S:.0f} s"
+
+
 def fetch_list(fetch: Callable[..., dict[str, Any]], limit: int, cursor: str | None,
                all_pages: bool) -> dict[str, Any]:
     """One page of a list (``fetch(limit=, cursor=)``: a ``carecoin.Client`` list method with its scope bound),
     or with ``all_pages`` every page from ``cursor`` to the end, joined (``pages`` says how many were read)."""
     if not all_pages:
         return {**fetch(limit=limit, cursor=cursor), "pages": 1}
-    deadline = time.monotonic() + DEADLINE_S
-    items: list[dict[str, Any]] = []
-    for pages in range(1, MAX_PAGES + 1):
-        doc = fetch(limit=MAX_LIST_LIMIT, cursor=cursor)
-        items.extend(doc["items"])
-        cursor = doc["next_cursor"]
-        if cursor is None:
-            return {**doc, "items": items, "count": len(items), "pages": pages}
-        if time.monotonic() >= deadline:
-            break
-    raise CliError(f"listed {len(items)} items in {pages} pages and stopped (bounds of one run: {MAX_PAGES} pages, "
-                   f"{DEADLINE_S:.0f} s); continue with --cursor {cursor}")
+    doc, items, pages = follow_pages(
+        lambda at: fetch(limit=MAX_LIST_LIMIT, cursor=at), cursor, "next_cursor",
+        lambda n, k, at: f"listed {n} items in {k} pages and stopped ({_bounds()}); continue with --cursor {at}")
+    return {**doc, "items": items, "count": len(items), "pages": pages}
 
 
 def fetch_all_history(client: NodeClient, account_id: str, before: int | None = None) -> dict[str, Any]:
     """Every tx of the account below ``before`` (default: all), newest first, following ``next_before`` down
     to height 1 (``pages`` says how many pages were read)."""
-    deadline = time.monotonic() + DEADLINE_S
-    items: list[dict[str, Any]] = []
-    for pages in range(1, MAX_PAGES + 1):
-        doc = client.history(account_id, limit=HISTORY_PAGE, before=before, scan=HISTORY_SCAN)
-        items.extend(doc["items"])
-        before = doc.get("next_before")
-        if before is None:
-            return {**doc, "items": items, "pages": pages, "complete": True}
-        if time.monotonic() >= deadline:
-            break
-    raise CliError(f"read {len(items)} transactions in {pages} pages and stopped (bounds of one run: {MAX_PAGES} "
-                   f"pages, {DEADLINE_S:.0f} s); continue with --all --before {before}")
+    doc, items, pages = follow_pages(
+        lambda at: client.history(account_id, limit=HISTORY_PAGE, before=at, scan=HISTORY_SCAN), before,
+        "next_before",
+        lambda n, k, at: f"read {n} transactions in {k} pages and stopped ({_bounds()}); continue with --all "
+                         f"--before {at}")
+    return {**doc, "items": items, "pages": pages, "complete": True}
 
 
 def describe_history_end(count: int, before: int | None) -> str:

@@ -131,3 +131,26 @@ def test_history_without_all_says_that_older_history_remains(long_history):
     assert 50 <= shown < 72  # the node ends a page at a block boundary
     assert f"{shown} newest transactions shown" in out.output
     assert "older history remains" in out.output and "--all" in out.output
+
+
+def test_a_list_without_end_stops_at_the_bounds_of_one_run_and_says_where_to_continue(monkeypatch):
+    from cli import lists
+    from cli.errors import CliError
+
+    monkeypatch.setattr(lists, "MAX_PAGES", 3)
+    pages = iter(range(100))
+
+    def endless(limit, cursor):
+        n = next(pages)
+        return {"items": [{"n": n}], "next_cursor": f"c{n}", "total": 1_000}
+
+    with pytest.raises(CliError, match=r"listed 3 items in 3 pages and stopped \(bounds of one run: 3 pages, .*"
+                                       r"continue with --cursor c2"):
+        lists.fetch_list(endless, 10, None, all_pages=True)
+
+    class History:
+        def history(self, account_id, limit, before, scan):
+            return {"items": [{"height": before or 99}], "next_before": (before or 99) - 1}
+
+    with pytest.raises(CliError, match=r"read 3 transactions in 3 pages .* continue with --all --before 96"):
+        lists.fetch_all_history(History(), A)
