@@ -252,11 +252,21 @@ def restore_node(cfg: NodeConfig, src: Path) -> dict:
     return manifest
 
 
-def _load(config_path: str) -> NodeConfig:
+def _run(verb: str, config_path: str, action, as_json: bool) -> tuple[NodeConfig, dict] | None:
+    """Load the node.toml, run ``action(cfg)`` and either print its manifest as JSON (then None) or return
+    (config, manifest) for the command's own summary; a refusal names the verb and the reason."""
     try:
-        return load_config(config_path)
+        cfg = load_config(config_path)
     except NodeError as exc:
         raise click.ClickException(exc.message) from None
+    try:
+        manifest = action(cfg)
+    except (BackupError, LedgerError, NodeError, OSError) as exc:
+        raise click.ClickException(f"{verb} refused: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return None
+    return cfg, manifest
 
 
 @click.command("backup")
@@ -273,14 +283,10 @@ def backup(config_path: str, out_dir: Path, as_json: bool) -> None:
     Example:
       carecoin node backup --config net/branch-1/node.toml --out /backups/branch-1-2024-06-01
     """
-    cfg = _load(config_path)
-    try:
-        manifest = backup_node(cfg, out_dir)
-    except (BackupError, LedgerError, NodeError, OSError) as exc:
-        raise click.ClickException(f"backup refused: {exc}") from None
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+    done = _run("backup", config_path, lambda cfg: backup_node(cfg, out_dir), as_json)
+    if done is None:
         return
+    _, manifest = done
     total = sum(f["size"] for f in manifest["files"])
     click.echo(f"backed up node {manifest['node']} at height {manifest['head']['height']}: "
                f"{len(manifest['files'])} files, {total / 1e6:.1f} MB, into {out_dir}")
@@ -301,14 +307,10 @@ def restore(src: Path, config_path: str, as_json: bool) -> None:
     Example:
       carecoin node restore --from /backups/branch-1-2024-06-01 --config net/branch-1/node.toml
     """
-    cfg = _load(config_path)
-    try:
-        manifest = restore_node(cfg, src)
-    except (BackupError, LedgerError, NodeError, OSError) as exc:
-        raise click.ClickException(f"restore refused: {exc}") from None
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+    done = _run("restore", config_path, lambda cfg: restore_node(cfg, src), as_json)
+    if done is None:
         return
+    cfg, manifest = done
     click.echo(f"restored node {manifest['node']} at height {manifest['head']['height']} "
                f"({len(manifest['files'])} files verified) into {cfg.data_dir}")
     click.echo(f"start it: carecoin node start --config {cfg.path}  (it catches up from its peers)")
