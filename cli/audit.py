@@ -15,8 +15,8 @@ import click
 
 from cli.client import NodeClient
 from cli.errors import cli_errors
-from cli.options import echo_json, node_options
-from ledger.keys import parse_public_key
+from cli.options import echo_json, node_options, parse_id
+
 
 
 @click.group("audit")
@@ -36,7 +36,7 @@ def audit_group() -> None:
 def audit_list(client: NodeClient, as_json: bool, key_file: str, customer: str | None, since: int,
                limit: int) -> None:
     """List audit records of personal-data reads on this node."""
-    who = parse_public_key(customer, "customer id") if customer else None
+    who = parse_id(customer, "customer id") if customer else None
     doc = client.sign_with(key_file).audit(who, since, limit)
     if as_json:
         echo_json(doc)

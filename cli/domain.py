@@ -22,12 +22,12 @@ from carecoin import ApiError
 from cli import tx as tx_module
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
-from cli.options import echo_json, node_options
+from cli.options import echo_json, node_options, parse_id
 from cli.render import echo_fields
 from cli.query import account_group
 from cli.texts import read_text
 from ledger.genesis import load_genesis
-from ledger.keys import parse_public_key
+
 from ledger.state_proof import verify_state_proof
 
 MAX_PROOF_FILE = 1024 * 1024
@@ -205,7 +205,7 @@ def customer_register(client: NodeClient, as_json: bool, customer: str, kyc_leve
 
     The data never goes on chain: only H(salt || data). The staff key signs both the vault request and the tx.
     """
-    account = parse_public_key(customer, "customer id")
+    account = parse_id(customer, "customer id")
     data = {k: v for k, v in (("name", name), ("email", email), ("phone", phone)) if v is not None}
     for item in fields:
         k, sep, v = item.partition("=")
@@ -234,7 +234,7 @@ def customer_register(client: NodeClient, as_json: bool, customer: str, kyc_leve
 @cli_errors
 def customer_show(client: NodeClient, as_json: bool, customer_id: str) -> None:
     """Show a customer's on-chain record: KYC level, commitment, branch, erasure (never personal data)."""
-    parse_public_key(customer_id, "customer id")
+    parse_id(customer_id, "customer id")
     _echo_doc(client.customer(customer_id), as_json)
 
 
@@ -246,7 +246,7 @@ def customer_show(client: NodeClient, as_json: bool, customer_id: str) -> None:
 @cli_errors
 def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file: str) -> None:
     """Show a customer's personal data from this node's vault (staff only; refused once erased)."""
-    parse_public_key(customer_id, "customer id")
+    parse_id(customer_id, "customer id")
     doc = client.sign_with(key_file).customer_data(customer_id)
     if as_json:
         echo_json(doc)
@@ -264,7 +264,7 @@ def customer_data(client: NodeClient, as_json: bool, customer_id: str, key_file:
 @cli_errors
 def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
     """Show the coin view: spendable balance, lots expiring within 30 days, tier, privileges, freeze, KYC."""
-    parse_public_key(account_id, "account id")
+    parse_id(account_id, "account id")
     _echo_doc(client.coin(account_id), as_json)
 
 
@@ -277,7 +277,7 @@ def account_coin(client: NodeClient, as_json: bool, account_id: str) -> None:
 @cli_errors
 def account_proof(client: NodeClient, as_json: bool, account_id: str, out: str | None) -> None:
     """Fetch the account's state proof against the latest quorum-signed header."""
-    parse_public_key(account_id, "account id")
+    parse_id(account_id, "account id")
     doc = client.proof(account_id)
     if out is None:
         echo_json(doc)

@@ -21,9 +21,9 @@ import click
 
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
-from cli.options import echo_json, node_options
+from cli.options import echo_json, node_options, parse_id
 from cli.render import format_coins, format_fiat, format_time
-from ledger.keys import parse_public_key
+
 
 MAX_LIST_LIMIT = 200  # the node's largest page
 MAX_PAGES = 10_000  # pages one --all run follows ...
@@ -134,7 +134,7 @@ def ticket_list(client: NodeClient, as_json: bool, branch: str | None, customer:
     if branch is not None and customer is not None:
         raise click.UsageError("give --branch or --customer, not both")
     if customer is not None:
-        parse_public_key(customer, "customer")
+        parse_id(customer, "customer")
     doc = fetch_list(functools.partial(client.tickets, branch=branch, customer=customer, state=state), limit,
                      cursor, all_pages)
     if as_json:
@@ -165,7 +165,7 @@ def order_list(client: NodeClient, as_json: bool, customer: str, limit: int, cur
       carecoin order list --customer 3f2a... --key alice.key
       carecoin order list --customer 3f2a... --all --json --key staff.key
     """
-    parse_public_key(customer, "customer")
+    parse_id(customer, "customer")
     doc = fetch_list(functools.partial(client.orders, customer), limit, cursor, all_pages)
     if as_json:
         echo_json(doc)

@@ -10,6 +10,8 @@ import click
 
 from cli.client import DEFAULT_NODE, NodeClient, find_network_ca
 from cli.render import utc_option
+from ledger.errors import LedgerError
+from ledger.keys import parse_public_key
 
 
 def node_options(func: Callable) -> Callable:
@@ -36,3 +38,12 @@ def node_options(func: Callable) -> Callable:
 
 def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def parse_id(text: str, what: str) -> bytes:
+    """A 64-hex-digit id given on the command line (account, customer, commitment, salt); a malformed one is a
+    usage error (exit 2) naming what was seen and what was expected."""
+    try:
+        return parse_public_key(text, what)
+    except LedgerError as exc:
+        raise click.BadParameter(exc.message) from None

@@ -10,9 +10,9 @@ import click
 from cli.client import NodeClient, read_key_option
 from cli.errors import cli_errors
 from cli.lists import describe_history_end, fetch_all_history
-from cli.options import echo_json, node_options
+from cli.options import echo_json, node_options, parse_id
 from cli.render import echo_fields, format_time
-from ledger.keys import parse_public_key
+
 from ledger.receipt import save_receipt
 
 
@@ -58,7 +58,7 @@ def account_show(client: NodeClient, as_json: bool, account_id: str) -> None:
     Example:
       carecoin account show 3f2a... --key alice.key
     """
-    parse_public_key(account_id, "account id")
+    parse_id(account_id, "account id")
     doc = client.account(account_id)
     if as_json:
         echo_json(doc)
@@ -114,7 +114,7 @@ def history(client: NodeClient, as_json: bool, account_id: str, limit: int, befo
       carecoin history 3f2a... --receipts ./receipts
       carecoin history 3f2a... --all --key alice.key
     """
-    parse_public_key(account_id, "account id")
+    parse_id(account_id, "account id")
     doc = fetch_all_history(client, account_id, before) if all_pages else fetch_history(client, account_id, limit,
                                                                                           before)
     items = doc["items"]

@@ -13,7 +13,7 @@ from cli.errors import CliError, cli_errors
 from ledger.errors import GenesisError, ReceiptError
 from ledger.genesis import Genesis, load_genesis
 from cli.client import NodeClient, read_key_option
-from cli.options import node_options
+from cli.options import node_options, parse_id
 from ledger.receipt import VerifiedReceipt, load_receipt, save_receipt, verify
 
 
@@ -108,11 +108,7 @@ def verify_cmd(file: Path, genesis_path: Path, as_json: bool) -> None:
 @cli_errors
 def get_cmd(client: NodeClient, as_json: bool, tx_hash: str, out: Path, compact: bool) -> None:
     """Fetch a committed transaction's receipt from a node and save it (verify it with `receipt verify`)."""
-    try:
-        if len(bytes.fromhex(tx_hash)) != 32:
-            raise ValueError
-    except ValueError:
-        raise CliError(f"tx hash {tx_hash!r} is not 64 hex digits") from None
+    parse_id(tx_hash, "tx hash")
     doc = client.receipt(tx_hash)
     save_receipt(out, doc, compact=compact)
     if as_json:

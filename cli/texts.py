@@ -24,9 +24,9 @@ import click
 from carecoin import NotFound
 from cli.client import NodeClient
 from cli.errors import CliError, cli_errors
-from cli.options import echo_json, node_options
+from cli.options import echo_json, node_options, parse_id
 from ledger.commitments import SALT_BYTES, TextError, compute_text_commitment, verify_text_commitment
-from ledger.keys import load_key, parse_public_key
+from ledger.keys import load_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def find_text_owner(client: NodeClient, values: dict[str, Any], sender: bytes,
             return bytes.fromhex(doc["customer"]), (what, ref)
     about = refs[0] if refs else ("", "")  # a ticket or order this very tx creates
     customer = values.get("customer")
-    return (parse_public_key(customer, "customer id") if customer else sender), about
+    return (parse_id(customer, "customer id") if customer else sender), about
 
 
 def store_texts(client: NodeClient, key_file: str, values: dict[str, Any], texts: list[PendingText],
@@ -109,7 +109,7 @@ def store_texts(client: NodeClient, key_file: str, values: dict[str, Any], texts
 
 def read_text(client: NodeClient, key_file: str, commitment: str) -> dict:
     """The vault's text record of ``commitment``, checked here: its salt and text must open the commitment."""
-    wanted = parse_public_key(commitment, "commitment")
+    wanted = parse_id(commitment, "commitment")
     doc = signed_request(client, key_file, "GET", f"/v1/vault/texts/{wanted.hex()}")
     if not verify_text_commitment(wanted, bytes.fromhex(doc["salt"]), doc["text"]):
         raise CliError(f"the node's text for {wanted.hex()[:16]}… does not open the commitment: not trusted")
@@ -149,7 +149,7 @@ def text_show(client: NodeClient, as_json: bool, commitment: str, key_file: str)
 @cli_errors
 def text_verify(commitment: str, salt: str, text: str) -> None:
     """Prove offline what was said: SALT and TEXT must open COMMITMENT, H("carecoin/v1/text", salt || text)."""
-    wanted = parse_public_key(commitment, "commitment")
-    if not verify_text_commitment(wanted, parse_public_key(salt, "salt"), text):
+    wanted = parse_id(commitment, "commitment")
+    if not verify_text_commitment(wanted, parse_id(salt, "salt"), text):
         raise CliError(f"salt and text do NOT open commitment {wanted.hex()}")
     click.echo(f"ok: salt and text open commitment {wanted.hex()}")

@@ -31,11 +31,11 @@ import click
 
 from cli.client import NodeClient, read_key_option
 from cli.errors import EXIT_CODES_HELP, EXIT_REFUSED, cli_errors
-from cli.options import echo_json, node_options
+from cli.options import echo_json, node_options, parse_id
 from cli.texts import PendingText, new_pending_text, store_texts
 from ledger.commitments import NO_TEXT, compute_text_kind
 from ledger.context import DEFAULT_POLICY
-from ledger.keys import KeyPair, load_key, parse_public_key
+from ledger.keys import KeyPair, load_key
 from ledger.process import KINDS, KindSpec
 from ledger.process.payload import REQUIRED, FieldSpec
 
@@ -159,7 +159,7 @@ def compute_payload_and_texts(spec: KindSpec, values: dict[str, Any]) -> tuple[l
             if text is not None and value is not None:
                 raise click.UsageError(f"give {option} or {field.option}, not both")
             if value is not None:
-                payload.append(parse_public_key(value, field.name.replace("_", " ")))
+                payload.append(parse_id(value, field.name.replace("_", " ")))
             elif text:
                 texts.append(new_pending_text(field.name, compute_text_kind(spec.name, field.name), text, option))
                 payload.append(texts[-1].commitment)
@@ -168,7 +168,7 @@ def compute_payload_and_texts(spec: KindSpec, values: dict[str, Any]) -> tuple[l
             else:
                 raise click.UsageError(f"missing {option} TEXT (or {field.option} HEX)")
         elif cli in ("account", "bytes32"):
-            payload.append(parse_public_key(value, field.name.replace("_", " ")))
+            payload.append(parse_id(value, field.name.replace("_", " ")))
         elif cli == "policy":
             payload.append(parse_policy_value(values["name"], value))
         else:

@@ -183,8 +183,8 @@ def test_nonce_wait_and_second_key_are_passed_through(sent, key_file):
 @pytest.mark.parametrize("args, code, needle", [
     (["open-ticket", "--ticket-id", "T1", "--category", "complaint"], 2, "missing --content"),
     (["respond-ticket", "--ticket-id", "T1", "--content", "x", "--content-hash", B], 2, "not both"),
-    (["propose-grant-role", "--proposal-id", "p", "--account", "abcd", "--role", "staff", "--branch", "n"], 1,
-     "expected 32"),
+    (["propose-grant-role", "--proposal-id", "p", "--account", "abcd", "--role", "staff", "--branch", "n"], 2,
+     "account is 2 bytes; expected 32"),
     (["propose-set-policy", "--proposal-id", "p", "--name", "refund_window_ms", "--value", "soon"], 2,
      "takes an integer"),
     (["compensate", "--ticket-id", "T1"], 2, "Missing option '--amount'"),

@@ -146,15 +146,15 @@ def test_a_tx_the_node_does_not_know_exits_3_with_the_nodes_answer(net, monkeypa
     assert result.exit_code == 3 and "404" in result.output and "Traceback" not in result.output, result.output
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("account", "show", "xyz"), "not hex"),
-    (("receipt", "get", "abc", "-o", "/tmp/never.json"), "64 hex digits"),
-    (("tx", "transfer", "--key", "/nonexistent.key", "--to", "00" * 32, "--amount", "1"), "does not exist"),
+@pytest.mark.parametrize("args, needle, code", [
+    (("account", "show", "xyz"), "account id 'xyz' is not hex; expected 64 hex digits", 2),
+    (("receipt", "get", "abc", "-o", "/tmp/never.json"), "tx hash 'abc' is not hex; expected 64 hex digits", 2),
+    (("tx", "transfer", "--key", "/nonexistent.key", "--to", "00" * 32, "--amount", "1"), "does not exist", 1),
 ])
-def test_refusals_are_one_line_errors_with_exit_1(net, args, needle, monkeypatch):
+def test_malformed_input_is_a_usage_error_and_an_unreadable_file_a_refusal(net, args, needle, code, monkeypatch):
     monkeypatch.setenv("CARECOIN_KEY", str(auditor_key_file(net)))  # signed: what is refused is the input
     result = CliRunner().invoke(main, [*args, "--node", net.apis[0]])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert needle in result.output and "Traceback" not in result.output
 
 
@@ -168,7 +168,7 @@ def test_transfer_to_a_malformed_account_is_refused_before_signing(net, alice):
     _, key_file = alice
     result = CliRunner().invoke(main, ["tx", "transfer", "--node", net.apis[0], "--key", key_file,
                                        "--to", "abcd", "--amount", "1"])
-    assert result.exit_code == 1 and "expected 32" in result.output
+    assert result.exit_code == 2 and "expected 32" in result.output
 
 
 def test_a_captured_signed_read_replayed_is_refused_also_after_the_node_restarts(net, alice):

@@ -215,7 +215,7 @@ def test_policy_versions_and_read_refusals(story):
     assert s.read("policy", "show", "--version", "0")["policy"]["refund_window_ms"] == 30 * 86_400_000
     for args, needle, code in ((("ticket", "show", "T404"), "404", 3), (("order", "show", "O" * 65), "400", 3),
                                (("policy", "show", "--version", "999"), "404", 3),
-                               (("customer", "show", "00" * 32), "404", 3), (("account", "coin", "xyz"), "not hex", 1)):
+                               (("customer", "show", "00" * 32), "404", 3), (("account", "coin", "xyz"), "not hex", 2)):
         result = CliRunner().invoke(main, [*args, "--node", s.net.apis[0], "--key", s.files["auditor"]])
         assert result.exit_code == code and needle in result.output and "Traceback" not in result.output, result.output
     text = cli("report", "--since", "2020-01-01", "--node", s.net.apis[0], "--key", s.files["auditor"])
