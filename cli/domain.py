@@ -23,7 +23,7 @@ from cli import tx as tx_module
 from cli.client import NodeClient, read_key_option
 from cli.errors import CliError, cli_errors
 from cli.options import echo_json, node_options, parse_id
-from cli.render import echo_fields
+from cli.render import echo_fields, format_coins, format_fiat, format_policy_value
 from cli.query import account_group
 from cli.texts import read_text
 from ledger.genesis import load_genesis
@@ -110,11 +110,14 @@ def policy_show(client: NodeClient, as_json: bool, version: int | None) -> None:
         echo_json(doc)
         return
     click.echo(f"policy version {doc['version']} (current {doc['current_version']})")
+    base = doc["policy"].get("base_currency")
     for name, value in doc["policy"].items():
-        click.echo(f"{name:>32}: {value}")
+        click.echo(f"{name:>35}: {format_policy_value(name, value, base)}")
     for change in doc["changes"]:
-        click.echo(f"  v{change['version']} at height {change['height']}: {change['name']} "
-                   f"{change['previous']} -> {change['value']}")
+        name = change["name"]
+        click.echo(f"  v{change['version']} at height {change['height']}: {name} "
+                   f"{format_policy_value(name, change['previous'], base)} -> "
+                   f"{format_policy_value(name, change['value'], base)}")
 
 
 def parse_time_ms(text: str | None, what: str) -> int | None:
@@ -151,12 +154,13 @@ def report(client: NodeClient, as_json: bool, branch: str | None, since: str | N
     click.echo("  coins:   " + ", ".join(f"{k} {v}" for k, v in doc["coins"].items()))
     click.echo("  orders:  " + ", ".join(f"{k} {v}" for k, v in doc["orders"].items()))
     f = doc["fiat"]
-    click.echo(f"  fiat (minor units; totals in {f['base_currency']}, each order at its own rate): "
-               + ", ".join(_fiat_flow(flow, f[flow]) for flow in ("ordered", "paid", "confirmed", "refunded")))
+    base = f["base_currency"]
+    click.echo(f"  fiat (totals in {base}, each order at its own rate): "
+               + ", ".join(_fiat_flow(flow, f[flow], base) for flow in ("ordered", "paid", "confirmed", "refunded")))
     o = doc["outstanding"]
-    click.echo(f"  outstanding at height {o['height']} (all branches): {o['coins']} coins, worth "
-               f"{o['value_minor']} {o['base_currency']} minor units (the company's liability); debt owed "
-               f"{o['debt']} coins ({o['debt_value_minor']} {o['base_currency']} minor units)")
+    click.echo(f"  outstanding at height {o['height']} (all branches): {format_coins(o['coins'])}, worth "
+               f"{format_fiat(o['value_minor'], o['base_currency'])} (the company's liability); debt owed "
+               f"{format_coins(o['debt'])} ({format_fiat(o['debt_value_minor'], o['base_currency'])})")
     t = doc["tickets"]
     click.echo(f"  tickets: {t['total']} — " + ", ".join(f"{k} {v}" for k, v in t["by_state"].items() if v)
                + " | " + ", ".join(f"{k} {v}" for k, v in t["by_category"].items() if v))
@@ -169,10 +173,10 @@ def report(client: NodeClient, as_json: bool, branch: str | None, since: str | N
     click.echo(f"  ratings: {r['count']}, average {r['average'] if r['average'] is not None else '-'}")
 
 
-def _fiat_flow(flow: str, doc: dict) -> str:
-    """``paid 14200 (EUR 5000, USD 10000)``: the base-currency total, then each currency's own amount."""
-    each = ", ".join(f"{currency} {amount}" for currency, amount in doc["by_currency"].items())
-    return f"{flow} {doc['base_minor']}" + (f" ({each})" if each else "")
+def _fiat_flow(flow: str, doc: dict, base: str) -> str:
+    """``paid EUR 142.00 (EUR 50.00, USD 100.00)``: the base-currency total, then each currency's own amount."""
+    each = ", ".join(format_fiat(amount, currency) for currency, amount in doc["by_currency"].items())
+    return f"{flow} {format_fiat(doc['base_minor'], base)}" + (f" ({each})" if each else "")
 
 
 def _ms(value: int | None) -> str:

@@ -88,6 +88,25 @@ def format_fiat(minor: int | None, currency: str | None) -> str:
     return f"{code} {sign}{whole}.{cents:02d}"
 
 
+POLICY_FIAT = {"coin_value_minor", "refund_second_factor_threshold"}  # minor units of the base currency
+
+
+def format_policy_value(name: str, value: Any, base_currency: str | None) -> str:
+    """A policy parameter with its unit: durations (``_ms``), basis points, percents, fiat in the base
+    currency, coins for every other number; text as it is."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return str(value)
+    if "_ms" in name:
+        return "no target" if value == 0 and name.startswith("sla_") else format_duration(value)
+    if name.endswith("_bp"):
+        return f"{value} bp ({value / 100:.2f} %)"
+    if name.endswith("_pct"):
+        return f"{value} %"
+    if name in POLICY_FIAT:
+        return format_fiat(value, base_currency)
+    return format_coins(value)
+
+
 def is_time_key(key: str) -> bool:
     return key == "timestamp_ms" or key.endswith(("_at", "_at_ms", "_due"))
 
