@@ -306,6 +306,13 @@ class SparseMerkleTree:
             self._cache[node_hash] = node
         return node
 
+    def _load_once(self, node_hash: bytes) -> tuple[int, bytes, bytes]:
+        """``_load`` for a node one update visits once: not added to the tree's cache (the memo of stored bytes
+        answers the next block)."""
+        raw = self.nodes.get_node(node_hash)
+        node = _DECODED.get(raw)  # type: ignore[arg-type]
+        return node if node is not None else self._load(node_hash)
+
     def _walk(self, root: bytes, path: bytes) -> tuple[tuple[bytes, bytes] | None, list[bytes]]:
         """Follow ``path`` from ``root``; return the leaf where it ends (or None) and the siblings, root first."""
         _check_root(root)
@@ -381,7 +388,7 @@ class SparseMerkleTree:
                 out: dict[bytes, bytes]) -> tuple[bytes, int]:
         """Apply ``items[lo:hi]`` (sorted, sharing ``depth`` leading bits; ``ints`` = their paths as ints)
         to the non-empty subtree ``h``."""
-        kind, a, b = self._cache.get(h) or self._load(h)
+        kind, a, b = self._cache.get(h) or self._load_once(h)
         if kind == NODE_LEAF:
             part = items[lo:hi]
             merged = [it for it in part if it[2] is not None]
@@ -458,7 +465,9 @@ def _new_internal(left: bytes, right: bytes, out: dict[bytes, bytes]) -> bytes:
     """Hash and encode the internal node over ``left`` and ``right``, add it to ``out``; return its hash."""
     h = compute_node_hash(left, right)
     raw = out[h] = _NODE_HEAD + left + _BIN32 + right
-    _remember(raw, (NODE_INTERNAL, left, right))
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[raw] = (NODE_INTERNAL, left, right)
     return h
 
 
