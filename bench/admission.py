@@ -11,7 +11,7 @@ state. Best of ``--repeat``. Prints ONE JSON object:
 
 ``digest`` = sha256 over the tx hashes: an optimisation of decoding must never change it.
 
-Usage: .venv/bin/python bench/admission.py [--txs 5000] [--repeat 3] [--seed 7]   (never fails for being slow)
+Usage: .venv/bin/python bench/admission.py [--txs 5000] [--repeat 3] [--seed 7] [--json] [--quick]   (never fails for being slow)
 """
 
 from __future__ import annotations
@@ -78,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--txs", type=int, default=5000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--json", action="store_true", help="print one JSON object (the default output already is)")
+    p.add_argument("--quick", action="store_true", help="small sizes (500 txs): ends in seconds")
     args = p.parse_args(argv)
-    print(json.dumps(run(args.txs, args.repeat, args.seed)))
+    if args.quick:
+        args.txs = min(args.txs, 500)
+    params = {"txs": args.txs, "repeat": args.repeat, "seed": args.seed, "quick": args.quick}
+    print(json.dumps({"bench": "admission", "params": params, **run(args.txs, args.repeat, args.seed)}))
     return 0
 
 

@@ -18,7 +18,7 @@ state_root, so any change in results, events or state changes the digest. It mus
 optimisation (``tests/ledger/test_execution_golden.py`` pins the digest of a small run).
 
 Usage: .venv/bin/python bench/execute.py [--blocks 20] [--block 500] [--accounts 300] [--seed 7]
-       [--repeat 1] [--profile FILE]   (never fails for being slow)
+       [--repeat 1] [--profile FILE] [--json] [--quick]   (never fails for being slow)
 """
 
 from __future__ import annotations
@@ -208,13 +208,19 @@ def main() -> None:
     p.add_argument("--lifetime-blocks", type=int, default=8)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--profile", default=None, help="write a cProfile dump of the validate path to FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the default output already is)")
+    p.add_argument("--quick", action="store_true", help="small sizes (3 blocks of 200 txs): ends in seconds")
     args = p.parse_args()
+    if args.quick:
+        args.blocks, args.block = min(args.blocks, 3), min(args.block, 200)
     best = None
     for _ in range(max(1, min(args.repeat, 10))):
         out = run(args.blocks, args.block, args.accounts, args.seed, args.lifetime_blocks, args.profile)
         if best is None or out["validate_us_per_tx"] < best["validate_us_per_tx"]:
             best = out
-    print(json.dumps(best))
+    params = {"blocks": args.blocks, "block": args.block, "accounts": args.accounts, "seed": args.seed,
+              "lifetime_blocks": args.lifetime_blocks, "repeat": args.repeat, "quick": args.quick}
+    print(json.dumps({"bench": "execute", "params": params, **best}))
 
 
 if __name__ == "__main__":

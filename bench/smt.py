@@ -1,13 +1,14 @@
 """Benchmark: sparse Merkle tree batch updates (in memory and over LevelDB) and proof sizes.
 
-Usage: python bench/smt.py [--keys 100000] [--batch 1000] [--batches 20] [--seed 1]
+Usage: python bench/smt.py [--keys 100000] [--batch 1000] [--batches 20] [--seed 1] [--json] [--quick]
 
-Prints numbers only; never fails for being slow.
+Prints numbers only (``--json``: one JSON object on stdout, the text lines on stderr); never fails for being slow.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -40,6 +41,13 @@ def initial_state(n_keys: int) -> dict[bytes, bytes]:
     return {b"acct/%08d" % i: i.to_bytes(8, "big") for i in range(n_keys)}
 
 
+FIGURES: dict = {}  # what --json prints
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr if FIGURES.get("_json") else sys.stdout)
+
+
 def bench_memory(args, rnd: random.Random) -> None:
     nodes = MemoryNodes()
     tree = SparseMerkleTree(nodes)
@@ -47,7 +55,9 @@ def bench_memory(args, rnd: random.Random) -> None:
     t0 = time.perf_counter()
     root, new = tree.update(EMPTY_ROOT, model)
     nodes.put_many(new)
-    print(f"memory : built {args.keys:,} keys in {time.perf_counter() - t0:.2f} s ({len(nodes):,} nodes)")
+    built_s = time.perf_counter() - t0
+    FIGURES["memory_build_s"] = round(built_s, 3)
+    say(f"memory : built {args.keys:,} keys in {built_s:.2f} s ({len(nodes):,} nodes)")
     times = []
     for _ in range(args.batches):
         batch = make_batch(rnd, args.keys, args.batch)
@@ -68,9 +78,12 @@ def bench_memory(args, rnd: random.Random) -> None:
     present = [len(p.encode()) for _, v, p in proofs if v is not None]
     missing = [len(p.encode()) for _, v, p in proofs if v is None]
     depth = statistics.mean(len(p.siblings) for _, _, p in proofs)
-    print(f"proof  : membership {statistics.mean(present):.0f} B mean / {max(present)} B max, "
-          f"absence {statistics.mean(missing):.0f} B mean; {depth:.1f} siblings mean")
-    print(f"proof  : prove {len(proofs) / (t1 - t0):,.0f}/s, verify {len(proofs) / (t2 - t1):,.0f}/s")
+    FIGURES.update(proof_bytes_mean=round(statistics.mean(present)), proof_bytes_max=max(present),
+                   absence_proof_bytes_mean=round(statistics.mean(missing)), siblings_mean=round(depth, 1),
+                   prove_per_s=round(len(proofs) / (t1 - t0)), verify_per_s=round(len(proofs) / (t2 - t1)))
+    say(f"proof  : membership {statistics.mean(present):.0f} B mean / {max(present)} B max, "
+        f"absence {statistics.mean(missing):.0f} B mean; {depth:.1f} siblings mean")
+    say(f"proof  : prove {len(proofs) / (t1 - t0):,.0f}/s, verify {len(proofs) / (t2 - t1):,.0f}/s")
 
 
 def bench_leveldb(args, rnd: random.Random) -> None:
@@ -82,7 +95,7 @@ def bench_leveldb(args, rnd: random.Random) -> None:
         prev = b"\x00" * 32
         block = Block(Header("bench", 0, prev, 1, b"\x01" * 32, 0, b"\x02" * 32, root, b"\x03" * 32), ())
         store.commit_block(block, SEALS, [], state, nodes)
-        print(f"leveldb: built and committed {args.keys:,} keys in {time.perf_counter() - t0:.2f} s")
+        say(f"leveldb: built and committed {args.keys:,} keys in {time.perf_counter() - t0:.2f} s")
         for label, cold in (("leveldb (warm cache)", False), ("leveldb (cold cache)", True)):
             times, commits = [], []
             for _ in range(args.batches):
@@ -107,7 +120,11 @@ def report(label: str, args, times: list[float], commits: list[float] | None = N
             f"({args.batch / mean:,.0f} key updates/s, median {statistics.median(times) * 1e3:.0f} ms/batch)")
     if commits:
         line += f"; commit_block {statistics.median(commits) * 1e3:.0f} ms median"
-    print(line)
+    name = label.strip().replace("leveldb (warm cache)", "leveldb_warm").replace("leveldb (cold cache)", "leveldb_cold")
+    FIGURES[name] = {"key_updates_per_s": round(args.batch / mean), "batch_ms_median":
+                     round(statistics.median(times) * 1e3, 1),
+                     **({"commit_ms_median": round(statistics.median(commits) * 1e3, 1)} if commits else {})}
+    say(line)
 
 
 def main() -> None:
@@ -116,9 +133,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object; the text lines go to stderr")
+    parser.add_argument("--quick", action="store_true", help="small sizes (10,000 keys, 5 batches of 500)")
     args = parser.parse_args()
+    if args.quick:
+        args.keys, args.batch, args.batches = min(args.keys, 10_000), min(args.batch, 500), min(args.batches, 5)
+    FIGURES["_json"] = args.json
     bench_memory(args, random.Random(args.seed))
     bench_leveldb(args, random.Random(args.seed + 1))
+    if args.json:
+        del FIGURES["_json"]
+        print(json.dumps({"bench": "smt", "params": {"keys": args.keys, "batch": args.batch,
+                                                      "batches": args.batches, "seed": args.seed,
+                                                      "quick": args.quick}, **FIGURES}))
 
 
 if __name__ == "__main__":

@@ -198,9 +198,9 @@ def check_signers(state: StateReader, tx: SignedTx) -> None:
     The envelope's bytes are committed (``envelope_hash``), so a signature nobody asked for would let whoever
     relays a tx first change the bytes that commit (and have the sender's own copy refused as a duplicate).
     """
-    extra = tx.signers[1:]
-    if not extra:
+    if len(tx.signatures) < 2:  # (most txs: no tuple of signers built)
         return
+    extra = tx.signers[1:]
     sender = tx.body.sender
     second = get_second_key(state, sender)
     expected = (f"only the sender's second-factor key {second.hex()[:16]}…" if second is not None

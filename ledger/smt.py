@@ -291,10 +291,13 @@ class SparseMerkleTree:
         raw = self.nodes.get_node(node_hash)
         if raw is None:
             raise StorageError(f"smt node {node_hash.hex()[:16]}… is missing from the node store")
-        try:
-            node = decode_node(raw)
-        except (DecodeError, SchemaError) as exc:
-            raise StorageError(f"smt node {node_hash.hex()[:16]}… is corrupt: {exc.message}") from None
+        node = _DECODED.get(raw)  # the bytes a previous update wrote (or read): decoded already
+        if node is None:
+            try:
+                node = decode_node(raw)
+            except (DecodeError, SchemaError) as exc:
+                raise StorageError(f"smt node {node_hash.hex()[:16]}… is corrupt: {exc.message}") from None
+            _remember(raw, node)
         if self._cache_max:
             if len(self._cache) >= self._cache_max:
                 # dicts keep insertion order: drop the oldest eighth (FIFO, cheap, no per-hit bookkeeping)
@@ -302,6 +305,13 @@ class SparseMerkleTree:
                     del self._cache[old]
             self._cache[node_hash] = node
         return node
+
+    def _load_once(self, node_hash: bytes) -> tuple[int, bytes, bytes]:
+        """``_load`` for a node one update visits once: not added to the tree's cache (the memo of stored bytes
+        answers the next block)."""
+        raw = self.nodes.get_node(node_hash)
+        node = _DECODED.get(raw)  # type: ignore[arg-type]
+        return node if node is not None else self._load(node_hash)
 
     def _walk(self, root: bytes, path: bytes) -> tuple[tuple[bytes, bytes] | None, list[bytes]]:
         """Follow ``path`` from ``root``; return the leaf where it ends (or None) and the siblings, root first."""
@@ -378,7 +388,7 @@ class SparseMerkleTree:
                 out: dict[bytes, bytes]) -> tuple[bytes, int]:
         """Apply ``items[lo:hi]`` (sorted, sharing ``depth`` leading bits; ``ints`` = their paths as ints)
         to the non-empty subtree ``h``."""
-        kind, a, b = self._load(h)
+        kind, a, b = self._cache.get(h) or self._load_once(h)
         if kind == NODE_LEAF:
             part = items[lo:hi]
             merged = [it for it in part if it[2] is not None]
@@ -405,7 +415,12 @@ class SparseMerkleTree:
             lkind = _EMPTY if left == EMPTY_ROOT else (self._kind(left) if rkind == _EMPTY else _INTERNAL)
         if rkind == _UNKNOWN:
             rkind = _EMPTY if right == EMPTY_ROOT else (self._kind(right) if lkind == _EMPTY else _INTERNAL)
-        return _join(left, lkind, right, rkind, out)
+        # ``_join``, inline (once per touched node: the hot line of a block's update)
+        if lkind == _EMPTY and rkind != _INTERNAL:
+            return right, rkind
+        if rkind == _EMPTY and lkind != _INTERNAL:
+            return left, lkind
+        return _new_internal(left, right, out), _INTERNAL
 
 
 def _first(item: _Item) -> int:
@@ -418,8 +433,9 @@ def _build(depth: int, items: list[_Item], out: dict[bytes, bytes]) -> tuple[byt
         return EMPTY_ROOT, _EMPTY
     if len(items) == 1:
         _, path, vh = items[0]
-        h = compute_leaf_hash(path, vh)
-        out[h] = encode_leaf(path, vh)
+        h = _sha256(_LEAF_PREFIX + path + vh).digest()
+        raw = out[h] = _LEAF_HEAD + path + _BIN32 + vh
+        _remember(raw, (NODE_LEAF, path, vh))
         return h, _LEAF
     if depth >= MAX_DEPTH:
         raise StorageError("two distinct state keys share a 256-bit path")
@@ -442,9 +458,30 @@ def _join(left: bytes, lkind: int, right: bytes, rkind: int, out: dict[bytes, by
         return right, rkind
     if rkind == _EMPTY and lkind != _INTERNAL:
         return left, lkind
+    return _new_internal(left, right, out), _INTERNAL
+
+
+def _new_internal(left: bytes, right: bytes, out: dict[bytes, bytes]) -> bytes:
+    """Hash and encode the internal node over ``left`` and ``right``, add it to ``out``; return its hash."""
     h = compute_node_hash(left, right)
-    out[h] = encode_internal(left, right)
-    return h, _INTERNAL
+    raw = out[h] = _NODE_HEAD + left + _BIN32 + right
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[raw] = (NODE_INTERNAL, left, right)
+    return h
+
+
+# Stored node bytes -> decoded node, shared by every tree and thread: a pure function of the bytes (corrupt bytes
+# are never in it, they fail ``decode_node``), seeded by the updates that write nodes, so the next block reads
+# the nodes this one wrote without decoding them. Bounded: a full memo starts afresh.
+_DECODED: dict[bytes, tuple[int, bytes, bytes]] = {}
+_DECODED_MAX = 65_536
+
+
+def _remember(raw: bytes, node: tuple[int, bytes, bytes]) -> None:
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[raw] = node
 
 
 def _check_root(root: bytes) -> None:

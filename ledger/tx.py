@@ -95,16 +95,18 @@ def _expect(cond: bool, message: str) -> None:
 
 def body_from_list(obj: Any) -> TxBody:
     """Check the shape of a decoded body array and build a ``TxBody``."""
+    # (each message is built only when its check fails: this runs once per submitted tx)
     _expect(isinstance(obj, list) and len(obj) == 5, "tx body: expected an array of 5 fields")
     chain_id, kind, sender, nonce, payload = obj
-    _expect(isinstance(chain_id, str) and 0 < len(chain_id) <= MAX_CHAIN_ID_LEN,
-            f"tx body: chain_id must be a non-empty str of at most {MAX_CHAIN_ID_LEN} chars")
-    _expect(isinstance(kind, str) and 0 < len(kind) <= MAX_KIND_LEN,
-            f"tx body: kind must be a non-empty str of at most {MAX_KIND_LEN} chars")
-    _expect(isinstance(sender, bytes) and len(sender) == 32,
-            f"tx body: sender must be 32 bytes, got {type(sender).__name__}"
-            f"{'' if not isinstance(sender, bytes) else f' of {len(sender)} bytes'}")
-    _expect(isinstance(nonce, int) and nonce >= 1, f"tx body: nonce must be an int >= 1, got {nonce!r}")
+    if not (isinstance(chain_id, str) and 0 < len(chain_id) <= MAX_CHAIN_ID_LEN):
+        raise SchemaError(f"tx body: chain_id must be a non-empty str of at most {MAX_CHAIN_ID_LEN} chars")
+    if not (isinstance(kind, str) and 0 < len(kind) <= MAX_KIND_LEN):
+        raise SchemaError(f"tx body: kind must be a non-empty str of at most {MAX_KIND_LEN} chars")
+    if not (isinstance(sender, bytes) and len(sender) == 32):
+        raise SchemaError(f"tx body: sender must be 32 bytes, got {type(sender).__name__}"
+                          f"{'' if not isinstance(sender, bytes) else f' of {len(sender)} bytes'}")
+    if not (isinstance(nonce, int) and nonce >= 1):
+        raise SchemaError(f"tx body: nonce must be an int >= 1, got {nonce!r}")
     _expect(isinstance(payload, list), "tx body: payload must be an array")
     return TxBody(chain_id, kind, sender, nonce, tuple(payload))
 
@@ -117,8 +119,9 @@ def decode_tx(raw: bytes) -> SignedTx:
     _expect(isinstance(obj, list) and len(obj) == 2, "tx envelope: expected [body, signatures]")
     body = body_from_list(obj[0])
     sigs = obj[1]
-    _expect(isinstance(sigs, list) and (1 <= len(sigs) or is_system_body(body)) and len(sigs) <= MAX_SIGNATURES,
-            f"tx envelope: expected 1..{MAX_SIGNATURES} signatures (none only on a {SWEEP_KIND} system tx)")
+    if not (isinstance(sigs, list) and (1 <= len(sigs) or is_system_body(body)) and len(sigs) <= MAX_SIGNATURES):
+        raise SchemaError(f"tx envelope: expected 1..{MAX_SIGNATURES} signatures (none only on a {SWEEP_KIND} "
+                          "system tx)")
     pairs = []
     for pair in sigs:
         _expect(isinstance(pair, list) and len(pair) == 2, "tx signature: expected [public_key, signature]")
