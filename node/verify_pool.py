@@ -139,13 +139,15 @@ class VerifyPool:
     async def get(self, future: asyncio.Future, count: int) -> list[Verdict] | None:
         """A piece's verdicts (``count`` of them), or None when its worker failed (the caller verifies in the
         loop; the pool is shut down and every later check runs in the loop)."""
-        try:
-            verdicts = await future
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, a pickling error: never a node crash
+        await asyncio.wait((future,))  # cancelling the caller cancels this wait, never the piece
+        if future.cancelled():  # the pool broke or stopped and dropped this piece
+            self._broken(BrokenProcessPool("a piece was cancelled by the pool"))
+            return None
+        exc = future.exception()
+        if exc is not None:  # BrokenProcessPool, a pickling error: never a node crash
             self._broken(exc)
             return None
+        verdicts = future.result()
         if not isinstance(verdicts, list) or len(verdicts) != count:
             self._broken(ValueError(f"{len(verdicts) if isinstance(verdicts, list) else '?'} verdicts for "
                                     f"{count} envelopes"))

@@ -185,3 +185,27 @@ async def test_stopping_the_pool_leaves_no_worker_process():
     assert time.monotonic() - started < 10
     assert not any(alive(p) for p in pids)
     assert pool.check([b"\x00"]) is None  # stopped: the caller verifies in the loop
+
+
+@pytest.mark.asyncio
+async def test_a_worker_killed_during_a_batch_leaves_the_same_outcomes_as_in_the_loop(tmp_path):
+    node, issuer = KeyPair.generate(), KeyPair.generate()
+    raws = mixed_batch(issuer, 400)
+    loop_svc = open_service(tmp_path / "a", node, issuer)
+    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
+    pool = pool_svc.admission.verify_pool
+    try:
+        assert await pool.start()
+        pid = pool.get_pids()[0]
+        batch = asyncio.create_task(pool_svc.admission.submit_txs_chunked(raws, gossip=False))
+        await asyncio.sleep(0.01)  # some pieces done or under way: the rest must fall back, none be lost
+        os.kill(pid, signal.SIGKILL)
+        in_pool = await asyncio.wait_for(batch, 60)
+        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
+        assert describe(in_pool) == describe(in_loop)
+        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
+        assert not pool.active and pool.fallbacks >= 1
+    finally:
+        await pool.stop()
+        loop_svc.close()
+        pool_svc.close()
