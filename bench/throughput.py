@@ -86,7 +86,8 @@ class Nodes:
     """Four node processes from one ``network init`` directory; always stopped by ``close``."""
 
     def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000,
-                 peer_tls: bool = True) -> None:
+                 peer_tls: bool = True,
+                 verify_workers: int = 0) -> None:
         self.workdir = workdir
         base = free_port_base(2 * NODES)
         self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench",
@@ -100,6 +101,7 @@ class Nodes:
             doc["consensus"]["base_timeout_ms"] = base_timeout_ms
             doc["consensus"]["max_timeout_ms"] = max(4 * base_timeout_ms, BENCH_CONSENSUS["max_timeout_ms"])
             doc.setdefault("log", {})["level"] = log_level
+            doc["node"]["verify_workers"] = verify_workers  # signature-check processes per node (0 = in the loop)
             path.write_text(tomli_w.dumps(doc))
         self.procs: list[subprocess.Popen] = []
 
@@ -202,7 +204,7 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
         "elapsed_s": load["elapsed_s"], "submit_window_s": load["submit_window_s"],
         "presign_exhausted": load["exhausted"],
         "verify_per_s": round(verify_per_s), "cores": cores, "bound_tx_per_s": round(bound, 1),
-        "ratio": round(ratio, 3),
+        "ratio": round(ratio, 3), "verify_workers": args.verify_workers,
         "failed_by_rule": sum(load["failed_by_rule"].values()), "failed_by_reason": load["failed_by_rule"],
         "outcomes_checked": load["outcomes_checked"], "per_kind": load["per_kind"],
     }
@@ -223,6 +225,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=1500, help="max txs in flight, 0 = unbounded (default 1500)")
     p.add_argument("--max-txs", type=int, default=0, help="transfers to pre-sign (default from duration)")
     p.add_argument("--drain-s", type=float, default=30.0, help="bound on waiting for commits after the window")
+    p.add_argument("--verify-workers", type=int, default=0,
+                   help="[node] verify_workers of every node: signature-check processes (default 0 = in the loop)")
     p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
     p.add_argument("--base-timeout-ms", type=int, default=1000,
                    help="round-0 timeout of the nodes (node default 1000); blocks are sized to fit it")
@@ -241,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     verify_per_s = measure_verify_per_s(args.verify_s)
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
-    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls)
+    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls,
+                  verify_workers=args.verify_workers)
     try:
         nodes.start()
         cpu0 = nodes.get_cpu_seconds()

@@ -12,6 +12,11 @@ node keeps the txs pending, so they still commit) and admitted by one background
 loop is free for consensus frames at once. After a local fault (``stopped()`` is not None) every submission
 is refused with ``NodeStopped``. A system transaction (``block-sweep``: a block's proposer makes it) is refused
 from clients and peers alike, with the admission code ``system_tx``.
+
+With a signature-check pool (``node.verify_pool``, ``[node] verify_workers`` > 0) a client batch, or the
+gossiped batches waiting together (up to ``GOSSIP_TAKE`` txs), is first handed to the pool as a whole; the
+chunks are then admitted in order exactly as without it, each tx taking its worker's signature verdict in
+place of the in-loop check (``_check_verified``). A batch the pool cannot check is verified in the loop.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import time
 from collections import deque
 from typing import Awaitable, Callable, Sequence
 
-from ledger import chain, codec, state
+from ledger import chain, codec, reasons, state
 from ledger.errors import LedgerError
 from ledger.tx import SignedTx, decode_tx
 from node.committer import Committer
 from node.errors import NodeError, NodeStopped
 from node.mempool import Mempool
 from node.metrics import NodeMetrics
+from node.verify_pool import Verdict, VerifyPool
 
 log = logging.getLogger("carecoin.node")
 
@@ -36,6 +42,7 @@ CHANNEL_TX = "tx"
 CHANNEL_TXS = "txs"  # a batch of gossiped txs: msgpack list of envelopes
 ADMIT_CHUNK = 25  # txs admitted between two yields to the event loop
 MAX_GOSSIP_BACKLOG = 50_000  # gossiped txs waiting for admission; beyond, a batch is dropped (origin keeps it)
+GOSSIP_TAKE = 200  # with a verify pool: gossiped txs taken together, so each pool call carries ~100 signatures
 
 Broadcast = Callable[[str, bytes], Awaitable]
 
@@ -46,7 +53,8 @@ class Admission:
     def __init__(self, *, store, chain_id: str, mempool: Mempool, committer: Committer, metrics: NodeMetrics,
                  mempool_max_count: int, on_admitted: Callable[[], None],
                  stopped: Callable[[], BaseException | None],
-                 yield_to_consensus: Callable[[], Awaitable[None]], broadcast: Broadcast | None = None) -> None:
+                 yield_to_consensus: Callable[[], Awaitable[None]], broadcast: Broadcast | None = None,
+                 verify_pool: VerifyPool | None = None) -> None:
         self.store, self.chain_id, self.mempool, self.committer = store, chain_id, mempool, committer
         self.metrics, self.mempool_max_count = metrics, mempool_max_count
         self.on_admitted, self.stopped, self.yield_to_consensus = on_admitted, stopped, yield_to_consensus
@@ -55,26 +63,47 @@ class Admission:
         self._gossip_backlog = 0
         self._gossip_wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.verify_pool = verify_pool
+        self._pool_start: asyncio.Task | None = None
 
     def _check(self, tx: SignedTx) -> None:
         chain.check_admissible(self.store, tx, self.chain_id)
 
+    def _check_verified(self, verdict: Verdict) -> Callable[[SignedTx], None]:
+        """The admission check of one tx whose signatures a pool worker checked (``verdict``): the same rules
+        in the same order, the worker's verdict as the last step; a verdict for another tx, or none, is
+        replaced by the in-loop check."""
+        def check(tx: SignedTx) -> None:
+            if verdict is None or verdict[0] != tx.tx_hash:
+                chain.check_admissible(self.store, tx, self.chain_id)
+                return
+            chain.check_admission(self.store, tx, self.chain_id, exact_nonce=False, verify_signatures=False)
+            if verdict[1] is not None:
+                raise reasons.invalid_tx(reasons.BAD_SIGNATURE, verdict[1])
+        return check
+
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the gossip admission task."""
+        """Start the gossip admission task, and the signature-check pool's workers in the background (until
+        they answer, signatures are checked in the loop)."""
         if self._task is None:
             self._task = asyncio.create_task(self._admit_gossip(), name="gossip-admission")
+        if self.verify_pool is not None and self._pool_start is None:
+            self._pool_start = asyncio.create_task(self.verify_pool.start(), name="verify-pool-start")
 
     async def stop(self) -> None:
-        """Cancel the gossip admission task."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: nothing to report
-                pass
+        """Cancel the gossip admission task; stop the signature-check pool (bounded: no worker outlives it)."""
+        for task in (self._task, self._pool_start):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: nothing to report
+                    pass
+        self._task = self._pool_start = None
+        if self.verify_pool is not None:
+            await self.verify_pool.stop()
 
     # ---- client submissions ----------------------------------------------------------------------
 
@@ -95,10 +124,12 @@ class Admission:
             _spawn(self.broadcast(CHANNEL_TX, tx.raw))
         return tx
 
-    def submit_txs(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
+    def submit_txs(self, raws: Sequence[bytes], *, gossip: bool = True,
+                   verdicts: Sequence[Verdict] | None = None) -> list[SignedTx | Exception]:
         """Admit a batch of raw envelopes; one outcome per tx (the admitted ``SignedTx`` or the typed error).
 
         The admitted txs are gossiped to every peer in one ``txs`` frame (a msgpack list of envelopes).
+        ``verdicts`` (one per envelope, from ``node.verify_pool``) stand in for the in-loop signature check.
         """
         fatal = self.stopped()
         if fatal is not None:
@@ -108,11 +139,11 @@ class Admission:
         now = time.monotonic()
         committer = self.committer
         decoded, submitted = committer.decoded, committer.submitted
-        for raw in raws:
+        for i, raw in enumerate(raws):
             try:
                 tx = decode_tx(raw)
                 chain.check_not_system(tx)
-                self.mempool.add(tx, self._check)
+                self.mempool.add(tx, self._check if verdicts is None else self._check_verified(verdicts[i]))
             except (LedgerError, NodeError) as exc:
                 out.append(exc)
                 continue
@@ -132,12 +163,30 @@ class Admission:
         return out
 
     async def submit_txs_chunked(self, raws: Sequence[bytes], *, gossip: bool = True) -> list[SignedTx | Exception]:
-        """``submit_txs`` in chunks of ``ADMIT_CHUNK``, yielding to the event loop (consensus) between them."""
+        """``submit_txs`` in chunks of ``ADMIT_CHUNK``, yielding to the event loop (consensus) between them;
+        with a signature-check pool, the whole batch's signatures are checked there first (a piece at a time)."""
         out: list[SignedTx | Exception] = []
-        for start in range(0, len(raws), ADMIT_CHUNK):
+        async for start, verdicts in self._verify_pieces(raws):
             await self.yield_to_consensus()
-            out.extend(self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=gossip))
+            out.extend(self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=gossip, verdicts=verdicts))
         return out
+
+    async def _verify_pieces(self, raws: Sequence[bytes]):
+        """``(start, verdicts or None)`` for each ``ADMIT_CHUNK`` of ``raws``, in order; the verdicts come from
+        the signature-check pool (None without one, or when it failed: the chunk is verified in the loop)."""
+        pool = self.verify_pool
+        futures = pool.check(raws) if pool is not None else None
+        if futures is None:
+            for start in range(0, len(raws), ADMIT_CHUNK):
+                yield start, None
+            return
+        piece = pool.piece
+        for index, future in enumerate(futures):
+            base = index * piece
+            count = min(piece, len(raws) - base)
+            verdicts = await pool.get(future, count)
+            for start in range(base, base + count, ADMIT_CHUNK):
+                yield start, (verdicts[start - base:start - base + ADMIT_CHUNK] if verdicts is not None else None)
 
     # ---- gossip ----------------------------------------------------------------------------------
 
@@ -176,12 +225,16 @@ class Admission:
                 await self._gossip_wake.wait()
                 continue
             raws = self._gossip_queue.popleft()
+            if self.verify_pool is not None and self.verify_pool.active:
+                # Take the waiting batches together: one pool call per ~100 signatures, not per small frame.
+                while self._gossip_queue and len(raws) + len(self._gossip_queue[0]) <= GOSSIP_TAKE:
+                    raws = raws + self._gossip_queue.popleft()
             self._gossip_backlog -= len(raws)
-            for start in range(0, len(raws), ADMIT_CHUNK):
+            async for start, verdicts in self._verify_pieces(raws):
                 await self.yield_to_consensus()
                 if self.stopped() is not None:
                     break
-                for outcome in self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=False):
+                for outcome in self.submit_txs(raws[start:start + ADMIT_CHUNK], gossip=False, verdicts=verdicts):
                     code = getattr(outcome, "code", None) if isinstance(outcome, Exception) else None
                     if code is not None and code != "duplicate_tx":
                         self.metrics.rejected_txs.labels(code).inc()

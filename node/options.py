@@ -27,6 +27,7 @@ class ServiceOptions:
     retransmit_ms: int = 1000  # re-send this height's votes while it does not move
     sync_poll_ms: int = 2000  # ask peers for their head when no block committed for this long
     empty_block_interval_ms: int = DEFAULT_EMPTY_BLOCK_INTERVAL_MS  # with an empty mempool, a new height waits this long after a commit
+    verify_workers: int = 0  # signature-check worker processes for admission (node.verify_pool); 0 = in the loop
 
     @classmethod
     def from_config(cls, cfg: NodeConfig) -> "ServiceOptions":
@@ -37,7 +38,8 @@ class ServiceOptions:
                    block_max_txs=cfg.block.max_txs, block_max_bytes=cfg.block.max_bytes,
                    mempool_max_count=cfg.mempool.max_count, mempool_max_bytes=cfg.mempool.max_bytes,
                    mempool_max_per_sender=cfg.mempool.max_per_sender, max_frame_bytes=cfg.max_frame_bytes,
-                   empty_block_interval_ms=getattr(c, "empty_block_interval_ms", DEFAULT_EMPTY_BLOCK_INTERVAL_MS))
+                   empty_block_interval_ms=getattr(c, "empty_block_interval_ms", DEFAULT_EMPTY_BLOCK_INTERVAL_MS),
+                   verify_workers=cfg.verify_workers)
 
 
 def compute_http_url(peer_url: str) -> str:

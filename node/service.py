@@ -46,6 +46,7 @@ from node.reads import NodeReads
 from node.sync import Syncer
 from node.tls import PeerTls
 from node.vault_sync import CHANNEL_VAULT
+from node.verify_pool import VerifyPool
 
 log = logging.getLogger("carecoin.node")
 
@@ -97,7 +98,8 @@ class NodeService:
             metrics=self.metrics, mempool_max_count=opts.mempool_max_count,
             on_admitted=self.consensus.driver.on_txs_admitted, stopped=lambda: self.consensus.fatal,
             yield_to_consensus=self.consensus.yield_to_consensus,
-            broadcast=self.peers.broadcast if dial else None)  # gossip only where links may exist
+            broadcast=self.peers.broadcast if dial else None,  # gossip only where links may exist
+            verify_pool=VerifyPool(opts.verify_workers) if opts.verify_workers > 0 else None)
         self.reads = NodeReads(
             store, genesis, self.mempool, name=opts.name, validator=key.public_key,
             consensus=lambda: (self.consensus.replica.height, self.consensus.replica.round, self.consensus.fatal),

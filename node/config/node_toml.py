@@ -8,7 +8,8 @@ literal or ``localhost``; nothing here resolves a name or touches the network.
 
 node.toml layout::
 
-    [node]       name, key_file, genesis_file, data_dir, vault_master_key_file (optional: node.vault_master)
+    [node]       name, key_file, genesis_file, data_dir, vault_master_key_file (optional: node.vault_master),
+                 verify_workers (signature-check worker processes, default 0 = in the event loop: node.verify_pool)
     [api]        host, port, tls_cert_file, tls_key_file (HTTPS when both are given)
     [peer]       host, port, max_frame_bytes, tls_cert_file, tls_key_file (required when genesis pins a CA)
     [[peers]]    name, public_key (hex), url (ws://host:port/peer)
@@ -31,7 +32,7 @@ from node.config.defaults import (
     DEFAULT_BASE_TIMEOUT_MS, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_MAX_BYTES, DEFAULT_BLOCK_MAX_TXS,
     DEFAULT_EMPTY_BLOCK_INTERVAL_MS, DEFAULT_HOST, DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MEMPOOL_MAX_BYTES, DEFAULT_MEMPOOL_MAX_COUNT,
-    DEFAULT_MEMPOOL_MAX_PER_SENDER, LOG_FORMATS, LOG_LEVELS,
+    DEFAULT_MEMPOOL_MAX_PER_SENDER, DEFAULT_VERIFY_WORKERS, LOG_FORMATS, LOG_LEVELS, MAX_VERIFY_WORKERS,
 )
 from node.config.fields import ListenAddress, PeerEntry, TlsFiles, _path, _peer_entry, _Reader, read_tls_files, read_toml
 from node.errors import ConfigError
@@ -87,6 +88,7 @@ class NodeConfig:
     vault_master_key_file: Path | None = None  # the vault master key outside the data dir (node.vault_master)
     sink_url: str | None = None  # the events sink (node.sink); None: no [sink] section, no sink
     webhook_allow: tuple[str, ...] = ()  # [webhooks] allow: internal targets hooks may reach (node.webhook_targets)
+    verify_workers: int = DEFAULT_VERIFY_WORKERS  # [node] verify_workers: signature-check processes (node.verify_pool)
 
 
 
@@ -162,6 +164,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         else None,
         sink_url=_sink_url(where, doc, base, _path(base, node.str("data_dir", "data"))),
         webhook_allow=_webhook_allow(where, doc),
+        verify_workers=node.int("verify_workers", 0, MAX_VERIFY_WORKERS, DEFAULT_VERIFY_WORKERS),
     )
 
 
@@ -213,7 +216,8 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
     return {
         "node": {"name": cfg.name, "key_file": rel(cfg.key_file), "genesis_file": rel(cfg.genesis_file),
                  "data_dir": rel(cfg.data_dir),
-                 **({"vault_master_key_file": rel(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {})},
+                 **({"vault_master_key_file": rel(cfg.vault_master_key_file)} if cfg.vault_master_key_file else {}),
+                 **({"verify_workers": cfg.verify_workers} if cfg.verify_workers else {})},
         "api": {"host": cfg.api.host, "port": cfg.api.port, **tls(cfg.api_tls)},
         "peer": {"host": cfg.peer.host, "port": cfg.peer.port, "max_frame_bytes": cfg.max_frame_bytes,
                  **tls(cfg.peer_tls)},
