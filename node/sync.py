@@ -38,6 +38,7 @@ from node.progress import CatchUpProgress
 log = logging.getLogger("carecoin.sync")
 
 BATCH = 32
+FETCH_CONCURRENCY = 8  # block requests in flight to one peer
 REQUEST_TIMEOUT_S = 5.0
 MAX_ROUNDS = 10_000  # bound on fetch rounds per task run (each round commits >= 1 block or stops)
 
@@ -152,45 +153,82 @@ class Syncer:
             self.progress.done()
 
     async def _sync_round(self) -> bool:
-        """Fetch and commit one batch from the best peer; return True when more may follow."""
+        """Pull from the best peer up to its head; return True when more may follow."""
         head = self.store.head().height
         heights = await asyncio.gather(*(self._peer_height(base) for _, base in self.sources))
         ranked = sorted(zip(heights, self.sources), key=lambda x: -x[0])
         for peer_height, (key, base) in ranked:
             if peer_height <= head:
                 return False
-            upto = min(peer_height, head + self.batch)
-            try:
-                blocks = await self._fetch(base, head + 1, upto)
-            except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
-                self.faults += 1
-                self.on_fault()
-                log.warning("catch-up from %s failed: %s", base, exc)
-                continue
-            try:
-                new_head = await self._apply(blocks)
-            except SyncFault as exc:  # a certificate refused: that peer's fault (what came before stays)
-                self.faults += 1
-                self.on_fault()
-                log.warning("catch-up from %s stopped: %s", base, exc)
-                continue
+            new_head = await self._pull(base, head, peer_height)
             if new_head > head:
-                self.progress.update(new_head, peer_height)
                 log.info("caught up to %d from %s (peer at %d)", new_head, base, peer_height)
                 return True
         return False
 
+    async def _pull(self, base: str, head: int, peer_height: int) -> int:
+        """Fetch and commit batches from one peer up to ``peer_height``; return the new head height.
+
+        Pipelined: while one batch is applied (on the consensus task, which yields between blocks), the next
+        one is fetched. A fetch error or a refused certificate is that peer's fault (counted, logged); the
+        blocks committed before stay, and the caller moves on (a later round may try another peer)."""
+        applied = head
+        fetch: asyncio.Task | None = asyncio.ensure_future(
+            self._fetch(base, head + 1, min(peer_height, head + self.batch)))
+        try:
+            while fetch is not None:
+                try:
+                    blocks = await fetch
+                except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
+                    self._fault(f"catch-up from {base} failed: {exc}")
+                    return self.store.head().height
+                last = blocks[-1][0].height
+                fetch = None
+                if last < peer_height:
+                    fetch = asyncio.ensure_future(self._fetch(base, last + 1, min(peer_height, last + self.batch)))
+                try:
+                    applied = await self._apply(blocks)
+                except SyncFault as exc:  # a certificate refused: that peer's fault (what came before stays)
+                    self._fault(f"catch-up from {base} stopped: {exc}")
+                    return self.store.head().height
+                if applied < last:
+                    return applied  # re-execution refused a certified block (logged by _apply)
+                self.progress.update(applied, peer_height)
+            return applied
+        finally:
+            if fetch is not None and not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetch
+
+    def _fault(self, message: str) -> None:
+        self.faults += 1
+        self.on_fault()
+        log.warning("%s", message)
+
     async def _fetch(self, base: str, first: int, last: int) -> list[tuple[Block, tuple]]:
-        out = []
-        for h in range(first, last + 1):
-            doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
-            block, seals = decode_raw_block(doc, h)
+        """Blocks ``first..last`` from one peer, up to ``FETCH_CONCURRENCY`` requests in flight, checked to be of
+        this chain and to extend one another."""
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def one(h: int) -> tuple[Block, tuple]:
+            async with gate:
+                doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
+            return decode_raw_block(doc, h)
+
+        tasks = [asyncio.ensure_future(one(h)) for h in range(first, last + 1)]
+        try:
+            out = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for i, (block, _) in enumerate(out):
+            h = first + i
             if block.header.chain_id != self.chain_id:
                 raise SyncFault(f"block {h} is for chain {block.header.chain_id!r}; expected {self.chain_id!r}")
-            if out and block.header.prev_hash != out[-1][0].hash:
+            if i and block.header.prev_hash != out[i - 1][0].hash:
                 raise SyncFault(f"block {h} does not extend block {h - 1} served by the same peer")
-            out.append((block, seals))
-        return out
+        return list(out)
 
     def verify(self, block: Block, seals) -> None:
         """The certificate check of one block, run right before it executes (its parent is committed)."""

@@ -1,0 +1,258 @@
+"""Benchmark: how fast a node that was down catches up, against the network's live committed rate.
+
+Theory of operation. Initialises a 4-branch network on 127.0.0.1 (``bench.throughput.Nodes``: free ports,
+short timeouts, peer mTLS), starts branches 1-3 only (a quorum of 4) and keeps branch 4 stopped. For each
+size in ``--sizes`` (ascending), it drives transfers through the three live nodes with the throughput
+bench's load process (``bench/load_worker.py``, closed loop) until the chain holds about that many txs,
+measuring the LIVE committed rate (committed / elapsed, as ``bench/throughput.py`` does). Then it wipes
+branch 4's data directory, starts it, and times how long it takes until its height equals the others' head
+(the network is idle meanwhile: only catch-up runs). Branch 4 is stopped again before the next size.
+
+    catchup_tx_per_s = behind_txs / catchup_s        (catchup_s: from process launch to head reached)
+    ratio            = catchup_tx_per_s / live_tx_per_s
+
+``behind_txs`` is the number of txs in the chain the node had to fetch (node 1's
+``carecoin_committed_txs``: it ran from genesis), ``behind_blocks`` the head height. ``apply_tx_per_s`` is
+the rate once the node answers its API (startup excluded). The headline figures are those of the largest
+size; ``curve`` has one point per size (catch-up rate against chain length). ``live_tx_per_s`` is the mean
+over all load runs (total committed / total elapsed).
+
+Output follows the bench contract: ``--json`` prints one JSON object on stdout; a readable summary goes to
+stderr. The bench never fails because a goal is missed; it exits non-zero only when it cannot measure.
+
+Usage: .venv/bin/python bench/catchup.py [--json] [--quick] [--sizes 10000,30000,100000]
+       [--profile-dir DIR]   (cProfile of the catching-up node's event loop, DIR/<node>.prof per size)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.throughput import Nodes, http_json  # noqa: E402
+
+LIVE = (0, 1, 2)  # a quorum of 4 validators
+LAGGER = 3
+DEFAULT_SIZES = (10_000, 30_000, 100_000)
+QUICK_SIZES = (2_000, 5_000)
+GOAL_RATIO = 5.0
+CATCHUP_TIMEOUT_S = 900.0
+POLL_S = 0.05
+
+
+def eprint(*args: object) -> None:
+    """Progress and the summary go to stderr (stdout carries only the JSON object)."""
+    print("[catchup]", *args, file=sys.stderr, flush=True)
+
+
+def read_metric(api: str, name: str) -> float | None:
+    """One unlabelled sample of ``name`` from ``/metrics`` (None when the node does not answer)."""
+    try:
+        with urllib.request.urlopen(api + "/metrics", timeout=2.0) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def start_node(nodes: Nodes, i: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start branch ``i`` (its log appended to ``<workdir>/<name>.log``); return the process."""
+    name = nodes.names[i]
+    with open(nodes.workdir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.node", "start", "--config", str(nodes.summary.dir / name / "node.toml")],
+            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "CARECOIN_NODE_NAME": name, **(env or {})})
+    return proc
+
+
+def wait_ready(nodes: Nodes, procs: dict[int, subprocess.Popen], peers: int, timeout_s: float = 60.0) -> None:
+    """Wait (bounded) until every started node answers and sees at least ``peers`` peers."""
+    deadline = time.monotonic() + timeout_s
+    for i, proc in procs.items():
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"bench: node {nodes.names[i]} exited:\n{nodes.tail(i)}")
+            doc = http_json(nodes.apis[i] + "/v1/status", 1.0)
+            if doc is not None and doc.get("peers", 0) >= peers:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: node {nodes.names[i]} not ready in {timeout_s} s:\n{nodes.tail(i)}")
+            time.sleep(0.1)
+
+
+def stop_node(proc: subprocess.Popen) -> int | None:
+    """SIGTERM, then SIGKILL after 15 s; return the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10)
+
+
+def run_load(nodes: Nodes, txs: int, senders: int, verbose: bool) -> dict:
+    """Drive about ``txs`` transfers through the live nodes (closed loop); return the load process's JSON."""
+    apis = [nodes.apis[i] for i in LIVE]
+    issuer = nodes.summary.dir / nodes.names[0] / "keys" / "issuer.key"
+    bound_s = txs / 100 + 120  # closed loop: it stops when the pre-signed txs are all submitted
+    cmd = [sys.executable, "-m", "bench.load_worker", "--apis", ",".join(apis),
+           "--chain-id", nodes.summary.chain_id, "--issuer-key", str(issuer),
+           "--reader-key", str(nodes.summary.dir / "company" / "auditor.key"), "--senders", str(senders),
+           "--duration", str(bound_s), "--max-txs", str(txs), "--drain-s", "60", "--mix", "transfers",
+           "--net-dir", str(nodes.summary.dir)]
+    out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=None if verbose else subprocess.PIPE,
+                         text=True, timeout=bound_s + 300)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: the load process failed ({out.returncode}):\n{(out.stderr or '')[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def data_dir(nodes: Nodes, i: int) -> Path:
+    """Branch ``i``'s data directory (from its node.toml)."""
+    path = nodes.summary.dir / nodes.names[i] / "node.toml"
+    rel = tomllib.loads(path.read_text()).get("node", {}).get("data_dir", "data")
+    return (path.parent / rel).resolve()
+
+
+def measure_catchup(nodes: Nodes, profile_dir: str | None) -> dict:
+    """Start the lagging branch on an empty data dir and time it to the live head; stop it again."""
+    head_api = nodes.apis[LIVE[0]]
+    head = http_json(head_api + "/v1/status")
+    behind_txs = read_metric(head_api, "carecoin_committed_txs_total")
+    if head is None or behind_txs is None:
+        raise SystemExit(f"bench: node {nodes.names[0]} does not answer")
+    shutil.rmtree(data_dir(nodes, LAGGER), ignore_errors=True)
+    env = {"CARECOIN_PROFILE": profile_dir} if profile_dir else None
+    api = nodes.apis[LAGGER]
+    t0 = time.monotonic()
+    proc = start_node(nodes, LAGGER, env)
+    t_up = None
+    try:
+        deadline = t0 + CATCHUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"bench: node {nodes.names[LAGGER]} exited:\n{nodes.tail(LAGGER)}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: node {nodes.names[LAGGER]} not caught up in {CATCHUP_TIMEOUT_S} s")
+            doc = http_json(api + "/v1/status", 1.0)
+            if doc is not None:
+                if t_up is None:
+                    t_up, up_height = time.monotonic(), doc["height"]
+                    up_txs = read_metric(api, "carecoin_committed_txs_total") or 0.0
+                if doc["height"] >= head["height"]:
+                    break
+            time.sleep(POLL_S)
+        t_end = time.monotonic()
+        applied = read_metric(api, "carecoin_committed_txs_total") or 0.0
+    finally:
+        stop_node(proc)
+    catchup_s = t_end - t0
+    apply_s = max(t_end - t_up, 1e-9)
+    return {"behind_txs": int(behind_txs), "behind_blocks": head["height"], "catchup_s": round(catchup_s, 3),
+            "catchup_tx_per_s": round(behind_txs / catchup_s, 1), "startup_s": round(t_up - t0, 3),
+            "apply_tx_per_s": round((applied - up_txs) / apply_s, 1), "height_at_first_answer": up_height,
+            "applied_txs": int(applied)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    p.add_argument("--quick", action="store_true", help=f"small sizes {QUICK_SIZES} (ends in < 60 s)")
+    p.add_argument("--sizes", default="", help="comma-separated chain lengths in txs (default "
+                   f"{','.join(map(str, DEFAULT_SIZES))}; the largest is the headline)")
+    p.add_argument("--senders", type=int, default=200, help="funded sender accounts per load run (default 200)")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True, help="mutual TLS on peer links")
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--profile-dir", default="", help="cProfile the catching-up node into this directory")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
+    p.add_argument("--verbose", action="store_true", help="show the load process's progress")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench; print the JSON object (stdout) and a summary (stderr)."""
+    args = parse_args(argv)
+    if args.sizes:
+        sizes = tuple(sorted(int(s) for s in args.sizes.split(",")))
+    else:
+        sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
+    senders = min(args.senders, 50) if args.quick else args.senders
+    workdir = Path(tempfile.mkdtemp(prefix="carecoin-catchup-"))
+    nodes = Nodes(workdir, args.log_level, peer_tls=args.tls)
+    procs: dict[int, subprocess.Popen] = {}
+    curve, committed, elapsed = [], 0, 0.0
+    try:
+        for i in LIVE:
+            procs[i] = start_node(nodes, i)
+        wait_ready(nodes, procs, peers=len(LIVE) - 1)
+        for size in sizes:
+            have = int(read_metric(nodes.apis[LIVE[0]], "carecoin_committed_txs_total") or 0)
+            need = size - have - senders  # the load run mints once to each sender first
+            if need > 0:
+                eprint(f"driving {need} transfers through {len(LIVE)} live nodes (chain at {have} txs)")
+                load = run_load(nodes, need, senders, args.verbose)
+                committed += load["committed"]
+                elapsed += load["elapsed_s"]
+                eprint(f"live: {load['committed']} committed in {load['elapsed_s']:.1f} s "
+                       f"({load['committed'] / max(load['elapsed_s'], 1e-9):.0f} tx/s)")
+            point = measure_catchup(nodes, os.path.abspath(args.profile_dir) if args.profile_dir else None)
+            curve.append(point)
+            eprint(f"catch-up of {point['behind_txs']} txs ({point['behind_blocks']} blocks): "
+                   f"{point['catchup_s']:.1f} s, {point['catchup_tx_per_s']:.0f} tx/s "
+                   f"(startup {point['startup_s']:.1f} s, then {point['apply_tx_per_s']:.0f} tx/s)")
+    finally:
+        codes = [stop_node(p) for p in procs.values()]
+        if args.keep:
+            eprint(f"files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    live = committed / elapsed if elapsed else 0.0
+    top = curve[-1]
+    ratio = top["catchup_tx_per_s"] / live if live else 0.0
+    report = {
+        "bench": "catchup",
+        "params": {"sizes": list(sizes), "senders": senders, "quick": args.quick, "peer_tls": args.tls,
+                   "live_nodes": len(LIVE), "validators": len(nodes.names), "mix": "transfers",
+                   "profile": bool(args.profile_dir)},
+        "behind_txs": top["behind_txs"], "behind_blocks": top["behind_blocks"], "catchup_s": top["catchup_s"],
+        "catchup_tx_per_s": top["catchup_tx_per_s"], "apply_tx_per_s": top["apply_tx_per_s"],
+        "startup_s": top["startup_s"], "live_tx_per_s": round(live, 1), "live_committed": committed,
+        "live_elapsed_s": round(elapsed, 3), "ratio": round(ratio, 3),
+        "curve": [{"behind_txs": p["behind_txs"], "behind_blocks": p["behind_blocks"],
+                   "catchup_s": p["catchup_s"], "catchup_tx_per_s": p["catchup_tx_per_s"],
+                   "apply_tx_per_s": p["apply_tx_per_s"]} for p in curve],
+        "goal": {"catchup_vs_live": {"target": GOAL_RATIO, "value": round(ratio, 3), "met": ratio >= GOAL_RATIO,
+                                     "at_behind_txs": top["behind_txs"]}},
+        "node_exit_codes": codes,
+    }
+    print(json.dumps(report))
+    eprint(f"catch-up {report['behind_txs']} txs behind ({report['behind_blocks']} blocks): "
+           f"{report['catchup_tx_per_s']:.0f} tx/s vs live {report['live_tx_per_s']:.0f} tx/s -> ratio "
+           f"{report['ratio']:.2f} (goal >= {GOAL_RATIO:g}: {'met' if report['goal']['catchup_vs_live']['met'] else 'not met'})")
+    for p in report["curve"]:
+        eprint(f"  {p['behind_txs']:>8} txs behind: {p['catchup_tx_per_s']:>8.0f} tx/s "
+               f"({p['catchup_s']:.1f} s; {p['apply_tx_per_s']:.0f} tx/s after startup)")
+    if not args.json:
+        pass  # the summary above is the readable form; stdout stays the one JSON object either way
+
+
+if __name__ == "__main__":
+    main()
