@@ -59,11 +59,6 @@ EWMA = 0.3
 PREBUILD_WAIT_S = 2.0  # bound on waiting for a running pre-build when the PROPOSE timer fires
 
 
-def _certified(tx: SignedTx) -> bool:
-    """``known_verified`` for a block whose quorum certificate was verified: its signatures were checked."""
-    return True
-
-
 class PendingState:
     """A ``StateReader``: the net writes of a block not yet committed, over the store's current state."""
 
@@ -297,9 +292,8 @@ class BlockPipeline:
         ``ValidatorSetScheduled`` to ``scheduled``, in height order.
 
         A block whose certificate ``verify`` accepted re-executes without checking its txs' signatures again
-        (a quorum certificate means at least one honest validator checked exactly these envelopes before it
-        sealed: docs/architecture.md, "Catch-up"); everything else of ``validate_block`` still runs, the state
-        root included. Without ``verify`` every signature is checked. Each tx is decoded once per block.
+        (an honest sealer checked these very envelopes: docs/architecture.md, catch-up); all else of
+        ``validate_block`` runs, the state root included. Without ``verify`` every signature is checked.
         """
         last = None
         for block, seals in blocks:
@@ -311,17 +305,11 @@ class BlockPipeline:
             if verify is not None:
                 verify(block, seals)
             parent = self.store.get_header(head.height)
-            decoded: dict[bytes, SignedTx] = {}
-
-            def decode(raw: bytes, decoded=decoded) -> SignedTx:
-                tx = decoded.get(raw)
-                if tx is None:
-                    tx = decoded[raw] = decode_tx(raw)
-                return tx
-            execution = chain.validate_block(self.store, self.store, parent, block, now_ms(),
-                                             self.options.max_future_ms, self.genesis.validator_set_hash,
-                                             known_verified=_certified if verify is not None else None,
-                                             decode=decode)
+            decoded: dict[bytes, SignedTx] = {}  # each tx decoded once: validation and the commit share it
+            execution = chain.validate_block(
+                self.store, self.store, parent, block, now_ms(), self.options.max_future_ms,
+                self.genesis.validator_set_hash, known_verified=None if verify is None else lambda tx: True,
+                decode=lambda raw: decoded.get(raw) or decoded.setdefault(raw, decode_tx(raw)))
             self.committer.commit(block, seals, execution, source="sync", decoded=decoded)
             last = block
             change = self.get_scheduled_change(block.height)
