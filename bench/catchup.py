@@ -21,7 +21,7 @@ Output follows the bench contract: ``--json`` prints one JSON object on stdout; 
 stderr. The bench never fails because a goal is missed; it exits non-zero only when it cannot measure.
 
 Usage: .venv/bin/python bench/catchup.py [--json] [--quick] [--sizes 10000,30000,100000]
-       [--profile-dir DIR]   (cProfile of the catching-up node's event loop, DIR/<node>.prof per size)
+       [--profile-dir DIR]   (cProfile of the catching-up node's event loop: DIR/<size>/branch-4.prof)
 """
 
 from __future__ import annotations
@@ -68,6 +68,15 @@ def read_metric(api: str, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds process ``pid`` has used (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def start_node(nodes: Nodes, i: int, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -156,11 +165,13 @@ def measure_catchup(nodes: Nodes, profile_dir: str | None) -> dict:
                 if t_up is None:
                     t_up, up_height = time.monotonic(), doc["height"]
                     up_txs = read_metric(api, "carecoin_committed_txs_total") or 0.0
+                    up_cpu = cpu_seconds(proc.pid)
                 if doc["height"] >= head["height"]:
                     break
             time.sleep(POLL_S)
         t_end = time.monotonic()
         applied = read_metric(api, "carecoin_committed_txs_total") or 0.0
+        cpu = cpu_seconds(proc.pid) - up_cpu
     finally:
         stop_node(proc)
     catchup_s = t_end - t0
@@ -168,13 +179,14 @@ def measure_catchup(nodes: Nodes, profile_dir: str | None) -> dict:
     return {"behind_txs": int(behind_txs), "behind_blocks": head["height"], "catchup_s": round(catchup_s, 3),
             "catchup_tx_per_s": round(behind_txs / catchup_s, 1), "startup_s": round(t_up - t0, 3),
             "apply_tx_per_s": round((applied - up_txs) / apply_s, 1), "height_at_first_answer": up_height,
-            "applied_txs": int(applied)}
+            "applied_txs": int(applied),
+            "cpu_us_per_tx": round(cpu / (applied - up_txs) * 1e6, 1) if applied > up_txs else None}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    p.add_argument("--json", action="store_true", help="the JSON object alone on stdout (it is anyway: the summary goes to stderr)")
     p.add_argument("--quick", action="store_true", help=f"small sizes {QUICK_SIZES} (ends in < 60 s)")
     p.add_argument("--sizes", default="", help="comma-separated chain lengths in txs (default "
                    f"{','.join(map(str, DEFAULT_SIZES))}; the largest is the headline)")
@@ -198,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-catchup-"))
     nodes = Nodes(workdir, args.log_level, peer_tls=args.tls)
     procs: dict[int, subprocess.Popen] = {}
-    curve, committed, elapsed = [], 0, 0.0
+    curve, committed, elapsed, live_cpu = [], 0, 0.0, 0.0
     try:
         for i in LIVE:
             procs[i] = start_node(nodes, i)
@@ -208,16 +220,20 @@ def main(argv: list[str] | None = None) -> None:
             need = size - have - senders  # the load run mints once to each sender first
             if need > 0:
                 eprint(f"driving {need} transfers through {len(LIVE)} live nodes (chain at {have} txs)")
+                cpu0 = sum(cpu_seconds(procs[i].pid) for i in LIVE)
                 load = run_load(nodes, need, senders, args.verbose)
+                live_cpu += sum(cpu_seconds(procs[i].pid) for i in LIVE) - cpu0
                 committed += load["committed"]
                 elapsed += load["elapsed_s"]
                 eprint(f"live: {load['committed']} committed in {load['elapsed_s']:.1f} s "
                        f"({load['committed'] / max(load['elapsed_s'], 1e-9):.0f} tx/s)")
-            point = measure_catchup(nodes, os.path.abspath(args.profile_dir) if args.profile_dir else None)
+            profile = os.path.join(os.path.abspath(args.profile_dir), str(size)) if args.profile_dir else None
+            point = measure_catchup(nodes, profile)
             curve.append(point)
             eprint(f"catch-up of {point['behind_txs']} txs ({point['behind_blocks']} blocks): "
                    f"{point['catchup_s']:.1f} s, {point['catchup_tx_per_s']:.0f} tx/s "
-                   f"(startup {point['startup_s']:.1f} s, then {point['apply_tx_per_s']:.0f} tx/s)")
+                   f"(startup {point['startup_s']:.1f} s, then {point['apply_tx_per_s']:.0f} tx/s, "
+                   f"{point['cpu_us_per_tx']} us CPU/tx)")
     finally:
         codes = [stop_node(p) for p in procs.values()]
         if args.keep:
@@ -236,9 +252,15 @@ def main(argv: list[str] | None = None) -> None:
         "catchup_tx_per_s": top["catchup_tx_per_s"], "apply_tx_per_s": top["apply_tx_per_s"],
         "startup_s": top["startup_s"], "live_tx_per_s": round(live, 1), "live_committed": committed,
         "live_elapsed_s": round(elapsed, 3), "ratio": round(ratio, 3),
+        # CPU per tx is far less sensitive to a shared machine than wall time: one catching-up node's CPU per
+        # applied tx (startup excluded) against the CPU of the whole live network per committed tx (funding
+        # and load-process reads included), and per live node
+        "catchup_cpu_us_per_tx": top["cpu_us_per_tx"],
+        "live_network_cpu_us_per_tx": round(live_cpu / committed * 1e6, 1) if committed else None,
+        "live_node_cpu_us_per_tx": round(live_cpu / committed / len(LIVE) * 1e6, 1) if committed else None,
         "curve": [{"behind_txs": p["behind_txs"], "behind_blocks": p["behind_blocks"],
                    "catchup_s": p["catchup_s"], "catchup_tx_per_s": p["catchup_tx_per_s"],
-                   "apply_tx_per_s": p["apply_tx_per_s"]} for p in curve],
+                   "apply_tx_per_s": p["apply_tx_per_s"], "cpu_us_per_tx": p["cpu_us_per_tx"]} for p in curve],
         "goal": {"catchup_vs_live": {"target": GOAL_RATIO, "value": round(ratio, 3), "met": ratio >= GOAL_RATIO,
                                      "at_behind_txs": top["behind_txs"]}},
         "node_exit_codes": codes,
@@ -247,11 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     eprint(f"catch-up {report['behind_txs']} txs behind ({report['behind_blocks']} blocks): "
            f"{report['catchup_tx_per_s']:.0f} tx/s vs live {report['live_tx_per_s']:.0f} tx/s -> ratio "
            f"{report['ratio']:.2f} (goal >= {GOAL_RATIO:g}: {'met' if report['goal']['catchup_vs_live']['met'] else 'not met'})")
+    eprint(f"CPU per tx: catch-up {report['catchup_cpu_us_per_tx']} us; live, per node "
+           f"{report['live_node_cpu_us_per_tx']} us ({report['live_network_cpu_us_per_tx']} us for the network)")
     for p in report["curve"]:
         eprint(f"  {p['behind_txs']:>8} txs behind: {p['catchup_tx_per_s']:>8.0f} tx/s "
                f"({p['catchup_s']:.1f} s; {p['apply_tx_per_s']:.0f} tx/s after startup)")
-    if not args.json:
-        pass  # the summary above is the readable form; stdout stays the one JSON object either way
 
 
 if __name__ == "__main__":
