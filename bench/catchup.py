@@ -186,7 +186,8 @@ def measure_catchup(nodes: Nodes, profile_dir: str | None) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--json", action="store_true", help="the JSON object alone on stdout (it is anyway: the summary goes to stderr)")
+    p.add_argument("--json", action="store_true",
+                   help="the JSON object alone on stdout (it is anyway: the summary goes to stderr)")
     p.add_argument("--quick", action="store_true", help=f"small sizes {QUICK_SIZES} (ends in < 60 s)")
     p.add_argument("--sizes", default="", help="comma-separated chain lengths in txs (default "
                    f"{','.join(map(str, DEFAULT_SIZES))}; the largest is the headline)")
@@ -266,9 +267,10 @@ def main(argv: list[str] | None = None) -> None:
         "node_exit_codes": codes,
     }
     print(json.dumps(report))
+    met = "met" if report["goal"]["catchup_vs_live"]["met"] else "not met"
     eprint(f"catch-up {report['behind_txs']} txs behind ({report['behind_blocks']} blocks): "
            f"{report['catchup_tx_per_s']:.0f} tx/s vs live {report['live_tx_per_s']:.0f} tx/s -> ratio "
-           f"{report['ratio']:.2f} (goal >= {GOAL_RATIO:g}: {'met' if report['goal']['catchup_vs_live']['met'] else 'not met'})")
+           f"{report['ratio']:.2f} (goal >= {GOAL_RATIO:g}: {met})")
     eprint(f"CPU per tx: catch-up {report['catchup_cpu_us_per_tx']} us; live, per node "
            f"{report['live_node_cpu_us_per_tx']} us ({report['live_network_cpu_us_per_tx']} us for the network)")
     for p in report["curve"]:

@@ -7,15 +7,14 @@ the best one in batches (``GET /v1/blocks/{h}?format=raw``: the encoded block an
 up to ``FETCH_CONCURRENCY`` requests in flight), checking here that each decodes, is for this chain and
 extends the one before. Each batch is handed to the consensus task as one job (``ConsensusLoop.apply_synced``)
 while the next batch is fetched (pipelined: the job yields between blocks). The job, block by block, checks
-the certificate right before
-the block runs — a quorum of distinct members of the set in force at **that** height (``validators_at``,
-read from the state at its parent, so a node following from genesis walks every validator-set change)
-sealed exactly that (chain id, height, block hash) — re-executes it on its parent with
+the certificate right before the block runs — a quorum of distinct members of the set in force at **that**
+height (``validators_at``, read from the state at its parent, so a node following from genesis walks every
+validator-set change) sealed exactly that (chain id, height, block hash) — re-executes it on its parent with
 ``ledger.chain.validate_block`` (the state root must come out identical; the txs' signatures are not checked
-again once the certificate verified: docs/architecture.md says why that is exactly as safe), commits it, and finally feeds the
-replica the set changes of the batch and ``SyncedTo``. A peer that serves a bad block or certificate is a
-remote fault: counted, logged, and the next peer is tried (blocks before the bad one stay committed).
-Every wait is bounded; the task exits when nobody is ahead.
+again once the certificate verified: docs/architecture.md says why that is exactly as safe), commits it, and
+finally feeds the replica the set changes of the batch and ``SyncedTo``. A peer that serves a bad block or
+certificate is a remote fault: counted, logged, and the next peer is tried (blocks before the bad one stay
+committed). Every wait is bounded; the task exits when nobody is ahead.
 
 The syncer takes small ports, never the node: the store (head height), the chain id, ``validators_at``
 (the set in force at a height <= head + 2), ``post`` (queue a job on the consensus task), ``apply_synced``
