@@ -183,6 +183,53 @@ def measure_catchup(nodes: Nodes, profile_dir: str | None) -> dict:
             "cpu_us_per_tx": round(cpu / (applied - up_txs) * 1e6, 1) if applied > up_txs else None}
 
 
+def measure_apply_cpu(blocks: int, per_block: int, senders: int = 100) -> dict:
+    """In-process CPU per tx of applying certified blocks (``commit_synced``, the catch-up path), against the
+    same blocks applied with every signature checked (no certificate check: what catch-up did before)."""
+    from ledger import chain
+    from ledger.block import make_seal
+    from ledger.genesis import Genesis, Validator
+    from ledger.keys import KeyPair
+    from ledger.storage import Store
+    from ledger.tx import make_tx
+    from node.options import ServiceOptions
+    from node.service import NodeService
+
+    chain_id, node, issuer = "carecoin-apply", KeyPair.generate(), KeyPair.generate()
+    genesis = Genesis(chain_id, 1_700_000_000_000, (Validator("branch-1", node.public_key),),
+                      roles={"issuer": (issuer.public_key,)}, policy={})
+    options = ServiceOptions(name="branch-1")
+    keys = [KeyPair.generate() for _ in range(senders)]
+    work = Path(tempfile.mkdtemp(prefix="carecoin-apply-"))
+    try:
+        leader = NodeService(key=node, genesis=genesis, store=Store.open(work / "leader"), options=options)
+        txs = [make_tx(chain_id, "mint", issuer, i + 1, [k.public_key, 10**9]) for i, k in enumerate(keys)]
+        txs += [make_tx(chain_id, "transfer", keys[i % senders], i // senders + 1,
+                        [keys[(i + 1) % senders].public_key, 1, bytes(32)]) for i in range(blocks * per_block)]
+        made = []
+        for start in range(0, len(txs), per_block):
+            parent = leader.pipeline.head_header()
+            ex, _ = chain.build_block(leader.store, leader.store, parent, txs[start:start + per_block],
+                                      parent.timestamp_ms + 1, node.public_key, signatures_checked=True)
+            seals = (make_seal(node, chain_id, ex.block.height, ex.block.hash),)
+            leader.committer.commit(ex.block, seals, ex, source="bench")
+            made.append((ex.block, seals))
+        leader.close()
+        out: dict[str, float] = {}
+        for rnd in range(2):
+            for mode in ("certified", "all_signatures_checked"):
+                follower = NodeService(key=KeyPair.generate(), genesis=genesis,
+                                       store=Store.open(work / f"{mode}-{rnd}"), options=options)
+                t0 = time.process_time()
+                follower.pipeline.commit_synced(made, follower.syncer.verify if mode == "certified" else None)
+                us = (time.process_time() - t0) / len(txs) * 1e6
+                follower.close()
+                out[mode] = round(min(out.get(mode, us), us), 1)
+        return {**out, "txs": len(txs), "blocks": len(made)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -208,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
     senders = min(args.senders, 50) if args.quick else args.senders
+    apply_cpu = measure_apply_cpu(*((8, 200) if args.quick else (20, 250)))
+    eprint(f"apply CPU per tx (in-process, best of 2): certified {apply_cpu['certified']} us, every signature "
+           f"checked {apply_cpu['all_signatures_checked']} us ({apply_cpu['txs']} txs)")
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-catchup-"))
     nodes = Nodes(workdir, args.log_level, peer_tls=args.tls)
     procs: dict[int, subprocess.Popen] = {}
@@ -259,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
         "catchup_cpu_us_per_tx": top["cpu_us_per_tx"],
         "live_network_cpu_us_per_tx": round(live_cpu / committed * 1e6, 1) if committed else None,
         "live_node_cpu_us_per_tx": round(live_cpu / committed / len(LIVE) * 1e6, 1) if committed else None,
+        "apply_cpu_us_per_tx": apply_cpu,
         "curve": [{"behind_txs": p["behind_txs"], "behind_blocks": p["behind_blocks"],
                    "catchup_s": p["catchup_s"], "catchup_tx_per_s": p["catchup_tx_per_s"],
                    "apply_tx_per_s": p["apply_tx_per_s"], "cpu_us_per_tx": p["cpu_us_per_tx"]} for p in curve],
