@@ -58,13 +58,18 @@ class Committer:
         """The committed nonce of ``sender``."""
         return state.get_nonce(self.store, sender)
 
-    def commit(self, block: Block, seals, execution: "chain.BlockExecution", *, source: str) -> None:
-        """Commit ``block`` (one synced batch), then update the mempool, metrics, waiters and subscribers."""
+    def commit(self, block: Block, seals, execution: "chain.BlockExecution", *, source: str,
+               decoded: dict[bytes, SignedTx] | None = None) -> None:
+        """Commit ``block`` (one synced batch), then update the mempool, metrics, waiters and subscribers.
+
+        ``decoded`` (raw -> ``SignedTx``) may hold the block's txs decoded already (catch-up), so none is
+        decoded again here."""
         self.store.commit_block(block, tuple(seals), execution.results, execution.state_writes,
                                 execution.smt_nodes)
-        self._after_commit(block, execution, source)
+        self._after_commit(block, execution, source, decoded or {})
 
-    def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str) -> None:
+    def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str,
+                      known: dict[bytes, SignedTx]) -> None:
         self._last_commit = time.monotonic()
         hashes = [r.tx_hash for r in execution.results]
         # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
@@ -72,7 +77,7 @@ class Committer:
         decoded = self.decoded
         senders = set()
         for raw, h in zip(block.txs, hashes):
-            tx = decoded.pop(raw, None)
+            tx = decoded.pop(raw, None) or known.get(raw)
             if h not in self.mempool:
                 senders.add((tx if tx is not None else decode_tx(raw)).body.sender)
         self._block_hashes[block.height] = hashes

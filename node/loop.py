@@ -245,13 +245,19 @@ class ConsensusLoop:
         """Verify (``verify(block, seals)``, right before each block runs), re-execute and commit fetched
         blocks; feed the replica the validator-set changes they decided, then ``SyncedTo``. Returns head.
 
-        Runs on the consensus task (catch-up posts it as a job). When ``verify`` or re-execution refuses a
-        block, the blocks before it stay committed, the replica is told about them, and the error is raised.
+        Runs on the consensus task (catch-up posts it as a job; it yields to the event loop between blocks so
+        the next batch is fetched meanwhile, and no other consensus event runs before it ends). When ``verify``
+        or re-execution refuses a block, the blocks before it stay committed, the replica is told about them,
+        and the error is raised.
         """
         scheduled: list[ValidatorSetScheduled] = []
         before = self.store.head().height
         try:
-            self.pipeline.commit_synced(blocks, verify, scheduled)
+            for one in blocks:  # block by block, yielding between: the next batch's fetch runs meanwhile
+                if self.pipeline.commit_synced([one], verify, scheduled) is None and one[0].height > \
+                        self.store.head().height:
+                    break  # not the next height: the rest cannot follow either
+                await asyncio.sleep(0)
         finally:
             head = self.store.head()
             if head.height > before:

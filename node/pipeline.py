@@ -290,6 +290,10 @@ class BlockPipeline:
         check the certificate against the set in force at that very height; whatever it raises stops the batch
         (the blocks before stay committed). Each block that scheduled a validator-set change appends its
         ``ValidatorSetScheduled`` to ``scheduled``, in height order.
+
+        A block whose certificate ``verify`` accepted re-executes without checking its txs' signatures again
+        (an honest sealer checked these very envelopes: docs/architecture.md, catch-up); all else of
+        ``validate_block`` runs, the state root included. Without ``verify`` every signature is checked.
         """
         last = None
         for block, seals in blocks:
@@ -301,9 +305,12 @@ class BlockPipeline:
             if verify is not None:
                 verify(block, seals)
             parent = self.store.get_header(head.height)
-            execution = chain.validate_block(self.store, self.store, parent, block, now_ms(),
-                                             self.options.max_future_ms, self.genesis.validator_set_hash)
-            self.committer.commit(block, seals, execution, source="sync")
+            decoded: dict[bytes, SignedTx] = {}  # each tx decoded once: validation and the commit share it
+            execution = chain.validate_block(
+                self.store, self.store, parent, block, now_ms(), self.options.max_future_ms,
+                self.genesis.validator_set_hash, known_verified=None if verify is None else lambda tx: True,
+                decode=lambda raw: decoded.get(raw) or decoded.setdefault(raw, decode_tx(raw)))
+            self.committer.commit(block, seals, execution, source="sync", decoded=decoded)
             last = block
             change = self.get_scheduled_change(block.height)
             if change is not None and scheduled is not None:

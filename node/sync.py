@@ -2,17 +2,19 @@
 
 Theory of operation. When the replica reports that peers are ahead (``RequestSync``), when the node
 starts, or when no block committed for a while, ``Syncer.request(height)`` wakes one background task. The
-task asks each peer's listener for its head (``GET /v1/blocks/latest``), then pulls the missing blocks in
-batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON), checking here
-that each decodes, is for this chain and extends the one before. The batch is then handed to the consensus
-task as one job (``ConsensusLoop.apply_synced``), which, block by block, checks the certificate right before
-the block runs — a quorum of distinct members of the set in force at **that** height (``validators_at``,
-read from the state at its parent, so a node following from genesis walks every validator-set change)
-sealed exactly that (chain id, height, block hash) — re-executes it on its parent with
-``ledger.chain.validate_block`` (the state root must come out identical), commits it, and finally feeds the
-replica the set changes of the batch and ``SyncedTo``. A peer that serves a bad block or certificate is a
-remote fault: counted, logged, and the next peer is tried (blocks before the bad one stay committed).
-Every wait is bounded; the task exits when nobody is ahead.
+task asks each peer's listener for its head (``GET /v1/blocks/latest``), then pulls the missing blocks from
+the best one in batches (``GET /v1/blocks/{h}?format=raw``: the encoded block and certificate, hex in JSON;
+up to ``FETCH_CONCURRENCY`` requests in flight), checking here that each decodes, is for this chain and
+extends the one before. Each batch is handed to the consensus task as one job (``ConsensusLoop.apply_synced``)
+while the next batch is fetched (pipelined: the job yields between blocks). The job, block by block, checks
+the certificate right before the block runs — a quorum of distinct members of the set in force at **that**
+height (``validators_at``, read from the state at its parent, so a node following from genesis walks every
+validator-set change) sealed exactly that (chain id, height, block hash) — re-executes it on its parent with
+``ledger.chain.validate_block`` (the state root must come out identical; the txs' signatures are not checked
+again once the certificate verified: docs/architecture.md says why that is exactly as safe), commits it, and
+finally feeds the replica the set changes of the batch and ``SyncedTo``. A peer that serves a bad block or
+certificate is a remote fault: counted, logged, and the next peer is tried (blocks before the bad one stay
+committed). Every wait is bounded; the task exits when nobody is ahead.
 
 The syncer takes small ports, never the node: the store (head height), the chain id, ``validators_at``
 (the set in force at a height <= head + 2), ``post`` (queue a job on the consensus task), ``apply_synced``
@@ -38,6 +40,7 @@ from node.progress import CatchUpProgress
 log = logging.getLogger("carecoin.sync")
 
 BATCH = 32
+FETCH_CONCURRENCY = 8  # block requests in flight to one peer
 REQUEST_TIMEOUT_S = 5.0
 MAX_ROUNDS = 10_000  # bound on fetch rounds per task run (each round commits >= 1 block or stops)
 
@@ -152,45 +155,82 @@ class Syncer:
             self.progress.done()
 
     async def _sync_round(self) -> bool:
-        """Fetch and commit one batch from the best peer; return True when more may follow."""
+        """Pull from the best peer up to its head; return True when more may follow."""
         head = self.store.head().height
         heights = await asyncio.gather(*(self._peer_height(base) for _, base in self.sources))
         ranked = sorted(zip(heights, self.sources), key=lambda x: -x[0])
         for peer_height, (key, base) in ranked:
             if peer_height <= head:
                 return False
-            upto = min(peer_height, head + self.batch)
-            try:
-                blocks = await self._fetch(base, head + 1, upto)
-            except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
-                self.faults += 1
-                self.on_fault()
-                log.warning("catch-up from %s failed: %s", base, exc)
-                continue
-            try:
-                new_head = await self._apply(blocks)
-            except SyncFault as exc:  # a certificate refused: that peer's fault (what came before stays)
-                self.faults += 1
-                self.on_fault()
-                log.warning("catch-up from %s stopped: %s", base, exc)
-                continue
+            new_head = await self._pull(base, head, peer_height)
             if new_head > head:
-                self.progress.update(new_head, peer_height)
                 log.info("caught up to %d from %s (peer at %d)", new_head, base, peer_height)
                 return True
         return False
 
+    async def _pull(self, base: str, head: int, peer_height: int) -> int:
+        """Fetch and commit batches from one peer up to ``peer_height``; return the new head height.
+
+        Pipelined: while one batch is applied (on the consensus task, which yields between blocks), the next
+        one is fetched. A fetch error or a refused certificate is that peer's fault (counted, logged); the
+        blocks committed before stay, and the caller moves on (a later round may try another peer)."""
+        applied = head
+        fetch: asyncio.Task | None = asyncio.ensure_future(
+            self._fetch(base, head + 1, min(peer_height, head + self.batch)))
+        try:
+            while fetch is not None:
+                try:
+                    blocks = await fetch
+                except (aiohttp.ClientError, asyncio.TimeoutError, SyncFault) as exc:
+                    self._fault(f"catch-up from {base} failed: {exc}")
+                    return self.store.head().height
+                last = blocks[-1][0].height
+                fetch = None
+                if last < peer_height:
+                    fetch = asyncio.ensure_future(self._fetch(base, last + 1, min(peer_height, last + self.batch)))
+                try:
+                    applied = await self._apply(blocks)
+                except SyncFault as exc:  # a certificate refused: that peer's fault (what came before stays)
+                    self._fault(f"catch-up from {base} stopped: {exc}")
+                    return self.store.head().height
+                if applied < last:
+                    return applied  # re-execution refused a certified block (logged by _apply)
+                self.progress.update(applied, peer_height)
+            return applied
+        finally:
+            if fetch is not None and not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetch
+
+    def _fault(self, message: str) -> None:
+        self.faults += 1
+        self.on_fault()
+        log.warning("%s", message)
+
     async def _fetch(self, base: str, first: int, last: int) -> list[tuple[Block, tuple]]:
-        out = []
-        for h in range(first, last + 1):
-            doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
-            block, seals = decode_raw_block(doc, h)
+        """Blocks ``first..last`` from one peer, up to ``FETCH_CONCURRENCY`` requests in flight, checked to be of
+        this chain and to extend one another."""
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def one(h: int) -> tuple[Block, tuple]:
+            async with gate:
+                doc = await self._get_json(f"{base}/v1/blocks/{h}?format=raw")
+            return decode_raw_block(doc, h)
+
+        tasks = [asyncio.ensure_future(one(h)) for h in range(first, last + 1)]
+        try:
+            out = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        for i, (block, _) in enumerate(out):
+            h = first + i
             if block.header.chain_id != self.chain_id:
                 raise SyncFault(f"block {h} is for chain {block.header.chain_id!r}; expected {self.chain_id!r}")
-            if out and block.header.prev_hash != out[-1][0].hash:
+            if i and block.header.prev_hash != out[i - 1][0].hash:
                 raise SyncFault(f"block {h} does not extend block {h - 1} served by the same peer")
-            out.append((block, seals))
-        return out
+        return list(out)
 
     def verify(self, block: Block, seals) -> None:
         """The certificate check of one block, run right before it executes (its parent is committed)."""
