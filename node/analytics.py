@@ -53,6 +53,7 @@ log = logging.getLogger("carecoin.analytics")
 
 FOLLOW_PERIOD_S = 0.25
 FOLLOW_BATCH = 500
+FOLLOW_TXS = 5_000  # results indexed per step at most (whole blocks): a start on large blocks keeps serving
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back",
                 "campaign", "debt_incurred", "debt_repaid")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
@@ -83,15 +84,18 @@ class ReportIndex:
         self.tickets: dict[str, Ticket] = {}  # the latest record of every ticket seen
         self.branches: set[str] = set()
 
-    def catch_up(self, max_blocks: int = 10_000) -> int:
-        """Index committed blocks after ``self.height`` (at most ``max_blocks``); return the indexed height."""
+    def catch_up(self, max_blocks: int = 10_000, max_txs: int | None = None) -> int:
+        """Index committed blocks after ``self.height`` (at most ``max_blocks``, and no block more once
+        ``max_txs`` txs are indexed); return the indexed height."""
         head = self.store.head().height
         stop = min(head, self.height + max_blocks)
-        while self.height < stop:
+        txs = 0
+        while self.height < stop and (max_txs is None or txs < max_txs):
             h = self.height + 1
             header = self.store.get_header(h)
             if header.tx_count:
                 self._index_block(h, header.timestamp_ms)
+                txs += header.tx_count
             self.height = h
         return self.height
 
@@ -256,14 +260,17 @@ class ReportIndex:
 
 
 async def follow(index: ReportIndex, is_closed: Callable[[], bool]) -> None:
-    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled)."""
+    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled); while
+    behind (a start), steps follow each other with only a yield to the event loop between them."""
+    behind = False
     while True:
-        await asyncio.sleep(FOLLOW_PERIOD_S)
+        await asyncio.sleep(0 if behind else FOLLOW_PERIOD_S)
         try:
             if is_closed():
                 return
-            index.catch_up(FOLLOW_BATCH)
+            behind = index.catch_up(FOLLOW_BATCH, FOLLOW_TXS) < index.store.head().height
         except Exception:  # derived data: log and retry next period, never take the node down
+            behind = False
             log.exception("report index catch-up failed at height %d", index.height)
 
 
