@@ -237,7 +237,7 @@ def measure(cache: StateCache, n: int, data: Path, meta: dict, args: argparse.Na
             f"RSS {rss_start['VmRSS'] / 1024:.1f} MB")
         rnd = random.Random(n)
         genesis = load_genesis(cache.net / "genesis.json")
-        reader = Client(api, key=cache.net / "company" / "auditor.key")
+        reader = Client(api, key=cache.net / "company" / "auditor.key", timeout_s=120.0)
         issuer = load_key(cache.branch / "keys" / "issuer.key")
         t1 = time.perf_counter()
         committed = run_txs(api, issuer, reader, genesis.chain_id, n, args.txs, rnd)
@@ -283,7 +283,7 @@ def wait_ready(proc: subprocess.Popen, api: str, logfile: Path, timeout_s: float
 
 def run_txs(api: str, issuer, reader: Client, chain_id: str, n: int, count: int, rnd: random.Random) -> int:
     """Mint 1 coin to ``count`` random odd-numbered accounts (batches of 1000); wait for all to commit."""
-    submitter = Client(api)
+    submitter = Client(api, timeout_s=120.0)
     nonce = reader.account(issuer.public_key.hex())["nonce"]
     targets = [account_id(rnd.randrange(1, n, 2)) for _ in range(count)]
     txs = [make_tx(chain_id, "mint", issuer, nonce + k + 1, [to, 1]) for k, to in enumerate(targets)]

@@ -260,17 +260,16 @@ class ReportIndex:
 
 
 async def follow(index: ReportIndex, is_closed: Callable[[], bool]) -> None:
-    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled); while
-    behind (a start), steps follow each other with only a yield to the event loop between them."""
-    behind = False
+    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled): at most
+    ``FOLLOW_BATCH`` blocks and, at whole blocks, ``FOLLOW_TXS`` txs, then a period's pause, so a start on a long
+    chain of large blocks indexes in the background while the node serves."""
     while True:
-        await asyncio.sleep(0 if behind else FOLLOW_PERIOD_S)
+        await asyncio.sleep(FOLLOW_PERIOD_S)
         try:
             if is_closed():
                 return
-            behind = index.catch_up(FOLLOW_BATCH, FOLLOW_TXS) < index.store.head().height
+            index.catch_up(FOLLOW_BATCH, FOLLOW_TXS)
         except Exception:  # derived data: log and retry next period, never take the node down
-            behind = False
             log.exception("report index catch-up failed at height %d", index.height)
 
 

@@ -25,6 +25,7 @@ MAX_FED = 256  # blocks queued by the commit path; beyond, the follower reads th
 MAX_FED_TXS = 20_000  # ... and results queued (memory is bounded at large blocks too)
 BATCH = 500  # blocks applied between two yields to the event loop
 BATCH_TXS = 5_000  # ... or this many results, whichever comes first (a start on a chain of large blocks)
+STEP_PAUSE_S = 0.05  # pause between batches while behind: requests are served between them
 PERIOD_S = 1.0  # the task also looks at the head this often, fed or not
 
 
@@ -94,7 +95,7 @@ class ErasureFollower:
                 if is_closed():
                     return
                 while self.catch_up(BATCH, BATCH_TXS) < self.store.head().height:
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(STEP_PAUSE_S)
             except Exception:  # never take the node down; retry at the next wake
                 log.exception("erasure catch-up failed at height %d", self.height)
             try:
