@@ -17,7 +17,9 @@ accounts, and ``--proofs`` state proofs), and ``rss_mb`` is VmRSS after it (cach
 the peak (VmHWM). The bench asserts what the node serves: every even-numbered account read holds exactly
 ``AMOUNT`` coins and nonce 0 (the workload never touches them) and every proof verifies offline against the
 genesis (``ledger.state_proof.verify_state_proof``: sealed header, SMT membership of the account's keys),
-so a state the node did not accept as its own chain would fail the run, not print a figure.
+so a state the node did not accept as its own chain would fail the run, not print a figure. The node runs on
+the cached data dir itself: it commits its own blocks on top (the workload's mints, empty blocks), which leaves
+the number of accounts unchanged and is where the next extension starts from.
 
 Prints ONE JSON object (with ``--json`` nothing else on stdout):
 
