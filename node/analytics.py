@@ -53,6 +53,7 @@ log = logging.getLogger("carecoin.analytics")
 
 FOLLOW_PERIOD_S = 0.25
 FOLLOW_BATCH = 500
+FOLLOW_TXS = 5_000  # results indexed per step at most (whole blocks): a start on large blocks keeps serving
 COIN_METRICS = ("minted", "earned", "rewarded", "compensated", "refunded", "redeemed", "expired", "clawed_back",
                 "campaign", "debt_incurred", "debt_repaid")
 _CREDIT_METRIC = {"mint": "minted", "earn": "earned", "reward": "rewarded", "compensation": "compensated",
@@ -83,15 +84,18 @@ class ReportIndex:
         self.tickets: dict[str, Ticket] = {}  # the latest record of every ticket seen
         self.branches: set[str] = set()
 
-    def catch_up(self, max_blocks: int = 10_000) -> int:
-        """Index committed blocks after ``self.height`` (at most ``max_blocks``); return the indexed height."""
+    def catch_up(self, max_blocks: int = 10_000, max_txs: int | None = None) -> int:
+        """Index committed blocks after ``self.height`` (at most ``max_blocks``, and no block more once
+        ``max_txs`` txs are indexed); return the indexed height."""
         head = self.store.head().height
         stop = min(head, self.height + max_blocks)
-        while self.height < stop:
+        txs = 0
+        while self.height < stop and (max_txs is None or txs < max_txs):
             h = self.height + 1
             header = self.store.get_header(h)
             if header.tx_count:
                 self._index_block(h, header.timestamp_ms)
+                txs += header.tx_count
             self.height = h
         return self.height
 
@@ -256,13 +260,15 @@ class ReportIndex:
 
 
 async def follow(index: ReportIndex, is_closed: Callable[[], bool]) -> None:
-    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled)."""
+    """Catch the index up after commits, a bounded batch per step (bounded: runs until cancelled): at most
+    ``FOLLOW_BATCH`` blocks and, at whole blocks, ``FOLLOW_TXS`` txs, then a period's pause, so a start on a long
+    chain of large blocks indexes in the background while the node serves."""
     while True:
         await asyncio.sleep(FOLLOW_PERIOD_S)
         try:
             if is_closed():
                 return
-            index.catch_up(FOLLOW_BATCH)
+            index.catch_up(FOLLOW_BATCH, FOLLOW_TXS)
         except Exception:  # derived data: log and retry next period, never take the node down
             log.exception("report index catch-up failed at height %d", index.height)
 

@@ -30,6 +30,7 @@ log = logging.getLogger("carecoin.node")
 MAX_SUBMIT_TIMES = 50_000
 MAX_CACHED_BLOCK_HASHES = 256
 MAX_CACHED_RESULTS = 64  # the followers catch up every 0.25 s; this bounds memory at large blocks
+MAX_CACHED_RESULT_TXS = 20_000  # ... and so does this, in results (64 full blocks would hold 640,000 of them)
 
 CommitSubscriber = Callable[[int, list], None]  # (height, results), called on the consensus task
 
@@ -45,6 +46,7 @@ class Committer:
         self.submitted: OrderedDict[bytes, float] = OrderedDict()  # tx hash -> monotonic submit time
         self._block_hashes: OrderedDict[int, list[bytes]] = OrderedDict()  # height -> tx hashes (recent)
         self._recent_results: OrderedDict[int, list] = OrderedDict()  # height -> TxResults (recent)
+        self._recent_result_txs = 0  # results held in _recent_results
         self._last_commit = time.monotonic()
         self._commit_waiters: list[asyncio.Future] = []
         self._subscribers: list[CommitSubscriber] = []
@@ -81,11 +83,9 @@ class Committer:
             if h not in self.mempool:
                 senders.add((tx if tx is not None else decode_tx(raw)).body.sender)
         self._block_hashes[block.height] = hashes
-        self._recent_results[block.height] = execution.results
+        self._cache_results(block.height, execution.results)
         while len(self._block_hashes) > MAX_CACHED_BLOCK_HASHES:
             self._block_hashes.popitem(last=False)
-        while len(self._recent_results) > MAX_CACHED_RESULTS:
-            self._recent_results.popitem(last=False)
         self.mempool.on_block_committed(hashes, self.get_nonce, senders)
         m = self.metrics
         m.height.set(block.height)
@@ -109,6 +109,17 @@ class Committer:
                 log.exception("commit subscriber %r failed at height %d", subscriber, block.height)
         log.info("committed block %d %s with %d txs (%s)", block.height, block.hash.hex()[:16], len(hashes),
                  source)
+
+    def _cache_results(self, height: int, results: list) -> None:
+        """Keep ``results`` for the followers; the oldest go past ``MAX_CACHED_RESULTS`` blocks or
+        ``MAX_CACHED_RESULT_TXS`` results (the newest block always stays; a miss reads the store)."""
+        cache = self._recent_results
+        old = cache.pop(height, None)
+        self._recent_result_txs += len(results) - (len(old) if old is not None else 0)
+        cache[height] = results
+        while len(cache) > MAX_CACHED_RESULTS or (self._recent_result_txs > MAX_CACHED_RESULT_TXS
+                                                   and len(cache) > 1):
+            self._recent_result_txs -= len(cache.popitem(last=False)[1])
 
     def trim_submitted(self) -> None:
         """Keep at most ``MAX_SUBMIT_TIMES`` submit times (the oldest go first)."""

@@ -22,7 +22,10 @@ from ledger.events import CustomerDataErased, decode_event
 log = logging.getLogger("carecoin.erasure")
 
 MAX_FED = 256  # blocks queued by the commit path; beyond, the follower reads them from the store
+MAX_FED_TXS = 20_000  # ... and results queued (memory is bounded at large blocks too)
 BATCH = 500  # blocks applied between two yields to the event loop
+BATCH_TXS = 5_000  # ... or this many results, whichever comes first (a start on a chain of large blocks)
+STEP_PAUSE_S = 0.05  # pause between batches while behind: requests are served between them
 PERIOD_S = 1.0  # the task also looks at the head this often, fed or not
 
 
@@ -34,19 +37,23 @@ class ErasureFollower:
         self.store, self.on_erased, self.results_of = store, on_erased, results_of
         self.height = 0  # every block up to here is applied (genesis erases nobody)
         self._fed: deque[tuple[int, list]] = deque()
+        self._fed_txs = 0  # results held in _fed
         self._wake: asyncio.Event | None = None
 
     def on_commit(self, height: int, results: list) -> None:
         """Commit subscriber: queue the block's results and wake the task (constant time)."""
-        if len(self._fed) < MAX_FED:
+        if len(self._fed) < MAX_FED and self._fed_txs + len(results) <= MAX_FED_TXS:
             self._fed.append((height, results))
+            self._fed_txs += len(results)
         if self._wake is not None:
             self._wake.set()
 
-    def catch_up(self, max_blocks: int = 10_000) -> int:
-        """Apply committed blocks after ``self.height`` (at most ``max_blocks``); return the applied height."""
+    def catch_up(self, max_blocks: int = 10_000, max_txs: int | None = None) -> int:
+        """Apply committed blocks after ``self.height`` (at most ``max_blocks``, and no block more once
+        ``max_txs`` results are applied); return the applied height."""
         stop = min(self.store.head().height, self.height + max_blocks)
-        while self.height < stop:
+        txs = 0
+        while self.height < stop and (max_txs is None or txs < max_txs):
             h = self.height + 1
             results = self._take_fed(h)
             if results is None:
@@ -57,15 +64,18 @@ class ErasureFollower:
                 if results is None:
                     results = self.store.get_results(h)
             self._apply(results)
+            txs += len(results)
             self.height = h
         return self.height
 
     def _take_fed(self, height: int) -> list | None:
         fed = self._fed
         while fed and fed[0][0] < height:
-            fed.popleft()
+            self._fed_txs -= len(fed.popleft()[1])
         if fed and fed[0][0] == height:
-            return fed.popleft()[1]
+            results = fed.popleft()[1]
+            self._fed_txs -= len(results)
+            return results
         return None
 
     def _apply(self, results) -> None:
@@ -84,8 +94,8 @@ class ErasureFollower:
             try:
                 if is_closed():
                     return
-                while self.catch_up(BATCH) < self.store.head().height:
-                    await asyncio.sleep(0)
+                while self.catch_up(BATCH, BATCH_TXS) < self.store.head().height:
+                    await asyncio.sleep(STEP_PAUSE_S)
             except Exception:  # never take the node down; retry at the next wake
                 log.exception("erasure catch-up failed at height %d", self.height)
             try:
