@@ -117,6 +117,7 @@ def scan_prefixes(db: "plyvel.DB") -> dict[str, dict[str, int]]:
 def prefix_disk_bytes(db: "plyvel.DB", scratch: Path) -> dict[str, int]:
     """Per key prefix: bytes on disk of its rows alone in a compacted LevelDB of the same options."""
     out: dict[str, int] = {}
+    scratch.mkdir(parents=True, exist_ok=True)
     prefixes = sorted({key[:1] for key, _ in _first_keys(db)})
     for prefix in prefixes:
         target = scratch / f"prefix-{prefix.hex()}"
