@@ -63,6 +63,9 @@ PREFIXES = {
     storage.P_HEAD: "head marker",
     storage.P_VERSION: "store format version",
 }
+# Prefixes of the chain itself and its indexes (everything else is state, the tree, or node bookkeeping).
+CHAIN_PREFIXES = (storage.P_BLOCK, storage.P_HEADER, storage.P_HASH, storage.P_CERT, storage.P_RESULT, storage.P_TX,
+                  storage.P_DETAIL)
 # Files and directories of a data dir besides LevelDB's own.
 OTHER_FILES = {
     "consensus.wal": "consensus WAL record (checksummed file copy; one record, not per tx)",
@@ -212,6 +215,12 @@ def compute_report(m: dict, mix: str, params: dict, network: dict | None) -> dic
     history_disk = (m["disk"].get(prefix_label(storage.P_NODE), 0) * history_raw // nodes["raw_bytes"]
                     if nodes["raw_bytes"] else 0)
     per_tx = round(total_after / txs, 1)
+    disk = m["disk"]
+    chain = sum(disk.get(prefix_label(p), 0) for p in CHAIN_PREFIXES)
+    state = disk.get(prefix_label(storage.P_STATE), 0) + disk.get(prefix_label(storage.P_NODE), 0) - history_disk
+    rest = sum(v for k, v in disk.items() if k not in {prefix_label(p) for p in (*CHAIN_PREFIXES, storage.P_STATE,
+                                                                                 storage.P_NODE)})
+    parts = {"chain": chain, "current_state": state, "smt_history": history_disk, "node_files": rest + other_total}
     return {
         "bench": "storage", "params": params, "mix": mix, "txs": m["txs"],
         "bytes_per_tx": per_tx,
@@ -221,6 +230,9 @@ def compute_report(m: dict, mix: str, params: dict, network: dict | None) -> dic
         "by_prefix": dict(sorted(m["disk"].items(), key=lambda kv: -kv[1])),
         "by_prefix_per_tx": {k: round(v / txs, 1) for k, v in sorted(m["disk"].items(), key=lambda kv: -kv[1])},
         "by_prefix_raw": m["scanned"],
+        # chain: blocks, results and their indexes (grow per tx); current_state: state values and the head's
+        # tree (grow per record the workload creates); smt_history: older heights' tree nodes
+        "by_part_per_tx": {k: round(v / txs, 1) for k, v in parts.items()},
         "prefix_meaning": {prefix_label(p): what for p, what in PREFIXES.items()},
         "leveldb_bytes": {"before_compaction": m["leveldb_before"], "after_compaction": m["leveldb_after"]},
         "other_files": m["others"], "other_files_meaning": OTHER_FILES,
@@ -301,9 +313,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         return
     parts = ", ".join(f"{k} {v}" for k, v in report["by_prefix_per_tx"].items())
+    kinds = ", ".join(f"{k} {v}" for k, v in report["by_part_per_tx"].items())
     print(f"storage ({args.mix}, {report['txs']} txs): {report['bytes_per_tx']} B/tx after compaction "
           f"({report['bytes_per_tx_before_compaction']} before; goal <= {GOAL_BYTES_PER_TX}); per prefix B/tx: {parts}; "
-          f"without sparse-Merkle history {report['bytes_per_tx_without_smt_history']} B/tx")
+          f"without sparse-Merkle history {report['bytes_per_tx_without_smt_history']} B/tx; by part B/tx: {kinds}")
 
 
 if __name__ == "__main__":

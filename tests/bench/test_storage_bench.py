@@ -85,3 +85,14 @@ def test_bytes_per_tx_counts_the_compacted_store_and_every_other_file(data_dir, 
     assert report["bytes_per_tx"] == round((m["leveldb_after"] + 940) / TXS, 1)
     assert report["goal"]["bytes_per_tx"]["met"] is (report["bytes_per_tx"] <= 400)
     assert report["bench"] == "storage" and report["txs"] == TXS and report["mix"] == "coin"
+
+
+def test_parts_split_the_prefixes_without_counting_one_twice(data_dir, tmp_path):
+    path, _, _ = data_dir
+    m = measure_data_dir(path, tmp_path / "scratch")
+    report = compute_report(m, "coin", {}, None)
+    parts = report["by_part_per_tx"]
+    assert parts["chain"] == round((m["disk"]["B"] + m["disk"]["T"]) / TXS, 1)
+    assert parts["smt_history"] == round(report["smt"]["history_disk_bytes"] / TXS, 1)
+    whole = sum(m["disk"].values()) + sum(m["others"].values())
+    assert abs(sum(parts.values()) * TXS - whole) <= 4 * 0.05 * TXS  # only the per-part rounding differs
