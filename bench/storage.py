@@ -9,8 +9,8 @@ first node's data dir (``--data-dir`` measures an existing, stopped one instead)
    ``vault/seen-requests``; ``audit/``; ``webhooks/``). The list index and the report index live in memory
    (rebuilt at start); the SQL sink is off unless ``[sink]`` is configured, so neither is on disk here;
 2. reads every LevelDB row and sums key + value bytes per key prefix (``ledger.storage`` key layout);
-3. compacts the store (plyvel ``compact_range``) and sizes it again;
-4. copies each prefix's rows alone into a scratch LevelDB (same snappy compression), compacts it and sizes
+3. compacts the store (plyvel ``compact_range``, opened with the node's table options) and sizes it again;
+4. copies each prefix's rows alone into a scratch LevelDB (same options: snappy, bloom filter), compacts it and sizes
    it: ``by_prefix`` is what each prefix costs on disk after compaction (the parts add up to the compacted
    store within LevelDB's per-table overhead);
 5. walks the sparse-Merkle tree from the head's ``state_root``: nodes reachable from it are the live state
@@ -107,6 +107,13 @@ def prefix_label(prefix: bytes) -> str:
     return prefix.decode() if prefix.isalpha() else "0x" + prefix.hex()
 
 
+def open_like_node(path: Path, *, create: bool) -> "plyvel.DB":
+    """Open a LevelDB with the node's table options (``ledger.storage``: bloom filter, block cache; snappy is
+    plyvel's default), so the tables a compaction writes here are the ones the node's would be."""
+    return plyvel.DB(str(path), create_if_missing=create, lru_cache_size=storage.BLOCK_CACHE_BYTES,
+                     bloom_filter_bits=storage.BLOOM_BITS_PER_KEY)
+
+
 def scan_prefixes(db: "plyvel.DB") -> dict[str, dict[str, int]]:
     """Per key prefix (first byte): rows and key + value bytes of every row."""
     out: dict[str, dict[str, int]] = {}
@@ -121,10 +128,9 @@ def prefix_disk_bytes(db: "plyvel.DB", scratch: Path) -> dict[str, int]:
     """Per key prefix: bytes on disk of its rows alone in a compacted LevelDB of the same options."""
     out: dict[str, int] = {}
     scratch.mkdir(parents=True, exist_ok=True)
-    prefixes = sorted({key[:1] for key, _ in _first_keys(db)})
-    for prefix in prefixes:
+    for prefix in present_prefixes(db):
         target = scratch / f"prefix-{prefix.hex()}"
-        part = plyvel.DB(str(target), create_if_missing=True)
+        part = open_like_node(target, create=True)
         try:
             with part.write_batch() as wb:
                 for key, value in db.iterator(prefix=prefix):
@@ -137,19 +143,20 @@ def prefix_disk_bytes(db: "plyvel.DB", scratch: Path) -> dict[str, int]:
     return out
 
 
-def _first_keys(db: "plyvel.DB"):
-    """The first key of every prefix byte present (one seek per prefix, not a full scan)."""
-    key = b""
+def present_prefixes(db: "plyvel.DB") -> list[bytes]:
+    """Every first key byte present in the store, in order (one seek per prefix, not a full scan)."""
+    out: list[bytes] = []
+    start = b""
     while True:
-        it = db.iterator(start=key, include_value=False)
+        it = db.iterator(start=start, include_value=False)
         first = next(it, None)
         it.close()
         if first is None:
-            return
-        yield first, None
+            return out
+        out.append(first[:1])
         if first[0] == 0xFF:
-            return
-        key = bytes([first[0] + 1])
+            return out
+        start = bytes([first[0] + 1])
 
 
 def smt_live(db: "plyvel.DB") -> dict[str, int]:
@@ -189,7 +196,7 @@ def measure_data_dir(data_dir: Path, scratch: Path) -> dict:
     """Everything ``compute_report`` needs, from a stopped node's data dir (compacted in place)."""
     before = leveldb_bytes(data_dir)
     others = other_bytes(data_dir)
-    db = plyvel.DB(str(data_dir), create_if_missing=False)
+    db = open_like_node(data_dir, create=False)
     try:
         txs = count_txs(db)
         scanned = scan_prefixes(db)
