@@ -138,7 +138,14 @@ def measure_point(txs: int, genesis, runs: int, block_max: int = MAX_BLOCK_TXS) 
     return {"txs": txs, "receipt_bytes": len(json.dumps(core, separators=(",", ":"))),
             "compact_bytes": len(encode_compact(receipt)), "verify_ms_p50": p50, "verify_ms_p99": p99,
             "audit_path_len": len(receipt["audit_path"]), "real_block": txs <= MAX_BLOCK_TXS,
-            "built": built, "build_s": round(build_s, 2)}
+            "built": built, "build_s": round(build_s, 2), "parts_bytes": receipt_parts(core)}
+
+
+def receipt_parts(receipt: dict) -> dict[str, int]:
+    """Bytes of the receipt's main fields as raw bytes (what they cost in the compact form, before framing)."""
+    return {"tx": len(receipt["tx"]) // 2, "header": len(receipt["header"]) // 2,
+            "audit_path": 32 * len(receipt["audit_path"]), "leaf": len(receipt["leaf"]) // 2,
+            "events": len(receipt["events"]) // 2, "seals": 96 * len(receipt["commit"])}
 
 
 def sweep(sizes, genesis, runs: int, block_max: int = MAX_BLOCK_TXS) -> list[dict]:

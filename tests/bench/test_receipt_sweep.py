@@ -54,3 +54,10 @@ def test_compact_size_reported_is_the_encoded_receipts():
     point = measure_point(1000, make_genesis(), runs=1, block_max=0)
     receipt = build_tree_receipt(1000, 751)
     assert point["compact_bytes"] == len(encode_compact(receipt))
+
+
+def test_parts_of_a_point_are_its_receipts_fields():
+    point = measure_point(1000, make_genesis(), runs=1, block_max=0)
+    assert point["parts_bytes"]["audit_path"] == 32 * point["audit_path_len"]
+    assert point["parts_bytes"]["seals"] == 3 * 96  # 3 of 4 validators: key + signature each
+    assert sum(point["parts_bytes"].values()) < point["compact_bytes"]  # the rest is framing and two hashes
