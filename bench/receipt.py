@@ -200,6 +200,9 @@ def main() -> None:
         result["curve"] = curve = sweep(QUICK_SWEEP if args.quick else SWEEP, genesis,
                                         200 if args.quick else SWEEP_RUNS, 10**3 if args.quick else MAX_BLOCK_TXS)
         result["goal"] = compute_goal(curve)
+    else:  # the one block measured
+        result["goal"] = compute_goal([{"txs": args.txs, "compact_bytes": sizes["compact_bytes"],
+                                        "verify_ms_p50": median, "real_block": args.txs <= MAX_BLOCK_TXS}])
     print(json.dumps(result))
     if args.json:
         return
@@ -209,7 +212,6 @@ def main() -> None:
     one = result["one_change"]
     print(f"after one validator-set change: compact {one['compact_bytes']} B; verify median "
           f"{one['verify_median_ms']} ms, p99 {one['verify_p99_ms']} ms (3 more seals)")
-
     for point in result.get("curve", []):
         print(f"  {point['txs']:>9} leaves: path {point['audit_path_len']} hashes, JSON {point['receipt_bytes']} B, "
               f"compact {point['compact_bytes']} B, verify p50 {point['verify_ms_p50']} ms p99 "
