@@ -46,7 +46,7 @@ from ledger.storage import ChainHead  # noqa: E402
 
 GOAL_BYTES_PER_TX = 400
 DEFAULT_TXS = 20_000
-QUICK_TXS = 500
+QUICK_TXS = 300  # ~60 s with the network start at load average 20 on 2 cores; half that when idle
 # What each key prefix of ``ledger.storage`` holds (its module docstring is the reference).
 PREFIXES = {
     storage.P_BLOCK: "block: header and tx envelopes",
