@@ -269,8 +269,7 @@ def scaling_line(cases: list[tuple[int, list[dict]]]) -> str:
     if not first or not last or first[0] == last[0]:
         return base + "; consensus messages grow with the square of the validators."
     return (base + f" ({first[0]}→{last[0]}: × {first[0] / last[0]:.2f}); measured tx/s × "
-            f"{last[1] / first[1]:.2f}, the rest of the gap being consensus messages, which grow with the square "
-            f"of the validators.")
+            f"{last[1] / first[1]:.2f} (consensus messages per block grow with the square of the validators).")
 
 
 def section_single(doc: dict, case: str, title: str, line: str, figures: list[tuple[str, str]],
