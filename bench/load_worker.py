@@ -6,7 +6,8 @@ not the bench's or a node's. Steps, every one bounded in count and time:
 1. **Fund**: ``--senders`` fresh keys each get one ``mint`` from the issuer (batches below the mempool's
    per-sender cap, each waited for). Not measured.
 2. **Pre-sign**: ``--max-txs`` transfers of amount 1, nonce-major (every sender's nonce n before any
-   nonce n+1), so a sender's txs arrive in order. Sender ``s`` always goes to node ``s % nodes``.
+   nonce n+1), so a sender's txs arrive in order. Sender ``s`` always goes to node ``s % nodes``
+   (every node of ``--apis`` gets its share: there are at least as many posters as nodes).
 3. **Submit** for ``--duration`` seconds: ``--concurrency`` keep-alive HTTP posters send batches of
    ``--batch`` txs to ``POST /v1/txs``; with ``--rate`` > 0 batches are released on an open-loop schedule.
    At most ``--window`` txs are in flight (submitted, not yet seen committed), so a closed-loop run
@@ -238,7 +239,8 @@ async def submit(session, apis, queues, args, stats, follower: Follower) -> None
                 stats["backoffs"] += 1
                 await asyncio.sleep(0.05)
 
-    await asyncio.gather(*(poster(k) for k in range(args.concurrency)))
+    # poster k serves node k % nodes: at least one poster per node, or a node's queue would never be sent
+    await asyncio.gather(*(poster(k) for k in range(max(args.concurrency, len(queues)))))
     stats["retry_left"] = sum(len(r) for r in retry)
     stats["submit_window_s"] = time.time() - t_start
 
@@ -287,7 +289,7 @@ async def run(args) -> dict:
     reader = load_key(args.reader_key)  # reads blocks and tx status: the company auditor
     senders = [KeyPair.generate() for _ in range(args.senders)]
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=args.concurrency + 8, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(limit=max(args.concurrency, len(apis)) + 8, keepalive_timeout=60)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async with session.get(f"{apis[0]}/v1/status") as resp:
             start_height = (await resp.json())["height"]
