@@ -12,8 +12,9 @@ not the bench's or a node's. Steps, every one bounded in count and time:
    ``--batch`` txs to ``POST /v1/txs``; with ``--rate`` > 0 batches are released on an open-loop schedule.
    At most ``--window`` txs are in flight (submitted, not yet seen committed), so a closed-loop run
    measures latency at full throughput rather than the depth of a mempool backlog.
-   A tx counts as *submitted* once a node answered ``pending`` (or ``duplicate_tx``); ``mempool_full`` and
-   ``sender_limit`` refusals are retried after a short pause; any other refusal is counted by its code.
+   A tx counts as *submitted* once a node answered ``pending`` (or ``duplicate_tx``); ``mempool_full``,
+   ``sender_limit`` and ``nonce_gap_too_large`` (an earlier tx of the sender was sent back) refusals are
+   retried after a short pause; any other refusal is counted by its code.
 4. **Follow**: all along, one task polls node 0's head and reads every new block's tx hashes, stamping
    each hash with the time its block was first seen committed (submit→commit latency).
 5. **Drain**: after the submit window, wait (``--drain-s``, bounded) until every submitted tx is committed;
@@ -47,7 +48,7 @@ from bench.mix_load import node_of, read_outcomes, run_mix, submit_steps  # noqa
 
 MINT_AMOUNT = 1_000_000
 MINT_BATCH = 200          # below the mempool's default per-sender cap (256)
-RETRY_CODES = ("mempool_full", "sender_limit")
+RETRY_CODES = ("mempool_full", "sender_limit", "nonce_gap_too_large")  # "not now": sent again in order
 FOLLOW_POLL_S = 0.02
 MAX_STATUS_QUERIES = 5000
 

@@ -24,7 +24,7 @@ from bench.mix import Scheduler, Step, build_setup, build_stories, compute_share
 from ledger.genesis import load_genesis, save_genesis
 from ledger.keys import KeyPair, load_key, save_key
 
-RETRY_CODES = ("mempool_full", "sender_limit")
+RETRY_CODES = ("mempool_full", "sender_limit", "nonce_gap_too_large")  # "not now": sent again in order
 MAX_OUTCOME_QUERIES = 5_000
 STORY_TXS = {"coin": 11, "service": 9}
 

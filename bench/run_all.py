@@ -37,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 from bench.results_md import MICRO, MIXES, good_results, render  # noqa: E402
 
 GROUPS = ("throughput", "latency", "scaling", "catchup", "storage", "state_size", "receipt", "micro", "layout")
-SCALING_NODES = (7, 10)
-POOL_WORKERS = 2
+SCALING_NODES = (7, 10)  # 4 validators is section a's transfers
+QUICK_SCALING_NODES = (10,)  # --quick: the largest only (the smoke run checks it starts and commits)
+POOL_WORKERS = os.cpu_count() or 1  # the pool layout: one verify worker per core
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Case:
     skip_reason: str = ""
     flags: list[str] = field(default_factory=lambda: ["--json"])
     quick_fallback: list[str] = field(default_factory=list)  # small sizes for a script without --quick
+    round_robin: bool = False  # runs interleaved with the neighbouring round-robin cases (see ``schedule``)
 
 
 # Small sizes of the micro benches that predate --quick (used by --quick only when the script lacks it).
@@ -69,7 +71,8 @@ MICRO_QUICK_FALLBACK = {
 
 
 def build_plan(quick: bool, help_of: Callable[[str], str]) -> list[Case]:
-    """The cases of a whole ``make bench`` (``--quick``: the contract's small sizes)."""
+    """The cases of a whole ``make bench`` (``--quick``: the contract's small sizes). Throughput cases run
+    first, each case's runs in a row (section b needs a's medians); the other benches go round-robin."""
     q = ["--quick"] if quick else []
     tp_args = q + (["--seconds", "3"] if quick else ["--seconds", "10"])
     tp_est = 30.0 if quick else 40.0
@@ -78,18 +81,20 @@ def build_plan(quick: bool, help_of: Callable[[str], str]) -> list[Case]:
     for m in MIXES:
         plan.append(Case(f"latency:{m}", "latency", "throughput.py", tp_args + ["--mix", m], tp_est, 240,
                          extra=half_peak_rate(m), skip_reason=f"no closed-loop {m} tx/s was measured (section a)"))
-    for n in SCALING_NODES:
-        plan.append(Case(f"scaling:{n}", "scaling", "throughput.py", tp_args + ["--mix", "transfers", "--nodes", str(n)],
-                         tp_est + 3 * n, 300))
-    plan += [Case("catchup", "catchup", "catchup.py", q, 45 if quick else 150, 120 if quick else 600),
-             Case("storage", "storage", "storage.py", q, 40 if quick else 90, 120 if quick else 480),
-             Case("state_size", "state_size", "state_size.py", q, 45 if quick else 150, 120 if quick else 600),
-             Case("receipt", "receipt", "receipt.py", q + ["--sweep"], 30 if quick else 90, 120 if quick else 480)]
-    plan += [Case(f"micro:{m}", "micro", f"{m}.py", q, 10 if quick else 25, 120 if quick else 300,
-                  quick_fallback=MICRO_QUICK_FALLBACK.get(m, []) if quick else []) for m in MICRO]
+    for n in QUICK_SCALING_NODES if quick else SCALING_NODES:
+        plan.append(Case(f"scaling:{n}", "scaling", "throughput.py",
+                         tp_args + ["--mix", "transfers", "--nodes", str(n)], tp_est + 3 * n, 300))
     if "--verify-workers" in help_of("throughput.py"):
         plan.append(Case("layout:pool", "layout", "throughput.py",
                          tp_args + ["--mix", "transfers", "--verify-workers", str(POOL_WORKERS)], tp_est, 240))
+    rr = {"round_robin": True}
+    plan += [Case("catchup", "catchup", "catchup.py", q, 45 if quick else 120, 120 if quick else 600, **rr),
+             Case("storage", "storage", "storage.py", q, 40 if quick else 90, 120 if quick else 480, **rr),
+             Case("state_size", "state_size", "state_size.py", q, 45 if quick else 120, 120 if quick else 600, **rr),
+             Case("receipt", "receipt", "receipt.py", q + ["--sweep"], 30 if quick else 90, 120 if quick else 480,
+                  **rr)]
+    plan += [Case(f"micro:{m}", "micro", f"{m}.py", q, 8 if quick else 20, 120 if quick else 300,
+                  quick_fallback=MICRO_QUICK_FALLBACK.get(m, []) if quick else [], **rr) for m in MICRO]
     return plan
 
 
@@ -172,38 +177,61 @@ def command_of(script: str, args: list[str], flags: list[str], helptext: str,
     return [python, f"bench/{script}", *wanted, *kept]
 
 
+def schedule(plan: list[Case], runs: int) -> list[tuple[Case, int]]:
+    """(case, run number) in execution order: a case runs ``runs`` times in a row, except consecutive
+    ``round_robin`` cases, which go pass by pass (each once, then each again), so a tight budget drops
+    their last runs rather than whole benches."""
+    order: list[tuple[Case, int]] = []
+    i = 0
+    while i < len(plan):
+        if not plan[i].round_robin:
+            order += [(plan[i], k) for k in range(1, runs + 1)]
+            i += 1
+            continue
+        j = i
+        while j < len(plan) and plan[j].round_robin:
+            j += 1
+        order += [(case, k) for k in range(1, runs + 1) for case in plan[i:j]]
+        i = j
+    return order
+
+
 def run_plan(plan: list[Case], runs: int, budget_s: float, run: Callable[[list[str], float], dict] = run_one,
              help_of: Callable[[str], str] = script_help, log: Callable[[str], None] = print) -> list[dict]:
-    """Run every case ``runs`` times within the budget; every attempt or skip is one record."""
+    """Run every case ``runs`` times within the budget; every attempt or skip is one record. A case stops at
+    its first skip (missing script, nothing to derive its arguments from, budget) or timeout. A run's expected
+    time is the case's last run if any, else its ``est_s``."""
     records: list[dict] = []
     t_start = time.monotonic()
-    total = len(plan) * runs
-    k = 0
-    for case in plan:
-        path = ROOT / "bench" / case.script
-        helptext = help_of(case.script)
-        for i in range(runs):
-            k += 1
-            base = {"case": case.case, "group": case.group, "run": i + 1, "command": None}
-            if not path.is_file():
-                records.append({**base, "ok": False, "error": f"bench/{case.script} does not exist"})
-                break
-            extra = case.extra(records) if case.extra else []
-            if extra is None:
-                records.append({**base, "ok": False, "error": case.skip_reason})
-                break
-            spent = time.monotonic() - t_start
-            if spent + case.est_s > budget_s:
-                records.append({**base, "ok": False, "error": f"skipped: the run would pass the "
-                                f"{budget_s / 60:.0f}-minute budget ({spent / 60:.1f} min spent)"})
-                break
-            argv = command_of(case.script, case.args + extra, case.flags, helptext, case.quick_fallback)
-            log(f"[{k}/{total}] {shlex.join(argv)}")
-            rec = {**base, **run(argv, case.timeout_s), "command": shlex.join(argv)}
-            records.append(rec)
-            log(f"    {rec.get('seconds', 0):.0f} s: {'ok' if rec['ok'] else rec['error']}")
-            if rec.get("timed_out"):
-                break  # a case that timed out is not repeated
+    order = schedule(plan, runs)
+    stopped: set[str] = set()
+    last_s: dict[str, float] = {}
+    for k, (case, i) in enumerate(order, 1):
+        if case.case in stopped:
+            continue
+        base = {"case": case.case, "group": case.group, "run": i, "command": None}
+        extra = case.extra(records) if case.extra and (ROOT / "bench" / case.script).is_file() else []
+        spent = time.monotonic() - t_start
+        if not (ROOT / "bench" / case.script).is_file():
+            error = f"bench/{case.script} does not exist"
+        elif extra is None:
+            error = case.skip_reason
+        elif spent + last_s.get(case.case, case.est_s) > budget_s:
+            error = f"skipped: the run would pass the {budget_s / 60:.0f}-minute budget ({spent / 60:.1f} min spent)"
+        else:
+            error = ""
+        if error:
+            records.append({**base, "ok": False, "error": error})
+            stopped.add(case.case)
+            continue
+        argv = command_of(case.script, case.args + extra, case.flags, help_of(case.script), case.quick_fallback)
+        log(f"[{k}/{len(order)}] {shlex.join(argv)}")
+        rec = {**base, **run(argv, case.timeout_s), "command": shlex.join(argv)}
+        records.append(rec)
+        last_s[case.case] = float(rec.get("seconds", case.est_s))
+        log(f"    {rec.get('seconds', 0):.0f} s: {'ok' if rec['ok'] else rec['error']}")
+        if rec.get("timed_out"):
+            stopped.add(case.case)  # a case that timed out is not repeated
     return records
 
 
@@ -247,6 +275,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=0, help="runs per case (default 3; 1 with --quick)")
     p.add_argument("--only", default="", help=f"comma-separated groups of {', '.join(GROUPS)} (default all)")
     p.add_argument("--budget-min", type=float, default=0.0, help="wall-time budget (default 35; 6 with --quick)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the expected duration, run nothing")
     p.add_argument("--out", default=str(ROOT / "bench"), help="directory of RESULTS.md and results.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
@@ -271,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     expected = sum(c.est_s for c in plan) * args.runs
     print(f"bench: {len(plan)} cases x {args.runs} run(s); expected about {expected / 60:.0f} min "
           f"(budget {args.budget_min:.0f} min)", flush=True)
+    if args.dry_run:
+        for c in plan:
+            print(f"  {c.case}: bench/{c.script} {shlex.join(c.args)}{' + derived args' if c.extra else ''} "
+                  f"(~{c.est_s:.0f} s, timeout {c.timeout_s:.0f} s)")
+        return 0
     doc = {"generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "invocation": "make bench QUICK=1" if args.quick else "make bench", "quick": args.quick,
            "runs_per_case": args.runs, "machine": read_machine(), "git_commit": read_git_commit(), "notes": {}}

@@ -68,6 +68,9 @@ def test_a_goal_is_met_only_when_the_run_at_the_median_met_it():
     md = render(canned_doc(runs))
     assert "| transfers: ratio | >= 0.55 | 0.5 (0.4–0.6) | NO (1/3 runs) |" in md
     assert "| transfers: lost | <= 0 | 0 | yes (3/3 runs) |" in md
+    summary = md.split("## Goals", 1)[1].split("## (a)")[0]  # every goal once more at the top, under a header
+    assert "| goal | target | median (min–max) | met at the median |" in summary
+    assert "| throughput transfers: ratio | >= 0.55 | 0.5 (0.4–0.6) | NO (1/3 runs) |" in summary
 
 
 def test_a_goal_met_at_the_median_shows_yes():
