@@ -1,7 +1,7 @@
 """bench/RESULTS.md from the raw runs of ``bench/run_all.py``: medians, min–max, goals, one line per curve.
 
 Theory of operation. Pure functions, no IO: a *run* is one bench process as ``run_all`` recorded it (a dict:
-``case`` (the row it belongs to), ``section``, ``command``, ``seconds``, ``ok``, ``result`` (the bench's JSON
+``case`` (the row it belongs to), ``group``, ``run``, ``command`` (None when it was skipped), ``seconds``, ``ok``, ``result`` (the bench's JSON
 object) or ``error`` (why there is none)). A *case* is the same command repeated; its figure in a table is the
 median of its good runs, with the min–max of those runs after it. A goal's median is the median of the runs'
 ``goal[name]["value"]``; it is met when the run(s) at the median met it (so no comparison is re-derived here).
@@ -209,8 +209,10 @@ def runs_of(doc: dict, case: str) -> list[dict]:
 
 
 def measured_count(runs: list[dict]) -> str:
+    """"good/attempted" runs, plus how many were skipped (budget, missing script) when any."""
     done = [r for r in runs if r.get("command")]
-    return f"{len(good_results(runs))}/{len(done)}"
+    skipped = len(runs) - len(done)
+    return f"{len(good_results(runs))}/{len(done)}" + (f" ({skipped} skipped)" if skipped and done else "")
 
 
 def case_row(label: str, runs: list[dict], columns: list[tuple[str, str]]) -> list[str]:
