@@ -52,7 +52,7 @@ faults: $(STAMP)
 # Every benchmark, several runs each; writes bench/RESULTS.md and bench/results.json (about 35 min; QUICK=1: the
 # small sizes, one run each, about 6 min). Never part of `make test` or CI: benchmarks do not fail a build.
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
+	$(BIN)/python bench/run_all.py $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

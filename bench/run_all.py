@@ -298,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = [c for c in build_plan(args.quick, help_of) if not only or c.group in only]
     expected = sum(c.est_s for c in plan) * args.runs
-    print(f"bench: {len(plan)} cases x {args.runs} run(s); expected about {expected / 60:.0f} min "
-          f"(budget {args.budget_min:.0f} min)", flush=True)
+    print(f"bench: {len(plan)} cases x {args.runs} run(s); expected about {expected / 60:.0f} min on a quiet machine "
+          f"(a guess for the benches not timed here); runs that would pass the {args.budget_min:.0f}-minute "
+          f"budget are skipped and say so", flush=True)
     if args.dry_run:
         for c in plan:
             print(f"  {c.case}: bench/{c.script} {shlex.join(c.args)}{' + derived args' if c.extra else ''} "
