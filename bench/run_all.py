@@ -60,6 +60,7 @@ class Case:
     round_robin: bool = False  # runs interleaved with the neighbouring round-robin cases (see ``schedule``)
 
 
+MICRO_EST_S = {"merkle": 15, "smt": 40, "consensus": 25, "admission": 8, "execute": 12}  # full sizes, quiet machine
 # Small sizes of the micro benches that predate --quick (used by --quick only when the script lacks it).
 MICRO_QUICK_FALLBACK = {
     "merkle": ["--leaves", "100000", "--appends", "20000", "--proofs", "200", "--smt-keys", "5000"],
@@ -93,7 +94,7 @@ def build_plan(quick: bool, help_of: Callable[[str], str]) -> list[Case]:
              Case("state_size", "state_size", "state_size.py", q, 45 if quick else 120, 120 if quick else 600, **rr),
              Case("receipt", "receipt", "receipt.py", q + ["--sweep"], 30 if quick else 90, 120 if quick else 480,
                   **rr)]
-    plan += [Case(f"micro:{m}", "micro", f"{m}.py", q, 8 if quick else 20, 120 if quick else 300,
+    plan += [Case(f"micro:{m}", "micro", f"{m}.py", q, 8 if quick else MICRO_EST_S.get(m, 20), 120 if quick else 300,
                   quick_fallback=MICRO_QUICK_FALLBACK.get(m, []) if quick else [], **rr) for m in MICRO]
     return plan
 
