@@ -28,7 +28,8 @@ cores, verify_workers). ``goal``: closed loop, the ratio to the bound (transfers
 zero lost; with ``--rate``, p50 <= 100 ms and p99 <= 500 ms at that offered rate (meant as half of the peak)
 and zero lost. ``--quick``: a few seconds of load (the smoke test, ``make bench QUICK=1``).
 
-Usage: .venv/bin/python bench/throughput.py [--seconds 20] [--mix transfers|coin|service] [--nodes 4] [--json] [--quick] [--senders 200] [--rate 0 | --concurrency 8] [--no-tls]
+Usage: .venv/bin/python bench/throughput.py [--seconds 20] [--mix transfers|coin|service] [--nodes 4] [--json]
+           [--quick] [--senders 200] [--rate 0 | --concurrency 8] [--no-tls]
        CARECOIN_PROFILE=DIR makes every node write a cProfile dump to DIR/<node>.prof on exit.
 """
 

@@ -103,8 +103,8 @@ def test_the_scaling_table_sets_4_7_and_10_validators_side_by_side():
             ok_run("scaling:10", tp_result(900.0, 0.46, 700.0, validators=10))]
     md = render(canned_doc(runs))
     section = md.split("## (c)", 1)[1].split("## (d)")[0]
-    assert [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "tx/s" not in line] \
-        == ["4", "7", "10"]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "tx/s" not in line]
+    assert [line.split("|")[1].strip() for line in rows] == ["4", "7", "10"]
     assert "4→10: × 0.40" in section and "measured tx/s × 0.38" in section
 
 
