@@ -4,9 +4,9 @@ Theory of operation. Pure functions, no IO: a *run* is one bench process as ``ru
 ``case`` (the row it belongs to), ``group``, ``run``, ``command`` (None when it was skipped), ``seconds``,
 ``ok``, ``result`` (the bench's JSON object) or ``error`` (why there is none)). A *case* is the same command
 repeated; its figure in a table is the median of its good runs, with the min–max of those runs after it. A
-goal's median is the median of the runs' ``goal[name]["value"]``; it is met when the run(s) at the median met it (so no comparison is re-derived here).
-A case without a good run is shown as "not measured: <why>". Nothing here raises on a strange bench output: a
-missing key is a "–" cell.
+goal's median is the median of the runs' ``goal[name]["value"]``; it is met when the run(s) at the median met
+it (so no comparison is re-derived here). A case without a good run is shown as "not measured: <why>".
+Nothing here raises on a strange bench output: a missing key is a "–" cell.
 """
 
 from __future__ import annotations
