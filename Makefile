@@ -49,12 +49,10 @@ fuzz-consensus: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/python -m tests.faults --scenarios 200 --seed 1 --json
 
+# Every benchmark, several runs each; writes bench/RESULTS.md and bench/results.json (about 35 min; QUICK=1: the
+# small sizes, one run each, about 6 min). Never part of `make test` or CI: benchmarks do not fail a build.
 bench: $(STAMP)
-	$(BIN)/python bench/merkle.py
-	$(BIN)/python bench/smt.py
-	$(BIN)/python bench/receipt.py
-	$(BIN)/python bench/consensus.py
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/run_all.py $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -6,13 +6,15 @@ not the bench's or a node's. Steps, every one bounded in count and time:
 1. **Fund**: ``--senders`` fresh keys each get one ``mint`` from the issuer (batches below the mempool's
    per-sender cap, each waited for). Not measured.
 2. **Pre-sign**: ``--max-txs`` transfers of amount 1, nonce-major (every sender's nonce n before any
-   nonce n+1), so a sender's txs arrive in order. Sender ``s`` always goes to node ``s % nodes``.
+   nonce n+1), so a sender's txs arrive in order. Sender ``s`` always goes to node ``s % nodes``
+   (every node of ``--apis`` gets its share: there are at least as many posters as nodes).
 3. **Submit** for ``--duration`` seconds: ``--concurrency`` keep-alive HTTP posters send batches of
    ``--batch`` txs to ``POST /v1/txs``; with ``--rate`` > 0 batches are released on an open-loop schedule.
    At most ``--window`` txs are in flight (submitted, not yet seen committed), so a closed-loop run
    measures latency at full throughput rather than the depth of a mempool backlog.
-   A tx counts as *submitted* once a node answered ``pending`` (or ``duplicate_tx``); ``mempool_full`` and
-   ``sender_limit`` refusals are retried after a short pause; any other refusal is counted by its code.
+   A tx counts as *submitted* once a node answered ``pending`` (or ``duplicate_tx``); ``mempool_full``,
+   ``sender_limit`` and ``nonce_gap_too_large`` (an earlier tx of the sender was sent back) refusals are
+   retried after a short pause; any other refusal is counted by its code.
 4. **Follow**: all along, one task polls node 0's head and reads every new block's tx hashes, stamping
    each hash with the time its block was first seen committed (submit→commit latency).
 5. **Drain**: after the submit window, wait (``--drain-s``, bounded) until every submitted tx is committed;
@@ -46,7 +48,7 @@ from bench.mix_load import node_of, read_outcomes, run_mix, submit_steps  # noqa
 
 MINT_AMOUNT = 1_000_000
 MINT_BATCH = 200          # below the mempool's default per-sender cap (256)
-RETRY_CODES = ("mempool_full", "sender_limit")
+RETRY_CODES = ("mempool_full", "sender_limit", "nonce_gap_too_large")  # "not now": sent again in order
 FOLLOW_POLL_S = 0.02
 MAX_STATUS_QUERIES = 5000
 
@@ -238,7 +240,8 @@ async def submit(session, apis, queues, args, stats, follower: Follower) -> None
                 stats["backoffs"] += 1
                 await asyncio.sleep(0.05)
 
-    await asyncio.gather(*(poster(k) for k in range(args.concurrency)))
+    # poster k serves node k % nodes: at least one poster per node, or a node's queue would never be sent
+    await asyncio.gather(*(poster(k) for k in range(max(args.concurrency, len(queues)))))
     stats["retry_left"] = sum(len(r) for r in retry)
     stats["submit_window_s"] = time.time() - t_start
 
@@ -287,7 +290,7 @@ async def run(args) -> dict:
     reader = load_key(args.reader_key)  # reads blocks and tx status: the company auditor
     senders = [KeyPair.generate() for _ in range(args.senders)]
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=args.concurrency + 8, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(limit=max(args.concurrency, len(apis)) + 8, keepalive_timeout=60)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         async with session.get(f"{apis[0]}/v1/status") as resp:
             start_height = (await resp.json())["height"]

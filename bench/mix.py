@@ -6,9 +6,12 @@ that must be committed first). A sender's own steps keep their list order: nonce
 step in ``after`` is committed. Stories are interleaved wave by wave (``WAVE`` stories, position-major) so
 many stories progress at once while each one stays in order.
 
-Senders: ``staff:<b>`` (branch b's staff, genesis role), ``issuer``, ``admin:<b>`` (governance at setup) and
-``customer:<i>`` (a fresh key per story, of branch ``i % branches``). Ids carry a per-run ``tag``, so they
-are unique. Texts are commitments (32 bytes), never text.
+Senders: ``staff:<b>`` and ``staff:<b>.<k>`` (branch b's staff members, genesis role), ``issuer``,
+``admin:<b>`` (governance at setup) and ``customer:<i>`` (a fresh key per story, of branch ``i % branches``).
+Story i is served from start to end by ONE staff member of its branch, member ``(i // branches) % staff``:
+a branch has several (``staff_per_branch``), because one key's nonces serialise its txs — a step waiting for
+a commit holds back every later step of that key. Ids carry a per-run ``tag``, so they are unique. Texts are
+commitments (32 bytes), never text.
 
 ``coin`` story (11 txs): register-customer, mint 1000, order A (create, redeem the run's coupon, pay 40 coins,
 confirm), order B (create, pay 10 coins, request-refund inside the window), 2 transfers of 5 coins.
@@ -72,9 +75,16 @@ def build_setup(mix: str, tag: str, now_ms: int) -> list[Step]:
                                             1_000_000), (1, 2))]
 
 
-def build_coin_story(i: int, tag: str, branches: int, customer: bytes, other: bytes) -> list[Step]:
+def staff_name(i: int, branches: int, staff_per_branch: int = 1) -> str:
+    """The staff member who serves story ``i``: ``staff:<b>`` (the branch's first) or ``staff:<b>.<k>``."""
+    b, k = i % branches, (i // branches) % max(1, staff_per_branch)
+    return f"staff:{b}" if k == 0 else f"staff:{b}.{k}"
+
+
+def build_coin_story(i: int, tag: str, branches: int, customer: bytes, other: bytes,
+                     staff_per_branch: int = 1) -> list[Step]:
     """Story ``i`` of the coin mix; ``after`` indexes are local to the story."""
-    c, s = f"customer:{i}", f"staff:{i % branches}"
+    c, s = f"customer:{i}", staff_name(i, branches, staff_per_branch)
     a, b = f"{tag}c{i}a", f"{tag}c{i}b"
     return [
         Step(s, "register-customer", (customer, 2, commit_of(tag, i, "kyc"))),               # 0
@@ -91,9 +101,10 @@ def build_coin_story(i: int, tag: str, branches: int, customer: bytes, other: by
     ]
 
 
-def build_service_story(i: int, tag: str, branches: int, customer: bytes) -> list[Step]:
+def build_service_story(i: int, tag: str, branches: int, customer: bytes,
+                        staff_per_branch: int = 1) -> list[Step]:
     """Story ``i`` of the service mix; ``after`` indexes are local to the story."""
-    c, s = f"customer:{i}", f"staff:{i % branches}"
+    c, s = f"customer:{i}", staff_name(i, branches, staff_per_branch)
     o, t = f"{tag}s{i}", f"{tag}t{i}"
     return [
         Step(s, "register-customer", (customer, 2, commit_of(tag, i, "kyc"))),               # 0
@@ -109,15 +120,17 @@ def build_service_story(i: int, tag: str, branches: int, customer: bytes) -> lis
 
 
 def build_stories(mix: str, count: int, tag: str, branches: int, customers: list[bytes],
-                  wave: int = WAVE) -> list[Step]:
+                  wave: int = WAVE, staff_per_branch: int = 1) -> list[Step]:
     """``count`` stories interleaved wave by wave, with ``after`` rewritten to global indexes."""
     if mix not in ("coin", "service"):
         raise ValueError(f"mix {mix!r}: expected coin or service (transfers are pre-signed by the worker)")
     out: list[Step] = []
     for start in range(0, count, wave):
         ids = range(start, min(count, start + wave))
-        stories = {i: (build_coin_story(i, tag, branches, customers[i], customers[i - 1 if i else count - 1])
-                       if mix == "coin" else build_service_story(i, tag, branches, customers[i])) for i in ids}
+        stories = {i: (build_coin_story(i, tag, branches, customers[i], customers[i - 1 if i else count - 1],
+                                        staff_per_branch)
+                       if mix == "coin" else build_service_story(i, tag, branches, customers[i], staff_per_branch))
+                   for i in ids}
         where: dict[tuple[int, int], int] = {}
         for pos in range(max(len(s) for s in stories.values())):
             for i, story in stories.items():

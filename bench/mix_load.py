@@ -1,6 +1,7 @@
 """The ``coin`` and ``service`` mixes of the load process: setup, scheduled submission, per-kind counts.
 
-Theory of operation. Keys come from the network directory (each branch's staff and admin, the issuer);
+Theory of operation. Keys come from the network directory (each branch's staff members and admin, the
+issuer; ``add_staff_keys`` gives each branch extra staff members in genesis before the nodes start);
 customers are fresh keys. Every step of ``bench.mix`` is pre-signed before the measurement (nonces from each
 key's ``next_nonce``), then ``submit_steps`` sends what the ``Scheduler`` releases: a sender's steps always to
 the same node (staff and admin of branch b to node b, a customer to its branch's node), batches of up to
@@ -20,27 +21,58 @@ from pathlib import Path
 import aiohttp
 
 from bench.mix import Scheduler, Step, build_setup, build_stories, compute_shares, sign_steps
-from ledger.keys import KeyPair, load_key
+from ledger.genesis import load_genesis, save_genesis
+from ledger.keys import KeyPair, load_key, save_key
 
-RETRY_CODES = ("mempool_full", "sender_limit")
+RETRY_CODES = ("mempool_full", "sender_limit", "nonce_gap_too_large")  # "not now": sent again in order
 MAX_OUTCOME_QUERIES = 5_000
 STORY_TXS = {"coin": 11, "service": 9}
 
 
+def add_staff_keys(net_dir: Path, per_branch: int) -> int:
+    """Give every branch of a fresh (not yet started) network ``per_branch`` staff members in all: the extra
+    ones are placed in genesis (role staff, the branch's placement) and saved as ``keys/staff-<k>.key``.
+    Returns how many were added."""
+    genesis = load_genesis(net_dir / "genesis.json")
+    added: dict[bytes, str] = {}
+    for validator in genesis.validators:
+        for k in range(1, per_branch):
+            key = KeyPair.generate()
+            save_key(net_dir / validator.name / "keys" / f"staff-{k}.key", key, overwrite=True)
+            added[key.public_key] = validator.name
+    if added:
+        roles = dict(genesis.roles)
+        roles["staff"] = tuple(roles.get("staff", ())) + tuple(added)
+        save_genesis(net_dir / "genesis.json", type(genesis)(
+            chain_id=genesis.chain_id, genesis_time_ms=genesis.genesis_time_ms, validators=genesis.validators,
+            roles=roles, policy=genesis.policy, extra=genesis.extra, branches={**genesis.branches, **added}))
+    return len(added)
+
+
 def load_network_keys(net_dir: Path) -> dict[str, KeyPair]:
-    """issuer, staff:<b> and admin:<b> of every branch directory (in name order) of ``net_dir``."""
+    """issuer, staff:<b> (and staff:<b>.<k> for ``keys/staff-<k>.key``) and admin:<b> of every branch
+    directory (in name order) of ``net_dir``."""
     branches = sorted(p.parent.parent.name for p in net_dir.glob("*/keys/staff.key"))
     keys = {"issuer": load_key(net_dir / branches[0] / "keys" / "issuer.key")}
     for b, name in enumerate(branches):
         keys[f"staff:{b}"] = load_key(net_dir / name / "keys" / "staff.key")
         keys[f"admin:{b}"] = load_key(net_dir / name / "keys" / "admin.key")
+        for path in (net_dir / name / "keys").glob("staff-*.key"):
+            keys[f"staff:{b}.{path.stem.partition('-')[2]}"] = load_key(path)
     return keys
+
+
+def count_staff_per_branch(keys: dict[str, KeyPair], branches: int) -> int:
+    """Staff members every branch has (the fewest of any branch; at least 1)."""
+    counts = [sum(1 for name in keys if name == f"staff:{b}" or name.startswith(f"staff:{b}."))
+              for b in range(branches)]
+    return max(1, min(counts, default=1))
 
 
 def node_of(sender: str, nodes: int) -> int:
     """The node a sender always submits to (its branch's node; the issuer's is node 0)."""
     _, _, index = sender.partition(":")
-    return int(index) % nodes if index else 0
+    return int(index.partition(".")[0]) % nodes if index else 0
 
 
 async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, args, follower, t_end: float,
@@ -161,7 +193,7 @@ async def run_mix(args, session, apis: list[str], follower, reader, read_headers
     keys.update({f"customer:{i}": k for i, k in enumerate(customers)})
     t0 = time.time()
     steps = build_stories(args.mix, stories, tag, len(apis), [k.public_key for k in customers],
-                          wave=args.wave)
+                          wave=args.wave, staff_per_branch=count_staff_per_branch(keys, len(apis)))
     txs = sign_steps(args.chain_id, steps, keys, nonces)
     eprint(f"pre-signed {len(txs)} txs of {stories} {args.mix} stories in {time.time() - t0:.1f} s")
     return {"steps": steps, "txs": txs, "shares": compute_shares(steps)}

@@ -1,16 +1,17 @@
-"""Benchmark: committed tx/s and submit→commit latency of a real 4-node network on 127.0.0.1.
+"""Benchmark: committed tx/s and submit→commit latency of a real N-node network on 127.0.0.1 (default 4).
 
 Theory of operation. Measures this machine's Ed25519 verify rate first (one core, pynacl, ``--verify-s``
-seconds), then initialises a network in a temp dir (free loopback ports, short timeouts), starts one
-process per node, and runs ``bench/load_worker.py`` as a SEPARATE process: it funds ``--senders``
-accounts, pre-signs transfers and submits them for ``--duration`` seconds through the 4 nodes' batch API
+seconds), then initialises a network of ``--nodes`` validators in a temp dir (free loopback ports below the
+ephemeral range, short timeouts; each branch gets ``--staff-per-branch`` staff members in genesis), starts
+one process per node, and runs ``bench/load_worker.py`` as a SEPARATE process: it funds ``--senders``
+accounts, pre-signs transfers and submits them for ``--duration`` seconds through every node's batch API
 (``POST /v1/txs``, keep-alive), then waits until everything submitted is committed (bounded by
 ``--drain-s``). Prints ONE JSON object, then a readable line, and stops the nodes. Never fails for being
 slow; it exits non-zero only when the network cannot be started or the load process breaks.
 
-    ratio = tx_per_s / (verify_per_s * cores / 4)
+    ratio = tx_per_s / (verify_per_s * cores / validators)
 
-i.e. committed tx/s against the rate at which the machine's cores, shared by 4 nodes, could merely verify
+i.e. committed tx/s against the rate at which the machine's cores, shared by the nodes, could merely verify
 one signature per tx. ``lost`` = submitted - committed - (still pending or evicted, with a reason).
 
 Peer links are mutual TLS like every network ``network init`` makes; ``--no-tls`` runs them as plain ws://
@@ -21,7 +22,14 @@ customer stories of ``bench/mix.py`` (shares per kind in its docstring; the JSON
 with ``per_kind`` submitted/committed). ``failed_by_rule`` counts committed txs whose outcome is a rule's
 failure (read back after the run, at most 5,000): it should be 0; otherwise the reasons go to stderr.
 
-Usage: .venv/bin/python bench/throughput.py [--seconds 20] [--mix transfers|coin|service] [--json] [--senders 200] [--rate 0 | --concurrency 8] [--no-tls]
+``--json`` prints only the one JSON object of the bench output contract (``bench``, ``params``, ``goal``
+and the figures: tx_per_s, latency_ms, bound_tx_per_s, ratio, lost, validators, mix, rate, verify_per_s,
+cores, verify_workers). ``goal``: closed loop, the ratio to the bound (transfers >= 0.55, a mix >= 0.45) and
+zero lost; with ``--rate``, p50 <= 100 ms and p99 <= 500 ms at that offered rate (meant as half of the peak)
+and zero lost. ``--quick``: a few seconds of load (the smoke test, ``make bench QUICK=1``).
+
+Usage: .venv/bin/python bench/throughput.py [--seconds 20] [--mix transfers|coin|service] [--nodes 4] [--json]
+           [--quick] [--senders 200] [--rate 0 | --concurrency 8] [--no-tls]
        CARECOIN_PROFILE=DIR makes every node write a cProfile dump to DIR/<node>.prof on exit.
 """
 
@@ -48,10 +56,15 @@ sys.path.insert(0, str(ROOT))
 
 from cli.ports import free_port_base  # noqa: E402
 from cli.network import init_network  # noqa: E402
+from bench.mix_load import add_staff_keys  # noqa: E402
 from ledger.keys import KeyPair, verify  # noqa: E402
 from node.progress import progress_enabled  # noqa: E402
 
-NODES = 4
+NODES = 4  # default validators
+STAFF_PER_BRANCH = 8  # staff members per branch in the mixes (one key's nonces serialise its stories)
+GOAL_RATIO = {"transfers": 0.55, "coin": 0.45, "service": 0.45}
+GOAL_P50_MS, GOAL_P99_MS = 100.0, 500.0
+QUICK = {"duration": 5.0, "verify_s": 0.3, "drain_s": 20.0, "senders": 60}
 PRESIGN_RATE_GUESS = 2000  # closed-loop runs pre-sign duration x this (x1.2); "presign_exhausted" says if short
 BENCH_CONSENSUS = {"base_timeout_ms": 1000, "max_timeout_ms": 4000, "block_interval_ms": 50,
                    "max_future_ms": 2000}
@@ -83,15 +96,16 @@ def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
 
 
 class Nodes:
-    """Four node processes from one ``network init`` directory; always stopped by ``close``."""
+    """``count`` node processes from one ``network init`` directory; always stopped by ``close``."""
 
     def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000,
-                 peer_tls: bool = True,
+                 peer_tls: bool = True, count: int = NODES, staff_per_branch: int = 1,
                  verify_workers: int = 0) -> None:
-        self.workdir = workdir
-        base = free_port_base(2 * NODES)
-        self.summary = init_network(workdir / "net", NODES, base_port=base, chain_id="carecoin-bench",
+        self.workdir, self.count = workdir, count
+        base = free_port_base(2 * count)
+        self.summary = init_network(workdir / "net", count, base_port=base, chain_id="carecoin-bench",
                                     peer_tls=peer_tls)
+        add_staff_keys(self.summary.dir, staff_per_branch)
         self.names = [b.name for b in self.summary.branches]
         self.apis = [f"http://{b.api.host}:{b.api.port}" for b in self.summary.branches]
         for name in self.names:
@@ -105,8 +119,10 @@ class Nodes:
             path.write_text(tomli_w.dumps(doc))
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Start every node and wait until each answers and sees its 3 peers."""
+    def start(self, timeout_s: float = 0.0) -> None:
+        """Start every node and wait until each answers and sees all its peers (default bound: 30 s for 4
+        nodes, longer for more: they start one after another on shared cores)."""
+        timeout_s = timeout_s or 30.0 + 5.0 * max(0, self.count - NODES)
         for name in self.names:
             log = open(self.workdir / f"{name}.log", "wb")
             self.procs.append(subprocess.Popen(
@@ -120,7 +136,7 @@ class Nodes:
                 if self.procs[i].poll() is not None:
                     raise SystemExit(f"bench: node {self.names[i]} exited:\n{self.tail(i)}")
                 doc = http_json(api + "/v1/status", 1.0)
-                if doc is not None and doc.get("peers", 0) >= NODES - 1:
+                if doc is not None and doc.get("peers", 0) >= self.count - 1:
                     break
                 if time.monotonic() > deadline:
                     raise SystemExit(f"bench: node {self.names[i]} not ready in {timeout_s} s:\n{self.tail(i)}")
@@ -170,6 +186,8 @@ def run_load(nodes: Nodes, args: argparse.Namespace) -> dict:
            "--duration", str(args.duration), "--rate", str(args.rate), "--concurrency", str(args.concurrency),
            "--batch", str(args.batch), "--window", str(args.window), "--max-txs", str(max_txs), "--drain-s", str(args.drain_s),
            "--mix", args.mix, "--net-dir", str(nodes.summary.dir)]
+    if args.wave:
+        cmd += ["--wave", str(args.wave)]
     budget = args.duration + args.drain_s + 180
     # at a terminal (not under CI) the load process's stderr is passed through: its rich progress bar shows
     passthrough = args.verbose or progress_enabled()
@@ -187,10 +205,14 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
     explained = sum(v for k, v in load["fates"].items() if k == "pending" or k.startswith("evicted:")
                     or k == "committed")
     lost = load["submitted"] - load["committed"] - explained
-    bound = verify_per_s * cores / NODES
+    validators = getattr(args, "nodes", NODES)
+    bound = verify_per_s * cores / validators
     ratio = tx_per_s / bound if bound else 0.0
+    lat = load["latencies_ms"]
     return {
-        "bench": "throughput", "mix": args.mix, "shares": load["shares"], "nodes": NODES,
+        "bench": "throughput", "params": compute_params(args), "mix": args.mix, "shares": load["shares"],
+        "validators": validators, "nodes": validators, "rate": args.rate,
+        "verify_workers": getattr(args, "verify_workers", 0) or 0,
         "duration_s": args.duration, "senders": args.senders if args.mix == "transfers" else None,
         "mode": f"open loop {args.rate:g} tx/s" if args.rate else
                 f"closed loop, concurrency {args.concurrency}, window {args.window}",
@@ -204,10 +226,35 @@ def compute_report(load: dict, verify_per_s: float, cores: int, args: argparse.N
         "elapsed_s": load["elapsed_s"], "submit_window_s": load["submit_window_s"],
         "presign_exhausted": load["exhausted"],
         "verify_per_s": round(verify_per_s), "cores": cores, "bound_tx_per_s": round(bound, 1),
-        "ratio": round(ratio, 3), "verify_workers": args.verify_workers,
+        "ratio": round(ratio, 3),
+        "goal": compute_goal(args, round(ratio, 3), lost, lat),
         "failed_by_rule": sum(load["failed_by_rule"].values()), "failed_by_reason": load["failed_by_rule"],
         "outcomes_checked": load["outcomes_checked"], "per_kind": load["per_kind"],
     }
+
+
+def compute_params(args: argparse.Namespace) -> dict:
+    """The sizes and flags of this run (the contract's ``params``)."""
+    return {"seconds": args.duration, "mix": args.mix, "nodes": getattr(args, "nodes", NODES), "rate": args.rate,
+            "senders": args.senders, "concurrency": args.concurrency, "batch": args.batch, "window": args.window,
+            "drain_s": args.drain_s, "verify_s": args.verify_s, "base_timeout_ms": args.base_timeout_ms,
+            "peer_tls": args.tls, "staff_per_branch": getattr(args, "staff_per_branch", 1),
+            "wave": getattr(args, "wave", 0), "quick": getattr(args, "quick", False)}
+
+
+def compute_goal(args: argparse.Namespace, ratio: float, lost: int, lat: dict) -> dict:
+    """The issue's goals this run measures: closed loop, the ratio to the bound; with ``--rate``, the latency
+    percentiles at that offered rate; zero lost either way. Each: target, comparison, value, met."""
+    goal = {"lost": {"target": 0, "op": "<=", "value": lost, "met": lost <= 0}}
+    if args.rate:
+        goal["latency_p50_ms"] = {"target": GOAL_P50_MS, "op": "<=", "value": lat["p50"],
+                                  "met": lat["p50"] <= GOAL_P50_MS}
+        goal["latency_p99_ms"] = {"target": GOAL_P99_MS, "op": "<=", "value": lat["p99"],
+                                  "met": lat["p99"] <= GOAL_P99_MS}
+    else:
+        target = GOAL_RATIO[args.mix]
+        goal["ratio"] = {"target": target, "op": ">=", "value": ratio, "met": ratio >= target}
+    return goal
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -218,6 +265,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mix", choices=("transfers", "coin", "service"), default="transfers",
                    help="the workload: transfers, or coin / service customer stories (bench/mix.py)")
     p.add_argument("--json", action="store_true", help="print only the JSON object")
+    p.add_argument("--quick", action="store_true",
+                   help=f"small sizes for a smoke run ({QUICK['duration']:g} s of load, {QUICK['senders']} senders)")
+    p.add_argument("--nodes", type=int, default=NODES, help=f"validators (default {NODES}; 4, 7, 10 on loopback)")
+    p.add_argument("--staff-per-branch", type=int, default=STAFF_PER_BRANCH,
+                   help=f"staff members per branch serving the mixes' stories (default {STAFF_PER_BRANCH})")
+    p.add_argument("--wave", type=int, default=0, help="stories interleaved at once in a mix (0: the worker's default)")
     p.add_argument("--senders", type=int, default=200, help="funded sender accounts (default 200)")
     p.add_argument("--rate", type=float, default=0.0, help="open-loop tx/s; 0 = closed loop (default)")
     p.add_argument("--concurrency", type=int, default=8, help="concurrent batch posters (default 8)")
@@ -236,7 +289,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="mutual TLS on the peer links (default; --no-tls: plain ws:// links)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (node logs, data)")
     p.add_argument("--verbose", action="store_true", help="show the load process's progress")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.nodes < 1:
+        p.error(f"--nodes must be at least 1, got {args.nodes}")
+    if args.quick:
+        for name, value in QUICK.items():
+            if getattr(args, name) == p.get_default(name):
+                setattr(args, name, value)
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     cores = os.cpu_count() or 1
     verify_per_s = measure_verify_per_s(args.verify_s)
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
-    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls,
+    nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls, count=args.nodes,
+                  staff_per_branch=args.staff_per_branch if args.mix != "transfers" else 1,
                   verify_workers=args.verify_workers)
     try:
         nodes.start()
@@ -275,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"throughput {args.mix} ({'peer mTLS' if args.tls else 'plain peer links'}): {report['tx_per_s']:.0f} tx/s committed ({report['committed']}/{report['submitted']}, "
           f"lost {report['lost']}), latency p50 {lat['p50']:.0f} ms p99 {lat['p99']:.0f} ms, "
           f"{report['blocks']} blocks ({report['mean_txs_per_block']:.0f} tx/block); verify "
-          f"{report['verify_per_s']}/s x {cores} cores / {NODES} = bound {report['bound_tx_per_s']:.0f} tx/s -> ratio "
+          f"{report['verify_per_s']}/s x {cores} cores / {args.nodes} = bound {report['bound_tx_per_s']:.0f} tx/s -> ratio "
           f"{report['ratio']:.3f}; failed by rule {report['failed_by_rule']} of {report['outcomes_checked']} checked")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.mix import Scheduler, build_setup, build_stories, compute_shares, sign_steps
+from bench.mix_load import add_staff_keys, count_staff_per_branch, load_network_keys, node_of
 from cli.network import init_network
 from ledger.chain import build_block, genesis_block
 from ledger.genesis import load_genesis
@@ -26,14 +27,16 @@ def network_keys(net: Path, names: list[str]) -> dict[str, KeyPair]:
     return keys
 
 
-def run_on_memory_chain(tmp_path: Path, mix: str, stories: int) -> tuple[Counter, list]:
+def run_on_memory_chain(tmp_path: Path, mix: str, stories: int, staff_per_branch: int = 1) -> tuple[Counter, list]:
     """Play setup then stories through ``Scheduler`` on a one-proposer chain; return kinds and failures."""
     now_ms = 1_700_000_000_000
     summary = init_network(tmp_path / "net", BRANCHES, base_port=27900, chain_id="carecoin-bench", now_ms=now_ms)
+    add_staff_keys(summary.dir, staff_per_branch)
     genesis = load_genesis(summary.dir / "genesis.json")
     block, execution = genesis_block(genesis)
     state, nodes, head = MemoryState(execution.state_writes), MemoryNodes(execution.smt_nodes), block.header
-    keys = network_keys(summary.dir, [b.name for b in summary.branches])
+    keys = network_keys(summary.dir, [b.name for b in summary.branches]) if staff_per_branch == 1 \
+        else load_network_keys(summary.dir)
     customers = [KeyPair.generate() for _ in range(stories)]
     keys.update({f"customer:{i}": k for i, k in enumerate(customers)})
     nonces: dict[str, int] = {}
@@ -41,7 +44,8 @@ def run_on_memory_chain(tmp_path: Path, mix: str, stories: int) -> tuple[Counter
     failed = []
     ts = max(now_ms, head.timestamp_ms) + 1000
     for steps in (build_setup(mix, "t1", ts), build_stories(mix, stories, "t1", BRANCHES,
-                                                             [k.public_key for k in customers])):
+                                                             [k.public_key for k in customers],
+                                                             staff_per_branch=staff_per_branch)):
         txs = sign_steps(summary.chain_id, steps, keys, nonces)
         sched = Scheduler(steps)
         for _ in range(len(steps) + 1):  # one block per round: bounded by the step count
@@ -97,3 +101,27 @@ def test_a_step_waits_for_the_steps_of_other_senders_it_needs():
     assert sched.take_ready(100) == []  # create-order waits for the registration to commit
     sched.commit(first[0])
     assert [steps[i].kind for i in sched.take_ready(100)] == ["create-order"]
+
+
+@pytest.mark.parametrize("mix", ["coin", "service"])
+def test_stories_served_by_several_staff_members_per_branch_commit_valid(tmp_path, mix):
+    kinds, failed = run_on_memory_chain(tmp_path, mix, stories=24, staff_per_branch=3)
+    assert failed == []
+    assert sum(kinds.values()) == 24 * (11 if mix == "coin" else 9) + (4 if mix == "coin" else 0)
+
+
+def test_extra_staff_members_are_placed_in_their_branch_and_submit_to_its_node(tmp_path):
+    summary = init_network(tmp_path / "net", BRANCHES, base_port=27900, chain_id="carecoin-bench")
+    assert add_staff_keys(summary.dir, 3) == 2 * BRANCHES
+    keys = load_network_keys(summary.dir)
+    genesis = load_genesis(summary.dir / "genesis.json")
+    assert count_staff_per_branch(keys, BRANCHES) == 3
+    for b, branch in enumerate(summary.branches):
+        for name in (f"staff:{b}", f"staff:{b}.1", f"staff:{b}.2"):
+            assert keys[name].public_key in genesis.roles["staff"]
+            assert genesis.get_branch_of(keys[name].public_key) == branch.name
+            assert node_of(name, BRANCHES) == b
+    steps = build_stories("service", 12, "t", BRANCHES, [KeyPair.generate().public_key for _ in range(12)],
+                          staff_per_branch=3)
+    assert {s.sender for s in steps if s.sender.startswith("staff:")} == {
+        f"staff:{b}{suffix}" for b in range(BRANCHES) for suffix in ("", ".1", ".2")}
