@@ -183,11 +183,13 @@ def extend_state(net: Path, branch: Path, data: Path, start: int, stop: int, blo
 
 
 def read_status_kb(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM (kB) of a process from /proc/<pid>/status."""
+    """VmRSS, VmHWM, RssAnon, RssFile (kB) of a process from /proc/<pid>/status. RssFile is file-backed pages
+    mapped into the process (LevelDB reads its table files through mmap): page cache the kernel reclaims under
+    pressure, shared with every reader of those files; RssAnon is the process's own memory."""
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[name] = int(rest.split()[0])
     return out
 
@@ -250,7 +252,8 @@ def measure(cache: StateCache, n: int, data: Path, meta: dict, args: argparse.Na
         reads_s = time.perf_counter() - t2
         rss_after = read_status_kb(proc.pid)
         log(f"{n:,} accounts: {committed} mints in {txs_s:.1f} s, {args.reads} reads + {args.proofs} proofs in "
-            f"{reads_s:.1f} s; RSS {rss_after['VmRSS'] / 1024:.1f} MB, peak {rss_after['VmHWM'] / 1024:.1f} MB")
+            f"{reads_s:.1f} s; RSS {rss_after['VmRSS'] / 1024:.1f} MB (own {rss_after.get('RssAnon', 0) / 1024:.1f} MB, "
+            f"mapped files {rss_after.get('RssFile', 0) / 1024:.1f} MB), peak {rss_after['VmHWM'] / 1024:.1f} MB")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -263,7 +266,9 @@ def measure(cache: StateCache, n: int, data: Path, meta: dict, args: argparse.Na
     return {
         "accounts": n, "rss_mb": round(rss_after["VmRSS"] / 1024, 1), "start_s": round(start_s, 2),
         "rss_start_mb": round(rss_start["VmRSS"] / 1024, 1), "rss_after_txs_mb": round(rss_txs["VmRSS"] / 1024, 1),
-        "hwm_mb": round(rss_after["VmHWM"] / 1024, 1), "txs": committed, "txs_s": round(txs_s, 1),
+        "hwm_mb": round(rss_after["VmHWM"] / 1024, 1),
+        "anon_mb": round(rss_after.get("RssAnon", 0) / 1024, 1), "file_mb": round(rss_after.get("RssFile", 0) / 1024, 1),
+        "txs": committed, "txs_s": round(txs_s, 1),
         "reads": args.reads, "proofs": args.proofs, "reads_s": round(reads_s, 1),
         "build_s": meta["build_s"], "built_from": meta["from"], "height": status["height"],
         "data_mb": dir_mb(data), "node_exit_code": code,

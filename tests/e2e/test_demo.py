@@ -23,5 +23,5 @@ def test_demo_runs_end_to_end_and_stops_cleanly():
     # a campaign decided by three branches' admins pays its bonus on the USD order's confirmation
     assert "credited 105, order_confirmed, credited 250, campaign_applied 250" in out.stdout
     # fiat per currency and in EUR (the USD part at treasury's rate), and the company's liability in coins
-    assert "paid 22040 (EUR 11500, USD 11457)" in out.stdout
-    assert "1001 coins, worth 1001 EUR minor units (the company's liability); debt owed 0 coins" in out.stdout
+    assert "paid EUR 220.40 (EUR 115.00, USD 114.57)" in out.stdout
+    assert "1001 coins, worth EUR 10.01 (the company's liability); debt owed 0 coins" in out.stdout
