@@ -58,6 +58,7 @@ class Case:
     flags: list[str] = field(default_factory=lambda: ["--json"])
     quick_fallback: list[str] = field(default_factory=list)  # small sizes for a script without --quick
     round_robin: bool = False  # runs interleaved with the neighbouring round-robin cases (see ``schedule``)
+    max_runs: int = 0  # at most this many runs of the case (0: ``--runs``); for benches measuring a curve of sizes
 
 
 MICRO_EST_S = {"merkle": 15, "smt": 40, "consensus": 25, "admission": 8, "execute": 12}  # full sizes, quiet machine
@@ -89,9 +90,13 @@ def build_plan(quick: bool, help_of: Callable[[str], str]) -> list[Case]:
         plan.append(Case("layout:pool", "layout", "throughput.py",
                          tp_args + ["--mix", "transfers", "--verify-workers", str(POOL_WORKERS)], tp_est, 240))
     rr = {"round_robin": True}
-    plan += [Case("catchup", "catchup", "catchup.py", q, 45 if quick else 120, 120 if quick else 600, **rr),
-             Case("storage", "storage", "storage.py", q, 40 if quick else 90, 120 if quick else 480, **rr),
-             Case("state_size", "state_size", "state_size.py", q, 45 if quick else 120, 120 if quick else 600, **rr),
+    # Catch-up and state size measure a curve of sizes in one run (100,000 txs behind; up to 10^5 accounts, the
+    # 10^6 state takes long to build: `bench/state_size.py --points 1000000`, cached afterwards): one run each.
+    once = {"max_runs": 1}
+    plan += [Case("catchup", "catchup", "catchup.py", q, 45 if quick else 420, 120 if quick else 1200, **rr, **once),
+             Case("storage", "storage", "storage.py", q, 40 if quick else 120, 120 if quick else 600, **rr, **once),
+             Case("state_size", "state_size", "state_size.py",
+                  q or ["--points", "1000,10000,100000"], 45 if quick else 150, 120 if quick else 1200, **rr, **once),
              Case("receipt", "receipt", "receipt.py", q + ["--sweep"], 30 if quick else 90, 120 if quick else 480,
                   **rr)]
     plan += [Case(f"micro:{m}", "micro", f"{m}.py", q, 8 if quick else MICRO_EST_S.get(m, 20), 120 if quick else 300,
@@ -186,13 +191,13 @@ def schedule(plan: list[Case], runs: int) -> list[tuple[Case, int]]:
     i = 0
     while i < len(plan):
         if not plan[i].round_robin:
-            order += [(plan[i], k) for k in range(1, runs + 1)]
+            order += [(plan[i], k) for k in range(1, (plan[i].max_runs or runs) + 1)]
             i += 1
             continue
         j = i
         while j < len(plan) and plan[j].round_robin:
             j += 1
-        order += [(case, k) for k in range(1, runs + 1) for case in plan[i:j]]
+        order += [(case, k) for k in range(1, runs + 1) for case in plan[i:j] if k <= (case.max_runs or runs)]
         i = j
     return order
 
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         return helps[script]
 
     plan = [c for c in build_plan(args.quick, help_of) if not only or c.group in only]
-    expected = sum(c.est_s for c in plan) * args.runs
+    expected = sum(c.est_s * (c.max_runs or args.runs) for c in plan)
     print(f"bench: {len(plan)} cases x {args.runs} run(s); expected about {expected / 60:.0f} min on a quiet machine "
           f"(a guess for the benches not timed here); runs that would pass the {args.budget_min:.0f}-minute "
           f"budget are skipped and say so", flush=True)

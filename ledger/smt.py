@@ -70,7 +70,7 @@ NODE_INTERNAL = 1
 # Kinds of a (sub)tree returned by the update recursion; the collapse rule needs to know them.
 _EMPTY, _LEAF, _INTERNAL, _UNKNOWN = 0, 1, 2, 3
 
-DEFAULT_CACHE_NODES = 200_000
+DEFAULT_CACHE_NODES = 50_000
 
 
 # The four tags' prefixes, precomputed: ``H(tag, data) == sha256(prefix + data)`` (hot in batch updates).
@@ -79,7 +79,7 @@ _VALUE_PREFIX = TAG_STATE_VALUE.encode() + b"\x00"
 _LEAF_PREFIX = TAG_SMT_LEAF.encode() + b"\x00"
 _NODE_PREFIX = TAG_SMT_NODE.encode() + b"\x00"
 _PATHS: dict[bytes, bytes] = {}  # state key -> path: the same accounts' keys change block after block
-_PATHS_MAX = 100_000
+_PATHS_MAX = 50_000
 
 
 def key_path(state_key: bytes) -> bytes:

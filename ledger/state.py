@@ -386,7 +386,7 @@ def _decode_int(raw: bytes, what: str) -> int:
 # A value written by block N is read back (as base state) by block N+1: the encoder that produced its bytes
 # records the decoded value, so the next block never decodes it. Pure functions of the bytes: always safe.
 
-_MEMO_MAX = 200_000
+_MEMO_MAX = 50_000
 _DECODE_MEMOS: list[dict] = []
 
 

@@ -53,10 +53,10 @@ from ledger.results import TxResult
 
 FORMAT_VERSION = 1
 # SMT nodes are read by random hash: a larger block cache and a bloom filter keep point reads off the disk.
-BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 BLOOM_BITS_PER_KEY = 10
-NODE_CACHE_MAX = 300_000  # SMT node bytes kept in memory by hash (~100 bytes each)
-STATE_CACHE_MAX = 200_000  # current-state values kept in memory by key (a mirror of the "S" rows)
+NODE_CACHE_MAX = 100_000  # SMT node bytes kept in memory by hash (~100 bytes each)
+STATE_CACHE_MAX = 100_000  # current-state values kept in memory by key (a mirror of the "S" rows)
 
 P_VERSION = b"V"
 P_HEAD = b"h"

@@ -192,3 +192,12 @@ def test_make_bench_quick_on_throughput_writes_a_results_document(tmp_path):
     assert {r["case"] for r in doc["runs"]} == {"throughput:transfers", "throughput:coin", "throughput:service"}
     md = (tmp_path / "RESULTS.md").read_text()
     assert "## (a) Throughput" in md and "not measured" in md.split("## (d)", 1)[1]
+
+
+def test_a_case_capped_at_one_run_runs_once_while_its_round_robin_neighbours_run_every_pass():
+    once = run_all.Case("catchup", "catchup", "catchup.py", [], 1, 1, round_robin=True, max_runs=1)
+    other = run_all.Case("receipt", "receipt", "receipt.py", [], 1, 1, round_robin=True)
+    solo = run_all.Case("throughput:coin", "throughput", "throughput.py", [], 1, 1, max_runs=2)
+    order = [(c.case, k) for c, k in run_all.schedule([solo, once, other], 3)]
+    assert order == [("throughput:coin", 1), ("throughput:coin", 2), ("catchup", 1), ("receipt", 1),
+                     ("receipt", 2), ("receipt", 3)]
