@@ -283,6 +283,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget-min", type=float, default=0.0, help="wall-time budget (default 35; 6 with --quick)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the expected duration, run nothing")
     p.add_argument("--out", default=str(ROOT / "bench"), help="directory of RESULTS.md and results.json")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing: write RESULTS.md again from the runs recorded in results.json")
     args = p.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     args.budget_min = args.budget_min or (6.0 if args.quick else 35.0)
@@ -294,6 +296,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render_only:
+        out = Path(args.out)
+        (out / "RESULTS.md").write_text(render(json.loads((out / "results.json").read_text())))
+        print(f"bench: wrote {out / 'RESULTS.md'} from {out / 'results.json'}")
+        return 0
     only = set(filter(None, args.only.split(",")))
     helps: dict[str, str] = {}
 

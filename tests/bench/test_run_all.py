@@ -201,3 +201,11 @@ def test_a_case_capped_at_one_run_runs_once_while_its_round_robin_neighbours_run
     order = [(c.case, k) for c, k in run_all.schedule([solo, once, other], 3)]
     assert order == [("throughput:coin", 1), ("throughput:coin", 2), ("catchup", 1), ("receipt", 1),
                      ("receipt", 2), ("receipt", 3)]
+
+
+def test_render_only_writes_the_document_again_from_the_recorded_runs_and_runs_nothing(tmp_path):
+    doc = {"generated_utc": "2026-12-01 08:05 UTC", "runs_per_case": 3, "machine": {}, "runs": [], "notes": {}}
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    assert run_all.main(["--render-only", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.startswith("# carecoin benchmark results") and "2026-12-01 08:05 UTC" in text
