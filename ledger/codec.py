@@ -147,7 +147,7 @@ def decode(data: bytes) -> Any:
     except msgpack.StackError:  # msgpack's own stack (~1024 levels) ran out: say which limit was passed
         raise DecodeError(f"non-canonical value: nesting deeper than {MAX_DEPTH} levels") from None
     except msgpack.FormatError:  # the one byte that starts no msgpack value (msgpack's message is empty)
-        raise DecodeError("not valid msgpack: byte 0xc1 is reserved and starts no value") from None
+        raise DecodeError("not valid msgpack: a byte that starts no value (such as the reserved 0xc1)") from None
     except (ValueError, msgpack.UnpackException, TypeError, RecursionError) as exc:
         raise DecodeError(f"not valid msgpack: {exc}") from None
     # What msgpack decoded is an int in the 64-bit range, bytes, str, nil, bool, float or a list of them: the walk

@@ -78,7 +78,7 @@ def ref_decode(data: bytes) -> Any:
     except msgpack.StackError:
         raise DecodeError(f"non-canonical value: nesting deeper than {codec.MAX_DEPTH} levels") from None
     except msgpack.FormatError:
-        raise DecodeError("not valid msgpack: byte 0xc1 is reserved and starts no value") from None
+        raise DecodeError("not valid msgpack: a byte that starts no value (such as the reserved 0xc1)") from None
     except (ValueError, msgpack.UnpackException, TypeError, RecursionError) as exc:
         raise DecodeError(f"not valid msgpack: {exc}") from None
     try:
