@@ -40,6 +40,7 @@ log = logging.getLogger("carecoin.node")
 
 PIECE_TXS = 100  # envelopes per worker call: amortises the pool's per-call cost (pickling, pipes, wake-ups)
 START_TIMEOUT_S = 30.0  # a worker that cannot answer a ping in this long: the pool is not used
+PIECE_TIMEOUT_S = 5.0  # a piece not answered in this long (a stopped or wedged worker): the pool is given up
 STOP_TIMEOUT_S = 3.0  # bound on joining the workers at stop before terminate/kill
 PARENT_POLL_S = 1.0  # how often a worker checks that the node process is still its parent
 
@@ -139,7 +140,12 @@ class VerifyPool:
     async def get(self, future: asyncio.Future, count: int) -> list[Verdict] | None:
         """A piece's verdicts (``count`` of them), or None when its worker failed (the caller verifies in the
         loop; the pool is shut down and every later check runs in the loop)."""
-        await asyncio.wait((future,))  # cancelling the caller cancels this wait, never the piece
+        # cancelling the caller cancels this wait, never the piece; a worker that stopped answering (SIGSTOP,
+        # swapped out, wedged) must not hold admission: past the bound the loop verifies, as for a dead worker
+        await asyncio.wait((future,), timeout=PIECE_TIMEOUT_S)
+        if not future.done():
+            self._broken(TimeoutError(f"a piece of {count} signatures was not answered in {PIECE_TIMEOUT_S:g} s"))
+            return None
         if future.cancelled():  # the pool broke or stopped and dropped this piece
             self._broken(BrokenProcessPool("a piece was cancelled by the pool"))
             return None

@@ -209,3 +209,33 @@ async def test_a_worker_killed_during_a_batch_leaves_the_same_outcomes_as_in_the
         await pool.stop()
         loop_svc.close()
         pool_svc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_worker_does_not_hold_admission_past_the_bound(tmp_path, monkeypatch):
+    from node import verify_pool
+    monkeypatch.setattr(verify_pool, "PIECE_TIMEOUT_S", 0.5)
+    node, issuer = KeyPair.generate(), KeyPair.generate()
+    raws = mixed_batch(issuer, 40)
+    loop_svc = open_service(tmp_path / "a", node, issuer)
+    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
+    pool = pool_svc.admission.verify_pool
+    pid = None
+    try:
+        assert await pool.start()
+        pid = pool.get_pids()[0]
+        os.kill(pid, signal.SIGSTOP)  # alive, never answering
+        started = time.monotonic()
+        in_pool = await asyncio.wait_for(pool_svc.admission.submit_txs_chunked(raws, gossip=False), 20)
+        assert time.monotonic() - started < 10
+        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
+        assert describe(in_pool) == describe(in_loop)
+        assert not pool.active and pool.fallbacks >= 1
+        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
+    finally:
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGCONT)
+        await pool.stop()
+        loop_svc.close()
+        pool_svc.close()
+    assert not alive(pid)
