@@ -47,7 +47,6 @@ import sys
 import tempfile
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import tomli_w
@@ -55,6 +54,7 @@ import tomli_w
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.throughput import http_json  # noqa: E402
 from carecoin import Client  # noqa: E402
 from cli.network import init_network  # noqa: E402
 from cli.ports import free_port_base  # noqa: E402
@@ -192,14 +192,6 @@ def read_status_kb(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[name] = int(rest.split()[0])
     return out
-
-
-def http_json(url: str, timeout_s: float = 2.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
 
 
 def dir_mb(path: Path) -> float:
