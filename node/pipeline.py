@@ -98,6 +98,7 @@ class BlockPipeline:
         self._prebuilt: tuple[int, bytes, chain.BlockExecution, list] | None = None  # (height, parent hash, ...)
         self._prebuild_task: asyncio.Future | None = None
         self._prebuild_height = -1
+        self._head_time = (-1, 0)  # (height, timestamp_ms) of the head, for get_parent_age_ms
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ---- validator sets ------------------------------------------------------------------------------
@@ -132,6 +133,15 @@ class BlockPipeline:
     def expire_gapped(self) -> list[bytes]:
         """Evict the txs that waited on a nonce gap for too long (housekeeping); return their hashes."""
         return self.mempool.expire()
+
+    def get_parent_age_ms(self) -> float:
+        """Milliseconds from the head block's timestamp to our wall clock now (negative if it is ahead)."""
+        head = self.store.head()
+        if head is None:
+            return 0.0
+        if self._head_time[0] != head.height:  # one header read per height, not one per admitted batch
+            self._head_time = (head.height, self.store.get_header(head.height).timestamp_ms)
+        return float(now_ms() - self._head_time[1])
 
     def get_last_commit_time(self) -> float:
         """Monotonic time of the last commit (or of the node's start)."""

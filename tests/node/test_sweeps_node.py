@@ -122,6 +122,9 @@ class Blocks:
     def get_last_commit_time(self) -> float:
         return time.monotonic()
 
+    def get_parent_age_ms(self) -> float:
+        return 0.0  # the parent was just made: a runnable tx waits the whole block interval
+
 
 @pytest.mark.parametrize("pending, due_in_ms, expected", [
     (0, None, 10_000),      # idle, nothing queued: the empty-block interval
