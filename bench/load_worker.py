@@ -323,7 +323,8 @@ async def run(args) -> dict:
             else:
                 t_start = time.time()
                 counts = await submit_steps(session, apis, mix["steps"], mix["txs"], args, follower,
-                                            t_start + args.duration, stats["submit_time"], stats["refused"])
+                                            t_start + args.duration, stats["submit_time"], stats["refused"],
+                                            rate=args.rate)
                 stats.update(http_errors=counts.get("http_errors", 0), backoffs=counts.get("backoffs", 0),
                              retry_left=0, submit_window_s=time.time() - t_start,
                              exhausted=counts.get("unsent", 0) == 0)

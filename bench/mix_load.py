@@ -76,16 +76,26 @@ def node_of(sender: str, nodes: int) -> int:
 
 
 async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, args, follower, t_end: float,
-                       submit_time: dict[str, float], refused: Counter, poll: bool = False) -> dict:
+                       submit_time: dict[str, float], refused: Counter, poll: bool = False,
+                       rate: float = 0.0) -> dict:
     """Send the released steps until ``t_end`` (or all are sent); return counters. ``poll``: read new blocks
-    here (before the measurement, when the follower's own task is not running yet)."""
+    here (before the measurement, when the follower's own task is not running yet).
+
+    ``rate`` > 0 is an open loop: at most ``rate`` txs per second leave, a batch's worth (``args.batch``) at a
+    time like the transfers' schedule; budget a dependency kept unused (a story's next step waits for its
+    previous one to commit) is not saved up beyond two batches, so the schedule never bursts to catch up.
+    0: as fast as the window allows (closed loop).
+    """
     sched = Scheduler(steps)
+    t_start = time.time()
+    released = 0
     index = {tx.tx_hash.hex(): i for i, tx in enumerate(txs)}
     waiting: set[str] = set()  # accepted, not yet seen committed
     stats = Counter()
     from bench.load_worker import post_batch  # the worker's one HTTP poster
 
     async def post(node: int, items: list[int]) -> None:
+        t0 = time.time()  # the client's submit time, as the transfers stamp it
         try:
             results = await post_batch(session, apis[node], [txs[i].raw for i in items])
         except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -93,7 +103,6 @@ async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, a
             for i in items:
                 sched.retry(i)
             return
-        t0 = time.time()
         for i, res in zip(items, results):
             err = res.get("error")
             h = txs[i].tx_hash.hex()
@@ -115,7 +124,17 @@ async def submit_steps(session, apis: list[str], steps: list[Step], txs: list, a
             waiting.discard(h)
             sched.commit(index[h])
         room = args.window - len(waiting) if args.window > 0 else 10**9
+        if rate > 0:
+            allowed = int((time.time() - t_start) * rate) - released
+            if allowed > 2 * args.batch:  # unused budget is not saved up: no catch-up burst
+                released += allowed - 2 * args.batch
+                allowed = 2 * args.batch
+            if allowed < args.batch:
+                await asyncio.sleep(min(0.005, (args.batch - allowed) / rate))
+                continue
+            room = min(room, allowed)
         ready = sched.take_ready(min(room, args.batch * len(apis))) if room > 0 else []
+        released += len(ready)
         if not ready:
             await asyncio.sleep(0.005)
             continue

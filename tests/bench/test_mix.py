@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.mix import Scheduler, build_setup, build_stories, compute_shares, sign_steps
+from bench.mix import Scheduler, Step, build_setup, build_stories, compute_shares, sign_steps
 from bench.mix_load import add_staff_keys, count_staff_per_branch, load_network_keys, node_of
 from cli.network import init_network
 from ledger.chain import build_block, genesis_block
@@ -125,3 +125,52 @@ def test_extra_staff_members_are_placed_in_their_branch_and_submit_to_its_node(t
                           staff_per_branch=3)
     assert {s.sender for s in steps if s.sender.startswith("staff:")} == {
         f"staff:{b}{suffix}" for b in range(BRANCHES) for suffix in ("", ".1", ".2")}
+
+
+class _InstantFollower:
+    """Every posted tx counts as committed at once: only the release schedule limits the sender."""
+
+    def __init__(self) -> None:
+        self.commit_time: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("rate, low, high", [(400.0, 300, 520), (0.0, 1500, 10**9)])
+def test_an_open_loop_mix_sends_at_the_offered_rate_not_as_fast_as_the_window_allows(monkeypatch, rate, low, high):
+    import asyncio
+    import time
+    from collections import Counter
+    from types import SimpleNamespace
+
+    import bench.load_worker
+    from bench.mix_load import submit_steps
+
+    steps = [Step(f"s{i % 50}", "transfer", (i,)) for i in range(4000)]
+    txs = [SimpleNamespace(tx_hash=i.to_bytes(32, "big"), raw=b"x") for i in range(4000)]
+    follower = _InstantFollower()
+    posted: list[int] = []
+
+    async def fake_post(session, api, raws):
+        posted.append(len(raws))
+        await asyncio.sleep(0.001)
+        return [{"status": "pending"} for _ in raws]
+
+    monkeypatch.setattr(bench.load_worker, "post_batch", fake_post)
+    submit_time: dict[str, float] = {}
+
+    async def run():
+        async def commit_all():
+            while True:  # the "chain" commits whatever was submitted, every 10 ms
+                for h in list(submit_time):
+                    follower.commit_time.setdefault(h, time.time())
+                await asyncio.sleep(0.01)
+        committer = asyncio.create_task(commit_all())
+        try:
+            return await submit_steps(None, ["a", "b"], steps, txs, SimpleNamespace(window=1500, batch=50),
+                                      follower, time.time() + 1.0, submit_time, Counter(), rate=rate)
+        finally:
+            committer.cancel()
+
+    asyncio.run(run())
+    assert low <= len(submit_time) <= high, (len(submit_time), rate)
+    if rate:
+        assert max(posted) <= 2 * 50  # a batch at a time (two when a dependency held one back), never a burst
