@@ -37,6 +37,11 @@ class NodeMetrics:
                                     registry=r)
         self.mempool_size = Gauge("carecoin_mempool_size", "Transactions pending in the mempool", registry=r)
         self.peers = Gauge("carecoin_peers_connected", "Authenticated peer links", registry=r)
+        self.verify_pool_workers = Gauge("carecoin_verify_pool_workers", "Signature-check worker processes "
+                                         "in use (0: every check runs in the event loop)", registry=r)
+        self.verify_pool_failures = Gauge("carecoin_verify_pool_failures", "Times the signature-check pool "
+                                          "failed since start (a dead or stalled worker; checks then run in the "
+                                          "event loop)", registry=r)
         self.remote_faults = Counter("carecoin_remote_faults", "Bad input from peers, dropped", ["kind"],
                                      registry=r)
         self.peer_tls_refused = Counter("carecoin_peer_tls_refused", "Peer TLS handshakes refused (no or "
@@ -53,10 +58,13 @@ class NodeMetrics:
         self.block_execution = Histogram("carecoin_block_execution_seconds",
                                          "Time to build or validate one block", registry=r)
 
-    def bind(self, mempool_size: Callable[[], float], peers: Callable[[], float]) -> None:
-        """Read the live mempool size and peer count at scrape time."""
+    def bind(self, mempool_size: Callable[[], float], peers: Callable[[], float], verify_pool=None) -> None:
+        """Read the live mempool size, peer count and signature-check pool state at scrape time."""
         self.mempool_size.set_function(mempool_size)
         self.peers.set_function(peers)
+        if verify_pool is not None:
+            self.verify_pool_workers.set_function(lambda: verify_pool.workers if verify_pool.active else 0)
+            self.verify_pool_failures.set_function(lambda: verify_pool.fallbacks)
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of every metric of this node."""

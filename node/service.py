@@ -104,7 +104,8 @@ class NodeService:
             store, genesis, self.mempool, name=opts.name, validator=key.public_key,
             consensus=lambda: (self.consensus.replica.height, self.consensus.replica.round, self.consensus.fatal),
             peers=self.get_connected_peers, recent_block_hashes=self.committer.get_recent_block_hashes)
-        self.metrics.bind(lambda: len(self.mempool), lambda: len(self.get_connected_peers()))
+        self.metrics.bind(lambda: len(self.mempool), lambda: len(self.get_connected_peers()),
+                          verify_pool=self.admission.verify_pool)
         self.metrics.height.set(store.head().height)
 
     @property

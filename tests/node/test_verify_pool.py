@@ -8,9 +8,11 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from ledger import codec
 from ledger.keys import KeyPair
@@ -88,31 +90,64 @@ def test_a_worker_gives_the_refusal_message_the_loop_gives():
     assert verdicts[2] is None
 
 
-@pytest.mark.asyncio
-async def test_with_one_worker_a_batch_gets_the_same_admissions_refusals_and_order_as_in_the_loop(tmp_path):
+@dataclass
+class Pair:
+    """The same node twice: one checking signatures in the loop, one with a one-worker pool (not started)."""
+
+    issuer: KeyPair
+    loop_svc: Any
+    pool_svc: Any
+
+    @property
+    def pool(self) -> VerifyPool:
+        return self.pool_svc.admission.verify_pool
+
+    async def admit_both(self, raws: list[bytes]) -> tuple[list, list]:
+        """Admit ``raws`` on the pool's node, then on the loop's; the outcomes of each."""
+        in_pool = await self.pool_svc.admission.submit_txs_chunked(raws, gossip=False)
+        in_loop = await self.loop_svc.admission.submit_txs_chunked(raws, gossip=False)
+        return in_pool, in_loop
+
+    def assert_same_mempools(self) -> None:
+        assert self.pool_svc.mempool.get_hashes() == self.loop_svc.mempool.get_hashes()
+
+
+@pytest_asyncio.fixture
+async def pair(tmp_path):
     node, issuer = KeyPair.generate(), KeyPair.generate()
-    raws = mixed_batch(issuer)
-    assert len(raws) > 2 * ADMIT_CHUNK
-    loop_svc = open_service(tmp_path / "a", node, issuer)
-    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
-    pool = pool_svc.admission.verify_pool
+    p = Pair(issuer, open_service(tmp_path / "a", node, issuer),
+             open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1)))
     try:
-        await pool.start()
-        assert pool.active
-        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
-        in_pool = await pool_svc.admission.submit_txs_chunked(raws, gossip=False)
-        assert describe(in_pool) == describe(in_loop)
-        codes = Counter(getattr(o, "code", "admitted") for o in in_pool)
-        assert codes == {"admitted": 130, "tx_rejected": 39, "duplicate_tx": 13, "decode_error": 13}
-        messages = [o.message for o in in_pool if isinstance(o, Exception)]
-        assert sum("bad_signature" in m for m in messages) == 26  # forged before a genuine one; a stranger's
-        assert sum("wrong_chain" in m for m in messages) == 13  # forged too: the chain rule answers first
-        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
-        assert pool.fallbacks == 0
+        yield p
     finally:
-        await pool.stop()
-        loop_svc.close()
-        pool_svc.close()
+        await p.pool_svc.admission.stop()  # stops the pool too (bounded)
+        p.loop_svc.close()
+        p.pool_svc.close()
+
+
+def pool_metrics(svc) -> tuple[float, float]:
+    """(workers in use, failures) as a scrape of the node's /metrics reads them."""
+    text = svc.metrics.render().decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("carecoin_verify_pool"))
+    return float(values["carecoin_verify_pool_workers"]), float(values["carecoin_verify_pool_failures"])
+
+
+@pytest.mark.asyncio
+async def test_with_one_worker_a_batch_gets_the_same_admissions_refusals_and_order_as_in_the_loop(pair):
+    raws = mixed_batch(pair.issuer)
+    assert len(raws) > 2 * ADMIT_CHUNK
+    assert pool_metrics(pair.pool_svc) == (0, 0)  # not started: every check in the loop
+    await pair.pool.start()
+    assert pair.pool.active and pool_metrics(pair.pool_svc) == (1, 0)
+    in_pool, in_loop = await pair.admit_both(raws)
+    assert describe(in_pool) == describe(in_loop)
+    codes = Counter(getattr(o, "code", "admitted") for o in in_pool)
+    assert codes == {"admitted": 130, "tx_rejected": 39, "duplicate_tx": 13, "decode_error": 13}
+    messages = [o.message for o in in_pool if isinstance(o, Exception)]
+    assert sum("bad_signature" in m for m in messages) == 26  # forged before a genuine one; a stranger's
+    assert sum("wrong_chain" in m for m in messages) == 13  # forged too: the chain rule answers first
+    pair.assert_same_mempools()
+    assert pair.pool.fallbacks == 0
 
 
 @pytest.mark.asyncio
@@ -140,33 +175,25 @@ async def test_gossiped_batches_taken_together_by_the_pool_end_in_the_same_mempo
 
 
 @pytest.mark.asyncio
-async def test_a_killed_worker_falls_back_to_the_loop_with_the_same_outcomes_and_no_unverified_tx(tmp_path):
-    node, issuer = KeyPair.generate(), KeyPair.generate()
-    raws = mixed_batch(issuer, 40)
-    loop_svc = open_service(tmp_path / "a", node, issuer)
-    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
-    pool = pool_svc.admission.verify_pool
-    try:
-        assert await pool.start()
-        pids = pool.get_pids()
-        assert len(pids) == 1
-        os.kill(pids[0], signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while alive(pids[0]):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
-        in_pool = await pool_svc.admission.submit_txs_chunked(raws, gossip=False)
-        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
-        assert describe(in_pool) == describe(in_loop)
-        assert not pool.active and pool.fallbacks >= 1
-        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
-        again = [make_tx(CHAIN, "mint", KeyPair.generate(), 1, [issuer.public_key, 1])]
-        refused = await pool_svc.admission.submit_txs_chunked([forged(again[0])], gossip=False)
-        assert "does not verify" in refused[0].message  # still verified, now in the loop
-    finally:
-        await pool.stop()
-        loop_svc.close()
-        pool_svc.close()
+async def test_a_killed_worker_falls_back_to_the_loop_with_the_same_outcomes_and_no_unverified_tx(pair):
+    raws = mixed_batch(pair.issuer, 40)
+    assert await pair.pool.start()
+    pids = pair.pool.get_pids()
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(pids[0]):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    in_pool, in_loop = await pair.admit_both(raws)
+    assert describe(in_pool) == describe(in_loop)
+    assert not pair.pool.active and pair.pool.fallbacks >= 1
+    workers, failures = pool_metrics(pair.pool_svc)
+    assert workers == 0 and failures >= 1  # an operator sees the pool gone
+    pair.assert_same_mempools()
+    again = [make_tx(CHAIN, "mint", KeyPair.generate(), 1, [pair.issuer.public_key, 1])]
+    refused = await pair.pool_svc.admission.submit_txs_chunked([forged(again[0])], gossip=False)
+    assert "does not verify" in refused[0].message  # still verified, now in the loop
 
 
 @pytest.mark.asyncio
@@ -188,54 +215,38 @@ async def test_stopping_the_pool_leaves_no_worker_process():
 
 
 @pytest.mark.asyncio
-async def test_a_worker_killed_during_a_batch_leaves_the_same_outcomes_as_in_the_loop(tmp_path):
-    node, issuer = KeyPair.generate(), KeyPair.generate()
-    raws = mixed_batch(issuer, 400)
-    loop_svc = open_service(tmp_path / "a", node, issuer)
-    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
-    pool = pool_svc.admission.verify_pool
-    try:
-        assert await pool.start()
-        pid = pool.get_pids()[0]
-        batch = asyncio.create_task(pool_svc.admission.submit_txs_chunked(raws, gossip=False))
-        await asyncio.sleep(0.01)  # some pieces done or under way: the rest must fall back, none be lost
-        os.kill(pid, signal.SIGKILL)
-        in_pool = await asyncio.wait_for(batch, 60)
-        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
-        assert describe(in_pool) == describe(in_loop)
-        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
-        assert not pool.active and pool.fallbacks >= 1
-    finally:
-        await pool.stop()
-        loop_svc.close()
-        pool_svc.close()
+async def test_a_worker_killed_during_a_batch_leaves_the_same_outcomes_as_in_the_loop(pair):
+    raws = mixed_batch(pair.issuer, 400)
+    assert await pair.pool.start()
+    pid = pair.pool.get_pids()[0]
+    batch = asyncio.create_task(pair.pool_svc.admission.submit_txs_chunked(raws, gossip=False))
+    await asyncio.sleep(0.01)  # some pieces done or under way: the rest must fall back, none be lost
+    os.kill(pid, signal.SIGKILL)
+    in_pool = await asyncio.wait_for(batch, 60)
+    in_loop = await pair.loop_svc.admission.submit_txs_chunked(raws, gossip=False)
+    assert describe(in_pool) == describe(in_loop)
+    pair.assert_same_mempools()
+    assert not pair.pool.active and pair.pool.fallbacks >= 1
 
 
 @pytest.mark.asyncio
-async def test_a_stopped_worker_does_not_hold_admission_past_the_bound(tmp_path, monkeypatch):
+async def test_a_stopped_worker_does_not_hold_admission_past_the_bound(pair, monkeypatch):
     from node import verify_pool
     monkeypatch.setattr(verify_pool, "PIECE_TIMEOUT_S", 0.5)
-    node, issuer = KeyPair.generate(), KeyPair.generate()
-    raws = mixed_batch(issuer, 40)
-    loop_svc = open_service(tmp_path / "a", node, issuer)
-    pool_svc = open_service(tmp_path / "b", node, issuer, replace(FAST, verify_workers=1))
-    pool = pool_svc.admission.verify_pool
-    pid = None
+    raws = mixed_batch(pair.issuer, 40)
+    assert await pair.pool.start()
+    pid = pair.pool.get_pids()[0]
     try:
-        assert await pool.start()
-        pid = pool.get_pids()[0]
         os.kill(pid, signal.SIGSTOP)  # alive, never answering
         started = time.monotonic()
-        in_pool = await asyncio.wait_for(pool_svc.admission.submit_txs_chunked(raws, gossip=False), 20)
+        in_pool = await asyncio.wait_for(pair.pool_svc.admission.submit_txs_chunked(raws, gossip=False), 20)
         assert time.monotonic() - started < 10
-        in_loop = await loop_svc.admission.submit_txs_chunked(raws, gossip=False)
+        in_loop = await pair.loop_svc.admission.submit_txs_chunked(raws, gossip=False)
         assert describe(in_pool) == describe(in_loop)
-        assert not pool.active and pool.fallbacks >= 1
-        assert pool_svc.mempool.get_hashes() == loop_svc.mempool.get_hashes()
+        assert not pair.pool.active and pair.pool.fallbacks >= 1
+        pair.assert_same_mempools()
     finally:
-        if pid is not None and alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGCONT)
-        await pool.stop()
-        loop_svc.close()
-        pool_svc.close()
+        await pair.pool.stop()
     assert not alive(pid)
