@@ -14,7 +14,8 @@ from ledger.errors import GenesisError, ReceiptError
 from ledger.genesis import Genesis, load_genesis
 from cli.client import NodeClient, read_key_option
 from cli.options import node_options, parse_id
-from ledger.receipt import VerifiedReceipt, load_receipt, save_receipt, verify
+from ledger.receipt import VerifiedReceipt, verify
+from ledger.receipt_compact import load_receipt, save_receipt
 
 
 @click.group("receipt")
