@@ -46,7 +46,7 @@ from ledger.merkle import MerkleTree, verify_inclusion
 from ledger.results import Leaf, TxResult, compute_envelope_hash, compute_leaves, decode_leaf
 from ledger.tx import MAX_TX_BYTES, SignedTx, decode_tx
 from ledger.validator_sets import (
-    ValidatorSetChange, ValidatorSetError, parse_seals, parse_validator_set_changes,
+    MAX_HEADER_BYTES, ValidatorSetChange, ValidatorSetError, parse_seals, parse_validator_set_changes,
     verify_sealed_header,
 )
 
@@ -248,7 +248,7 @@ def _parse(receipt: Any) -> _Parsed:
     if not isinstance(path, list) or len(path) > MAX_PATH_LEN:
         raise _format(f"audit_path must be a list of at most {MAX_PATH_LEN} hashes")
     audit_path = tuple(_hex(p, f"audit_path[{i}]", 32) for i, p in enumerate(path))
-    header_raw = _hex(receipt["header"], "header", limit=4096)
+    header_raw = _hex(receipt["header"], "header", limit=MAX_HEADER_BYTES)
     try:
         header = Header.decode(header_raw)
     except LedgerError as exc:

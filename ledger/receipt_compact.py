@@ -48,11 +48,15 @@ from typing import Any
 from ledger import codec
 from ledger.block import CommitSeal, Header
 from ledger.errors import LedgerError, ReceiptError
-from ledger.hashing import TAG_EVENTS, H
-from ledger.receipt import KEYS, MAX_PATH_LEN, MAX_RECEIPT_FILE, RECEIPT_VERSION, _check_version, _format, _parse
+from ledger.hashing import TAG_EVENTS, TAG_HEADER, H
+from ledger.receipt import (
+    KEYS, MAX_EVENTS_BYTES, MAX_PATH_LEN, MAX_RECEIPT_FILE, RECEIPT_VERSION, _check_version, _format, _parse,
+)
 from ledger.results import compute_envelope_hash
 from ledger.tx import decode_tx
-from ledger.validator_sets import MAX_SEALS, MAX_SET_CHANGES, MAX_VALIDATORS, ValidatorSetError, changes_from_compact
+from ledger.validator_sets import (
+    MAX_HEADER_BYTES, MAX_SEALS, MAX_SET_CHANGES, MAX_VALIDATORS, ValidatorSetError, changes_from_compact,
+)
 
 LAYOUT = 3  # what encode_compact writes
 LAYOUT_2_FIELDS = len(KEYS)  # 13
@@ -160,8 +164,8 @@ def _chunks(value: Any, name: str, size: int, limit: int) -> list[bytes]:
     return [raw[i:i + size] for i in range(0, len(raw), size)]
 
 
-def _header_in(value: Any, name: str) -> Header:
-    """A layout-3 header array -> the header (its canonical bytes are its 10 fields, re-encoded)."""
+def _header_in(value: Any, name: str) -> tuple[Header, bytes]:
+    """A layout-3 header array -> the header and its canonical bytes (its 10 fields, re-encoded)."""
     if not (isinstance(value, list) and len(value) in (9, 10)):
         seen = f"{len(value)} fields" if isinstance(value, list) else type(value).__name__
         raise _format(f"{_where(name)} must be an array of 9 header fields (10 when next_validator_set_hash "
@@ -174,7 +178,10 @@ def _header_in(value: Any, name: str) -> Header:
     if len(value) == 10 and header.next_validator_set_hash == header.validator_set_hash:
         raise _format(f"{_where(name)} has 10 fields with next_validator_set_hash equal to validator_set_hash; "
                       "layout 3 writes such a header with 9 (one encoding per receipt)")
-    return header
+    raw = header.encode()
+    if len(raw) > MAX_HEADER_BYTES:
+        raise _format(f"{_where(name)} is {len(raw)} bytes; the limit is {MAX_HEADER_BYTES}")
+    return header, raw
 
 
 def _seals_in(value: Any, name: str, proposer: bytes) -> list[dict[str, str]]:
@@ -205,8 +212,8 @@ def _changes_in(value: Any) -> list[dict[str, Any]]:
         where = f"validator_set_changes[{i}]"
         if not (isinstance(entry, list) and len(entry) == 3):
             raise _format(f"{_where(where)} must be [header, commit, validators]")
-        header = _header_in(entry[0], f"{where}.header")
-        out.append({"header": header.encode().hex(),
+        header, header_raw = _header_in(entry[0], f"{where}.header")
+        out.append({"header": header_raw.hex(),
                     "commit": _seals_in(entry[1], f"{where}.commit", header.proposer),
                     "validators": [k.hex() for k in _chunks(entry[2], f"{where}.validators", 32, MAX_VALIDATORS)]})
     return out
@@ -226,20 +233,25 @@ def _decode_layout_3(obj: list) -> dict:
     if not isinstance(reason, str):
         raise _format(f"{_where('reason')} must be a string, got {type(reason).__name__}")
     events = _bin(events, "events")
+    if len(events) > MAX_EVENTS_BYTES:
+        raise _format(f"{_where('events')} is {len(events)} bytes; the limit is {MAX_EVENTS_BYTES}")
     if type(leaf_index) is not int or leaf_index < 0:
         raise _format(f"{_where('leaf_index')} must be a non-negative integer, got {leaf_index!r}"[:160])
     hashes = _chunks(path, "audit_path", 32, MAX_PATH_LEN)
-    header = _header_in(header_fields, "header")
+    header, header_raw = _header_in(header_fields, "header")
     leaf = codec.encode([tx.tx_hash, status, reason, H(TAG_EVENTS, events), compute_envelope_hash(tx.raw)])
-    receipt = {
+    if len(leaf) > MAX_EVENTS_BYTES:  # the JSON form's bound on the leaf: here it bounds the reason
+        raise _format(f"{_where('reason')} is {len(reason.encode())} bytes; the result leaf would exceed "
+                      f"{MAX_EVENTS_BYTES}")
+    # Every field now has the JSON form's type and bound (``_parse``'s rules, checked above from the typed
+    # values rather than by a second parse of the hex; ``verify`` parses the dict anyway).
+    return {
         "version": RECEIPT_VERSION, "chain_id": header.chain_id, "tx": tx.raw.hex(), "tx_hash": tx.tx_hash.hex(),
         "result": {"status": status, "reason": reason}, "events": events.hex(), "leaf": leaf.hex(),
-        "leaf_index": leaf_index, "audit_path": [h.hex() for h in hashes], "header": header.encode().hex(),
-        "block_hash": header.hash().hex(), "commit": _seals_in(commit, "commit", header.proposer),
+        "leaf_index": leaf_index, "audit_path": [h.hex() for h in hashes], "header": header_raw.hex(),
+        "block_hash": H(TAG_HEADER, header_raw).hex(), "commit": _seals_in(commit, "commit", header.proposer),
         "validator_set_changes": _changes_in(changes),
     }
-    _parse(receipt)  # the same shape rules and bounds as the JSON form
-    return receipt
 
 
 def _decode_layout_2(obj: list) -> dict:

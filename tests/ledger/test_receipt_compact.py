@@ -16,7 +16,7 @@ from ledger.block import Block, Header, make_seal, quorum, validator_set_hash
 from ledger.errors import ReceiptError
 from ledger.hashing import sha256
 from ledger.merkle import root as merkle_root
-from ledger.receipt import KEYS, V1_REFUSED, build_receipt, verify
+from ledger.receipt import KEYS, V1_REFUSED, _parse, build_receipt, verify
 from ledger.receipt_compact import LAYOUT_3_FIELDS, decode_compact, encode_compact, load_receipt, save_receipt
 from ledger.results import TxResult, compute_leaves
 from ledger.tx import make_tx
@@ -84,6 +84,7 @@ def test_layout_3_round_trips_to_the_byte_identical_json_and_back(base, sealed):
     raw = encode_compact(base)
     decoded = decode_compact(raw)
     assert list(decoded) == list(KEYS)
+    assert _parse(decoded)  # decoding checks the JSON form's rules from the typed values: the dict passes them
     assert as_json(decoded) == as_json(base)
     assert encode_compact(decoded) == raw
     assert verify(decoded, make_genesis()).block_hash == sealed.block.hash
@@ -260,6 +261,15 @@ BAD_LAYOUT_3 = {
     "change validators cut": (lambda o: o[:9] + [[[o[7], o[8], b"\x00" * 33]]],
                               "validator_set_changes[0].validators is 33 bytes"),
 }
+
+
+BIG = 256 * 1024 + 1  # one byte past the JSON form's bound on events and on the result leaf
+BAD_LAYOUT_3.update({
+    "events past the bound": (lambda o: o[:4] + [b"\x00" * BIG] + o[5:], f"events is {BIG} bytes; the limit is"),
+    "reason past the leaf's bound": (lambda o: o[:3] + ["r" * BIG] + o[4:], "the result leaf would exceed"),
+    "header past the bound": (lambda o: o[:7] + [["c" * 4096, *o[7][1:]]] + o[8:], "the limit is 4096"),
+    "tx past the bound": (lambda o: o[:1] + [b"\x00" * (64 * 1024 + 1)] + o[2:], "the limit is 65536"),
+})
 
 
 @pytest.mark.parametrize("name", list(BAD_LAYOUT_3))
