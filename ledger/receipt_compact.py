@@ -51,6 +51,7 @@ from ledger.errors import LedgerError, ReceiptError
 from ledger.hashing import TAG_EVENTS, TAG_HEADER, H
 from ledger.receipt import (
     KEYS, MAX_EVENTS_BYTES, MAX_PATH_LEN, MAX_RECEIPT_FILE, RECEIPT_VERSION, _check_version, _format, _parse,
+    _Parsed,
 )
 from ledger.results import compute_envelope_hash
 from ledger.tx import decode_tx
@@ -62,8 +63,6 @@ LAYOUT = 3  # what encode_compact writes
 LAYOUT_2_FIELDS = len(KEYS)  # 13
 LAYOUT_3_FIELDS = ("layout", "tx", "status", "reason", "events", "leaf_index", "audit_path", "header", "commit",
                    "validator_set_changes")
-HEADER_FIELDS = ("chain_id", "height", "prev_hash", "timestamp_ms", "proposer", "tx_count", "results_root",
-                 "state_root", "validator_set_hash", "next_validator_set_hash")
 SEAL_BYTES, PROPOSER_SEAL_BYTES = 96, 64
 
 
@@ -85,7 +84,7 @@ def encode_compact(receipt: dict) -> bytes:
         raise _format(f"receipt has no compact encoding: {exc.message}") from None
 
 
-def _check_derivable(p: Any) -> None:
+def _check_derivable(p: _Parsed) -> None:
     """Layout 3 leaves out chain_id, tx_hash, leaf and block_hash: each must be what it is derived from."""
     def refuse(field: str, seen: str, derived: str) -> ReceiptError:
         return _format(f"{field} is {seen}, but {derived}; the compact form derives {field}, so this receipt "
@@ -133,8 +132,10 @@ def decode_compact(raw: bytes) -> dict:
     except LedgerError as exc:
         raise _format(f"compact receipt is not canonical msgpack: {exc.message}") from None
     if not (isinstance(obj, list) and obj and type(obj[0]) is int):
-        seen = "an empty array" if obj == [] else f"an array led by {type(obj[0]).__name__}" \
-            if isinstance(obj, list) else type(obj).__name__
+        if not isinstance(obj, list):
+            seen = type(obj).__name__
+        else:
+            seen = f"an array led by {type(obj[0]).__name__}" if obj else "an empty array"
         raise _format(f"compact receipt must be an array led by its layout number (3, or 2), got {seen}")
     if obj[0] == LAYOUT:
         return _decode_layout_3(obj)
