@@ -1,5 +1,11 @@
 """Receipt size and offline verification time for one tx in a block of 1,000 txs sealed by 3 of 4 validators.
 
+Sizes are of the JSON (DESIGN's keys, no ``decoded`` copy, no spaces) and of the compact file that
+``encode_compact`` writes (layout 3, ``ledger.receipt_compact``); ``parts_bytes`` splits the compact bytes by
+layout-3 field (framing included: they add up to ``compact_bytes`` minus the 1-byte array header). Times:
+``verify`` of the JSON dict, and ``decode_compact`` then ``verify`` of the compact bytes (what checking a
+compact file costs after reading it).
+
 Also measured: the same receipt after one validator-set change (one more header, its seals and the new set).
 Prints one JSON object, then a readable line. Goals: compact receipt <= 1.5 KB, verify <= 1 ms (median).
 
@@ -31,20 +37,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.block import MAX_BLOCK_TXS, make_seal  # noqa: E402
-from ledger.receipt import build_receipt, encode_compact, verify  # noqa: E402
+from ledger import codec  # noqa: E402
+from ledger.receipt import build_receipt, verify  # noqa: E402
+from ledger.receipt_compact import LAYOUT_3_FIELDS, decode_compact, encode_compact  # noqa: E402
 from tests.receipt_fixtures import (  # noqa: E402
     make_block, make_change, make_genesis, new_validator_keys, validator_keys,
 )
 
 
-def time_verify(receipt: dict, genesis, runs: int) -> tuple[float, float]:
-    """(median, p99) of ``verify`` in ms, after a warm-up."""
+def time_verify(receipt: dict | bytes, genesis, runs: int) -> tuple[float, float]:
+    """(median, p99) of ``verify`` in ms, after a warm-up; of ``decode_compact`` then ``verify`` for bytes."""
+    check = (lambda: verify(decode_compact(receipt), genesis)) if isinstance(receipt, bytes) \
+        else (lambda: verify(receipt, genesis))
     for _ in range(20):  # warm caches
-        verify(receipt, genesis)
+        check()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        verify(receipt, genesis)
+        check()
         times.append(time.perf_counter() - t0)
     times.sort()
     return (round(statistics.median(times) * 1e3, 4),
@@ -135,17 +145,19 @@ def measure_point(txs: int, genesis, runs: int, block_max: int = MAX_BLOCK_TXS) 
     verify(receipt, genesis)  # a receipt that does not verify is no measurement
     core = {k: v for k, v in receipt.items() if k != "decoded"}
     p50, p99 = time_verify(core, genesis, runs)
+    compact = encode_compact(receipt)
+    compact_p50, _ = time_verify(compact, genesis, runs)
     return {"txs": txs, "receipt_bytes": len(json.dumps(core, separators=(",", ":"))),
-            "compact_bytes": len(encode_compact(receipt)), "verify_ms_p50": p50, "verify_ms_p99": p99,
+            "compact_bytes": len(compact), "verify_ms_p50": p50, "verify_ms_p99": p99,
+            "verify_compact_ms_p50": compact_p50,
             "audit_path_len": len(receipt["audit_path"]), "real_block": txs <= MAX_BLOCK_TXS,
-            "built": built, "build_s": round(build_s, 2), "parts_bytes": receipt_parts(core)}
+            "built": built, "build_s": round(build_s, 2), "parts_bytes": receipt_parts(compact)}
 
 
-def receipt_parts(receipt: dict) -> dict[str, int]:
-    """Bytes of the receipt's main fields as raw bytes (what they cost in the compact form, before framing)."""
-    return {"tx": len(receipt["tx"]) // 2, "header": len(receipt["header"]) // 2,
-            "audit_path": 32 * len(receipt["audit_path"]), "leaf": len(receipt["leaf"]) // 2,
-            "events": len(receipt["events"]) // 2, "seals": 96 * len(receipt["commit"])}
+def receipt_parts(compact: bytes) -> dict[str, int]:
+    """Bytes of each layout-3 field of a compact receipt, framing included (they add up to all but the 1-byte
+    array header)."""
+    return {name: len(codec.encode(value)) for name, value in zip(LAYOUT_3_FIELDS, codec.decode(compact))}
 
 
 def sweep(sizes, genesis, runs: int, block_max: int = MAX_BLOCK_TXS) -> list[dict]:
@@ -179,6 +191,7 @@ def main() -> None:
         "compact_bytes": len(encode_compact(receipt)),
     }
     median, p99 = time_verify(receipt, genesis, runs)
+    compact_median, _ = time_verify(encode_compact(receipt), genesis, runs)
     # After one change: the receipt carries the announcing header, 3 seals of the old set and the new set
     new = new_validator_keys(4)
     changed = make_block(42, args.txs, signers=3, keys=new)
@@ -188,7 +201,7 @@ def main() -> None:
     result = {
         "bench": "receipt", "txs_in_block": args.txs, "validators": 4, "seals": len(sb.seals),
         "audit_path_len": len(receipt["audit_path"]), **sizes, "runs": runs,
-        "verify_median_ms": median, "verify_p99_ms": p99,
+        "verify_median_ms": median, "verify_p99_ms": p99, "verify_compact_median_ms": compact_median,
         "one_change": {"compact_bytes": len(encode_compact(receipt_1)), "verify_median_ms": median_1,
                        "verify_p99_ms": p99_1},
         "goals": {"compact_bytes": 1536, "verify_median_ms": 1.0},
@@ -208,14 +221,16 @@ def main() -> None:
         return
     print(f"receipt for tx {index} of {args.txs}: JSON {sizes['json_bytes']} B, compact {sizes['compact_bytes']} B "
           f"(goal <= 1536); verify median {result['verify_median_ms']} ms, p99 {result['verify_p99_ms']} ms "
-          f"over {runs} runs (goal <= 1 ms); 1 tx signature + {len(sb.seals)} seals")
+          f"over {runs} runs (goal <= 1 ms); 1 tx signature + {len(sb.seals)} seals; from the compact bytes "
+          f"(decode + verify) median {result['verify_compact_median_ms']} ms")
     one = result["one_change"]
     print(f"after one validator-set change: compact {one['compact_bytes']} B; verify median "
           f"{one['verify_median_ms']} ms, p99 {one['verify_p99_ms']} ms (3 more seals)")
     for point in result.get("curve", []):
         print(f"  {point['txs']:>9} leaves: path {point['audit_path_len']} hashes, JSON {point['receipt_bytes']} B, "
               f"compact {point['compact_bytes']} B, verify p50 {point['verify_ms_p50']} ms p99 "
-              f"{point['verify_ms_p99']} ms{'' if point['real_block'] else ' (larger than any block)'}")
+              f"{point['verify_ms_p99']} ms, from compact p50 {point['verify_compact_ms_p50']} ms"
+              f"{'' if point['real_block'] else ' (larger than any block)'}")
 
 
 def compute_goal(curve: list[dict]) -> dict:

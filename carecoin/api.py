@@ -165,7 +165,7 @@ class Api:
         return self._run(self._get(f"/v1/tx/{_hex(tx_hash)}/receipt"))
 
     def receipt_compact(self, tx_hash: bytes | str) -> bytes:
-        """GET /v1/tx/{hash}/receipt?format=msgpack: the compact receipt bytes."""
+        """GET /v1/tx/{hash}/receipt?format=msgpack: the compact receipt bytes (``ledger.receipt_compact``)."""
         return self._run(self._get(f"/v1/tx/{_hex(tx_hash)}/receipt", {"format": "msgpack"}, raw=True))
 
     # ---- accounts and chain ---------------------------------------------------------------------------------

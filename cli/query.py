@@ -13,7 +13,7 @@ from cli.lists import describe_history_end, fetch_all_history
 from cli.options import echo_json, node_options, parse_id
 from cli.render import echo_fields, format_time
 
-from ledger.receipt import save_receipt
+from ledger.receipt_compact import save_receipt
 
 
 @click.command("status")

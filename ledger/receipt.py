@@ -27,17 +27,14 @@ and it is chosen so the name points at the field that was altered:
 ``verify(..., on_check=f)`` calls ``f(name, detail)`` after each check passes (``carecoin receipt verify``
 prints them).
 
-The compact form is the canonical msgpack array of the same fields, bytes as ``bin``:
-``[version, chain_id, tx, tx_hash, [status, reason], events, leaf, leaf_index, [path...], header,
-block_hash, [[validator, signature], ...], [[header, [[validator, signature], ...], [public_key, ...]], ...]]``.
+The compact (msgpack) file form is ``ledger.receipt_compact``: layout 3 carries the fields a verifier cannot
+derive without the genesis (no leaf, tx_hash, block_hash or chain_id) and decodes to this exact JSON dict.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ledger import codec
@@ -49,7 +46,7 @@ from ledger.merkle import MerkleTree, verify_inclusion
 from ledger.results import Leaf, TxResult, compute_envelope_hash, compute_leaves, decode_leaf
 from ledger.tx import MAX_TX_BYTES, SignedTx, decode_tx
 from ledger.validator_sets import (
-    ValidatorSetChange, ValidatorSetError, changes_from_compact, parse_seals, parse_validator_set_changes,
+    MAX_HEADER_BYTES, ValidatorSetChange, ValidatorSetError, parse_seals, parse_validator_set_changes,
     verify_sealed_header,
 )
 
@@ -251,7 +248,7 @@ def _parse(receipt: Any) -> _Parsed:
     if not isinstance(path, list) or len(path) > MAX_PATH_LEN:
         raise _format(f"audit_path must be a list of at most {MAX_PATH_LEN} hashes")
     audit_path = tuple(_hex(p, f"audit_path[{i}]", 32) for i, p in enumerate(path))
-    header_raw = _hex(receipt["header"], "header", limit=4096)
+    header_raw = _hex(receipt["header"], "header", limit=MAX_HEADER_BYTES)
     try:
         header = Header.decode(header_raw)
     except LedgerError as exc:
@@ -406,92 +403,13 @@ def verify(receipt: dict, genesis: Genesis,
 
 # ------------------------------------------------------------------------------------ compact form, files
 
-
-def encode_compact(receipt: dict) -> bytes:
-    """Canonical msgpack of the receipt's fields in KEYS order, bytes as ``bin`` (shape-checked first)."""
-    p = _parse(receipt)
-    try:
-        return codec.encode([
-            RECEIPT_VERSION, p.chain_id, p.tx.raw, p.tx_hash, [p.status, p.reason], p.events, p.leaf_raw,
-            p.leaf_index, list(p.audit_path), p.header_raw, p.block_hash,
-            [[s.validator, s.signature] for s in p.commit], [c.to_compact() for c in p.changes],
-        ])
-    except LedgerError as exc:  # an integer beyond 64 bits has no canonical encoding
-        raise _format(f"receipt has no compact encoding: {exc.message}") from None
+_MOVED = ("encode_compact", "decode_compact", "load_receipt", "save_receipt")
 
 
-def decode_compact(raw: bytes) -> dict:
-    """Turn compact bytes back into the receipt JSON dict; any malformed input is a "format" error."""
-    try:
-        obj = codec.decode(raw)
-    except LedgerError as exc:
-        raise _format(f"compact receipt is not canonical msgpack: {exc.message}") from None
-    if isinstance(obj, list) and obj and type(obj[0]) is int:
-        _check_version(obj[0])  # a version 1 compact receipt (12 fields) is named as such
-    if not (isinstance(obj, list) and len(obj) == len(KEYS)):
-        raise _format(f"compact receipt must be an array of {len(KEYS)} fields")
-    (version, chain_id, tx, tx_hash, result, events, leaf, leaf_index, path, header, block_hash, commit,
-     changes) = obj
-    if not (isinstance(result, list) and len(result) == 2):
-        raise _format("compact receipt: result must be [status, reason]")
-    if not isinstance(path, list) or not isinstance(commit, list):
-        raise _format("compact receipt: audit_path and commit must be arrays")
-    if not all(isinstance(s, list) and len(s) == 2 for s in commit):
-        raise _format("compact receipt: each seal must be [validator, signature]")
-
-    def hx(value: Any, name: str) -> str:
-        if not isinstance(value, bytes):
-            raise _format(f"compact receipt: {name} must be bytes, got {type(value).__name__}")
-        return value.hex()
-
-    receipt = {
-        "version": version, "chain_id": chain_id, "tx": hx(tx, "tx"), "tx_hash": hx(tx_hash, "tx_hash"),
-        "result": {"status": result[0], "reason": result[1]}, "events": hx(events, "events"),
-        "leaf": hx(leaf, "leaf"), "leaf_index": leaf_index,
-        "audit_path": [hx(h, "audit_path") for h in path], "header": hx(header, "header"),
-        "block_hash": hx(block_hash, "block_hash"),
-        "commit": [{"validator": hx(v, "validator"), "signature": hx(s, "signature")} for v, s in commit],
-        "validator_set_changes": _changes_json(changes),
-    }
-    _parse(receipt)  # the same shape rules as the JSON form
-    return receipt
-
-
-def _changes_json(value: Any) -> list[dict]:
-    try:
-        return changes_from_compact(value)
-    except ValidatorSetError as exc:
-        raise _format(exc.detail) from None
-
-
-def load_receipt(path: str | Path) -> dict:
-    """Read a receipt file in either form (JSON or compact msgpack, detected from the first byte)."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_RECEIPT_FILE + 1)
-    except FileNotFoundError:
-        raise _format(f"receipt file {path} does not exist") from None
-    except OSError as exc:
-        raise _format(f"cannot read receipt file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_RECEIPT_FILE:
-        raise _format(f"receipt file {path} is larger than {MAX_RECEIPT_FILE} bytes")
-    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark some editors add to JSON files
-        raw = raw[3:]
-    if not raw.strip():
-        raise _format(f"receipt file {path} is empty")
-    if raw.lstrip()[:1] == b"{":
-        try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _format(f"receipt file {path} is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise _format(f"receipt file {path} must hold a JSON object")
-        return doc
-    return decode_compact(raw)
-
-
-def save_receipt(path: str | Path, receipt: dict, compact: bool = False) -> None:
-    """Write a receipt as indented JSON, or as compact msgpack when ``compact``."""
-    data = encode_compact(receipt) if compact else (json.dumps(receipt, indent=2) + "\n").encode()
-    Path(path).write_bytes(data)
+def __getattr__(name: str) -> Any:
+    """The compact form and receipt files live in ``ledger.receipt_compact``; ``from ledger.receipt import
+    load_receipt`` (and the other three) keeps working. Imported on use: that module imports this one."""
+    if name in _MOVED:
+        from ledger import receipt_compact
+        return getattr(receipt_compact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

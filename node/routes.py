@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ledger.errors import LedgerError
-from ledger.receipt import encode_compact
+from ledger.receipt_compact import encode_compact
 from node.app_keys import NODE_KEY, REPORT_KEY
 from node.errors import MempoolFull, NodeError
 from node.http import (

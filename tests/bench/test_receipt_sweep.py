@@ -8,7 +8,8 @@ import pytest
 from bench.receipt import build_tree_receipt, measure_point, path_and_root, stand_in_leaf_hash
 from ledger.errors import ReceiptError
 from ledger.merkle import MerkleTree, inclusion_proof_length
-from ledger.receipt import encode_compact, verify
+from ledger.receipt import verify
+from ledger.receipt_compact import LAYOUT_3_FIELDS, decode_compact, encode_compact
 from tests.receipt_fixtures import make_genesis
 
 
@@ -40,12 +41,12 @@ def test_tree_receipt_with_one_path_hash_altered_is_refused():
     assert err.value.check == "audit_path"
 
 
-def test_sweep_sizes_grow_by_about_32_bytes_per_doubling_of_leaves():
+def test_sweep_sizes_grow_by_32_compact_bytes_per_doubling_of_leaves():
     genesis = make_genesis()
     points = [measure_point(n, genesis, runs=1, block_max=0) for n in (1024, 2048, 4096, 8192)]
     assert [p["audit_path_len"] for p in points] == [10, 11, 12, 13]
     for small, big in zip(points, points[1:]):
-        assert 32 <= big["compact_bytes"] - small["compact_bytes"] <= 35  # bin8 header + 32-byte hash
+        assert big["compact_bytes"] - small["compact_bytes"] == 32  # one hash more in the path's one bin
         assert 64 <= big["receipt_bytes"] - small["receipt_bytes"] <= 70  # 64 hex digits, quotes, comma
     assert all(p["built"] == "tree" and p["real_block"] for p in points)
 
@@ -56,8 +57,19 @@ def test_compact_size_reported_is_the_encoded_receipts():
     assert point["compact_bytes"] == len(encode_compact(receipt))
 
 
-def test_parts_of_a_point_are_its_receipts_fields():
+def test_parts_of_a_point_are_its_compact_receipts_fields():
     point = measure_point(1000, make_genesis(), runs=1, block_max=0)
-    assert point["parts_bytes"]["audit_path"] == 32 * point["audit_path_len"]
-    assert point["parts_bytes"]["seals"] == 3 * 96  # 3 of 4 validators: key + signature each
-    assert sum(point["parts_bytes"].values()) < point["compact_bytes"]  # the rest is framing and two hashes
+    parts = point["parts_bytes"]
+    assert list(parts) == list(LAYOUT_3_FIELDS)
+    assert parts["audit_path"] == 3 + 32 * point["audit_path_len"]  # one bin16 of 10 hashes
+    assert parts["commit"] == 1 + (2 + 64) + 2 * (2 + 96)  # 3 of 4 validators: the proposer's seal is 64 bytes
+    assert sum(parts.values()) + 1 == point["compact_bytes"]  # and the array header
+    assert point["verify_compact_ms_p50"] > 0
+
+
+def test_the_compact_receipt_at_10_to_the_6_leaves_meets_the_1536_byte_goal():
+    """Issue 15's goal at its hardest point: a 20-hash path (a tree no real block can have)."""
+    receipt = build_tree_receipt(10**6, 750_001)  # the sweep's point
+    raw = encode_compact(receipt)
+    assert len(receipt["audit_path"]) == 20 and len(raw) <= 1536
+    assert verify(decode_compact(raw), make_genesis()).tx_count == 10**6

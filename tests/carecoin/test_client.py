@@ -11,6 +11,8 @@ import pytest
 from carecoin import (
     ApiError, AsyncClient, Client, Forbidden, NodeUnreachable, NotFound, Unauthorized, UntrustedCertificate, WaitTimeout,
 )
+from ledger.receipt import KEYS, verify
+from ledger.receipt_compact import decode_compact
 from node import reads
 
 
@@ -23,7 +25,10 @@ def test_sync_client_builds_signs_submits_and_waits_then_reads_the_balance_and_r
     assert alice.coin(live.alice.public_key.hex())["balance"] == 250
     receipt = issuer.receipt(done["tx_hash"])
     assert receipt["tx_hash"] == done["tx_hash"] if "tx_hash" in receipt else receipt
-    assert issuer.receipt_compact(done["tx_hash"])[:1] != b"{"  # msgpack, not JSON
+    compact = issuer.receipt_compact(done["tx_hash"])
+    assert compact[:2] == b"\x9a\x03"  # msgpack, compact layout 3
+    assert decode_compact(compact) == {k: receipt[k] for k in KEYS}  # the JSON receipt, field for field
+    assert verify(decode_compact(compact), live.chain.genesis).tx_hash.hex() == done["tx_hash"]
     assert issuer.status()["height"] >= done["height"]
 
 

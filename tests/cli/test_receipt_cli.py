@@ -6,14 +6,19 @@ import copy
 import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cli.main import main
+from cli.ports import free_port
+from ledger import codec
 from ledger.genesis import save_genesis
-from ledger.receipt import build_receipt, save_receipt
+from ledger.receipt import KEYS, build_receipt
+from ledger.receipt_compact import load_receipt, save_receipt
 from tests.receipt_fixtures import make_block, make_genesis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +152,84 @@ def test_the_console_script_verifies_a_receipt_in_a_real_process(files):
                           capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("valid receipt: tx ")
+
+
+# ------------------------------------------------------------------------------- compact files, old and new
+
+LAYOUT_2_FILE = ROOT / "tests" / "ledger" / "data" / "receipt_layout2.bin"
+
+
+def test_a_compact_file_of_the_old_layout_2_still_verifies(files):
+    _, genesis = files
+    assert codec.decode(LAYOUT_2_FILE.read_bytes())[0] == 2
+    result = run("receipt", "verify", LAYOUT_2_FILE, "--genesis", genesis, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["tx_hash"] == json.loads(LAYOUT_2_FILE.with_suffix(".json").read_text())["tx_hash"]
+
+
+class _Node:
+    """A node on 127.0.0.1 that answers every GET /v1/tx/{hash}/receipt with a receipt chosen by the test."""
+
+    def __init__(self, receipt: dict) -> None:
+        doc = json.dumps(receipt).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                ok = self.path.startswith("/v1/tx/") and self.path.split("?")[0].endswith("/receipt")
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "application/json")
+                body = doc if ok else b'{"error": {"code": "not_found", "message": "no such tx"}}'
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def node_serving():
+    started = []
+
+    def start(receipt: dict) -> _Node:
+        started.append(_Node(receipt))
+        return started[-1]
+
+    yield start
+    for node in started:
+        node.close()
+
+
+def test_receipt_get_compact_writes_layout_3_that_verifies_to_the_nodes_json(tmp_path, files, receipt, node_serving):
+    _, genesis = files
+    node = node_serving(receipt)
+    out = tmp_path / "r.bin"
+    result = run("receipt", "get", receipt["tx_hash"], "-o", out, "--compact", "--node", node.url)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:2] == b"\x9a\x03"  # layout 3
+    assert load_receipt(out) == {k: receipt[k] for k in KEYS}
+    assert run("receipt", "verify", out, "--genesis", genesis).exit_code == 0
+
+
+@pytest.mark.parametrize("field", ["tx_hash", "block_hash", "leaf"])
+def test_a_rogue_nodes_receipt_with_a_tampered_derived_field_is_not_written_compact(field, tmp_path, receipt,
+                                                                                   node_serving):
+    """The compact form derives tx_hash, block_hash and leaf: a rogue node's altered copy must not be silently
+    'repaired' into a file that verifies. The CLI refuses, naming the field, and writes nothing."""
+    rogue = copy.deepcopy(receipt)
+    value = rogue[field]
+    rogue[field] = value[:-2] + ("00" if value[-2:] != "00" else "01")
+    node = node_serving(rogue)
+    out = tmp_path / "r.bin"
+    result = run("receipt", "get", receipt["tx_hash"], "-o", out, "--compact", "--node", node.url)
+    assert result.exit_code == 1, result.output
+    assert f"format: {field} is " in result.output and "has no compact form" in result.output
+    assert "Traceback" not in result.output and not out.exists()

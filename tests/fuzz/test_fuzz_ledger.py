@@ -9,13 +9,14 @@ and documents, so mutations reach deep into each format.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from ledger import codec
 from ledger.chain import check_admission
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, ReceiptError
 from ledger.process import KINDS
 from ledger.receipt import build_receipt, decode_compact, encode_compact, verify
 from ledger.state import MemoryState
@@ -24,7 +25,8 @@ from ledger.tx import decode_tx, make_tx
 from node import reads
 from tests.fuzz.mutations import FUZZ, JSON_VALUES, hostile_bytes, mutated_doc
 from tests.node.local_chain import CHAIN, LocalChain, play_story
-from tests.receipt_fixtures import make_chain, make_genesis
+from tests.receipt_fixtures import (make_block, make_change, make_chain, make_genesis, new_validator_keys,
+                                    validator_keys)
 from tests.strategies import ALICE, BOB, ISSUER
 
 CODEC_SEEDS = [codec.encode(v) for v in (0, -1, 2**64 - 1, -(2**63), b"", b"\x00" * 40, "é" * 20, [], [[[]]],
@@ -75,11 +77,19 @@ def test_the_tx_decoder_raises_only_ledger_errors(data):
     assert tx.raw == data
 
 
+LAYOUT_2_FILES = sorted((Path(__file__).resolve().parents[1] / "ledger" / "data").glob("receipt_layout2*.bin"))
+
+
 @pytest.fixture(scope="module")
 def receipts():
     chain = make_chain((1, 3, 6))
     out = [build_receipt(sb.block, sb.results, i, sb.seals) for sb in chain for i in range(len(sb.results))]
-    return out, make_genesis(), [encode_compact(d) for d in out[:4]]
+    change = make_change(1, validator_keys(), new_validator_keys(4), signers=3)
+    after = make_block(4, 2, keys=new_validator_keys(4), signers=3)
+    out.append(build_receipt(after.block, after.results, 1, after.seals, [change]))
+    # layout-3 seeds (what encode_compact writes, one with a validator-set change) and stored layout-2 files
+    seeds = [encode_compact(d) for d in out[:4] + out[-1:]] + [f.read_bytes() for f in LAYOUT_2_FILES]
+    return out, make_genesis(), seeds
 
 
 @FUZZ
@@ -100,7 +110,51 @@ def test_the_compact_receipt_decoder_raises_only_ledger_errors(receipts, data):
     _, genesis, compact = receipts
     raw = data.draw(hostile_bytes(compact, max_size=64))
     try:
-        verify(decode_compact(raw), genesis)
+        receipt = decode_compact(raw)
+    except ReceiptError as exc:
+        assert exc.check in ("format", "version")  # malformed bytes of any shape: a named refusal, nothing else
+        return
+    if raw[:1] == b"\x9a" and raw[1:2] == b"\x03":  # layout 3: one encoding per receipt
+        assert encode_compact(receipt) == raw
+    try:
+        verify(receipt, genesis)
+    except LedgerError:
+        return
+
+
+def _replace_at(value, path: list[int], new):
+    """``value`` with the element at ``path`` (indexes into nested arrays) replaced by ``new``."""
+    if not path:
+        return new
+    out = list(value)
+    out[path[0]] = _replace_at(out[path[0]], path[1:], new)
+    return out
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_compact_receipt_with_any_element_replaced_by_any_value_is_decoded_or_refused_by_name(receipts, data):
+    """Well-formed msgpack of the wrong shape (any field, at any depth, of any type or size) is a "format" or
+    "version" error naming it; what decodes re-encodes to the same bytes (layout 3)."""
+    _, genesis, compact = receipts
+    seed = data.draw(st.sampled_from(compact))
+    obj = codec.decode(seed)
+    path, node = [], obj
+    while isinstance(node, list) and node and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(node) - 1))
+        path.append(i)
+        node = node[i]
+    mutated = _replace_at(obj, path, data.draw(CANONICAL_VALUES))
+    raw = codec.encode(mutated)
+    try:
+        receipt = decode_compact(raw)
+    except ReceiptError as exc:
+        assert exc.check in ("format", "version"), exc.message
+        return
+    if mutated[0] == 3:
+        assert encode_compact(receipt) == raw
+    try:
+        verify(receipt, genesis)
     except LedgerError:
         return
 

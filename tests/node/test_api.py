@@ -8,7 +8,8 @@ import pytest
 import pytest_asyncio
 
 from ledger.keys import KeyPair
-from ledger.receipt import decode_compact, verify
+from ledger.receipt import KEYS, verify
+from ledger.receipt_compact import decode_compact
 from ledger.tx import make_tx
 from node.app import create_node_app
 from node.errors import MempoolFull
@@ -68,7 +69,10 @@ async def test_submitted_tx_turns_committed_and_its_receipt_verifies_offline(cli
     assert checked.tx_hash == tx.tx_hash and checked.height == done["height"]
     resp = await signed_get(client, f"/v1/tx/{tx.tx_hash.hex()}/receipt?format=msgpack", issuer, CHAIN)
     assert resp.status == 200 and resp.content_type == "application/msgpack"
-    assert verify(decode_compact(await resp.read()), client.svc.genesis).tx_hash == tx.tx_hash
+    raw = await resp.read()
+    assert raw[:2] == b"\x9a\x03"  # compact layout 3: a 10-field array led by 3
+    assert decode_compact(raw) == {k: receipt[k] for k in KEYS}  # the same receipt as the JSON route's
+    assert verify(decode_compact(raw), client.svc.genesis).tx_hash == tx.tx_hash
     resp = await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}", alice, CHAIN)
     assert (await resp.json())["balance"] == 250
     resp = await signed_get(client, f"/v1/accounts/{alice.public_key.hex()}/history", alice, CHAIN)
