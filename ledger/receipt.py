@@ -399,17 +399,3 @@ def verify(receipt: dict, genesis: Genesis,
         chain_id=p.chain_id, nonce=body.nonce, payload=body.payload, leaf_index=p.leaf_index,
         tx_count=p.header.tx_count, set_changes=len(p.changes),
     )
-
-
-# ------------------------------------------------------------------------------------ compact form, files
-
-_MOVED = ("encode_compact", "decode_compact", "load_receipt", "save_receipt")
-
-
-def __getattr__(name: str) -> Any:
-    """The compact form and receipt files live in ``ledger.receipt_compact``; ``from ledger.receipt import
-    load_receipt`` (and the other three) keeps working. Imported on use: that module imports this one."""
-    if name in _MOVED:
-        from ledger import receipt_compact
-        return getattr(receipt_compact, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

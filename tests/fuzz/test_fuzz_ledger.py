@@ -18,7 +18,8 @@ from ledger import codec
 from ledger.chain import check_admission
 from ledger.errors import LedgerError, ReceiptError
 from ledger.process import KINDS
-from ledger.receipt import build_receipt, decode_compact, encode_compact, verify
+from ledger.receipt import build_receipt, verify
+from ledger.receipt_compact import decode_compact, encode_compact
 from ledger.state import MemoryState
 from ledger.state_proof import verify_state_proof
 from ledger.tx import decode_tx, make_tx

@@ -16,8 +16,8 @@ from ledger.hashing import TAG_ENVELOPE, TAG_EVENTS, H
 from ledger.keys import KeyPair
 from ledger.merkle import inclusion_proof
 from ledger.results import TxResult, compute_leaves
-from ledger.receipt import (KEYS, build_receipt, decode_compact, encode_compact, load_receipt, save_receipt,
-                            verify)
+from ledger.receipt import KEYS, build_receipt, verify
+from ledger.receipt_compact import decode_compact, encode_compact, load_receipt, save_receipt
 from tests.receipt_fixtures import CHAIN_ID, customer_key, make_block, make_chain, make_genesis, validator_keys
 
 SIZES = (1, 2, 3, 5, 8, 13)

@@ -368,12 +368,3 @@ def test_a_change_entry_is_decoded_with_its_own_headers_proposer():
     with pytest.raises(ReceiptError) as info:
         verify(decode_compact(codec.encode(obj)), make_genesis())
     assert info.value.check == "commit_signature"
-
-
-def test_the_compact_functions_are_still_importable_from_ledger_receipt():
-    import ledger.receipt as receipt
-    import ledger.receipt_compact as compact
-    for name in ("encode_compact", "decode_compact", "load_receipt", "save_receipt"):
-        assert getattr(receipt, name) is getattr(compact, name)
-    with pytest.raises(AttributeError):
-        receipt.no_such_function  # noqa: B018

@@ -11,7 +11,8 @@ import pytest
 from ledger import codec
 from ledger.block import CommitSeal, make_seal, validator_set_hash
 from ledger.errors import ReceiptError
-from ledger.receipt import build_receipt, decode_compact, encode_compact, verify
+from ledger.receipt import build_receipt, verify
+from ledger.receipt_compact import decode_compact, encode_compact
 from ledger.smt import EMPTY_ROOT, MemoryNodes, SparseMerkleTree
 from ledger.state_proof import StateProofError, compute_account_keys, verify_state_proof
 from ledger.validator_sets import (
