@@ -179,6 +179,11 @@ async function verifyText(text) {
   const passed = [];
   try {
     let receipt;
+    if (!text.trimStart().startsWith("{")) {
+      // a compact receipt is msgpack, not text: say what the page reads instead of a JSON parser's complaint
+      throw new CheckFailed("format", "the file is not a JSON receipt (a compact msgpack receipt?): this page reads "
+        + "the JSON form; check a compact file with `carecoin receipt verify FILE`, or fetch the receipt by its tx hash");
+    }
     try { receipt = JSON.parse(text); } catch (e) { throw new CheckFailed("format", `the receipt is not JSON: ${e.message}`); }
     const v = await verifyReceipt(receipt, genesis, (name, detail) => passed.push([name, detail]));
     showChecks(passed, null);

@@ -128,6 +128,25 @@ def test_a_tampered_receipt_is_refused_at_the_check_that_was_broken(page, story,
     screenshot(page, f"receipt-tampered-{check}")
 
 
+def test_a_compact_receipt_file_is_refused_with_a_pointer_to_the_cli_not_a_json_parse_error(page, story, tmp_path):
+    tx = history_of(story)[0]["tx_hash"]
+    path = f"/v1/tx/{tx}/receipt?format=msgpack"
+    time.sleep(0.002)
+    headers = compute_request_headers(story.alice, CHAIN, "GET", path, b"", int(time.time() * 1000))
+    with urllib.request.urlopen(urllib.request.Request(story.url + path, headers=headers), timeout=10) as resp:
+        compact = resp.read()
+    file = tmp_path / "receipt.bin"
+    file.write_bytes(compact)
+    page.goto(story.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#genesis-file", str(story.genesis_file))
+    page.set_input_files("#receipt-file", str(file))
+    page.wait_for_selector("#verdict.bad")
+    assert page.text_content("#verdict") == "invalid receipt: the format check failed"
+    failed = page.text_content("#checks li.failed")
+    assert "compact msgpack receipt" in failed and "carecoin receipt verify" in failed
+
+
 def test_a_receipt_is_not_verified_without_a_genesis_chosen_by_the_user(page, story, tmp_path):
     page.goto(story.url + "/")
     page.wait_for_selector("body[data-ready='1']")
