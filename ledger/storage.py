@@ -29,7 +29,35 @@ key                                   value
 ``b"W"``                              consensus write-ahead record (``put_wal``/``get_wal``)
 ``b"F" + height8 + index4``           a failed tx's rule message, utf-8 (node-local, never hashed; only the
                                       last ``DETAIL_BLOCKS`` blocks are kept: ``get_detail``)
+``b"J" + height8``                    pruning journal: the 32-byte hashes of the nodes block ``height`` replaced
+                                      (its tree no longer references them), still stored, concatenated
+``b"P" + node_hash32``                ``height8``: the node sits in journal ``height`` (finds it when a later
+                                      block writes the node again)
 ====================================  ========================================================
+
+State pruning (``state_history_blocks = K``; None: archive, every height's tree kept)
+-------------------------------------------------------------------------------------
+The node serves state only at the head, so a pruned store keeps the sparse-Merkle trees of heights
+``head - K .. head`` and deletes every node none of them references. Each block's ``SmtUpdate.replaced`` (the
+parent-tree nodes its tree no longer references) is journaled under the block's height (``J`` + one ``P`` per
+node) in the block's own batch; committing height ``h`` deletes the journals of heights ``<= h - K`` with their
+nodes, in that same batch (at most ``MAX_JOURNALS_PER_COMMIT`` journals a commit, oldest first, so shrinking K
+spreads the work). A crash leaves the previous block or the new one with its journal and deletions, never half.
+
+A node replaced at height j can be written again later (a value goes A -> B -> A over the same siblings: the
+same bytes, the same hash). Before its journal is deleted the node is then part of a kept tree again, so every
+commit first *neutralises* such writes: a written node found in a journal (``P`` row) leaves that journal (the
+``J`` row is rewritten without it, the ``P`` row deleted). Invariants (tested in ``tests/ledger/test_pruning.py``):
+no node of the head's tree is in a journal; a journal's nodes are exactly its ``P`` rows; the stored nodes are
+the nodes of the kept trees. Checking a written node costs one ``P`` lookup only where it can be a revival: a
+node the parent's tree held (``reused``) is skipped, and an internal node with a child that is new and in no
+journal cannot be in one (a stored node's children are stored), so in practice one lookup per changed leaf.
+
+Mode changes: archive -> pruned journals from the next commit on; the history an archive store already holds is
+kept (it is never journaled). Pruned -> archive stops journaling and forgets the pending journals (``J``/``P``
+rows deleted, their nodes kept), still at most ``MAX_JOURNALS_PER_COMMIT`` a commit and neutralising against the
+rest meanwhile; the heights pruned before stay unreadable. A larger K grows the window from the next commits,
+a smaller K shrinks it as above. Opening a store does not change it: only commits do.
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
 without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
@@ -42,7 +70,7 @@ import itertools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import AbstractSet as Set, Iterator, Mapping, Sequence
 
 import plyvel
 
@@ -71,6 +99,10 @@ P_NODE = b"N"
 P_META = b"M"
 P_WAL = b"W"
 P_DETAIL = b"F"
+P_JOURNAL = b"J"
+P_PENDING = b"P"
+MAX_JOURNALS_PER_COMMIT = 4  # journals deleted (or forgotten) per commit at most: a smaller K converges gradually
+MAX_STATE_HISTORY_BLOCKS = 10_000_000
 DETAIL_BLOCKS = 100_000  # failed-tx messages of this many recent blocks are kept
 MAX_DETAIL_BYTES = 1024
 
@@ -106,14 +138,19 @@ class ChainHead:
 class Store:
     """A node's LevelDB store: blocks, certificates, results, tx index, state, SMT nodes, metadata, WAL."""
 
-    def __init__(self, db: "plyvel.DB", path: Path) -> None:
+    def __init__(self, db: "plyvel.DB", path: Path, state_history_blocks: int | None = None) -> None:
         self._db = db
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
+        self._history = state_history_blocks  # K: trees of heights head-K..head kept; None: archive
         # Sparse-Merkle nodes are content-addressed (immutable): recent ones are served from memory, so a
-        # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit).
+        # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit). A
+        # pruned node leaves the cache in its commit; ``_node_gen`` moves then, and a reader fills a miss only
+        # when no node was pruned since its LevelDB read, so the cache never holds a deleted node.
         self._node_cache: dict[bytes, bytes] = {}
+        self._node_gen = 0
+        self._node_lock = threading.Lock()  # the generation check and a miss's fill, against a commit's pruning
         # Current-state values read or written recently (None = known absent). Only ``commit_block`` changes
         # state: it updates the mirror under the lock and bumps ``_state_gen``, and a reader fills a miss
         # only when no commit ran since its LevelDB read, so the mirror never holds a stale value.
@@ -126,10 +163,27 @@ class Store:
         except LedgerError as exc:
             db.close()
             raise StorageError(f"data dir {path} is corrupt: head marker unreadable ({exc.message})") from None
+        self._journals: list[int] = []  # heights with a pruning journal, ascending
+        for key in db.iterator(prefix=P_JOURNAL, include_value=False):
+            if len(key) != 9:
+                db.close()
+                raise StorageError(f"data dir {path} is corrupt: pruning journal key {key.hex()} has {len(key)} "
+                                   f"bytes; expected 9 (J + height8)")
+            self._journals.append(int.from_bytes(key[1:], "big"))
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> "Store":
-        """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt."""
+    def open(cls, path: str | Path, *, create: bool = True, state_history_blocks: int | None = None) -> "Store":
+        """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt.
+
+        ``state_history_blocks``: K, keep the sparse-Merkle trees of heights ``head - K .. head`` and delete
+        older ones' nodes as blocks commit; None (the default) is archive: every tree is kept (module docstring,
+        "State pruning"). Opening changes nothing on disk: only ``commit_block`` journals and prunes.
+        """
+        if state_history_blocks is not None and (
+                isinstance(state_history_blocks, bool) or not isinstance(state_history_blocks, int)
+                or not 1 <= state_history_blocks <= MAX_STATE_HISTORY_BLOCKS):
+            raise StorageError(f"state_history_blocks is {state_history_blocks!r}; expected None (archive) or an "
+                               f"integer 1..{MAX_STATE_HISTORY_BLOCKS}")
         path = Path(path)
         try:
             if create:
@@ -160,7 +214,7 @@ class Store:
             db.close()
             raise StorageError(f"data dir {path} has store format {version.hex()}; "
                                f"expected {codec.encode([FORMAT_VERSION]).hex()} (version {FORMAT_VERSION})")
-        return cls(db, path)
+        return cls(db, path, state_history_blocks)
 
     def close(self) -> None:
         """Close the database (idempotent); the directory lock is released."""
@@ -179,6 +233,15 @@ class Store:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def state_history_blocks(self) -> int | None:
+        """K of a pruned store (trees of heights ``head - K .. head`` kept), None for an archive store."""
+        return self._history
+
+    def journal_heights(self) -> tuple[int, ...]:
+        """Heights whose pruning journal is pending (ascending): their replaced nodes are still stored."""
+        return tuple(self._journals)
+
     # ---- chain ---------------------------------------------------------------------------------------
 
     def head(self) -> ChainHead | None:
@@ -186,13 +249,19 @@ class Store:
         return self._head
 
     def commit_block(self, block: Block, seals: Sequence[CommitSeal], results: Sequence[TxResult],
-                     state_writes: Mapping[bytes, bytes | None], smt_nodes: Mapping[bytes, bytes]) -> None:
+                     state_writes: Mapping[bytes, bytes | None], smt_nodes: Mapping[bytes, bytes],
+                     smt_replaced: Sequence[bytes] | None = None, smt_reused: Set[bytes] = frozenset()) -> None:
         """Write ``block`` and everything it changes in one synced batch and make it the head.
 
-        Refuses (``StorageError``) a block that is not ``head + 1`` on top of the head's hash (height 0 only
+        ``smt_replaced``/``smt_reused``: the block's ``SmtUpdate.replaced``/``reused`` (``BlockExecution``);
+        a pruned store journals ``smt_replaced`` and needs it (None: ``StorageError``), an archive store ignores
+        it. Refuses (``StorageError``) a block that is not ``head + 1`` on top of the head's hash (height 0 only
         on an empty store), or whose results do not match its transactions one for one.
         """
         header = block.header
+        if self._history is not None and smt_replaced is None:
+            raise StorageError(f"block {header.height}: a pruned store (state_history_blocks = {self._history}) "
+                               f"needs the block's replaced sparse-Merkle nodes (smt_replaced); got None")
         if len(results) != len(block.txs) or header.tx_count != len(block.txs):
             raise StorageError(f"block {header.height} has {len(block.txs)} txs, header tx_count "
                                f"{header.tx_count} and {len(results)} results; expected all equal")
@@ -236,10 +305,23 @@ class Store:
                             wb.put(P_STATE + key, value)
                     for node_hash, node in smt_nodes.items():
                         wb.put(P_NODE + node_hash, node)
+                    dropped, emptied, pruned = self._journal_and_prune(wb, header.height, smt_nodes, smt_replaced,
+                                                                       smt_reused)
                     wb.put(P_HEAD, new_head.encode())
             except plyvel.Error as exc:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
             self._head = new_head
+            if dropped or emptied:
+                gone = set(dropped) | emptied
+                self._journals = [j for j in self._journals if j not in gone]
+            if self._history is not None and smt_replaced:
+                self._journals.append(header.height)
+            if pruned:
+                with self._node_lock:
+                    self._node_gen += 1
+                    cache = self._node_cache
+                    for node_hash in pruned:
+                        cache.pop(node_hash, None)
             self._cache_nodes(smt_nodes)
             with self._state_lock:
                 self._state_gen += 1
@@ -247,6 +329,82 @@ class Store:
                 if len(cache) + len(state_writes) > STATE_CACHE_MAX:
                     cache.clear()
                 cache.update(state_writes)
+
+    def _journal_and_prune(self, wb, height: int, smt_nodes: Mapping[bytes, bytes],
+                           replaced: Sequence[bytes] | None,
+                           reused: Set[bytes]) -> tuple[list[int], set[int], list[bytes]]:
+        """Add to ``wb``: the neutralisation of journaled nodes this block writes again, this block's journal
+        (pruned store), and the deletion of the oldest due journals (pruned: with their nodes; archive: the
+        journals only). Returns (journal heights dropped, heights whose journal became empty, nodes deleted)."""
+        journals = self._journals
+        revived = self._find_revived(smt_nodes, reused) if journals else {}
+        for nodes in revived.values():
+            for node_hash in nodes:
+                wb.delete(P_PENDING + node_hash)
+        h8 = _h8(height)
+        if self._history is not None and replaced:
+            wb.put(P_JOURNAL + h8, b"".join(replaced))
+            for node_hash in replaced:
+                wb.put(P_PENDING + node_hash, h8)
+        if self._history is None:
+            dropped = journals[:MAX_JOURNALS_PER_COMMIT]  # archive: forget pending journals, keep their nodes
+        else:
+            dropped = [j for j in journals[:MAX_JOURNALS_PER_COMMIT] if j <= height - self._history]
+        pruned: list[bytes] = []
+        for j in dropped:
+            skip = revived.get(j, ())
+            for node_hash in self._read_journal(j):
+                if node_hash in skip:
+                    continue  # written again by this block: neutralised above
+                wb.delete(P_PENDING + node_hash)
+                if self._history is not None and node_hash not in smt_nodes:
+                    wb.delete(P_NODE + node_hash)
+                    pruned.append(node_hash)
+            wb.delete(P_JOURNAL + _h8(j))
+        emptied: set[int] = set()
+        for j, nodes in revived.items():
+            if j in dropped:
+                continue
+            rest = [x for x in self._read_journal(j) if x not in nodes]
+            if rest:
+                wb.put(P_JOURNAL + _h8(j), b"".join(rest))
+            else:
+                wb.delete(P_JOURNAL + _h8(j))
+                emptied.add(j)
+        return dropped, emptied, pruned
+
+    def _find_revived(self, smt_nodes: Mapping[bytes, bytes], reused: Set[bytes]) -> dict[int, set[bytes]]:
+        """The written nodes that sit in a pending journal, by journal height.
+
+        ``smt_nodes`` lists children before parents. A node of the parent's tree (``reused``) is in no journal
+        (invariant). A node not stored is in none either, and then no node above it is stored (a stored node's
+        children are stored): an internal node with a child written here that is neither reused nor journaled
+        is new, and needs no lookup. Everything else costs one ``P`` lookup.
+        """
+        get = self._db.get
+        clear: set[bytes] = set()  # written here, not in the parent's tree, in no journal
+        found: dict[int, set[bytes]] = {}
+        for node_hash, raw in smt_nodes.items():
+            if node_hash in reused:
+                continue
+            if raw[1] == 1 and (raw[4:36] in clear or raw[38:70] in clear):  # internal node over a new child
+                clear.add(node_hash)
+                continue
+            at = get(P_PENDING + node_hash)
+            if at is None:
+                clear.add(node_hash)
+            else:
+                found.setdefault(int.from_bytes(at, "big"), set()).add(node_hash)
+        return found
+
+    def _read_journal(self, height: int) -> list[bytes]:
+        raw = self._db.get(P_JOURNAL + _h8(height))
+        if raw is None:
+            return []
+        if len(raw) % 32:
+            raise StorageError(f"pruning journal of height {height} in {self.path} is corrupt: {len(raw)} bytes; "
+                               f"expected a multiple of 32")
+        return [raw[i:i + 32] for i in range(0, len(raw), 32)]
 
     def get_height(self, block_hash: bytes) -> int:
         """The height of the block with ``block_hash``; ``NotFound`` if the store has no such block."""
@@ -344,12 +502,15 @@ class Store:
         return out
 
     def get_node(self, node_hash: bytes) -> bytes | None:
-        """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``)."""
+        """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``); None if absent or pruned."""
         node = self._node_cache.get(node_hash)
         if node is None:
+            gen = self._node_gen
             node = self._get(P_NODE + node_hash)
             if node is not None:
-                self._cache_nodes({node_hash: node})
+                with self._node_lock:
+                    if gen == self._node_gen:  # no commit pruned nodes since the read
+                        self._cache_nodes({node_hash: node})
         return node
 
     def _cache_nodes(self, nodes: Mapping[bytes, bytes]) -> None:
