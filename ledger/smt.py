@@ -23,7 +23,7 @@ The root of the empty tree is ``EMPTY_ROOT``; the root of a one-key tree is that
 
 Node store (content addressed: ``node_hash -> P(node)``; a node's bytes never change, so a tree is readable as
 long as its nodes are stored: an archive store keeps every height's tree, a pruned one only recent heights'
-trees, see ``ledger.storage`` "State pruning"):
+trees, see ``ledger.pruning``):
 
 - leaf node:      ``P([0, path: bin32, value_hash: bin32])``
 - internal node:  ``P([1, left_hash: bin32, right_hash: bin32])``

@@ -35,29 +35,9 @@ key                                   value
                                       block writes the node again)
 ====================================  ========================================================
 
-State pruning (``state_history_blocks = K``; None: archive, every height's tree kept)
--------------------------------------------------------------------------------------
-The node serves state only at the head, so a pruned store keeps the sparse-Merkle trees of heights
-``head - K .. head`` and deletes every node none of them references. Each block's ``SmtUpdate.replaced`` (the
-parent-tree nodes its tree no longer references) is journaled under the block's height (``J`` + one ``P`` per
-node) in the block's own batch; committing height ``h`` deletes the journals of heights ``<= h - K`` with their
-nodes, in that same batch (at most ``MAX_JOURNALS_PER_COMMIT`` journals a commit, oldest first, so shrinking K
-spreads the work). A crash leaves the previous block or the new one with its journal and deletions, never half.
-
-A node replaced at height j can be written again later (a value goes A -> B -> A over the same siblings: the
-same bytes, the same hash). Before its journal is deleted the node is then part of a kept tree again, so every
-commit first *neutralises* such writes: a written node found in a journal (``P`` row) leaves that journal (the
-``J`` row is rewritten without it, the ``P`` row deleted). Invariants (tested in ``tests/ledger/test_pruning.py``):
-no node of the head's tree is in a journal; a journal's nodes are exactly its ``P`` rows; the stored nodes are
-the nodes of the kept trees. Checking a written node costs one ``P`` lookup only where it can be a revival: a
-node the parent's tree held (``reused``) is skipped, and an internal node with a child that is new and in no
-journal cannot be in one (a stored node's children are stored), so in practice one lookup per changed leaf.
-
-Mode changes: archive -> pruned journals from the next commit on; the history an archive store already holds is
-kept (it is never journaled). Pruned -> archive stops journaling and forgets the pending journals (``J``/``P``
-rows deleted, their nodes kept), still at most ``MAX_JOURNALS_PER_COMMIT`` a commit and neutralising against the
-rest meanwhile; the heights pruned before stay unreadable. A larger K grows the window from the next commits,
-a smaller K shrinks it as above. Opening a store does not change it: only commits do.
+State pruning (``state_history_blocks = K``; None: archive, every height's tree kept): ``commit_block`` journals
+the nodes each block's tree stops referencing (``J``/``P`` rows) and deletes the nodes of heights older than
+``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
 without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
@@ -74,7 +54,7 @@ from typing import AbstractSet as Set, Iterator, Mapping, Sequence
 
 import plyvel
 
-from ledger import codec
+from ledger import codec, pruning
 from ledger.block import Block, CommitSeal, Header, decode_certificate, encode_certificate
 from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, StorageError
 from ledger.results import TxResult
@@ -95,13 +75,12 @@ P_CERT = b"C"
 P_RESULT = b"R"
 P_TX = b"T"
 P_STATE = b"S"
-P_NODE = b"N"
+P_NODE = pruning.P_NODE  # b"N"
 P_META = b"M"
 P_WAL = b"W"
 P_DETAIL = b"F"
-P_JOURNAL = b"J"
-P_PENDING = b"P"
-MAX_JOURNALS_PER_COMMIT = 4  # journals deleted (or forgotten) per commit at most: a smaller K converges gradually
+P_JOURNAL = pruning.P_JOURNAL
+P_PENDING = pruning.P_PENDING
 MAX_STATE_HISTORY_BLOCKS = 10_000_000
 DETAIL_BLOCKS = 100_000  # failed-tx messages of this many recent blocks are kept
 MAX_DETAIL_BYTES = 1024
@@ -176,8 +155,8 @@ class Store:
         """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt.
 
         ``state_history_blocks``: K, keep the sparse-Merkle trees of heights ``head - K .. head`` and delete
-        older ones' nodes as blocks commit; None (the default) is archive: every tree is kept (module docstring,
-        "State pruning"). Opening changes nothing on disk: only ``commit_block`` journals and prunes.
+        older ones' nodes as blocks commit; None (the default) is archive: every tree is kept (``ledger.pruning``).
+        Opening changes nothing on disk: only ``commit_block`` journals and prunes.
         """
         if state_history_blocks is not None and (
                 isinstance(state_history_blocks, bool) or not isinstance(state_history_blocks, int)
@@ -305,8 +284,9 @@ class Store:
                             wb.put(P_STATE + key, value)
                     for node_hash, node in smt_nodes.items():
                         wb.put(P_NODE + node_hash, node)
-                    dropped, emptied, pruned = self._journal_and_prune(wb, header.height, smt_nodes, smt_replaced,
-                                                                       smt_reused)
+                    dropped, emptied, pruned = pruning.add_journal_and_prune(
+                        self._db, wb, self._journals, self._history, header.height, smt_nodes, smt_replaced or (),
+                        smt_reused)
                     wb.put(P_HEAD, new_head.encode())
             except plyvel.Error as exc:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
@@ -329,82 +309,6 @@ class Store:
                 if len(cache) + len(state_writes) > STATE_CACHE_MAX:
                     cache.clear()
                 cache.update(state_writes)
-
-    def _journal_and_prune(self, wb, height: int, smt_nodes: Mapping[bytes, bytes],
-                           replaced: Sequence[bytes] | None,
-                           reused: Set[bytes]) -> tuple[list[int], set[int], list[bytes]]:
-        """Add to ``wb``: the neutralisation of journaled nodes this block writes again, this block's journal
-        (pruned store), and the deletion of the oldest due journals (pruned: with their nodes; archive: the
-        journals only). Returns (journal heights dropped, heights whose journal became empty, nodes deleted)."""
-        journals = self._journals
-        revived = self._find_revived(smt_nodes, reused) if journals else {}
-        for nodes in revived.values():
-            for node_hash in nodes:
-                wb.delete(P_PENDING + node_hash)
-        h8 = _h8(height)
-        if self._history is not None and replaced:
-            wb.put(P_JOURNAL + h8, b"".join(replaced))
-            for node_hash in replaced:
-                wb.put(P_PENDING + node_hash, h8)
-        if self._history is None:
-            dropped = journals[:MAX_JOURNALS_PER_COMMIT]  # archive: forget pending journals, keep their nodes
-        else:
-            dropped = [j for j in journals[:MAX_JOURNALS_PER_COMMIT] if j <= height - self._history]
-        pruned: list[bytes] = []
-        for j in dropped:
-            skip = revived.get(j, ())
-            for node_hash in self._read_journal(j):
-                if node_hash in skip:
-                    continue  # written again by this block: neutralised above
-                wb.delete(P_PENDING + node_hash)
-                if self._history is not None and node_hash not in smt_nodes:
-                    wb.delete(P_NODE + node_hash)
-                    pruned.append(node_hash)
-            wb.delete(P_JOURNAL + _h8(j))
-        emptied: set[int] = set()
-        for j, nodes in revived.items():
-            if j in dropped:
-                continue
-            rest = [x for x in self._read_journal(j) if x not in nodes]
-            if rest:
-                wb.put(P_JOURNAL + _h8(j), b"".join(rest))
-            else:
-                wb.delete(P_JOURNAL + _h8(j))
-                emptied.add(j)
-        return dropped, emptied, pruned
-
-    def _find_revived(self, smt_nodes: Mapping[bytes, bytes], reused: Set[bytes]) -> dict[int, set[bytes]]:
-        """The written nodes that sit in a pending journal, by journal height.
-
-        ``smt_nodes`` lists children before parents. A node of the parent's tree (``reused``) is in no journal
-        (invariant). A node not stored is in none either, and then no node above it is stored (a stored node's
-        children are stored): an internal node with a child written here that is neither reused nor journaled
-        is new, and needs no lookup. Everything else costs one ``P`` lookup.
-        """
-        get = self._db.get
-        clear: set[bytes] = set()  # written here, not in the parent's tree, in no journal
-        found: dict[int, set[bytes]] = {}
-        for node_hash, raw in smt_nodes.items():
-            if node_hash in reused:
-                continue
-            if raw[1] == 1 and (raw[4:36] in clear or raw[38:70] in clear):  # internal node over a new child
-                clear.add(node_hash)
-                continue
-            at = get(P_PENDING + node_hash)
-            if at is None:
-                clear.add(node_hash)
-            else:
-                found.setdefault(int.from_bytes(at, "big"), set()).add(node_hash)
-        return found
-
-    def _read_journal(self, height: int) -> list[bytes]:
-        raw = self._db.get(P_JOURNAL + _h8(height))
-        if raw is None:
-            return []
-        if len(raw) % 32:
-            raise StorageError(f"pruning journal of height {height} in {self.path} is corrupt: {len(raw)} bytes; "
-                               f"expected a multiple of 32")
-        return [raw[i:i + 32] for i in range(0, len(raw), 32)]
 
     def get_height(self, block_hash: bytes) -> int:
         """The height of the block with ``block_hash``; ``NotFound`` if the store has no such block."""

@@ -92,7 +92,7 @@ class NodeConfig:
     sink_url: str | None = None  # the events sink (node.sink); None: no [sink] section, no sink
     webhook_allow: tuple[str, ...] = ()  # [webhooks] allow: internal targets hooks may reach (node.webhook_targets)
     verify_workers: int = DEFAULT_VERIFY_WORKERS  # [node] verify_workers: signature-check processes (node.verify_pool)
-    # [storage]: K, keep the state trees of heights head-K..head (ledger.storage "State pruning"); None: archive
+    # [storage]: K, keep the state trees of heights head-K..head (ledger.pruning); None: archive
     state_history_blocks: int | None = DEFAULT_STATE_HISTORY_BLOCKS
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ledger import pruning
 from ledger.block import Block, CommitSeal, Header
 from ledger.errors import StorageError
 from ledger.smt import EMPTY_ROOT, NODE_INTERNAL, SparseMerkleTree, decode_node, value_hash, verify_proof
@@ -161,7 +162,7 @@ def test_a_node_replaced_then_written_again_survives_its_journal(tmp_path):
 def test_without_neutralising_a_rewritten_node_the_checks_catch_the_loss(tmp_path, monkeypatch):
     """The adversary: a store that journals but never neutralises loses the re-created leaf; the invariant and
     the head's proof both fail, so the tests above can fail."""
-    monkeypatch.setattr(Store, "_find_revived", lambda self, nodes, reused: {})
+    monkeypatch.setattr(pruning, "find_revived", lambda db, nodes, reused: {})
     chain = Chain(tmp_path / "db", 2)
     try:
         chain.commit({b"a": b"A", b"b": b"x"})
@@ -271,3 +272,27 @@ def test_a_smaller_k_shrinks_the_window_a_few_journals_a_commit(tmp_path):
         check(chain)  # converged: exactly the last 2 heights' trees
     finally:
         chain.close()
+
+
+def test_a_tampered_journal_row_refuses_the_commit_that_needs_it_and_keeps_the_head(tmp_path):
+    """Someone edits the data dir: a journal row that is not whole hashes is named, and nothing is deleted."""
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        for i in range(3):
+            chain.commit({b"a": b"%d" % i, b"b": b"x"})
+        due = chain.store.journal_heights()[0]
+        chain.store._db.put(P_JOURNAL + due.to_bytes(8, "big"), b"\x01" * 33)
+        before, rows = chain.store.head(), stored(chain.store)
+        with pytest.raises(StorageError, match=rf"pruning journal of height {due} is corrupt: 33 bytes; expected a "
+                                               r"multiple of 32"):
+            chain.commit({b"a": b"9"})
+        assert chain.store.head() == before and stored(chain.store) == rows
+    finally:
+        chain.close()
+
+
+def test_a_tampered_journal_key_refuses_the_open(tmp_path):
+    with Store.open(tmp_path / "db", state_history_blocks=2) as store:
+        store._db.put(P_JOURNAL + b"\x01\x02", b"")
+    with pytest.raises(StorageError, match=r"is corrupt: pruning journal key 4a0102 has 3 bytes; expected 9"):
+        Store.open(tmp_path / "db", state_history_blocks=2)
