@@ -1,6 +1,9 @@
 """Benchmark: sparse Merkle tree batch updates (in memory and over LevelDB) and proof sizes.
 
-Usage: python bench/smt.py [--keys 100000] [--batch 1000] [--batches 20] [--seed 1] [--json] [--quick]
+Usage: python bench/smt.py [--keys 100000] [--batch 1000] [--batches 20] [--seed 1] [--history K] [--json] [--quick]
+
+``--history K`` runs the LevelDB part on a pruned store (``Store.open(state_history_blocks=K)``: each commit
+journals the replaced nodes and deletes those of height - K); without it the store is an archive.
 
 Prints numbers only (``--json``: one JSON object on stdout, the text lines on stderr); never fails for being slow.
 """
@@ -87,14 +90,15 @@ def bench_memory(args, rnd: random.Random) -> None:
 
 
 def bench_leveldb(args, rnd: random.Random) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "db") as store:
+    with tempfile.TemporaryDirectory() as tmp, \
+            Store.open(Path(tmp) / "db", state_history_blocks=args.history) as store:
         tree = SparseMerkleTree(store)
         t0 = time.perf_counter()
         state = initial_state(args.keys)
         root, nodes = tree.update(EMPTY_ROOT, state)
         prev = b"\x00" * 32
         block = Block(Header("bench", 0, prev, 1, b"\x01" * 32, 0, b"\x02" * 32, root, b"\x03" * 32), ())
-        store.commit_block(block, SEALS, [], state, nodes)
+        store.commit_block(block, SEALS, [], state, nodes, ())
         say(f"leveldb: built and committed {args.keys:,} keys in {time.perf_counter() - t0:.2f} s")
         for label, cold in (("leveldb (warm cache)", False), ("leveldb (cold cache)", True)):
             times, commits = [], []
@@ -104,14 +108,19 @@ def bench_leveldb(args, rnd: random.Random) -> None:
                 batch = make_batch(rnd, args.keys, args.batch)
                 head = store.head()
                 t0 = time.perf_counter()
-                root, nodes = tree.update(head.state_root, batch)
+                done = tree.update_tracked(head.state_root, batch)
                 t1 = time.perf_counter()
                 header = Header("bench", head.height + 1, head.block_hash, head.height + 2, b"\x01" * 32, 0,
-                                b"\x02" * 32, root, b"\x03" * 32)
-                store.commit_block(Block(header, ()), SEALS, [], batch, nodes)
+                                b"\x02" * 32, done.root, b"\x03" * 32)
+                store.commit_block(Block(header, ()), SEALS, [], batch, done.nodes, done.replaced, done.reused)
                 times.append(t1 - t0)
                 commits.append(time.perf_counter() - t1)
             report(label, args, times, commits)
+        rows = sum(1 for _ in store._db.iterator(prefix=b"N", include_value=False))
+        FIGURES["leveldb_node_rows"] = rows
+        FIGURES["state_history_blocks"] = args.history
+        say(f"leveldb: {rows:,} node rows after {2 * args.batches} batches "
+            f"({'archive' if args.history is None else f'pruned, state_history_blocks={args.history}'})")
 
 
 def report(label: str, args, times: list[float], commits: list[float] | None = None) -> None:
@@ -133,6 +142,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--history", type=int, default=None,
+                        help="prune the LevelDB store to the last K heights' trees (default: archive)")
     parser.add_argument("--json", action="store_true", help="print one JSON object; the text lines go to stderr")
     parser.add_argument("--quick", action="store_true", help="small sizes (10,000 keys, 5 batches of 500)")
     args = parser.parse_args()

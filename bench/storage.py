@@ -19,7 +19,12 @@ first node's data dir (``--data-dir`` measures an existing, stopped one instead)
 ``txs`` is the number of committed txs (rows of the tx index). ``bytes_per_tx`` = every byte of the data dir
 after compaction / txs. ``bytes_per_tx_without_smt_history`` = the same without the unreachable tree nodes.
 
-Usage: .venv/bin/python bench/storage.py [--txs 20000] [--mix coin|service] [--json] [--quick] [--keep]
+Nodes run with the node's default state pruning (``[storage] state_history_blocks = 256``: the trees of the last
+256 heights kept) unless ``--state-history K`` or ``--archive`` (every height's tree) says otherwise; the
+pruning journal (``J``, ``P`` rows) counts as sparse-Merkle history.
+
+Usage: .venv/bin/python bench/storage.py [--txs 20000] [--mix coin|service] [--state-history K | --archive]
+                                         [--json] [--quick] [--keep]
        .venv/bin/python bench/storage.py --data-dir PATH   (a stopped node's data dir; it is compacted in place)
 """
 
@@ -60,6 +65,8 @@ PREFIXES = {
     storage.P_META: "node metadata",
     storage.P_WAL: "consensus WAL record (LevelDB copy)",
     storage.P_DETAIL: "failed tx's rule message (recent blocks)",
+    storage.P_JOURNAL: "pruning journal: nodes a height replaced (pending deletion)",
+    storage.P_PENDING: "pruning journal index: node -> its journal's height",
     storage.P_HEAD: "head marker",
     storage.P_VERSION: "store format version",
 }
@@ -227,7 +234,9 @@ def compute_report(m: dict, mix: str, params: dict, network: dict | None) -> dic
     state = disk.get(prefix_label(storage.P_STATE), 0) + disk.get(prefix_label(storage.P_NODE), 0) - history_disk
     rest = sum(v for k, v in disk.items() if k not in {prefix_label(p) for p in (*CHAIN_PREFIXES, storage.P_STATE,
                                                                                  storage.P_NODE)})
-    parts = {"chain": chain, "current_state": state, "smt_history": history_disk, "node_files": rest + other_total}
+    journal = sum(disk.get(prefix_label(p), 0) for p in (storage.P_JOURNAL, storage.P_PENDING))
+    parts = {"chain": chain, "current_state": state, "smt_history": history_disk + journal,
+             "node_files": rest - journal + other_total}
     return {
         "bench": "storage", "params": params, "mix": mix, "txs": m["txs"],
         "bytes_per_tx": per_tx,
@@ -258,7 +267,8 @@ def run_network(args: argparse.Namespace, workdir_holder: list[Path]) -> tuple[P
     """Run the throughput bench with ``--keep``; return the first node's data dir and its JSON report."""
     cmd = [sys.executable, str(ROOT / "bench" / "throughput.py"), "--mix", args.mix, "--json", "--keep",
            "--max-txs", str(args.txs), "--seconds", str(args.seconds), "--drain-s", str(args.drain_s),
-           "--verify-s", "0.2"]
+           "--verify-s", "0.2"] + (["--archive"] if args.archive else []) + \
+        (["--state-history", str(args.state_history)] if args.state_history else [])
     eprint(f"storage: running {args.txs} {args.mix} txs through a 4-node network (bench/throughput.py)")
     out = subprocess.run(cmd, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          timeout=args.seconds + args.drain_s + 600, env={**os.environ, "CI": "true"})
@@ -283,6 +293,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help=f"{QUICK_TXS} txs (smoke test)")
     p.add_argument("--keep", action="store_true", help="keep the network's temp dir")
     p.add_argument("--json", action="store_true", help="print only the JSON object")
+    p.add_argument("--state-history", type=int, default=0,
+                   help="[storage] state_history_blocks of the nodes (default 0: the node's default, 256)")
+    p.add_argument("--archive", action="store_true", help="[storage] archive = true: keep every height's tree")
     args = p.parse_args(argv)
     if args.quick:
         args.txs, args.seconds, args.drain_s = QUICK_TXS, 25.0, 20.0
@@ -292,7 +305,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params = {"txs_requested": args.txs, "mix": args.mix, "quick": args.quick, "nodes": 4,
-              "data_dir": str(args.data_dir) if args.data_dir else None}
+              "data_dir": str(args.data_dir) if args.data_dir else None,
+              "storage": "archive" if args.archive else f"state_history_blocks={args.state_history or 256}"}
     t0 = time.time()
     workdirs: list[Path] = []
     scratch = Path(tempfile.mkdtemp(prefix="carecoin-storage-"))

@@ -100,7 +100,7 @@ class Nodes:
 
     def __init__(self, workdir: Path, log_level: str = "warning", base_timeout_ms: int = 1000,
                  peer_tls: bool = True, count: int = NODES, staff_per_branch: int = 1,
-                 verify_workers: int = 0) -> None:
+                 verify_workers: int = 0, storage: dict | None = None) -> None:
         self.workdir, self.count = workdir, count
         base = free_port_base(2 * count)
         self.summary = init_network(workdir / "net", count, base_port=base, chain_id="carecoin-bench",
@@ -116,6 +116,8 @@ class Nodes:
             doc["consensus"]["max_timeout_ms"] = max(4 * base_timeout_ms, BENCH_CONSENSUS["max_timeout_ms"])
             doc.setdefault("log", {})["level"] = log_level
             doc["node"]["verify_workers"] = verify_workers  # signature-check processes per node (0 = in the loop)
+            if storage:  # [storage]: state pruning (default: the node's, 256 heights' trees) or archive
+                doc["storage"] = dict(storage)
             path.write_text(tomli_w.dumps(doc))
         self.procs: list[subprocess.Popen] = []
 
@@ -281,6 +283,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verify-workers", type=int, default=0,
                    help="[node] verify_workers of every node: signature-check processes (default 0 = in the loop)")
     p.add_argument("--verify-s", type=float, default=1.0, help="seconds of the verify-rate measurement")
+    p.add_argument("--state-history", type=int, default=0,
+                   help="[storage] state_history_blocks of every node (default 0: the node's default, 256)")
+    p.add_argument("--archive", action="store_true", help="[storage] archive = true: every height's state tree kept")
     p.add_argument("--base-timeout-ms", type=int, default=1000,
                    help="round-0 timeout of the nodes (node default 1000); blocks are sized to fit it")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
@@ -299,6 +304,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def storage_table(args: argparse.Namespace) -> dict | None:
+    """The node.toml ``[storage]`` table of ``--archive``/``--state-history`` (None: the node's default)."""
+    if getattr(args, "archive", False):
+        return {"archive": True}
+    history = getattr(args, "state_history", 0)
+    return {"state_history_blocks": history} if history else None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the bench and print the JSON report and a readable line."""
     args = parse_args(argv)
@@ -307,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="carecoin-bench-"))
     nodes = Nodes(workdir, args.log_level, args.base_timeout_ms, peer_tls=args.tls, count=args.nodes,
                   staff_per_branch=args.staff_per_branch if args.mix != "transfers" else 1,
-                  verify_workers=args.verify_workers)
+                  verify_workers=args.verify_workers, storage=storage_table(args))
     try:
         nodes.start()
         cpu0 = nodes.get_cpu_seconds()

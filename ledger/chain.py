@@ -80,6 +80,8 @@ class BlockExecution:
     state_writes: dict[bytes, bytes | None]  # net changes against the parent state; None deletes
     smt_nodes: dict[bytes, bytes]  # new sparse-Merkle nodes (hash -> node bytes)
     block: Block
+    smt_replaced: tuple[bytes, ...] = ()  # parent-tree nodes this block's tree no longer references (pruning)
+    smt_reused: frozenset[bytes] = frozenset()  # ``smt_nodes`` the parent's tree already held
 
 
 def _bad_block(check: str, message: str) -> InvalidBlock:
@@ -138,7 +140,7 @@ def genesis_block(genesis: Genesis) -> tuple[Block, BlockExecution]:
     """Return the height-0 block of ``genesis`` and its execution (the genesis state and its SMT nodes)."""
     state = genesis_state(genesis)
     nodes = MemoryNodes()
-    root, new_nodes = SparseMerkleTree(nodes).update(EMPTY_ROOT, state)
+    root, new_nodes = SparseMerkleTree(nodes).update(EMPTY_ROOT, state)  # replaces nothing
     header = Header(
         chain_id=genesis.chain_id, height=0, prev_hash=ZERO_HASH, timestamp_ms=genesis.genesis_time_ms,
         proposer=ZERO_HASH, tx_count=0, results_root=merkle.root([]), state_root=root,
@@ -320,7 +322,8 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
         included.append(tx)
         results.append(result)
     writes = overlay.get_changes()
-    state_root, new_nodes = SparseMerkleTree(nodes).update(parent.state_root, writes)
+    tracked = SparseMerkleTree(nodes).update_tracked(parent.state_root, writes)
+    state_root = tracked.root
     envelopes = tuple(tx.raw for tx in included)  # the exact bytes the block carries (and the leaves bind)
     header = Header(
         chain_id=chain_id, height=height, prev_hash=parent.hash(), timestamp_ms=timestamp_ms, proposer=proposer,
@@ -329,7 +332,8 @@ def _execute(state: StateReader, nodes: Any, parent: Header, txs: Sequence[Signe
         next_validator_set_hash=next_validator_set_hash,
     )
     block = Block(header, envelopes)
-    return BlockExecution(header, results, writes, dict(new_nodes), block), rejected
+    return BlockExecution(header, results, writes, tracked.nodes, block, tracked.replaced,
+                          tracked.reused), rejected
 
 
 def _check_sweep(txs: Sequence[SignedTx], due_now: tuple[int, int] | None, chain_id: str, height: int,
@@ -456,4 +460,5 @@ def validate_block(state: StateReader, nodes: Any, parent: Header, block: Block,
     _expect("results_root", h.results_root, mine.results_root, "results_root")
     _expect("state_root", h.state_root, mine.state_root, "state_root")
     _expect("header", h, mine, "header")  # every field is covered above; this guards future fields
-    return BlockExecution(h, execution.results, execution.state_writes, execution.smt_nodes, block)
+    return BlockExecution(h, execution.results, execution.state_writes, execution.smt_nodes, block,
+                          execution.smt_replaced, execution.smt_reused)

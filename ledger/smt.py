@@ -21,7 +21,9 @@ Hashes (``H(tag, data) = sha256(tag.encode() + b"\\x00" + data)``, ``||`` is con
 
 The root of the empty tree is ``EMPTY_ROOT``; the root of a one-key tree is that key's leaf hash.
 
-Node store (content addressed: ``node_hash -> P(node)``, immutable, so every old root stays readable):
+Node store (content addressed: ``node_hash -> P(node)``; a node's bytes never change, so a tree is readable as
+long as its nodes are stored: an archive store keeps every height's tree, a pruned one only recent heights'
+trees, see ``ledger.pruning``):
 
 - leaf node:      ``P([0, path: bin32, value_hash: bin32])``
 - internal node:  ``P([1, left_hash: bin32, right_hash: bin32])``
@@ -47,6 +49,12 @@ Verification of ``(root, key, value, proof)``, with ``p = key_path(key)``:
 
 Batch update: changes are sorted by path and pushed down the tree together; each touched node is read
 once, and each new node is hashed once per batch, however many keys pass through it.
+
+Replaced nodes (``update_tracked``): every stored node the update walks through (the old nodes on the changed
+keys' paths) is noted; those absent from the new nodes are the ones the new tree no longer references
+(``replaced``), those present again are ``reused`` (a leaf pushed down or up, an unchanged value written again).
+A tree holds each stored node at most once (an internal node's hash fixes its leaves, a leaf's hash its path), so
+``new tree = old tree - replaced + new nodes``: the store journals ``replaced`` to prune old heights.
 """
 
 from __future__ import annotations
@@ -271,6 +279,21 @@ def verify_proof(root: bytes, state_key: bytes, value: bytes | None, proof: SmtP
 _Item = tuple[int, bytes, "bytes | None"]
 
 
+@dataclass(frozen=True, slots=True)
+class SmtUpdate:
+    """What ``update_tracked`` returns: the new root, the nodes to store and what the new tree stops referencing.
+
+    ``nodes``: node_hash -> node bytes of every node written on the changed paths, children before parents
+    (some may already be stored: ``reused``). ``replaced``: hashes of the old tree's nodes the new tree no longer
+    references. ``reused``: hashes of ``nodes`` that the old tree already held (not new to the store).
+    """
+
+    root: bytes
+    nodes: dict[bytes, bytes]
+    replaced: tuple[bytes, ...]
+    reused: frozenset[bytes]
+
+
 class SparseMerkleTree:
     """Reads and batch-updates trees whose nodes live in a ``NodeReader``; holds no root of its own.
 
@@ -290,7 +313,8 @@ class SparseMerkleTree:
             return node
         raw = self.nodes.get_node(node_hash)
         if raw is None:
-            raise StorageError(f"smt node {node_hash.hex()[:16]}… is missing from the node store")
+            raise StorageError(f"smt node {node_hash.hex()[:16]}… is missing from the node store (the tree it "
+                               f"belongs to is of a pruned height, or the store is damaged)")
         node = _DECODED.get(raw)  # the bytes a previous update wrote (or read): decoded already
         if node is None:
             try:
@@ -316,6 +340,10 @@ class SparseMerkleTree:
     def _walk(self, root: bytes, path: bytes) -> tuple[tuple[bytes, bytes] | None, list[bytes]]:
         """Follow ``path`` from ``root``; return the leaf where it ends (or None) and the siblings, root first."""
         _check_root(root)
+        if root != EMPTY_ROOT and root not in self._cache and self.nodes.get_node(root) is None:
+            raise StorageError(f"state root {root.hex()[:16]}… is missing from the node store: the tree of that "
+                               f"height was pruned (a pruned node keeps only its recent heights' trees) or never "
+                               f"stored")
         pint = int.from_bytes(path, "big")
         siblings: list[bytes] = []
         h = root
@@ -355,9 +383,14 @@ class SparseMerkleTree:
 
         Returns ``(new_root, new_nodes)``; the caller persists ``new_nodes`` (node_hash -> node bytes).
         """
+        done = self.update_tracked(root, changes)
+        return done.root, done.nodes
+
+    def update_tracked(self, root: bytes, changes: Mapping[bytes, bytes | None]) -> SmtUpdate:
+        """``update``, also reporting the old nodes the new tree no longer references (``SmtUpdate``)."""
         _check_root(root)
         if not changes:
-            return root, {}
+            return SmtUpdate(root, {}, (), frozenset())
         items: list[_Item] = []
         append, from_bytes, paths = items.append, int.from_bytes, _PATHS
         for key, value in changes.items():
@@ -372,12 +405,15 @@ class SparseMerkleTree:
                 raise SchemaError(f"state value must be bytes or None, got {type(value).__name__}")
         items.sort(key=_first)
         new_nodes: dict[bytes, bytes] = {}
+        visited: list[bytes] = []
         if root == EMPTY_ROOT:
             new_root, _ = _build(0, [it for it in items if it[2] is not None], new_nodes)
         else:
             ints = [it[0] for it in items]
-            new_root, _ = self._update(root, 0, items, ints, 0, len(items), new_nodes)
-        return new_root, new_nodes
+            new_root, _ = self._update(root, 0, items, ints, 0, len(items), new_nodes, visited)
+        replaced = tuple([h for h in visited if h not in new_nodes])
+        reused = frozenset([h for h in visited if h in new_nodes]) if len(replaced) < len(visited) else frozenset()
+        return SmtUpdate(new_root, new_nodes, replaced, reused)
 
     def _kind(self, node_hash: bytes) -> int:
         if node_hash == EMPTY_ROOT:
@@ -385,10 +421,11 @@ class SparseMerkleTree:
         return _LEAF if self._load(node_hash)[0] == NODE_LEAF else _INTERNAL
 
     def _update(self, h: bytes, depth: int, items: list[_Item], ints: list[int], lo: int, hi: int,
-                out: dict[bytes, bytes]) -> tuple[bytes, int]:
+                out: dict[bytes, bytes], visited: list[bytes]) -> tuple[bytes, int]:
         """Apply ``items[lo:hi]`` (sorted, sharing ``depth`` leading bits; ``ints`` = their paths as ints)
-        to the non-empty subtree ``h``."""
+        to the non-empty subtree ``h``; ``h`` goes to ``visited`` (the old nodes the update walked through)."""
         kind, a, b = self._cache.get(h) or self._load_once(h)
+        visited.append(h)
         if kind == NODE_LEAF:
             part = items[lo:hi]
             merged = [it for it in part if it[2] is not None]
@@ -404,12 +441,12 @@ class SparseMerkleTree:
             if left == EMPTY_ROOT:
                 left, lkind = _build(depth + 1, [it for it in items[lo:split] if it[2] is not None], out)
             else:
-                left, lkind = self._update(left, depth + 1, items, ints, lo, split, out)
+                left, lkind = self._update(left, depth + 1, items, ints, lo, split, out, visited)
         if split < hi:
             if right == EMPTY_ROOT:
                 right, rkind = _build(depth + 1, [it for it in items[split:hi] if it[2] is not None], out)
             else:
-                right, rkind = self._update(right, depth + 1, items, ints, split, hi, out)
+                right, rkind = self._update(right, depth + 1, items, ints, split, hi, out, visited)
         # An untouched child's kind matters only if the other side became empty (a lone leaf moves up).
         if lkind == _UNKNOWN:
             lkind = _EMPTY if left == EMPTY_ROOT else (self._kind(left) if rkind == _EMPTY else _INTERNAL)

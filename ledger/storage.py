@@ -29,7 +29,15 @@ key                                   value
 ``b"W"``                              consensus write-ahead record (``put_wal``/``get_wal``)
 ``b"F" + height8 + index4``           a failed tx's rule message, utf-8 (node-local, never hashed; only the
                                       last ``DETAIL_BLOCKS`` blocks are kept: ``get_detail``)
+``b"J" + height8``                    pruning journal: the 32-byte hashes of the nodes block ``height`` replaced
+                                      (its tree no longer references them), still stored, concatenated
+``b"P" + node_hash32``                ``height8``: the node sits in journal ``height`` (finds it when a later
+                                      block writes the node again)
 ====================================  ========================================================
+
+State pruning (``state_history_blocks = K``; None: archive, every height's tree kept): ``commit_block`` journals
+the nodes each block's tree stops referencing (``J``/``P`` rows) and deletes the nodes of heights older than
+``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
 without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
@@ -42,11 +50,11 @@ import itertools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import AbstractSet as Set, Iterator, Mapping, Sequence
 
 import plyvel
 
-from ledger import codec
+from ledger import codec, pruning
 from ledger.block import Block, CommitSeal, Header, decode_certificate, encode_certificate
 from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, StorageError
 from ledger.results import TxResult
@@ -67,10 +75,13 @@ P_CERT = b"C"
 P_RESULT = b"R"
 P_TX = b"T"
 P_STATE = b"S"
-P_NODE = b"N"
+P_NODE = pruning.P_NODE  # b"N"
 P_META = b"M"
 P_WAL = b"W"
 P_DETAIL = b"F"
+P_JOURNAL = pruning.P_JOURNAL
+P_PENDING = pruning.P_PENDING
+MAX_STATE_HISTORY_BLOCKS = 10_000_000
 DETAIL_BLOCKS = 100_000  # failed-tx messages of this many recent blocks are kept
 MAX_DETAIL_BYTES = 1024
 
@@ -106,14 +117,19 @@ class ChainHead:
 class Store:
     """A node's LevelDB store: blocks, certificates, results, tx index, state, SMT nodes, metadata, WAL."""
 
-    def __init__(self, db: "plyvel.DB", path: Path) -> None:
+    def __init__(self, db: "plyvel.DB", path: Path, state_history_blocks: int | None = None) -> None:
         self._db = db
         self.path = path
         self._lock = threading.Lock()
         self._closed = False
+        self._history = state_history_blocks  # K: trees of heights head-K..head kept; None: archive
         # Sparse-Merkle nodes are content-addressed (immutable): recent ones are served from memory, so a
-        # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit).
+        # block's SMT update reads its paths without a LevelDB lookup each (new nodes enter at commit). A
+        # pruned node leaves the cache in its commit; ``_node_gen`` moves then, and a reader fills a miss only
+        # when no node was pruned since its LevelDB read, so the cache never holds a deleted node.
         self._node_cache: dict[bytes, bytes] = {}
+        self._node_gen = 0
+        self._node_lock = threading.Lock()  # the generation check and a miss's fill, against a commit's pruning
         # Current-state values read or written recently (None = known absent). Only ``commit_block`` changes
         # state: it updates the mirror under the lock and bumps ``_state_gen``, and a reader fills a miss
         # only when no commit ran since its LevelDB read, so the mirror never holds a stale value.
@@ -126,10 +142,27 @@ class Store:
         except LedgerError as exc:
             db.close()
             raise StorageError(f"data dir {path} is corrupt: head marker unreadable ({exc.message})") from None
+        self._journals: list[int] = []  # heights with a pruning journal, ascending
+        for key in db.iterator(prefix=P_JOURNAL, include_value=False):
+            if len(key) != 9:
+                db.close()
+                raise StorageError(f"data dir {path} is corrupt: pruning journal key {key.hex()} has {len(key)} "
+                                   f"bytes; expected 9 (J + height8)")
+            self._journals.append(int.from_bytes(key[1:], "big"))
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> "Store":
-        """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt."""
+    def open(cls, path: str | Path, *, create: bool = True, state_history_blocks: int | None = None) -> "Store":
+        """Open (or create) the store in directory ``path``; ``StorageError`` if it is locked or corrupt.
+
+        ``state_history_blocks``: K, keep the sparse-Merkle trees of heights ``head - K .. head`` and delete
+        older ones' nodes as blocks commit; None (the default) is archive: every tree is kept (``ledger.pruning``).
+        Opening changes nothing on disk: only ``commit_block`` journals and prunes.
+        """
+        if state_history_blocks is not None and (
+                isinstance(state_history_blocks, bool) or not isinstance(state_history_blocks, int)
+                or not 1 <= state_history_blocks <= MAX_STATE_HISTORY_BLOCKS):
+            raise StorageError(f"state_history_blocks is {state_history_blocks!r}; expected None (archive) or an "
+                               f"integer 1..{MAX_STATE_HISTORY_BLOCKS}")
         path = Path(path)
         try:
             if create:
@@ -160,7 +193,7 @@ class Store:
             db.close()
             raise StorageError(f"data dir {path} has store format {version.hex()}; "
                                f"expected {codec.encode([FORMAT_VERSION]).hex()} (version {FORMAT_VERSION})")
-        return cls(db, path)
+        return cls(db, path, state_history_blocks)
 
     def close(self) -> None:
         """Close the database (idempotent); the directory lock is released."""
@@ -179,6 +212,15 @@ class Store:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def state_history_blocks(self) -> int | None:
+        """K of a pruned store (trees of heights ``head - K .. head`` kept), None for an archive store."""
+        return self._history
+
+    def journal_heights(self) -> tuple[int, ...]:
+        """Heights whose pruning journal is pending (ascending): their replaced nodes are still stored."""
+        return tuple(self._journals)
+
     # ---- chain ---------------------------------------------------------------------------------------
 
     def head(self) -> ChainHead | None:
@@ -186,13 +228,19 @@ class Store:
         return self._head
 
     def commit_block(self, block: Block, seals: Sequence[CommitSeal], results: Sequence[TxResult],
-                     state_writes: Mapping[bytes, bytes | None], smt_nodes: Mapping[bytes, bytes]) -> None:
+                     state_writes: Mapping[bytes, bytes | None], smt_nodes: Mapping[bytes, bytes],
+                     smt_replaced: Sequence[bytes] | None = None, smt_reused: Set[bytes] = frozenset()) -> None:
         """Write ``block`` and everything it changes in one synced batch and make it the head.
 
-        Refuses (``StorageError``) a block that is not ``head + 1`` on top of the head's hash (height 0 only
+        ``smt_replaced``/``smt_reused``: the block's ``SmtUpdate.replaced``/``reused`` (``BlockExecution``);
+        a pruned store journals ``smt_replaced`` and needs it (None: ``StorageError``), an archive store ignores
+        it. Refuses (``StorageError``) a block that is not ``head + 1`` on top of the head's hash (height 0 only
         on an empty store), or whose results do not match its transactions one for one.
         """
         header = block.header
+        if self._history is not None and smt_replaced is None:
+            raise StorageError(f"block {header.height}: a pruned store (state_history_blocks = {self._history}) "
+                               f"needs the block's replaced sparse-Merkle nodes (smt_replaced); got None")
         if len(results) != len(block.txs) or header.tx_count != len(block.txs):
             raise StorageError(f"block {header.height} has {len(block.txs)} txs, header tx_count "
                                f"{header.tx_count} and {len(results)} results; expected all equal")
@@ -236,10 +284,24 @@ class Store:
                             wb.put(P_STATE + key, value)
                     for node_hash, node in smt_nodes.items():
                         wb.put(P_NODE + node_hash, node)
+                    dropped, emptied, pruned = pruning.add_journal_and_prune(
+                        self._db, wb, self._journals, self._history, header.height, smt_nodes, smt_replaced or (),
+                        smt_reused)
                     wb.put(P_HEAD, new_head.encode())
             except plyvel.Error as exc:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
             self._head = new_head
+            if dropped or emptied:
+                gone = set(dropped) | emptied
+                self._journals = [j for j in self._journals if j not in gone]
+            if self._history is not None and smt_replaced:
+                self._journals.append(header.height)
+            if pruned:
+                with self._node_lock:
+                    self._node_gen += 1
+                    cache = self._node_cache
+                    for node_hash in pruned:
+                        cache.pop(node_hash, None)
             self._cache_nodes(smt_nodes)
             with self._state_lock:
                 self._state_gen += 1
@@ -344,12 +406,15 @@ class Store:
         return out
 
     def get_node(self, node_hash: bytes) -> bytes | None:
-        """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``)."""
+        """A sparse-Merkle node by hash (a Store is a ``ledger.smt.NodeReader``); None if absent or pruned."""
         node = self._node_cache.get(node_hash)
         if node is None:
+            gen = self._node_gen
             node = self._get(P_NODE + node_hash)
             if node is not None:
-                self._cache_nodes({node_hash: node})
+                with self._node_lock:
+                    if gen == self._node_gen:  # no commit pruned nodes since the read
+                        self._cache_nodes({node_hash: node})
         return node
 
     def _cache_nodes(self, nodes: Mapping[bytes, bytes]) -> None:

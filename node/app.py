@@ -140,7 +140,8 @@ class HandshakeBoundSite(web.TCPSite):
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG_KEY]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(str(config.data_dir))  # a second node on this data dir is refused here
+    # a second node on this data dir is refused here; [storage] sets how many heights' state trees are kept
+    store = Store.open(str(config.data_dir), state_history_blocks=config.state_history_blocks)
     app[STORE_KEY] = store
     try:
         yield

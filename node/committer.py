@@ -67,7 +67,7 @@ class Committer:
         ``decoded`` (raw -> ``SignedTx``) may hold the block's txs decoded already (catch-up), so none is
         decoded again here."""
         self.store.commit_block(block, tuple(seals), execution.results, execution.state_writes,
-                                execution.smt_nodes)
+                                execution.smt_nodes, execution.smt_replaced, execution.smt_reused)
         self._after_commit(block, execution, source, decoded or {})
 
     def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str,

@@ -230,7 +230,8 @@ def ensure_genesis(store, genesis: Genesis) -> None:
     """Commit the genesis block to an empty store; refuse a store whose genesis block differs."""
     block, execution = chain.genesis_block(genesis)
     if store.head() is None:
-        store.commit_block(block, (), execution.results, execution.state_writes, execution.smt_nodes)
+        store.commit_block(block, (), execution.results, execution.state_writes, execution.smt_nodes,
+                           execution.smt_replaced, execution.smt_reused)
         log.info("committed the genesis block %s", block.hash.hex()[:16])
         return
     stored = store.get_block(0).hash

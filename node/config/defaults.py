@@ -18,6 +18,9 @@ DEFAULT_BLOCK_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
 DEFAULT_VERIFY_WORKERS = 0  # signature checks in the event loop; > 0: that many worker processes
 MAX_VERIFY_WORKERS = 64
+DEFAULT_STATE_HISTORY_BLOCKS = 256  # [storage]: sparse-Merkle trees of heights head-256..head kept (ledger.storage)
+MIN_STATE_HISTORY_BLOCKS = 2
+MAX_STATE_HISTORY_BLOCKS = 10_000_000
 DEFAULT_LOG_FORMAT = "text"
 DEFAULT_LOG_LEVEL = "info"
 

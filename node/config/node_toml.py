@@ -17,6 +17,8 @@ node.toml layout::
     [mempool]    max_count, max_bytes, max_per_sender
     [block]      max_txs, max_bytes
     [log]        format ("text" | "json"), level ("debug" | "info" | "warning" | "error")
+    [storage]    state_history_blocks (K, default 256: keep the state trees of the last K heights below the head,
+                 delete older ones' nodes), archive (true: keep every height's tree; then no state_history_blocks)
     [sink]       url ("sqlite:///PATH" | "postgresql://..."; default <data_dir>/events.sqlite3): node.sink
     [webhooks]   allow (internal networks / host names hooks may reach): node.webhook_targets
 """
@@ -32,7 +34,8 @@ from node.config.defaults import (
     DEFAULT_BASE_TIMEOUT_MS, DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_BLOCK_MAX_BYTES, DEFAULT_BLOCK_MAX_TXS,
     DEFAULT_EMPTY_BLOCK_INTERVAL_MS, DEFAULT_HOST, DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_MEMPOOL_MAX_BYTES, DEFAULT_MEMPOOL_MAX_COUNT,
-    DEFAULT_MEMPOOL_MAX_PER_SENDER, DEFAULT_VERIFY_WORKERS, LOG_FORMATS, LOG_LEVELS, MAX_VERIFY_WORKERS,
+    DEFAULT_MEMPOOL_MAX_PER_SENDER, DEFAULT_STATE_HISTORY_BLOCKS, DEFAULT_VERIFY_WORKERS, LOG_FORMATS, LOG_LEVELS,
+    MAX_STATE_HISTORY_BLOCKS, MAX_VERIFY_WORKERS, MIN_STATE_HISTORY_BLOCKS,
 )
 from node.config.fields import ListenAddress, PeerEntry, TlsFiles, _path, _peer_entry, _Reader, read_tls_files, read_toml
 from node.errors import ConfigError
@@ -89,6 +92,8 @@ class NodeConfig:
     sink_url: str | None = None  # the events sink (node.sink); None: no [sink] section, no sink
     webhook_allow: tuple[str, ...] = ()  # [webhooks] allow: internal targets hooks may reach (node.webhook_targets)
     verify_workers: int = DEFAULT_VERIFY_WORKERS  # [node] verify_workers: signature-check processes (node.verify_pool)
+    # [storage]: K, keep the state trees of heights head-K..head (ledger.pruning); None: archive
+    state_history_blocks: int | None = DEFAULT_STATE_HISTORY_BLOCKS
 
 
 
@@ -96,7 +101,7 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
     """Validate a parsed node.toml document; relative paths resolve against ``path``'s directory."""
     where = path.name
     base = path.parent.resolve()
-    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log", "sink", "webhooks"}
+    known = {"node", "api", "peer", "peers", "consensus", "mempool", "block", "log", "sink", "webhooks", "storage"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}")
@@ -165,7 +170,32 @@ def config_from_dict(doc: dict[str, Any], path: Path) -> NodeConfig:
         sink_url=_sink_url(where, doc, base, _path(base, node.str("data_dir", "data"))),
         webhook_allow=_webhook_allow(where, doc),
         verify_workers=node.int("verify_workers", 0, MAX_VERIFY_WORKERS, DEFAULT_VERIFY_WORKERS),
+        state_history_blocks=_state_history(where, doc),
     )
+
+
+def _state_history(where: str, doc: dict[str, Any]) -> int | None:
+    """``[storage]``: ``state_history_blocks = K`` (default ``DEFAULT_STATE_HISTORY_BLOCKS``) or ``archive = true``
+    (None: every height's state tree kept). Both at once is refused: they contradict each other."""
+    r = _Reader(where, doc.get("storage", {}), "storage")
+    unknown = sorted(set(r.table) - {"state_history_blocks", "archive"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key storage.{unknown[0]}; expected state_history_blocks or archive")
+    archive = r.table.get("archive", False)
+    if not isinstance(archive, bool):
+        raise ConfigError(f"{where}: storage.archive must be true or false, got {archive!r}")
+    if archive:
+        if "state_history_blocks" in r.table:
+            raise ConfigError(f"{where}: storage.archive = true keeps every height's state tree; expected no "
+                              f"storage.state_history_blocks with it, got {r.table['state_history_blocks']!r}")
+        return None
+    given = r.table.get("state_history_blocks")
+    if type(given) is int and given == 0:
+        raise ConfigError(f"{where}: storage.state_history_blocks must be an integer {MIN_STATE_HISTORY_BLOCKS}.."
+                          f"{MAX_STATE_HISTORY_BLOCKS}, got 0 (to keep every height's state tree, set "
+                          f"storage.archive = true)")
+    return r.int("state_history_blocks", MIN_STATE_HISTORY_BLOCKS, MAX_STATE_HISTORY_BLOCKS,
+                 DEFAULT_STATE_HISTORY_BLOCKS)
 
 
 def _webhook_allow(where: str, doc: dict[str, Any]) -> tuple[str, ...]:
@@ -233,6 +263,9 @@ def config_to_dict(cfg: NodeConfig) -> dict[str, Any]:
         "log": {"format": cfg.log.format, "level": cfg.log.level},
         **({"sink": {"url": cfg.sink_url}} if cfg.sink_url else {}),
         **({"webhooks": {"allow": list(cfg.webhook_allow)}} if cfg.webhook_allow else {}),
+        **({"storage": {"archive": True}} if cfg.state_history_blocks is None else
+           {"storage": {"state_history_blocks": cfg.state_history_blocks}}
+           if cfg.state_history_blocks != DEFAULT_STATE_HISTORY_BLOCKS else {}),
     }
 
 

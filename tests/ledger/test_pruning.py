@@ -1,0 +1,298 @@
+"""State pruning (``ledger.storage`` "State pruning"): a pruned store keeps exactly the trees of heights
+head - K .. head, whatever the update sequence (reverts that re-create a replaced node, deletions, restarts).
+
+The invariants are checked against LevelDB itself (not the store's caches): every node reachable from a kept
+root is stored, no other node is, the journals and their ``P`` rows agree, and no node of the head's tree is in a
+journal. A proof at the head verifies against the model's values; a pruned root is a clear error.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ledger import pruning
+from ledger.block import Block, CommitSeal, Header
+from ledger.errors import StorageError
+from ledger.smt import EMPTY_ROOT, NODE_INTERNAL, SparseMerkleTree, decode_node, value_hash, verify_proof
+from ledger.storage import P_JOURNAL, P_NODE, P_PENDING, Store
+
+CHAIN = "test-chain"
+SEALS = (CommitSeal(b"\x07" * 32, b"\x08" * 64),)
+KEYS = [b"k%d" % i for i in range(10)]
+VALUES = [b"A", b"B", b"C"]  # few values: a key often goes back to a value it had (A -> B -> A)
+
+
+class Chain:
+    """A store and the state root of every height committed to it, with the model state at the head."""
+
+    def __init__(self, path, history: int | None) -> None:
+        self.path, self.history = path, history
+        self.store = Store.open(path, state_history_blocks=history)
+        self.roots: list[bytes] = []
+        self.hashes: list[bytes] = []
+        self.state: dict[bytes, bytes] = {}
+
+    def commit(self, changes: dict[bytes, bytes | None]) -> None:
+        parent = self.roots[-1] if self.roots else EMPTY_ROOT
+        done = SparseMerkleTree(self.store).update_tracked(parent, changes)
+        height = len(self.roots)
+        prev = self.hashes[-1] if self.hashes else b"\x00" * 32
+        header = Header(CHAIN, height, prev, 1_000 + height, b"\x01" * 32, 0, b"\x02" * 32, done.root, b"\x03" * 32)
+        block = Block(header, ())
+        self.store.commit_block(block, SEALS, [], changes, done.nodes, done.replaced, done.reused)
+        self.roots.append(done.root)
+        self.hashes.append(block.hash)
+        for key, value in changes.items():
+            if value is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = value
+
+    def reopen(self, history: int | None) -> None:
+        self.store.close()
+        self.history = history
+        self.store = Store.open(self.path, state_history_blocks=history)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def disk_node(store: Store, node_hash: bytes) -> bytes | None:
+    return store._db.get(P_NODE + node_hash)
+
+
+def reachable(store: Store, root: bytes) -> set[bytes]:
+    """Every node of the tree at ``root``, read from LevelDB; AssertionError if one is missing."""
+    out: set[bytes] = set()
+    todo = [root] if root != EMPTY_ROOT else []
+    while todo:
+        h = todo.pop()
+        raw = disk_node(store, h)
+        assert raw is not None, f"node {h.hex()[:12]} of a kept tree is missing"
+        out.add(h)
+        kind, a, b = decode_node(raw)
+        if kind == NODE_INTERNAL:
+            todo.extend(x for x in (a, b) if x != EMPTY_ROOT)
+    return out
+
+
+def stored(store: Store) -> set[bytes]:
+    return {key[1:] for key in store._db.iterator(prefix=P_NODE, include_value=False)}
+
+
+def journals(store: Store) -> dict[int, list[bytes]]:
+    return {int.from_bytes(key[1:], "big"): [raw[i:i + 32] for i in range(0, len(raw), 32)]
+            for key, raw in store._db.iterator(prefix=P_JOURNAL)}
+
+
+def pending(store: Store) -> dict[bytes, int]:
+    return {key[1:]: int.from_bytes(raw, "big") for key, raw in store._db.iterator(prefix=P_PENDING)}
+
+
+def check(chain: Chain, *, exact: bool = True, low: int | None = None) -> None:
+    """The pruning invariants after a commit (``exact``: the store was pruned since genesis with this K;
+    ``low``: the lowest height whose tree must be readable, default head - K, 0 for an archive)."""
+    store, k, head = chain.store, chain.history, len(chain.roots) - 1
+    if low is None:
+        low = 0 if k is None else max(0, head - k)
+    kept: set[bytes] = set()
+    for height in range(low, head + 1):
+        kept |= reachable(store, chain.roots[height])
+    if exact:
+        assert stored(store) == kept, "a node no kept tree references is still stored"
+    js = journals(store)
+    marks = pending(store)
+    assert {x: j for j, xs in js.items() for x in xs} == marks, "journals and their P rows disagree"
+    assert all(len(set(xs)) == len(xs) and xs for xs in js.values())
+    assert sorted(js) == list(store.journal_heights())
+    if k is not None and exact:
+        assert all(head - k < j <= head for j in js), f"journal heights {sorted(js)} outside ({head - k}, {head}]"
+    head_tree = reachable(store, chain.roots[-1])
+    assert not head_tree & set(marks), "a node of the head's tree is journaled for deletion"
+    assert set(marks) <= stored(store)
+    # the head answers from the store (its caches included) as the model says
+    tree = SparseMerkleTree(store)
+    for key in KEYS:
+        value = chain.state.get(key)
+        assert tree.get(chain.roots[-1], key) == (None if value is None else value_hash(value))
+        verify_proof(chain.roots[-1], key, value, tree.prove(chain.roots[-1], key))
+
+
+batches = st.lists(st.dictionaries(st.sampled_from(KEYS), st.one_of(st.none(), st.sampled_from(VALUES)),
+                                   max_size=4), min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), batches, st.sets(st.integers(0, 24), max_size=3))
+def test_random_updates_with_reverts_keep_exactly_the_last_k_trees(tmp_path_factory, k, steps, restarts):
+    chain = Chain(tmp_path_factory.mktemp("db"), k)
+    try:
+        chain.commit({KEYS[0]: b"A"})
+        check(chain)
+        for i, changes in enumerate(steps):
+            chain.commit(changes)
+            check(chain)
+            if i in restarts:  # journals persisted, their deletion due at the next commits
+                chain.reopen(k)
+                check(chain)
+    finally:
+        chain.close()
+
+
+def test_a_node_replaced_then_written_again_survives_its_journal(tmp_path):
+    """a: A -> B -> A with the same siblings re-creates A's leaf (same hash) that height 2 journaled; its deletion
+    at height 2 + K must not take it while the head's tree holds it."""
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        chain.commit({b"a": b"A", b"b": b"x"})
+        leaf = SparseMerkleTree(chain.store).update_tracked(EMPTY_ROOT, {b"a": b"A"}).root  # a's leaf hash
+        chain.commit({b"a": b"B"})
+        assert pending(chain.store).get(leaf) == 1  # height 1 replaced it
+        chain.commit({b"a": b"A"})
+        assert leaf not in pending(chain.store), "the re-created leaf is still journaled"
+        for i in range(4):  # height 1's journal (holding the leaf) comes due and goes
+            chain.commit({b"c": b"%d" % i})
+            check(chain)
+        assert disk_node(chain.store, leaf) is not None
+    finally:
+        chain.close()
+
+
+def test_without_neutralising_a_rewritten_node_the_checks_catch_the_loss(tmp_path, monkeypatch):
+    """The adversary: a store that journals but never neutralises loses the re-created leaf; the invariant and
+    the head's proof both fail, so the tests above can fail."""
+    monkeypatch.setattr(pruning, "find_revived", lambda db, nodes, reused: {})
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        chain.commit({b"a": b"A", b"b": b"x"})
+        chain.commit({b"a": b"B"})
+        chain.commit({b"a": b"A"})
+        with pytest.raises((AssertionError, StorageError)):
+            for i in range(4):
+                chain.commit({b"c": b"%d" % i})
+                check(chain)
+    finally:
+        chain.close()
+
+
+def test_reading_a_pruned_root_is_a_clear_error_and_the_kept_ones_read(tmp_path):
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        for i in range(8):
+            chain.commit({b"a": b"%d" % i, b"b": b"x"})
+        tree = SparseMerkleTree(chain.store)
+        for height in range(5, 8):
+            assert tree.get(chain.roots[height], b"a") == value_hash(b"%d" % height)
+        with pytest.raises(StorageError, match=r"state root [0-9a-f]+… is missing from the node store: the tree "
+                                               r"of that height was pruned"):
+            tree.prove(chain.roots[3], b"a")
+    finally:
+        chain.close()
+
+
+def test_the_store_cache_does_not_keep_a_pruned_node(tmp_path):
+    chain = Chain(tmp_path / "db", 1)
+    try:
+        chain.commit({b"a": b"0", b"b": b"x"})
+        old_root = chain.roots[-1]
+        assert chain.store.get_node(old_root) is not None  # cached now
+        chain.commit({b"a": b"1"})
+        chain.commit({b"a": b"2"})  # height 0's tree goes
+        assert disk_node(chain.store, old_root) is None
+        assert chain.store.get_node(old_root) is None, "the node cache served a pruned node"
+    finally:
+        chain.close()
+
+
+def test_a_pruned_store_refuses_a_commit_without_the_replaced_nodes(tmp_path):
+    with Store.open(tmp_path / "db", state_history_blocks=3) as store:
+        done = SparseMerkleTree(store).update_tracked(EMPTY_ROOT, {b"a": b"1"})
+        header = Header(CHAIN, 0, b"\x00" * 32, 1_000, b"\x01" * 32, 0, b"\x02" * 32, done.root, b"\x03" * 32)
+        with pytest.raises(StorageError, match="needs the block's replaced sparse-Merkle nodes .*got None"):
+            store.commit_block(Block(header, ()), SEALS, [], {b"a": b"1"}, done.nodes)
+        assert store.head() is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "256", 2.5])
+def test_store_refuses_a_bad_history(tmp_path, bad):
+    with pytest.raises(StorageError, match=r"state_history_blocks is .*; expected None \(archive\) or an integer"):
+        Store.open(tmp_path / "db", state_history_blocks=bad)
+
+
+def test_archive_to_pruned_keeps_old_history_and_prunes_from_then_on(tmp_path):
+    chain = Chain(tmp_path / "db", None)
+    try:
+        for i in range(6):
+            chain.commit({b"a": b"%d" % i, b"b": b"x"})
+        history = stored(chain.store) - reachable(chain.store, chain.roots[-1])
+        chain.reopen(2)
+        for i in range(6, 14):
+            chain.commit({b"a": b"%d" % i, b"c": b"%d" % (i % 2)})
+            check(chain, exact=False)
+        # the archive's history (heights 0..4) stays: it was never journaled; the head's tree at the switch is
+        # journaled as blocks replace it, and whatever leaves the window goes
+        window = set().union(*(reachable(chain.store, r) for r in chain.roots[-3:]))
+        assert history and stored(chain.store) == history | window
+    finally:
+        chain.close()
+
+
+def test_pruned_to_archive_forgets_the_journals_and_keeps_every_tree_from_then_on(tmp_path):
+    chain = Chain(tmp_path / "db", 3)
+    try:
+        for i in range(10):
+            chain.commit({KEYS[i % 3]: VALUES[i % 2], b"b": b"x"})
+        assert chain.store.journal_heights()
+        chain.reopen(None)
+        assert chain.store.journal_heights(), "opening must not change the store"
+        for i in range(10, 16):
+            chain.commit({KEYS[i % 3]: VALUES[i % 2]})  # values go back and forth: revivals of journaled nodes
+            check(chain, exact=False, low=9 - 3)
+        assert not journals(chain.store) and not pending(chain.store)
+        for height in range(10 - 3, 16):  # the window at the switch and everything after it stays readable
+            reachable(chain.store, chain.roots[height])
+    finally:
+        chain.close()
+
+
+def test_a_smaller_k_shrinks_the_window_a_few_journals_a_commit(tmp_path):
+    chain = Chain(tmp_path / "db", 12)
+    try:
+        for i in range(14):
+            chain.commit({b"a": b"%d" % i})
+        assert len(chain.store.journal_heights()) == 12
+        chain.reopen(2)
+        lengths = []
+        for i in range(14, 20):
+            chain.commit({b"a": b"%d" % i})
+            lengths.append(len(chain.store.journal_heights()))
+            check(chain, exact=False)
+        assert lengths[0] == 12 + 1 - 4 and lengths[-1] == 2, lengths
+        check(chain)  # converged: exactly the last 2 heights' trees
+    finally:
+        chain.close()
+
+
+def test_a_tampered_journal_row_refuses_the_commit_that_needs_it_and_keeps_the_head(tmp_path):
+    """Someone edits the data dir: a journal row that is not whole hashes is named, and nothing is deleted."""
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        for i in range(3):
+            chain.commit({b"a": b"%d" % i, b"b": b"x"})
+        due = chain.store.journal_heights()[0]
+        chain.store._db.put(P_JOURNAL + due.to_bytes(8, "big"), b"\x01" * 33)
+        before, rows = chain.store.head(), stored(chain.store)
+        with pytest.raises(StorageError, match=rf"pruning journal of height {due} is corrupt: 33 bytes; expected a "
+                                               r"multiple of 32"):
+            chain.commit({b"a": b"9"})
+        assert chain.store.head() == before and stored(chain.store) == rows
+    finally:
+        chain.close()
+
+
+def test_a_tampered_journal_key_refuses_the_open(tmp_path):
+    with Store.open(tmp_path / "db", state_history_blocks=2) as store:
+        store._db.put(P_JOURNAL + b"\x01\x02", b"")
+    with pytest.raises(StorageError, match=r"is corrupt: pruning journal key 4a0102 has 3 bytes; expected 9"):
+        Store.open(tmp_path / "db", state_history_blocks=2)
