@@ -48,6 +48,8 @@ class Committer:
         self._recent_results: OrderedDict[int, list] = OrderedDict()  # height -> TxResults (recent)
         self._recent_result_txs = 0  # results held in _recent_results
         self._last_commit = time.monotonic()
+        head = store.head() if store is not None else None  # the head block's timestamp: the block interval counts from it (QBFT R0)
+        self.head_timestamp_ms = store.get_header(head.height).timestamp_ms if head is not None else 0
         self._commit_waiters: list[asyncio.Future] = []
         self._subscribers: list[CommitSubscriber] = []
 
@@ -73,6 +75,7 @@ class Committer:
     def _after_commit(self, block: Block, execution: "chain.BlockExecution", source: str,
                       known: dict[bytes, SignedTx]) -> None:
         self._last_commit = time.monotonic()
+        self.head_timestamp_ms = block.header.timestamp_ms
         hashes = [r.tx_hash for r in execution.results]
         # Re-check only the block's senders: nobody else's nonce moved. The mempool knows the senders of the
         # txs it holds; the others come from this node's decoded envelopes, and only unknown ones are decoded.

@@ -98,7 +98,6 @@ class BlockPipeline:
         self._prebuilt: tuple[int, bytes, chain.BlockExecution, list] | None = None  # (height, parent hash, ...)
         self._prebuild_task: asyncio.Future | None = None
         self._prebuild_height = -1
-        self._head_time = (-1, 0)  # (height, timestamp_ms) of the head, for get_parent_age_ms
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ---- validator sets ------------------------------------------------------------------------------
@@ -136,12 +135,7 @@ class BlockPipeline:
 
     def get_parent_age_ms(self) -> float:
         """Milliseconds from the head block's timestamp to our wall clock now (negative if it is ahead)."""
-        head = self.store.head()
-        if head is None:
-            return 0.0
-        if self._head_time[0] != head.height:  # one header read per height, not one per admitted batch
-            self._head_time = (head.height, self.store.get_header(head.height).timestamp_ms)
-        return float(now_ms() - self._head_time[1])
+        return float(now_ms() - self.committer.head_timestamp_ms)
 
     def get_last_commit_time(self) -> float:
         """Monotonic time of the last commit (or of the node's start)."""

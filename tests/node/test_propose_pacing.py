@@ -94,3 +94,27 @@ async def test_a_tx_arriving_right_after_a_fresh_parent_does_not_cut_the_block_e
         assert INTERVAL_MS - 5 <= _remaining_ms(driver) <= INTERVAL_MS + 1
     finally:
         driver.cancel_timers()
+
+
+def test_the_pipeline_measures_the_parent_age_from_the_head_block_it_opened_with_and_each_commit(tmp_path):
+    from ledger.storage import Store
+    from node.clock import now_ms
+    from node.service import NodeService
+    from tests.ledger.governance_world import STAFF_1
+    from tests.node.events_helpers import commit
+    from tests.node.test_read_access import build_chain
+    from tests.node.test_service import FAST
+    from tests.strategies import ISSUER, VALIDATORS
+
+    built = build_chain(tmp_path / "db")
+    svc = NodeService(key=VALIDATORS[0], genesis=built["genesis"], store=Store.open(tmp_path / "db"), options=FAST)
+    try:
+        head = svc.store.get_header(svc.store.head().height)
+        assert svc.pipeline.get_parent_age_ms() == pytest.approx(now_ms() - head.timestamp_ms, abs=50)
+        # a block stamped 10 minutes ahead of the head: the age follows the committed block, not the open
+        commit(svc, (ISSUER, "mint", [STAFF_1.public_key, 5]), after_ms=600_000)
+        committed = svc.store.get_header(svc.store.head().height)
+        assert committed.timestamp_ms == head.timestamp_ms + 600_000
+        assert svc.pipeline.get_parent_age_ms() == pytest.approx(now_ms() - committed.timestamp_ms, abs=50)
+    finally:
+        svc.close()
