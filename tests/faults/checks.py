@@ -4,7 +4,10 @@
   incrementally (blocks are immutable once committed), against one canonical height -> hash map per network.
 - **exactly once**: every acknowledged tx is committed on every honest node (``GET /v1/tx/{hash}``), at a
   (height, index) whose block lists it there, and no tx hash appears twice in the chain (counted over every
-  block's tx list while checking forks).
+  block's tx list while checking forks). A tx a node has shown committed is not asked of that node again until
+  the node restarts (a crash, a truncated or restored store): then every acknowledged tx is asked again. (Every
+  read is signed, and a node allows one signer a bounded number of signed requests per replay window: asking
+  every node for every tx after every scenario ran the harness's auditor into that quota, 429.)
 - **supply (API)**: on every honest node, the report's coin flows over all branches — created (minted +
   earned + rewarded + compensated + refunded) − redeemed − expired − clawed back — equal the sum of the
   spendable balances (``/v1/accounts/{id}``) of every account the workload used (only those accounts ever
@@ -37,9 +40,12 @@ class ChainView:
     checked: dict[int, int] = field(default_factory=dict)  # node -> highest height checked on it
     tx_seen: Counter = field(default_factory=Counter)
     tx_where: dict[str, tuple[int, int]] = field(default_factory=dict)
+    tx_ok: dict[int, set[str]] = field(default_factory=dict)  # node -> txs it showed committed at their place
 
     def forget_node(self, i: int) -> None:
-        self.checked.pop(i, None)
+        """Node ``i`` restarted: ask it for every acknowledged tx again (its blocks are checked again from
+        wherever its head went back to, ``check_forks``)."""
+        self.tx_ok.pop(i, None)
 
 
 async def _gather_bounded(coros, limit: int = PARALLEL):
@@ -57,6 +63,8 @@ async def check_forks(c: Cluster, view: ChainView, honest: list[int]) -> list[di
     forks = []
     for i in honest:
         top = await c.height(i)
+        if 0 <= top < view.checked.get(i, 0):  # the node went back (a truncated store): check again from there
+            view.checked[i] = top
         lo = view.checked.get(i, 0) + 1
         if top < lo:
             continue
@@ -83,12 +91,16 @@ async def check_txs(c: Cluster, view: ChainView, honest: list[int], acked: list[
     """Every acknowledged tx committed once, at the same place, on every honest node."""
     lost, misplaced = [], []
     for i in honest:
-        docs = await _gather_bounded([c.get(i, f"/v1/tx/{h.hex()}") for h in acked])
-        for h, (code, doc) in zip(acked, docs):
+        ok = view.tx_ok.setdefault(i, set())
+        ask = [h for h in acked if h.hex() not in ok]
+        docs = await _gather_bounded([c.get(i, f"/v1/tx/{h.hex()}") for h in ask])
+        for h, (code, doc) in zip(ask, docs):
             if code != 200 or doc.get("status") != "committed":
                 lost.append({"tx": h.hex()[:16], "node": c.names[i], "status": doc.get("status", code)})
             elif view.tx_where.get(h.hex()) not in (None, (doc["height"], doc["index"])):
                 misplaced.append({"tx": h.hex()[:16], "node": c.names[i]})
+            elif h.hex() in view.tx_where:  # placed by the canonical chain: settled for this node
+                ok.add(h.hex())
     dup = [h[:16] for h, n in view.tx_seen.items() if n > 1]
     return {"lost": lost, "misplaced": misplaced, "duplicated": dup}
 

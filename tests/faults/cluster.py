@@ -68,6 +68,7 @@ class Cluster:
         self.genesis = load_genesis(self.summary.genesis_path)
         self.chain_id = self.genesis.chain_id
         self.auditor = load_key(self.dir / "company" / "auditor.key")
+        self.starts: dict[int, int] = {}  # node -> process starts so far
         self.validator_keys = [v.public_key for v in self.genesis.validators]
         self.procs: list[subprocess.Popen | None] = [None] * n
         self.paused: set[int] = set()
@@ -119,6 +120,7 @@ class Cluster:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env})
         log.close()
         self.procs[i] = proc
+        self.starts[i] = self.starts.get(i, 0) + 1  # the checks re-verify everything on a restarted node
         _LIVE.add(proc)
         self.paused.discard(i)
 

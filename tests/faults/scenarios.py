@@ -111,6 +111,7 @@ class Runner:
         t0 = time.monotonic()
         result: dict = {"index": sc.index, "kind": sc.kind, "node": self.c.names[sc.node], "params": sc.params}
         result["unexpected_exits"] = await self.ensure_all_up()
+        starts_before = dict(self.c.starts)
         self.byzantine.clear()
         self.rss = {}
         stop = asyncio.Event()
@@ -140,6 +141,9 @@ class Runner:
             for task in pending:
                 task.cancel()
         result["unexpected_exits"] += await self.ensure_all_up()
+        for i, count in self.c.starts.items():
+            if count != starts_before.get(i, 0):
+                self.view.forget_node(i)  # restarted: every acknowledged tx is asked of it again
         missing = await self.w.drain(DRAIN_S)
         honest = self.honest()
         result["forks"] = await check_forks(self.c, self.view, honest)
