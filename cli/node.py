@@ -27,8 +27,9 @@ STOP_POLL_S = 0.5
 
 async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> int:
     """Run ``node.app.create_app(cfg)`` on the API address until a stop signal (or a local fault: exit 2)."""
-    from node.app import create_app
-    from node.app_keys import NODE_KEY
+    from node.app import HandshakeBoundSite, create_app
+    from node.app_keys import CONN_BUDGET_KEY, NODE_KEY
+    from node.conn_budget import API_KEEPALIVE_S
 
     log = logging.getLogger("carecoin.node")
     stop = asyncio.Event()
@@ -36,14 +37,17 @@ async def run_node(cfg: NodeConfig, ready: Callable[[], None] | None = None) -> 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(cfg)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    # an idle client socket is closed after API_KEEPALIVE_S (aiohttp's default is an hour)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=API_KEEPALIVE_S)
     code = 0
     try:
         await runner.setup()  # runs every resource's cleanup context: store, node, consensus, peers, ...
         from node.tls import build_api_context
         api_ssl = build_api_context(cfg.api_tls.cert_file, cfg.api_tls.key_file) if cfg.api_tls else None
         try:
-            await web.TCPSite(runner, cfg.api.host, cfg.api.port, ssl_context=api_ssl).start()
+            # open sockets capped from RLIMIT_NOFILE (shared with the peer listener), TLS handshakes bounded
+            await HandshakeBoundSite(runner, cfg.api.host, cfg.api.port, ssl_context=api_ssl,
+                                     handshake_timeout_s=API_KEEPALIVE_S, budget=app[CONN_BUDGET_KEY]).start()
         except OSError as exc:
             raise CliError(f"cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror or exc}") from None
         node = app[NODE_KEY]

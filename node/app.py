@@ -39,10 +39,11 @@ from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
 from node.app_keys import (
-    CONFIG_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY,
+    CONFIG_KEY, CONN_BUDGET_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY,
     VAULT_KEY, WEBHOOK_ALLOW_KEY,
 )
 from node.config import NodeConfig
+from node.conn_budget import ACCEPT_BACKLOG, ConnectionBudget
 from node.erasure import ErasureFollower
 from node.event_stream import EVENT_HUB_KEY, EventHub
 from node.sink import SinkFollower, open_sink
@@ -78,6 +79,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = _api_app()
     app[CONFIG_KEY] = config
     app[PERSONAL_DATA_GATE_KEY] = True
+    app[CONN_BUDGET_KEY] = ConnectionBudget()  # from RLIMIT_NOFILE: clients cannot take the WAL's descriptors
     app.cleanup_ctx.extend([_store_ctx, _node_ctx, _consensus_ctx, _peers_ctx, _vault_ctx, _erasure_ctx,
                             _analytics_ctx, _lists_ctx, _events_ctx, _webhooks_ctx, _sink_ctx])
     return app
@@ -120,18 +122,23 @@ class HandshakeBoundSite(web.TCPSite):
     """A ``TCPSite`` whose TLS handshakes must finish within ``handshake_timeout_s`` (asyncio's default is
     60 s): a socket that never sends a ClientHello is closed as soon as a silent plain one would be."""
 
-    __slots__ = ("_handshake_timeout_s",)
+    __slots__ = ("_handshake_timeout_s", "_budget")
 
-    def __init__(self, *args, handshake_timeout_s: float, **kwargs) -> None:
+    def __init__(self, *args, handshake_timeout_s: float, budget: ConnectionBudget | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._handshake_timeout_s = handshake_timeout_s
+        self._budget = budget  # the open sockets it may hold (shared by the node's listeners)
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
         tls = {"ssl": self._ssl_context, "ssl_handshake_timeout": self._handshake_timeout_s} \
             if self._ssl_context is not None else {}
+        factory, backlog = self._runner.server, self._backlog
+        if self._budget is not None:  # asyncio accepts up to ``backlog`` sockets a wakeup before refusing any
+            factory, backlog = self._budget.wrap(factory), min(backlog, ACCEPT_BACKLOG)
         self._server = await asyncio.get_running_loop().create_server(
-            self._runner.server, self._host, self._port, backlog=self._backlog, **tls)
+            factory, self._host, self._port, backlog=backlog, **tls)
         self._bound_port = self._server.sockets[0].getsockname()[1] if self._server.sockets else self._port
 
 
@@ -193,7 +200,8 @@ async def _peers_ctx(app: web.Application) -> AsyncIterator[None]:
             tls = node.peers.tls if node.peers is not None else None
             await HandshakeBoundSite(runner, config.peer.host, config.peer.port,
                                      ssl_context=tls.server if tls is not None else None,
-                                     handshake_timeout_s=options.get("keepalive_timeout", 5.0)).start()
+                                     handshake_timeout_s=options.get("keepalive_timeout", 5.0),
+                                     budget=app.get(CONN_BUDGET_KEY)).start()
         except OSError as exc:
             raise ListenFailed(f"cannot listen on {config.peer.host}:{config.peer.port}: "
                                f"{exc.strerror or exc}") from None

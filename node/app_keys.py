@@ -11,6 +11,7 @@ from node.erasure import ErasureFollower
 from node.list_index import ListIndex
 from node.service import NodeService
 from node.staff_auth import StaffGuard
+from node.conn_budget import ConnectionBudget
 from node.vault import Vault
 
 CONFIG_KEY: web.AppKey[NodeConfig] = web.AppKey("config", NodeConfig)
@@ -26,3 +27,5 @@ LISTS_KEY: web.AppKey[ListIndex] = web.AppKey("list_index", ListIndex)
 PERSONAL_DATA_GATE_KEY: web.AppKey[bool] = web.AppKey("personal_data_gate", bool)
 # ``create_node_app``'s stand-in for node.toml's ``[webhooks] allow`` (node.webhook_targets).
 WEBHOOK_ALLOW_KEY: web.AppKey[tuple] = web.AppKey("webhook_allow", tuple)
+# The open-socket cap the API and the peer listener share (``node.conn_budget``).
+CONN_BUDGET_KEY: web.AppKey[ConnectionBudget] = web.AppKey("conn_budget", ConnectionBudget)
