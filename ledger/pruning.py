@@ -15,30 +15,32 @@ Journals are never rewritten; instead a block that *revives* a stored node recor
 hash -> the revival's height (overwritten by a later revival: it always holds the latest). A revival is a node
 the block writes that the parent's tree does not hold (not in ``reused``) and that is stored already (an ``N``
 lookup; LevelDB's bloom filter makes the usual miss cheap). Deleting journal j then takes each of its nodes x
-unless x's marker says it was revived at a height > j; a marker <= j goes with x (that revival was replaced
-again, by journal j or earlier). A node this very block writes is never deleted.
+unless x's marker says it was revived at a height > j. A node this very block writes is never deleted.
 
 Why that is exact (``tests/ledger/test_pruning.py`` checks it against LevelDB after every block, over random
 update sequences with frequent A -> B -> A, deletions, restarts and K 1..4): x in journal j means x is not in
 tree(j); a later tree holds x only if some block r > j wrote it back while its parent's tree did not hold it, a
 revival. While journal j is pending, x is stored, so that revival is found and marked (marker >= r > j). So "no
 marker above j" is exactly "no tree of heights j..head holds x", and x may go. A skipped x is in the head's tree
-or in a later journal (it was replaced again after its revival), which decides again with the same rule. Markers
-are rare (reverts); one whose node stays in the head's tree stays too (a few bytes): it is true and harmless,
-since only journals below its height consult it, and those are gone or will skip correctly.
+or in a later journal (it was replaced again after its revival), which decides again with the same rule.
+
+Marker lifetime: only a journal below a marker's height consults it, and journals are created in height order, so
+a marker at or below the lowest pending journal can serve no decision any more: each commit deletes those (and
+writes markers only while a journal below its height stays pending). The markers kept are thus the revivals of
+the pending window at most, few (reverts), and the store mirrors them in memory (``Revivals``, read at open), so
+deleting a journal consults them without a LevelDB lookup.
 
 Lookups: a node the parent's tree held (``reused``) is skipped; an internal node over a child that was not stored
 before this block cannot be in a pending journal (every node of a pending journal was in a tree that is still
 fully stored, children included), so it needs no lookup either: in practice one ``N`` lookup per changed leaf at
-commit, and one ``A`` lookup per node when its journal is deleted. Markers are only written while journals are
-pending: a revival matters only to a journal below it, and later journals are all above it.
+commit, and none when a journal is deleted.
 
-Per replaced node that is one ``J`` entry (32 bytes) and, K blocks later, one ``N`` delete and one ``A`` lookup.
+Per replaced node that is one ``J`` entry (32 bytes) and, K blocks later, one ``N`` delete.
 Format 1 (before markers) also kept a ``P`` + hash -> height8 index per journaled node and took a revived node
 out of its journal instead; its journals are valid here unchanged (they hold no revived node, and later revivals
 get markers). Its ``P`` rows are never read: a store that still has some deletes those of each journal the
-store held at open along with that journal (``legacy_until``), and the first commit writes format 2, which the
-older code refuses to open (it would not see the markers and could delete a revived node).
+store held at open along with that journal (``legacy_until``), and its first commit that journals or marks
+writes format 2, which the older code refuses to open (it would not see the markers and could delete a revived node).
 
 Mode changes: archive -> pruned journals from the next commit on; the history an archive store already holds is
 kept (it is never journaled; a node of it revived and replaced again while pruned is journaled like any other).
@@ -49,13 +51,13 @@ Opening a store does not change it: only commits do.
 
 Key layout (``ledger.storage``'s table): ``b"J" + height8`` -> the 32-byte hashes of the nodes block ``height``
 replaced, concatenated; ``b"A" + node_hash32`` -> ``height8``, the latest height that wrote the stored node
-again. The functions here only add to the block's write batch and read the database; ``ledger.storage`` owns both
-(no plyvel here).
+again (kept while a pending journal is below it). The functions here only add to the block's write batch and
+read the database; ``ledger.storage`` owns both (no plyvel here).
 """
 
 from __future__ import annotations
 
-from typing import AbstractSet as Set, Mapping, Sequence
+from typing import AbstractSet as Set, Iterable, Mapping, Sequence
 
 from ledger.errors import StorageError
 
@@ -70,28 +72,78 @@ def _h8(height: int) -> bytes:
     return height.to_bytes(8, "big")
 
 
+class Revivals:
+    """The revival markers (``A`` rows), mirrored in memory by the store: deleting a journal consults one per
+    node, and a dict answers that without a LevelDB lookup. Only markers a pending journal can consult are kept
+    (height above the lowest pending journal), so they are few: the revivals of the last K blocks at most."""
+
+    def __init__(self) -> None:
+        self.height_of: dict[bytes, int] = {}  # node hash -> the latest height that revived it
+        self._by_height: dict[int, list[bytes]] = {}  # height -> nodes marked then, heights ascending
+
+    @classmethod
+    def load(cls, rows: Iterable[tuple[bytes, bytes]]) -> "Revivals":
+        """From the ``A`` rows (key, value); ``StorageError`` naming a row that is not ``A`` + hash32 -> height8."""
+        marks = cls()
+        found: list[tuple[int, bytes]] = []
+        for key, raw in rows:
+            if len(key) != 33 or len(raw) != 8:
+                raise StorageError(f"pruning marker {key.hex()[:20]}… is corrupt: a {len(key)}-byte key and a "
+                                   f"{len(raw)}-byte value; expected 33 (A + node hash) and 8 (height)")
+            found.append((int.from_bytes(raw, "big"), key[1:]))
+        for height, node_hash in sorted(found):
+            marks.height_of[node_hash] = height
+            marks._by_height.setdefault(height, []).append(node_hash)
+        return marks
+
+    def __len__(self) -> int:
+        return len(self.height_of)
+
+    def useless(self, low: int | None) -> list[bytes]:
+        """The marked nodes whose marker is at most ``low`` (the lowest pending journal; None: none pending):
+        only a journal below a marker consults it, so these can go."""
+        out = []
+        for height, nodes in self._by_height.items():
+            if low is not None and height > low:
+                break
+            out.extend(x for x in nodes if self.height_of.get(x) == height)
+        return out
+
+    def apply(self, height: int, marked: Sequence[bytes], unmarked: Sequence[bytes], low: int | None) -> None:
+        """What a commit at ``height`` wrote: ``unmarked`` (``useless(low)``) deleted, then ``marked`` put."""
+        for node_hash in unmarked:
+            del self.height_of[node_hash]
+        for old in [h for h in self._by_height if low is None or h <= low]:
+            del self._by_height[old]
+        if marked:
+            self._by_height[height] = list(marked)
+            for node_hash in marked:
+                self.height_of[node_hash] = height
+
+
 def add_journal_and_prune(db, wb, journals: Sequence[int], history: int | None, height: int,
                           smt_nodes: Mapping[bytes, bytes], replaced: Sequence[bytes], reused: Set[bytes],
-                          legacy_until: int = -1) -> tuple[list[int], list[bytes]]:
-    """Add to ``wb`` (block ``height``'s batch): the markers of the stored nodes this block writes again (while
-    journals are pending), this block's journal (``history`` K set: a pruned store), and the deletion of the
-    oldest due journals (pruned: with their nodes not revived since; archive, ``history`` None: the journals
-    only, their nodes kept). ``legacy_until``: journals up to this height may have format 1 ``P`` rows (deleted
-    with them).
+                          revivals: Revivals, legacy_until: int = -1
+                          ) -> tuple[list[int], list[bytes], list[bytes], list[bytes], int | None]:
+    """Add to ``wb`` (block ``height``'s batch): this block's journal (``history`` K set: a pruned store), the
+    deletion of the oldest due journals (pruned: with their nodes not revived since; archive, ``history`` None:
+    the journals only, their nodes kept), the markers no pending journal can consult any more, and the markers of
+    the stored nodes this block writes again (when a journal below this height stays pending). ``legacy_until``:
+    journals up to this height may have format 1 ``P`` rows (deleted with them). Reads nothing but ``db``.
 
-    ``journals``: the heights with a journal, ascending. Returns (journal heights dropped, nodes deleted)."""
+    ``journals``: the heights with a journal, ascending. Returns (journal heights dropped, nodes deleted, nodes
+    marked, nodes unmarked, the lowest pending journal afterwards or None) for the store's mirrors
+    (``Revivals.apply``)."""
     h8 = _h8(height)
-    if journals:
-        for node_hash in find_revived(db, smt_nodes, reused):
-            wb.put(P_REVIVED + node_hash, h8)
-    if history is not None and replaced:
+    journaled = history is not None and bool(replaced)
+    if journaled:
         wb.put(P_JOURNAL + h8, b"".join(replaced))
     if history is None:
         dropped = list(journals[:MAX_JOURNALS_PER_COMMIT])  # archive: forget pending journals, keep their nodes
     else:
         dropped = [j for j in journals[:MAX_JOURNALS_PER_COMMIT] if j <= height - history]
     pruned: list[bytes] = []
-    get, delete = db.get, wb.delete
+    marker_of, delete = revivals.height_of.get, wb.delete
     for j in dropped:
         nodes = read_journal(db, j)
         if j <= legacy_until:
@@ -99,20 +151,20 @@ def add_journal_and_prune(db, wb, journals: Sequence[int], history: int | None, 
                 delete(P_LEGACY_PENDING + node_hash)
         if history is not None:
             for node_hash in nodes:
-                if node_hash in smt_nodes:
-                    continue  # written by this block: in the head's tree (a revival is marked above)
-                at = get(P_REVIVED + node_hash)
-                if at is not None:
-                    if len(at) != 8:
-                        raise StorageError(f"pruning marker of node {node_hash.hex()[:16]}… is corrupt: {len(at)} "
-                                           f"bytes; expected 8 (the height that wrote the node again)")
-                    if int.from_bytes(at, "big") > j:
-                        continue  # revived after journal j: a kept tree (or a later journal) holds it
-                    delete(P_REVIVED + node_hash)  # that revival was replaced again, by journal j at the latest
+                if node_hash in smt_nodes or marker_of(node_hash, -1) > j:
+                    continue  # written again by this block, or revived after journal j: a kept tree holds it
                 delete(P_NODE + node_hash)
                 pruned.append(node_hash)
         delete(P_JOURNAL + _h8(j))
-    return dropped, pruned
+    rest = journals[len(dropped):]  # dropped is a prefix of journals
+    low = rest[0] if rest else (height if journaled else None)
+    unmarked = revivals.useless(low)
+    for node_hash in unmarked:
+        delete(P_REVIVED + node_hash)
+    marked = find_revived(db, smt_nodes, reused) if rest else []  # only a journal below ``height`` consults one
+    for node_hash in marked:
+        wb.put(P_REVIVED + node_hash, h8)
+    return dropped, pruned, marked, unmarked, low
 
 
 def find_revived(db, smt_nodes: Mapping[bytes, bytes], reused: Set[bytes]) -> list[bytes]:

@@ -33,14 +33,15 @@ key                                   value
 ``b"J" + height8``                    pruning journal: the 32-byte hashes of the nodes block ``height`` replaced
                                       (its tree no longer references them), still stored, concatenated
 ``b"A" + node_hash32``                ``height8``: the latest height that wrote this stored node again while its
-                                      parent's tree did not hold it (a revival; rare: values going A -> B -> A)
+                                      parent's tree did not hold it (a revival; rare: values going A -> B -> A;
+                                      kept while a pending journal is below it, mirrored in memory)
 ``b"P" + node_hash32``                format 1 only (``height8``, the node's journal): never written now; a store
                                       upgraded from format 1 deletes them with their journals
 ====================================  ========================================================
 
 State pruning (``state_history_blocks = K``; None: archive, every height's tree kept): ``commit_block`` journals
-the nodes each block's tree stops referencing (``J`` rows, ``A`` markers for nodes written again) and deletes the nodes of heights older than
-``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
+the nodes each block's tree stops referencing (``J`` rows; ``A`` markers for nodes written again) and deletes the
+nodes of heights older than ``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
 without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
@@ -158,6 +159,11 @@ class Store:
                 raise StorageError(f"data dir {path} is corrupt: pruning journal key {key.hex()} has {len(key)} "
                                    f"bytes; expected 9 (J + height8)")
             self._journals.append(int.from_bytes(key[1:], "big"))
+        try:
+            self._revivals = pruning.Revivals.load(db.iterator(prefix=P_REVIVED))
+        except StorageError as exc:
+            db.close()
+            raise StorageError(f"data dir {path} is corrupt: {exc.message}") from None
         self._format = _READABLE.get(db.get(P_VERSION), FORMAT_VERSION)
         # Format 1 kept a ``P`` row per journaled node: the journals pending now may have them (deleted with
         # each journal; one seek tells whether any are left).
@@ -300,9 +306,9 @@ class Store:
                             wb.put(P_STATE + key, value)
                     for node_hash, node in smt_nodes.items():
                         wb.put(P_NODE + node_hash, node)
-                    dropped, pruned = pruning.add_journal_and_prune(
+                    dropped, pruned, marked, unmarked, low = pruning.add_journal_and_prune(
                         self._db, wb, self._journals, self._history, header.height, smt_nodes, smt_replaced or (),
-                        smt_reused, self._legacy_until)
+                        smt_reused, self._revivals, self._legacy_until)
                     upgrade = self._format != FORMAT_VERSION and (self._history is not None or self._journals)
                     if upgrade:  # markers from now on: format 1 code must not open this store any more
                         wb.put(P_VERSION, codec.encode([FORMAT_VERSION]))
@@ -316,6 +322,7 @@ class Store:
                 self._journals = self._journals[len(dropped):]  # the oldest ones, in order
             if self._history is not None and smt_replaced:
                 self._journals.append(header.height)
+            self._revivals.apply(header.height, marked, unmarked, low)
             if pruned:
                 with self._node_lock:
                     self._node_gen += 1

@@ -15,11 +15,11 @@ def _h8(height: int) -> bytes:
     return height.to_bytes(8, "big")
 
 
-def format1_hook(db, wb, journals, history, height, smt_nodes, replaced, reused, legacy_until=-1):
-    """``ledger.pruning.add_journal_and_prune``'s signature and result over format 1's writer (the store's
-    in-memory journal list may keep an emptied journal: harmless, its row reads as empty)."""
+def format1_hook(db, wb, journals, history, height, smt_nodes, replaced, reused, revivals, legacy_until=-1):
+    """``ledger.pruning.add_journal_and_prune``'s signature and result over format 1's writer (no markers; the
+    store's in-memory journal list may keep an emptied journal: harmless, its row reads as empty)."""
     dropped, _emptied, pruned = add_journal_and_prune(db, wb, journals, history, height, smt_nodes, replaced, reused)
-    return dropped, pruned
+    return dropped, pruned, [], [], None
 
 
 def add_journal_and_prune(db, wb, journals: Sequence[int], history: int | None, height: int,

@@ -123,7 +123,9 @@ def check(chain: Chain, *, exact: bool = True, low: int | None = None) -> None:
     if k is not None and exact:
         assert all(head - k < j <= head for j in js), f"journal heights {sorted(js)} outside ({head - k}, {head}]"
     assert set(marks) <= stored(store), "a revival marker of a node that is not stored"
-    assert all(h <= head for h in marks.values())
+    assert marks == store._revivals.height_of, "the store's mirror of the markers disagrees with LevelDB"
+    # only markers a pending journal can consult are kept (a journal below the marker's height)
+    assert all(min(js, default=head + 1) < h <= head for h in marks.values()), (sorted(js), sorted(marks.values()))
     # every pending journal decides right: x of journal j goes iff no tree of heights j + 1 .. head holds x
     trees = {t: reachable(store, chain.roots[t]) for t in range(min(js, default=head + 1), head + 1)}
     for j, xs in js.items():
@@ -178,8 +180,8 @@ def test_a_node_replaced_then_written_again_survives_its_journal(tmp_path):
             chain.commit({b"c": b"%d" % i})
             check(chain)
         assert disk_node(chain.store, leaf) is not None and not journals(chain.store).get(1)
-        assert markers(chain.store) == {leaf: 2}  # true and harmless: only journals below 2 consult it
-        assert disk_node(chain.store, chain.roots[0]) is None  # replaced again at 3, its journal took the marker
+        assert not markers(chain.store), "no journal below 2 is left to consult the markers: they go"
+        assert disk_node(chain.store, chain.roots[0]) is None  # replaced again at 3 and pruned with journal 3
     finally:
         chain.close()
 
@@ -361,7 +363,10 @@ def test_revive_replace_revive_keeps_the_latest_revival_and_exactly_the_kept_tre
             check(chain)
             head = len(chain.roots) - 1
             if value == b"A" and was_stored:
-                assert markers(chain.store).get(leaf_a) == head, "the marker must hold the latest revival"
+                if any(leaf_a in xs for j, xs in journals(chain.store).items() if j < head):
+                    assert markers(chain.store).get(leaf_a) == head, "the marker must hold the latest revival"
+                else:  # its journals were deleted by this very commit: a marker would decide nothing
+                    assert markers(chain.store).get(leaf_a) in (None, head)
                 revivals.append(head)
             elif value == b"A":  # its journal was deleted already: written afresh, nothing to mark
                 assert markers(chain.store).get(leaf_a) is None
@@ -376,20 +381,22 @@ def test_revive_replace_revive_keeps_the_latest_revival_and_exactly_the_kept_tre
         chain.close()
 
 
-def test_a_tampered_marker_refuses_the_commit_that_needs_it_and_keeps_the_head(tmp_path):
-    """Someone edits the data dir: a revival marker that is no height8 is named when its journal is deleted."""
-    chain = Chain(tmp_path / "db", 1)
+@pytest.mark.parametrize("key_tail, value, seen", [(b"", b"\x00\x01", "a 33-byte key and a 2-byte value"),
+                                                    (b"\x00", b"\x00" * 8, "a 34-byte key and a 8-byte value")])
+def test_a_tampered_marker_refuses_the_open_naming_it(tmp_path, key_tail, value, seen):
+    """Someone edits the data dir: a revival marker that is not A + hash32 -> height8 is named at open (the
+    store reads its markers then), before any commit could decide with it."""
+    chain = Chain(tmp_path / "db", 3)
     try:
         chain.commit({b"a": b"A", b"b": b"x"})
         chain.commit({b"a": b"B"})
-        chain.commit({b"a": b"A"})  # revives height 0's nodes; height 2's journal holds B's, due at height 3
-        victim = journals(chain.store)[2][0]
-        chain.store._db.put(P_REVIVED + victim, b"\x00\x01")
-        before, rows = chain.store.head(), stored(chain.store)
-        with pytest.raises(StorageError, match=rf"pruning marker of node {victim.hex()[:16]}… is corrupt: 2 bytes; "
-                                               r"expected 8"):
-            chain.commit({b"c": b"1"})
-        assert chain.store.head() == before and stored(chain.store) == rows
+        chain.commit({b"a": b"A"})
+        victim = next(iter(markers(chain.store)))
+        chain.store._db.put(P_REVIVED + victim + key_tail, value)
+        chain.store.close()
+        with pytest.raises(StorageError, match=rf"is corrupt: pruning marker {(P_REVIVED + victim).hex()[:20]}… is "
+                                               rf"corrupt: {seen}; expected 33 \(A \+ node hash\) and 8 \(height\)"):
+            Store.open(chain.path, state_history_blocks=3)
     finally:
         chain.close()
 
