@@ -16,7 +16,7 @@ Key layout (one prefix byte, then the fields; heights are 8-byte big-endian so i
 key                                   value
 ====================================  ========================================================
 ``b"V"``                              format version, ``P([2])`` (written at creation; a format 1 store is
-                                      opened and its first commit writes 2: ``FORMAT_VERSION``)
+                                      opened, and its first pruning commit writes 2: ``FORMAT_VERSION``)
 ``b"h"``                              head marker ``P([height, block_hash, state_root])``
 ``b"B" + height8``                    block ``P([header, [tx, ...]])``
 ``b"D" + height8``                    header ``P(header)`` (so reading a header skips the txs)
@@ -64,8 +64,9 @@ from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, Stora
 from ledger.results import TxResult
 
 # 2: pruning marks revived nodes (``A``) instead of format 1's per-node journal index (``P``). A format 1 store
-# opens (its journals are valid as they are) and its first commit writes 2, which format 1 code then refuses: it
-# would not see the markers and could prune a revived node.
+# opens (its journals are valid as they are) and its first commit that may journal or mark (pruned, or journals
+# pending) writes 2, which format 1 code then refuses: it would not see the markers and could prune a revived
+# node. An archive store without journals is the same in both formats and stays 1.
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
 _READABLE = {codec.encode([v]): v for v in READABLE_FORMATS}
@@ -309,7 +310,7 @@ class Store:
                     dropped, pruned, marked, unmarked, low = pruning.add_journal_and_prune(
                         self._db, wb, self._journals, self._history, header.height, smt_nodes, smt_replaced or (),
                         smt_reused, self._revivals, self._legacy_until)
-                    upgrade = self._format != FORMAT_VERSION and (self._history is not None or self._journals)
+                    upgrade = self._format != FORMAT_VERSION and (self._history is not None or bool(self._journals))
                     if upgrade:  # markers from now on: format 1 code must not open this store any more
                         wb.put(P_VERSION, codec.encode([FORMAT_VERSION]))
                     wb.put(P_HEAD, new_head.encode())
