@@ -96,9 +96,6 @@ class Revivals:
             marks._by_height.setdefault(height, []).append(node_hash)
         return marks
 
-    def __len__(self) -> int:
-        return len(self.height_of)
-
     def useless(self, low: int | None) -> list[bytes]:
         """The marked nodes whose marker is at most ``low`` (the lowest pending journal; None: none pending):
         only a journal below a marker consults it, so these can go."""
