@@ -66,7 +66,8 @@ PREFIXES = {
     storage.P_WAL: "consensus WAL record (LevelDB copy)",
     storage.P_DETAIL: "failed tx's rule message (recent blocks)",
     storage.P_JOURNAL: "pruning journal: nodes a height replaced (pending deletion)",
-    storage.P_PENDING: "pruning journal index: node -> its journal's height",
+    storage.P_REVIVED: "pruning revival marker: node written again -> that height",
+    storage.P_LEGACY_PENDING: "format 1 pruning index (node -> journal), left from an upgrade",
     storage.P_HEAD: "head marker",
     storage.P_VERSION: "store format version",
 }
@@ -234,7 +235,8 @@ def compute_report(m: dict, mix: str, params: dict, network: dict | None) -> dic
     state = disk.get(prefix_label(storage.P_STATE), 0) + disk.get(prefix_label(storage.P_NODE), 0) - history_disk
     rest = sum(v for k, v in disk.items() if k not in {prefix_label(p) for p in (*CHAIN_PREFIXES, storage.P_STATE,
                                                                                  storage.P_NODE)})
-    journal = sum(disk.get(prefix_label(p), 0) for p in (storage.P_JOURNAL, storage.P_PENDING))
+    journal = sum(disk.get(prefix_label(p), 0) for p in (storage.P_JOURNAL, storage.P_REVIVED,
+                                                          storage.P_LEGACY_PENDING))
     parts = {"chain": chain, "current_state": state, "smt_history": history_disk + journal,
              "node_files": rest - journal + other_total}
     return {

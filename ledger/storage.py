@@ -15,7 +15,8 @@ Key layout (one prefix byte, then the fields; heights are 8-byte big-endian so i
 ====================================  ========================================================
 key                                   value
 ====================================  ========================================================
-``b"V"``                              format version, ``P([1])`` (written at creation)
+``b"V"``                              format version, ``P([2])`` (written at creation; a format 1 store is
+                                      opened, and its first pruning commit writes 2: ``FORMAT_VERSION``)
 ``b"h"``                              head marker ``P([height, block_hash, state_root])``
 ``b"B" + height8``                    block ``P([header, [tx, ...]])``
 ``b"D" + height8``                    header ``P(header)`` (so reading a header skips the txs)
@@ -31,13 +32,16 @@ key                                   value
                                       last ``DETAIL_BLOCKS`` blocks are kept: ``get_detail``)
 ``b"J" + height8``                    pruning journal: the 32-byte hashes of the nodes block ``height`` replaced
                                       (its tree no longer references them), still stored, concatenated
-``b"P" + node_hash32``                ``height8``: the node sits in journal ``height`` (finds it when a later
-                                      block writes the node again)
+``b"A" + node_hash32``                ``height8``: the latest height that wrote this stored node again while its
+                                      parent's tree did not hold it (a revival; rare: values going A -> B -> A;
+                                      kept while a pending journal is below it, mirrored in memory)
+``b"P" + node_hash32``                format 1 only (``height8``, the node's journal): never written now; a store
+                                      upgraded from format 1 deletes them with their journals
 ====================================  ========================================================
 
 State pruning (``state_history_blocks = K``; None: archive, every height's tree kept): ``commit_block`` journals
-the nodes each block's tree stops referencing (``J``/``P`` rows) and deletes the nodes of heights older than
-``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
+the nodes each block's tree stops referencing (``J`` rows; ``A`` markers for nodes written again) and deletes the
+nodes of heights older than ``head - K`` in the block's own batch; the theory of operation is ``ledger.pruning``'s.
 
 ``paranoid_checks`` is on, yet LevelDB reads a torn tail of its newest ``.log`` as the end of the log and opens
 without an error, short of the last writes (committed blocks, the WAL record). The node therefore keeps the
@@ -59,7 +63,13 @@ from ledger.block import Block, CommitSeal, Header, decode_certificate, encode_c
 from ledger.errors import DecodeError, LedgerError, NotFound, SchemaError, StorageError
 from ledger.results import TxResult
 
-FORMAT_VERSION = 1
+# 2: pruning marks revived nodes (``A``) instead of format 1's per-node journal index (``P``). A format 1 store
+# opens (its journals are valid as they are) and its first commit that may journal or mark (pruned, or journals
+# pending) writes 2, which format 1 code then refuses: it would not see the markers and could prune a revived
+# node. An archive store without journals is the same in both formats and stays 1.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+_READABLE = {codec.encode([v]): v for v in READABLE_FORMATS}
 # SMT nodes are read by random hash: a larger block cache and a bloom filter keep point reads off the disk.
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
 BLOOM_BITS_PER_KEY = 10
@@ -80,7 +90,8 @@ P_META = b"M"
 P_WAL = b"W"
 P_DETAIL = b"F"
 P_JOURNAL = pruning.P_JOURNAL
-P_PENDING = pruning.P_PENDING
+P_REVIVED = pruning.P_REVIVED
+P_LEGACY_PENDING = pruning.P_LEGACY_PENDING
 MAX_STATE_HISTORY_BLOCKS = 10_000_000
 DETAIL_BLOCKS = 100_000  # failed-tx messages of this many recent blocks are kept
 MAX_DETAIL_BYTES = 1024
@@ -149,6 +160,17 @@ class Store:
                 raise StorageError(f"data dir {path} is corrupt: pruning journal key {key.hex()} has {len(key)} "
                                    f"bytes; expected 9 (J + height8)")
             self._journals.append(int.from_bytes(key[1:], "big"))
+        try:
+            self._revivals = pruning.Revivals.load(db.iterator(prefix=P_REVIVED))
+        except StorageError as exc:
+            db.close()
+            raise StorageError(f"data dir {path} is corrupt: {exc.message}") from None
+        self._format = _READABLE.get(db.get(P_VERSION), FORMAT_VERSION)
+        # Format 1 kept a ``P`` row per journaled node: the journals pending now may have them (deleted with
+        # each journal; one seek tells whether any are left).
+        with db.iterator(prefix=P_LEGACY_PENDING, include_value=False) as rows:
+            legacy = next(rows, None) is not None
+        self._legacy_until = self._journals[-1] if legacy and self._journals else -1
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True, state_history_blocks: int | None = None) -> "Store":
@@ -189,10 +211,11 @@ class Store:
                 db.close()
                 raise StorageError(f"data dir {path} is corrupt: blocks present but no format version")
             db.put(P_VERSION, codec.encode([FORMAT_VERSION]), sync=True)
-        elif version != codec.encode([FORMAT_VERSION]):
+        elif version not in _READABLE:
             db.close()
-            raise StorageError(f"data dir {path} has store format {version.hex()}; "
-                               f"expected {codec.encode([FORMAT_VERSION]).hex()} (version {FORMAT_VERSION})")
+            raise StorageError(f"data dir {path} has store format {version.hex()}; expected one of "
+                               f"{', '.join(v.hex() for v in _READABLE)} (versions "
+                               f"{', '.join(map(str, READABLE_FORMATS))})")
         return cls(db, path, state_history_blocks)
 
     def close(self) -> None:
@@ -284,18 +307,23 @@ class Store:
                             wb.put(P_STATE + key, value)
                     for node_hash, node in smt_nodes.items():
                         wb.put(P_NODE + node_hash, node)
-                    dropped, emptied, pruned = pruning.add_journal_and_prune(
+                    dropped, pruned, marked, unmarked, low = pruning.add_journal_and_prune(
                         self._db, wb, self._journals, self._history, header.height, smt_nodes, smt_replaced or (),
-                        smt_reused)
+                        smt_reused, self._revivals, self._legacy_until)
+                    upgrade = self._format != FORMAT_VERSION and (self._history is not None or bool(self._journals))
+                    if upgrade:  # markers from now on: format 1 code must not open this store any more
+                        wb.put(P_VERSION, codec.encode([FORMAT_VERSION]))
                     wb.put(P_HEAD, new_head.encode())
             except plyvel.Error as exc:
                 raise StorageError(f"writing block {header.height} failed: {_text(exc)}") from None
             self._head = new_head
-            if dropped or emptied:
-                gone = set(dropped) | emptied
-                self._journals = [j for j in self._journals if j not in gone]
+            if upgrade:
+                self._format = FORMAT_VERSION
+            if dropped:
+                self._journals = self._journals[len(dropped):]  # the oldest ones, in order
             if self._history is not None and smt_replaced:
                 self._journals.append(header.height)
+            self._revivals.apply(header.height, marked, unmarked, low)
             if pruned:
                 with self._node_lock:
                     self._node_gen += 1

@@ -2,8 +2,10 @@
 head - K .. head, whatever the update sequence (reverts that re-create a replaced node, deletions, restarts).
 
 The invariants are checked against LevelDB itself (not the store's caches): every node reachable from a kept
-root is stored, no other node is, the journals and their ``P`` rows agree, and no node of the head's tree is in a
-journal. A proof at the head verifies against the model's values; a pruned root is a clear error.
+root is stored, no other node is, and each pending journal's decision is already right: a node of journal j has a
+revival marker above j exactly when a tree of heights j + 1 .. head holds it (so its deletion keeps exactly the
+nodes a kept tree needs). A proof at the head verifies against the model's values; a pruned root is a clear
+error. A store written by format 1 (``P`` rows, ``tests/ledger/format1_pruning.py``) upgrades in place.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ledger import pruning
+from ledger import codec, pruning
 from ledger.block import Block, CommitSeal, Header
 from ledger.errors import StorageError
 from ledger.smt import EMPTY_ROOT, NODE_INTERNAL, SparseMerkleTree, decode_node, value_hash, verify_proof
-from ledger.storage import P_JOURNAL, P_NODE, P_PENDING, Store
+from ledger.storage import P_JOURNAL, P_LEGACY_PENDING, P_NODE, P_REVIVED, P_VERSION, Store
+from tests.ledger import format1_pruning
 
 CHAIN = "test-chain"
 SEALS = (CommitSeal(b"\x07" * 32, b"\x08" * 64),)
@@ -86,8 +89,20 @@ def journals(store: Store) -> dict[int, list[bytes]]:
             for key, raw in store._db.iterator(prefix=P_JOURNAL)}
 
 
-def pending(store: Store) -> dict[bytes, int]:
-    return {key[1:]: int.from_bytes(raw, "big") for key, raw in store._db.iterator(prefix=P_PENDING)}
+def markers(store: Store) -> dict[bytes, int]:
+    return {key[1:]: int.from_bytes(raw, "big") for key, raw in store._db.iterator(prefix=P_REVIVED)}
+
+
+def legacy_rows(store: Store) -> dict[bytes, int]:
+    return {key[1:]: int.from_bytes(raw, "big") for key, raw in store._db.iterator(prefix=P_LEGACY_PENDING)}
+
+
+def in_journal(store: Store) -> dict[bytes, int]:
+    """node -> the lowest pending journal holding it."""
+    out: dict[bytes, int] = {}
+    for j, xs in sorted(journals(store).items(), reverse=True):
+        out.update(dict.fromkeys(xs, j))
+    return out
 
 
 def check(chain: Chain, *, exact: bool = True, low: int | None = None) -> None:
@@ -102,15 +117,23 @@ def check(chain: Chain, *, exact: bool = True, low: int | None = None) -> None:
     if exact:
         assert stored(store) == kept, "a node no kept tree references is still stored"
     js = journals(store)
-    marks = pending(store)
-    assert {x: j for j, xs in js.items() for x in xs} == marks, "journals and their P rows disagree"
+    marks = markers(store)
     assert all(len(set(xs)) == len(xs) and xs for xs in js.values())
     assert sorted(js) == list(store.journal_heights())
     if k is not None and exact:
         assert all(head - k < j <= head for j in js), f"journal heights {sorted(js)} outside ({head - k}, {head}]"
-    head_tree = reachable(store, chain.roots[-1])
-    assert not head_tree & set(marks), "a node of the head's tree is journaled for deletion"
-    assert set(marks) <= stored(store)
+    assert set(marks) <= stored(store), "a revival marker of a node that is not stored"
+    assert marks == store._revivals.height_of, "the store's mirror of the markers disagrees with LevelDB"
+    # only markers a pending journal can consult are kept (a journal below the marker's height)
+    assert all(min(js, default=head + 1) < h <= head for h in marks.values()), (sorted(js), sorted(marks.values()))
+    # every pending journal decides right: x of journal j goes iff no tree of heights j + 1 .. head holds x
+    trees = {t: reachable(store, chain.roots[t]) for t in range(min(js, default=head + 1), head + 1)}
+    for j, xs in js.items():
+        later = set().union(*(trees[t] for t in range(j + 1, head + 1)))
+        for x in xs:
+            assert x not in trees[j], f"journal {j} holds node {x.hex()[:12]} of its own height's tree"
+            assert (marks.get(x, -1) > j) == (x in later), (
+                f"node {x.hex()[:12]} of journal {j}: marker {marks.get(x)}, held by a later tree: {x in later}")
     # the head answers from the store (its caches included) as the model says
     tree = SparseMerkleTree(store)
     for key in KEYS:
@@ -148,21 +171,25 @@ def test_a_node_replaced_then_written_again_survives_its_journal(tmp_path):
         chain.commit({b"a": b"A", b"b": b"x"})
         leaf = SparseMerkleTree(chain.store).update_tracked(EMPTY_ROOT, {b"a": b"A"}).root  # a's leaf hash
         chain.commit({b"a": b"B"})
-        assert pending(chain.store).get(leaf) == 1  # height 1 replaced it
+        assert in_journal(chain.store).get(leaf) == 1 and leaf not in markers(chain.store)  # height 1 replaced it
         chain.commit({b"a": b"A"})
-        assert leaf not in pending(chain.store), "the re-created leaf is still journaled"
+        assert in_journal(chain.store).get(leaf) == 1, "journals are never rewritten"
+        # the leaf and the root over it (height 2's tree is height 0's again): both revived, both marked
+        assert markers(chain.store) == {leaf: 2, chain.roots[0]: 2}, "a re-created node has no revival marker"
         for i in range(4):  # height 1's journal (holding the leaf) comes due and goes
             chain.commit({b"c": b"%d" % i})
             check(chain)
-        assert disk_node(chain.store, leaf) is not None
+        assert disk_node(chain.store, leaf) is not None and not journals(chain.store).get(1)
+        assert not markers(chain.store), "no journal below 2 is left to consult the markers: they go"
+        assert disk_node(chain.store, chain.roots[0]) is None  # replaced again at 3 and pruned with journal 3
     finally:
         chain.close()
 
 
-def test_without_neutralising_a_rewritten_node_the_checks_catch_the_loss(tmp_path, monkeypatch):
-    """The adversary: a store that journals but never neutralises loses the re-created leaf; the invariant and
-    the head's proof both fail, so the tests above can fail."""
-    monkeypatch.setattr(pruning, "find_revived", lambda db, nodes, reused: {})
+def test_without_revival_markers_the_checks_catch_the_loss(tmp_path, monkeypatch):
+    """The adversary: a store that journals but never marks a revival loses the re-created leaf; the invariant
+    and the head's proof both fail, so the tests above can fail."""
+    monkeypatch.setattr(pruning, "find_revived", lambda db, nodes, reused: [])
     chain = Chain(tmp_path / "db", 2)
     try:
         chain.commit({b"a": b"A", b"b": b"x"})
@@ -249,9 +276,31 @@ def test_pruned_to_archive_forgets_the_journals_and_keeps_every_tree_from_then_o
         for i in range(10, 16):
             chain.commit({KEYS[i % 3]: VALUES[i % 2]})  # values go back and forth: revivals of journaled nodes
             check(chain, exact=False, low=9 - 3)
-        assert not journals(chain.store) and not pending(chain.store)
+        assert not journals(chain.store)
         for height in range(10 - 3, 16):  # the window at the switch and everything after it stays readable
             reachable(chain.store, chain.roots[height])
+    finally:
+        chain.close()
+
+
+def test_a_revival_while_archive_forgets_journals_is_marked_for_a_return_to_pruned(tmp_path):
+    """Pruned -> archive -> pruned before the journals are all forgotten: a node revived by the archive commit
+    sits in a journal the pruned store deletes later, so the archive commit must have marked it."""
+    chain = Chain(tmp_path / "db", 12)
+    try:
+        chain.commit({b"a": b"0", b"b": b"x"})
+        for i in range(1, 14):
+            chain.commit({b"a": b"%d" % i})  # journal i: a's leaf with value i - 1 (and the root over it)
+        leaf = SparseMerkleTree(chain.store).update_tracked(EMPTY_ROOT, {b"a": b"11"}).root
+        assert in_journal(chain.store)[leaf] == 12
+        chain.reopen(None)
+        chain.commit({b"a": b"11"})  # archive, journals 1..4 forgotten; 12 still pending
+        assert markers(chain.store).get(leaf) == 14 and 12 in chain.store.journal_heights()
+        chain.reopen(2)
+        for i in range(4):  # journals 5..8, then 9..12 (holding the leaf) are deleted, with their nodes
+            chain.commit({b"c": b"%d" % i})
+            check(chain, exact=False)
+        assert 12 not in chain.store.journal_heights() and disk_node(chain.store, leaf) is not None
     finally:
         chain.close()
 
@@ -296,3 +345,151 @@ def test_a_tampered_journal_key_refuses_the_open(tmp_path):
         store._db.put(P_JOURNAL + b"\x01\x02", b"")
     with pytest.raises(StorageError, match=r"is corrupt: pruning journal key 4a0102 has 3 bytes; expected 9"):
         Store.open(tmp_path / "db", state_history_blocks=2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_revive_replace_revive_keeps_the_latest_revival_and_exactly_the_kept_trees(tmp_path, k):
+    """a's leaf goes A -> B -> A -> B -> A ...: the same leaf (and root) sit in several journals at once, each
+    revival overwrites the marker, and the deletion of every journal decides with the latest one (also when the
+    due journal's node is written again by the very block that deletes the journal)."""
+    chain = Chain(tmp_path / "db", k)
+    try:
+        chain.commit({b"a": b"A", b"b": b"x"})
+        leaf_a = SparseMerkleTree(chain.store).update_tracked(EMPTY_ROOT, {b"a": b"A"}).root
+        revivals, current = [], b"A"
+        for step, value in enumerate([b"B", b"A", b"B", b"A", b"C", b"C", b"B", b"A", b"B", b"C", b"A", b"B"] * 2):
+            was_stored = disk_node(chain.store, leaf_a) is not None  # journaled, not deleted yet: a revival
+            chain.commit({b"a": value} if value != b"C" else {b"c": b"%d" % step})  # C: a stays, others move
+            check(chain)
+            head = len(chain.roots) - 1
+            if value == b"A" and was_stored:
+                if any(leaf_a in xs for j, xs in journals(chain.store).items() if j < head):
+                    assert markers(chain.store).get(leaf_a) == head, "the marker must hold the latest revival"
+                else:  # its journals were deleted by this very commit: a marker would decide nothing
+                    assert markers(chain.store).get(leaf_a) in (None, head)
+                revivals.append(head)
+            elif value == b"A":  # its journal was deleted already: written afresh, nothing to mark
+                assert markers(chain.store).get(leaf_a) is None
+            current = current if value == b"C" else value
+        assert len(revivals) >= 4 and current == b"B", revivals
+        for i in range(k + 1):  # the last journals come due: exactly the last K trees are left
+            chain.commit({b"c": b"end%d" % i})
+            check(chain)
+        assert disk_node(chain.store, leaf_a) is None, "the last B's journal takes the leaf and its marker"
+        assert leaf_a not in markers(chain.store)
+    finally:
+        chain.close()
+
+
+@pytest.mark.parametrize("key_tail, value, seen", [(b"", b"\x00\x01", "a 33-byte key and a 2-byte value"),
+                                                    (b"\x00", b"\x00" * 8, "a 34-byte key and a 8-byte value")])
+def test_a_tampered_marker_refuses_the_open_naming_it(tmp_path, key_tail, value, seen):
+    """Someone edits the data dir: a revival marker that is not A + hash32 -> height8 is named at open (the
+    store reads its markers then), before any commit could decide with it."""
+    chain = Chain(tmp_path / "db", 3)
+    try:
+        chain.commit({b"a": b"A", b"b": b"x"})
+        chain.commit({b"a": b"B"})
+        chain.commit({b"a": b"A"})
+        victim = next(iter(markers(chain.store)))
+        chain.store._db.put(P_REVIVED + victim + key_tail, value)
+        chain.store.close()
+        with pytest.raises(StorageError, match=rf"is corrupt: pruning marker {(P_REVIVED + victim).hex()[:20]}… is "
+                                               rf"corrupt: {seen}; expected 33 \(A \+ node hash\) and 8 \(height\)"):
+            Store.open(chain.path, state_history_blocks=3)
+    finally:
+        chain.close()
+
+
+# ---- format 1 (a ``P`` row per journaled node) upgraded in place -------------------------------------------------
+
+def set_format(store: Store, version: int) -> None:
+    store._db.put(P_VERSION, codec.encode([version]))
+
+
+def format_of(store: Store) -> int:
+    return codec.decode(store._db.get(P_VERSION))[0]
+
+
+def commit_format1(chain: Chain, changes) -> None:
+    """A commit as format 1 code made it (its journal, its ``P`` rows, its neutralisation; format stays 1)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pruning, "add_journal_and_prune", format1_pruning.format1_hook)
+        m.setattr(chain.store, "_format", 2)  # no upgrade: this is the old code committing
+        chain.commit(changes)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), batches, st.integers(1, 12))
+def test_a_format1_store_opens_prunes_exactly_and_drops_its_p_rows(tmp_path_factory, k, steps, upgrade_at):
+    """Blocks committed by format 1 code, then the same data dir opened by this code: the old journals (and the
+    nodes they neutralised) are honoured, revivals of their nodes get markers, every ``P`` row goes with its
+    journal, and the store reads format 2 after the first commit."""
+    chain = Chain(tmp_path_factory.mktemp("db"), k)
+    try:
+        set_format(chain.store, 1)
+        commit_format1(chain, {KEYS[0]: b"A"})
+        for changes in steps[:upgrade_at]:
+            commit_format1(chain, changes)
+        assert format_of(chain.store) == 1
+        assert legacy_rows(chain.store) == in_journal(chain.store), "format 1: one P row per journaled node"
+        chain.reopen(k)  # the upgrade is a restart on the new code
+        assert format_of(chain.store) == 1, "opening must not change the store"
+        for changes in steps[upgrade_at:] + [{KEYS[1]: b"end%d" % i} for i in range(k + 1)]:
+            chain.commit(changes)
+            assert format_of(chain.store) == 2
+            check(chain)
+            # what is left of format 1's index is exactly the nodes of its journals still pending
+            legacy = legacy_rows(chain.store)
+            assert set(legacy) <= set(in_journal(chain.store))
+        assert not legacy_rows(chain.store), "a P row outlived its journal"
+    finally:
+        chain.close()
+
+
+def test_a_format1_store_with_a_revival_across_the_upgrade_keeps_the_node(tmp_path):
+    """a's leaf is journaled by format 1 code (with its ``P`` row); this code writes it back: the leaf gets a
+    marker (format 1's index is not consulted), survives its old journal, and the ``P`` rows go with it."""
+    chain = Chain(tmp_path / "db", 2)
+    try:
+        set_format(chain.store, 1)
+        commit_format1(chain, {b"a": b"A", b"b": b"x"})
+        leaf = SparseMerkleTree(chain.store).update_tracked(EMPTY_ROOT, {b"a": b"A"}).root
+        commit_format1(chain, {b"a": b"B"})
+        assert legacy_rows(chain.store).get(leaf) == 1
+        chain.reopen(2)
+        chain.commit({b"a": b"A"})
+        assert markers(chain.store).get(leaf) == 2 and format_of(chain.store) == 2
+        for i in range(3):
+            chain.commit({b"c": b"%d" % i})
+            check(chain)
+        assert disk_node(chain.store, leaf) is not None and not legacy_rows(chain.store)
+    finally:
+        chain.close()
+
+
+def test_an_archive_store_without_journals_keeps_format1_and_a_pruned_one_writes_format2(tmp_path):
+    """Only a commit that journals or marks makes format 1 code unable to read the store, so only that one
+    writes format 2 (an archive node can still go back to the older code)."""
+    with Store.open(tmp_path / "db") as store:
+        set_format(store, 1)
+    chain = Chain(tmp_path / "db", None)
+    try:
+        for i in range(3):
+            chain.commit({b"a": b"%d" % i})
+        assert format_of(chain.store) == 1
+        chain.reopen(2)
+        assert format_of(chain.store) == 1
+        chain.commit({b"a": b"x"})
+        assert format_of(chain.store) == 2
+    finally:
+        chain.close()
+
+
+@pytest.mark.parametrize("version", [0, 3])
+def test_a_store_of_an_unknown_format_is_refused_naming_both(tmp_path, version):
+    with Store.open(tmp_path / "db") as store:
+        set_format(store, version)
+    with pytest.raises(StorageError, match=rf"has store format 91{version:02x}; expected one of 9101, 9102 "
+                                           r"\(versions 1, 2\)"):
+        Store.open(tmp_path / "db")
