@@ -39,8 +39,8 @@ from node import analytics, byzantine, clock, list_index
 from node.analytics import ReportIndex
 from node.audit import AUDIT_DIR, AUDIT_KEY, AuditLog
 from node.app_keys import (
-    CONFIG_KEY, CONN_BUDGET_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY, STAFF_GUARD_KEY, STORE_KEY,
-    VAULT_KEY, WEBHOOK_ALLOW_KEY,
+    CONFIG_KEY, CONN_BUDGET_KEY, ERASURE_KEY, LISTS_KEY, NODE_KEY, PERSONAL_DATA_GATE_KEY, REPORT_KEY,
+    STAFF_GUARD_KEY, STORE_KEY, VAULT_KEY, WEBHOOK_ALLOW_KEY,
 )
 from node.config import NodeConfig
 from node.conn_budget import ACCEPT_BACKLOG, ConnectionBudget

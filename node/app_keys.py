@@ -7,11 +7,11 @@ from aiohttp import web
 from ledger.storage import Store
 from node.analytics import ReportIndex
 from node.config import NodeConfig
+from node.conn_budget import ConnectionBudget
 from node.erasure import ErasureFollower
 from node.list_index import ListIndex
 from node.service import NodeService
 from node.staff_auth import StaffGuard
-from node.conn_budget import ConnectionBudget
 from node.vault import Vault
 
 CONFIG_KEY: web.AppKey[NodeConfig] = web.AppKey("config", NodeConfig)

@@ -48,7 +48,8 @@ class Committer:
         self._recent_results: OrderedDict[int, list] = OrderedDict()  # height -> TxResults (recent)
         self._recent_result_txs = 0  # results held in _recent_results
         self._last_commit = time.monotonic()
-        head = store.head() if store is not None else None  # the head block's timestamp: the block interval counts from it (QBFT R0)
+        # the head block's timestamp: the block interval counts from it (QBFT R0)
+        head = store.head() if store is not None else None
         self.head_timestamp_ms = store.get_header(head.height).timestamp_ms if head is not None else 0
         self._commit_waiters: list[asyncio.Future] = []
         self._subscribers: list[CommitSubscriber] = []
