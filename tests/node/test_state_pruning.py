@@ -14,7 +14,6 @@ from aiohttp import web
 from cli.network import init_network
 from cli.ports import free_port_base
 from ledger.keys import KeyPair
-from ledger.smt import EMPTY_ROOT, NODE_INTERNAL, decode_node
 from ledger.state_proof import verify_state_proof
 from ledger.storage import P_NODE, Store
 from ledger.tx import make_tx
@@ -24,6 +23,7 @@ from node.app_keys import STORE_KEY
 from node.config import config_to_dict, load_config
 from node.errors import ConfigError
 from node.service import NodeService
+from tests.ledger.test_pruning import reachable
 from tests.node.test_service import CHAIN, FAST, make_genesis, serve_blocks, wait_committed, wait_height
 
 
@@ -93,22 +93,9 @@ def node_rows(store: Store) -> set[bytes]:
     return {key[1:] for key in store._db.iterator(prefix=P_NODE, include_value=False)}
 
 
-def tree_nodes(store: Store, root: bytes) -> set[bytes]:
-    out, todo = set(), [root] if root != EMPTY_ROOT else []
-    while todo:
-        h = todo.pop()
-        raw = store._db.get(P_NODE + h)
-        assert raw is not None, f"node {h.hex()[:12]} of a kept tree is missing"
-        out.add(h)
-        kind, a, b = decode_node(raw)
-        if kind == NODE_INTERNAL:
-            todo.extend(x for x in (a, b) if x != EMPTY_ROOT)
-    return out
-
-
 def kept_nodes(store: Store, k: int) -> set[bytes]:
     head = store.head().height
-    return set().union(*(tree_nodes(store, store.get_header(h).state_root) for h in range(max(0, head - k), head + 1)))
+    return set().union(*(reachable(store, store.get_header(h).state_root) for h in range(max(0, head - k), head + 1)))
 
 
 @pytest.mark.asyncio
@@ -129,7 +116,7 @@ async def test_a_running_pruned_node_keeps_its_tree_rows_bounded_while_an_archiv
                 svc.admission.submit_tx(tx.raw)
                 await wait_committed(svc, tx.tx_hash)
                 if n % 10 == 0:  # history: stored nodes outside the head's tree
-                    live = tree_nodes(svc.store, svc.store.head().state_root)
+                    live = reachable(svc.store, svc.store.head().state_root)
                     rows[mode].append(len(node_rows(svc.store) - live))
         pruned = services["pruned"][0]
         assert pruned.store.head().height >= 40
