@@ -21,16 +21,16 @@ TARGET = 100
 
 
 class Blocks:
-    """The driver's view of the pipeline: a chosen runnable count and parent age."""
+    """The driver's view of the pipeline: a chosen runnable count, parent age and due time of a sweep."""
 
-    def __init__(self, pending: int = 0, parent_age_ms: float = 0.0) -> None:
-        self.pending, self.parent_age_ms = pending, parent_age_ms
+    def __init__(self, pending: int = 0, parent_age_ms: float = 0.0, due_in_ms: float | None = None) -> None:
+        self.pending, self.parent_age_ms, self.due_in_ms = pending, parent_age_ms, due_in_ms
 
     def pending_count(self) -> int:
         return self.pending
 
     def get_sweep_due_in_ms(self) -> float | None:
-        return None
+        return self.due_in_ms
 
     def get_block_target(self) -> int:
         return TARGET

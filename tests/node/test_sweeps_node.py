@@ -24,6 +24,7 @@ from node.driver import Driver
 from node.service import NodeService
 from tests.ledger.test_sweeps import HiddenDue
 from tests.node.signing import signed_get
+from tests.node.test_propose_pacing import Blocks
 from tests.node.test_service import CHAIN, FAST, wait_committed
 
 LIFETIME_MS = 1_500
@@ -104,28 +105,6 @@ async def test_coins_expire_on_an_idle_node_with_nobody_transacting_and_the_node
         svc.close()
 
 
-class Blocks:
-    """The driver's view of the pipeline, with a chosen mempool size and due time."""
-
-    def __init__(self, pending: int = 0, due_in_ms: float | None = None) -> None:
-        self.pending, self.due_in_ms = pending, due_in_ms
-
-    def pending_count(self) -> int:
-        return self.pending
-
-    def get_sweep_due_in_ms(self) -> float | None:
-        return self.due_in_ms
-
-    def get_block_target(self) -> int:
-        return 100
-
-    def get_last_commit_time(self) -> float:
-        return time.monotonic()
-
-    def get_parent_age_ms(self) -> float:
-        return 0.0  # the parent was just made: a runnable tx waits the whole block interval
-
-
 @pytest.mark.parametrize("pending, due_in_ms, expected", [
     (0, None, 10_000),      # idle, nothing queued: the empty-block interval
     (0, 5_000.0, 5_001),    # an entry comes due in 5 s: propose then, not at the idle pace
@@ -135,7 +114,7 @@ class Blocks:
 ])
 def test_the_propose_timer_waits_for_the_next_due_entry_only_when_it_comes_before_the_idle_pace(
         pending, due_in_ms, expected):
-    driver = Driver(wal=None, net=None, post=lambda e: None, blocks=Blocks(pending, due_in_ms),
+    driver = Driver(wal=None, net=None, post=lambda e: None, blocks=Blocks(pending, due_in_ms=due_in_ms),
                     empty_block_interval_ms=10_000)
     assert driver.compute_propose_delay(50) == pytest.approx(expected, abs=20)
 
